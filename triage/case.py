@@ -1,0 +1,391 @@
+"""The case database: one SQLite file per case, created private, append-only audit chain.
+
+All SQL of the application lives here (and in :mod:`triage.matching`); callers hand in
+plain values. Writes happen in batches, one transaction per batch, so that a crash loses at
+most the batch in flight and never leaves half a batch (RELIABILITY.md #21).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import CaseError
+from .util import canonical_json, utc_now
+
+SCHEMA_VERSION = "1"
+DB_NAME = "case.sqlite"
+GENESIS_HASH = "0" * 64
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers); still record something honest
+        return f"uid:{os.getuid()}"
+
+
+def _host() -> str:
+    return socket.gethostname()  # local name only; no resolution, no network
+
+
+@dataclass
+class FileResult:
+    """What a worker (or the supervisor) learned about one file."""
+
+    file_id: int
+    status: str  # done | error | skipped | quarantined
+    stage: str | None = None
+    reason: str | None = None
+    error_class: str | None = None
+    attempts: int = 1
+    read_status: str | None = None
+    mime: str | None = None
+    magic: str | None = None
+    media_kind: str | None = None
+    ext_mismatch: int | None = None
+    hashes: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
+    image: dict[str, Any] | None = None
+    #: Extra error rows (stage, class, message) for problems that did not stop the file.
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+class Case:
+    """An open case directory. Use :meth:`open` (creates it when missing)."""
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
+        self.directory = directory
+        self.conn = conn
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | os.PathLike[str], *, create: bool = True) -> Case:
+        path = Path(directory)
+        db = path / DB_NAME
+        if not path.exists():
+            if not create:
+                raise CaseError(f"{path}: no such case directory")
+            try:
+                path.mkdir(mode=0o700, parents=True)
+            except OSError as e:
+                raise CaseError(f"{path}: cannot create case directory: {e.strerror}") from e
+        elif not path.is_dir():
+            raise CaseError(f"{path}: exists and is not a directory")
+        if not db.exists() and not create:
+            raise CaseError(f"{path}: no case database ({DB_NAME}) here")
+        existed = db.exists()
+        if not existed:
+            # Create the file private before SQLite touches it (0600).
+            fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        try:
+            conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+        except sqlite3.Error as e:
+            raise CaseError(f"{db}: cannot open case database: {e}") from e
+        case = cls(path, conn)
+        if existed:
+            case._check_integrity(db)
+        case._configure()
+        if not existed:
+            case._create_schema()
+        else:
+            case._check_schema(db)
+        return case
+
+    def _check_integrity(self, db: Path) -> None:
+        try:
+            rows = self.conn.execute("PRAGMA integrity_check").fetchall()
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise CaseError(f"{db}: the case database is corrupt ({e}); refusing to use it. "
+                            "Work on a copy restored from backup.") from e
+        if rows != [("ok",)]:
+            self.conn.close()
+            detail = "; ".join(str(r[0]) for r in rows[:5])
+            raise CaseError(f"{db}: the case database failed its integrity check ({detail}); "
+                            "refusing to append to it.")
+
+    def _configure(self) -> None:
+        c = self.conn
+        # WAL + synchronous=FULL: a committed batch survives power loss and kill -9.
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=FULL")
+        c.execute("PRAGMA foreign_keys=ON")
+        c.execute("PRAGMA busy_timeout=30000")
+        for suffix in ("-wal", "-shm"):
+            p = self.directory / (DB_NAME + suffix)
+            if p.exists():
+                os.chmod(p, 0o600)
+
+    def _create_schema(self) -> None:
+        sql = resources.files("triage").joinpath("schema.sql").read_text("utf-8")
+        with self.transaction():
+            self.conn.executescript("SAVEPOINT schema;" + sql + "RELEASE schema;")
+            self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
+                              (SCHEMA_VERSION,))
+            self.conn.execute("INSERT INTO meta(key, value) VALUES ('created_by', ?)",
+                              (f"triage {__version__}",))
+
+    def _check_schema(self, db: Path) -> None:
+        try:
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise CaseError(f"{db}: not a triage case database ({e})") from e
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise CaseError(f"{db}: case schema version {row and row[0]!r} is not supported "
+                            f"by this triage (expects {SCHEMA_VERSION})")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db_path(self) -> Path:
+        return self.directory / DB_NAME
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- case metadata ---------------------------------------------------------------
+    def set_case_info(self, *, number: str | None, examiner: str | None, agency: str | None,
+                      notes: str | None) -> None:
+        """Record case metadata; on an existing case only given fields change (audited)."""
+        new = {"number": number, "examiner": examiner, "agency": agency, "notes": notes}
+        row = self.conn.execute(
+            'SELECT number, examiner, agency, notes FROM "case" WHERE id=1').fetchone()
+        with self.transaction() as c:
+            if row is None:
+                c.execute('INSERT INTO "case"(id, number, examiner, agency, notes, created_utc) '
+                          "VALUES (1, ?, ?, ?, ?, ?)", (number, examiner, agency, notes,
+                                                        utc_now()))
+                self._audit(c, "case.create", {k: v for k, v in new.items() if v is not None})
+            else:
+                old = dict(zip(("number", "examiner", "agency", "notes"), row, strict=True))
+                changes = {k: v for k, v in new.items() if v is not None and v != old[k]}
+                if changes:
+                    sets = ", ".join(f"{k}=?" for k in changes)
+                    c.execute(f'UPDATE "case" SET {sets} WHERE id=1', tuple(changes.values()))
+                    self._audit(c, "case.update", {"old": {k: old[k] for k in changes},
+                                                   "new": changes})
+
+    def case_info(self) -> dict[str, Any]:
+        cur = self.conn.execute(
+            'SELECT number, examiner, agency, notes, created_utc FROM "case" WHERE id=1')
+        row = cur.fetchone()
+        if row is None:
+            return {}
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    # -- audit -----------------------------------------------------------------------
+    @staticmethod
+    def audit_row_hash(prev_hash: str, time_utc: str, user: str, host: str,
+                       tool_version: str, action: str, details: str) -> str:
+        payload = canonical_json([prev_hash, time_utc, user, host, tool_version, action,
+                                  details])
+        return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+    def _audit(self, c: sqlite3.Connection, action: str, details: dict[str, Any]) -> None:
+        row = c.execute("SELECT row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS_HASH
+        t, user, host = utc_now(), _user(), _host()
+        d = canonical_json(details)
+        h = self.audit_row_hash(prev, t, user, host, __version__, action, d)
+        c.execute("INSERT INTO audit(time_utc, user, host, tool_version, action, details, "
+                  "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (t, user, host, __version__, action, d, prev, h))
+
+    def audit(self, action: str, details: dict[str, Any]) -> None:
+        """Append one row to the hash-chained audit trail (its own transaction)."""
+        with self.transaction() as c:
+            self._audit(c, action, details)
+
+    def verify_audit_chain(self) -> list[str]:
+        """Return problems found in the audit chain (empty when it is intact)."""
+        problems: list[str] = []
+        prev = GENESIS_HASH
+        expected_seq = None
+        for seq, t, user, host, ver, action, details, prev_hash, row_hash in self.conn.execute(
+                "SELECT seq, time_utc, user, host, tool_version, action, details, prev_hash, "
+                "row_hash FROM audit ORDER BY seq"):
+            if expected_seq is not None and seq != expected_seq:
+                problems.append(f"audit row {expected_seq}: missing (next is {seq})")
+            expected_seq = seq + 1
+            if prev_hash != prev:
+                problems.append(f"audit row {seq}: prev_hash does not chain to row before")
+            if self.audit_row_hash(prev_hash, t, user, host, ver, action, details) != row_hash:
+                problems.append(f"audit row {seq}: content does not match its row_hash")
+            prev = row_hash
+        return problems
+
+    # -- runs ------------------------------------------------------------------------
+    def start_run(self, command: str, arguments: Sequence[str], options: dict[str, Any],
+                  versions: dict[str, Any]) -> int:
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO runs(command, arguments, options, tool_version, versions, host, "
+                "user, started_utc, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+                (command, canonical_json(list(arguments)), canonical_json(options),
+                 __version__, canonical_json(versions), _host(), _user(), utc_now()))
+            run_id = int(cur.lastrowid or 0)
+            self._audit(c, f"{command}.start", {"run": run_id, "arguments": list(arguments),
+                                                "options": options})
+        return run_id
+
+    def end_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET ended_utc=?, status=?, summary=? WHERE id=?",
+                      (utc_now(), status, canonical_json(summary), run_id))
+            command = c.execute("SELECT command FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+            self._audit(c, f"{command}.end", {"run": run_id, "status": status,
+                                              "summary": summary})
+
+    # -- evidence --------------------------------------------------------------------
+    def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
+                     size: int | None, description: dict[str, Any], run_id: int,
+                     stored_md5: str | None = None, stored_sha1: str | None = None) -> int:
+        row = self.conn.execute(
+            "SELECT id FROM evidence WHERE path_bytes=? AND source_type=?",
+            (path_bytes, source_type)).fetchone()
+        if row:
+            return int(row[0])
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO evidence(path, path_bytes, source_type, size, description, "
+                "stored_md5, stored_sha1, added_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (path, path_bytes, source_type, size, canonical_json(description),
+                 stored_md5, stored_sha1, run_id))
+            ev = int(cur.lastrowid or 0)
+            self._audit(c, "evidence.add", {"evidence": ev, "path": path,
+                                            "type": source_type, "size": size})
+        return ev
+
+    # -- files -----------------------------------------------------------------------
+    FILE_COLUMNS = ("identity", "parent_id", "path", "display_path", "kind", "size",
+                    "mtime_utc", "atime_utc", "ctime_utc", "crtime_utc", "times_raw",
+                    "allocated", "deleted", "inode", "link_target", "link_display",
+                    "extension")
+
+    def insert_entries(self, evidence_id: int, run_id: int,
+                       rows: Iterable[dict[str, Any]]) -> list[tuple[int, bool]]:
+        """Insert enumerated entries (status pending) in one transaction.
+
+        Returns ``(file_id, already_final)`` per row: an entry already present (from an
+        earlier run of the same evidence) keeps its id, and ``already_final`` says whether
+        it has a final status, so a resumed scan does not redo it.
+        """
+        cols = ("evidence_id", "run_id", *self.FILE_COLUMNS)
+        sql = (f"INSERT INTO files({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               "ON CONFLICT(evidence_id, identity) DO NOTHING")
+        out: list[tuple[int, bool]] = []
+        with self.transaction() as c:
+            for r in rows:
+                cur = c.execute(sql, (evidence_id, run_id,
+                                      *(r.get(k) for k in self.FILE_COLUMNS)))
+                if cur.rowcount == 1:
+                    out.append((int(cur.lastrowid or 0), False))
+                else:
+                    fid, status = c.execute(
+                        "SELECT id, status FROM files WHERE evidence_id=? AND identity=?",
+                        (evidence_id, r["identity"])).fetchone()
+                    out.append((int(fid), status != "pending"))
+        return out
+
+    def write_results(self, run_id: int, results: Sequence[FileResult]) -> None:
+        """Record final results for a batch of files in one transaction."""
+        now = utc_now()
+        with self.transaction() as c:
+            for r in results:
+                c.execute(
+                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                    "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
+                    "WHERE id=?",
+                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
+                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
+                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+                c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+                if r.hashes:
+                    c.executemany(
+                        "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes])
+                if r.image:
+                    im = r.image
+                    c.execute(
+                        "INSERT INTO images(file_id, format, width, height, mode, frames, "
+                        "decoded_width, decoded_height, preprocessing) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (r.file_id, im.get("format"), im.get("width"), im.get("height"),
+                         im.get("mode"), im.get("frames"), im.get("decoded_width"),
+                         im.get("decoded_height"), im.get("preprocessing", "")))
+                if r.status in ("error", "quarantined"):
+                    c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                              "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                              (r.file_id, run_id, r.stage or "unknown",
+                               r.error_class or "Error", r.reason or "", now))
+                for stage, cls, msg in r.warnings:
+                    c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                              "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                              (r.file_id, run_id, stage, cls, msg, now))
+
+    def record_error(self, run_id: int, stage: str, error_class: str, message: str,
+                     file_id: int | None = None) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
+                      "time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (file_id, run_id, stage, error_class, message, utc_now()))
+
+    def pending_files(self, evidence_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM files WHERE evidence_id=? AND status='pending' ORDER BY id",
+            (evidence_id,))]
+
+    def status_counts(self, evidence_id: int | None = None) -> dict[str, int]:
+        if evidence_id is None:
+            cur = self.conn.execute("SELECT status, count(*) FROM files GROUP BY status")
+        else:
+            cur = self.conn.execute("SELECT status, count(*) FROM files WHERE evidence_id=? "
+                                    "GROUP BY status", (evidence_id,))
+        return {s: n for s, n in cur}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Read-only helper for reports and tests."""
+        self.conn.row_factory = sqlite3.Row
+        try:
+            return list(self.conn.execute(sql, params))
+        finally:
+            self.conn.row_factory = None
+
+
+def check_private(path: Path) -> bool:
+    """True when a path is accessible by its owner only."""
+    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)

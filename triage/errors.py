@@ -1,0 +1,28 @@
+"""Project exceptions. Each also subclasses the matching built-in where one exists, so that
+``except OSError`` keeps working for callers that do not know ours."""
+
+from __future__ import annotations
+
+
+class TriageError(Exception):
+    """Base class: a problem the user can act on, with a message that names the thing."""
+
+    exit_code = 1
+
+
+class EvidenceError(TriageError, OSError):
+    """The evidence cannot be opened or is not what it claims to be."""
+
+    exit_code = 4
+
+
+class CaseError(TriageError):
+    """The case directory or database is unusable (corrupt, locked, not writable)."""
+
+    exit_code = 5
+
+
+class HashSetError(TriageError, ValueError):
+    """A hash-set file or store problem."""
+
+    exit_code = 6

@@ -1,0 +1,124 @@
+"""Evidence sources: the contract every source implements.
+
+A source turns evidence (a directory, a disk image, ...) into a stream of
+:class:`FileEntry` values and, given an entry, opens its content for reading.
+
+Two halves, two processes:
+
+* ``entries()`` runs in the supervisor's enumeration step. A source whose enumeration uses
+  native code that may crash or hang (libtsk) must run it in a child process itself.
+* ``open_entry()`` runs in a worker process. Workers rebuild the source from
+  :meth:`Source.spec` (a picklable tuple) with :func:`triage.sources.open_spec`, so no
+  native handle is ever shared across processes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar
+
+from ..errors import EvidenceError
+
+# Entry kinds. Only FILE entries (and ADS/attribute streams, also "file") are read.
+FILE = "file"
+DIRECTORY = "directory"
+SYMLINK = "symlink"
+FIFO = "fifo"
+SOCKET = "socket"
+CHAR_DEVICE = "char_device"
+BLOCK_DEVICE = "block_device"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One entry the walk saw. Frozen: identity and metadata never change after enumeration.
+
+    ``identity`` is stable across runs of the same evidence (resume depends on it); for a
+    directory source it is built from (device, inode, path bytes), for an image from
+    (partition offset, metadata address, attribute, path bytes).
+    ``path`` is the exact name bytes relative to the evidence root, ``/``-separated.
+    Times are POSIX seconds (float) or None; ``times_raw`` keeps the source's own values.
+    ``locator`` is whatever ``open_entry`` needs to find the content again in a worker
+    (picklable, small).
+    """
+
+    identity: str
+    path: bytes
+    kind: str
+    size: int | None = None
+    mtime: float | None = None
+    atime: float | None = None
+    ctime: float | None = None
+    crtime: float | None = None
+    times_raw: dict[str, Any] = field(default_factory=dict)
+    allocated: bool = True
+    deleted: bool = False
+    inode: int | None = None
+    link_target: bytes | None = None
+    locator: Any = None
+    #: When set, the entry is recorded with this final status without being read
+    #: (e.g. ("skipped", "not a regular file: fifo")) or ("error", "...").
+    preset_status: tuple[str, str, str] | None = None  # (status, stage, reason)
+    #: Notes to record against the entry (e.g. "content may be overwritten").
+    notes: tuple[str, ...] = ()
+
+    @property
+    def readable(self) -> bool:
+        return self.kind == FILE and self.preset_status is None
+
+
+class ContentChangedError(EvidenceError):
+    """The file changed while it was read (RELIABILITY #12): status ``unstable``."""
+
+
+class Source(ABC):
+    """An evidence source. Subclasses register in :mod:`triage.sources` by ``name``."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def detect(cls, path: str) -> bool:
+        """True when this source can read ``path``. Never changes or consumes anything."""
+
+    @abstractmethod
+    def spec(self) -> tuple[str, Any]:
+        """A picklable ``(name, args)`` from which a worker rebuilds this source."""
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, args: Any) -> Source:
+        """Rebuild from ``spec()[1]`` (in a worker process)."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Evidence metadata recorded before any file is read: at least ``type``, ``path``,
+        ``size``; images add partitions, file systems, stored acquisition hashes."""
+
+    @abstractmethod
+    def entries(self) -> Iterator[FileEntry]:
+        """Every entry, in a deterministic order. Problems with one entry or one volume are
+        reported as entries with ``preset_status`` (or ``warnings()``), never raised."""
+
+    @abstractmethod
+    def open_entry(self, entry: FileEntry) -> BinaryIO:
+        """Open the content of a readable entry for sequential reading (worker side).
+
+        Raise :class:`EvidenceError` (or an ``OSError``) with a clear reason when it cannot
+        be read. ``close()`` on the returned object may raise
+        :class:`ContentChangedError` if the content changed while it was read.
+        If some ranges could not be read, the object fills them with zero bytes and lists
+        them afterwards in an attribute ``bad_ranges`` (``[(offset, length), ...]``); the
+        worker then records read status ``partial`` and never presents the digests as the
+        file's hashes (RELIABILITY #4).
+        """
+
+    def warnings(self) -> list[str]:
+        """Problems about the evidence as a whole (e.g. mounted read-write)."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release handles."""
