@@ -131,12 +131,10 @@ class Case:
 
     def _create_schema(self) -> None:
         sql = resources.files("triage").joinpath("schema.sql").read_text("utf-8")
-        with self.transaction():
-            self.conn.executescript("SAVEPOINT schema;" + sql + "RELEASE schema;")
-            self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
-                              (SCHEMA_VERSION,))
-            self.conn.execute("INSERT INTO meta(key, value) VALUES ('created_by', ?)",
-                              (f"triage {__version__}",))
+        # executescript commits on its own, so the whole schema is one explicit script.
+        meta = (f"INSERT INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+                f"INSERT INTO meta(key, value) VALUES ('created_by', 'triage {__version__}');")
+        self.conn.executescript("BEGIN IMMEDIATE;" + sql + meta + "COMMIT;")
 
     def _check_schema(self, db: Path) -> None:
         try:
@@ -289,24 +287,29 @@ class Case:
     FILE_COLUMNS = ("identity", "parent_id", "path", "display_path", "kind", "size",
                     "mtime_utc", "atime_utc", "ctime_utc", "crtime_utc", "times_raw",
                     "allocated", "deleted", "inode", "link_target", "link_display",
-                    "extension")
+                    "extension", "locator", "notes")
 
     def insert_entries(self, evidence_id: int, run_id: int,
                        rows: Iterable[dict[str, Any]]) -> list[tuple[int, bool]]:
         """Insert enumerated entries (status pending) in one transaction.
 
+        A row may carry a final ``status`` (with ``status_stage``/``status_reason``) for
+        entries recorded without being read (directories, links, FIFOs, enumeration errors).
         Returns ``(file_id, already_final)`` per row: an entry already present (from an
         earlier run of the same evidence) keeps its id, and ``already_final`` says whether
         it has a final status, so a resumed scan does not redo it.
         """
-        cols = ("evidence_id", "run_id", *self.FILE_COLUMNS)
+        cols = ("evidence_id", "run_id", *self.FILE_COLUMNS, "status", "status_stage",
+                "status_reason")
         sql = (f"INSERT INTO files({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(evidence_id, identity) DO NOTHING")
         out: list[tuple[int, bool]] = []
         with self.transaction() as c:
             for r in rows:
                 cur = c.execute(sql, (evidence_id, run_id,
-                                      *(r.get(k) for k in self.FILE_COLUMNS)))
+                                      *(r.get(k) for k in self.FILE_COLUMNS),
+                                      r.get("status", "pending"), r.get("status_stage"),
+                                      r.get("status_reason")))
                 if cur.rowcount == 1:
                     out.append((int(cur.lastrowid or 0), False))
                 else:
@@ -360,10 +363,28 @@ class Case:
                       "time_utc) VALUES (?, ?, ?, ?, ?, ?)",
                       (file_id, run_id, stage, error_class, message, utc_now()))
 
-    def pending_files(self, evidence_id: int) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT id FROM files WHERE evidence_id=? AND status='pending' ORDER BY id",
-            (evidence_id,))]
+    def pending_page(self, evidence_id: int, after_id: int, limit: int = 1000
+                     ) -> list[tuple[Any, ...]]:
+        """Pending entries with id > after_id, in id order, for the worker queue."""
+        return list(self.conn.execute(
+            "SELECT id, identity, path, display_path, kind, size, inode, locator, extension "
+            "FROM files WHERE evidence_id=? AND status='pending' AND id>? ORDER BY id LIMIT ?",
+            (evidence_id, after_id, limit)))
+
+    def pending_totals(self, evidence_id: int) -> tuple[int, int]:
+        n, size = self.conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM files "
+            "WHERE evidence_id=? AND status='pending'", (evidence_id,)).fetchone()
+        return int(n), int(size)
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
     def status_counts(self, evidence_id: int | None = None) -> dict[str, int]:
         if evidence_id is None:

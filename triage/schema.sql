@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS files (
     magic           TEXT,                 -- libmagic description
     media_kind      TEXT,                 -- image, video, audio, other
     extension       TEXT,
+    locator         TEXT,                 -- JSON: how a worker finds the content again
+    notes           TEXT,                 -- JSON list, e.g. "content may be overwritten"
     ext_mismatch    INTEGER,              -- 1 when the name's extension contradicts content
     read_status     TEXT,                 -- full, partial, none
     status          TEXT NOT NULL DEFAULT 'pending'

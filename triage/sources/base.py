@@ -41,8 +41,9 @@ class FileEntry:
     (partition offset, metadata address, attribute, path bytes).
     ``path`` is the exact name bytes relative to the evidence root, ``/``-separated.
     Times are POSIX seconds (float) or None; ``times_raw`` keeps the source's own values.
-    ``locator`` is whatever ``open_entry`` needs to find the content again in a worker
-    (picklable, small).
+    ``locator`` is whatever ``open_entry`` needs to find the content again in a worker:
+    small and JSON-serialisable (it is stored in the case database so that a resumed scan
+    can rebuild the entry; tuples come back as lists).
     """
 
     identity: str

@@ -1,0 +1,72 @@
+"""The hash-set format registry: one line per format, tried in this order by ``detect``.
+
+Specific formats come first; the catch-all bare hex list is last. ``detect_format`` reads
+only the first :data:`~hashsets.formats.base.HEAD_SIZE` bytes (plus a read-only look inside
+zip and SQLite files) and consumes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import HashSetFileError
+from .base import HEAD_SIZE, Format, Item, ParseContext, Record, Rejected
+from .bsd import BSDChecksums
+from .csvtable import CSVTable
+from .hashdeep import Hashdeep
+from .hashkeeper import HashKeeper
+from .icse import ICSE
+from .md5sum import SumFile
+from .nsrl2 import NSRLRDS2
+from .nsrl3 import NSRLRDS3
+from .perceptual import PerceptualList
+from .plain import PlainList
+from .vics import CAID, VICS
+
+FORMATS: dict[str, Format] = {}
+
+
+def register(fmt: Format) -> Format:
+    if fmt.name in FORMATS:
+        raise ValueError(f"format {fmt.name!r} is already registered")
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+for _fmt in (CAID(), VICS(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
+             BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
+    register(_fmt)
+
+
+def get(name: str) -> Format:
+    try:
+        return FORMATS[name.lower()]
+    except KeyError:
+        known = ", ".join(FORMATS)
+        raise HashSetFileError(f"unknown hash-set format {name!r} (known: {known})") from None
+
+
+def read_head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD_SIZE)
+    except OSError as e:
+        raise HashSetFileError(f"{path}: cannot read: {e.strerror or e}") from e
+
+
+def detect_format(path: str | Path) -> Format:
+    """The first registered format whose ``detect`` accepts the file.
+
+    Raises :class:`HashSetFileError` naming the file when none does.
+    """
+    p = Path(path)
+    head = read_head(p)
+    for fmt in FORMATS.values():
+        if fmt.detect(p, head):
+            return fmt
+    raise HashSetFileError(f"{p}: format not recognised; choose one with --format "
+                           f"({', '.join(FORMATS)})")
+
+
+__all__ = ["FORMATS", "Format", "Item", "ParseContext", "Record", "Rejected", "detect_format",
+           "get", "register"]

@@ -1,0 +1,185 @@
+"""The contract every hash-set file format implements, and the records it yields."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from ..algorithms import EMPTY_DIGESTS, get
+from ..errors import HashSetFileError
+
+#: Bytes of a file that ``detect`` looks at. Enough for a VICS header or a CSV header row.
+HEAD_SIZE = 64 * 1024
+
+
+@dataclass(slots=True)
+class Record:
+    """One accepted record of a hash-set file: one known item and what the set says of it.
+
+    ``hashes`` maps an algorithm name to its canonical lower-case hex value. ``ref`` is the
+    1-based line number (text formats) or record number (JSON, SQLite) in the source, the
+    number quoted in every message and stored with every match.
+    """
+
+    ref: int
+    hashes: dict[str, str]
+    category_raw: str | None = None
+    series: str | None = None
+    victim_identified: bool | None = None
+    offender_identified: bool | None = None
+    is_distributed: bool | None = None
+    baseline: bool | None = None
+    entry_ref: str | None = None  # the source's own id (VICS MediaID, ICSE Image ID)
+    name: str | None = None  # file name, when the source gives one
+    photodna: str | None = None  # stored, exported, never matched (proprietary)
+
+    @property
+    def has_metadata(self) -> bool:
+        return any(v is not None for v in (
+            self.category_raw, self.series, self.victim_identified, self.offender_identified,
+            self.is_distributed, self.baseline, self.entry_ref, self.name, self.photodna))
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that was not imported, with its line/record number and the reason."""
+
+    ref: int
+    reason: str
+
+
+@dataclass
+class ParseContext:
+    """What a parser is given and what it reports back besides records.
+
+    ``options`` holds format options (e.g. ``algorithm`` for bare lists). A parser sets
+    ``version`` when the format carries one, and may add to ``info`` (shown by
+    ``hashset show``).
+    """
+
+    path: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+    version: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Item = Record | Rejected
+
+
+class Format(ABC):
+    """A hash-set file format.
+
+    Contract:
+
+    * ``name`` is stable (stored with every imported set).
+    * ``detect(path, head)`` answers from the first :data:`HEAD_SIZE` bytes (and, for
+      container formats, a read-only look at the file); it never consumes or changes
+      anything and never raises for foreign input.
+    * ``parse(ctx)`` yields one :class:`Record` or :class:`Rejected` per record, in file
+      order, streaming (a multi-GB file never sits in memory). A problem that makes the rest
+      of the file unreadable (truncated JSON, not a database) raises
+      :class:`~hashsets.errors.HashSetFileError` naming the file and record number.
+    * ``known`` is True for sets of known (not "good") files such as NSRL.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    known: ClassVar[bool] = False
+    #: Category presets (see :mod:`hashsets.categories`) used when none is chosen.
+    default_category_map: ClassVar[str | None] = None
+
+    @abstractmethod
+    def detect(self, path: Path, head: bytes) -> bool: ...
+
+    @abstractmethod
+    def parse(self, ctx: ParseContext) -> Iterator[Item]: ...
+
+
+# -- helpers shared by the text formats --------------------------------------------------
+
+def open_text(path: Path) -> IO[str]:
+    """Open a text hash list: UTF-8 with or without BOM, any line ending, undecodable
+    bytes replaced (they can only be in file names, never in valid hex)."""
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+
+
+def text_head(head: bytes) -> str:
+    """The decoded head of a file, BOM removed, for ``detect``."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    return head.decode("utf-8", errors="replace")
+
+
+def first_lines(head: bytes, n: int = 20) -> list[str]:
+    """Up to ``n`` complete, non-blank, non-comment lines of the head (the last partial line
+    is dropped unless the head is the whole file)."""
+    text = text_head(head)
+    lines = text.splitlines()
+    if len(head) >= HEAD_SIZE and lines:
+        lines = lines[:-1]
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")][:n]
+
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0", ""}
+
+
+def parse_flag(value: object) -> bool | None:
+    """A flag given as a JSON boolean, a number, or a string ("true", "Yes", "0"...).
+
+    Returns None when absent or unrecognised (never guesses)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE and text:
+        return False
+    return None
+
+
+def normalize_hash(algorithm: str, value: str) -> str:
+    """Canonical hex via the algorithm registry; raises ValueError naming the value."""
+    return get(algorithm).normalize(value)
+
+
+def is_empty_digest(hashes: Mapping[str, str]) -> bool:
+    """True when any value is the digest of the empty file (never evidence of a match)."""
+    return any(v in EMPTY_DIGESTS for v in hashes.values())
+
+
+def guess_algorithm_by_length(hex_text: str) -> str | None:
+    """md5/sha1/sha256 from the number of hex digits (64 is taken as sha256, never pdq)."""
+    return {32: "md5", 40: "sha1", 64: "sha256"}.get(len(hex_text))
+
+
+def read_zip_member(path: Path, wanted: str) -> tuple[zipfile.ZipFile, str] | None:
+    """Open ``path`` as a zip and find a member whose base name is ``wanted`` (any case)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return None
+    for info in zf.infolist():
+        if info.filename.replace("\\", "/").rsplit("/", 1)[-1].lower() == wanted.lower():
+            return zf, info.filename
+    zf.close()
+    return None
+
+
+def zip_text(zf: zipfile.ZipFile, member: str) -> IO[str]:
+    return io.TextIOWrapper(zf.open(member), encoding="utf-8-sig", errors="replace",
+                            newline="")
+
+
+def fail(ctx: ParseContext, ref: int | None, message: str) -> HashSetFileError:
+    where = f"{ctx.path}" + (f": record {ref}" if ref is not None else "")
+    return HashSetFileError(f"{where}: {message}")

@@ -1,0 +1,56 @@
+"""md5sum / sha1sum / sha256sum output and md5deep output (with or without ``-z`` sizes).
+
+Lines are ``HEX  name`` (text mode) or ``HEX *name`` (binary mode); md5deep ``-z`` puts the
+file size first (``   669416  HEX  name``). The algorithm is the ``algorithm`` option or is
+guessed from the first hash's length (32 md5, 40 sha1, 64 sha256).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..algorithms import get
+from .base import Format, Item, ParseContext, Record, Rejected, first_lines, open_text
+
+_LINE = re.compile(r"^\s*(?:(?P<size>\d+)\s+)?(?P<hex>[0-9A-Fa-f]{16,})\s[ *](?P<name>.*)$")
+_STRICT = re.compile(r"^\s*(?:\d+\s+)?[0-9A-Fa-f]{32}(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{32})?"
+                     r"\s[ *].+$")
+
+
+class SumFile(Format):
+    name = "md5sum"
+    description = ("md5sum/sha1sum/sha256sum output ('HEX  name', 'HEX *name'), also md5deep "
+                   "output with or without sizes")
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        lines = first_lines(head)
+        return bool(lines) and all(_STRICT.match(ln) for ln in lines)
+
+    def parse(self, ctx: ParseContext) -> Iterator[Item]:
+        algorithm: str | None = ctx.options.get("algorithm")
+        with open_text(ctx.path) as f:
+            for lineno, line in enumerate(f, 1):
+                text = line.rstrip("\r\n")
+                if not text.strip() or text.lstrip().startswith("#"):
+                    continue
+                m = _LINE.match(text)
+                if not m:
+                    yield Rejected(lineno, "not a 'HEX  name' line")
+                    continue
+                hex_text = m.group("hex")
+                if algorithm is None:
+                    algorithm = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(hex_text))
+                    if algorithm is None:
+                        yield Rejected(lineno, f"{len(hex_text)} hex digits is no md5/sha1/"
+                                               "sha256 length")
+                        continue
+                    ctx.info["algorithm"] = algorithm
+                try:
+                    value = get(algorithm).normalize(hex_text)
+                except ValueError as e:
+                    yield Rejected(lineno, str(e))
+                    continue
+                name = m.group("name")
+                yield Record(lineno, {algorithm: value}, name=name or None)

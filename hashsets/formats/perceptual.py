@@ -1,0 +1,74 @@
+"""Perceptual hash lists: one PDQ, pHash or dHash hex value per line, optionally followed
+by a label/category (separated by a comma, tab or spaces). ``#`` lines are comments.
+
+The algorithm is the ``algorithm`` option; without it a first comment line naming one
+(``# pdq``, ``# algorithm: phash``) decides, else 16 hex digits mean phash. A 64-digit list
+without either is ambiguous with SHA-256 and is refused by detection (give
+``--format perceptual --algorithm pdq``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..algorithms import get
+from .base import Format, Item, ParseContext, Record, Rejected, fail, open_text, text_head
+
+_LINE = re.compile(r"^(?P<hex>[0-9A-Fa-f]+)(?:\s*[,\t ]\s*(?P<label>.*))?$")
+_DECLARED = re.compile(r"^#\s*(?:algorithm\s*[:=]\s*)?(pdq|phash|dhash)\b", re.IGNORECASE)
+PERCEPTUAL_ALGORITHMS = ("pdq", "phash", "dhash")
+
+
+def _declared(text: str) -> str | None:
+    for line in text.splitlines()[:5]:
+        m = _DECLARED.match(line.strip())
+        if m:
+            return m.group(1).lower()
+    return None
+
+
+class PerceptualList(Format):
+    name = "perceptual"
+    description = "PDQ / pHash / dHash hex list, optional label per line"
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        text = text_head(head)
+        if _declared(text):
+            return True
+        data = [ln.strip() for ln in text.splitlines()[:20]
+                if ln.strip() and not ln.startswith("#")]
+        return bool(data) and all((m := _LINE.match(ln)) and len(m.group("hex")) == 16
+                                  for ln in data)
+
+    def parse(self, ctx: ParseContext) -> Iterator[Item]:
+        algorithm: str | None = ctx.options.get("algorithm")
+        with open_text(ctx.path) as f:
+            head = f.read(4096)
+            f.seek(0)
+            algorithm = algorithm or _declared(head)
+            for lineno, line in enumerate(f, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                m = _LINE.match(text)
+                if not m:
+                    yield Rejected(lineno, "not a 'hex [label]' line")
+                    continue
+                hex_text = m.group("hex")
+                if algorithm is None:
+                    if len(hex_text) != 16:
+                        raise fail(ctx, lineno, "cannot tell the perceptual algorithm; give "
+                                                "--algorithm pdq|phash|dhash")
+                    algorithm = "phash"
+                if algorithm not in PERCEPTUAL_ALGORITHMS:
+                    raise fail(ctx, None, f"{algorithm!r} is not a perceptual algorithm")
+                ctx.info["algorithm"] = algorithm
+                try:
+                    value = get(algorithm).normalize(hex_text)
+                except ValueError as e:
+                    yield Rejected(lineno, str(e))
+                    continue
+                label = (m.group("label") or "").strip() or None
+                yield Record(lineno, {algorithm: value}, category_raw=label)

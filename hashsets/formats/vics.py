@@ -1,0 +1,182 @@
+"""Project VIC VICS JSON (OData), versions 1.x and 2.0: hash sets (``#Media``) and case
+exports (``#Cases``), streamed with ijson so a multi-GB file never sits in memory.
+
+Facts (FORMATS.md): the root object has a ``value`` array and a version marker,
+``odata.metadata`` (1.x) or ``@odata.context`` (2.0, with a context Default/US/UK/CUSTOM).
+In a ``#Cases`` file each case carries its own ``Media`` array. A Media record holds
+``MediaID``, ``Category`` (integer), ``MD5``, ``SHA1``, ``PhotoDNA``, flags
+(``VictimIdentified``, ``OffenderIdentified``, ``IsDistributed``: booleans or "true"/"false"
+strings), ``Series``, ``MediaFiles`` (each with an ``MD5``) and, in 1.x,
+``AlternativeHashes`` (``HashName``/``HashValue``) holding SHA1 or PhotoDNA.
+
+The record number in messages is the Media record's position in the file (1-based).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ijson
+
+from ..algorithms import get
+from .base import Format, Item, ParseContext, Record, Rejected, fail, parse_flag, text_head
+
+_META_KEYS = ("odata.metadata", "@odata.context")
+_VERSION = re.compile(r"/(\d+(?:\.\d+)*)\.xml(?:/(\w+))?")
+#: Hash names seen in VICS ``AlternativeHashes`` and top-level keys -> our algorithms.
+_HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256",
+               "sha-256": "sha256", "pdq": "pdq", "phash": "phash", "dhash": "dhash"}
+
+
+def read_header(path: Path) -> tuple[str | None, str | None]:
+    """Return ``(marker_key, marker_value)`` read from the start of the file (streamed, stops
+    at the ``value`` array). Raises ijson errors for non-JSON."""
+    with open(path, "rb") as f:
+        for prefix, event, value in ijson.parse(f):
+            if prefix == "" and event == "map_key" and value == "value":
+                return None, None
+            if event == "string" and prefix in _META_KEYS:
+                return prefix, str(value)
+    return None, None
+
+
+def parse_context(marker: str | None) -> dict[str, str | None]:
+    """Version ("1.3", "2.0"), kind ("Media"/"Cases") and context (US, UK...) of a marker."""
+    if not marker:
+        return {"vics_version": None, "kind": None, "context": None}
+    kind = marker.rsplit("#", 1)[1] if "#" in marker else None
+    m = _VERSION.search(marker)
+    version = m.group(1) if m else None
+    context = m.group(2) if m and m.group(2) and m.group(2) != "$metadata" else None
+    return {"vics_version": version, "kind": kind, "context": context}
+
+
+def _head_marker(head: bytes) -> str | None:
+    text = text_head(head)
+    m = re.search(r'"(odata\.metadata|@odata\.context)"\s*:\s*"([^"]*)"', text)
+    return m.group(2) if m else None
+
+
+class VICS(Format):
+    name = "vics"
+    description = "Project VIC VICS JSON 1.x / 2.0 (#Media hash sets and #Cases exports)"
+    default_category_map = "dhs"
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        marker = _head_marker(head)
+        return marker is not None and ("ProjectVic" in marker or "VICS" in marker.upper()
+                                       or "#Media" in marker or "#Cases" in marker)
+
+    def parse(self, ctx: ParseContext) -> Iterator[Item]:
+        try:
+            _key, marker = read_header(ctx.path)
+        except ijson.JSONError as e:
+            raise fail(ctx, None, f"not valid JSON: {e}") from e
+        meta = parse_context(marker)
+        ctx.info.update({k: v for k, v in meta.items() if v})
+        ctx.version = meta["vics_version"]
+        kind = meta["kind"]
+        if kind not in ("Media", "Cases", None):
+            raise fail(ctx, None, f"VICS kind #{kind} is neither #Media nor #Cases")
+        n = 0
+        with open(ctx.path, "rb") as f:
+            try:
+                if kind == "Cases":
+                    items = ijson.items(f, "value.item.Media.item", use_float=True)
+                else:
+                    items = ijson.items(f, "value.item", use_float=True)
+                for obj in items:
+                    n += 1
+                    if not isinstance(obj, dict):
+                        yield Rejected(n, "record is not a JSON object")
+                        continue
+                    if kind is None and "Media" in obj and "MediaID" not in obj:
+                        raise fail(ctx, n, "looks like a #Cases export but has no "
+                                           "odata.metadata/@odata.context marker")
+                    yield self.record(n, obj)
+            except ijson.JSONError as e:
+                raise fail(ctx, n + 1, f"truncated or malformed JSON after {n} complete "
+                                       f"records ({e}); nothing imported") from e
+        if n == 0:
+            ctx.info["note"] = "no Media records"
+
+    def record(self, n: int, obj: dict[str, Any]) -> Item:
+        """One Media object -> Record (or Rejected naming the bad field)."""
+        raw: dict[str, str] = {}
+        for key, val in obj.items():
+            alg = _HASH_NAMES.get(key.lower())
+            if alg and isinstance(val, str) and val.strip():
+                raw.setdefault(alg, val)
+        photodna = obj.get("PhotoDNA") or None
+        for alt in obj.get("AlternativeHashes") or []:
+            if not isinstance(alt, dict):
+                continue
+            hname = str(alt.get("HashName") or "").strip().lower()
+            hval = alt.get("HashValue")
+            if not isinstance(hval, str) or not hval.strip():
+                continue
+            if hname == "photodna":
+                photodna = photodna or hval
+            elif hname in _HASH_NAMES:
+                raw.setdefault(_HASH_NAMES[hname], hval)
+        if "md5" not in raw:
+            for mf in obj.get("MediaFiles") or []:
+                if isinstance(mf, dict) and isinstance(mf.get("MD5"), str) and mf["MD5"].strip():
+                    raw["md5"] = mf["MD5"]
+                    break
+        hashes: dict[str, str] = {}
+        for alg, val in raw.items():
+            try:
+                hashes[alg] = get(alg).normalize(val)
+            except ValueError as e:
+                return Rejected(n, str(e))
+        pdna: str | None = None
+        if isinstance(photodna, str) and photodna.strip():
+            try:
+                pdna = get("photodna").normalize(photodna)
+            except ValueError as e:
+                return Rejected(n, str(e))
+        if not hashes and pdna is None:
+            return Rejected(n, "no MD5, SHA1 or PhotoDNA value")
+        cat = obj.get("Category")
+        media_id = obj.get("MediaID")
+        series = obj.get("Series")
+        return Record(
+            n, hashes,
+            category_raw=None if cat is None or cat == "" else str(cat),
+            series=str(series) if series not in (None, "") else None,
+            victim_identified=parse_flag(obj.get("VictimIdentified")),
+            offender_identified=parse_flag(obj.get("OffenderIdentified")),
+            is_distributed=parse_flag(obj.get("IsDistributed")),
+            entry_ref=str(media_id) if media_id not in (None, "") else None,
+            name=_first_name(obj), photodna=pdna)
+
+
+def _first_name(obj: dict[str, Any]) -> str | None:
+    rel = obj.get("RelativeFilePath")
+    if isinstance(rel, str) and rel:
+        return rel
+    for mf in obj.get("MediaFiles") or []:
+        if isinstance(mf, dict) and isinstance(mf.get("FileName"), str):
+            return str(mf["FileName"])
+    return None
+
+
+class CAID(VICS):
+    """UK CAID: VICS JSON with the UK context (``.../2.0.xml/UK/$metadata#Media``).
+
+    Categories are graded A/B/C; how they are encoded in ``Category`` is UNCONFIRMED, so the
+    default ``caid`` mapping (1=A, 2=B, 3=C, letters accepted) can be replaced per import.
+    """
+
+    name = "caid"
+    description = ("UK CAID (VICS JSON, UK context); A/B/C category mapping UNCONFIRMED, "
+                   "override with --category-map")
+    default_category_map = "caid"
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        marker = _head_marker(head)
+        return marker is not None and "/UK/" in marker and super().detect(path, head)

@@ -1,0 +1,142 @@
+"""The command line: parse, call the library, turn library errors into exit codes.
+
+No SQL, no hashing, no TSK here (STYLE.md).
+
+Exit codes (also in the README and ``triage --help``):
+  0  success: every entry ended done or skipped
+  1  internal error (a bug: please report it with the message)
+  2  usage error (bad option or argument)
+  3  scan completed, but some entries ended as error or quarantined (see the summary)
+  4  the evidence cannot be opened or read
+  5  the case directory or database cannot be used (corrupt, locked, not writable)
+  6  hash-set problem (bad file, store error, verification failed)
+  130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import TriageError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
+    "entries ended as error or quarantined; 4 evidence cannot be opened; 5 case cannot be "
+    "used; 6 hash-set problem; 130 interrupted (run again to resume)."
+)
+
+app = typer.Typer(
+    name="triage",
+    help="Offline forensic triage of media files: identify by content, hash, match against "
+         "known-hash sets. Never displays content. " + EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,  # locals can hold evidence
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"triage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """triage: offline forensic triage of media files."""
+
+
+def _fail(e: TriageError) -> typer.Exit:
+    from .console import err_console
+
+    err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(e.exit_code)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def scan(
+    evidence: Annotated[Path, typer.Argument(help="Evidence: a mounted image directory or "
+                                             "a folder (disk images when supported).")],
+    case: Annotated[Path, typer.Option("--case", "-c", help="Case directory (created private "
+                                       "if missing; an existing case is resumed/extended).")],
+    case_number: Annotated[str | None, typer.Option(help="Case number.")] = None,
+    examiner: Annotated[str | None, typer.Option(help="Examiner's name.")] = None,
+    agency: Annotated[str | None, typer.Option(help="Agency or lab.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free-text case notes.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
+                                             help="Worker processes (default: CPU count).")
+                    ] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds allowed per file, plus 1 s "
+                                           "per 20 MiB of its size.")] = 60.0,
+    memory_limit: Annotated[int, typer.Option(min=0, help="Address-space limit per worker "
+                                              "in MiB (0: none).")] = 4096,
+    perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (pHash, dHash, "
+                                             "PDQ) of images.")] = True,
+    draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
+                                            "in pixels (0: full decode).")] = 256,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
+                                            "(decompression bombs).")] = 178_956_970,
+    match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
+                                        "scan.")] = True,
+    store: Annotated[Path | None, typer.Option(help="Hash-set store (default: per-user data "
+                                               "directory, or $TRIAGE_HASHSET_STORE).")
+                     ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
+                                           "on stdout instead of tables.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Scan evidence: identify every file by content, hash it (MD5, SHA-1, SHA-256; pHash,
+    dHash and PDQ for images) and record everything in the case database."""
+    from .console import RichProgress, print_summary
+    from .scan import ScanOptions
+    from .scan import scan as run_scan
+    from .worker import WorkerOptions
+
+    opts = ScanOptions(
+        timeout=timeout,
+        worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
+                             max_pixels=max_pixels,
+                             memory_limit=memory_limit << 20 if memory_limit else None),
+        match=match, store=str(store) if store else None, case_number=case_number,
+        examiner=examiner, agency=agency, notes=notes)
+    if jobs:
+        opts.jobs = jobs
+    progress = RichProgress(enabled=None if not quiet else False)
+    try:
+        summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
+    except TriageError as e:
+        raise _fail(e) from e
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished entries are saved; run the same scan again to "
+                   "resume", err=True)
+        raise typer.Exit(130) from None
+    _emit(summary, json_out, print_summary)
+    bad = summary.get("by_status", {})
+    if bad.get("error") or bad.get("quarantined"):
+        raise typer.Exit(3)
+
+
+def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        printer(summary)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

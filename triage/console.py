@@ -1,0 +1,129 @@
+"""Terminal output: a rich progress bar on stderr (only when it is a terminal) and the
+end-of-scan summary. Never prints content: paths, counts, hashes and reasons only."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+class RichProgress:
+    """Implements :class:`triage.scan.Progress`; silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._total_files = 0
+        self._done_files = 0
+        self._enum_status: Any = None
+
+    def warn(self, message: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False,
+                          soft_wrap=True)
+
+    def enumerated(self, count: int) -> None:
+        if self.enabled:
+            if self._enum_status is None:
+                self._enum_status = err_console.status("listing entries...")
+                self._enum_status.start()
+            self._enum_status.update(f"listing entries... {count:,}")
+
+    def start_processing(self, files: int, total_bytes: int) -> None:
+        if self._enum_status is not None:
+            self._enum_status.stop()
+            self._enum_status = None
+        if not self.enabled:
+            return
+        self._total_files = files
+        self._done_files = 0
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=err_console)
+        self._task = self._progress.add_task(self._label(), total=max(total_bytes, 1))
+        self._progress.start()
+
+    def _label(self) -> str:
+        return f"files {self._done_files:,}/{self._total_files:,}"
+
+    def advance(self, files: int, nbytes: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._done_files += files
+            self._progress.update(self._task, advance=nbytes, description=self._label())
+
+    def finish(self) -> None:
+        if self._enum_status is not None:
+            self._enum_status.stop()
+            self._enum_status = None
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def print_summary(summary: dict[str, Any], console: Console = out_console) -> None:
+    t = Table(title="Scan summary", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("entries", f"{summary.get('entries', 0):,}")
+    for status, n in summary.get("by_status", {}).items():
+        t.add_row(f"  {status}", f"{n:,}")
+    for kind, n in summary.get("by_kind", {}).items():
+        t.add_row(f"  kind: {kind}", f"{n:,}")
+    t.add_row("extension mismatches", f"{summary.get('extension_mismatches', 0):,}")
+    t.add_row("images with perceptual hashes",
+              f"{summary.get('images_with_perceptual_hashes', 0):,}")
+    t.add_row("duplicate groups (same SHA-256)",
+              f"{summary.get('duplicate_groups', 0):,} "
+              f"({summary.get('files_in_duplicate_groups', 0):,} files)")
+    t.add_row("bytes hashed", f"{summary.get('hashed_bytes', 0):,}")
+    pool = summary.get("pool", {})
+    if pool:
+        t.add_row("worker crashes / timeouts / quarantined",
+                  f"{pool.get('worker_crashes', 0)} / {pool.get('timeouts', 0)} / "
+                  f"{pool.get('quarantined', 0)}")
+    t.add_row("elapsed", f"{summary.get('elapsed_seconds', 0):.1f} s")
+    console.print(t)
+    matches = summary.get("matches")
+    if isinstance(matches, dict):
+        print_matches(matches, console)
+    problems = summary.get("problems_shown") or []
+    if problems:
+        p = Table(title="Files that could not be fully processed (first 20)",
+                  title_justify="left")
+        for col in ("path", "status", "stage", "reason"):
+            p.add_column(col, overflow="fold")
+        for row in problems:
+            p.add_row(*(str(row.get(k) or "") for k in ("path", "status", "stage", "reason")))
+        console.print(p)
+    if summary.get("case_database"):
+        console.print(f"case database: {summary['case_database']}")
+
+
+def print_matches(matches: dict[str, Any], console: Console = out_console) -> None:
+    """Print the match summary produced by :func:`triage.matching.match_case`."""
+    groups = matches.get("groups") or []
+    t = Table(title="Hash-set hits", title_justify="left")
+    for col in ("set", "category", "exact", "near", "files"):
+        t.add_column(col)
+    for g in groups:
+        t.add_row(str(g.get("set", "")), str(g.get("category", "")), str(g.get("exact", 0)),
+                  str(g.get("near", 0)), str(g.get("files", 0)))
+    if groups:
+        console.print(t)
+    for line in matches.get("notes", []) or []:
+        console.print(line)

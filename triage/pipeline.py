@@ -1,0 +1,241 @@
+"""The supervisor: disposable worker processes, per-file deadlines, crash survival.
+
+A plain ``ProcessPoolExecutor`` is not enough (RELIABILITY.md): one dead worker breaks the
+whole pool. Here each worker is its own process with its own pipe; the supervisor gives a
+worker one task at a time and waits on all pipes at once with a deadline:
+
+* a worker that dies (segfault, abort, out of memory) costs only its current file: the file
+  is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``;
+* a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
+  ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
+* every task sent comes back as exactly one :class:`~triage.case.FileResult`.
+
+Workers start from a forkserver that has already imported the heavy modules, so replacing
+a dead worker is cheap, and no SQLite handle or lock of the supervisor is inherited.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from .case import FileResult
+from .worker import STAGES, Task, WorkerOptions, worker_main
+
+#: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
+#: file on a slow disk is not mistaken for a hang.
+DEFAULT_TIMEOUT = 60.0
+MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
+MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined
+
+
+def file_deadline(size: int | None, base: float) -> float:
+    return base + (size or 0) / MIN_THROUGHPUT
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: Any
+    conn: Connection
+    stage: Any
+    tmpdir: str
+    task: Task | None = None
+    deadline: float = 0.0
+    started: float = 0.0
+
+
+@dataclass
+class PoolStats:
+    workers_started: int = 0
+    crashes: int = 0
+    timeouts: int = 0
+    quarantined: int = 0
+    slowest_giveup: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "unknown exit"
+    if exitcode < 0:
+        try:
+            return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+class WorkerPool:
+    """Run tasks on ``jobs`` isolated workers; yields one result per task, in completion
+    order."""
+
+    def __init__(self, spec: tuple[str, Any], options: WorkerOptions, jobs: int,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.spec = spec
+        self.options = options
+        self.jobs = max(1, jobs)
+        self.timeout = timeout
+        self.stats = PoolStats()
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["triage.worker", "PIL.Image", "numpy", "imagehash",
+                                          "pdqhash", "magic"])
+        self._tmproot = tempfile.mkdtemp(prefix="triage-work-")  # 0700 by mkdtemp
+        self._workers: list[_Worker] = []
+        self._next_index = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        stage = self._ctx.RawValue("i", 0)
+        tmpdir = tempfile.mkdtemp(prefix=f"w{self._next_index}-", dir=self._tmproot)
+        proc = self._ctx.Process(target=worker_main,
+                                 args=(child, self.spec, self.options, stage, tmpdir),
+                                 name=f"triage-worker-{self._next_index}", daemon=True)
+        proc.start()
+        child.close()
+        w = _Worker(self._next_index, proc, parent, stage, tmpdir)
+        self._next_index += 1
+        self.stats.workers_started += 1
+        return w
+
+    def _discard(self, w: _Worker) -> None:
+        if w.process.is_alive():
+            w.process.kill()
+        w.process.join(5)
+        w.conn.close()
+        shutil.rmtree(w.tmpdir, ignore_errors=True)
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                if w.task is None and w.process.is_alive():
+                    w.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        for w in self._workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            self._discard(w)
+        self._workers = []
+        shutil.rmtree(self._tmproot, ignore_errors=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ---------------------------------------------------------------------
+    def run(self, tasks: Iterable[Task]) -> Iterator[FileResult]:
+        source = iter(tasks)
+        retry: deque[Task] = deque()
+        exhausted = False
+        while len(self._workers) < self.jobs:
+            self._workers.append(self._spawn())
+
+        def next_task() -> Task | None:
+            nonlocal exhausted
+            if retry:
+                return retry.popleft()
+            if exhausted:
+                return None
+            try:
+                return next(source)
+            except StopIteration:
+                exhausted = True
+                return None
+
+        while True:
+            # Hand out work to idle workers.
+            for i, w in enumerate(self._workers):
+                if w.task is not None:
+                    continue
+                task = next_task()
+                if task is None:
+                    break
+                if not w.process.is_alive():
+                    self._discard(w)
+                    w = self._workers[i] = self._spawn()
+                w.task = task
+                w.started = time.monotonic()
+                w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
+                try:
+                    w.conn.send(task)
+                except OSError:
+                    pass  # a dead worker shows up as EOF below
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                return
+            now = time.monotonic()
+            wait_for = max(0.0, min(w.deadline for w in busy) - now)
+            ready = wait([w.conn for w in busy], timeout=min(wait_for, 1.0))
+            for i, w in enumerate(self._workers):
+                if w.task is None:
+                    continue
+                task = w.task
+                if w.conn in ready:
+                    try:
+                        result: FileResult = w.conn.recv()
+                    except (EOFError, OSError):
+                        yield from self._crashed(i, w, task, retry)
+                        continue
+                    w.task = None
+                    yield result
+                elif time.monotonic() >= w.deadline:
+                    yield self._timed_out(i, w, task)
+
+    def _stage(self, w: _Worker) -> str:
+        try:
+            return STAGES[w.stage.value]
+        except (IndexError, ValueError):
+            return "unknown"
+
+    def _crashed(self, i: int, w: _Worker, task: Task,
+                 retry: deque[Task]) -> Iterator[FileResult]:
+        stage = self._stage(w)
+        w.process.join(5)
+        how = _signal_name(w.process.exitcode)
+        self._discard(w)
+        self._workers[i] = self._spawn()
+        self.stats.crashes += 1
+        if task.attempt < MAX_ATTEMPTS:
+            retry.append(Task(task.file_id, task.entry, task.display_path, task.extension,
+                              task.attempt + 1))
+            return
+        self.stats.quarantined += 1
+        self.stats.slowest_giveup = max(self.stats.slowest_giveup,
+                                        time.monotonic() - w.started)
+        yield FileResult(file_id=task.file_id, status="quarantined", stage=stage,
+                         error_class="WorkerCrash", attempts=task.attempt,
+                         reason=f"worker {how} at stage {stage}, {task.attempt} times; "
+                                "file quarantined")
+
+    def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
+        stage = self._stage(w)
+        elapsed = time.monotonic() - w.started
+        self._discard(w)
+        self._workers[i] = self._spawn()
+        self.stats.timeouts += 1
+        self.stats.slowest_giveup = max(self.stats.slowest_giveup, elapsed)
+        limit = w.deadline - w.started
+        return FileResult(file_id=task.file_id, status="error", stage=stage,
+                          error_class="Timeout", attempts=task.attempt,
+                          reason=f"timeout: no result after {limit:.0f} s at stage {stage}; "
+                                 "worker killed")
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

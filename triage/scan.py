@@ -1,0 +1,275 @@
+"""``triage scan``: evidence in, case database out.
+
+1. Open the source; record the evidence (type, size, partitions, stored hashes) and its
+   warnings before any file is read.
+2. Enumerate every entry into the case database (status ``pending``, or final for entries
+   that are never read: directories, links, FIFOs, enumeration errors), in batches.
+3. Hand the pending entries, in id order, to isolated workers; write results in batches,
+   one transaction each. Every entry ends with a final status.
+4. Match against the hash-set store (unless disabled), then summarise.
+
+A scan of evidence that is already in the case resumes: entries with a final status are
+not redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import faults
+from .case import Case, FileResult
+from .identify import extension_of
+from .pipeline import DEFAULT_TIMEOUT, WorkerPool, default_jobs
+from .sources import open_source
+from .sources.base import FileEntry
+from .util import display_bytes, utc_from_timestamp
+from .versions import versions
+from .worker import Task, WorkerOptions
+
+ENUM_BATCH = 2000
+WRITE_BATCH = 500
+WRITE_INTERVAL = 1.0  # seconds between result flushes, whatever the batch size
+
+
+class Progress(Protocol):
+    def warn(self, message: str) -> None: ...
+    def enumerated(self, count: int) -> None: ...
+    def start_processing(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, files: int, nbytes: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _NoProgress:
+    def warn(self, message: str) -> None:
+        pass
+
+    def enumerated(self, count: int) -> None:
+        pass
+
+    def start_processing(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, files: int, nbytes: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class ScanOptions:
+    jobs: int = field(default_factory=default_jobs)
+    timeout: float = DEFAULT_TIMEOUT
+    worker: WorkerOptions = field(default_factory=WorkerOptions)
+    match: bool = True
+    store: str | None = None
+    thresholds: dict[str, int] = field(default_factory=dict)
+    case_number: str | None = None
+    examiner: str | None = None
+    agency: str | None = None
+    notes: str | None = None
+
+    def recorded(self) -> dict[str, Any]:
+        """The options as stored in the run row (no case metadata: that has its table)."""
+        d = {"jobs": self.jobs, "timeout": self.timeout, "worker": asdict(self.worker),
+             "match": self.match, "store": self.store, "thresholds": self.thresholds}
+        if faults.active():
+            d["fault_injection"] = faults.active()
+        return d
+
+
+def entry_row(entry: FileEntry) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "identity": entry.identity,
+        "path": entry.path,
+        "display_path": display_bytes(entry.path),
+        "kind": entry.kind,
+        "size": entry.size,
+        "mtime_utc": utc_from_timestamp(entry.mtime),
+        "atime_utc": utc_from_timestamp(entry.atime),
+        "ctime_utc": utc_from_timestamp(entry.ctime),
+        "crtime_utc": utc_from_timestamp(entry.crtime),
+        "times_raw": json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
+        "allocated": int(entry.allocated),
+        "deleted": int(entry.deleted),
+        "inode": entry.inode,
+        "link_target": entry.link_target,
+        "link_display": display_bytes(entry.link_target) if entry.link_target is not None
+        else None,
+        "extension": extension_of(entry.path) if entry.kind == "file" else None,
+        "locator": json.dumps(entry.locator) if entry.locator is not None else None,
+        "notes": json.dumps(list(entry.notes)) if entry.notes else None,
+    }
+    if entry.preset_status:
+        row["status"], row["status_stage"], row["status_reason"] = entry.preset_status
+    return row
+
+
+def _enumerate(case: Case, evidence_id: int, run_id: int, entries: Iterator[FileEntry],
+               progress: Progress) -> int:
+    count = 0
+    batch: list[dict[str, Any]] = []
+    for entry in entries:
+        batch.append(entry_row(entry))
+        if len(batch) >= ENUM_BATCH:
+            case.insert_entries(evidence_id, run_id, batch)
+            count += len(batch)
+            progress.enumerated(count)
+            batch = []
+    if batch:
+        case.insert_entries(evidence_id, run_id, batch)
+        count += len(batch)
+        progress.enumerated(count)
+    return count
+
+
+def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
+    after = 0
+    while True:
+        page = case.pending_page(evidence_id, after)
+        if not page:
+            return
+        for fid, identity, path, display, kind, size, inode, locator, ext in page:
+            entry = FileEntry(identity=identity, path=path, kind=kind, size=size, inode=inode,
+                              locator=json.loads(locator) if locator else None)
+            yield Task(fid, entry, display, ext)
+        after = page[-1][0]
+
+
+def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
+         argv: Sequence[str] = (), progress: Progress | None = None) -> dict[str, Any]:
+    """Scan ``evidence`` into the case at ``case_dir``; return the summary dict.
+
+    Raises :class:`~triage.errors.EvidenceError` when the evidence cannot be opened and
+    :class:`~triage.errors.CaseError` when the case cannot be used; problems with single
+    files never raise.
+    """
+    progress = progress or _NoProgress()
+    source = open_source(evidence)  # fails before the case is touched
+    started = time.monotonic()
+    with Case.open(case_dir) as case:
+        case.set_case_info(number=options.case_number, examiner=options.examiner,
+                           agency=options.agency, notes=options.notes)
+        run_id = case.start_run("scan", list(argv), options.recorded(), versions())
+        status = "failed"
+        summary: dict[str, Any] = {}
+        try:
+            description = source.describe()
+            ev_path = os.fsencode(evidence)
+            evidence_id = case.add_evidence(
+                path=display_bytes(os.fsencode(os.path.abspath(evidence))),
+                path_bytes=os.fsencode(os.path.abspath(evidence)) or ev_path,
+                source_type=str(description.get("type", source.name)),
+                size=description.get("size"), description=description, run_id=run_id,
+                stored_md5=description.get("stored_md5"),
+                stored_sha1=description.get("stored_sha1"))
+            for w in source.warnings():
+                progress.warn(w)
+                case.record_error(run_id, "evidence", "Warning", w)
+            enum_key = f"enumerated:{evidence_id}"
+            resumed = case.get_meta(enum_key) is not None
+            if not resumed:
+                _enumerate(case, evidence_id, run_id, source.entries(), progress)
+                case.set_meta(enum_key, str(run_id))
+            files, total_bytes = case.pending_totals(evidence_id)
+            progress.start_processing(files, total_bytes)
+            pool_stats = _process(case, evidence_id, run_id, source.spec(), options,
+                                  progress)
+            summary = summarize(case, evidence_id)
+            summary["pool"] = pool_stats
+            summary["resumed"] = resumed
+            if options.match:
+                summary["matches"] = _match(case, run_id, options)
+            status = "completed"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            summary["elapsed_seconds"] = round(time.monotonic() - started, 3)
+            summary["run_id"] = run_id
+            summary["case_database"] = str(case.db_path)
+            case.end_run(run_id, status, {k: v for k, v in summary.items()
+                                          if k != "case_database"})
+            progress.finish()
+            source.close()
+    return summary
+
+
+def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
+             options: ScanOptions, progress: Progress) -> dict[str, Any]:
+    buffer: list[FileResult] = []
+    last_flush = time.monotonic()
+    sizes: dict[int, int] = {}
+    with WorkerPool(spec, options.worker, options.jobs, options.timeout) as pool:
+        def tasks() -> Iterator[Task]:
+            for t in _tasks(case, evidence_id):
+                sizes[t.file_id] = t.entry.size or 0
+                yield t
+
+        for result in pool.run(tasks()):
+            buffer.append(result)
+            progress.advance(1, sizes.pop(result.file_id, 0))
+            if len(buffer) >= WRITE_BATCH or time.monotonic() - last_flush > WRITE_INTERVAL:
+                case.write_results(run_id, buffer)
+                buffer, last_flush = [], time.monotonic()
+        if buffer:
+            case.write_results(run_id, buffer)
+        stats = pool.stats
+    return {"workers_started": stats.workers_started, "worker_crashes": stats.crashes,
+            "timeouts": stats.timeouts, "quarantined": stats.quarantined,
+            "slowest_giveup_seconds": round(stats.slowest_giveup, 3)}
+
+
+def _match(case: Case, run_id: int, options: ScanOptions) -> dict[str, Any]:
+    from .matching import match_case
+
+    return match_case(case, run_id, store_path=Path(options.store) if options.store else None,
+                      thresholds=options.thresholds or None)
+
+
+def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
+    """Counts that a person and a batch script need after a scan."""
+    where, params = ("WHERE evidence_id=?", (evidence_id,)) if evidence_id else ("", ())
+    c = case.conn
+    by_status = dict(c.execute(f"SELECT status, count(*) FROM files {where} GROUP BY status",
+                               params).fetchall())
+    by_kind = dict(c.execute(
+        f"SELECT coalesce(media_kind, kind), count(*) FROM files {where} "
+        "GROUP BY 1", params).fetchall())
+    and_ = "AND" if where else "WHERE"
+    mismatches = c.execute(f"SELECT count(*) FROM files {where} {and_} ext_mismatch=1",
+                           params).fetchone()[0]
+    hashed_bytes = c.execute(
+        f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done') "
+        "AND kind='file'", params).fetchone()[0]
+    dup_groups, dup_files = c.execute(
+        "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM hashes h "
+        f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "
+        f"{'AND' if where else 'WHERE'} h.algorithm='sha256' GROUP BY h.value "
+        "HAVING count(*) > 1)", params).fetchone()
+    perceptual = c.execute(
+        "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
+        f"{where.replace('evidence_id', 'f.evidence_id')} "
+        f"{'AND' if where else 'WHERE'} h.algorithm='pdq'", params).fetchone()[0]
+    problems = [dict(zip(("path", "status", "stage", "reason"), r, strict=True))
+                for r in c.execute(
+                    f"SELECT display_path, status, status_stage, status_reason FROM files "
+                    f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20",
+                    params)]
+    return {
+        "entries": sum(by_status.values()),
+        "by_status": dict(sorted(by_status.items())),
+        "by_kind": dict(sorted((str(k), v) for k, v in by_kind.items())),
+        "extension_mismatches": mismatches,
+        "hashed_bytes": hashed_bytes,
+        "duplicate_groups": dup_groups,
+        "files_in_duplicate_groups": dup_files,
+        "images_with_perceptual_hashes": perceptual,
+        "problems_shown": problems,
+    }

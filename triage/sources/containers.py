@@ -1,0 +1,544 @@
+"""Image containers: raw/dd, split raw, E01 (libewf), VMDK, VHD/VHDX, QCOW2 (libyal).
+
+Every container is opened read-only and exposed as a :class:`Container`: a random-access
+``read(offset, size)`` over the *media data* (the bytes the acquired disk held), its
+``size`` and a ``describe()`` dict. :class:`ContainerImg` wraps any container as a
+``pytsk3.Img_Info`` (the dfvfs pattern), so libtsk reads through it.
+
+Detection is by content (signatures), except split raw, which has no header and is
+recognised by its segment names (``.000``/``.001``, ``.001``/``.002``, ``.aa``/``.ab``).
+
+libewf: Debian's ``python3-libewf`` is built against zlib and decompresses about 8x faster
+than the PyPI ``libewf-python`` wheel (DESIGN.md). Debian builds it for
+``/usr/bin/python3`` (3.11); the same CPython ABI tag loads in our venv, so we load that
+one extension file by path (never the whole dist-packages directory) and fall back to the
+wheel's ``pyewf``. ``TRIAGE_PYEWF=wheel`` forces the wheel, ``=debian`` requires Debian's.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import re
+import stat
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ..errors import EvidenceError
+
+# Signatures (offset 0 unless noted). Sources: libyal format documentation for each format.
+EWF1_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"  # EWF-E01 / SMART (libewf "EWF format" doc)
+EWF2_SIGNATURE = b"EVF2\x0d\x0a\x81\x00"  # EWF2-Ex01
+LEF_SIGNATURES = (b"LVF\x09\x0d\x0a\xff\x00", b"LEF2\x0d\x0a\x81\x00")  # logical L01/Lx01
+QCOW_SIGNATURE = b"QFI\xfb"  # QEMU qcow header magic
+VHDX_SIGNATURE = b"vhdxfile"  # VHDX file type identifier
+VHD_COOKIE = b"conectix"  # VHD footer cookie (copy at offset 0 in dynamic disks)
+VMDK_SPARSE_SIGNATURES = (b"KDMV", b"COWD")  # VMDK sparse extent, ESX COW disk
+VMDK_DESCRIPTOR_PREFIX = b"# Disk DescriptorFile"
+
+DEBIAN_PYEWF = "/usr/lib/python3/dist-packages/pyewf.cpython-311-x86_64-linux-gnu.so"
+
+_SPLIT_NUMERIC = re.compile(r"^(?P<stem>.*)\.(?P<num>\d{3})$")
+_SPLIT_ALPHA = re.compile(r"^(?P<stem>.*)\.(?P<alpha>[a-z]{2})$")
+
+
+# --------------------------------------------------------------------------- libewf
+
+
+@dataclass(frozen=True)
+class EwfLibrary:
+    module: ModuleType
+    origin: str  # "debian-python3-libewf" or "pypi-libewf-python"
+    version: str
+    path: str
+
+
+_pyewf_lock = threading.Lock()
+_pyewf: EwfLibrary | None = None
+
+
+def _load_debian_pyewf() -> ModuleType:
+    loader = importlib.machinery.ExtensionFileLoader("pyewf", DEBIAN_PYEWF)
+    spec = importlib.util.spec_from_file_location("pyewf", DEBIAN_PYEWF, loader=loader)
+    if spec is None:
+        raise ImportError(f"{DEBIAN_PYEWF}: no module spec")
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def pyewf_library() -> EwfLibrary:
+    """The libewf binding in use: Debian's zlib build when it loads, else the PyPI wheel."""
+    global _pyewf
+    with _pyewf_lock:
+        if _pyewf is not None:
+            return _pyewf
+        choice = os.environ.get("TRIAGE_PYEWF", "auto")
+        errors: list[str] = []
+        if choice in ("auto", "debian"):
+            try:
+                module = _load_debian_pyewf()
+                _pyewf = EwfLibrary(module, "debian-python3-libewf",
+                                    str(module.get_version()), DEBIAN_PYEWF)
+                return _pyewf
+            except (ImportError, OSError) as e:
+                errors.append(f"Debian python3-libewf: {e}")
+                if choice == "debian":
+                    raise EvidenceError(
+                        f"TRIAGE_PYEWF=debian but {DEBIAN_PYEWF} does not load: {e} "
+                        "(apt-get install python3-libewf)") from e
+        try:
+            import pyewf as module
+        except ImportError as e:
+            errors.append(f"libewf-python wheel: {e}")
+            raise EvidenceError("no libewf binding available (" + "; ".join(errors) +
+                                "): apt-get install python3-libewf or pip install "
+                                "libewf-python") from e
+        _pyewf = EwfLibrary(module, "pypi-libewf-python", str(module.get_version()),
+                            str(getattr(module, "__file__", "")))
+        return _pyewf
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _head(path: str, size: int = 512) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)
+
+
+def _tail(path: str, size: int = 512) -> bytes:
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        f.seek(max(0, end - size))
+        return f.read(size)
+
+
+def split_raw_segments(path: str) -> list[str] | None:
+    """The segments of a split raw image starting at ``path``, or None if it is not one.
+
+    ``path`` must be the first segment (``.000``, ``.001`` or ``.aa``) and a second segment
+    must exist; later segments are taken while consecutive names exist.
+    """
+    name = os.path.basename(path)
+    m = _SPLIT_NUMERIC.match(name)
+    segments: list[str] = []
+    if m:
+        num = int(m.group("num"))
+        if num not in (0, 1):
+            return None
+        stem = os.path.join(os.path.dirname(path), m.group("stem"))
+        n = num
+        while os.path.isfile(f"{stem}.{n:03d}"):
+            segments.append(f"{stem}.{n:03d}")
+            n += 1
+    else:
+        m = _SPLIT_ALPHA.match(name)
+        if not m or m.group("alpha") != "aa":
+            return None
+        stem = os.path.join(os.path.dirname(path), m.group("stem"))
+        for i in range(26 * 26):
+            seg = f"{stem}.{chr(97 + i // 26)}{chr(97 + i % 26)}"
+            if not os.path.isfile(seg):
+                break
+            segments.append(seg)
+    return segments if len(segments) >= 2 else None
+
+
+def detect_container(path: str) -> str | None:
+    """The container type of ``path`` by content: ``ewf``, ``vmdk``, ``vhdi``, ``qcow``,
+    ``splitraw``, ``raw``; None when it is not a file that could be an image.
+
+    Side-effect free: opens the file read-only, reads its first and last 512 bytes.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return None
+    try:
+        head = _head(path)
+        tail = _tail(path) if stat.S_ISREG(st.st_mode) else b""
+    except OSError:
+        return None
+    if head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)):
+        return "ewf"
+    if head.startswith(LEF_SIGNATURES):
+        return "lef"  # logical evidence file: refused with a clear error at open
+    if head.startswith(QCOW_SIGNATURE):
+        return "qcow"
+    if head.startswith((VHDX_SIGNATURE, VHD_COOKIE)) or tail[-512:].startswith(VHD_COOKIE) \
+            or tail[-511:].startswith(VHD_COOKIE):
+        return "vhdi"
+    if head.startswith(VMDK_SPARSE_SIGNATURES) or head.startswith(VMDK_DESCRIPTOR_PREFIX):
+        return "vmdk"
+    if stat.S_ISREG(st.st_mode) and split_raw_segments(path):
+        return "splitraw"
+    if stat.S_ISREG(st.st_mode) and st.st_size < 512:
+        return None  # too small to hold any volume system or file system
+    return "raw"
+
+
+# --------------------------------------------------------------------------- containers
+
+
+class Container(ABC):
+    """Random access to an image's media data. Not shared across processes."""
+
+    kind: str
+    size: int
+
+    @abstractmethod
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset`` (short only at the end of the media).
+
+        Raises ``OSError`` when the range cannot be read.
+        """
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Container facts: type, segments, size, sector size, stored hashes..."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release handles."""
+
+
+class RawContainer(Container):
+    """A raw image in one or more segment files, read with ``os.pread``."""
+
+    def __init__(self, segments: list[str], kind: str = "raw") -> None:
+        self.kind = kind
+        self.segments = segments
+        self._fds: list[int] = []
+        self._starts: list[int] = []
+        pos = 0
+        try:
+            for seg in segments:
+                fd = os.open(seg, os.O_RDONLY)
+                self._fds.append(fd)
+                self._starts.append(pos)
+                pos += os.lseek(fd, 0, os.SEEK_END)
+        except OSError as e:
+            self.close()
+            raise EvidenceError(f"{e.filename or segments[0]}: cannot open: {e.strerror}") from e
+        self.size = pos
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        size = min(size, self.size - offset)
+        out = bytearray()
+        i = len(self._starts) - 1
+        while self._starts[i] > offset:
+            i -= 1
+        while size > 0 and i < len(self._fds):
+            seg_off = offset - self._starts[i]
+            seg_end = (self._starts[i + 1] if i + 1 < len(self._starts) else self.size)
+            n = min(size, seg_end - offset)
+            data = os.pread(self._fds[i], n, seg_off)
+            if len(data) != n:
+                raise OSError(f"{self.segments[i]}: short read at {seg_off}")
+            out += data
+            offset += n
+            size -= n
+            i += 1
+        return bytes(out)
+
+    def describe(self) -> dict[str, Any]:
+        return {"container": self.kind, "segments": list(self.segments), "size": self.size,
+                "sector_size": 512}
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+
+class EwfContainer(Container):
+    """An EWF (E01/Ex01) image: all segments found from the first via libewf's glob."""
+
+    kind = "ewf"
+
+    def __init__(self, path: str) -> None:
+        self.lib = pyewf_library()
+        pyewf = self.lib.module
+        try:
+            self.segments = list(pyewf.glob(path))
+        except Exception as e:  # pyewf raises IOError/RuntimeError/TypeError variants
+            raise EvidenceError(f"{path}: cannot list the E01 segments: {e}") from e
+        check_ewf_segments(path, self.segments)
+        self._handle = pyewf.handle()
+        try:
+            self._handle.open(self.segments, "r")
+        except Exception as e:
+            raise EvidenceError(f"{path}: libewf cannot open the E01 set "
+                                f"({len(self.segments)} segments: "
+                                f"{', '.join(os.path.basename(s) for s in self.segments)}): "
+                                f"{e}") from e
+        self.size = int(self._handle.get_media_size())
+        self._lock = threading.Lock()
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        size = min(size, self.size - offset)
+        with self._lock:
+            try:
+                self._handle.seek(offset)
+                data = self._handle.read(size)
+            except Exception as e:  # libewf: IOError on chunk checksum/decompression errors
+                raise OSError(f"E01 read error at media offset {offset} (+{size}): {e}") from e
+        return bytes(data)
+
+    def describe(self) -> dict[str, Any]:
+        h = self._handle
+        headers: dict[str, str] = {}
+        try:
+            for key, value in (h.get_header_values() or {}).items():
+                if value:
+                    headers[str(key)] = str(value)
+        except Exception as e:
+            headers["error"] = f"cannot read header values: {e}"
+        stored: dict[str, str] = {}
+        for name, key in (("md5", "MD5"), ("sha1", "SHA1")):
+            try:
+                value = h.get_hash_value(key)
+            except Exception:
+                value = None
+            if value:
+                stored[name] = str(value).lower()
+        info: dict[str, Any] = {
+            "container": "ewf", "segments": list(self.segments), "size": self.size,
+            "acquisition": headers, "stored_hashes": stored,
+            "libewf": {"origin": self.lib.origin, "version": self.lib.version,
+                       "path": self.lib.path},
+        }
+        for attr, key in (("get_bytes_per_sector", "sector_size"),
+                          ("get_chunk_size", "chunk_size"),
+                          ("get_compression_method", "compression_method"),
+                          ("get_media_type", "media_type"),
+                          ("get_format", "format")):
+            fn = getattr(h, attr, None)
+            if fn is not None:
+                try:
+                    info[key] = int(fn())
+                except Exception:  # noqa: S112 - optional metadata
+                    continue
+        info.setdefault("sector_size", 512)
+        return info
+
+    def close(self) -> None:
+        try:
+            self._handle.close()
+        except Exception:  # noqa: S110 - closing a read-only handle; nothing to report
+            pass
+
+
+def check_ewf_segments(path: str, segments: list[str]) -> None:
+    """Fail fast on a missing or truncated E01 segment, naming it (RELIABILITY #7).
+
+    libewf's glob stops at the first missing name, so a gap shows as a later segment that
+    exists beyond the list; the chain must also end with a ``done`` section, which only a
+    complete last segment has.
+    """
+    if not segments:
+        raise EvidenceError(f"{path}: no E01 segment files found")
+    first = segments[0]
+    if os.path.abspath(first) != os.path.abspath(path):
+        raise EvidenceError(f"{path}: not the first segment of its E01 set (first is {first})")
+    last = segments[-1]
+    stem, ext = os.path.splitext(last)
+    # Look a few names beyond the last globbed one for stragglers (a gap in the chain).
+    nxt = _next_ewf_names(ext, 5)
+    stragglers = [f"{stem}{e}" for e in nxt if os.path.exists(f"{stem}{e}")]
+    if stragglers:
+        missing = f"{stem}{nxt[0]}"
+        raise EvidenceError(f"{path}: E01 segment {os.path.basename(missing)} is missing "
+                            f"(found later segment(s) "
+                            f"{', '.join(os.path.basename(s) for s in stragglers)})")
+    for seg in segments:
+        if os.path.getsize(seg) < 13:
+            raise EvidenceError(f"{seg}: E01 segment is truncated (smaller than its header)")
+    if not _ewf_chain_has_done(last):
+        raise EvidenceError(
+            f"{path}: the E01 set ends at {os.path.basename(last)} without a 'done' section: "
+            f"segment {os.path.basename(last)} is truncated or later segments are missing")
+
+
+def _next_ewf_names(ext: str, n: int) -> list[str]:
+    """The ``n`` segment extensions after ``ext`` (.E01..E99, then .EAA..; case kept)."""
+    out: list[str] = []
+    upper = ext[1:].upper()
+    first, rest = ext[1], upper[1:]
+    lower = ext[1].islower()
+    if len(rest) != 2:
+        return out
+    if rest.isdigit():
+        idx = int(rest)
+    else:
+        idx = 100 + (ord(rest[0]) - 65) * 26 + (ord(rest[1]) - 65)
+    for k in range(1, n + 1):
+        i = idx + k
+        if i <= 99:
+            e = f"{first}{i:02d}"
+        else:
+            j = i - 100
+            if j >= 26 * 26:
+                break
+            e = f"{first}{chr(65 + j // 26)}{chr(65 + j % 26)}"
+        out.append("." + (e.lower() if lower else e))
+    return out
+
+
+_EWF1_SECTION_HEADER = 76  # type[16] next[8] size[8] padding[40] checksum[4]
+
+
+def _ewf_chain_has_done(segment: str) -> bool:
+    """Follow the EWF-E01 section chain of ``segment``; True when it ends in ``done``.
+
+    Only for EWF version 1 (E01); Ex01 sets are left to libewf and return True.
+    """
+    try:
+        with open(segment, "rb") as f:
+            head = f.read(13)
+            if not head.startswith(EWF1_SIGNATURE):
+                return True
+            size = f.seek(0, os.SEEK_END)
+            offset = 13
+            for _ in range(100000):
+                if offset + _EWF1_SECTION_HEADER > size:
+                    return False
+                f.seek(offset)
+                hdr = f.read(_EWF1_SECTION_HEADER)
+                kind = hdr[:16].rstrip(b"\x00")
+                nxt = int.from_bytes(hdr[16:24], "little")
+                if kind in (b"done", b"next"):
+                    return kind == b"done"
+                if nxt <= offset or nxt > size:
+                    return False
+                offset = nxt
+    except OSError:
+        return False
+    return False
+
+
+class _LibyalContainer(Container):
+    """A libyal virtual-disk handle (pyvmdk/pyvhdi/pyqcow) behind the Container API."""
+
+    def __init__(self, path: str, kind: str, handle: Any, module: ModuleType,
+                 extra: dict[str, Any]) -> None:
+        self.kind = kind
+        self.path = path
+        self._handle = handle
+        self._module = module
+        self.size = int(handle.get_media_size())
+        self._extra = extra
+        self._lock = threading.Lock()
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        size = min(size, self.size - offset)
+        with self._lock:
+            try:
+                data = self._handle.read_buffer_at_offset(size, offset)
+            except Exception as e:
+                raise OSError(f"{self.kind} read error at media offset {offset} (+{size}): "
+                              f"{e}") from e
+        return bytes(data)
+
+    def describe(self) -> dict[str, Any]:
+        return {"container": self.kind, "segments": [self.path], "size": self.size,
+                "sector_size": 512, "library": {"name": self._module.__name__,
+                                                "version": str(self._module.get_version())},
+                **self._extra}
+
+    def close(self) -> None:
+        try:
+            self._handle.close()
+        except Exception:  # noqa: S110 - closing a read-only handle; nothing to report
+            pass
+
+
+def _open_vmdk(path: str) -> Container:
+    import pyvmdk
+
+    handle = pyvmdk.handle()
+    try:
+        handle.open(path)
+        handle.open_extent_data_files()
+    except Exception as e:
+        raise EvidenceError(f"{path}: libvmdk cannot open the VMDK (or one of its extent "
+                            f"files): {e}") from e
+    return _LibyalContainer(path, "vmdk", handle, pyvmdk, {})
+
+
+def _open_vhdi(path: str) -> Container:
+    import pyvhdi
+
+    handle = pyvhdi.file()
+    try:
+        handle.open(path)
+    except Exception as e:
+        raise EvidenceError(f"{path}: libvhdi cannot open the VHD/VHDX: {e}") from e
+    extra: dict[str, Any] = {}
+    disk_type = getattr(handle, "get_disk_type", None)
+    if disk_type is not None:
+        try:
+            extra["disk_type"] = int(disk_type())
+        except Exception:  # noqa: S110 - optional metadata
+            pass
+    parent = getattr(handle, "get_parent_identifier", None)
+    if parent is not None:
+        try:
+            pid = parent()
+        except Exception:
+            pid = None
+        if pid:
+            handle.close()
+            raise EvidenceError(f"{path}: a differencing VHD needs its parent image "
+                                f"({pid}); open the merged or parent image instead")
+    return _LibyalContainer(path, "vhdi", handle, pyvhdi, extra)
+
+
+def _open_qcow(path: str) -> Container:
+    import pyqcow
+
+    handle = pyqcow.file()
+    try:
+        handle.open(path)
+    except Exception as e:
+        raise EvidenceError(f"{path}: libqcow cannot open the QCOW image: {e}") from e
+    return _LibyalContainer(path, "qcow", handle, pyqcow, {})
+
+
+def open_container(path: str, kind: str | None = None) -> Container:
+    """Open ``path`` as the container ``kind`` (detected when None). Raises EvidenceError."""
+    kind = kind or detect_container(path)
+    if kind is None:
+        raise EvidenceError(f"{path}: not a disk image (not a regular file or block device, "
+                            "or smaller than one sector)")
+    if kind == "ewf":
+        return EwfContainer(path)
+    if kind == "lef":
+        raise EvidenceError(f"{path}: a logical evidence file (L01/Lx01) is not a disk image; "
+                            "triage reads physical E01 images only")
+    if kind == "vmdk":
+        return _open_vmdk(path)
+    if kind == "vhdi":
+        return _open_vhdi(path)
+    if kind == "qcow":
+        return _open_qcow(path)
+    if kind == "splitraw":
+        segments = split_raw_segments(path)
+        if not segments:
+            raise EvidenceError(f"{path}: split raw segments not found")
+        return RawContainer(segments, "splitraw")
+    if kind == "raw":
+        return RawContainer([path], "raw")
+    raise EvidenceError(f"{path}: unknown container type {kind!r}")

@@ -1,0 +1,292 @@
+"""Worker process: reads one file at a time, once, and does everything that touches content.
+
+The chunks of one sequential read feed all three digests; the first chunk feeds libmagic;
+an image's bytes (kept in memory only for images) are decoded once, at reduced size where
+the format allows (JPEG draft mode), and that one decoded image feeds every perceptual
+hash. Decoded pixels never leave this process: only hex values, sizes and statuses are sent
+back to the supervisor.
+
+Everything native (libmagic, Pillow's codecs, libtsk via the source) runs here, never in
+the supervisor, so a crash or a hang costs one worker, not the scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import resource
+import signal
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hashsets.algorithms import PERCEPTUAL
+
+from . import faults
+from .case import FileResult
+from .identify import MAGIC_HEAD_BYTES, Identifier
+from .sources import open_spec
+from .sources.base import ContentChangedError, FileEntry, Source
+
+CHUNK_SIZE = 1 << 20
+#: Stage names, shared with the supervisor through one integer per worker.
+STAGES = ("idle", "open", "read", "identify", "decode", "hash", "send")
+STAGE_INDEX = {name: i for i, name in enumerate(STAGES)}
+#: Pillow formats never decoded: EPS runs Ghostscript as a subprocess (RELIABILITY #15).
+NEVER_DECODE = frozenset({"EPS"})
+#: Pillow formats it can identify but never rasterise on this platform (vector metafiles).
+NO_RASTER_DECODER = frozenset({"WMF"})
+#: Longest error message kept; decoder messages never contain pixels, but stay bounded.
+MAX_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    perceptual: bool = True
+    #: JPEG draft-mode target: the decoder scales by 1/2, 1/4 or 1/8 while the result stays
+    #: at least this large in both dimensions. 0 decodes at full size.
+    draft_size: int = 256
+    #: Pixel count above which an image is refused as a decompression bomb.
+    max_pixels: int = 178_956_970  # Pillow's own hard limit (2 x MAX_IMAGE_PIXELS)
+    #: Larger image files are hashed but not decoded (their bytes would sit in memory).
+    max_decode_bytes: int = 512 << 20
+    #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit.
+    memory_limit: int | None = 4 << 30
+
+
+@dataclass(frozen=True)
+class Task:
+    file_id: int
+    entry: FileEntry
+    display_path: str
+    extension: str | None
+    attempt: int = 1
+
+
+class UnsupportedImage(Exception):
+    """Media by signature, but no decoder here (HEIC, RAW, SVG, WMF, ...)."""
+
+
+def _short(e: BaseException) -> str:
+    msg = str(e) or e.__class__.__name__
+    return msg if len(msg) <= MAX_MESSAGE else msg[:MAX_MESSAGE] + "..."
+
+
+def _pillow_formats() -> tuple[str, ...]:
+    from PIL import Image
+
+    Image.init()
+    return tuple(sorted(f for f in Image.OPEN if f not in NEVER_DECODE))
+
+
+def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, Any],
+                                                               list[tuple[str, str, str]]]:
+    """Decode the first frame of an image, reduced where the format allows.
+
+    Returns ``(image, info, warnings)``. Raises on any decoding problem: truncated data
+    (strict), decompression bombs (Pillow's warning is an error here), unknown format.
+    """
+    from PIL import Image, ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = options.max_pixels // 2
+    notes: list[tuple[str, str, str]] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(data), formats=_pillow_formats())
+        if im.format in NO_RASTER_DECODER:
+            raise UnsupportedImage(f"no raster decoder for {im.format}")
+        info: dict[str, Any] = {"format": im.format, "width": im.width, "height": im.height,
+                                "mode": im.mode}
+        try:
+            info["frames"] = int(getattr(im, "n_frames", 1))
+        except Exception:  # counting frames of a damaged animation is not worth failing
+            info["frames"] = None
+        if im.format == "JPEG" and options.draft_size:
+            im.draft("RGB" if im.mode == "RGB" else None,
+                     (options.draft_size, options.draft_size))
+        im.load()
+    for w in caught:
+        notes.append(("decode", w.category.__name__, _short(Exception(str(w.message)))))
+    info["decoded_width"], info["decoded_height"] = im.size
+    steps = ["first frame"]
+    if im.format == "JPEG" and options.draft_size and im.size != (info["width"],
+                                                                   info["height"]):
+        steps.append(f"JPEG draft decode to {im.width}x{im.height}")
+    steps.append("EXIF orientation not applied")
+    info["preprocessing"] = "; ".join(steps)
+    return im, info, notes
+
+
+def process_entry(source: Source, identifier: Identifier, task: Task,
+                  options: WorkerOptions, set_stage: Callable[[str], None]) -> FileResult:
+    """Read, identify and hash one entry. Never raises for problems with the file itself:
+    they become the result's status, stage and reason."""
+    entry, path = task.entry, task.display_path
+    result = FileResult(file_id=task.file_id, status="done", attempts=task.attempt)
+
+    def fail(stage: str, e: BaseException, read_status: str | None = None) -> FileResult:
+        result.status, result.stage = "error", stage
+        result.error_class = e.__class__.__name__
+        result.reason = ("memory limit exceeded (MemoryError)" if isinstance(e, MemoryError)
+                         else _short(e))
+        if read_status:
+            result.read_status = read_status
+        return result
+
+    set_stage("open")
+    try:
+        faults.check("open", path)
+        stream = source.open_entry(entry)
+    except (OSError, ValueError, MemoryError, faults.InjectedFault) as e:
+        return fail("open", e, "none")
+
+    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    keep: list[bytes] | None = None
+    total = 0
+    set_stage("read")
+    try:
+        faults.check("read", path)
+        first = stream.read(CHUNK_SIZE)
+        set_stage("identify")
+        faults.check("identify", path)
+        ident = identifier.identify(first[:MAGIC_HEAD_BYTES], task.extension)
+        result.mime, result.magic = ident.mime, ident.description
+        result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
+        if (options.perceptual and ident.media_kind == "image"
+                and (entry.size or 0) <= options.max_decode_bytes):
+            keep = [first]
+        set_stage("read")
+        chunk = first
+        while chunk:
+            md5.update(chunk)
+            sha1.update(chunk)
+            sha256.update(chunk)
+            total += len(chunk)
+            chunk = stream.read(CHUNK_SIZE)
+            if chunk and keep is not None:
+                keep.append(chunk)
+                if total > options.max_decode_bytes:
+                    keep = None
+    except ContentChangedError as e:
+        return fail("read", e, "unstable")
+    except (OSError, ValueError, MemoryError, faults.InjectedFault) as e:
+        return fail("read", e, "none")
+    finally:
+        try:
+            stream.close()
+        except ContentChangedError as e:
+            fail("read", e, "unstable")
+        except OSError:
+            pass
+    if result.status == "error":
+        return result
+
+    bad = list(getattr(stream, "bad_ranges", []) or [])
+    if bad:
+        # A digest over fill bytes is never presented as the file's hash (RELIABILITY #4).
+        result.read_status = "partial"
+        shown = ", ".join(f"{o}+{n}" for o, n in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        result.status, result.stage, result.error_class = "error", "read", "UnreadableRanges"
+        result.reason = f"unreadable ranges (offset+length, zero-filled): {shown}{more}"
+        return result
+    if entry.size is not None and total != entry.size:
+        result.read_status = "partial" if total < entry.size else "full"
+        result.warnings.append(("read", "SizeMismatch",
+                                f"read {total} bytes, metadata says {entry.size}"))
+        if total < entry.size:
+            result.status, result.stage, result.error_class = "error", "read", "ShortRead"
+            result.reason = f"short read: {total} of {entry.size} bytes"
+            return result
+    result.read_status = "full"
+    result.hashes = [("md5", md5.hexdigest(), None, None),
+                     ("sha1", sha1.hexdigest(), None, None),
+                     ("sha256", sha256.hexdigest(), None, None)]
+
+    if options.perceptual and result.media_kind == "image":
+        if keep is None:
+            result.warnings.append(("decode", "TooLarge",
+                                    f"{total} bytes is over the decode limit "
+                                    f"({options.max_decode_bytes}); not decoded"))
+            return result
+        data = b"".join(keep)
+        keep = None
+        set_stage("decode")
+        try:
+            faults.check("decode", path)
+            image, info, notes = decode_image(data, options)
+        except Exception as e:
+            if isinstance(e, UnsupportedImage) or e.__class__.__name__ == (
+                    "UnidentifiedImageError"):
+                # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
+                # decoded. Recorded as a note, not as an error in the file.
+                result.warnings.append(("decode", "UnsupportedFormat",
+                                        f"no decoder for {result.mime}"))
+                return result
+            return fail("decode", e)
+        del data
+        result.warnings.extend(notes)
+        set_stage("hash")
+        try:
+            faults.check("hash", path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for alg in PERCEPTUAL:
+                    value, quality = alg.compute(image)
+                    result.hashes.append((alg.name, value, quality,
+                                          f"{info['preprocessing']}; {alg.preprocessing}"))
+            result.warnings.extend(("hash", w.category.__name__, _short(Exception(
+                str(w.message)))) for w in caught)
+        except Exception as e:
+            result.hashes = result.hashes[:3]
+            return fail("hash", e)
+        finally:
+            image.close()
+        result.image = info
+    return result
+
+
+def _limit_resources(memory_limit: int | None) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # never write a core dump of evidence
+    if memory_limit:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
+                stage: Any, tmpdir: str) -> None:
+    """Entry point of a worker process: serve tasks until told to stop (None) or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
+    # Native decoders (libtiff, libjpeg) write diagnostics straight to fd 2; they would
+    # flood the examiner's terminal. Problems reach the case as statuses and warnings.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    _limit_resources(options.memory_limit)
+    os.environ["TMPDIR"] = tmpdir
+    tempfile.tempdir = tmpdir
+    source = open_spec(spec)
+    identifier = Identifier()
+
+    def set_stage(name: str) -> None:
+        stage.value = STAGE_INDEX[name]
+
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            break
+        if task is None:
+            break
+        result = process_entry(source, identifier, task, options, set_stage)
+        set_stage("send")
+        conn.send(result)
+        set_stage("idle")
+    source.close()
