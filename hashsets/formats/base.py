@@ -105,7 +105,7 @@ class Format(ABC):
 def open_text(path: Path) -> IO[str]:
     """Open a text hash list: UTF-8 with or without BOM, any line ending, undecodable
     bytes replaced (they can only be in file names, never in valid hex)."""
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def text_head(head: bytes) -> str:

@@ -87,7 +87,7 @@ class NSRLRDS2(Format):
                         yield Rejected(lineno, str(e) if isinstance(e, ValueError)
                                        else f"{len(row)} fields, expected {len(header)}")
                         continue
-                    yield Record(lineno, hashes, category_raw="known",
+                    yield Record(lineno, hashes,
                                  name=row[name_col] if name_col is not None
                                  and name_col < len(row) else None)
             except csv.Error as e:

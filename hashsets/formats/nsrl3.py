@@ -87,7 +87,7 @@ class NSRLRDS3(Format):
                     if not hashes:
                         yield Rejected(ref, "no hash values")
                         continue
-                    yield Record(ref, hashes, category_raw="known")
+                    yield Record(ref, hashes)
         finally:
             conn.close()
 

@@ -1,0 +1,385 @@
+"""Exact and near (perceptual) matching against a :class:`~hashsets.store.HashSetStore`.
+
+Exact: query values go into a temporary table of the store connection and are joined
+against each set's indexed ``h{num}_{algorithm}`` table (indexed SQL; the lowest ``ref`` wins
+when a set lists a value twice). Digests of the empty file are never looked up.
+
+Near: :class:`NearIndex` finds every known hash within Hamming distance ``t`` of each query,
+with exact recall, by multi-index hashing (Norouzi et al., "Fast Exact Search in Hamming
+Space with Multi-Index Hashing", 2012/2014): the bits are cut into ``m`` chunks with radii
+``r_j`` such that ``sum(r_j + 1) > t``; then any pair within ``t`` agrees within ``r_j`` on
+at least one chunk ``j`` (pigeonhole). For a batch of queries we index the queries' chunk
+neighbourhoods (all values within ``r_j`` of each query chunk) in a direct-address table and
+stream the known hashes through it, so memory stays small and no per-query Python runs.
+Every candidate is verified by its full distance, so there are no false positives and, by
+the pigeonhole argument, no misses. :func:`brute_force` is the oracle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .algorithms import EMPTY_DIGESTS, get
+from .store import HashSetStore, SetInfo
+
+#: Widest chunk indexed by a direct-address table (2**24 int32 offsets = 64 MiB).
+MAX_CHUNK_BITS = 24
+#: Known hashes processed per step (bounds temporary memory).
+BLOCK = 1 << 20
+
+Words = npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One match of a query value against a set entry."""
+
+    query: int  # the caller's id for the query (a file id)
+    algorithm: str
+    match_type: str  # exact | near
+    file_value: str
+    known_value: str
+    distance: int
+    threshold: int | None
+    set_id: str
+    ref: int
+    category: str | None = None
+    category_raw: str | None = None
+    series: str | None = None
+    victim_identified: bool | None = None
+    offender_identified: bool | None = None
+    is_distributed: bool | None = None
+    baseline: bool | None = None
+    entry_ref: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _b(v: int | None) -> bool | None:
+    return None if v is None else bool(v)
+
+
+def _entries(store: HashSetStore, s: SetInfo, refs: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+    table = store.entry_table(s)
+    if table is None:
+        return {}
+    out: dict[int, tuple[Any, ...]] = {}
+    refs = sorted(set(refs))
+    for i in range(0, len(refs), 500):
+        chunk = refs[i:i + 500]
+        for row in store.conn.execute(
+                f"SELECT ref, category, category_raw, series, victim_identified, "
+                f"offender_identified, is_distributed, baseline, entry_ref, name FROM {table} "
+                f"WHERE ref IN ({', '.join('?' * len(chunk))})", chunk):
+            out[row[0]] = row[1:]
+    return out
+
+
+def _hit(s: SetInfo, meta: tuple[Any, ...] | None, **kw: Any) -> Hit:
+    if meta is None:
+        meta = (None,) * 9
+    cat, raw, series, vic, off, dist, base, eref, name = meta
+    if cat is None and s.known:
+        cat = "known"
+    return Hit(set_id=s.set_id, category=cat, category_raw=raw, series=series,
+               victim_identified=_b(vic), offender_identified=_b(off), is_distributed=_b(dist),
+               baseline=_b(base), entry_ref=eref, name=name, **kw)
+
+
+def exact_matches(store: HashSetStore, queries: Iterable[tuple[int, str, str]],
+                  sets: Sequence[SetInfo] | None = None) -> list[Hit]:
+    """Exact matches of ``(query_id, algorithm, canonical hex)`` triples in every set.
+
+    Cryptographic algorithms only are meaningful here, but any stored algorithm works.
+    Empty-file digests and malformed values are skipped (never matched). Output order:
+    set import order, then query id, then algorithm.
+    """
+    conn = store.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS q (qid INTEGER NOT NULL, alg TEXT NOT NULL, "
+                 "value BLOB NOT NULL, hex TEXT NOT NULL)")
+    conn.execute("DELETE FROM temp.q")
+    rows = []
+    for qid, alg, value in queries:
+        if value in EMPTY_DIGESTS:
+            continue
+        try:
+            rows.append((qid, alg, bytes.fromhex(get(alg).normalize(value)), value))
+        except (ValueError, KeyError):
+            continue
+    conn.executemany("INSERT INTO temp.q VALUES (?, ?, ?, ?)", rows)
+    hits: list[Hit] = []
+    for s in (store.sets() if sets is None else sets):
+        found: list[tuple[int, str, str, int]] = []
+        for alg, table in store.tables(s).items():
+            try:
+                cur = conn.execute(
+                    f"SELECT q.qid, q.hex, min(h.ref) FROM temp.q AS q JOIN {table} AS h "
+                    "ON h.value = q.value WHERE q.alg = ? GROUP BY q.qid, q.hex", (alg,))
+                found.extend((qid, alg, hexv, ref) for qid, hexv, ref in cur)
+            except sqlite3.Error as e:  # a damaged set must not hide the others' hits
+                raise RuntimeError(f"{store.path}: set {s.set_id} table {table}: {e}") from e
+        meta = _entries(store, s, (f[3] for f in found))
+        for qid, alg, hexv, ref in sorted(found):
+            hits.append(_hit(s, meta.get(ref), query=qid, algorithm=alg, match_type="exact",
+                             file_value=hexv, known_value=hexv, distance=0, threshold=None,
+                             ref=ref))
+    conn.execute("DELETE FROM temp.q")
+    return hits
+
+
+# -- near matching -----------------------------------------------------------------------
+
+def hex_to_words(values: Sequence[str], bits: int) -> Words:
+    """Canonical hex strings -> (n, bits/64) uint64 array, most significant word first."""
+    n_words = bits // 64
+    if not values:
+        return np.zeros((0, n_words), dtype=np.uint64)
+    raw = bytes.fromhex("".join(values))
+    return np.frombuffer(raw, dtype=">u8").reshape(len(values), n_words).astype(np.uint64)
+
+
+def words_to_hex(words: Words) -> list[str]:
+    return [row.astype(">u8").tobytes().hex() for row in words]
+
+
+def _distances(a: Words, b: Words) -> npt.NDArray[np.int64]:
+    return np.bitwise_count(a ^ b).sum(axis=1, dtype=np.int64)
+
+
+def brute_force(queries: Words, known: Words, threshold: int
+                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every (query index, known index, distance) with distance <= threshold, sorted.
+
+    The correctness oracle for :class:`NearIndex` (and the baseline of the benchmark)."""
+    qs, ks, ds = [], [], []
+    for i in range(len(queries)):
+        d = _distances(known, queries[i][None, :])
+        idx = np.nonzero(d <= threshold)[0]
+        qs.append(np.full(len(idx), i, dtype=np.int64))
+        ks.append(idx.astype(np.int64))
+        ds.append(d[idx])
+    if not qs:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e.copy(), e.copy()
+    return _sorted(np.concatenate(qs), np.concatenate(ks), np.concatenate(ds))
+
+
+def _sorted(q: npt.NDArray[np.int64], k: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+            ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    order = np.lexsort((k, q))
+    return q[order], k[order], d[order]
+
+
+def _masks(bits: int, radius: int) -> npt.NDArray[np.int64]:
+    """All XOR masks of at most ``radius`` set bits within ``bits`` bits."""
+    out = [0]
+    for r in range(1, radius + 1):
+        for combo in itertools.combinations(range(bits), r):
+            out.append(sum(1 << b for b in combo))
+    return np.array(out, dtype=np.int64)
+
+
+def _n_masks(bits: int, radius: int) -> int:
+    from math import comb
+
+    return sum(comb(bits, r) for r in range(radius + 1)) if radius >= 0 else 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Chunks ``(start bit, length, radius)`` from the most significant bit; radius -1 means
+    the chunk is not probed. ``sum(radius + 1) == threshold + 1`` (pigeonhole)."""
+
+    chunks: tuple[tuple[int, int, int], ...]
+
+    @staticmethod
+    def make(bits: int, threshold: int, n_queries: int, n_known: int) -> Plan:
+        best: tuple[float, Plan] | None = None
+        lo = -(-bits // MAX_CHUNK_BITS)
+        for m in range(lo, min(bits, threshold + 1) + 1):
+            lengths = [bits // m + (1 if j < bits % m else 0) for j in range(m)]
+            slots = threshold + 1
+            radii = [slots // m - 1 + (1 if j < slots % m else 0) for j in range(m)]
+            if any(L > MAX_CHUNK_BITS for L in lengths):
+                continue
+            cost = 0.0
+            for L, r in zip(lengths, radii, strict=True):
+                if r < 0:
+                    continue
+                v = _n_masks(L, r)
+                cost += n_known * 2.0 + n_queries * v * 1.0 + \
+                    n_queries * v * n_known / 2.0 ** L * 4.0 + 2.0 ** L * 0.5
+            if best is None or cost < best[0]:
+                starts = list(itertools.accumulate([0, *lengths[:-1]]))
+                best = (cost, Plan(tuple(zip(starts, lengths, radii, strict=True))))
+        if best is None:
+            raise ValueError(f"no multi-index plan for {bits} bits at threshold {threshold}")
+        return best[1]
+
+
+def _chunk(words: Words, start: int, length: int) -> npt.NDArray[np.int64]:
+    """Bits ``[start, start+length)`` (from the most significant bit) as integers."""
+    end = start + length
+    a, b = start // 64, (end - 1) // 64
+    if a == b:
+        shift = 64 * (a + 1) - end
+        v = (words[:, a] >> np.uint64(shift)) & np.uint64((1 << length) - 1)
+    else:
+        lo_bits = end - 64 * b
+        hi = words[:, a] & np.uint64((1 << (64 * b - start)) - 1)
+        lo = words[:, b] >> np.uint64(64 - lo_bits)
+        v = (hi << np.uint64(lo_bits)) | lo
+    return v.astype(np.int64)
+
+
+class NearIndex:
+    """Known perceptual hashes of one algorithm, searchable by Hamming radius.
+
+    ``known`` is an ``(n, bits/64)`` uint64 array (see :func:`hex_to_words`). ``search``
+    returns every ``(query index, known index, distance)`` with ``distance <= threshold``,
+    sorted by query then known index: the same result as :func:`brute_force`.
+    """
+
+    def __init__(self, known: Words, bits: int) -> None:
+        if known.ndim != 2 or known.shape[1] * 64 != bits:
+            raise ValueError(f"known hashes must be an (n, {bits // 64}) uint64 array")
+        self.known = np.ascontiguousarray(known, dtype=np.uint64)
+        self.bits = bits
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def search(self, queries: Words, threshold: int
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        empty = np.zeros(0, dtype=np.int64)
+        if len(queries) == 0 or len(self.known) == 0:
+            return empty, empty.copy(), empty.copy()
+        if threshold < 0:
+            return empty, empty.copy(), empty.copy()
+        plan = Plan.make(self.bits, threshold, len(queries), len(self.known))
+        out_q: list[npt.NDArray[np.int64]] = []
+        out_k: list[npt.NDArray[np.int64]] = []
+        out_d: list[npt.NDArray[np.int64]] = []
+        for start, length, radius in plan.chunks:
+            if radius < 0:
+                continue
+            # Table of every value within `radius` of each query's chunk -> query ids.
+            masks = _masks(length, radius)
+            qc = _chunk(queries, start, length)
+            keys = (qc[:, None] ^ masks[None, :]).ravel()
+            qids = np.repeat(np.arange(len(queries), dtype=np.int64), len(masks))
+            order = np.argsort(keys, kind="stable")
+            sorted_q = qids[order]
+            counts = np.bincount(keys, minlength=1 << length)
+            offsets = np.zeros((1 << length) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            del keys, qids, order, counts
+            for b0 in range(0, len(self.known), BLOCK):
+                block = self.known[b0:b0 + BLOCK]
+                kc = _chunk(block, start, length)
+                lo = offsets[kc]
+                cnt = offsets[kc + 1] - lo
+                nz = np.nonzero(cnt)[0]
+                if len(nz) == 0:
+                    continue
+                c = cnt[nz]
+                total = int(c.sum())
+                k_local = np.repeat(nz, c)
+                pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c) + \
+                    np.repeat(lo[nz], c)
+                q = sorted_q[pos]
+                d = _distances(queries[q], block[k_local])
+                ok = d <= threshold
+                out_q.append(q[ok])
+                out_k.append(k_local[ok] + b0)
+                out_d.append(d[ok])
+        if not out_q:
+            return empty, empty.copy(), empty.copy()
+        q_all, k_all, d_all = (np.concatenate(x) for x in (out_q, out_k, out_d))
+        # A pair may be found through several chunks: keep one.
+        key = q_all * len(self.known) + k_all
+        _, first = np.unique(key, return_index=True)
+        return _sorted(q_all[first], k_all[first], d_all[first])
+
+
+@dataclass
+class KnownPerceptual:
+    """All known values of one perceptual algorithm across the store's sets."""
+
+    algorithm: str
+    words: Words
+    set_index: npt.NDArray[np.int64]  # index into ``sets``
+    refs: npt.NDArray[np.int64]
+    sets: list[SetInfo]
+
+
+def load_perceptual(store: HashSetStore, algorithm: str,
+                    sets: Sequence[SetInfo] | None = None) -> KnownPerceptual:
+    """Read every stored value of ``algorithm`` (ordered by set, value, ref)."""
+    alg = get(algorithm)
+    use = list(store.sets() if sets is None else sets)
+    chunks: list[bytes] = []
+    set_idx: list[npt.NDArray[np.int64]] = []
+    refs: list[int] = []
+    for i, s in enumerate(use):
+        table = store.tables(s).get(alg.name)
+        if table is None:
+            continue
+        rows = store.conn.execute(
+            f"SELECT value, min(ref) FROM {table} GROUP BY value ORDER BY value").fetchall()
+        chunks.append(b"".join(r[0] for r in rows))
+        refs.extend(r[1] for r in rows)
+        set_idx.append(np.full(len(rows), i, dtype=np.int64))
+    n_words = alg.bits // 64
+    raw = b"".join(chunks)
+    words = np.frombuffer(raw, dtype=">u8").reshape(-1, n_words).astype(np.uint64)
+    return KnownPerceptual(alg.name, words,
+                           np.concatenate(set_idx) if set_idx else np.zeros(0, dtype=np.int64),
+                           np.array(refs, dtype=np.int64), use)
+
+
+def near_matches(store: HashSetStore, queries: Sequence[tuple[int, str, str]],
+                 threshold: int, known: KnownPerceptual | None = None) -> list[Hit]:
+    """Near matches of ``(query_id, algorithm, hex)`` for ONE perceptual algorithm.
+
+    Every hit is a "near" match (a perceptual distance of 0 is not byte identity). The
+    caller filters queries (e.g. PDQ quality). Output order: set, query id, known value.
+    """
+    if not queries:
+        return []
+    alg = queries[0][1]
+    if any(q[1] != alg for q in queries):
+        raise ValueError("near_matches takes queries of one algorithm")
+    a = get(alg)
+    kp = known if known is not None else load_perceptual(store, alg)
+    if len(kp.words) == 0:
+        return []
+    qwords = hex_to_words([a.normalize(q[2]) for q in queries], a.bits)
+    qi, ki, di = NearIndex(kp.words, a.bits).search(qwords, threshold)
+    known_hex = {int(k): kp.words[k].astype(">u8").tobytes().hex() for k in set(ki.tolist())}
+    by_set: dict[int, list[tuple[int, int, int]]] = {}
+    for q, k, d in zip(qi.tolist(), ki.tolist(), di.tolist(), strict=True):
+        by_set.setdefault(int(kp.set_index[k]), []).append((q, k, d))
+    hits: list[Hit] = []
+    for si in sorted(by_set):
+        s = kp.sets[si]
+        found = by_set[si]
+        meta = _entries(store, s, (int(kp.refs[k]) for _, k, _ in found))
+        rows = sorted(found, key=lambda t: (queries[t[0]][0], known_hex[t[1]]))
+        for q, k, d in rows:
+            ref = int(kp.refs[k])
+            hits.append(_hit(s, meta.get(ref), query=queries[q][0], algorithm=alg,
+                             match_type="near",
+                             file_value=queries[q][2], known_value=known_hex[k], distance=d,
+                             threshold=threshold, ref=ref))
+    return hits
