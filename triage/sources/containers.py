@@ -92,14 +92,14 @@ def pyewf_library() -> EwfLibrary:
                         f"TRIAGE_PYEWF=debian but {DEBIAN_PYEWF} does not load: {e} "
                         "(apt-get install python3-libewf)") from e
         try:
-            import pyewf as module
+            import pyewf as wheel
         except ImportError as e:
             errors.append(f"libewf-python wheel: {e}")
             raise EvidenceError("no libewf binding available (" + "; ".join(errors) +
                                 "): apt-get install python3-libewf or pip install "
                                 "libewf-python") from e
-        _pyewf = EwfLibrary(module, "pypi-libewf-python", str(module.get_version()),
-                            str(getattr(module, "__file__", "")))
+        _pyewf = EwfLibrary(wheel, "pypi-libewf-python", str(wheel.get_version()),
+                            str(getattr(wheel, "__file__", "")))
         return _pyewf
 
 
@@ -348,6 +348,7 @@ def check_ewf_segments(path: str, segments: list[str]) -> None:
     """
     if not segments:
         raise EvidenceError(f"{path}: no E01 segment files found")
+    segments.sort(key=lambda s: _segment_number(os.path.splitext(s)[1]))
     first = segments[0]
     if os.path.abspath(first) != os.path.abspath(path):
         raise EvidenceError(f"{path}: not the first segment of its E01 set (first is {first})")
@@ -361,13 +362,30 @@ def check_ewf_segments(path: str, segments: list[str]) -> None:
         raise EvidenceError(f"{path}: E01 segment {os.path.basename(missing)} is missing "
                             f"(found later segment(s) "
                             f"{', '.join(os.path.basename(s) for s in stragglers)})")
-    for seg in segments:
-        if os.path.getsize(seg) < 13:
-            raise EvidenceError(f"{seg}: E01 segment is truncated (smaller than its header)")
-    if not _ewf_chain_has_done(last):
-        raise EvidenceError(
-            f"{path}: the E01 set ends at {os.path.basename(last)} without a 'done' section: "
-            f"segment {os.path.basename(last)} is truncated or later segments are missing")
+    for i, seg in enumerate(segments):
+        last_one = i == len(segments) - 1
+        end = _ewf_chain_end(seg)
+        if end is None:
+            raise EvidenceError(f"{seg}: E01 segment is truncated or damaged (its section "
+                                "chain runs past the end of the file)")
+        if last_one and end != "done":
+            raise EvidenceError(
+                f"{path}: the E01 set ends at {os.path.basename(seg)} without a 'done' "
+                f"section: the next segment "
+                f"({os.path.basename(os.path.splitext(seg)[0])}"
+                f"{''.join(_next_ewf_names(os.path.splitext(seg)[1], 1))}) is missing")
+        if not last_one and end != "next":
+            raise EvidenceError(f"{seg}: E01 segment ends the set ('done') but more "
+                                "segments follow")
+
+
+def _segment_number(ext: str) -> int:
+    rest = ext[2:].upper()
+    if len(rest) != 2:
+        return 0
+    if rest.isdigit():
+        return int(rest)
+    return 100 + (ord(rest[0]) - 65) * 26 + (ord(rest[1]) - 65)
 
 
 def _next_ewf_names(ext: str, n: int) -> list[str]:
@@ -398,33 +416,34 @@ def _next_ewf_names(ext: str, n: int) -> list[str]:
 _EWF1_SECTION_HEADER = 76  # type[16] next[8] size[8] padding[40] checksum[4]
 
 
-def _ewf_chain_has_done(segment: str) -> bool:
-    """Follow the EWF-E01 section chain of ``segment``; True when it ends in ``done``.
-
-    Only for EWF version 1 (E01); Ex01 sets are left to libewf and return True.
-    """
+def _ewf_chain_end(segment: str) -> str | None:
+    """Follow the EWF-E01 section chain of one segment file: ``"done"`` (last segment),
+    ``"next"`` (more follow), ``"ewf2"`` (Ex01, left to libewf), or None when the chain
+    breaks (a truncated or damaged segment)."""
     try:
         with open(segment, "rb") as f:
             head = f.read(13)
+            if head.startswith(EWF2_SIGNATURE):
+                return "ewf2"
             if not head.startswith(EWF1_SIGNATURE):
-                return True
+                return None
             size = f.seek(0, os.SEEK_END)
             offset = 13
-            for _ in range(100000):
+            for _ in range(1_000_000):
                 if offset + _EWF1_SECTION_HEADER > size:
-                    return False
+                    return None
                 f.seek(offset)
                 hdr = f.read(_EWF1_SECTION_HEADER)
                 kind = hdr[:16].rstrip(b"\x00")
                 nxt = int.from_bytes(hdr[16:24], "little")
                 if kind in (b"done", b"next"):
-                    return kind == b"done"
+                    return kind.decode()
                 if nxt <= offset or nxt > size:
-                    return False
+                    return None
                 offset = nxt
     except OSError:
-        return False
-    return False
+        return None
+    return None
 
 
 class _LibyalContainer(Container):

@@ -40,6 +40,8 @@ _ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 _ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 _ATTR_HFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_DATA)
 _ATTR_FLAG_NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
+_RUN_FLAG_NODATA = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(
+    pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
 _NAME_FLAG_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
 _META_FLAG_ALLOC = int(pytsk3.TSK_FS_META_FLAG_ALLOC)
 _META_FLAG_UNALLOC = int(pytsk3.TSK_FS_META_FLAG_UNALLOC)
@@ -68,7 +70,7 @@ _NAME_KIND = {
 }
 
 
-class ContainerImg(pytsk3.Img_Info):  # type: ignore[misc]
+class ContainerImg(pytsk3.Img_Info):
     """A ``pytsk3.Img_Info`` reading through any :class:`Container` (the dfvfs pattern)."""
 
     def __init__(self, container: Container) -> None:
@@ -85,13 +87,23 @@ class ContainerImg(pytsk3.Img_Info):  # type: ignore[misc]
         """The container is owned (and closed) by the caller."""
 
 
+def _enum_names(prefix: str, skip: tuple[str, ...]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name in dir(pytsk3):
+        if name.startswith(prefix) and not name.endswith(skip):
+            value = getattr(pytsk3, name)
+            if isinstance(value, int):
+                out.setdefault(int(value), name[len(prefix):].lower())
+    return out
+
+
+_FS_TYPES = _enum_names("TSK_FS_TYPE_", ("_DETECT", "_ENUM"))
+_VS_TYPES = _enum_names("TSK_VS_TYPE_", ("_DETECT", "_ENUM"))
+
+
 def fs_type_name(ftype: int) -> str:
-    for name in dir(pytsk3.TSK_FS_TYPE_ENUM):
-        if name.startswith("TSK_FS_TYPE_") and not name.endswith("_DETECT"):
-            value = getattr(pytsk3.TSK_FS_TYPE_ENUM, name)
-            if isinstance(value, pytsk3.TSK_FS_TYPE_ENUM) and int(value) == ftype:
-                return name[len("TSK_FS_TYPE_"):].lower()
-    return f"tsk-{ftype:#x}"
+    """libtsk's name of a file-system type (``ntfs``, ``fat16``, ``ext4``, ...)."""
+    return _FS_TYPES.get(ftype, f"tsk-{ftype:#x}")
 
 
 # --------------------------------------------------------------------------- layout
@@ -140,14 +152,15 @@ def probe_layout(img: pytsk3.Img_Info, sector_size: int = 512) -> Layout:
         layout.volumes.append(vol)
         return layout
     block = int(vs.info.block_size) or sector_size
-    layout = Layout(volume_system=str(vs.info.vstype).replace("TSK_VS_TYPE_", "").lower(),
+    vstype = int(vs.info.vstype)
+    layout = Layout(volume_system=_VS_TYPES.get(vstype, f"tsk-{vstype:#x}"),
                     sector_size=block)
     size = int(img.get_size())
     scanned = 0
     for part in vs:
         desc = part.desc.decode("utf-8", "replace") if isinstance(part.desc, bytes) \
             else str(part.desc)
-        entry = {"slot": int(part.addr), "start_sector": int(part.start),
+        entry: dict[str, Any] = {"slot": int(part.addr), "start_sector": int(part.start),
                  "offset": int(part.start) * block, "sectors": int(part.len),
                  "length": int(part.len) * block, "description": desc,
                  "allocated": bool(int(part.flags) & _VS_PART_FLAG_ALLOC)}
@@ -301,11 +314,7 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
     meta_flags = int(meta.flags)
     meta_alloc = bool(meta_flags & _META_FLAG_ALLOC)
     meta_type = int(meta.type)
-    realloc = name_unalloc and meta_alloc
-    if ntfs and name_unalloc and not realloc:
-        seq = int(getattr(name, "meta_seq", 0) or 0)
-        if seq and int(getattr(meta, "seq", 0) or 0) and seq != int(meta.seq):
-            realloc = True
+    realloc = name_unalloc and meta_alloc  # fls "(realloc)"
     deleted = name_unalloc or not meta_alloc or parent_deleted
     allocated = not name_unalloc and meta_alloc
     if meta_type == _META_VIRT:
@@ -467,9 +476,9 @@ class TskStream(io.RawIOBase):
 def open_content(fs: Any, locator: tuple[Any, ...], label: str) -> TskStream:
     """Open the attribute a locator names. Raises EvidenceError when it has no content.
 
-    A file with a size but no data runs (e.g. an ext3/ext4 file whose block pointers were
+    A deleted file with a size but no data runs (e.g. an ext4 file whose extents were
     cleared on deletion) is refused, never read as zeros or as the empty file (RELIABILITY
-    #5).
+    #5). An allocated file without runs is sparse: its zeros are its content.
     """
     _offset, addr, attr, size = locator
     try:
@@ -496,8 +505,12 @@ def open_content(fs: Any, locator: tuple[Any, ...], label: str) -> TskStream:
         if chosen is None:
             raise EvidenceError(f"{label}: size {size} bytes but no data attribute "
                                 "(content not recoverable)")
-        if int(chosen.info.flags) & _ATTR_FLAG_NONRES and not any(True for _ in chosen):
-            raise EvidenceError(f"{label}: size {size} bytes but no data runs (block "
-                                "pointers cleared, content not recoverable)")
+        meta_unalloc = bool(int(f.info.meta.flags) & _META_FLAG_UNALLOC)
+        if meta_unalloc and int(chosen.info.flags) & _ATTR_FLAG_NONRES and not any(
+                not int(run.flags) & _RUN_FLAG_NODATA for run in chosen):
+            # An allocated file without data runs is a sparse file (its zeros are its
+            # content); a deleted one had its block pointers cleared (ext4, NTFS).
+            raise EvidenceError(f"{label}: deleted file of {size} bytes with no data runs "
+                                "left (block pointers cleared): content not recoverable")
     return TskStream(f, tuple(attr) if attr is not None else None, size, label,
                      int(fs.info.block_size))
