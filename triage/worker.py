@@ -115,6 +115,11 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, An
         notes.append(("decode", w.category.__name__, _short(Exception(str(w.message)))))
     info["decoded_width"], info["decoded_height"] = im.size
     steps = ["first frame"]
+    if im.mode == "LAB":
+        # Pillow cannot convert LAB to RGB or L without a colour profile; the L channel is
+        # the lightness the grey-based hashes want.
+        im = im.getchannel("L")
+        steps.append("LAB: lightness channel used as grey")
     if im.format == "JPEG" and options.draft_size and im.size != (info["width"],
                                                                    info["height"]):
         steps.append(f"JPEG draft decode to {im.width}x{im.height}")
@@ -129,6 +134,11 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     they become the result's status, stage and reason."""
     entry, path = task.entry, task.display_path
     result = FileResult(file_id=task.file_id, status="done", attempts=task.attempt)
+    current = ["idle"]
+
+    def stage(name: str) -> None:
+        current[0] = name
+        set_stage(name)
 
     def fail(stage: str, e: BaseException, read_status: str | None = None) -> FileResult:
         result.status, result.stage = "error", stage
@@ -139,7 +149,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.read_status = read_status
         return result
 
-    set_stage("open")
+    stage("open")
     try:
         faults.check("open", path)
         stream = source.open_entry(entry)
@@ -149,11 +159,11 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
     keep: list[bytes] | None = None
     total = 0
-    set_stage("read")
+    stage("read")
     try:
         faults.check("read", path)
         first = stream.read(CHUNK_SIZE)
-        set_stage("identify")
+        stage("identify")
         faults.check("identify", path)
         ident = identifier.identify(first[:MAGIC_HEAD_BYTES], task.extension)
         result.mime, result.magic = ident.mime, ident.description
@@ -161,7 +171,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         if (options.perceptual and ident.media_kind == "image"
                 and (entry.size or 0) <= options.max_decode_bytes):
             keep = [first]
-        set_stage("read")
+        stage("read")
         chunk = first
         while chunk:
             md5.update(chunk)
@@ -176,7 +186,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     except ContentChangedError as e:
         return fail("read", e, "unstable")
     except (OSError, ValueError, MemoryError, faults.InjectedFault) as e:
-        return fail("read", e, "none")
+        return fail(current[0], e, "none")
     finally:
         try:
             stream.close()
@@ -217,7 +227,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             return result
         data = b"".join(keep)
         keep = None
-        set_stage("decode")
+        stage("decode")
         try:
             faults.check("decode", path)
             image, info, notes = decode_image(data, options)
@@ -232,7 +242,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             return fail("decode", e)
         del data
         result.warnings.extend(notes)
-        set_stage("hash")
+        stage("hash")
         try:
             faults.check("hash", path)
             with warnings.catch_warnings(record=True) as caught:

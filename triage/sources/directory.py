@@ -215,7 +215,7 @@ class DirectorySource(Source):
                        "ctime_ns": st.st_ctime_ns},
             inode=st.st_ino,
             link_target=link_target,
-            locator=[st.st_dev, st.st_ino],
+            locator=[st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns],
             preset_status=preset,
         )
 
@@ -283,10 +283,14 @@ class DirectorySource(Source):
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise ContentChangedError(f"{entry.path!r}: no longer a regular file")
-        if entry.locator is not None and st.st_ino != entry.locator[1]:
-            os.close(fd)
-            raise ContentChangedError(f"{entry.path!r}: replaced by another file since "
-                                      "enumeration (inode changed)")
+        if entry.locator is not None:
+            _dev, ino, size, mtime_ns = entry.locator
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != (ino, size, mtime_ns):
+                os.close(fd)
+                raise ContentChangedError(
+                    f"{entry.path!r}: replaced or modified since enumeration "
+                    f"(inode/size/mtime were {ino}/{size}/{mtime_ns}, now "
+                    f"{st.st_ino}/{st.st_size}/{st.st_mtime_ns})")
         return _ReadOnlyFile(fd, entry.path)  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -8,8 +8,9 @@ Process safety: libtsk can crash or hang on a damaged file system. ``describe()`
 ``entries()`` run in the supervisor, so they run every libtsk call in a child process (a
 fresh interpreter, :mod:`.tsk_child`), which streams its results back over a pipe. A child
 that dies or stays silent longer than ``timeout`` seconds ends that volume with an error
-entry; what it already sent is kept, and a fresh child carries on with the next volume. ``open_entry()`` runs in a
-worker process, which the pipeline isolates; the worker opens its own image handles.
+entry; what it already sent is kept, and a fresh child carries on with the next volume.
+``open_entry()`` runs in a worker process, which the pipeline isolates; the worker opens its
+own image handles.
 
 Identity of an entry: ``"{partition byte offset}:{meta address}:{attribute}:{path}"`` with
 attribute ``"{type}-{id}"`` (NTFS) or ``default``.

@@ -1,0 +1,51 @@
+"""Helpers shared by the tests (import as ``from tests.support import ...``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = ROOT.parent / "shared" / "testdata"
+
+
+def run_triage(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    full_env = dict(os.environ)
+    full_env.pop("TRIAGE_INJECT_FAULT", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "triage", *args], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, check=False)
+
+
+def scan_json(evidence: Path, case: Path, *extra: str, env: dict[str, str] | None = None,
+              expect: tuple[int, ...] = (0, 3)) -> dict[str, Any]:
+    proc = run_triage("scan", str(evidence), "--case", str(case), "--json", "--no-match",
+                      "-q", *extra, env=env)
+    assert proc.returncode in expect, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def rows(case: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(case / "case.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
+
+
+def file_hashes(case: Path) -> dict[bytes, dict[str, str]]:
+    """{path bytes: {algorithm: value}} for every hashed file of a case."""
+    out: dict[bytes, dict[str, str]] = {}
+    for r in rows(case, "SELECT f.path, h.algorithm, h.value FROM hashes h "
+                        "JOIN files f ON f.id = h.file_id"):
+        out.setdefault(bytes(r["path"]), {})[r["algorithm"]] = r["value"]
+    return out

@@ -1,0 +1,123 @@
+"""The case database: private files, explicit schema, append-only hash-chained audit, refusal
+of corrupt databases, resume of an existing case, deterministic rows."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from triage.case import Case
+from triage.errors import CaseError
+from tests.support import rows, run_triage, scan_json
+
+
+@pytest.fixture()
+def evidence(tmp_path: Path) -> Path:
+    root = tmp_path / "evidence"
+    (root / "sub").mkdir(parents=True)
+    for i in range(5):
+        Image.new("RGB", (50, 40), (i * 50, 80, 90)).save(root / f"p{i}.png")
+    (root / "sub" / "copy.png").write_bytes((root / "p1.png").read_bytes())
+    (root / "sub" / "data.bin").write_bytes(bytes(range(256)) * 40)
+    return root
+
+
+def test_case_directory_and_files_are_private(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "new-case"
+    scan_json(evidence, case)
+    assert stat.S_IMODE(case.stat().st_mode) == 0o700
+    for p in case.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, p
+
+
+def test_schema_is_explicit_and_strict(tmp_path: Path) -> None:
+    with Case.open(tmp_path / "c") as case:
+        tables = {r[0] for r in case.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"case", "evidence", "runs", "files", "hashes", "images", "errors", "matches",
+                "hash_sets_used", "audit", "meta"} <= tables
+        with pytest.raises(sqlite3.Error):
+            case.conn.execute("INSERT INTO hashes(file_id, algorithm, value) "
+                              "VALUES ('x', 1, 2)")
+
+
+def test_audit_chain_is_append_only_and_verifiable(evidence: Path, tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    scan_json(evidence, case_dir, "--case-number", "2026-0042", "--examiner", "E. Xaminer")
+    with Case.open(case_dir) as case:
+        assert case.verify_audit_chain() == []
+        actions = [r[0] for r in case.conn.execute("SELECT action FROM audit ORDER BY seq")]
+        assert actions == ["case.create", "scan.start", "evidence.add", "scan.end"]
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            case.conn.execute("UPDATE audit SET action='x' WHERE seq=1")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            case.conn.execute("DELETE FROM audit")
+        # Bypass the trigger the way a tamperer would and check the chain notices.
+        case.conn.execute("DROP TRIGGER audit_no_update")
+        case.conn.execute("UPDATE audit SET details='{}' WHERE seq=2")
+        problems = case.verify_audit_chain()
+        assert any("row 2" in p for p in problems)
+    info = rows(case_dir, 'SELECT * FROM "case"')[0]
+    assert info["number"] == "2026-0042" and info["examiner"] == "E. Xaminer"
+
+
+def test_runs_record_versions_and_arguments(evidence: Path, tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    scan_json(evidence, case_dir, "--jobs", "1")
+    run = rows(case_dir, "SELECT * FROM runs")[0]
+    assert run["status"] == "completed" and run["ended_utc"].endswith("Z")
+    for lib in ("Pillow", "ImageHash", "pdqhash", "python-magic"):
+        assert lib in run["versions"]
+    assert "libmagic" in run["versions"] and '"--jobs","1"' in run["arguments"]
+
+
+def test_corrupt_database_is_refused_not_appended_to(evidence: Path, tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    scan_json(evidence, case_dir)
+    db = case_dir / "case.sqlite"
+    data = bytearray(db.read_bytes())
+    for page in range(1, len(data) // 4096):      # scribble over every b-tree page header
+        data[page * 4096: page * 4096 + 8] = b"\x55" * 8
+    db.write_bytes(bytes(data))
+    before = db.read_bytes()
+    proc = run_triage("scan", str(evidence), "--case", str(case_dir), "--no-match", "-q")
+    assert proc.returncode == 5, proc.stderr
+    assert "case.sqlite" in proc.stderr and ("corrupt" in proc.stderr or
+                                              "integrity" in proc.stderr)
+    assert db.read_bytes() == before
+    with pytest.raises(CaseError):
+        Case.open(case_dir)
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    case_dir.mkdir()
+    (case_dir / "case.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CaseError, match="case.sqlite"):
+        Case.open(case_dir)
+
+
+def test_same_evidence_gives_the_same_rows(evidence: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    scan_json(evidence, a, "--jobs", "2")
+    scan_json(evidence, b, "--jobs", "1")
+    q = ("SELECT f.id, f.path, f.kind, f.size, f.status, f.mime, f.media_kind, "
+         "f.ext_mismatch, h.algorithm, h.value, h.quality FROM files f LEFT JOIN hashes h "
+         "ON h.file_id=f.id ORDER BY f.id, h.algorithm")
+    assert [tuple(r) for r in rows(a, q)] == [tuple(r) for r in rows(b, q)]
+
+
+def test_rescan_of_the_same_evidence_does_not_redo_or_duplicate(evidence: Path,
+                                                                 tmp_path: Path) -> None:
+    case_dir = tmp_path / "case"
+    first = scan_json(evidence, case_dir)
+    second = scan_json(evidence, case_dir)
+    assert second["resumed"] is True
+    assert second["entries"] == first["entries"]
+    assert len(rows(case_dir, "SELECT * FROM evidence")) == 1
+    assert len(rows(case_dir, "SELECT * FROM runs")) == 2
+    assert rows(case_dir, "SELECT count(*) AS n FROM files")[0]["n"] == first["entries"]

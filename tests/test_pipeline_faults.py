@@ -1,0 +1,135 @@
+"""The process model: crashes, hangs, memory blow-ups and exceptions cost one file, never
+the scan (RELIABILITY.md), proven with the test-only fault switch."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.support import rows, run_triage, scan_json
+
+
+@pytest.fixture()
+def evidence(tmp_path: Path) -> Path:
+    root = tmp_path / "evidence"
+    root.mkdir()
+    for i in range(6):
+        Image.new("RGB", (80, 60), (i * 40, 100, 200 - i * 30)).save(root / f"img{i}.jpg",
+                                                                      quality=90)
+    (root / "victim.jpg").write_bytes((root / "img0.jpg").read_bytes()[:-10] + b"x" * 10)
+    (root / "plain.txt").write_text("just text\n")
+    return root
+
+
+def _status(case: Path) -> dict[str, dict]:
+    return {r["display_path"]: dict(r) for r in rows(case, "SELECT * FROM files")}
+
+
+def _fault(spec: str) -> dict[str, str]:
+    return {"TRIAGE_INJECT_FAULT": spec}
+
+
+@pytest.mark.parametrize("stage", ["open", "read", "identify", "decode", "hash"])
+def test_segfault_twice_means_quarantine_and_the_scan_goes_on(evidence: Path, tmp_path: Path,
+                                                             stage: str) -> None:
+    case = tmp_path / "case"
+    summary = scan_json(evidence, case, env=_fault(f"{stage}:segfault:img3.jpg"), expect=(3,))
+    st = _status(case)
+    bad = st["img3.jpg"]
+    assert bad["status"] == "quarantined"
+    assert bad["status_stage"] == stage
+    assert "SIGSEGV" in bad["status_reason"] and "2 times" in bad["status_reason"]
+    assert bad["attempts"] == 2
+    others = [r for p, r in st.items() if p.startswith("img") and p != "img3.jpg"]
+    assert all(r["status"] == "done" for r in others)
+    assert summary["pool"]["worker_crashes"] == 2
+    assert summary["pool"]["quarantined"] == 1
+    err = rows(case, "SELECT * FROM errors WHERE file_id=?", (bad["id"],))
+    assert err and err[0]["error_class"] == "WorkerCrash"
+
+
+def test_abort_and_exit_are_crashes_too(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(evidence, case, env=_fault("decode:abort:img1.jpg;read:exit:img2.jpg"),
+              expect=(3,))
+    st = _status(case)
+    assert st["img1.jpg"]["status"] == "quarantined"
+    assert "SIGABRT" in st["img1.jpg"]["status_reason"]
+    assert st["img2.jpg"]["status"] == "quarantined"
+    assert "exited with status 3" in st["img2.jpg"]["status_reason"]
+
+
+def test_hang_is_killed_at_the_deadline(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    started = time.monotonic()
+    summary = scan_json(evidence, case, "--timeout", "2",
+                        env=_fault("decode:hang:img4.jpg"), expect=(3,))
+    elapsed = time.monotonic() - started
+    bad = _status(case)["img4.jpg"]
+    assert bad["status"] == "error" and bad["status_stage"] == "decode"
+    assert bad["status_reason"].startswith("timeout")
+    assert summary["pool"]["timeouts"] == 1
+    assert 2 <= summary["pool"]["slowest_giveup_seconds"] <= 3.5
+    assert elapsed < 60
+    assert sum(r["status"] == "done" for r in _status(case).values()) == 6  # 5 img + txt
+
+
+def test_memory_blowup_hits_the_limit_not_the_machine(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(evidence, case, "--memory-limit", "1024", env=_fault("hash:memory:img5.jpg"),
+              expect=(3,))
+    bad = _status(case)["img5.jpg"]
+    assert bad["status"] in ("error", "quarantined")
+    assert bad["status_stage"] == "hash"
+    if bad["status"] == "error":
+        assert "memory limit" in bad["status_reason"]
+
+
+def test_exception_is_recorded_with_stage_and_class(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(evidence, case, env=_fault("identify:exception:plain.txt"), expect=(3,))
+    bad = _status(case)["plain.txt"]
+    assert bad["status"] == "error" and bad["status_stage"] == "identify"
+    err = rows(case, "SELECT * FROM errors WHERE file_id=?", (bad["id"],))[0]
+    assert err["error_class"] == "InjectedFault"
+    assert "injected fault" in err["message"]
+
+
+def test_fault_injection_is_recorded_in_the_run(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(evidence, case, env=_fault("decode:exception:img0.jpg"), expect=(3,))
+    run = rows(case, "SELECT options FROM runs")[0]
+    assert "fault_injection" in run["options"]
+
+
+def test_no_temp_files_or_core_dumps_left_behind(evidence: Path, tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    case = tmp_path / "case"
+    scan_json(evidence, case, env={**_fault("decode:segfault:img2.jpg"), "TMPDIR": str(tmp)},
+              expect=(3,))
+    assert list(tmp.iterdir()) == []
+    assert not [p for p in os.listdir(evidence) if p.startswith("core")]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("core")]
+
+
+def test_truncated_jpeg_is_an_error_with_digests(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(evidence, case, expect=(3,))
+    bad = _status(case)["victim.jpg"]
+    assert bad["status"] == "error" and bad["status_stage"] == "decode"
+    algs = {r["algorithm"] for r in rows(case, "SELECT algorithm FROM hashes WHERE file_id=?",
+                                         (bad["id"],))}
+    assert algs == {"md5", "sha1", "sha256"}
+
+
+def test_exit_code_zero_when_everything_is_fine(tmp_path: Path) -> None:
+    root = tmp_path / "ok"
+    root.mkdir()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(root / "fine.png")
+    proc = run_triage("scan", str(root), "--case", str(tmp_path / "case"), "--no-match", "-q")
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,265 @@
+"""``triage hashset ...`` and ``triage match``: parse, call :mod:`hashsets` /
+:mod:`triage.matching`, print. Library errors become a clear message and exit code 6.
+
+Registered in :mod:`triage.cli` with::
+
+    app.add_typer(hashset_app, name="hashset")
+    app.command("match")(match_command)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from hashsets.errors import HashSetFileError
+from hashsets.formats import FORMATS
+from hashsets.store import STORE_ENV, HashSetStore, default_store_path
+
+from .errors import CaseError, HashSetError, TriageError
+
+app = typer.Typer(
+    name="hashset",
+    help="Import, list, show, remove and verify known-hash sets in the local store "
+         f"(default: per-user data directory; --store or ${STORE_ENV} to choose).",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+StoreOpt = Annotated[Path | None, typer.Option(
+    "--store", envvar=STORE_ENV, help=f"Hash-set store file (default: per-user data "
+    f"directory; also ${STORE_ENV}).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of "
+                                       "tables.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors -> message on stderr + the error's exit code (6 for hash sets)."""
+    try:
+        yield
+    except HashSetFileError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(HashSetError.exit_code) from None
+    except TriageError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(e.exit_code) from None
+
+
+def _store(path: Path | None, readonly: bool = False) -> HashSetStore:
+    return HashSetStore(path if path is not None else default_store_path(), readonly=readonly)
+
+
+def _dump(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Hash-set files to import (each becomes "
+                                                "one set).")],
+    name: Annotated[str | None, typer.Option(help="Set name (default: the file name; with "
+                                             "several files, used as a prefix).")] = None,
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="File format: auto (detect from the content), "
+        f"{', '.join(FORMATS)}.")] = "auto",
+    category_map: Annotated[str | None, typer.Option(
+        help="Category mapping: a preset (dhs, projectvic, caid, icse, known), a JSON file, "
+             "or raw=label pairs ('1=A,2=B,3=C'). CAID's A/B/C encoding is UNCONFIRMED: "
+             "check it against your release. Default: the format's own preset.")] = None,
+    known: Annotated[bool, typer.Option("--known", help="Mark as a set of KNOWN files (like "
+                                        "NSRL: known, not 'good'; hits are shown apart, "
+                                        "never hidden).")] = False,
+    algorithm: Annotated[str | None, typer.Option(
+        help="Algorithm of bare lists and sum files (md5, sha1, sha256) or perceptual lists "
+             "(pdq, phash, dhash); default: guessed from the hash length.")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import hash-set files into the store (one transaction each; the same file twice is a
+    no-op). Rejected records are counted and the first ones shown."""
+    results = []
+    failed = False
+    with _errors():
+        st = _store(store)
+        for f in files:
+            set_name = name if name and len(files) == 1 else \
+                (f"{name}-{f.name}" if name else None)
+            try:
+                r = st.import_file(f, name=set_name, format=format, category_map=category_map,
+                                   known=True if known else None,
+                                   options={"algorithm": algorithm} if algorithm else None)
+            except HashSetFileError as e:
+                failed = True
+                err.print(f"[red]error:[/] {escape(str(e))}")
+                results.append({"file": str(f), "error": str(e)})
+                continue
+            results.append({"file": str(f), **r.to_dict()})
+            if not json_out:
+                for m in r.messages:
+                    out.print(escape(m))
+    if json_out:
+        _dump(results)
+    if failed:
+        raise typer.Exit(HashSetError.exit_code)
+
+
+@app.command("list")
+def list_(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List the imported sets."""
+    with _errors():
+        path = store if store is not None else default_store_path()
+        sets = [] if not path.exists() else _store(path, readonly=True).sets()
+    if json_out:
+        _dump([s.to_dict() for s in sets])
+        return
+    if not sets:
+        out.print(f"no hash sets in {escape(str(path))}")
+        return
+    t = Table(title=f"hash sets in {escape(str(path))}")
+    for col in ("set id", "name", "format", "version", "records", "rejected", "empty",
+                "known", "imported (UTC)"):
+        t.add_column(col)
+    for s in sets:
+        t.add_row(s.set_id, escape(s.name), s.format, escape(s.version or ""), str(s.accepted),
+                  str(s.rejected), str(s.empty_digests), "known" if s.known else "",
+                  s.imported_utc)
+    out.print(t)
+
+
+@app.command()
+def show(
+    set_ref: Annotated[str, typer.Argument(metavar="SET", help="Set id (or a unique prefix) "
+                                           "or unique name.")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one set: provenance, counts, category mapping, rejected examples."""
+    with _errors():
+        s = _store(store, readonly=True).get_set(set_ref)
+    if json_out:
+        _dump(s.to_dict())
+        return
+    t = Table(show_header=False, title=f"hash set {s.set_id}")
+    t.add_column("field")
+    t.add_column("value")
+    for k, v in s.to_dict().items():
+        t.add_row(k, escape(v if isinstance(v, str) else json.dumps(v, sort_keys=True)))
+    out.print(t)
+
+
+@app.command()
+def remove(
+    set_ref: Annotated[str, typer.Argument(metavar="SET", help="Set id (or a unique prefix) "
+                                           "or unique name.")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove a set from the store. Cases keep their recorded matches."""
+    with _errors():
+        s = _store(store).remove(set_ref)
+    out.print(f"removed set {s.set_id} ({escape(s.name)})")
+
+
+@app.command()
+def verify(
+    set_ref: Annotated[str | None, typer.Argument(metavar="[SET]", help="One set (default: "
+                                                  "all).")] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check that each set's source file is unchanged since import (SHA-256) and that the
+    store holds what was imported. Exit code 6 when anything is not ok."""
+    with _errors():
+        results = _store(store, readonly=True).verify(set_ref)
+    if json_out:
+        _dump([r.to_dict() for r in results])
+    else:
+        t = Table(title="hash-set verification")
+        for col in ("set id", "name", "status", "detail"):
+            t.add_column(col)
+        for r in results:
+            colour = "green" if r.status == "ok" else "red"
+            t.add_row(r.set_id, escape(r.name), f"[{colour}]{r.status}[/]", escape(r.detail))
+        out.print(t)
+    if any(r.status != "ok" for r in results):
+        raise typer.Exit(HashSetError.exit_code)
+
+
+def _print_match_summary(summary: dict[str, Any]) -> None:
+    out.print(f"store: {escape(summary['store'])}; sets: {len(summary['sets'])}; "
+              f"thresholds: {summary['thresholds']}")
+    t = Table(title="hits by category (files)")
+    t.add_column("category")
+    t.add_column("files", justify="right")
+    for cat, n in summary["by_category"].items():
+        t.add_row(escape(cat), str(n))
+    out.print(t)
+    for title, data in (("hits by set", summary["by_set"]),
+                        ("KNOWN-file sets (known, not 'good'; nothing hidden)",
+                         summary["known"]["by_set"])):
+        t = Table(title=title)
+        for col in ("set", "files", "exact", "near"):
+            t.add_column(col)
+        for label, st in data.items():
+            t.add_row(escape(label), str(st["files"]), str(st["exact"]), str(st["near"]))
+        out.print(t)
+    for note in summary["notes"]:
+        out.print(f"note: {escape(note)}")
+
+
+def match_command(
+    case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
+    store: StoreOpt = None,
+    phash: Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match "
+                                              "threshold (Hamming distance; default 10).")
+                     ] = None,
+    dhash: Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match "
+                                              "threshold (default 10).")] = None,
+    pdq: Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
+                                            "(default 31).")] = None,
+    pdq_min_quality: Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes "
+                                                        "below this quality are not matched "
+                                                        "(default 50).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-run matching for an existing case against the current hash-set store, without
+    rescanning. Recorded as a new run ('match') in the case's audit trail."""
+    from .case import Case
+    from .matching import match_case
+    from .versions import versions
+
+    thresholds = {k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
+                                    ("pdq_min_quality", pdq_min_quality)) if v is not None}
+    try:
+        case = Case.open(case_dir, create=False)
+    except CaseError as e:
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(e.exit_code) from None
+    with case, _errors():
+        run_id = case.start_run("match", sys.argv[1:], {
+            "store": str(store) if store else None, "thresholds": thresholds}, versions())
+        try:
+            summary = match_case(case, run_id, store_path=store, thresholds=thresholds or None)
+        except BaseException as e:
+            case.end_run(run_id, "failed", {"error": str(e) or type(e).__name__})
+            raise
+        case.end_run(run_id, "completed", summary)
+    if json_out:
+        _dump(summary)
+    else:
+        _print_match_summary(summary)
