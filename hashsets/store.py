@@ -277,6 +277,7 @@ class HashSetStore:
         imported; the store is then unchanged.
         """
         src = Path(path)
+        chosen = None if format == "auto" else get_format(format)
         if self.readonly:
             raise HashSetFileError(f"{self.path}: store opened read-only")
         if not src.is_file():
@@ -292,7 +293,7 @@ class HashSetStore:
             return ImportResult(existing, noop=True, messages=[
                 f"{src}: already imported as set {existing.set_id} ({existing.name!r}, "
                 f"{existing.imported_utc}); nothing to do"])
-        fmt = detect_format(src) if format == "auto" else get_format(format)
+        fmt = chosen if chosen is not None else detect_format(src)
         mapping = resolve(category_map, fmt.default_category_map)
         is_known = fmt.known if known is None else (known or fmt.known)
         ctx = ParseContext(path=src, options=dict(options or {}))

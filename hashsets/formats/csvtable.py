@@ -45,7 +45,8 @@ class CSVTable(Format):
 
     def detect(self, path: Path, head: bytes) -> bool:
         lines = text_head(head).lstrip().splitlines()
-        return bool(lines) and header_columns(lines[0]) is not None
+        return bool(lines) and not lines[0].startswith("#") and \
+            header_columns(lines[0]) is not None
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         with open_text(ctx.path) as f:
