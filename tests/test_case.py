@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support import rows, run_triage, scan_json
 from triage.case import Case
 from triage.errors import CaseError
-from tests.support import rows, run_triage, scan_json
 
 
 @pytest.fixture()
@@ -97,7 +97,7 @@ def test_not_a_database_is_refused(tmp_path: Path) -> None:
     case_dir = tmp_path / "case"
     case_dir.mkdir()
     (case_dir / "case.sqlite").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(CaseError, match="case.sqlite"):
+    with pytest.raises(CaseError, match=r"case\.sqlite"):
         Case.open(case_dir)
 
 

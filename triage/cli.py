@@ -89,9 +89,19 @@ def scan(
                                             "(decompression bombs).")] = 178_956_970,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
-    store: Annotated[Path | None, typer.Option(help="Hash-set store (default: per-user data "
+    store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
+                                               help="Hash-set store (default: per-user data "
                                                "directory, or $TRIAGE_HASHSET_STORE).")
                      ] = None,
+    phash: Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match "
+                                              "threshold (default 10).")] = None,
+    dhash: Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match "
+                                              "threshold (default 10).")] = None,
+    pdq: Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
+                                            "(default 31).")] = None,
+    pdq_min_quality: Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes "
+                                                        "below this quality are not matched "
+                                                        "(default 50).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -108,7 +118,10 @@ def scan(
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
                              max_pixels=max_pixels,
                              memory_limit=memory_limit << 20 if memory_limit else None),
-        match=match, store=str(store) if store else None, case_number=case_number,
+        match=match, store=str(store) if store else None,
+        thresholds={k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
+                                      ("pdq_min_quality", pdq_min_quality)) if v is not None},
+        case_number=case_number,
         examiner=examiner, agency=agency, notes=notes)
     if jobs:
         opts.jobs = jobs
@@ -127,11 +140,45 @@ def scan(
         raise typer.Exit(3)
 
 
+@app.command(epilog=EXIT_CODES_HELP)
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to build the demo (evidence, "
+                                            "demo hash sets, demo store, case).")
+                         ] = Path("demo"),
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
+                                             help="Worker processes (default: CPU count).")
+                    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
+                        ] = False,
+) -> None:
+    """Build the bundled, benign, synthetic demo evidence and its demo hash sets, import them
+    into a demo store (never your own store), scan, and print the summary."""
+    from .console import print_summary
+    from .demo_run import run_demo
+
+    try:
+        summary = run_demo(directory, jobs=jobs, argv=sys.argv[1:])
+    except TriageError as e:
+        raise _fail(e) from e
+    _emit(summary, json_out, print_summary)
+
+
 def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
     if json_out:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         printer(summary)
+
+
+def _register() -> None:
+    from .cli_hashset import app as hashset_app
+    from .cli_hashset import match_command
+
+    app.add_typer(hashset_app, name="hashset")
+    app.command("match", epilog=EXIT_CODES_HELP)(match_command)
+
+
+_register()
 
 
 def main() -> None:

@@ -115,15 +115,7 @@ def print_summary(summary: dict[str, Any], console: Console = out_console) -> No
 
 
 def print_matches(matches: dict[str, Any], console: Console = out_console) -> None:
-    """Print the match summary produced by :func:`triage.matching.match_case`."""
-    groups = matches.get("groups") or []
-    t = Table(title="Hash-set hits", title_justify="left")
-    for col in ("set", "category", "exact", "near", "files"):
-        t.add_column(col)
-    for g in groups:
-        t.add_row(str(g.get("set", "")), str(g.get("category", "")), str(g.get("exact", 0)),
-                  str(g.get("near", 0)), str(g.get("files", 0)))
-    if groups:
-        console.print(t)
-    for line in matches.get("notes", []) or []:
-        console.print(line)
+    """Print the match summary of :func:`triage.matching.match_case`."""
+    from .cli_hashset import _print_match_summary as print_match_summary
+
+    print_match_summary(matches)

@@ -42,6 +42,6 @@ def versions() -> dict[str, Any]:
         out["pillow_codecs"] = {name: features.version(name)
                                 for name in ("jpg", "zlib", "libtiff", "webp", "libimagequant")
                                 if features.version(name)}
-    except Exception:
-        pass
+    except Exception as e:  # Pillow without the features module: say so, do not fail
+        out["pillow_codecs"] = f"unavailable: {e}"
     return out

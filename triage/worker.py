@@ -98,7 +98,7 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, An
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data), formats=_pillow_formats())
+        im: Image.Image = Image.open(io.BytesIO(data), formats=_pillow_formats())
         if im.format in NO_RASTER_DECODER:
             raise UnsupportedImage(f"no raster decoder for {im.format}")
         info: dict[str, Any] = {"format": im.format, "width": im.width, "height": im.height,
@@ -265,7 +265,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
 def _limit_resources(memory_limit: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # never write a core dump of evidence
     if memory_limit:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
