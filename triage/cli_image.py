@@ -1,0 +1,72 @@
+"""``triage verify-image``: recompute an image's MD5/SHA-1 and compare with the stored E01
+hashes. Thin: parsing and printing only; the work is :func:`triage.sources.image.verify_image`.
+
+Exit codes: 0 match; 1 mismatch; 3 nothing stored to compare with (raw images, or an E01
+without hashes); 4 the image cannot be opened or read (EvidenceError).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import EvidenceError, TriageError
+
+EXIT_MISMATCH = 1
+EXIT_NOT_VERIFIED = 3
+
+
+def verify_image_command(
+    image: Annotated[Path, typer.Argument(help="Disk image: E01 (first segment), raw/dd, "
+                                                "split raw, VMDK, VHD or QCOW2.")],
+    case: Annotated[Path | None, typer.Option(
+        "--case", help="Record the result in this case's audit log.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Recompute the image hash (MD5 and SHA-1 of the media data) and compare it with the
+    hash stored in the E01 at acquisition. Exit 0 on match, 1 on mismatch, 3 when the image
+    stores no hash to compare with."""
+    from .sources.image import verify_image
+
+    try:
+        result = verify_image(str(image))
+    except TriageError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(e.exit_code) from e
+    except OSError as e:
+        typer.echo(f"error: {image}: {e}", err=True)
+        raise typer.Exit(EvidenceError.exit_code) from e
+    if case is not None:
+        from .case import Case
+
+        try:
+            with Case.open(case) as c:
+                c.audit("image.verify", result)
+        except TriageError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(e.exit_code) from e
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True, indent=2))
+    else:
+        typer.echo(f"image:     {result['path']} ({result['container']}, "
+                   f"{result['size']} bytes)")
+        for algo in ("md5", "sha1"):
+            stored = result["stored"].get(algo)
+            line = f"{algo.upper():<5} computed {result['computed'][algo]}"
+            if stored:
+                verdict = "match" if result["compared"][algo] else "MISMATCH"
+                line += f"  stored {stored}  {verdict}"
+            typer.echo(line)
+        if "libewf" in result:
+            typer.echo(f"libewf:    {result['libewf']['origin']} {result['libewf']['version']}")
+        verdict = {"match": "VERIFIED: the computed hash matches the stored hash",
+                   "mismatch": "MISMATCH: the computed hash differs from the stored hash",
+                   "no stored hash": "NOT VERIFIED: the image stores no hash to compare with"}
+        typer.echo(verdict[result["result"]])
+    if result["result"] == "mismatch":
+        raise typer.Exit(EXIT_MISMATCH)
+    if result["result"] == "no stored hash":
+        raise typer.Exit(EXIT_NOT_VERIFIED)
