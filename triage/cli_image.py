@@ -62,10 +62,10 @@ def verify_image_command(
             typer.echo(line)
         if "libewf" in result:
             typer.echo(f"libewf:    {result['libewf']['origin']} {result['libewf']['version']}")
-        verdict = {"match": "VERIFIED: the computed hash matches the stored hash",
+        verdicts = {"match": "VERIFIED: the computed hash matches the stored hash",
                    "mismatch": "MISMATCH: the computed hash differs from the stored hash",
                    "no stored hash": "NOT VERIFIED: the image stores no hash to compare with"}
-        typer.echo(verdict[result["result"]])
+        typer.echo(verdicts[result["result"]])
     if result["result"] == "mismatch":
         raise typer.Exit(EXIT_MISMATCH)
     if result["result"] == "no stored hash":
