@@ -205,7 +205,7 @@ class Plan:
     def make(bits: int, threshold: int, n_queries: int, n_known: int) -> Plan:
         best: tuple[float, Plan] | None = None
         lo = -(-bits // MAX_CHUNK_BITS)
-        for m in range(lo, min(bits, threshold + 1) + 1):
+        for m in range(lo, min(bits, max(lo, threshold + 1)) + 1):
             lengths = [bits // m + (1 if j < bits % m else 0) for j in range(m)]
             slots = threshold + 1
             radii = [slots // m - 1 + (1 if j < slots % m else 0) for j in range(m)]

@@ -1,0 +1,75 @@
+"""Multi-index near matching against the brute-force oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hashsets.matching import NearIndex, Plan, brute_force, hex_to_words, words_to_hex
+
+
+def _flip(rng: np.random.Generator, row: np.ndarray, bits: int, n: int) -> np.ndarray:
+    out = row.copy()
+    for b in rng.choice(bits, size=n, replace=False):
+        out[b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
+    return out
+
+
+def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(("bits", "threshold"), [(256, 31), (64, 10), (64, 0), (256, 8),
+                                                 (64, 20)])
+def test_near_index_equals_brute_force(bits: int, threshold: int) -> None:
+    rng = np.random.default_rng(bits * 100 + threshold)
+    known = rng.integers(0, 2**64, size=(5000, bits // 64), dtype=np.uint64)
+    queries = []
+    for i in range(200):  # around the threshold: inside, on and just outside it
+        n = int(rng.integers(max(0, threshold - 3), threshold + 3))
+        queries.append(_flip(rng, known[i * 7], bits, min(n, bits)))
+    q = np.array(queries, dtype=np.uint64)
+    got = NearIndex(known, bits).search(q, threshold)
+    want = brute_force(q, known, threshold)
+    assert len(want[0]) >= 40  # the test exercises real matches
+    assert _same(got, want)
+    assert got[2].max() <= threshold
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=40),
+       st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=10),
+       st.integers(0, 24))
+def test_near_index_property_64(known: list[int], queries: list[int], t: int) -> None:
+    k = np.array(known, dtype=np.uint64)[:, None]
+    # Make some queries close to known values so matches occur.
+    q = np.array([x ^ (known[i % len(known)] & 0xFF) for i, x in enumerate(queries)] + known[:3],
+                 dtype=np.uint64)[:, None]
+    assert _same(NearIndex(k, 64).search(q, t), brute_force(q, k, t))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=20),
+       st.integers(0, 64))
+def test_near_index_property_256(known: list[bytes], t: int) -> None:
+    hexes = [b.hex() for b in known]
+    k = hex_to_words(hexes, 256)
+    q = k.copy()
+    q[:, 3] ^= np.uint64(0xF0F)  # 8 bits away from each known
+    assert words_to_hex(k) == hexes
+    assert _same(NearIndex(k, 256).search(q, t), brute_force(q, k, t))
+
+
+def test_plan_satisfies_pigeonhole() -> None:
+    for bits, t in ((256, 31), (64, 10), (64, 3), (256, 0)):
+        plan = Plan.make(bits, t, 10_000, 10_000_000)
+        assert sum(length for _, length, _ in plan.chunks) == bits
+        assert sum(r + 1 for _, _, r in plan.chunks) >= t + 1
+
+
+def test_empty_inputs() -> None:
+    k = np.zeros((0, 1), dtype=np.uint64)
+    q = np.ones((3, 1), dtype=np.uint64)
+    assert all(len(x) == 0 for x in NearIndex(k, 64).search(q, 10))
