@@ -359,10 +359,11 @@ class HashSetStore:
                     examples.append([item.ref, item.reason])
                 continue
             hashes = item.hashes
-            if any(v in EMPTY_DIGESTS for v in hashes.values()):
+            if not EMPTY_DIGESTS.isdisjoint(hashes.values()):
                 empty += 1
                 continue
             accepted += 1
+            ref = item.ref
             for alg, value in hashes.items():
                 rows = hash_rows.get(alg)
                 if rows is None:
@@ -373,8 +374,7 @@ class HashSetStore:
                               "ref INTEGER NOT NULL)")
                     rows = hash_rows[alg] = []
                     counts[alg] = 0
-                rows.append((bytes.fromhex(value), item.ref))
-                counts[alg] += 1
+                rows.append((bytes.fromhex(value), ref))
                 pending += 1
             if item.has_metadata:
                 if not has_entries:
@@ -393,6 +393,8 @@ class HashSetStore:
                 flush()
                 pending = 0
         flush()
+        for alg in counts:
+            counts[alg] = int(c.execute(f"SELECT count(*) FROM h{num}_{alg}").fetchone()[0])
         if accepted == 0:
             detail = ""
             if examples:
