@@ -124,6 +124,19 @@ class Measured:
     peak_worker_kib: int = 0
     peak_tree_kib: int = 0
     workers_seen: set[int] = field(default_factory=set)
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """User+system CPU of the tree, as last sampled for each process (slightly low)."""
+        return sum(self.cpu_by_pid.values())
+
+    def cpu_text(self) -> str:
+        cores = os.cpu_count() or 1
+        if not self.cpu_by_pid or self.seconds <= 0:
+            return ""
+        busy = self.cpu_seconds / (self.seconds * cores) * 100
+        return f"CPU {self.cpu_seconds:.1f} s = {busy:.0f}% of {cores} cores"
 
     @property
     def ok(self) -> bool:
@@ -187,6 +200,11 @@ def _sample(root: psutil.Process, m: Measured) -> None:
     for proc in tree:
         hwm, rss = _status_kib(proc.pid)
         total += rss
+        try:
+            cpu = proc.cpu_times()
+            m.cpu_by_pid[proc.pid] = cpu.user + cpu.system
+        except psutil.Error:
+            pass
         if proc.pid == root.pid:
             m.peak_supervisor_kib = max(m.peak_supervisor_kib, hwm)
         elif hwm:
@@ -273,7 +291,8 @@ def part_a(args: argparse.Namespace, corpus: Path, work: Path, results: dict[str
     tr = triage_scan(args, corpus, work / "case-a", work, "--no-perceptual")
     if tr.ok:
         print(f"  {'triage:':<14}{tr.seconds:7.2f} s  {total / tr.seconds / 1e6:8.1f} MB/s  "
-              f"{_summarise_json(tr.stdout)}")
+              f"{tr.cpu_text()}")
+        print(f"                {_summarise_json(tr.stdout)}")
         res["triage_seconds"] = tr.seconds
     else:
         tr.report_failure()
@@ -347,8 +366,8 @@ def part_b(args: argparse.Namespace, corpus: Path, work: Path, results: dict[str
         rate = len(files) / tr.seconds
         ratio = naive / tr.seconds
         res["triage_seconds"] = tr.seconds
-        print(f"  triage:     {tr.seconds:7.2f} s  {rate:7.1f} images/s  "
-              f"{_summarise_json(tr.stdout)}")
+        print(f"  triage:     {tr.seconds:7.2f} s  {rate:7.1f} images/s  {tr.cpu_text()}")
+        print(f"              {_summarise_json(tr.stdout)}")
         print(f"  ratio naive/triage = {ratio:.2f}x (goal >= {GOAL_FULL_RATIO}x: "
               f"{_verdict(ratio, GOAL_FULL_RATIO)}); rate {rate:.0f} images/s (goal >= "
               f"{GOAL_IMAGES_PER_SECOND:.0f} on 2 cores: {_verdict(rate, GOAL_IMAGES_PER_SECOND)})")
