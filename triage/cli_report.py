@@ -1,0 +1,149 @@
+"""``triage report``, ``triage verify`` and ``triage key generate``: parse, call
+:mod:`triage.report`, print. No SQL, no hashing here.
+
+Registered in :mod:`triage.cli` with::
+
+    from .cli_report import key_app, report_command, verify_command
+    app.command("report", epilog=EXIT_CODES_HELP)(report_command)
+    app.command("verify", epilog=EXIT_CODES_HELP)(verify_command)
+    app.add_typer(key_app, name="key")
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import TriageError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+key_app = typer.Typer(
+    name="key",
+    help="Ed25519 signing keys for export manifests.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    csv = "csv"
+    jsonl = "jsonl"
+    pdf = "pdf"
+    vics = "vics"
+
+
+class CsvRows(StrEnum):
+    files = "files"
+    hits = "hits"
+
+
+def _fail(e: TriageError) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(str(e))}")
+    return typer.Exit(e.exit_code)
+
+
+def report_command(
+    case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
+    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Export format.")
+                      ] = ReportFormat.html,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
+        "vics-case.json for vics, report-hits.csv for --rows hits). The manifest is written "
+        "beside it as <out>.manifest.json.")] = None,
+    rows: Annotated[CsvRows, typer.Option(help="CSV only: one row per file or per hit.")
+                    ] = CsvRows.files,
+    generated_at: Annotated[str | None, typer.Option(
+        help="Generation time to print (ISO-8601, UTC), for byte-identical re-exports; "
+        "default: $SOURCE_DATE_EPOCH, else now.")] = None,
+    sign: Annotated[Path | None, typer.Option(
+        "--sign", help="Sign the manifest with this Ed25519 private key (from 'triage key "
+        "generate'); its fingerprint is printed in the report.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")
+                        ] = False,
+) -> None:
+    """Export a case (HTML, CSV, JSONL, PDF or VICS 2.0) with a manifest of SHA-256 digests;
+    the export is recorded in the case's audit trail. No picture is ever exported."""
+    from .report.export import export
+
+    options = {"rows": rows.value} if format is ReportFormat.csv else {}
+    try:
+        r = export(case_dir, format.value, out_path, options=options,
+                   generated_at=generated_at, sign_key=sign, argv=sys.argv[1:])
+    except TriageError as e:
+        raise _fail(e) from e
+    if json_out:
+        typer.echo(json.dumps(r.to_dict(), indent=2, sort_keys=True))
+        return
+    out.print(f"{r.format}: {escape(str(r.output))} ({r.size} bytes, {r.files} entries, "
+              f"{r.hits} hits)")
+    out.print(f"SHA-256 {r.sha256}")
+    out.print(f"manifest: {escape(str(r.manifest))}")
+    if r.signature:
+        out.print(f"signature: {escape(str(r.signature))} (key fingerprint {r.fingerprint})")
+
+
+def verify_command(
+    case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
+    manifest: Annotated[list[Path] | None, typer.Option(
+        "--manifest", "-m", help="Manifest(s) to check (default: every *.manifest.json "
+        "under the case directory).")] = None,
+    pubkey: Annotated[Path | None, typer.Option(
+        help="Trusted public key (PEM from KEYFILE.pub, or 64 hex digits) to check "
+        "signatures against; without it a signature is checked against the key the manifest "
+        "declares.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")
+                        ] = False,
+) -> None:
+    """Check the case database's integrity, the audit chain, every export manifest (each
+    file's SHA-256, the database's SHA-256) and signatures. Names every mismatch; exit code 7
+    when anything does not match."""
+    from .report.verify import EXIT_VERIFY_FAILED, verify
+
+    try:
+        checks = verify(case_dir, manifest, pubkey)
+    except TriageError as e:
+        raise _fail(e) from e
+    bad = [c for c in checks if not c.ok]
+    if json_out:
+        typer.echo(json.dumps({"ok": not bad, "checks": [c.to_dict() for c in checks]},
+                              indent=2, sort_keys=True))
+    else:
+        for c in checks:
+            tag = "[green]OK  [/]" if c.ok else "[red]FAIL[/]"
+            out.print(f"{tag} {escape(c.subject)}: {escape(c.detail)}")
+        out.print("verification failed: " + "; ".join(escape(c.subject) for c in bad)
+                  if bad else "all checks passed")
+    if bad:
+        raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+@key_app.command("generate")
+def key_generate(
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Private key file to write "
+                                           "(0600); the public key goes to OUT.pub.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing key file.")] = False,
+) -> None:
+    """Generate an Ed25519 signing key; print the public key's fingerprint (SHA-256 of the raw
+    public key)."""
+    from .report.signing import generate
+
+    try:
+        key = generate(out_path, force=force)
+    except TriageError as e:
+        raise _fail(e) from e
+    out.print(f"private key: {escape(str(out_path))} (0600; keep it secret)")
+    out.print(f"public key: {escape(str(out_path))}.pub")
+    typer.echo(f"fingerprint: {key.public.fingerprint}")

@@ -1,0 +1,136 @@
+"""``triage report``: read the case once, render, write atomically, record the export in the
+audit chain, write the manifest (and its signature).
+
+Order matters for the chain of custody: the export is written and hashed, then the audit row
+``report.export`` (format, output path, SHA-256, size, options, arguments) is appended, then
+the WAL is checkpointed into the database and the database is hashed, so the manifest's
+database hash covers the export's own audit row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..case import Case
+from ..errors import TriageError
+from . import get
+from . import manifest as mf
+from . import model as md
+from .signing import PrivateKey, encode_signature, load_private
+
+EXPORTS_DIR = "exports"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class ReportError(TriageError, ValueError):
+    """Bad report options (unknown format, bad time)."""
+
+    exit_code = 2
+
+
+@dataclass
+class ExportResult:
+    format: str
+    output: Path
+    sha256: str
+    size: int
+    manifest: Path
+    signature: Path | None
+    fingerprint: str | None
+    generated_utc: str
+    hits: int
+    files: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "output": str(self.output), "sha256": self.sha256,
+                "size": self.size, "manifest": str(self.manifest),
+                "signature": str(self.signature) if self.signature else None,
+                "fingerprint": self.fingerprint, "generated_utc": self.generated_utc,
+                "hits": self.hits, "files": self.files}
+
+
+def generation_time(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
+    """The report's generation time: ``explicit`` (ISO-8601), else ``SOURCE_DATE_EPOCH``
+    (reproducible builds convention), else now. Always UTC, to the second."""
+    environ = os.environ if env is None else env
+    if explicit:
+        try:
+            t = datetime.fromisoformat(explicit.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ReportError(f"--generated-at {explicit!r} is not an ISO-8601 time") from e
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=UTC)
+        return t.astimezone(UTC).strftime(TIME_FORMAT)
+    sde = environ.get("SOURCE_DATE_EPOCH")
+    if sde:
+        try:
+            return datetime.fromtimestamp(int(sde), UTC).strftime(TIME_FORMAT)
+        except (ValueError, OverflowError, OSError) as e:
+            raise ReportError(f"SOURCE_DATE_EPOCH={sde!r} is not a POSIX time") from e
+    return datetime.now(UTC).strftime(TIME_FORMAT)
+
+
+def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
+    ext = get(fmt).extension
+    stem = "report-hits" if fmt == "csv" and options.get("rows") == "hits" else "report"
+    if fmt == "vics":
+        stem = "vics-case"
+    return case_dir / EXPORTS_DIR / f"{stem}.{ext}"
+
+
+def export(case_dir: Path, fmt: str, out: Path | None = None, *,
+           options: dict[str, Any] | None = None, generated_at: str | None = None,
+           sign_key: Path | None = None, argv: list[str] | None = None) -> ExportResult:
+    """Export one case in one format (see module doc). Raises TriageError subclasses."""
+    try:
+        exporter = get(fmt)
+    except KeyError as e:
+        raise ReportError(str(e.args[0])) from None
+    opts = dict(options or {})
+    gen = generation_time(generated_at)
+    key: PrivateKey | None = load_private(sign_key) if sign_key else None
+    fingerprint = key.public.fingerprint if key else None
+    target = out if out is not None else default_output(case_dir, fmt, opts)
+    with Case.open(case_dir, create=False) as case:
+        model = md.load(case, gen, __version__, fingerprint)
+        try:
+            data = exporter.render(model, opts)
+        except ValueError as e:
+            raise ReportError(str(e)) from e
+        try:
+            mf.write_atomic(target, data)
+        except OSError as e:
+            raise TriageError(f"{target}: cannot write the export: {e.strerror or e}") from e
+        digest = hashlib.sha256(data).hexdigest()
+        case.audit(md.EXPORT_ACTION, {
+            "format": fmt, "output": str(target.resolve()), "sha256": digest,
+            "size": len(data), "options": opts, "generated_utc": gen,
+            "signed_by": fingerprint, "arguments": list(argv or []),
+            "result": "written"})
+        head = md.audit_head(case)
+        md.checkpoint(case)
+        number = model.case.get("number")
+        db_path = case.db_path
+    database = mf.database_state(db_path)  # after close: nothing left in flight
+    mpath = mf.manifest_path(target)
+    signer = None if key is None else {
+        "algorithm": "ed25519", "public_key": key.public.raw.hex(),
+        "fingerprint": key.public.fingerprint}
+    mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
+                      case_number=number, export_format=fmt, options=opts,
+                      files=[(target, digest, len(data))], database=database, audit=head,
+                      signer=signer, manifest_dir=mpath.parent)
+    mf.write_atomic(mpath, mbytes)
+    sig_path = None
+    if key is not None:
+        sig_path = mf.signature_path(mpath)
+        mf.write_atomic(sig_path, encode_signature(key.sign(mbytes)))
+    return ExportResult(fmt, target, digest, len(data), mpath, sig_path, fingerprint, gen,
+                        hits=len(model.hits), files=len(model.files))

@@ -1,0 +1,94 @@
+"""Export manifests: ``<out>.manifest.json`` beside each export, optionally signed.
+
+The manifest records the SHA-256 and size of the exported file (by name, relative to the
+manifest's directory), of the case database (after a WAL checkpoint; the ``-wal`` file too
+when it is not empty), the audit row that recorded the export (seq + row hash), the tool
+version and the report's generation time. ``<out>.manifest.json.sig`` holds the base64
+Ed25519 signature of the manifest's exact bytes; the manifest names the public key and its
+fingerprint (self-declared: verify against a key you trust with ``--pubkey``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+MANIFEST_SUFFIX = ".manifest.json"
+SIGNATURE_SUFFIX = ".sig"
+MANIFEST_VERSION = 1
+WAL_SUFFIX = "-wal"
+
+
+def manifest_path(out: Path) -> Path:
+    return out.with_name(out.name + MANIFEST_SUFFIX)
+
+
+def signature_path(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name + SIGNATURE_SUFFIX)
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def database_state(db: Path) -> dict[str, Any]:
+    """SHA-256 and size of the case database and of its WAL when that holds anything."""
+    digest, size = sha256_file(db)
+    state: dict[str, Any] = {"path": db.name, "sha256": digest, "size": size, "wal": None}
+    wal = db.with_name(db.name + WAL_SUFFIX)
+    if wal.exists() and wal.stat().st_size > 0:
+        wd, ws = sha256_file(wal)
+        state["wal"] = {"path": wal.name, "sha256": wd, "size": ws}
+    return state
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write through a temp file in the same directory, fsync, rename (RELIABILITY #23):
+    a crash or a full disk never leaves a half-written export."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def build(*, tool_version: str, generated_utc: str, case_dir: Path, case_number: str | None,
+          export_format: str, options: dict[str, Any], files: list[tuple[Path, str, int]],
+          database: dict[str, Any], audit: tuple[int, str] | None,
+          signer: dict[str, str] | None, manifest_dir: Path) -> bytes:
+    """The manifest's bytes (sorted keys, stable layout)."""
+    doc = {
+        "manifest_version": MANIFEST_VERSION,
+        "tool": "triage", "tool_version": tool_version,
+        "generated_utc": generated_utc,
+        "case": {"directory": str(case_dir.resolve()), "number": case_number},
+        "export": {"format": export_format, "options": options},
+        "files": [{"path": os.path.relpath(p.resolve(), manifest_dir.resolve()),
+                   "sha256": d, "size": s} for p, d, s in files],
+        "case_database": database,
+        "audit": None if audit is None else {"seq": audit[0], "row_hash": audit[1]},
+        "signature": signer,
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
