@@ -85,7 +85,6 @@ def _case(m: ReportModel) -> Section:
             ("Agency", _s(c.get("agency"))), ("Notes", _s(c.get("notes"))),
             ("Case created (UTC)", _s(c.get("created_utc"))),
             ("Report tool", f"triage {m.tool_version}"),
-            (GENERATED_LABEL, m.generated_utc),
             ("Signing key fingerprint (SHA-256 of the Ed25519 public key)",
              m.signer_fingerprint or "not signed"))
     return Section("case", "Case and examiner", (Table(("field", "value"), rows, kv=True),
