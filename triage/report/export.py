@@ -34,6 +34,20 @@ class ReportError(TriageError, ValueError):
     exit_code = 2
 
 
+class ReportWriteError(TriageError, OSError):
+    """An export or its manifest cannot be written (disk full, permissions); nothing
+    half-written is left behind (exit code 5, like an unwritable case)."""
+
+    exit_code = 5
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        mf.write_atomic(path, data)
+    except OSError as e:
+        raise ReportWriteError(f"{path}: cannot write: {e.strerror or e}") from e
+
+
 @dataclass
 class ExportResult:
     format: str
@@ -104,10 +118,7 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
             data = exporter.render(model, opts)
         except ValueError as e:
             raise ReportError(str(e)) from e
-        try:
-            mf.write_atomic(target, data)
-        except OSError as e:
-            raise TriageError(f"{target}: cannot write the export: {e.strerror or e}") from e
+        _write(target, data)
         digest = hashlib.sha256(data).hexdigest()
         case.audit(md.EXPORT_ACTION, {
             "format": fmt, "output": str(target.resolve()), "sha256": digest,
@@ -127,10 +138,10 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
                       case_number=number, export_format=fmt, options=opts,
                       files=[(target, digest, len(data))], database=database, audit=head,
                       signer=signer, manifest_dir=mpath.parent)
-    mf.write_atomic(mpath, mbytes)
+    _write(mpath, mbytes)
     sig_path = None
     if key is not None:
         sig_path = mf.signature_path(mpath)
-        mf.write_atomic(sig_path, encode_signature(key.sign(mbytes)))
+        _write(sig_path, encode_signature(key.sign(mbytes)))
     return ExportResult(fmt, target, digest, len(data), mpath, sig_path, fingerprint, gen,
                         hits=len(model.hits), files=len(model.files))
