@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import HashSetFileError
-from .base import HEAD_SIZE, Format, Item, ParseContext, Record, Rejected
+from .base import HEAD_SIZE, Batch, BulkItem, Format, Item, ParseContext, Record, Rejected
 from .bsd import BSDChecksums
 from .csvtable import CSVTable
 from .hashdeep import Hashdeep
@@ -68,5 +68,5 @@ def detect_format(path: str | Path) -> Format:
                            f"({', '.join(FORMATS)})")
 
 
-__all__ = ["FORMATS", "Format", "Item", "ParseContext", "Record", "Rejected", "detect_format",
-           "get", "register"]
+__all__ = ["FORMATS", "Batch", "BulkItem", "Format", "Item", "ParseContext", "Record",
+           "Rejected", "detect_format", "get", "register"]

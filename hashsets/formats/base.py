@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from ..algorithms import EMPTY_DIGESTS, get
 from ..errors import HashSetFileError
 
@@ -57,6 +60,31 @@ class Rejected:
     reason: str
 
 
+@dataclass(slots=True)
+class Batch:
+    """Many accepted records without metadata at once: the bulk path of large lists.
+
+    ``refs`` holds the records' line/record numbers (ascending). ``values`` maps an
+    algorithm to an ``(n, bytes)`` uint8 array of raw digests, row ``i`` belonging to
+    ``refs[i]``; ``present`` (when given for an algorithm) marks the rows that have a value
+    (a record may lack one algorithm, never all). Equivalent to :meth:`records`.
+    """
+
+    refs: npt.NDArray[np.int64]
+    values: dict[str, npt.NDArray[np.uint8]]
+    present: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def records(self) -> Iterator[Record]:
+        """The same content as one :class:`Record` per row (for tests and slow consumers)."""
+        hexes = {alg: [row.tobytes().hex() for row in v] for alg, v in self.values.items()}
+        for i, ref in enumerate(self.refs.tolist()):
+            yield Record(ref, {alg: h[i] for alg, h in hexes.items()
+                               if alg not in self.present or self.present[alg][i]})
+
+
 @dataclass
 class ParseContext:
     """What a parser is given and what it reports back besides records.
@@ -73,6 +101,7 @@ class ParseContext:
 
 
 Item = Record | Rejected
+BulkItem = Record | Rejected | Batch
 
 
 class Format(ABC):
@@ -102,6 +131,14 @@ class Format(ABC):
 
     @abstractmethod
     def parse(self, ctx: ParseContext) -> Iterator[Item]: ...
+
+    def parse_bulk(self, ctx: ParseContext) -> Iterator[BulkItem] | None:
+        """Optional fast path for large, metadata-free lists: the same records as
+        :meth:`parse` (same refs, values, rejections and messages, in file order), but
+        runs of accepted records grouped in :class:`Batch` objects so that no Python runs
+        per record. None (the default) when the format has no bulk path; the store then
+        uses :meth:`parse`. Tests check ``parse_bulk`` against ``parse``."""
+        return None
 
 
 # -- helpers shared by the text formats --------------------------------------------------

@@ -12,11 +12,17 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from ..algorithms import get
-from .base import Format, Item, ParseContext, Record, Rejected, fail
+from .base import Batch, BulkItem, Format, Item, ParseContext, Record, Rejected, fail
+from .bulk import decode_hex_column
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _ALGS = ("sha256", "sha1", "md5")
+#: Rows fetched (and turned into one Batch) at a time.
+FETCH_ROWS = 100_000
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -48,6 +54,23 @@ class NSRLRDS3(Format):
         return "FILE" in names or "DISTINCT_HASH" in names
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
+        for _ref, algs, rows in self._blocks(ctx):
+            yield from _rows(_ref, algs, rows)
+
+    def parse_bulk(self, ctx: ParseContext) -> Iterator[BulkItem]:
+        return self._bulk(ctx)
+
+    def _bulk(self, ctx: ParseContext) -> Iterator[BulkItem]:
+        for ref0, algs, rows in self._blocks(ctx):
+            batch = _batch(ref0, algs, rows)
+            if batch is None:  # some value is odd: the per-row code says which and why
+                yield from _rows(ref0, algs, rows)
+            else:
+                yield batch
+
+    def _blocks(self, ctx: ParseContext
+                ) -> Iterator[tuple[int, list[str], list[tuple[str | None, ...]]]]:
+        """``(record number before the block, algorithms, rows)`` per fetched block."""
         try:
             conn = _connect(ctx.path)
         except sqlite3.Error as e:
@@ -64,32 +87,64 @@ class NSRLRDS3(Format):
             algs = [a for a in _ALGS if a in cols]
             if not algs:
                 raise fail(ctx, None, f"{source} has no sha256/sha1/md5 column")
-            normalizers = [get(a).normalize for a in algs]
             cur = conn.execute(f"SELECT {', '.join(algs)} FROM {source}")
             ref = 0
             while True:
                 try:
-                    rows = cur.fetchmany(50_000)
+                    rows = cur.fetchmany(FETCH_ROWS)
                 except sqlite3.Error as e:
                     raise fail(ctx, ref + 1, f"cannot read {source}: {e}") from e
                 if not rows:
                     break
-                for row in rows:
-                    ref += 1
-                    hashes: dict[str, str] = {}
-                    try:
-                        for alg, norm, v in zip(algs, normalizers, row, strict=True):
-                            if v:  # an absent hash column value is not an error
-                                hashes[alg] = norm(v)
-                    except ValueError as e:
-                        yield Rejected(ref, str(e))
-                        continue
-                    if not hashes:
-                        yield Rejected(ref, "no hash values")
-                        continue
-                    yield Record(ref, hashes)
+                yield ref, algs, rows
+                ref += len(rows)
         finally:
             conn.close()
+
+
+def _rows(ref0: int, algs: list[str], rows: list[tuple[str | None, ...]]) -> Iterator[Item]:
+    """One Record or Rejected per row (the reference rules)."""
+    normalizers = [get(a).normalize for a in algs]
+    for ref, row in enumerate(rows, ref0 + 1):
+        hashes: dict[str, str] = {}
+        try:
+            for alg, norm, v in zip(algs, normalizers, row, strict=True):
+                if v:  # an absent hash column value is not an error
+                    hashes[alg] = norm(v)
+        except ValueError as e:
+            yield Rejected(ref, str(e))
+            continue
+        if not hashes:
+            yield Rejected(ref, "no hash values")
+            continue
+        yield Record(ref, hashes)
+
+
+def _batch(ref0: int, algs: list[str], rows: list[tuple[str | None, ...]]) -> Batch | None:
+    """The block as one Batch, or None unless every row is plainly valid."""
+    columns = list(zip(*rows, strict=True))
+    values: dict[str, npt.NDArray[np.uint8]] = {}
+    present: dict[str, npt.NDArray[np.bool_]] = {}
+    any_value = np.zeros(len(rows), dtype=bool)
+    for alg, col in zip(algs, columns, strict=True):
+        n_hex = get(alg).hex_length
+        mask = np.fromiter(map(bool, col), dtype=bool, count=len(col))
+        if mask.all():
+            raw = decode_hex_column(list(col), n_hex)
+        else:
+            raw = decode_hex_column([v for v in col if v], n_hex)
+            if raw is not None:
+                full = np.zeros((len(col), n_hex // 2), dtype=np.uint8)
+                full[mask] = raw
+                raw = full
+                present[alg] = mask
+        if raw is None:
+            return None
+        values[alg] = raw
+        any_value |= mask
+    if not any_value.all():
+        return None
+    return Batch(np.arange(ref0 + 1, ref0 + 1 + len(rows), dtype=np.int64), values, present)
 
 
 def _version(conn: sqlite3.Connection, names: set[str]) -> str | None:

@@ -11,10 +11,24 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ..algorithms import get
-from .base import Format, Item, ParseContext, Record, Rejected, first_lines, open_text
+from .base import (
+    Batch,
+    BulkItem,
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    first_lines,
+    open_text,
+)
+from .bulk import content_lengths, decode_fixed, line_blocks
 
 _HEXLINE = re.compile(r"[0-9A-Fa-f]{16,128}")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
 class PlainList(Format):
@@ -26,29 +40,69 @@ class PlainList(Format):
         return bool(lines) and all(_HEXLINE.fullmatch(ln) for ln in lines)
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
-        algorithm: str | None = ctx.options.get("algorithm")
-        n_hex = get(algorithm).hex_length if algorithm else 0
+        state = _State(ctx)
         with open_text(ctx.path) as f:
             for lineno, line in enumerate(f, 1):
-                text = line.strip()
-                if not text or text[0] == "#":
-                    continue
-                if algorithm is None:
-                    guess = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(text))
-                    if guess is None:
-                        yield Rejected(lineno, f"{len(text)} characters is no md5/sha1/sha256 "
-                                               "length; give the algorithm explicitly")
-                        continue
-                    algorithm, n_hex = guess, len(text)
-                    ctx.info["algorithm"] = algorithm
-                # Fast path: bytes.fromhex validates the digits; the length is checked here.
-                if len(text) != n_hex:
-                    yield Rejected(lineno, f"{len(text)} characters, expected {n_hex} for "
-                                           f"{algorithm}")
-                    continue
-                try:
-                    bytes.fromhex(text)
-                except ValueError:
-                    yield Rejected(lineno, f"{text[:80]!r} is not hexadecimal")
-                    continue
-                yield Record(lineno, {algorithm: text.lower()})
+                item = state.line(lineno, line)
+                if item is not None:
+                    yield item
+
+    def parse_bulk(self, ctx: ParseContext) -> Iterator[BulkItem]:
+        return self._bulk(ctx)
+
+    def _bulk(self, ctx: ParseContext) -> Iterator[BulkItem]:
+        state = _State(ctx)
+        for data, starts, ends, first in line_blocks(ctx.path):
+            i = 0
+            while state.algorithm is None and i < len(starts):  # until the first hash
+                item = state.line(first + i, data[starts[i]:ends[i]].tobytes().decode(
+                    "utf-8", errors="replace"))
+                if item is not None:
+                    yield item
+                i += 1
+            if i == len(starts):
+                continue
+            assert state.algorithm is not None
+            st, en = starts[i:], ends[i:]
+            lengths = content_lengths(data, st, en)
+            fixed = np.flatnonzero(lengths == state.n_hex)
+            raw, valid = decode_fixed(data, st[fixed], state.n_hex)
+            good = fixed[valid]
+            # Every other non-blank line goes through the per-line code (same messages).
+            odd = np.ones(len(st), dtype=bool)
+            odd[good] = False
+            odd &= lengths > 0
+            for j in np.flatnonzero(odd).tolist():
+                item = state.line(first + i + j, data[st[j]:en[j]].tobytes().decode(
+                    "utf-8", errors="replace"))
+                if item is not None:
+                    yield item
+            if len(good):
+                yield Batch(good.astype(np.int64) + (first + i), {state.algorithm: raw[valid]})
+
+
+class _State:
+    """The per-line rules of a bare list (shared by ``parse`` and ``parse_bulk``)."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.algorithm: str | None = ctx.options.get("algorithm")
+        self.n_hex = get(self.algorithm).hex_length if self.algorithm else 0
+
+    def line(self, lineno: int, line: str) -> Item | None:
+        text = line.strip()
+        if not text or text[0] == "#":
+            return None
+        if self.algorithm is None:
+            guess = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(text))
+            if guess is None:
+                return Rejected(lineno, f"{len(text)} characters is no md5/sha1/sha256 "
+                                        "length; give the algorithm explicitly")
+            self.algorithm, self.n_hex = guess, len(text)
+            self.ctx.info["algorithm"] = guess
+        if len(text) != self.n_hex:
+            return Rejected(lineno, f"{len(text)} characters, expected {self.n_hex} for "
+                                    f"{self.algorithm}")
+        if not _HEX.fullmatch(text):  # not bytes.fromhex: it skips inner spaces
+            return Rejected(lineno, f"{text[:80]!r} is not hexadecimal")
+        return Record(lineno, {self.algorithm: text.lower()})

@@ -18,7 +18,7 @@ import pytest
 
 from hashsets.algorithms import ALGORITHMS
 from hashsets.errors import HashSetFileError
-from hashsets.formats import FORMATS, ParseContext, Record, Rejected, detect_format, get
+from hashsets.formats import FORMATS, Batch, ParseContext, Record, Rejected, detect_format, get
 
 from . import fixtures as fx
 
@@ -212,3 +212,59 @@ def test_unrecognised_file_names_itself(tmp_path: Path) -> None:
     p = _write(tmp_path / "notes.txt", "hello world\n")
     with pytest.raises(HashSetFileError, match=r"notes\.txt: format not recognised"):
         detect_format(p)
+
+
+def _expand(items: list[object]) -> list[tuple[str, int, object]]:
+    out: list[tuple[str, int, object]] = []
+    for i in items:
+        if isinstance(i, Batch):
+            out.extend(("Record", r.ref, r.hashes) for r in i.records())
+        elif isinstance(i, Record):
+            out.append(("Record", i.ref, i.hashes))
+        elif isinstance(i, Rejected):
+            out.append(("Rejected", i.ref, i.reason))
+    return sorted(out, key=lambda t: t[1])
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+@pytest.mark.parametrize("algorithm", [None, "md5"])
+def test_plain_bulk_path_equals_per_line_path(tmp_path: Path, block: int,
+                                              algorithm: str | None) -> None:
+    from hashsets.formats import bulk
+
+    good = [fx.md5(bytes([i])) for i in range(40)]
+    lines = ["# comment", "", "abc", good[0], good[1].upper(), f"  {good[2]}  ", good[3][:-1],
+             good[4][:-1] + "g", good[5][:8] + " " + good[5][9:], "\t", good[6] + "\r",
+             good[7] + "x", "\ufeff" + good[8], "é" * 32, *good[9:]]
+    body = ("\r\n".join(lines[:5]) + "\n" + "\r".join(lines[5:8]) + "\n" + "\n".join(lines[8:]))
+    p = tmp_path / "l.txt"
+    p.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    opts = {"algorithm": algorithm} if algorithm else {}
+    slow = list(get("plain").parse(ParseContext(p, opts)))
+    old, bulk.BLOCK_BYTES = bulk.BLOCK_BYTES, block
+    try:
+        fast_gen = get("plain").parse_bulk(ParseContext(p, opts))
+        assert fast_gen is not None
+        fast = list(fast_gen)
+    finally:
+        bulk.BLOCK_BYTES = old
+    assert any(isinstance(i, Batch) for i in fast)
+    assert _expand(fast) == _expand(slow)
+    assert sum(isinstance(i, Rejected) for i in slow) >= 6
+
+
+def test_rds3_bulk_path_equals_per_row_path(tmp_path: Path) -> None:
+    rows = [(fx.sha256(d).upper(), fx.sha1(d).upper(), fx.md5(d).upper())
+            for d in (b"a", b"b", b"c")]
+    rows.append((fx.sha256(b"d"), "", fx.md5(b"d")))  # no sha1: not an error
+    rows.append(("zz", fx.sha1(b"e"), fx.md5(b"e")))  # bad sha256: rejected
+    rows.append(("", "", ""))  # nothing: rejected
+    p = fx.rds3(tmp_path / "r.db", rows)
+    slow = list(get("nsrl-rds3").parse(ParseContext(p)))
+    fast_gen = get("nsrl-rds3").parse_bulk(ParseContext(p))
+    assert fast_gen is not None
+    assert _expand(list(fast_gen)) == _expand(slow)
+    p2 = fx.rds3(tmp_path / "r2.db")
+    fast = list(get("nsrl-rds3").parse_bulk(ParseContext(p2)) or [])
+    assert [type(i).__name__ for i in fast] == ["Batch"]
+    assert _expand(fast) == _expand(list(get("nsrl-rds3").parse(ParseContext(p2))))
