@@ -12,11 +12,12 @@ cd "$(dirname "$0")/.."
 #   coreutils, hashdeep       independent digests in tests and benchmarks
 #   sleuthkit                 fls/icat/mmls: independent oracle in disk-image tests
 #   ewf-tools                 ewfacquire/ewfverify: build and verify E01 test images
-#   e2fsprogs, dosfstools, mtools, ntfs-3g   build ext4/FAT/NTFS test images (mkfs, debugfs, mcopy)
+#   e2fsprogs, dosfstools, mtools, ntfs-3g, fdisk   build ext4/FAT/NTFS/GPT test images
+#                             (mkfs, debugfs, mcopy, mkntfs, sfdisk)
 #   python3-libewf            zlib-backed libewf (8x faster E01 decompression than the wheel)
 #   xz-utils, unzip           unpack the compressed public test images
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
-      mtools ntfs-3g python3-libewf xz-utils unzip)
+      mtools ntfs-3g fdisk python3-libewf xz-utils unzip)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()

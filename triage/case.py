@@ -7,6 +7,7 @@ most the batch in flight and never leaves half a batch (RELIABILITY.md #21).
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import hashlib
 import json
@@ -68,6 +69,32 @@ class Case:
     def __init__(self, directory: Path, conn: sqlite3.Connection) -> None:
         self.directory = directory
         self.conn = conn
+        self._lock_fd: int | None = None
+
+    # -- exclusive use ---------------------------------------------------------------
+    def lock(self) -> None:
+        """Take the case's exclusive lock for a run that changes it (scan, match).
+
+        Raises :class:`CaseError` when another triage process holds it. Runs still marked
+        ``running`` can then only be left over from a process that died: they are marked
+        ``interrupted`` (audited)."""
+        path = self.directory / "case.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CaseError(f"{self.directory}: the case is in use by another triage "
+                            "process; wait for it to finish") from None
+        self._lock_fd = fd
+        stale = [r[0] for r in self.conn.execute(
+            "SELECT id FROM runs WHERE status='running' ORDER BY id")]
+        for run_id in stale:
+            with self.transaction() as c:
+                c.execute("UPDATE runs SET status='interrupted', ended_utc=? WHERE id=?",
+                          (utc_now(), run_id))
+                self._audit(c, "run.interrupted", {"run": run_id,
+                                                   "detected": "process gone at next start"})
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
@@ -119,7 +146,9 @@ class Case:
 
     def _configure(self) -> None:
         c = self.conn
-        # WAL + synchronous=FULL: a committed batch survives power loss and kill -9.
+        # WAL: readers never block the writer and a crash never leaves half a transaction.
+        # Case metadata, runs and audit rows commit with synchronous=FULL; the per-file
+        # progress transactions use NORMAL (see record_progress()).
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
@@ -148,6 +177,9 @@ class Case:
 
     def close(self) -> None:
         self.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def __enter__(self) -> Case:
         return self
@@ -161,14 +193,34 @@ class Case:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One transaction; SQLite failures (disk full, I/O error, locked) become a
+        :class:`CaseError` naming the database, and nothing of the transaction remains."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise CaseError(f"{self.db_path}: cannot write to the case database: {e}") from e
         try:
             yield self.conn
+        except sqlite3.Error as e:
+            self._rollback()
+            raise CaseError(f"{self.db_path}: cannot write to the case database: {e}; "
+                            "the batch in progress was rolled back") from e
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                self._rollback()
+                raise CaseError(f"{self.db_path}: cannot commit to the case database: {e}; "
+                                "the batch in progress was rolled back") from e
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
 
     # -- case metadata ---------------------------------------------------------------
     def set_case_info(self, *, number: str | None, examiner: str | None, agency: str | None,
@@ -321,40 +373,82 @@ class Case:
 
     def write_results(self, run_id: int, results: Sequence[FileResult]) -> None:
         """Record final results for a batch of files in one transaction."""
-        now = utc_now()
         with self.transaction() as c:
-            for r in results:
+            self._write_results(c, run_id, results)
+
+    def _write_results(self, c: sqlite3.Connection, run_id: int,
+                       results: Sequence[FileResult]) -> None:
+        now = utc_now()
+        for r in results:
+            c.execute(
+                "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
+                "WHERE id=?",
+                (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
+                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
+            c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+            c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+            if r.hashes:
+                c.executemany(
+                    "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes])
+            if r.image:
+                im = r.image
                 c.execute(
-                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                    "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
-                    "WHERE id=?",
-                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
-                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
-                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
-                c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
-                if r.hashes:
-                    c.executemany(
-                        "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes])
-                if r.image:
-                    im = r.image
-                    c.execute(
-                        "INSERT INTO images(file_id, format, width, height, mode, frames, "
-                        "decoded_width, decoded_height, preprocessing) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (r.file_id, im.get("format"), im.get("width"), im.get("height"),
-                         im.get("mode"), im.get("frames"), im.get("decoded_width"),
-                         im.get("decoded_height"), im.get("preprocessing", "")))
-                if r.status in ("error", "quarantined"):
-                    c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                              "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                              (r.file_id, run_id, r.stage or "unknown",
-                               r.error_class or "Error", r.reason or "", now))
-                for stage, cls, msg in r.warnings:
-                    c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                              "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                              (r.file_id, run_id, stage, cls, msg, now))
+                    "INSERT INTO images(file_id, format, width, height, mode, frames, "
+                    "decoded_width, decoded_height, preprocessing) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.file_id, im.get("format"), im.get("width"), im.get("height"),
+                     im.get("mode"), im.get("frames"), im.get("decoded_width"),
+                     im.get("decoded_height"), im.get("preprocessing", "")))
+            if r.status in ("error", "quarantined"):
+                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                          (r.file_id, run_id, r.stage or "unknown",
+                           r.error_class or "Error", r.reason or "", now))
+            for stage, cls, msg in r.warnings:
+                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                          (r.file_id, run_id, stage, cls, msg, now))
+
+    def record_progress(self, run_id: int, results: Sequence[FileResult],
+                        dispatched: Sequence[tuple[int, int]] = ()) -> None:
+        """One transaction with the results that came back and the files about to be handed
+        to a worker (``(file_id, attempt)``).
+
+        Writing both together keeps the resume rule exact: a file counts as "in flight when
+        the scan died" only if its dispatch is recorded and its result is not, and no result
+        is ever recorded later than the next dispatch. These frequent, small transactions use
+        synchronous=NORMAL: in WAL mode they survive a killed process; after a power loss the
+        last few may be rolled back (never half-written), and a resumed scan redoes them.
+        """
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self.transaction() as c:
+                if results:
+                    self._write_results(c, run_id, results)
+                if dispatched:
+                    c.executemany("UPDATE files SET attempts=? WHERE id=?",
+                                  [(a, i) for i, a in dispatched])
+        finally:
+            self.conn.execute("PRAGMA synchronous=FULL")
+
+    def quarantine_repeated_inflight(self, evidence_id: int, run_id: int,
+                                     max_attempts: int) -> int:
+        """Quarantine pending files that were in flight during ``max_attempts`` crashes
+        (of workers or of the whole scan). Returns how many."""
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM files WHERE evidence_id=? AND status='pending' AND attempts>=?",
+            (evidence_id, max_attempts))]
+        if ids:
+            self.write_results(run_id, [FileResult(
+                file_id=i, status="quarantined", stage="worker", error_class="Interrupted",
+                attempts=max_attempts,
+                reason=f"in flight during {max_attempts} interrupted runs or worker crashes "
+                       "(the process handling it died each time); quarantined")
+                for i in ids])
+        return len(ids)
 
     def record_error(self, run_id: int, stage: str, error_class: str, message: str,
                      file_id: int | None = None) -> None:
@@ -367,8 +461,8 @@ class Case:
                      ) -> list[tuple[Any, ...]]:
         """Pending entries with id > after_id, in id order, for the worker queue."""
         return list(self.conn.execute(
-            "SELECT id, identity, path, display_path, kind, size, inode, locator, extension "
-            "FROM files WHERE evidence_id=? AND status='pending' AND id>? ORDER BY id LIMIT ?",
+            "SELECT id, identity, path, display_path, kind, size, inode, locator, extension, "
+            "attempts FROM files WHERE evidence_id=? AND status='pending' AND id>? ORDER BY id LIMIT ?",
             (evidence_id, after_id, limit)))
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:

@@ -16,6 +16,7 @@ Exit codes (also in the README and ``triage --help``):
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,6 +127,7 @@ def scan(
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)
+    signal.signal(signal.SIGTERM, _terminate)  # a batch system's stop: same as Ctrl-C
     try:
         summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
     except TriageError as e:
@@ -163,6 +165,10 @@ def demo(
     _emit(summary, json_out, print_summary)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
     if json_out:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
@@ -174,8 +180,11 @@ def _register() -> None:
     from .cli_hashset import app as hashset_app
     from .cli_hashset import match_command
 
+    from .cli_image import verify_image_command
+
     app.add_typer(hashset_app, name="hashset")
     app.command("match", epilog=EXIT_CODES_HELP)(match_command)
+    app.command("verify-image")(verify_image_command)
 
 
 _register()

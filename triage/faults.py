@@ -6,7 +6,8 @@ Set ``TRIAGE_INJECT_FAULT`` to one or more ``STAGE:KIND:PATTERN`` items separate
 * STAGE: ``read``, ``identify``, ``decode``, ``hash`` (perceptual), ``open``
 * KIND: ``segfault`` (SIGSEGV), ``abort`` (SIGABRT), ``hang`` (sleeps forever),
   ``memory`` (allocates until the memory limit), ``exception`` (raises RuntimeError),
-  ``exit`` (the worker exits at once)
+  ``exit`` (the worker exits at once), ``slow`` (sleeps 0.1 s and goes on: makes a scan
+  slow enough to be killed at chosen moments in kill-and-resume tests)
 * PATTERN: an ``fnmatch`` pattern matched against the entry's display path
 
 A scan run with the switch set records it in the run's options, so a report made from such
@@ -23,7 +24,8 @@ import time
 from functools import cache
 
 ENV = "TRIAGE_INJECT_FAULT"
-KINDS = ("segfault", "abort", "hang", "memory", "exception", "exit")
+KINDS = ("segfault", "abort", "hang", "memory", "exception", "exit", "slow")
+SLOW_SECONDS = 0.1
 
 
 class InjectedFault(RuntimeError):
@@ -58,6 +60,9 @@ def check(stage: str, display_path: str) -> None:
 
 
 def _trigger(kind: str, stage: str, path: str) -> None:
+    if kind == "slow":
+        time.sleep(SLOW_SECONDS)
+        return
     if kind == "segfault":
         os.kill(os.getpid(), signal.SIGSEGV)
         ctypes.string_at(0)  # in case SIGSEGV is caught somewhere

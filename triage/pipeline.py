@@ -23,7 +23,7 @@ import signal
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -136,7 +136,10 @@ class WorkerPool:
         self.close()
 
     # -- running ---------------------------------------------------------------------
-    def run(self, tasks: Iterable[Task]) -> Iterator[FileResult]:
+    def run(self, tasks: Iterable[Task],
+            on_dispatch: Callable[[Task], None] | None = None) -> Iterator[FileResult]:
+        """Yield one result per task. ``on_dispatch`` is called (in this process) just before
+        a task is handed to a worker, so the caller can record that it is in flight."""
         source = iter(tasks)
         retry: deque[Task] = deque()
         exhausted = False
@@ -166,6 +169,8 @@ class WorkerPool:
                 if not w.process.is_alive():
                     self._discard(w)
                     w = self._workers[i] = self._spawn()
+                if on_dispatch is not None:
+                    on_dispatch(task)
                 w.task = task
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
@@ -209,6 +214,8 @@ class WorkerPool:
         self._workers[i] = self._spawn()
         self.stats.crashes += 1
         if task.attempt < MAX_ATTEMPTS:
+            # Tried again on a fresh worker; ``attempt`` counts every time the file was in
+            # flight when something died, including an interrupted earlier run.
             retry.append(Task(task.file_id, task.entry, task.display_path, task.extension,
                               task.attempt + 1))
             return
@@ -217,8 +224,8 @@ class WorkerPool:
                                         time.monotonic() - w.started)
         yield FileResult(file_id=task.file_id, status="quarantined", stage=stage,
                          error_class="WorkerCrash", attempts=task.attempt,
-                         reason=f"worker {how} at stage {stage}, {task.attempt} times; "
-                                "file quarantined")
+                         reason=f"worker {how} at stage {stage}; the file was in flight "
+                                f"during {task.attempt} crashes; quarantined")
 
     def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
         stage = self._stage(w)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from . import faults
 from .case import Case, FileResult
 from .identify import extension_of
-from .pipeline import DEFAULT_TIMEOUT, WorkerPool, default_jobs
+from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
 from .sources.base import FileEntry
 from .util import display_bytes, utc_from_timestamp
@@ -34,7 +34,6 @@ from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
 WRITE_BATCH = 500
-WRITE_INTERVAL = 1.0  # seconds between result flushes, whatever the batch size
 
 
 class Progress(Protocol):
@@ -108,6 +107,10 @@ def entry_row(entry: FileEntry) -> dict[str, Any]:
     }
     if entry.preset_status:
         row["status"], row["status_stage"], row["status_reason"] = entry.preset_status
+    elif entry.kind != "file":
+        # Whatever the source, only regular files (and streams) are ever read.
+        row["status"], row["status_stage"] = "skipped", "enumerate"
+        row["status_reason"] = f"not a regular file: {entry.kind}"
     return row
 
 
@@ -135,10 +138,10 @@ def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
         page = case.pending_page(evidence_id, after)
         if not page:
             return
-        for fid, identity, path, display, kind, size, inode, locator, ext in page:
+        for fid, identity, path, display, kind, size, inode, locator, ext, attempts in page:
             entry = FileEntry(identity=identity, path=path, kind=kind, size=size, inode=inode,
                               locator=json.loads(locator) if locator else None)
-            yield Task(fid, entry, display, ext)
+            yield Task(fid, entry, display, ext, attempt=attempts + 1)
         after = page[-1][0]
 
 
@@ -154,6 +157,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     source = open_source(evidence)  # fails before the case is touched
     started = time.monotonic()
     with Case.open(case_dir) as case:
+        case.lock()
         case.set_case_info(number=options.case_number, examiner=options.examiner,
                            agency=options.agency, notes=options.notes)
         run_id = case.start_run("scan", list(argv), options.recorded(), versions())
@@ -177,6 +181,10 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
             if not resumed:
                 _enumerate(case, evidence_id, run_id, source.entries(), progress)
                 case.set_meta(enum_key, str(run_id))
+            quarantined = case.quarantine_repeated_inflight(evidence_id, run_id, MAX_ATTEMPTS)
+            if quarantined:
+                progress.warn(f"{quarantined} file(s) were in flight each time an earlier "
+                              "run died; quarantined")
             files, total_bytes = case.pending_totals(evidence_id)
             progress.start_processing(files, total_bytes)
             pool_stats = _process(case, evidence_id, run_id, source.spec(), options,
@@ -203,8 +211,10 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
              options: ScanOptions, progress: Progress) -> dict[str, Any]:
+    """Run the pending entries through the worker pool. Each result is written together
+    with the next dispatch (see :meth:`Case.record_progress`), so nothing finished is ever
+    lost to a crash and nothing unfinished is ever taken for done."""
     buffer: list[FileResult] = []
-    last_flush = time.monotonic()
     sizes: dict[int, int] = {}
     with WorkerPool(spec, options.worker, options.jobs, options.timeout) as pool:
         def tasks() -> Iterator[Task]:
@@ -212,14 +222,22 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                 sizes[t.file_id] = t.entry.size or 0
                 yield t
 
-        for result in pool.run(tasks()):
-            buffer.append(result)
-            progress.advance(1, sizes.pop(result.file_id, 0))
-            if len(buffer) >= WRITE_BATCH or time.monotonic() - last_flush > WRITE_INTERVAL:
-                case.write_results(run_id, buffer)
-                buffer, last_flush = [], time.monotonic()
-        if buffer:
-            case.write_results(run_id, buffer)
+        def dispatched(task: Task) -> None:
+            case.record_progress(run_id, buffer, [(task.file_id, task.attempt)])
+            buffer.clear()
+
+        try:
+            for result in pool.run(tasks(), on_dispatch=dispatched):
+                buffer.append(result)
+                progress.advance(1, sizes.pop(result.file_id, 0))
+                if len(buffer) >= WRITE_BATCH:
+                    case.record_progress(run_id, buffer)
+                    buffer.clear()
+        finally:
+            # Also on Ctrl-C/SIGTERM: finished results are kept, never thrown away.
+            if buffer:
+                case.record_progress(run_id, buffer)
+                buffer.clear()
         stats = pool.stats
     return {"workers_started": stats.workers_started, "worker_crashes": stats.crashes,
             "timeouts": stats.timeouts, "quarantined": stats.quarantined,

@@ -40,6 +40,10 @@ STAGE_INDEX = {name: i for i, name in enumerate(STAGES)}
 NEVER_DECODE = frozenset({"EPS"})
 #: Pillow formats it can identify but never rasterise on this platform (vector metafiles).
 NO_RASTER_DECODER = frozenset({"WMF"})
+#: MIME types libmagic gives from weak heuristics rather than a signature (TGA has no magic
+#: number): when such a file does not decode it is most likely not that format at all, so
+#: the failure is a note, not an error in the file.
+WEAK_SIGNATURES = frozenset({"image/x-tga"})
 #: Longest error message kept; decoder messages never contain pixels, but stay bounded.
 MAX_MESSAGE = 500
 
@@ -238,6 +242,11 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                 # decoded. Recorded as a note, not as an error in the file.
                 result.warnings.append(("decode", "UnsupportedFormat",
                                         f"no decoder for {result.mime}"))
+                return result
+            if result.mime in WEAK_SIGNATURES:
+                result.warnings.append(("decode", "WeakSignature",
+                                        f"identified as {result.mime} by a weak heuristic and "
+                                        f"not decodable ({_short(e)}); probably not an image"))
                 return result
             return fail("decode", e)
         del data

@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import EvidenceError
 from .base import FileEntry, Source
 from .directory import DirectorySource
+from .image import ImageSource
 
 SOURCES: dict[str, type[Source]] = {}
 
@@ -20,6 +21,7 @@ def register(cls: type[Source]) -> type[Source]:
 
 
 register(DirectorySource)
+register(ImageSource)  # accepts any regular file or block device: tried last
 
 
 def open_source(path: str) -> Source:
