@@ -462,3 +462,22 @@ def test_shared_testdata_archives_and_documents() -> None:
     assert {kinds[p] for p in ("exiftool/OOXML.docx", "exiftool/OpenDoc.ods",
                                "exiftool/iWork.numbers", "small/zip.zip")} == {"zip"}
     assert kinds["exiftool/FlashPix.ppt"] == "ole2"
+
+
+def test_damaged_carriers_never_raise() -> None:
+    """Byte flips and truncations of every carrier: only Found/Problem events, no
+    exception, no writes (the parsers see hostile input)."""
+    import random
+
+    rng = random.Random(1)
+    outcomes = set()
+    for name, (data, _) in sorted(CARRIERS.items()):
+        for _ in range(40):
+            d = bytearray(data)
+            for _ in range(rng.randint(1, 8)):
+                d[rng.randrange(len(d))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                d = d[: rng.randrange(len(d))]
+            events = run(bytes(d), name=name.encode(), limits=Limits(max_seconds=5))
+            outcomes.add(any(isinstance(e, Problem) for e in events))
+    assert outcomes == {True, False}
