@@ -16,8 +16,11 @@ cd "$(dirname "$0")/.."
 #                             (mkfs, debugfs, mcopy, mkntfs, sfdisk)
 #   python3-libewf            zlib-backed libewf (8x faster E01 decompression than the wheel)
 #   xz-utils, unzip           unpack the compressed public test images
+#   fonts-dejavu-core         the Unicode font of the PDF report
+#   chromium, poppler-utils   report tests: load the HTML headless, extract the PDF's text
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
-      mtools ntfs-3g fdisk python3-libewf xz-utils unzip)
+      mtools ntfs-3g fdisk python3-libewf xz-utils unzip fonts-dejavu-core chromium
+      poppler-utils)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()

@@ -9,9 +9,9 @@ from typing import Any
 
 import typer.main
 
+from tests.support import ROOT, run_triage
 from triage import __version__
 from triage.cli import app
-from tests.support import ROOT, run_triage
 
 
 def _commands() -> dict[str, Any]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support import rows, scan_json
 from triage.sources import open_source
 from triage.sources.base import ContentChangedError
-from tests.support import rows, scan_json
 
 
 def _jpeg(path: Path, color: tuple[int, int, int] = (10, 120, 200)) -> bytes:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from triage.offline import NetworkBlockedError
 from tests.support import run_triage
+from triage.offline import NetworkBlockedError
 
 # Byte signatures of picture formats; none may appear in anything a scan writes.
 SIGNATURES = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"WEBPVP8"]
@@ -72,7 +72,7 @@ def test_internet_sockets_are_refused_here() -> None:
     b.close()
 
 
-def _try_network(q: "mp.Queue[str]") -> None:
+def _try_network(q: mp.Queue[str]) -> None:
     import triage  # noqa: F401  (what every worker imports)
 
     try:

@@ -6,6 +6,6 @@ that uses it, workers included: triage never opens a network socket.
 
 __version__ = "0.1.0"
 
-from . import offline as _offline  # noqa: E402
+from . import offline as _offline
 
 _offline.install()

@@ -462,7 +462,8 @@ class Case:
         """Pending entries with id > after_id, in id order, for the worker queue."""
         return list(self.conn.execute(
             "SELECT id, identity, path, display_path, kind, size, inode, locator, extension, "
-            "attempts FROM files WHERE evidence_id=? AND status='pending' AND id>? ORDER BY id LIMIT ?",
+            "attempts FROM files WHERE evidence_id=? AND status='pending' AND id>? "
+            "ORDER BY id LIMIT ?",
             (evidence_id, after_id, limit)))
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:

@@ -10,6 +10,7 @@ Exit codes (also in the README and ``triage --help``):
   4  the evidence cannot be opened or read
   5  the case directory or database cannot be used (corrupt, locked, not writable)
   6  hash-set problem (bad file, store error, verification failed)
+  7  verification failed (triage verify names the export, row or signature)
   130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
 """
 
@@ -29,7 +30,8 @@ from .errors import TriageError
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
     "entries ended as error or quarantined; 4 evidence cannot be opened; 5 case cannot be "
-    "used; 6 hash-set problem; 130 interrupted (run again to resume)."
+    "used; 6 hash-set problem; 7 verification failed (triage verify); 130 interrupted "
+    "(run again to resume)."
 )
 
 app = typer.Typer(
@@ -85,7 +87,7 @@ def scan(
     perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (pHash, dHash, "
                                              "PDQ) of images.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
-                                            "in pixels (0: full decode).")] = 256,
+                                            "in pixels (0: full decode).")] = 512,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
                                             "(decompression bombs).")] = 178_956_970,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
@@ -179,12 +181,15 @@ def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
 def _register() -> None:
     from .cli_hashset import app as hashset_app
     from .cli_hashset import match_command
-
     from .cli_image import verify_image_command
+    from .cli_report import key_app, report_command, verify_command
 
     app.add_typer(hashset_app, name="hashset")
     app.command("match", epilog=EXIT_CODES_HELP)(match_command)
     app.command("verify-image")(verify_image_command)
+    app.command("report", epilog=EXIT_CODES_HELP)(report_command)
+    app.command("verify", epilog=EXIT_CODES_HELP)(verify_command)
+    app.add_typer(key_app, name="key")
 
 
 _register()
