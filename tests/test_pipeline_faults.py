@@ -42,7 +42,7 @@ def test_segfault_twice_means_quarantine_and_the_scan_goes_on(evidence: Path, tm
     bad = st["img3.jpg"]
     assert bad["status"] == "quarantined"
     assert bad["status_stage"] == stage
-    assert "SIGSEGV" in bad["status_reason"] and "2 times" in bad["status_reason"]
+    assert "SIGSEGV" in bad["status_reason"] and "2 crashes" in bad["status_reason"]
     assert bad["attempts"] == 2
     others = [r for p, r in st.items() if p.startswith("img") and p != "img3.jpg"]
     assert all(r["status"] == "done" for r in others)

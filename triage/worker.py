@@ -41,8 +41,8 @@ NEVER_DECODE = frozenset({"EPS"})
 #: Pillow formats it can identify but never rasterise on this platform (vector metafiles).
 NO_RASTER_DECODER = frozenset({"WMF"})
 #: MIME types libmagic gives from weak heuristics rather than a signature (TGA has no magic
-#: number): when such a file does not decode it is most likely not that format at all, so
-#: the failure is a note, not an error in the file.
+#: number): when such a file does not decode and its name does not claim that format either,
+#: it is most likely not that format at all, so the failure is a note, not an error.
 WEAK_SIGNATURES = frozenset({"image/x-tga"})
 #: Longest error message kept; decoder messages never contain pixels, but stay bounded.
 MAX_MESSAGE = 500
@@ -243,7 +243,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                 result.warnings.append(("decode", "UnsupportedFormat",
                                         f"no decoder for {result.mime}"))
                 return result
-            if result.mime in WEAK_SIGNATURES:
+            if result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0:
                 result.warnings.append(("decode", "WeakSignature",
                                         f"identified as {result.mime} by a weak heuristic and "
                                         f"not decodable ({_short(e)}); probably not an image"))
