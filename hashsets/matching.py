@@ -18,8 +18,10 @@ the pigeonhole argument, no misses. :func:`brute_force` is the oracle.
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,8 +33,10 @@ from .store import HashSetStore, SetInfo
 
 #: Widest chunk indexed by a direct-address table (2**24 int32 offsets = 64 MiB).
 MAX_CHUNK_BITS = 24
-#: Known hashes processed per step (bounds temporary memory).
+#: Known hashes processed per step (bounds temporary memory; one step per thread).
 BLOCK = 1 << 20
+#: Threads scanning known blocks (numpy releases the GIL; DESIGN.md: 2-core machines).
+MAX_THREADS = 4
 
 Words = npt.NDArray[np.uint64]
 
@@ -226,6 +230,26 @@ class Plan:
         return best[1]
 
 
+def _group(keys: npt.NDArray[np.int64], n_queries: int, per_query: int, n_keys: int
+           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """CSR grouping of query ids by key: ``sorted_q[offsets[k]:offsets[k + 1]]`` are the
+    queries with key ``k``. ``keys`` holds ``per_query`` distinct keys per query, in query
+    order. scipy's COO->CSR conversion is a linear-time counting sort; without scipy a
+    numpy sort is used (several times slower on large batches)."""
+    try:
+        from scipy.sparse import csr_matrix
+    except ImportError:
+        order = np.argsort(keys, kind="stable")
+        counts = np.bincount(keys, minlength=n_keys)
+        offsets = np.zeros(n_keys + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return offsets, order // per_query
+    cols = np.repeat(np.arange(n_queries, dtype=np.int32), per_query)
+    m = csr_matrix((np.ones(len(keys), dtype=np.int8), (keys.astype(np.int32), cols)),
+                   shape=(n_keys, n_queries))
+    return m.indptr.astype(np.int64), m.indices.astype(np.int64)
+
+
 def _chunk(words: Words, start: int, length: int) -> npt.NDArray[np.int64]:
     """Bits ``[start, start+length)`` (from the most significant bit) as integers."""
     end = start + length
@@ -249,7 +273,8 @@ class NearIndex:
     sorted by query then known index: the same result as :func:`brute_force`.
     """
 
-    def __init__(self, known: Words, bits: int) -> None:
+    def __init__(self, known: Words, bits: int, threads: int | None = None) -> None:
+        self.threads = threads or min(os.cpu_count() or 1, MAX_THREADS)
         if known.ndim != 2 or known.shape[1] * 64 != bits:
             raise ValueError(f"known hashes must be an (n, {bits // 64}) uint64 array")
         self.known = np.ascontiguousarray(known, dtype=np.uint64)
@@ -270,39 +295,42 @@ class NearIndex:
         out_q: list[npt.NDArray[np.int64]] = []
         out_k: list[npt.NDArray[np.int64]] = []
         out_d: list[npt.NDArray[np.int64]] = []
-        for start, length, radius in plan.chunks:
-            if radius < 0:
-                continue
-            # Table of every value within `radius` of each query's chunk -> query ids.
-            masks = _masks(length, radius)
-            qc = _chunk(queries, start, length)
-            keys = (qc[:, None] ^ masks[None, :]).ravel()
-            qids = np.repeat(np.arange(len(queries), dtype=np.int64), len(masks))
-            order = np.argsort(keys, kind="stable")
-            sorted_q = qids[order]
-            counts = np.bincount(keys, minlength=1 << length)
-            offsets = np.zeros((1 << length) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            del keys, qids, order, counts
-            for b0 in range(0, len(self.known), BLOCK):
-                block = self.known[b0:b0 + BLOCK]
-                kc = _chunk(block, start, length)
-                lo = offsets[kc]
-                cnt = offsets[kc + 1] - lo
-                nz = np.nonzero(cnt)[0]
-                if len(nz) == 0:
+        workers = max(1, min(self.threads, len(self.known) // BLOCK + 1))
+        with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in the hot loops
+            for start, length, radius in plan.chunks:
+                if radius < 0:
                     continue
-                c = cnt[nz]
-                total = int(c.sum())
-                k_local = np.repeat(nz, c)
-                pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c) + \
-                    np.repeat(lo[nz], c)
-                q = sorted_q[pos]
-                d = _distances(queries[q], block[k_local])
-                ok = d <= threshold
-                out_q.append(q[ok])
-                out_k.append(k_local[ok] + b0)
-                out_d.append(d[ok])
+                # Table of every value within `radius` of each query's chunk -> query ids.
+                masks = _masks(length, radius)
+                qc = _chunk(queries, start, length)
+                keys = (qc[:, None] ^ masks[None, :]).ravel()
+                offsets, sorted_q = _group(keys, len(queries), len(masks), 1 << length)
+                del keys
+
+                def scan(b0: int, start: int = start, length: int = length,
+                         offsets: npt.NDArray[np.int64] = offsets,
+                         sorted_q: npt.NDArray[np.int64] = sorted_q
+                         ) -> tuple[npt.NDArray[np.int64], ...]:
+                    block = self.known[b0:b0 + BLOCK]
+                    kc = _chunk(block, start, length)
+                    lo = offsets[kc]
+                    cnt = offsets[kc + 1] - lo
+                    nz = np.nonzero(cnt)[0]
+                    c = cnt[nz]
+                    total = int(c.sum())
+                    k_local = np.repeat(nz, c)
+                    pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c) + \
+                        np.repeat(lo[nz], c)
+                    q = sorted_q[pos]
+                    d = _distances(queries[q], block[k_local])
+                    ok = d <= threshold
+                    return q[ok], k_local[ok] + b0, d[ok]
+
+                for q, k, d in pool.map(scan, range(0, len(self.known), BLOCK)):
+                    if len(q):
+                        out_q.append(q)
+                        out_k.append(k)
+                        out_d.append(d)
         if not out_q:
             return empty, empty.copy(), empty.copy()
         q_all, k_all, d_all = (np.concatenate(x) for x in (out_q, out_k, out_d))

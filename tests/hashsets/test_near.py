@@ -73,3 +73,14 @@ def test_empty_inputs() -> None:
     k = np.zeros((0, 1), dtype=np.uint64)
     q = np.ones((3, 1), dtype=np.uint64)
     assert all(len(x) == 0 for x in NearIndex(k, 64).search(q, 10))
+
+
+def test_near_index_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)  # import fails: numpy grouping
+    rng = np.random.default_rng(5)
+    known = rng.integers(0, 2**64, size=(3000, 4), dtype=np.uint64)
+    q = np.array([_flip(rng, known[i], 256, 20 + i % 20) for i in range(60)], dtype=np.uint64)
+    got = NearIndex(known, 256, threads=2).search(q, 31)
+    assert _same(got, brute_force(q, known, 31)) and len(got[0]) >= 30
