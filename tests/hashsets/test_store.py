@@ -221,3 +221,32 @@ def test_not_a_store(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(HashSetFileError, match="not supported"):
         HashSetStore(p)
+
+
+@pytest.mark.parametrize("spill", [2, 5, 1000])
+def test_large_imports_written_in_sorted_runs_give_the_same_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spill: int) -> None:
+    """Imports bigger than SPILL_ROWS are written in several sorted runs: same content,
+    same counts (duplicates counted once across runs), for bulk and per-record formats."""
+    import hashsets.store as store_mod
+
+    values = [fx.md5(bytes([i % 7])) for i in range(20)] + [fx.EMPTY_MD5, "xyz"]
+    plain = tmp_path / "l.txt"
+    plain.write_text("\n".join(values) + "\n")
+    bsd = tmp_path / "b.txt"
+    bsd.write_text("".join(f"MD5 (f{i}) = {v}\n" for i, v in enumerate(values[:20])))
+    results = []
+    for n in (spill, 10**9):
+        monkeypatch.setattr(store_mod, "SPILL_ROWS", n)
+        st = HashSetStore(tmp_path / f"s{n}.sqlite")
+        got = []
+        for path in (plain, bsd):
+            s = st.import_file(path).set
+            table = st.tables(s)["md5"]
+            rows = st.conn.execute(f"SELECT hex(value), ref FROM {table} ORDER BY 1, 2").fetchall()
+            got.append((s.accepted, s.rejected, s.empty_digests, s.duplicates, s.hash_counts,
+                        rows))
+        st.close()
+        results.append(got)
+    assert results[0] == results[1]
+    assert results[0][0][:5] == (20, 1, 1, {"md5": 13}, {"md5": 20})
