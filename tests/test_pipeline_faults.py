@@ -133,3 +133,41 @@ def test_exit_code_zero_when_everything_is_fine(tmp_path: Path) -> None:
     Image.new("RGB", (32, 32), (1, 2, 3)).save(root / "fine.png")
     proc = run_triage("scan", str(root), "--case", str(tmp_path / "case"), "--no-match", "-q")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_enumeration_fault_costs_one_directory(tmp_path: Path) -> None:
+    root = tmp_path / "ev"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    (root / "a" / "x.txt").write_text("x")
+    (root / "b" / "y.txt").write_text("y")
+    case = tmp_path / "case"
+    scan_json(root, case, env=_fault("enumerate:exception:a"), expect=(3,))
+    st = _status(case)
+    assert "b/y.txt" in st and st["b/y.txt"]["status"] == "done"
+    assert "a/x.txt" not in st
+    err = [r for p, r in st.items() if r["status"] == "error"]
+    assert err and "cannot list directory" in err[0]["status_reason"]
+
+
+def test_write_fault_is_a_case_error_and_a_rerun_completes(evidence: Path,
+                                                           tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    proc = run_triage("scan", str(evidence), "--case", str(case), "--no-match", "-q",
+                      env=_fault("write:exception:*"))
+    assert proc.returncode == 5 and "cannot write to the case database" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = scan_json(evidence, case, expect=(3,))
+    assert summary["resumed"] is True
+    assert not rows(case, "SELECT id FROM files WHERE status='pending'")
+
+
+def test_match_fault_keeps_the_scan_and_exits_6(evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    proc = run_triage("scan", str(evidence), "--case", str(case), "-q", "--json",
+                      "--store", str(tmp_path / "store.sqlite"),
+                      env=_fault("match:exception:*"))
+    assert proc.returncode == 6, proc.stderr
+    assert "matching failed" in proc.stderr
+    assert rows(case, "SELECT status FROM runs")[0]["status"] == "completed"
+    assert rows(case, "SELECT * FROM errors WHERE stage='match'")

@@ -22,9 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, faults
 from .errors import CaseError
-from .util import canonical_json, utc_now
+from .identify import extension_of
+from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 SCHEMA_VERSION = "1"
 DB_NAME = "case.sqlite"
@@ -61,6 +62,23 @@ class FileResult:
     image: dict[str, Any] | None = None
     #: Extra error rows (stage, class, message) for problems that did not stop the file.
     warnings: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Items found inside this file (archive members, embedded pictures), depth first.
+    children: list[ChildResult] = field(default_factory=list)
+
+
+@dataclass
+class ChildResult:
+    """An item inside a file: its names from the top-level file down (``inner``), what the
+    container says about it, and the same kind of result as any file (``result.file_id``
+    is unused: the row is created when the parent's result is written)."""
+
+    inner: tuple[bytes, ...]
+    member_kind: str  # "member" | "embedded"
+    size: int | None
+    mtime: float | None
+    offset: int | None
+    flags: tuple[str, ...]
+    result: FileResult
 
 
 class Case:
@@ -379,7 +397,11 @@ class Case:
     def _write_results(self, c: sqlite3.Connection, run_id: int,
                        results: Sequence[FileResult]) -> None:
         now = utc_now()
-        for r in results:
+        pending = list(results)
+        for r in pending:
+            if r.children:
+                pending.extend(self._insert_children(c, run_id, r))
+        for r in pending:
             c.execute(
                 "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
                 "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
@@ -412,6 +434,40 @@ class Case:
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
                           (r.file_id, run_id, stage, cls, msg, now))
 
+    def _insert_children(self, c: sqlite3.Connection, run_id: int,
+                         parent: FileResult) -> list[FileResult]:
+        """Create (or find again, on a resumed scan) the rows of a file's inner items and
+        return their results with ``file_id`` set. Paths are the parent's path, ``!`` and
+        the inner names joined by ``!``; member names are data, never used as paths."""
+        ev, identity, path = c.execute(
+            "SELECT evidence_id, identity, path FROM files WHERE id=?",
+            (parent.file_id,)).fetchone()
+        ids: dict[tuple[bytes, ...], int] = {(): parent.file_id}
+        out: list[FileResult] = []
+        for child in parent.children:
+            inner = b"!".join(child.inner)
+            child_path = bytes(path) + b"!" + inner
+            child_identity = f"{identity}!{inner.hex()}"
+            notes = [f"inside {child.member_kind}"]
+            if child.offset is not None:
+                notes.append(f"embedded at offset {child.offset}")
+            notes.extend(child.flags)
+            row = (ev, child_identity, ids.get(child.inner[:-1], parent.file_id), child_path,
+                   display_bytes(child_path), "file", child.size,
+                   utc_from_timestamp(child.mtime), extension_of(child.inner[-1]),
+                   canonical_json(notes), run_id)
+            c.execute(
+                "INSERT INTO files(evidence_id, identity, parent_id, path, display_path, kind, "
+                "size, mtime_utc, extension, notes, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(evidence_id, identity) DO NOTHING", row)
+            fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
+                            (ev, child_identity)).fetchone()[0]
+            ids[child.inner] = fid
+            child.result.file_id = fid
+            c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
+            out.append(child.result)
+        return out
+
     def record_progress(self, run_id: int, results: Sequence[FileResult],
                         dispatched: Sequence[tuple[int, int]] = ()) -> None:
         """One transaction with the results that came back and the files about to be handed
@@ -423,6 +479,10 @@ class Case:
         synchronous=NORMAL: in WAL mode they survive a killed process; after a power loss the
         last few may be rolled back (never half-written), and a resumed scan redoes them.
         """
+        try:
+            faults.check("write", "*")
+        except faults.InjectedFault as e:
+            raise CaseError(f"{self.db_path}: cannot write to the case database: {e}") from e
         self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
             with self.transaction() as c:

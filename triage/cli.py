@@ -90,6 +90,13 @@ def scan(
                                             "in pixels (0: full decode).")] = 512,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
                                             "(decompression bombs).")] = 178_956_970,
+    containers: Annotated[bool, typer.Option(help="Look inside archives and documents (zip, "
+                                             "tar, gz, bz2, xz, 7z, OLE2, PDF) and carve "
+                                             "pictures embedded in other data.")] = True,
+    container_max_mb: Annotated[int, typer.Option(min=1, help="Larger containers are hashed "
+                                                  "but not expanded (MiB).")] = 512,
+    max_depth: Annotated[int, typer.Option(min=1, help="Nesting depth of containers inside "
+                                           "containers.")] = 5,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
     store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
@@ -119,7 +126,8 @@ def scan(
     opts = ScanOptions(
         timeout=timeout,
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
-                             max_pixels=max_pixels,
+                             max_pixels=max_pixels, containers=containers,
+                             max_container_bytes=container_max_mb << 20, max_depth=max_depth,
                              memory_limit=memory_limit << 20 if memory_limit else None),
         match=match, store=str(store) if store else None,
         thresholds={k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
@@ -139,6 +147,8 @@ def scan(
                    "resume", err=True)
         raise typer.Exit(130) from None
     _emit(summary, json_out, print_summary)
+    if summary.get("match_error"):
+        raise typer.Exit(6)
     bad = summary.get("by_status", {})
     if bad.get("error") or bad.get("quarantined"):
         raise typer.Exit(3)

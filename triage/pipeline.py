@@ -87,8 +87,8 @@ class WorkerPool:
         self.timeout = timeout
         self.stats = PoolStats()
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["triage.worker", "PIL.Image", "numpy", "imagehash",
-                                          "pdqhash", "magic"])
+        self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
+                                          "numpy", "imagehash", "pdqhash", "magic"])
         self._tmproot = tempfile.mkdtemp(prefix="triage-work-")  # 0700 by mkdtemp
         self._workers: list[_Worker] = []
         self._next_index = 0

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from . import faults
 from .case import Case, FileResult
+from .errors import HashSetError
 from .identify import extension_of
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
@@ -193,7 +194,15 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
             summary["pool"] = pool_stats
             summary["resumed"] = resumed
             if options.match:
-                summary["matches"] = _match(case, run_id, options)
+                try:
+                    faults.check("match", "*")
+                    summary["matches"] = _match(case, run_id, options)
+                except (HashSetError, faults.InjectedFault) as e:
+                    # The scan's results stand; matching can be re-run with `triage match`.
+                    summary["match_error"] = str(e)
+                    progress.warn(f"matching failed: {e}; the scan is complete, run "
+                                  "'triage match' once the store is fixed")
+                    case.record_error(run_id, "match", e.__class__.__name__, str(e))
             status = "completed"
         except KeyboardInterrupt:
             status = "interrupted"

@@ -27,14 +27,15 @@ from typing import Any
 from hashsets.algorithms import PERCEPTUAL
 
 from . import faults
-from .case import FileResult
-from .identify import MAGIC_HEAD_BYTES, Identifier
+from .case import ChildResult, FileResult
+from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .sources import open_spec
 from .sources.base import ContentChangedError, FileEntry, Source
+from .util import display_bytes
 
 CHUNK_SIZE = 1 << 20
 #: Stage names, shared with the supervisor through one integer per worker.
-STAGES = ("idle", "open", "read", "identify", "decode", "hash", "send")
+STAGES = ("idle", "open", "read", "identify", "decode", "hash", "expand", "send")
 STAGE_INDEX = {name: i for i, name in enumerate(STAGES)}
 #: Pillow formats never decoded: EPS runs Ghostscript as a subprocess (RELIABILITY #15).
 NEVER_DECODE = frozenset({"EPS"})
@@ -60,6 +61,25 @@ class WorkerOptions:
     max_decode_bytes: int = 512 << 20
     #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit.
     memory_limit: int | None = 4 << 30
+    #: Look inside archives and documents, and carve pictures embedded in other data.
+    containers: bool = True
+    #: Larger containers are hashed but not expanded (their bytes would sit in memory).
+    max_container_bytes: int = 512 << 20
+    #: Larger non-media files are hashed but not searched for embedded pictures.
+    max_carve_bytes: int = 64 << 20
+    max_depth: int = 5
+    max_members: int = 10_000
+    max_total_bytes: int = 2 << 30
+    max_ratio: float = 200.0
+    container_seconds: float = 30.0
+
+    def container_limits(self) -> Any:
+        from .containers import Limits
+
+        return Limits(max_depth=self.max_depth, max_members=self.max_members,
+                      max_total_bytes=self.max_total_bytes, max_ratio=self.max_ratio,
+                      max_member_bytes=min(self.max_container_bytes, 512 << 20),
+                      max_seconds=self.container_seconds)
 
 
 @dataclass(frozen=True)
@@ -172,8 +192,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         ident = identifier.identify(first[:MAGIC_HEAD_BYTES], task.extension)
         result.mime, result.magic = ident.mime, ident.description
         result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
-        if (options.perceptual and ident.media_kind == "image"
-                and (entry.size or 0) <= options.max_decode_bytes):
+        keep_limit = _keep_limit(first, ident.mime, ident.media_kind, options)
+        if keep_limit and (entry.size or 0) <= keep_limit:
             keep = [first]
         stage("read")
         chunk = first
@@ -185,7 +205,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             chunk = stream.read(CHUNK_SIZE)
             if chunk and keep is not None:
                 keep.append(chunk)
-                if total > options.max_decode_bytes:
+                if total > keep_limit:
                     keep = None
     except ContentChangedError as e:
         return fail("read", e, "unstable")
@@ -223,52 +243,154 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                      ("sha1", sha1.hexdigest(), None, None),
                      ("sha256", sha256.hexdigest(), None, None)]
 
+    data = b"".join(keep) if keep is not None else None
+    keep = None
     if options.perceptual and result.media_kind == "image":
-        if keep is None:
+        if data is None:
             result.warnings.append(("decode", "TooLarge",
                                     f"{total} bytes is over the decode limit "
                                     f"({options.max_decode_bytes}); not decoded"))
-            return result
-        data = b"".join(keep)
-        keep = None
-        stage("decode")
-        try:
-            faults.check("decode", path)
-            image, info, notes = decode_image(data, options)
-        except Exception as e:
-            if isinstance(e, UnsupportedImage) or e.__class__.__name__ == (
-                    "UnidentifiedImageError"):
-                # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
-                # decoded. Recorded as a note, not as an error in the file.
-                result.warnings.append(("decode", "UnsupportedFormat",
-                                        f"no decoder for {result.mime}"))
-                return result
-            if result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0:
-                result.warnings.append(("decode", "WeakSignature",
-                                        f"identified as {result.mime} by a weak heuristic and "
-                                        f"not decodable ({_short(e)}); probably not an image"))
-                return result
-            return fail("decode", e)
-        del data
-        result.warnings.extend(notes)
-        stage("hash")
-        try:
-            faults.check("hash", path)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                for alg in PERCEPTUAL:
-                    value, quality = alg.compute(image)
-                    result.hashes.append((alg.name, value, quality,
-                                          f"{info['preprocessing']}; {alg.preprocessing}"))
-            result.warnings.extend(("hash", w.category.__name__, _short(Exception(
-                str(w.message)))) for w in caught)
-        except Exception as e:
-            result.hashes = result.hashes[:3]
-            return fail("hash", e)
-        finally:
-            image.close()
-        result.image = info
+        else:
+            _perceptual(result, data, options, stage, path)
+    if data is not None and options.containers and result.status == "done":
+        stage("expand")
+        _expand(result, data, entry.path, identifier, options, stage, path)
     return result
+
+
+def _keep_limit(head: bytes, mime: str, kind: str, options: WorkerOptions) -> int:
+    """How large a file may be for its bytes to be kept in memory after the single read:
+    images (to decode), containers (to expand) and other data (to carve pictures from)."""
+    from .containers import container_kind
+
+    limit = 0
+    if options.perceptual and kind == "image":
+        limit = options.max_decode_bytes
+    if options.containers:
+        if container_kind(head, mime) is not None:
+            limit = max(limit, options.max_container_bytes)
+        elif kind == "other":
+            limit = max(limit, options.max_carve_bytes)
+    return limit
+
+
+def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
+                stage: Callable[[str], None], path: str) -> None:
+    """Decode once and add pHash, dHash and PDQ to ``result`` (or record why not)."""
+    def fail(where: str, e: BaseException) -> None:
+        result.status, result.stage = "error", where
+        result.error_class = e.__class__.__name__
+        result.reason = ("memory limit exceeded (MemoryError)" if isinstance(e, MemoryError)
+                         else _short(e))
+
+    stage("decode")
+    try:
+        faults.check("decode", path)
+        image, info, notes = decode_image(data, options)
+    except Exception as e:
+        if isinstance(e, UnsupportedImage) or e.__class__.__name__ == (
+                "UnidentifiedImageError"):
+            # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
+            # decoded. Recorded as a note, not as an error in the file.
+            result.warnings.append(("decode", "UnsupportedFormat",
+                                    f"no decoder for {result.mime}"))
+            return
+        if result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0:
+            result.warnings.append(("decode", "WeakSignature",
+                                    f"identified as {result.mime} by a weak heuristic and "
+                                    f"not decodable ({_short(e)}); probably not an image"))
+            return
+        fail("decode", e)
+        return
+    result.warnings.extend(notes)
+    stage("hash")
+    try:
+        faults.check("hash", path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for alg in PERCEPTUAL:
+                value, quality = alg.compute(image)
+                result.hashes.append((alg.name, value, quality,
+                                      f"{info['preprocessing']}; {alg.preprocessing}"))
+        result.warnings.extend(("hash", w.category.__name__, _short(Exception(
+            str(w.message)))) for w in caught)
+    except Exception as e:
+        result.hashes = result.hashes[:3]
+        fail("hash", e)
+        return
+    finally:
+        image.close()
+    result.image = info
+
+
+def _member_result(data: bytes, name: bytes, identifier: Identifier,
+                   options: WorkerOptions, stage: Callable[[str], None],
+                   path: str) -> FileResult:
+    """Hash, identify and (for pictures) perceptually hash one inner item held in memory."""
+    r = FileResult(file_id=0, status="done", read_status="full")
+    r.hashes = [("md5", hashlib.md5(data).hexdigest(), None, None),
+                ("sha1", hashlib.sha1(data).hexdigest(), None, None),
+                ("sha256", hashlib.sha256(data).hexdigest(), None, None)]
+    ident = identifier.identify(data[:MAGIC_HEAD_BYTES], extension_of(name))
+    r.mime, r.magic, r.media_kind, r.ext_mismatch = (ident.mime, ident.description,
+                                                     ident.media_kind, ident.ext_mismatch)
+    if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
+        _perceptual(r, data, options, stage, path)
+    stage("expand")
+    return r
+
+
+def _expand(result: FileResult, data: bytes, own_path: bytes, identifier: Identifier,
+            options: WorkerOptions, stage: Callable[[str], None], path: str) -> None:
+    """Find the items inside a file (archive and document members, embedded pictures) and
+    give each the same treatment as a file. Nothing is written to disk; member names are
+    only data. Limits hit and damaged containers are recorded as reasons."""
+    from .containers import Found, walk
+
+    limits = options.container_limits()
+    name = own_path.rsplit(b"/", 1)[-1]
+    media_members: set[tuple[bytes, ...]] = set()
+    by_inner: dict[tuple[bytes, ...], ChildResult] = {}
+    try:
+        faults.check("expand", path)
+        for ev in walk(data, limits, name=name, mime=result.mime or ""):
+            if not isinstance(ev, Found):
+                target = by_inner.get(ev.path)
+                note = ("container", "ContainerLimit" if ev.reason.startswith("limit")
+                        else "ContainerProblem", ev.reason)
+                if target is None:
+                    result.warnings.append(note)
+                else:
+                    target.result.warnings.append(note)
+                continue
+            m = ev.member
+            if m.kind == "embedded" and ev.path[:-1] in media_members:
+                continue  # thumbnails inside pictures are part of the picture, not items
+            inner_display = display_bytes(b"!".join(ev.path))
+            if m.data is not None:
+                child = _member_result(m.data, m.name, identifier, options, stage,
+                                       f"{path}!{inner_display}")
+                if child.media_kind in ("image", "video", "audio"):
+                    media_members.add(ev.path)
+            else:
+                why = m.reason or "no data"
+                skipped = "encrypted" in m.flags or why.startswith("limit") or \
+                    why.startswith("unsupported")
+                child = FileResult(file_id=0, status="skipped" if skipped else "error",
+                                   stage="container", reason=why, read_status="none",
+                                   error_class=None if skipped else "ContainerProblem")
+            cr = ChildResult(inner=ev.path, member_kind=m.kind, size=m.size, mtime=m.mtime,
+                             offset=m.offset, flags=tuple(m.flags), result=child)
+            by_inner[ev.path] = cr
+            result.children.append(cr)
+    except MemoryError as e:
+        result.warnings.append(("container", "MemoryError",
+                                f"expansion stopped: memory limit exceeded ({_short(e)})"))
+    except faults.InjectedFault:
+        raise
+    except Exception as e:  # a library bug must cost the expansion, not the file's hashes
+        result.warnings.append(("container", e.__class__.__name__,
+                                f"expansion stopped: {_short(e)}"))
 
 
 def _limit_resources(memory_limit: int | None) -> None:

@@ -21,7 +21,9 @@ import stat
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from .. import faults
 from ..errors import EvidenceError
+from ..util import display_bytes
 from .base import (
     BLOCK_DEVICE,
     CHAR_DEVICE,
@@ -222,11 +224,13 @@ class DirectorySource(Source):
     def _walk(self, dir_fd: int, prefix: bytes, depth: int,
               visited: set[tuple[int, int]]) -> Iterator[FileEntry]:
         try:
+            faults.check("enumerate", display_bytes(prefix) if prefix else ".")
             # listdir(fd) gives str names (surrogate-escaped); fsencode restores the exact
             # bytes, and sorting the bytes makes the order independent of locale.
             names = sorted(os.fsencode(n) for n in os.listdir(dir_fd))
-        except OSError as e:
-            yield self._error_entry(prefix or b".", f"cannot list directory: {e.strerror}")
+        except (OSError, faults.InjectedFault) as e:
+            reason = e.strerror if isinstance(e, OSError) else str(e)
+            yield self._error_entry(prefix or b".", f"cannot list directory: {reason}")
             return
         for name in names:
             path = prefix + b"/" + name if prefix else name

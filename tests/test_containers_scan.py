@@ -1,0 +1,163 @@
+"""Media inside other files, end to end through ``triage scan`` (issue 6).
+
+Every container here is built in Python by the test (tests/containers/builders.py); the
+pictures are benign synthetic noise. Each picture must be found as an item of its own, with
+the MD5 of the original picture, and a path naming the container and the inner path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.containers import builders as b
+from tests.support import rows, scan_json
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pictures() -> dict[str, bytes]:
+    return {f"p{i}": b.jpeg(seed=100 + i, size=(96, 72)) for i in range(10)} | {
+        "png": b.png(seed=7)}
+
+
+def _tar_gz(members: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory: pytest.TempPathFactory, pictures: dict[str, bytes]) -> Path:
+    root = tmp_path_factory.mktemp("containers")
+    p = pictures
+    (root / "plain.zip").write_bytes(b.zip_bytes([("photos/one.jpg", p["p0"])]))
+    (root / "renamed.boo").write_bytes(b.zip_bytes([("two.jpg", p["p1"])]))
+    (root / "bundle.tar.gz").write_bytes(_tar_gz([("a/three.jpg", p["p2"]),
+                                                   ("a/img.png", p["png"])]))
+    (root / "nested.zip").write_bytes(b.nested_zip(p["p3"], "deep.jpg", 3))
+    (root / "report.docx").write_bytes(b.docx(p["p4"]))
+    (root / "old.doc").write_bytes(b.old_doc(p["p5"]))
+    (root / "scan.pdf").write_bytes(b.pdf_with_images([(p["p6"], "DCTDecode")]))
+    (root / "blob.bin").write_bytes(os.urandom(1572) + p["p7"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def case(evidence: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    c = tmp_path_factory.mktemp("case") / "c"
+    scan_json(evidence, c, expect=(0,))
+    return c
+
+
+EXPECTED = {  # picture -> container it must be found in
+    "p0": "plain.zip!", "p1": "renamed.boo!", "p2": "bundle.tar.gz!", "png": "bundle.tar.gz!",
+    "p3": "nested.zip!", "p4": "report.docx!", "p5": "old.doc!", "p6": "scan.pdf!",
+    "p7": "blob.bin!@1572",
+}
+
+
+def test_every_picture_is_found_with_the_original_md5(case: Path,
+                                                      pictures: dict[str, bytes]) -> None:
+    items = rows(case, "SELECT f.display_path, f.parent_id, f.status, f.media_kind, h.value "
+                       "FROM files f JOIN hashes h ON h.file_id=f.id AND h.algorithm='md5' "
+                       "WHERE f.parent_id IS NOT NULL")
+    by_md5: dict[str, list[str]] = {}
+    for r in items:
+        by_md5.setdefault(r["value"], []).append(r["display_path"])
+    for key, prefix in EXPECTED.items():
+        found = by_md5.get(_md5(pictures[key]), [])
+        assert any(p.startswith(prefix) for p in found), (key, prefix, found)
+    nested = [p for p in by_md5[_md5(pictures["p3"])] if p.startswith("nested.zip!")]
+    assert nested and nested[0].count("!") == 3      # three levels of zip, named on the path
+
+
+def test_inner_pictures_get_perceptual_hashes_and_parents(case: Path) -> None:
+    r = rows(case, "SELECT f.id, f.parent_id, p.display_path AS parent, "
+                   "(SELECT count(*) FROM hashes h WHERE h.file_id=f.id) AS n FROM files f "
+                   "JOIN files p ON p.id=f.parent_id WHERE f.display_path LIKE 'plain.zip!%'")
+    assert r and r[0]["parent"] == "plain.zip" and r[0]["n"] == 6
+    emb = rows(case, "SELECT notes FROM files WHERE display_path='blob.bin!@1572.jpg'")
+    assert emb and "embedded at offset 1572" in emb[0]["notes"]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory, pictures: dict[str, bytes]) -> Path:
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "bomb.zip").write_bytes(b.zip_bomb(1))
+    (root / "deep20.zip").write_bytes(b.nested_zip(pictures["p8"], "x.jpg", 20))
+    (root / "traversal.zip").write_bytes(b.zip_bytes([("../../x.jpg", pictures["p9"]),
+                                                      ("/etc/abs.jpg", pictures["p9"])]))
+    (root / "encrypted.zip").write_bytes(b.raw_zip([b.stored_entry(b"secret.jpg",
+                                                                   pictures["p9"], flags=1)]))
+    return root
+
+
+def test_bombs_depth_traversal_and_encryption_are_recorded(hostile: Path, tmp_path: Path,
+                                                           pictures: dict[str, bytes]) -> None:
+    c = tmp_path / "case"
+    before = set(tmp_path.rglob("*")) | set(hostile.parent.rglob("*"))
+    scan_json(hostile, c, expect=(0, 3))
+    notes = {r["display_path"]: r for r in rows(
+        c, "SELECT f.display_path, f.status, f.status_reason, f.notes FROM files f")}
+    errors = {(r["display_path"], r["message"]) for r in rows(
+        c, "SELECT f.display_path, e.message FROM errors e JOIN files f ON f.id=e.file_id")}
+    text = " ".join(f"{p} {m}" for p, m in errors) + " " + " ".join(
+        f"{p} {r['status_reason']} {r['notes']}" for p, r in notes.items())
+    assert "bomb.zip" in text and ("max_ratio" in text or "max_total_bytes" in text
+                                   or "max_member_bytes" in text or "Bad CRC" in text)
+    assert "max_depth" in text
+    assert notes["traversal.zip!../../x.jpg"]["status"] == "done"
+    assert "traversal-name" in notes["traversal.zip!../../x.jpg"]["notes"]
+    assert "absolute-name" in notes["traversal.zip!/etc/abs.jpg"]["notes"]
+    enc = notes["encrypted.zip!secret.jpg"]
+    assert enc["status"] == "skipped" and "encrypted" in (enc["status_reason"] + enc["notes"])
+    after = {p for p in set(tmp_path.rglob("*")) | set(hostile.parent.rglob("*"))
+             if c not in p.parents and p != c}
+    assert after == before                            # nothing written outside the case
+    assert not (hostile.parent / "x.jpg").exists() and not Path("/etc/abs.jpg").exists()
+
+
+def _fat_image_with_deleted_zip(tmp: Path, picture: bytes) -> Path:
+    for tool in ("mkfs.fat", "mcopy", "mdel"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: apt-get install dosfstools mtools")
+    img = tmp / "fat.img"
+    subprocess.run(["mkfs.fat", "-C", str(img), "4096"], check=True, capture_output=True)
+    src = tmp / "holiday.zip"
+    src.write_bytes(b.zip_bytes([("beach.jpg", picture)], deflate=False))
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    subprocess.run(["mcopy", "-i", str(img), str(src), "::/holiday.zip"], check=True, env=env)
+    subprocess.run(["mdel", "-i", str(img), "::/holiday.zip"], check=True, env=env)
+    return img
+
+
+def test_picture_in_a_deleted_archive_on_a_disk_image(tmp_path: Path,
+                                                      pictures: dict[str, bytes]) -> None:
+    """ext4 zeroes a deleted file's extents, so nothing can recover it by metadata; FAT keeps
+    the first cluster, and TSK recovers a contiguous deleted file."""
+    img = _fat_image_with_deleted_zip(tmp_path, pictures["p8"])
+    c = tmp_path / "case"
+    scan_json(img, c)
+    hits = rows(c, "SELECT f.display_path, p.deleted AS parent_deleted, p.notes "
+                   "FROM files f JOIN hashes h ON h.file_id=f.id AND h.algorithm='md5' "
+                   "JOIN files p ON p.id=f.parent_id WHERE h.value=?",
+                (_md5(pictures["p8"]),))
+    assert hits, rows(c, "SELECT display_path, status, deleted FROM files")
+    assert hits[0]["display_path"].endswith("!beach.jpg")
+    assert hits[0]["parent_deleted"] == 1
