@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .cli_hashset import DhashOpt, PdqOpt, PdqQualityOpt, PhashOpt, thresholds_from
 from .errors import TriageError
 
 EXIT_CODES_HELP = (
@@ -103,15 +104,10 @@ def scan(
                                                help="Hash-set store (default: per-user data "
                                                "directory, or $TRIAGE_HASHSET_STORE).")
                      ] = None,
-    phash: Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match "
-                                              "threshold (default 10).")] = None,
-    dhash: Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match "
-                                              "threshold (default 10).")] = None,
-    pdq: Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
-                                            "(default 31).")] = None,
-    pdq_min_quality: Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes "
-                                                        "below this quality are not matched "
-                                                        "(default 50).")] = None,
+    phash: PhashOpt = None,
+    dhash: DhashOpt = None,
+    pdq: PdqOpt = None,
+    pdq_min_quality: PdqQualityOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -130,8 +126,7 @@ def scan(
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
                              memory_limit=memory_limit << 20 if memory_limit else None),
         match=match, store=str(store) if store else None,
-        thresholds={k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
-                                      ("pdq_min_quality", pdq_min_quality)) if v is not None},
+        thresholds=thresholds_from(phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
         examiner=examiner, agency=agency, notes=notes)
     if jobs:

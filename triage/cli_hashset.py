@@ -46,6 +46,23 @@ StoreOpt = Annotated[Path | None, typer.Option(
     f"directory; also ${STORE_ENV}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of "
                                        "tables.")]
+# Near-match thresholds, shared by `triage scan` and `triage match`.
+PhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match threshold "
+                                              "(Hamming distance; default 10).")]
+DhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match threshold "
+                                              "(default 10).")]
+PdqOpt = Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
+                                            "(default 31).")]
+PdqQualityOpt = Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes below "
+                                                   "this quality are not matched "
+                                                   "(default 50).")]
+
+
+def thresholds_from(phash: int | None, dhash: int | None, pdq: int | None,
+                    pdq_min_quality: int | None) -> dict[str, int]:
+    """The thresholds given on the command line (defaults stay with the algorithms)."""
+    return {k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
+                              ("pdq_min_quality", pdq_min_quality)) if v is not None}
 
 
 @contextmanager
@@ -225,16 +242,10 @@ def _print_match_summary(summary: dict[str, Any]) -> None:
 def match_command(
     case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
     store: StoreOpt = None,
-    phash: Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match "
-                                              "threshold (Hamming distance; default 10).")
-                     ] = None,
-    dhash: Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match "
-                                              "threshold (default 10).")] = None,
-    pdq: Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
-                                            "(default 31).")] = None,
-    pdq_min_quality: Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes "
-                                                        "below this quality are not matched "
-                                                        "(default 50).")] = None,
+    phash: PhashOpt = None,
+    dhash: DhashOpt = None,
+    pdq: PdqOpt = None,
+    pdq_min_quality: PdqQualityOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-run matching for an existing case against the current hash-set store, without
@@ -243,8 +254,7 @@ def match_command(
     from .matching import match_case
     from .versions import versions
 
-    thresholds = {k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
-                                    ("pdq_min_quality", pdq_min_quality)) if v is not None}
+    thresholds = thresholds_from(phash, dhash, pdq, pdq_min_quality)
     try:
         case = Case.open(case_dir, create=False)
     except CaseError as e:

@@ -10,12 +10,13 @@ fingerprint (self-declared: verify against a key you trust with ``--pubkey``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from hashsets.store import sha256_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".sig"
@@ -29,16 +30,6 @@ def manifest_path(out: Path) -> Path:
 
 def signature_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + SIGNATURE_SUFFIX)
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 def database_state(db: Path) -> dict[str, Any]:
