@@ -34,7 +34,7 @@ from .store import HashSetStore, SetInfo
 #: Widest chunk indexed by a direct-address table (2**24 int32 offsets = 64 MiB).
 MAX_CHUNK_BITS = 24
 #: Known hashes processed per step (bounds temporary memory; one step per thread).
-BLOCK = 1 << 20
+BLOCK = 1 << 17
 #: Threads scanning known blocks (numpy releases the GIL; DESIGN.md: 2-core machines).
 MAX_THREADS = 4
 
@@ -307,21 +307,39 @@ class NearIndex:
                 offsets, sorted_q = _group(keys, len(queries), len(masks), 1 << length)
                 del keys
 
+                # A bitmap of the occupied keys (2 MiB for 24 bits) stays in cache; the big
+                # offsets table is then only read for known hashes that have candidates.
+                bitmap = np.packbits(np.diff(offsets) > 0, bitorder="little") \
+                    if len(sorted_q) < (1 << length) // 2 else None
+
                 def scan(b0: int, start: int = start, length: int = length,
                          offsets: npt.NDArray[np.int64] = offsets,
-                         sorted_q: npt.NDArray[np.int64] = sorted_q
+                         sorted_q: npt.NDArray[np.int64] = sorted_q,
+                         bitmap: npt.NDArray[np.uint8] | None = bitmap
                          ) -> tuple[npt.NDArray[np.int64], ...]:
                     block = self.known[b0:b0 + BLOCK]
                     kc = _chunk(block, start, length)
+                    if bitmap is not None:
+                        hit = (bitmap[kc >> 3] >> (kc & 7).astype(np.uint8)) & 1
+                        idx = np.flatnonzero(hit)
+                        kc = kc[idx]
+                    else:
+                        idx = None
                     lo = offsets[kc]
                     cnt = offsets[kc + 1] - lo
                     nz = np.nonzero(cnt)[0]
                     c = cnt[nz]
                     total = int(c.sum())
-                    k_local = np.repeat(nz, c)
+                    k_local = np.repeat(nz if idx is None else idx[nz], c)
                     pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c) + \
                         np.repeat(lo[nz], c)
                     q = sorted_q[pos]
+                    if block.shape[1] > 2:
+                        # Most candidates are far: two words decide most of them cheaply.
+                        part = np.bitwise_count(queries[q, 0] ^ block[k_local, 0]) + \
+                            np.bitwise_count(queries[q, 1] ^ block[k_local, 1])
+                        near = np.flatnonzero(part <= threshold)
+                        q, k_local = q[near], k_local[near]
                     d = _distances(queries[q], block[k_local])
                     ok = d <= threshold
                     return q[ok], k_local[ok] + b0, d[ok]
