@@ -42,10 +42,12 @@ def rows(case: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row
         conn.close()
 
 
-def file_hashes(case: Path) -> dict[bytes, dict[str, str]]:
-    """{path bytes: {algorithm: value}} for every hashed file of a case."""
+def file_hashes(case: Path, top_level: bool = True) -> dict[bytes, dict[str, str]]:
+    """{path bytes: {algorithm: value}} for every hashed file of a case (by default only
+    the files of the evidence itself, not the items found inside them)."""
     out: dict[bytes, dict[str, str]] = {}
+    where = "WHERE f.parent_id IS NULL" if top_level else ""
     for r in rows(case, "SELECT f.path, h.algorithm, h.value FROM hashes h "
-                        "JOIN files f ON f.id = h.file_id"):
+                        f"JOIN files f ON f.id = h.file_id {where}"):
         out.setdefault(bytes(r["path"]), {})[r["algorithm"]] = r["value"]
     return out

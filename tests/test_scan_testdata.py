@@ -58,7 +58,8 @@ def test_every_file_listed(testdata: Path, scanned: dict[str, Path], corpus: str
     find = subprocess.run(["find", str(testdata / corpus), "-mindepth", "1", "-print0"],
                           capture_output=True, check=True)
     expected = {n[len(bytes(testdata / corpus)) + 1:] for n in find.stdout.split(b"\0") if n}
-    listed = {bytes(r["path"]) for r in rows(scanned[corpus], "SELECT path FROM files")}
+    listed = {bytes(r["path"]) for r in rows(scanned[corpus], "SELECT path FROM files "
+                                                              "WHERE parent_id IS NULL")}
     assert listed == expected
 
 
@@ -128,6 +129,15 @@ def test_pillow_bad_files_end_as_errors_with_reasons(scanned: dict[str, Path]) -
         algs = {x["algorithm"] for x in rows(case, "SELECT algorithm FROM hashes WHERE "
                                                    "file_id=?", (r["id"],))}
         assert algs == {"md5", "sha1", "sha256"}
+
+
+def test_archive_members_in_the_corpus_are_items(scanned: dict[str, Path]) -> None:
+    inner = rows(scanned["media"], "SELECT f.display_path, p.display_path AS parent "
+                                   "FROM files f JOIN files p ON p.id=f.parent_id")
+    assert any(r["parent"] == "imageio/chelsea.zip" for r in inner)
+    nsrl = rows(scanned["hashsets"], "SELECT display_path FROM files WHERE display_path "
+                                     "LIKE 'nsrl-rds2-mini/RDS-000001-15.zip!%'")
+    assert {r["display_path"].rsplit("!", 1)[1] for r in nsrl} >= {"NSRLFile.txt"}
 
 
 def test_identical_files_share_hashes(scanned: dict[str, Path]) -> None:
