@@ -188,6 +188,22 @@ def _empty_rows(batch: Batch) -> npt.NDArray[np.bool_]:
     return out
 
 
+def _sort_rows(values: npt.NDArray[np.uint8], refs: npt.NDArray[np.int64]
+               ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Rows in SQLite's BLOB order (memcmp), then by ref. Digests almost never share their
+    first 8 bytes, so one stable sort on them usually decides (refs arrive ascending);
+    only when some do is the full multi-key sort needed."""
+    n_words = -(-values.shape[1] // 8)
+    padded = np.zeros((len(values), n_words * 8), dtype=np.uint8)
+    padded[:, :values.shape[1]] = values
+    words = padded.view(">u8").astype(np.uint64)
+    order = np.argsort(words[:, 0], kind="stable")
+    first = words[order, 0]
+    if not np.all(refs[1:] >= refs[:-1]) or bool((first[1:] == first[:-1]).any()):
+        order = np.lexsort((refs, *(words[:, j] for j in reversed(range(n_words)))))
+    return values[order], refs[order]
+
+
 class _Column:
     """The accepted values of one algorithm of an import, gathered in memory and written
     sorted by (value, ref) into a ``WITHOUT ROWID`` table keyed by them: sorted b-tree
@@ -239,12 +255,7 @@ class _Column:
         refs = np.concatenate([p[1] for p in self.parts])
         self.parts = []
         self.in_memory = 0
-        n_words = -(-self.nbytes // 8)
-        padded = np.zeros((len(values), n_words * 8), dtype=np.uint8)
-        padded[:, :self.nbytes] = values
-        words = padded.view(">u8").astype(np.uint64)
-        order = np.lexsort((refs, *(words[:, j] for j in reversed(range(n_words)))))
-        values, refs = values[order], refs[order]
+        values, refs = _sort_rows(values, refs)
         if self.runs == 0:
             c.execute(f"CREATE TABLE {self.table} (value BLOB NOT NULL, ref INTEGER NOT NULL, "
                       "PRIMARY KEY (value, ref)) WITHOUT ROWID")

@@ -250,3 +250,19 @@ def test_large_imports_written_in_sorted_runs_give_the_same_store(
         results.append(got)
     assert results[0] == results[1]
     assert results[0][0][:5] == (20, 1, 1, {"md5": 13}, {"md5": 20})
+
+
+def test_sort_rows_is_blob_order_then_ref() -> None:
+    import numpy as np
+
+    from hashsets.store import _sort_rows
+
+    rng = np.random.default_rng(3)
+    vals = rng.integers(0, 256, size=(200, 20), dtype=np.uint8)
+    vals[::3, :8] = 7  # many share their first 8 bytes
+    vals[::7] = vals[0]  # and some are duplicates
+    refs = rng.permutation(200).astype(np.int64)
+    for v, r in ((vals, refs), (vals[:50:3], np.arange(17, dtype=np.int64))):
+        sv, sr = _sort_rows(v, r)
+        assert [(bytes(x), int(y)) for x, y in zip(sv, sr, strict=True)] == \
+            sorted((bytes(x), int(y)) for x, y in zip(v, r, strict=True))
