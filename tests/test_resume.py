@@ -99,8 +99,10 @@ def test_file_in_flight_during_two_crashes_is_quarantined(evidence: Path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            r = rows(case, "SELECT attempts FROM files WHERE path=?", (b"d1/p05.jpg",)) \
-                if (case / "case.sqlite").exists() else []
+            try:
+                r = rows(case, "SELECT attempts FROM files WHERE path=?", (b"d1/p05.jpg",))
+            except sqlite3.Error:    # not created yet, or its schema is being written
+                r = []
             if r and r[0]["attempts"] >= crash:     # handed to a worker in this run
                 break
             time.sleep(0.05)
