@@ -121,3 +121,24 @@ def test_rescan_of_the_same_evidence_does_not_redo_or_duplicate(evidence: Path,
     assert len(rows(case_dir, "SELECT * FROM evidence")) == 1
     assert len(rows(case_dir, "SELECT * FROM runs")) == 2
     assert rows(case_dir, "SELECT count(*) AS n FROM files")[0]["n"] == first["entries"]
+
+
+def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
+    from triage.scan import _NoProgress, _enumerate
+    from triage.sources.base import EntryAmendment, FileEntry
+
+    with Case.open(tmp_path / "c") as case:
+        run = case.start_run("scan", [], {}, {})
+        ev = case.add_evidence(path="x", path_bytes=b"x", source_type="test", size=None,
+                               description={}, run_id=run)
+        stream = [FileEntry(identity="a", path=b"a", kind="file", size=1,
+                            notes=("deleted: content may be overwritten",)),
+                  FileEntry(identity="b", path=b"b", kind="file", size=1),
+                  EntryAmendment("a", notes=("cross-linked with b",),
+                                 problems=(("filesystem", "CrossLinked", "shares 1 block"),)),
+                  EntryAmendment("missing", notes=("ignored",))]
+        assert _enumerate(case, ev, run, iter(stream), _NoProgress()) == 2
+    r = rows(tmp_path / "c", "SELECT notes FROM files WHERE identity='a'")[0]
+    assert r["notes"] == '["deleted: content may be overwritten","cross-linked with b"]'
+    e = rows(tmp_path / "c", "SELECT * FROM errors")
+    assert [(x["stage"], x["error_class"]) for x in e] == [("filesystem", "CrossLinked")]

@@ -468,6 +468,28 @@ class Case:
             out.append(child.result)
         return out
 
+    def amend_entries(self, evidence_id: int, run_id: int,
+                      amendments: Sequence[Any]) -> None:
+        """Apply :class:`~triage.sources.base.EntryAmendment` items: notes are appended to
+        the entry's notes, problems become rows of the errors table."""
+        now = utc_now()
+        with self.transaction() as c:
+            for a in amendments:
+                row = c.execute("SELECT id, notes FROM files WHERE evidence_id=? AND identity=?",
+                                (evidence_id, a.identity)).fetchone()
+                if row is None:
+                    continue
+                fid, notes = row
+                if a.notes:
+                    merged = (json.loads(notes) if notes else []) + [
+                        n for n in a.notes if n not in (json.loads(notes) if notes else [])]
+                    c.execute("UPDATE files SET notes=? WHERE id=?",
+                              (canonical_json(merged), fid))
+                for stage, cls, msg in a.problems:
+                    c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
+                              "time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                              (fid, run_id, stage, cls, msg, now))
+
     def record_progress(self, run_id: int, results: Sequence[FileResult],
                         dispatched: Sequence[tuple[int, int]] = ()) -> None:
         """One transaction with the results that came back and the files about to be handed

@@ -28,7 +28,7 @@ from .errors import HashSetError
 from .identify import extension_of
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
-from .sources.base import FileEntry
+from .sources.base import EntryAmendment, FileEntry
 from .util import display_bytes, utc_from_timestamp
 from .versions import versions
 from .worker import Task, WorkerOptions
@@ -115,11 +115,18 @@ def entry_row(entry: FileEntry) -> dict[str, Any]:
     return row
 
 
-def _enumerate(case: Case, evidence_id: int, run_id: int, entries: Iterator[FileEntry],
-               progress: Progress) -> int:
+def _enumerate(case: Case, evidence_id: int, run_id: int,
+               entries: Iterator[FileEntry | EntryAmendment], progress: Progress) -> int:
     count = 0
     batch: list[dict[str, Any]] = []
     for entry in entries:
+        if isinstance(entry, EntryAmendment):
+            if batch:  # the entry it names may still be in the batch
+                case.insert_entries(evidence_id, run_id, batch)
+                count += len(batch)
+                batch = []
+            case.amend_entries(evidence_id, run_id, [entry])
+            continue
         batch.append(entry_row(entry))
         if len(batch) >= ENUM_BATCH:
             case.insert_entries(evidence_id, run_id, batch)

@@ -71,6 +71,18 @@ class FileEntry:
         return self.kind == FILE and self.preset_status is None
 
 
+@dataclass(frozen=True)
+class EntryAmendment:
+    """Something learned about an entry after it was yielded (e.g. by a consistency check at
+    the end of a volume's walk): extra notes, and problems recorded in the errors table
+    (``(stage, error_class, message)``). ``entries()`` may yield these after the entry they
+    name (by ``identity``); the scan applies them to the entry's row."""
+
+    identity: str
+    notes: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str, str], ...] = ()
+
+
 class ContentChangedError(EvidenceError):
     """The file changed while it was read (RELIABILITY #12): status ``unstable``."""
 
@@ -100,9 +112,10 @@ class Source(ABC):
         ``size``; images add partitions, file systems, stored acquisition hashes."""
 
     @abstractmethod
-    def entries(self) -> Iterator[FileEntry]:
+    def entries(self) -> Iterator[FileEntry | EntryAmendment]:
         """Every entry, in a deterministic order. Problems with one entry or one volume are
-        reported as entries with ``preset_status`` (or ``warnings()``), never raised."""
+        reported as entries with ``preset_status`` (or ``warnings()``), never raised.
+        :class:`EntryAmendment` items may follow the entries they name."""
 
     @abstractmethod
     def open_entry(self, entry: FileEntry) -> BinaryIO:
