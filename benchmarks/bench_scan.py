@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_corpus
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "media"
-DRAFT_SIZES = (512, 256)
+DRAFT_SIZES = (512, 360, 256)
 # Thresholds the scanner matches with (hashsets/algorithms/perceptual.py).
 THRESHOLDS = {"phash": 10, "dhash": 10, "pdq": 31}
 GOAL_CRYPTO_RATIO = 2.5
@@ -486,7 +486,9 @@ def draft_sample(corpus: Path | None, per_size: int) -> list[tuple[str, Path]]:
 def part_d(args: argparse.Namespace, corpus: Path | None, results: dict[str, Any]) -> None:
     _section("d. reduced-size JPEG decoding (draft mode) vs full decode")
     sample = draft_sample(corpus, args.draft_sample)
-    print(f"  {len(sample)} JPEGs; draft('RGB', (s, s)) for s in {DRAFT_SIZES}; decode time = "
+    sizes = tuple(int(x) for x in args.draft_sizes.split(",")) if args.draft_sizes \
+        else DRAFT_SIZES
+    print(f"  {len(sample)} JPEGs; draft('RGB', (s, s)) for s in {sizes}; decode time = "
           f"best of {args.repeat}; hash time = pHash + dHash + PDQ on the decoded image")
     rows: list[DraftRow] = []
     for group, path in sample:
@@ -497,7 +499,7 @@ def part_d(args: argparse.Namespace, corpus: Path | None, results: dict[str, Any
             h_full = time.perf_counter() - started
             rows.append(DraftRow(group, "full", dict.fromkeys(ref, 0), 0, t_full, h_full,
                                  full.width * full.height))
-            for size in DRAFT_SIZES:
+            for size in sizes:
                 small, t_small = _timed_decode(path, size, args.repeat)
                 started = time.perf_counter()
                 got, got_q = _hashes(small)
@@ -512,7 +514,7 @@ def part_d(args: argparse.Namespace, corpus: Path | None, results: dict[str, Any
         results["d"] = {"error": "no JPEG could be decoded"}
         return
     groups = ["all", *dict.fromkeys(r.group for r in rows)]
-    variants = ["full", *(f"draft {s}" for s in DRAFT_SIZES)]
+    variants = ["full", *(f"draft {s}" for s in sizes)]
     header = (f"  {'group':<18} {'variant':<9} {'n':>4} {'Mpx':>6} {'pHash mean/max':>15} "
               f"{'dHash mean/max':>15} {'PDQ mean/max':>13} {'PDQq Δ':>7} {'decode ms':>10} "
               f"{'hash ms':>8} {'total ms':>9} {'saved':>6}")
@@ -573,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="part a: sync and drop the page cache before each run (root)")
     parser.add_argument("--memory-scale", type=int, default=4, help="part c: larger corpus "
                         "has this many times the JPEGs (4)")
+    parser.add_argument("--draft-sizes", default="",
+                        help="part d: comma-separated draft targets (default 512,360,256)")
     parser.add_argument("--draft-sample", type=int, default=30, help="part d: corpus JPEGs "
                         "per size (0 = all); the test-data JPEGs are always added")
     parser.add_argument("--repeat", type=int, default=2, help="part d: decodes per timing")
