@@ -88,7 +88,7 @@ def scan(
     perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (pHash, dHash, "
                                              "PDQ) of images.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
-                                            "in pixels (0: full decode).")] = 512,
+                                            "in pixels (0: full decode).")] = 360,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
                                             "(decompression bombs).")] = 178_956_970,
     containers: Annotated[bool, typer.Option(help="Look inside archives and documents (zip, "

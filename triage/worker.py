@@ -54,7 +54,7 @@ class WorkerOptions:
     perceptual: bool = True
     #: JPEG draft-mode target: the decoder scales by 1/2, 1/4 or 1/8 while the result stays
     #: at least this large in both dimensions. 0 decodes at full size.
-    draft_size: int = 512
+    draft_size: int = 360
     #: Pixel count above which an image is refused as a decompression bomb.
     max_pixels: int = 178_956_970  # Pillow's own hard limit (2 x MAX_IMAGE_PIXELS)
     #: Larger image files are hashed but not decoded (their bytes would sit in memory).
