@@ -73,7 +73,7 @@ def test_hang_is_killed_at_the_deadline(evidence: Path, tmp_path: Path) -> None:
     assert bad["status"] == "error" and bad["status_stage"] == "decode"
     assert bad["status_reason"].startswith("timeout")
     assert summary["pool"]["timeouts"] == 1
-    assert 2 <= summary["pool"]["slowest_giveup_seconds"] <= 3.5
+    assert 2 <= summary["pool"]["slowest_giveup_seconds"] <= 6  # deadline + scheduling slack
     assert elapsed < 60
     assert sum(r["status"] == "done" for r in _status(case).values()) == 6  # 5 img + txt
 
