@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import TESTDATA
-from triage.sources.base import FileEntry
+from triage.sources.base import EntryAmendment, FileEntry
 from triage.sources.image import ImageSource
 
 ANSWERS = TESTDATA / "answers"
@@ -134,6 +134,7 @@ class Scan:
     describe: dict[str, Any]
     entries: list[FileEntry]
     reads: dict[str, Read]  # by identity
+    amendments: list[EntryAmendment]  # the block-ownership check's, in order
 
     def files(self) -> dict[bytes, FileEntry]:
         """File entries by path; a path both live and deleted (a name reused after
@@ -162,7 +163,14 @@ class Scan:
 def scan(path: Path | str, *, timeout: float = 60, read: bool = True) -> Scan:
     source = ImageSource(str(path), timeout=timeout)
     describe = source.describe()
-    entries = list(source.entries())
+    entries: list[FileEntry] = []
+    amendments: list[EntryAmendment] = []
+    for item in source.entries():
+        if isinstance(item, EntryAmendment):
+            assert item.identity in {e.identity for e in entries}, "amends an unseen entry"
+            amendments.append(item)
+        else:
+            entries.append(item)
     identities = [e.identity for e in entries]
     assert len(identities) == len(set(identities)), "identities must be unique"
     readable = [e for e in entries if e.readable]
@@ -170,7 +178,7 @@ def scan(path: Path | str, *, timeout: float = 60, read: bool = True) -> Scan:
     if read and readable:
         results = worker_pool().submit(_read_all, source.spec(), readable).result(timeout=120)
         reads = {e.identity: r for e, r in zip(readable, results, strict=True)}
-    return Scan(source, describe, entries, reads)
+    return Scan(source, describe, entries, reads, amendments)
 
 
 def build_images(dest: Path) -> Path:

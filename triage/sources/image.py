@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from ..errors import EvidenceError
 from . import base
-from .base import FileEntry, Source
+from .base import EntryAmendment, FileEntry, Source
 from .containers import Container, detect_container, open_container
 from .tsk_child import run_child
 
@@ -84,8 +84,11 @@ class ImageSource(Source):
     def warnings(self) -> list[str]:
         return list(self._warnings)
 
-    def entries(self) -> Iterator[FileEntry]:
-        """Every entry of every volume, volume by volume, from child processes."""
+    def entries(self) -> Iterator[FileEntry | EntryAmendment]:
+        """Every entry of every volume, volume by volume, from child processes; after each
+        volume's entries, the amendments of its block-ownership check
+        (:class:`~triage.sources.tsk.BlockCheck`: cross-linked files, deleted files whose
+        blocks were reallocated, ...)."""
         layout = self._probe()
         if layout.get("error"):
             yield self._image_error(layout["error"])
@@ -176,7 +179,7 @@ class ImageSource(Source):
 
     def _run_child(self, mode: str, start: int, current: list[int], finished: list[int],
                    sink: Callable[[dict[str, Any]], None] | None = None,
-                   ) -> Generator[FileEntry, None, str | None]:
+                   ) -> Generator[FileEntry | EntryAmendment, None, str | None]:
         """Run one enumeration child; yield its entries. Returns None when it finished
         cleanly, else why not ("crashed ...", "hung ..."); ``current[0]`` is then the
         volume it was working on."""

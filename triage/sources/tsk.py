@@ -15,7 +15,10 @@ NTFS ``$DATA`` streams as ``file:stream`` entries, named index roots as ``file:$
 
 from __future__ import annotations
 
+import heapq
 import io
+import struct
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,7 @@ import pytsk3
 
 from ..errors import EvidenceError
 from . import base
-from .base import FileEntry
+from .base import EntryAmendment, FileEntry
 from .containers import Container
 
 MAX_DEPTH = 128  # deeper directory nesting is treated as a damaged file system (cycle)
@@ -40,6 +43,7 @@ _ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 _ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 _ATTR_HFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_DATA)
 _ATTR_FLAG_NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
+_ATTR_FLAG_SPARSE_COMP = int(pytsk3.TSK_FS_ATTR_SPARSE) | int(pytsk3.TSK_FS_ATTR_COMP)
 _RUN_FLAG_NODATA = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(
     pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
 _NAME_FLAG_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
@@ -218,14 +222,18 @@ def _times(meta: Any) -> tuple[dict[str, float | None], dict[str, Any]]:
     return out, raw
 
 
-def walk_volume(img: pytsk3.Img_Info, vol: Volume) -> Iterator[FileEntry]:
-    """Every entry of one volume, depth first, children in name-byte order.
+def walk_volume(img: pytsk3.Img_Info, vol: Volume,
+                check: bool = True) -> Iterator[FileEntry | EntryAmendment]:
+    """Every entry of one volume, depth first, children in name-byte order, then (``check``)
+    the :class:`EntryAmendment` items of the block-ownership consistency check
+    (:class:`BlockCheck`).
 
     Cycle and depth protection: a directory meta address is entered once; nesting deeper
     than MAX_DEPTH ends that branch with an error entry. Per-directory failures become error
     entries; the walk goes on.
     """
     fs = pytsk3.FS_Info(img, offset=vol.offset)
+    blocks = BlockCheck(img, fs, vol) if check else None
     ntfs = vol.fs_type == "ntfs"
     fat = vol.fs_type in ("fat12", "fat16", "fat32")
     root = int(fs.info.root_inum)
@@ -250,7 +258,11 @@ def walk_volume(img: pytsk3.Img_Info, vol: Volume) -> Iterator[FileEntry]:
         subdirs: list[tuple[int, bytes, int, bool]] = []
         for name, f in named:
             rel = dir_path + b"/" + name if dir_path else name
-            for entry, descend in _file_entries(fs, vol, f, rel, ntfs, fat, dir_deleted):
+            loaded: list[Any] = []
+            produced: list[FileEntry] = []
+            for entry, descend in _file_entries(fs, vol, f, rel, ntfs, fat, dir_deleted,
+                                                loaded):
+                produced.append(entry)
                 yield entry
                 if descend is None:
                     continue
@@ -263,7 +275,11 @@ def walk_volume(img: pytsk3.Img_Info, vol: Volume) -> Iterator[FileEntry]:
                     continue
                 visited.add(descend)
                 subdirs.append((descend, rel, depth + 1, entry.deleted))
+            if blocks is not None and loaded:
+                blocks.add(loaded[0], produced)
         stack.extend(reversed(subdirs))
+    if blocks is not None:
+        yield from blocks.finish()
 
 
 def _error_entry(vol: Volume, path: bytes, addr: int | None, stage: str,
@@ -281,8 +297,12 @@ def _full_path(vol: Volume, rel: bytes) -> bytes:
 
 
 def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: bool,
-                  parent_deleted: bool) -> Iterator[tuple[FileEntry, int | None]]:
-    """The entries for one name: (entry, meta address to descend into or None)."""
+                  parent_deleted: bool, loaded: list[Any] | None = None,
+                  ) -> Iterator[tuple[FileEntry, int | None]]:
+    """The entries for one name: (entry, meta address to descend into or None).
+
+    ``loaded`` receives the libtsk file object (with metadata) when the name has metadata
+    that is not a reallocated one (for :class:`BlockCheck`)."""
     name = f.info.name
     name_unalloc = bool(int(name.flags) & _NAME_FLAG_UNALLOC)
     addr = int(name.meta_addr)
@@ -315,6 +335,8 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
     meta_alloc = bool(meta_flags & _META_FLAG_ALLOC)
     meta_type = int(meta.type)
     realloc = name_unalloc and meta_alloc  # fls "(realloc)"
+    if loaded is not None and not realloc and meta_type != _META_VIRT:
+        loaded.append(f)
     deleted = name_unalloc or not meta_alloc or parent_deleted
     allocated = not name_unalloc and meta_alloc
     if meta_type == _META_VIRT:
@@ -399,6 +421,342 @@ def _attrs(f: Any) -> list[tuple[int, int, bytes | None, int]]:
     except OSError:
         pass
     return out
+
+
+# --------------------------------------------------------------------------- consistency
+
+CROSS_LINKED = "CrossLinked"
+UNALLOCATED_BLOCKS = "UnallocatedBlocks"
+SIZE_MISMATCH = "SizeMismatch"
+INCONSISTENT = "FileSystemInconsistent"
+#: Note on a deleted entry whose blocks now belong to allocated files (RELIABILITY #6).
+OVERWRITTEN_PRECISE = "deleted: content overwritten: {n} of {m} blocks now belong to {who}"
+#: Overlap comparisons per volume before the sweep gives up (a damaged file system where
+#: everything overlaps everything must not turn the check into a hang).
+MAX_COMPARISONS = 20_000_000
+#: Largest allocation bitmap read (bytes); 512 MiB covers 4 Gi clusters.
+MAX_BITMAP = 512 << 20
+#: File systems whose format lets files share data blocks: ISO9660 (and its Joliet / Rock
+#: Ridge trees) points hard links and identical files at one extent.
+_SHARING_ALLOWED = ("iso9660",)
+_DATA_ATTRS = (_ATTR_DEFAULT, _ATTR_NTFS_DATA, _ATTR_HFS_DATA)
+
+
+@dataclass
+class _Owner:
+    identity: str
+    display: str
+    allocated: bool
+    meta: int
+    blocks: int = 0
+
+
+class BlockCheck:
+    """File-system-independent block-ownership check of one volume, from libtsk's data runs.
+
+    During the walk, :meth:`add` records every non-resident attribute's data runs (sparse
+    and filler runs, resident data and virtual files left out) as ``[start, end)`` block
+    ranges in three flat arrays; :meth:`finish` sorts them by start and sweeps once
+    (``O(n log n)``), keeping the ranges that are still open in two heaps (allocated and
+    deleted owners). It yields :class:`EntryAmendment` items:
+
+    * allocated entries sharing blocks with other allocated entries: problem
+      ``CrossLinked`` on each (not on ISO9660, where sharing is allowed);
+    * deleted entries whose blocks now belong to allocated entries: the note
+      "deleted: content overwritten: N of M blocks now belong to <path>";
+    * allocated data streams whose size exceeds what their runs cover: ``SizeMismatch``;
+    * where the file system's allocation bitmap is a file libtsk lists (exFAT
+      ``$ALLOC_BITMAP``, NTFS ``$Bitmap``): allocated entries using blocks it marks free,
+      ``UnallocatedBlocks``;
+
+    and, if any of these problems was found, one error entry for the volume that sums them up.
+    """
+
+    def __init__(self, img: Any, fs: Any, vol: Volume) -> None:
+        self.img = img
+        self.fs = fs
+        self.vol = vol
+        self.block_size = int(fs.info.block_size) or 512
+        self.starts = array("q")
+        self.ends = array("q")
+        self.owner_of = array("q")
+        self.owners: list[_Owner] = []
+        self.seen: set[int] = set()
+        self.problems: dict[int, list[tuple[str, str, str]]] = {}
+        self.bitmap_addr: int | None = None
+
+    # -- collecting --------------------------------------------------------------------
+
+    def add(self, f: Any, produced: list[FileEntry]) -> None:
+        """Record the data runs of one file (once per meta address: hard links and
+        several names of one metadata entry are one owner)."""
+        meta = f.info.meta
+        if meta is None or not produced:
+            return
+        addr = int(meta.addr)
+        if addr in self.seen:
+            return
+        self.seen.add(addr)
+        main = produced[0]
+        allocated = not main.deleted
+        if allocated:
+            self._note_bitmap(addr, main)
+        by_attr: dict[str, int] = {}
+        main_owner: int | None = None
+
+        def owner(e: FileEntry) -> int:
+            self.owners.append(_Owner(e.identity, _display(e.path), allocated, addr))
+            return len(self.owners) - 1
+
+        try:
+            for a in f:
+                info = a.info
+                if not int(info.flags) & _ATTR_FLAG_NONRES:
+                    continue
+                atype = int(info.type)
+                key = f"{atype}-{int(info.id)}"
+                entry = next((e for e in produced if e.identity.split(":", 3)[2] == key),
+                             None)
+                if entry is not None:
+                    idx = by_attr.get(key)
+                    if idx is None:
+                        idx = by_attr[key] = owner(entry)
+                else:
+                    if main_owner is None:
+                        main_owner = owner(main)
+                    idx = main_owner
+                covered, nruns = self._runs(a, idx)
+                size = int(info.size)
+                target = entry or main
+                # No runs at all is how libtsk gives a sparse stream (NTFS $BadClus:$Bad);
+                # compressed and sparse-flagged streams have their own accounting.
+                if (allocated and nruns and atype in _DATA_ATTRS and target.kind == base.FILE
+                        and not int(info.flags) & _ATTR_FLAG_SPARSE_COMP
+                        and size > covered * self.block_size):
+                    self.problems.setdefault(idx, []).append((
+                        "filesystem", SIZE_MISMATCH,
+                        f"size {size} bytes but its data runs cover only "
+                        f"{covered * self.block_size} bytes ({covered} blocks of "
+                        f"{self.block_size})"))
+        except OSError:
+            return  # attributes libtsk cannot load: nothing to check
+
+    def _runs(self, attr: Any, idx: int) -> tuple[int, int]:
+        """Record one attribute's runs; (blocks covered incl. sparse runs, run count)."""
+        covered = nruns = 0
+        for run in attr:
+            length = int(run.len)
+            if length <= 0:
+                continue
+            covered += length
+            nruns += 1
+            if int(run.flags) & _RUN_FLAG_NODATA:
+                continue
+            start = int(run.addr)
+            self.starts.append(start)
+            self.ends.append(start + length)
+            self.owner_of.append(idx)
+            self.owners[idx].blocks += length
+        return covered, nruns
+
+    def _note_bitmap(self, addr: int, entry: FileEntry) -> None:
+        if self.vol.fs_type == "exfat" and entry.path == _full_path(self.vol,
+                                                                     b"$ALLOC_BITMAP"):
+            self.bitmap_addr = addr
+        elif self.vol.fs_type == "ntfs" and addr == 6 and entry.path == _full_path(
+                self.vol, b"$Bitmap"):
+            self.bitmap_addr = addr
+
+    # -- checking ----------------------------------------------------------------------
+
+    def finish(self) -> Iterator[FileEntry | EntryAmendment]:
+        """The amendments (and the volume's summary entry), once the walk is over."""
+        try:
+            cross, over, complete = self._sweep()
+            unalloc, bitmap_note = self._bitmap_check()
+        except (OSError, MemoryError) as e:
+            yield self._volume_entry("error", f"block-ownership check failed: "
+                                     f"{type(e).__name__}: {_tsk_msg(e)}")
+            return
+        owners = self.owners
+        notes: dict[int, list[str]] = {}
+        for (a, b), (n, first) in sorted(cross.items()):
+            for me, other in ((a, b), (b, a)):
+                self.problems.setdefault(me, []).append((
+                    "filesystem", CROSS_LINKED,
+                    f"shares {n} blocks (first: block {first}) with {owners[other].display}"))
+        by_deleted: dict[int, dict[int, int]] = {}
+        for (d, a), n in over.items():
+            by_deleted.setdefault(d, {})[a] = by_deleted.get(d, {}).get(a, 0) + n
+        for d, hits in by_deleted.items():
+            total = min(sum(hits.values()), owners[d].blocks)
+            ranked = sorted(hits.items(), key=lambda t: (-t[1], owners[t[0]].display))
+            who = owners[ranked[0][0]].display
+            if len(ranked) > 1:
+                who += f" and {len(ranked) - 1} other file{'s' if len(ranked) > 2 else ''}"
+            notes.setdefault(d, []).append(
+                OVERWRITTEN_PRECISE.format(n=total, m=owners[d].blocks, who=who))
+        for idx, (n, first) in unalloc.items():
+            self.problems.setdefault(idx, []).append((
+                "filesystem", UNALLOCATED_BLOCKS,
+                f"uses {n} blocks that the allocation bitmap marks free (first: block "
+                f"{first})"))
+        # One amendment per entry, in walk order (several owners may share an identity).
+        merged: dict[str, tuple[list[str], list[tuple[str, str, str]]]] = {}
+        for idx in sorted(set(notes) | set(self.problems)):
+            n_list, p_list = merged.setdefault(owners[idx].identity, ([], []))
+            n_list.extend(x for x in notes.get(idx, []) if x not in n_list)
+            p_list.extend(x for x in self.problems.get(idx, []) if x not in p_list)
+        counts: dict[str, set[str]] = {}
+        for identity, (n_list, p_list) in merged.items():
+            yield EntryAmendment(identity, notes=tuple(n_list), problems=tuple(p_list))
+            for _stage, cls, _msg in p_list:
+                counts.setdefault(cls, set()).add(identity)
+        parts = []
+        for cls, label in ((CROSS_LINKED, "cross-linked"),
+                           (UNALLOCATED_BLOCKS, "using blocks the allocation bitmap marks free"),
+                           (SIZE_MISMATCH, "with a size their data runs do not cover")):
+            if cls in counts:
+                n = len(counts[cls])
+                parts.append(f"{n} {'entry' if n == 1 else 'entries'} {label}")
+        if not complete:
+            parts.append(f"check stopped after {MAX_COMPARISONS} overlap comparisons "
+                         "(too many overlapping runs)")
+        if parts:
+            msg = "file system inconsistencies found: " + "; ".join(parts)
+            if bitmap_note:
+                msg += f" ({bitmap_note})"
+            yield self._volume_entry("error", msg)
+            yield EntryAmendment(self._volume_identity(),
+                                 problems=(("filesystem", INCONSISTENT, msg),))
+
+    def _volume_identity(self) -> str:
+        return f"{self.vol.offset}:volume:consistency"
+
+    def _volume_entry(self, status: str, msg: str) -> FileEntry:
+        return FileEntry(identity=self._volume_identity(), path=self.vol.prefix,
+                         kind=base.OTHER, preset_status=(status, "filesystem", msg))
+
+    def _sweep(self) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], int],
+                              bool]:
+        starts, ends, owner_of, owners = self.starts, self.ends, self.owner_of, self.owners
+        sharing_ok = self.vol.fs_type in _SHARING_ALLOWED
+        order = sorted(range(len(starts)), key=starts.__getitem__)
+        live: list[tuple[int, int]] = []  # (end, run) of allocated owners
+        dead: list[tuple[int, int]] = []  # (end, run) of deleted owners
+        cross: dict[tuple[int, int], list[int]] = {}
+        over: dict[tuple[int, int], int] = {}
+        work = 0
+        for i in order:
+            s, e, o = starts[i], ends[i], owner_of[i]
+            while live and live[0][0] <= s:
+                heapq.heappop(live)
+            while dead and dead[0][0] <= s:
+                heapq.heappop(dead)
+            me = owners[o]
+            work += len(live) + (len(dead) if me.allocated else 0)
+            if work > MAX_COMPARISONS:
+                return cross, over, False
+            for end2, j in live:
+                o2 = owner_of[j]
+                if owners[o2].meta == me.meta:
+                    continue
+                n = min(e, end2) - s
+                if me.allocated:
+                    if sharing_ok:
+                        continue
+                    key = (o2, o) if o2 < o else (o, o2)
+                    hit = cross.get(key)
+                    if hit is None:
+                        cross[key] = [n, s]
+                    else:
+                        hit[0] += n
+                        hit[1] = min(hit[1], s)
+                else:
+                    over[(o, o2)] = over.get((o, o2), 0) + n
+            if me.allocated:
+                for end2, j in dead:
+                    o2 = owner_of[j]
+                    if owners[o2].meta != me.meta:
+                        over[(o2, o)] = over.get((o2, o), 0) + min(e, end2) - s
+                heapq.heappush(live, (e, i))
+            else:
+                heapq.heappush(dead, (e, i))
+        return cross, over, True
+
+    def _bitmap_check(self) -> tuple[dict[int, tuple[int, int]], str]:
+        """Allocated owners' blocks that the allocation bitmap marks free: {owner: (count,
+        first block)}. Only where the bitmap is a file libtsk lists (exFAT, NTFS)."""
+        if self.bitmap_addr is None:
+            return {}, ""
+        geometry = self._cluster_geometry()
+        if geometry is None:
+            return {}, ""
+        heap, per_cluster, count = geometry
+        f = self.fs.open_meta(inode=self.bitmap_addr)
+        size = int(f.info.meta.size)
+        if size > MAX_BITMAP or size * 8 < count:
+            return {}, "allocation bitmap not checked: unexpected size"
+        bitmap = bytearray()
+        while len(bitmap) < size:
+            chunk = bytes(f.read_random(len(bitmap), min(READ_CHUNK, size - len(bitmap))))
+            if not chunk:
+                return {}, "allocation bitmap not checked: unreadable"
+            bitmap += chunk
+        out: dict[int, tuple[int, int]] = {}
+        for i in range(len(self.starts)):
+            o = self.owner_of[i]
+            if not self.owners[o].allocated:
+                continue
+            s, e = self.starts[i], self.ends[i]
+            if s < heap:
+                continue  # not in the cluster heap (exFAT); NTFS heap is 0
+            c0 = (s - heap) // per_cluster
+            c1 = min((e - 1 - heap) // per_cluster + 1, count)
+            if c0 >= c1:
+                continue
+            free, first = _free_bits(bitmap, c0, c1)
+            if free:
+                block = heap + (first * per_cluster)
+                n = free * per_cluster
+                prev = out.get(o)
+                out[o] = (n, block) if prev is None else (prev[0] + n, min(prev[1], block))
+        return out, ""
+
+    def _cluster_geometry(self) -> tuple[int, int, int] | None:
+        """(first block of the cluster heap, blocks per cluster, cluster count): bit i of
+        the bitmap is the i-th cluster of the heap (exFAT cluster i + 2, NTFS cluster i)."""
+        if self.vol.fs_type == "ntfs":
+            return 0, 1, int(self.fs.info.last_block) + 1
+        boot = bytes(self.img.read(self.vol.offset, 512))
+        if len(boot) < 512 or boot[3:11] != b"EXFAT   ":
+            return None
+        heap, count = struct.unpack_from("<II", boot, 0x58)[0], struct.unpack_from(
+            "<I", boot, 0x5C)[0]
+        sector = 1 << boot[0x6C]
+        if sector != self.block_size:
+            return None
+        return heap, 1 << boot[0x6D], count
+
+
+def _free_bits(bitmap: bytearray, c0: int, c1: int) -> tuple[int, int]:
+    """(number of clear bits in [c0, c1), index of the first clear bit, relative to 0)."""
+    b0, b1 = c0 // 8, (c1 + 7) // 8
+    chunk = bitmap[b0:b1]
+    if chunk.count(0xFF) == len(chunk):
+        return 0, 0
+    value = int.from_bytes(chunk, "little") >> (c0 - 8 * b0)
+    width = c1 - c0
+    mask = (1 << width) - 1
+    clear = ~value & mask
+    if not clear:
+        return 0, 0
+    first = (clear & -clear).bit_length() - 1
+    return clear.bit_count(), c0 + first
+
+
+def _display(path: bytes) -> str:
+    return path.decode("utf-8", "backslashreplace") or "/"
 
 
 # --------------------------------------------------------------------------- content
