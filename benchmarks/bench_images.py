@@ -73,6 +73,7 @@ def timed(cmd: list[str], **kw: object) -> float:
 
 
 def source_throughput(image: Path) -> tuple[float, int, int]:
+    from triage.sources.base import FileEntry
     from triage.sources.image import ImageSource
 
     t = time.perf_counter()
@@ -80,7 +81,7 @@ def source_throughput(image: Path) -> tuple[float, int, int]:
     source.describe()
     total = files = 0
     for entry in source.entries():
-        if not entry.readable:
+        if not isinstance(entry, FileEntry) or not entry.readable:  # skip amendments
             continue
         f = source.open_entry(entry)
         hs = (hashlib.md5(), hashlib.sha1(), hashlib.sha256())
