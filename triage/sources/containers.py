@@ -232,10 +232,18 @@ class RawContainer(Container):
         if offset >= self.size or size <= 0:
             return b""
         size = min(size, self.size - offset)
-        out = bytearray()
         i = len(self._starts) - 1
         while self._starts[i] > offset:
             i -= 1
+        seg_end = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
+        if offset + size <= seg_end:
+            # The common case, one segment: hand pread's bytes over without copying again
+            # (libtsk reads through here for every file; copies cost as much as hashing).
+            data = os.pread(self._fds[i], size, offset - self._starts[i])
+            if len(data) != size:
+                raise OSError(f"{self.segments[i]}: short read at {offset - self._starts[i]}")
+            return data
+        out = bytearray()
         while size > 0 and i < len(self._fds):
             seg_off = offset - self._starts[i]
             seg_end = (self._starts[i + 1] if i + 1 < len(self._starts) else self.size)

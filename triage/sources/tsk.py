@@ -830,6 +830,17 @@ class TskStream(io.RawIOBase):
         self._pos += n
         return n
 
+    def read(self, size: int = -1) -> bytes:
+        """Like ``RawIOBase.read`` but returns libtsk's bytes as they are: the default goes
+        through ``readinto`` and copies every chunk twice more."""
+        if self._pos >= self._size:
+            return b""
+        n = self._size - self._pos if size is None or size < 0 else \
+            min(size, self._size - self._pos)
+        data = self._read_at(self._pos, n)
+        self._pos += n
+        return data
+
 
 def open_content(fs: Any, locator: tuple[Any, ...], label: str) -> TskStream:
     """Open the attribute a locator names. Raises EvidenceError when it has no content.
