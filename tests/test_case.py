@@ -124,7 +124,7 @@ def test_rescan_of_the_same_evidence_does_not_redo_or_duplicate(evidence: Path,
 
 
 def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
-    from triage.scan import _NoProgress, _enumerate
+    from triage.scan import _enumerate, _NoProgress
     from triage.sources.base import EntryAmendment, FileEntry
 
     with Case.open(tmp_path / "c") as case:
