@@ -161,3 +161,24 @@ def test_picture_in_a_deleted_archive_on_a_disk_image(tmp_path: Path,
     assert hits, rows(c, "SELECT display_path, status, deleted FROM files")
     assert hits[0]["display_path"].endswith("!beach.jpg")
     assert hits[0]["parent_deleted"] == 1
+
+
+def test_thumbnails_inside_pictures_are_not_items(tmp_path: Path,
+                                                  pictures: dict[str, bytes]) -> None:
+    """A JPEG carrying another JPEG in an APP1 segment (as an EXIF thumbnail does) is one
+    item; the same bytes inside unknown data are carved."""
+    outer, thumb = pictures["p0"], pictures["p1"]
+    payload = b"Exif\x00\x00" + thumb
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    with_thumb = outer[:2] + app1 + outer[2:]
+    root = tmp_path / "ev"
+    root.mkdir()
+    (root / "photo.jpg").write_bytes(with_thumb)
+    (root / "unknown.bin").write_bytes(b"\x00" * 100 + thumb)
+    c = tmp_path / "case"
+    scan_json(root, c, expect=(0,))
+    paths = {r["display_path"]: r for r in rows(c, "SELECT * FROM files")}
+    assert paths["photo.jpg"]["status"] == "done"
+    assert paths["photo.jpg"]["media_kind"] == "image"
+    assert not [p for p in paths if p.startswith("photo.jpg!")]
+    assert "unknown.bin!@100.jpg" in paths

@@ -252,10 +252,20 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                                     f"({options.max_decode_bytes}); not decoded"))
         else:
             _perceptual(result, data, options, stage, path)
-    if data is not None and options.containers and result.status == "done":
+    if (data is not None and options.containers and result.status == "done"
+            and _expandable(data, result)):
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path)
     return result
+
+
+def _expandable(data: bytes, result: FileResult) -> bool:
+    """Containers are expanded, other data is searched for embedded pictures; pictures,
+    videos and audio are not (a photo's EXIF thumbnail is part of the photo)."""
+    from .containers import container_kind
+
+    return result.media_kind == "other" or container_kind(
+        data[:MAGIC_HEAD_BYTES], result.mime or "") is not None
 
 
 def _keep_limit(head: bytes, mime: str, kind: str, options: WorkerOptions) -> int:
