@@ -113,3 +113,24 @@ def test_disk_full_while_writing_the_case_is_a_clear_error(tmp_path: Path) -> No
     if ok.returncode == 0:                            # sqlite3 CLI present
         assert ok.stdout.strip() == "ok"
     assert os.path.getsize(case / "case.sqlite") <= 256 * 1024
+
+
+def test_sparse_file_over_4_gib(tmp_path: Path) -> None:
+    """RELIABILITY #8: a file larger than 4 GiB (sparse: no disk space used) is hashed in
+    full; its digest equals md5sum's and its size is exact."""
+    root = tmp_path / "ev"
+    root.mkdir()
+    big = root / "big.img"
+    size = (4 << 30) + 4097
+    with open(big, "wb") as f:
+        f.truncate(size)
+        f.seek(size - 5)
+        f.write(b"tail!")
+    case = tmp_path / "case"
+    scan_json(root, case, "--timeout", "600", expect=(0,))
+    r = rows(case, "SELECT f.size, f.status, h.value FROM files f JOIN hashes h "
+                   "ON h.file_id=f.id AND h.algorithm='md5'")[0]
+    assert r["status"] == "done" and r["size"] == size
+    md5 = subprocess.run(["md5sum", str(big)], capture_output=True, text=True,
+                         check=True).stdout.split()[0]
+    assert r["value"] == md5
