@@ -217,7 +217,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
         finally:
             summary["elapsed_seconds"] = round(time.monotonic() - started, 3)
             summary["run_id"] = run_id
-            summary["case_database"] = str(case.db_path)
+            summary["case_database"] = str(case.db_path.resolve())
             case.end_run(run_id, status, {k: v for k, v in summary.items()
                                           if k != "case_database"})
             progress.finish()
