@@ -177,3 +177,26 @@ def test_directories_are_recorded(tree: Path, tmp_path: Path) -> None:
     d = _names(case)[b"a"]
     assert d["kind"] == "directory" and d["status"] == "skipped"
     assert stat.S_ISDIR(os.stat(tree / "a").st_mode)
+
+
+def test_a_tree_deeper_than_the_depth_cap_is_recorded_not_fatal(tmp_path: Path) -> None:
+    """1,100 nested folders (2.2 KB of path): no recursion limit is hit; entries down to the
+    cap are listed and the folder beyond it is an error entry with its reason."""
+    from triage.sources.directory import MAX_DEPTH
+
+    root = tmp_path / "evidence"
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(MAX_DEPTH + 76):
+            os.mkdir(b"a", dir_fd=fd)
+            nfd = os.open(b"a", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    finally:
+        os.close(fd)
+    case = tmp_path / "case"
+    summary = scan_json(root, case, expect=(3,))
+    errors = rows(case, "SELECT * FROM files WHERE status='error'")
+    assert len(errors) == 1 and "deeper than" in errors[0]["status_reason"]
+    assert summary["entries"] == MAX_DEPTH

@@ -187,7 +187,7 @@ class DirectorySource(Source):
 
     # -- enumeration -----------------------------------------------------------------
     def entries(self) -> Iterator[FileEntry]:
-        yield from self._walk(self.root_fd, b"", 0, set())
+        yield from self._walk(self.root_fd)
 
     def _entry(self, path: bytes, st: os.stat_result, dir_fd: int, name: bytes) -> FileEntry:
         kind = _kind(st.st_mode)
@@ -221,53 +221,77 @@ class DirectorySource(Source):
             preset_status=preset,
         )
 
-    def _walk(self, dir_fd: int, prefix: bytes, depth: int,
-              visited: set[tuple[int, int]]) -> Iterator[FileEntry]:
+    def _listing(self, dir_fd: int, prefix: bytes) -> tuple[list[bytes], FileEntry | None]:
         try:
             faults.check("enumerate", display_bytes(prefix) if prefix else ".")
             # listdir(fd) gives str names (surrogate-escaped); fsencode restores the exact
             # bytes, and sorting the bytes makes the order independent of locale.
-            names = sorted(os.fsencode(n) for n in os.listdir(dir_fd))
+            return sorted(os.fsencode(n) for n in os.listdir(dir_fd)), None
         except (OSError, faults.InjectedFault) as e:
             reason = e.strerror if isinstance(e, OSError) else str(e)
-            yield self._error_entry(prefix or b".", f"cannot list directory: {reason}")
-            return
-        for name in names:
-            path = prefix + b"/" + name if prefix else name
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError as e:
-                yield self._error_entry(path, f"cannot stat: {e.strerror}")
-                continue
-            entry = self._entry(path, st, dir_fd, name)
-            if entry.kind != DIRECTORY:
+            return [], self._error_entry(prefix or b".", f"cannot list directory: {reason}")
+
+    def _walk(self, root_fd: int) -> Iterator[FileEntry]:
+        """Depth-first, names in byte order, without recursion: a tree as deep as
+        ``MAX_DEPTH`` must not exhaust Python's stack (a deep tree is a known trap)."""
+        visited: set[tuple[int, int]] = set()
+        names, problem = self._listing(root_fd, b"")
+        if problem is not None:
+            yield problem
+        # Each frame: [directory fd, path prefix, sorted names, next index, depth].
+        stack: list[list[Any]] = [[root_fd, b"", names, 0, 0]]
+        try:
+            while stack:
+                frame = stack[-1]
+                dir_fd, prefix, names, index, depth = frame
+                if index >= len(names):
+                    stack.pop()
+                    if dir_fd != root_fd:
+                        os.close(dir_fd)
+                    continue
+                frame[3] = index + 1
+                name = names[index]
+                path = prefix + b"/" + name if prefix else name
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError as e:
+                    yield self._error_entry(path, f"cannot stat: {e.strerror}")
+                    continue
+                entry = self._entry(path, st, dir_fd, name)
+                if entry.kind != DIRECTORY:
+                    yield entry
+                    continue
+                if st.st_dev != self._root_dev:
+                    yield _replace_status(entry, ("skipped", "enumerate",
+                                                  "mount point of another file system "
+                                                  "(not crossed)"))
+                    continue
+                if (st.st_dev, st.st_ino) in visited:
+                    yield _replace_status(entry, ("error", "enumerate",
+                                                  "directory cycle (already visited)"))
+                    continue
+                if depth + 1 >= MAX_DEPTH:
+                    yield _replace_status(entry, ("error", "enumerate",
+                                                  f"deeper than {MAX_DEPTH} levels; not "
+                                                  "entered"))
+                    continue
                 yield entry
-                continue
-            if st.st_dev != self._root_dev:
-                yield _replace_status(entry, ("skipped", "enumerate",
-                                              "mount point of another file system "
-                                              "(not crossed)"))
-                continue
-            if (st.st_dev, st.st_ino) in visited:
-                yield _replace_status(entry, ("error", "enumerate",
-                                              "directory cycle (already visited)"))
-                continue
-            if depth >= MAX_DEPTH:
-                yield _replace_status(entry, ("error", "enumerate",
-                                              f"deeper than {MAX_DEPTH} levels; not entered"))
-                continue
-            yield entry
-            try:
-                sub = _open_noatime(name, os.O_RDONLY | _O_DIRECTORY, dir_fd)
-            except OSError as e:
-                yield self._error_entry(path + b"/", f"cannot open directory: {e.strerror}",
-                                        identity_suffix="open")
-                continue
-            visited.add((st.st_dev, st.st_ino))
-            try:
-                yield from self._walk(sub, path, depth + 1, visited)
-            finally:
-                os.close(sub)
+                try:
+                    sub = _open_noatime(name, os.O_RDONLY | _O_DIRECTORY, dir_fd)
+                except OSError as e:
+                    yield self._error_entry(path + b"/", f"cannot open directory: "
+                                                          f"{e.strerror}",
+                                            identity_suffix="open")
+                    continue
+                visited.add((st.st_dev, st.st_ino))
+                sub_names, problem = self._listing(sub, path)
+                if problem is not None:
+                    yield problem
+                stack.append([sub, path, sub_names, 0, depth + 1])
+        finally:
+            for frame in stack:
+                if frame[0] != root_fd:
+                    os.close(frame[0])
 
     @staticmethod
     def _error_entry(path: bytes, reason: str, identity_suffix: str = "") -> FileEntry:
