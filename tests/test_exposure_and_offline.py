@@ -92,3 +92,32 @@ def test_internet_sockets_are_refused_in_worker_processes() -> None:
     p.start()
     p.join(30)
     assert q.get(timeout=5) == "blocked"
+
+
+def test_text_inside_files_does_not_reach_the_case(tmp_path: Path) -> None:
+    """libmagic quotes JPEG comments, EXIF fields and archive member names in its
+    description; none of that may be stored."""
+    import gzip
+    import io
+
+    root = tmp_path / "ev"
+    root.mkdir()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (5, 6, 7)).save(buf, "JPEG", comment=b"SECRET-COMMENT-42")
+    (root / "c.jpg").write_bytes(buf.getvalue())
+    with open(root / "n.gz", "wb") as raw, \
+            gzip.GzipFile(filename="SECRET-NAME-43.txt", mode="wb", fileobj=raw) as g:
+        g.write(b"x")
+    case = tmp_path / "case"
+    proc = run_triage("scan", str(root), "--case", str(case), "--no-match", "--json")
+    assert proc.returncode == 0, proc.stderr
+    db = (case / "case.sqlite").read_bytes()
+    assert b"SECRET-COMMENT-42" not in db
+    assert b"SECRET-COMMENT-42" not in proc.stdout.encode()
+    # the gzip member's stored name is data; it is kept only as the inner path of the item
+    import sqlite3
+
+    conn = sqlite3.connect(case / "case.sqlite")
+    magic_texts = [r[0] for r in conn.execute("SELECT magic FROM files")]
+    conn.close()
+    assert not any("SECRET" in (m or "") for m in magic_texts)

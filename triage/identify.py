@@ -7,6 +7,7 @@ process opens its own handles lazily (RELIABILITY #13); workers are processes, n
 from __future__ import annotations
 
 import mimetypes
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ _EXTRA_EXTENSIONS: dict[str, set[str]] = {
     "video/x-ms-asf": {"wmv", "asf", "wma"},
     "video/x-flv": {"flv"},
     "video/mpeg": {"mpg", "mpeg", "m2v", "vob", "mpe"},
-    "video/mp2t": {"ts", "mts", "m2ts"},
+    "video/mp2t": {"mts", "m2ts", "ts"},
     "video/3gpp": {"3gp", "3gpp"},
     "audio/mpeg": {"mp3", "mpga", "mp2"},
     "audio/x-wav": {"wav"},
@@ -60,6 +61,10 @@ _EXTRA_EXTENSIONS: dict[str, set[str]] = {
     "audio/aac": {"aac"},
     "audio/x-hx-aac-adts": {"aac"},
 }
+
+# Python's built-in table only: mimetypes.init() would also read /etc/mime.types and the
+# like, so the flag would depend on the machine (same evidence, different rows).
+_MIME_TABLE = mimetypes.MimeTypes(filenames=())
 
 _ALL_MEDIA_EXTENSIONS = frozenset(
     ext for mime, exts in _EXTRA_EXTENSIONS.items()
@@ -100,10 +105,11 @@ class Identifier:
             return Identification("application/x-empty", "empty", "other", extension,
                                   None)
         mime = self._mime.from_buffer(head)
-        desc = self._desc.from_buffer(head)
-        if mime == "application/octet-stream" and desc.startswith("EBML file"):
+        raw_desc = self._desc.from_buffer(head)
+        if mime == "application/octet-stream" and raw_desc.startswith("EBML file"):
             # libmagic 5.44 names WebM/Matroska only in the description.
-            mime = "video/webm" if "webm" in desc.lower() else "video/x-matroska"
+            mime = "video/webm" if "webm" in raw_desc.lower() else "video/x-matroska"
+        desc = sanitise_description(raw_desc)
         kind = media_kind(mime)
         return Identification(mime, desc, kind, extension, extension_mismatch(mime, kind,
                                                                              extension))
@@ -127,8 +133,20 @@ def media_kind(mime: str) -> str:
 
 
 def allowed_extensions(mime: str) -> set[str]:
-    exts = {e.lstrip(".").lower() for e in mimetypes.guess_all_extensions(mime, strict=False)}
+    exts = {e.lstrip(".").lower() for e in _MIME_TABLE.guess_all_extensions(mime,
+                                                                            strict=False)}
     return exts | _EXTRA_EXTENSIONS.get(mime, set())
+
+
+# libmagic's description carries text from inside files after its first comma: JPEG
+# comments, EXIF make/model/date, document authors and titles, a gzip member's original
+# name. Nothing from inside a file goes into the case, so only the type (the part before
+# the first comma) is kept, and any quoted text in it is replaced.
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+
+
+def sanitise_description(description: str) -> str:
+    return _QUOTED.sub('"…"', description.split(",", 1)[0]).strip()
 
 
 def extension_of(name: bytes) -> str | None:
@@ -158,7 +176,7 @@ def extension_mismatch(mime: str, kind: str, extension: str | None) -> int | Non
             subtype = mime.split("/", 1)[1].split("+")[0].removeprefix("x-")
             if extension == subtype:
                 return 0
-            other, _ = mimetypes.guess_type("x." + extension, strict=False)
+            other, _ = _MIME_TABLE.guess_type("x." + extension, strict=False)
             return 1 if other and media_kind(other) != kind else None
         return 1
     if extension in _ALL_MEDIA_EXTENSIONS:

@@ -56,7 +56,7 @@ class WorkerOptions:
     #: at least this large in both dimensions. 0 decodes at full size.
     draft_size: int = 360
     #: Pixel count above which an image is refused as a decompression bomb.
-    max_pixels: int = 178_956_970  # Pillow's own hard limit (2 x MAX_IMAGE_PIXELS)
+    max_pixels: int = 178_956_970  # Pillow's own hard limit (2 x its default warning level)
     #: Larger image files are hashed but not decoded (their bytes would sit in memory).
     max_decode_bytes: int = 512 << 20
     #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit.
@@ -117,7 +117,8 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, An
     from PIL import Image, ImageFile
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    Image.MAX_IMAGE_PIXELS = options.max_pixels // 2
+    # Pillow warns above MAX_IMAGE_PIXELS (here an error) and refuses above twice that.
+    Image.MAX_IMAGE_PIXELS = options.max_pixels
     notes: list[tuple[str, str, str]] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
