@@ -161,6 +161,11 @@ def test_picture_in_a_deleted_archive_on_a_disk_image(tmp_path: Path,
     assert hits, rows(c, "SELECT display_path, status, deleted FROM files")
     assert hits[0]["display_path"].endswith("!beach.jpg")
     assert hits[0]["parent_deleted"] == 1
+    child = rows(c, "SELECT f.deleted, f.allocated, f.notes FROM files f JOIN hashes h "
+                    "ON h.file_id=f.id AND h.algorithm='md5' WHERE h.value=?",
+                 (_md5(pictures["p8"]),))[0]
+    assert child["deleted"] == 1 and child["allocated"] == 0   # the archive's state carries
+    assert "content may be overwritten" in child["notes"]
 
 
 def test_thumbnails_inside_pictures_are_not_items(tmp_path: Path,
@@ -182,3 +187,33 @@ def test_thumbnails_inside_pictures_are_not_items(tmp_path: Path,
     assert paths["photo.jpg"]["media_kind"] == "image"
     assert not [p for p in paths if p.startswith("photo.jpg!")]
     assert "unknown.bin!@100.jpg" in paths
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+def test_duplicate_and_bang_names_never_collide_and_ids_are_stable(
+        tmp_path: Path, pictures: dict[str, bytes]) -> None:
+    """Two members called a.jpg, and a member literally named ``in.zip!x.jpg`` beside a
+    real ``in.zip`` holding ``x.jpg``: every one is an item with its own hash; and the ids
+    are the same whatever order the workers finish in."""
+    p = pictures
+    root = tmp_path / "ev"
+    root.mkdir()
+    (root / "dup.zip").write_bytes(b.zip_bytes([("a.jpg", p["p0"]), ("a.jpg", p["p1"])]))
+    inner = b.zip_bytes([("x.jpg", p["p2"])])
+    (root / "bang.zip").write_bytes(b.zip_bytes([("in.zip", inner),
+                                                 ("in.zip!x.jpg", p["p3"])]))
+    for i in range(6):
+        (root / f"z{i}.zip").write_bytes(b.zip_bytes([(f"m{i}.jpg", p[f"p{i}"])]))
+    one, two = tmp_path / "one", tmp_path / "two"
+    scan_json(root, one, "--jobs", "1", expect=(0,))
+    scan_json(root, two, "--jobs", "2", expect=(0,))
+    q = ("SELECT f.id, f.parent_id, f.display_path, h.value FROM files f JOIN hashes h "
+         "ON h.file_id=f.id AND h.algorithm='md5' WHERE f.parent_id IS NOT NULL ORDER BY f.id")
+    a, c = [tuple(r) for r in rows(one, q)], [tuple(r) for r in rows(two, q)]
+    assert a == c
+    md5s = {r[3] for r in a}
+    for key in ("p0", "p1", "p2", "p3"):
+        assert _md5(p[key]) in md5s, key
+    shown = {r[2] for r in a}
+    assert "bang.zip!in.zip!x.jpg" in shown and "bang.zip!in.zip\\x21x.jpg" in shown
+    assert sum(1 for r in a if r[2] == "dup.zip!a.jpg") == 2

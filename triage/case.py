@@ -28,6 +28,10 @@ from .identify import extension_of
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 SCHEMA_VERSION = "1"
+#: Ids of items found inside files start here: entry ids stay below, in enumeration order,
+#: and an item's id is derived from its top-level file's id and its ordinal (deterministic).
+CHILD_ID_BASE = 1 << 60
+CHILD_SLOTS = 1_000_000
 DB_NAME = "case.sqlite"
 GENESIS_HASH = "0" * 64
 
@@ -369,19 +373,24 @@ class Case:
         earlier run of the same evidence) keeps its id, and ``already_final`` says whether
         it has a final status, so a resumed scan does not redo it.
         """
-        cols = ("evidence_id", "run_id", *self.FILE_COLUMNS, "status", "status_stage",
+        cols = ("id", "evidence_id", "run_id", *self.FILE_COLUMNS, "status", "status_stage",
                 "status_reason")
         sql = (f"INSERT INTO files({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(evidence_id, identity) DO NOTHING")
         out: list[tuple[int, bool]] = []
         with self.transaction() as c:
+            # Entries take the ids below CHILD_ID_BASE in enumeration order; the items found
+            # inside them live above it (see _insert_children).
+            next_id = int(c.execute("SELECT coalesce(max(id), 0) FROM files WHERE id < ?",
+                                    (CHILD_ID_BASE,)).fetchone()[0]) + 1
             for r in rows:
-                cur = c.execute(sql, (evidence_id, run_id,
+                cur = c.execute(sql, (next_id, evidence_id, run_id,
                                       *(r.get(k) for k in self.FILE_COLUMNS),
                                       r.get("status", "pending"), r.get("status_stage"),
                                       r.get("status_reason")))
                 if cur.rowcount == 1:
-                    out.append((int(cur.lastrowid or 0), False))
+                    out.append((next_id, False))
+                    next_id += 1
                 else:
                     fid, status = c.execute(
                         "SELECT id, status FROM files WHERE evidence_id=? AND identity=?",
@@ -437,28 +446,50 @@ class Case:
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
                          parent: FileResult) -> list[FileResult]:
         """Create (or find again, on a resumed scan) the rows of a file's inner items and
-        return their results with ``file_id`` set. Paths are the parent's path, ``!`` and
-        the inner names joined by ``!``; member names are data, never used as paths."""
-        ev, identity, path = c.execute(
-            "SELECT evidence_id, identity, path FROM files WHERE id=?",
-            (parent.file_id,)).fetchone()
+        return their results with ``file_id`` set.
+
+        * Identity: the parent's identity, the item's ordinal in the (deterministic) walk of
+          the parent and its inner names, so duplicate member names and names containing
+          ``!`` never collide.
+        * Id: ``CHILD_ID_BASE + parent id * CHILD_SLOTS + ordinal``: the same on every run
+          whatever order the workers finish in.
+        * Path: the parent's path, ``!`` and the inner names joined by ``!``; in the display
+          form a ``!`` inside a name is escaped as ``\\x21``. Member names are data, never
+          used as paths.
+        * A deleted or unallocated parent's state and cautions carry over to its items: a
+          picture inside a deleted archive is no more certain than the archive.
+        """
+        ev, identity, path, display, allocated, deleted, pnotes = c.execute(
+            "SELECT evidence_id, identity, path, display_path, allocated, deleted, notes "
+            "FROM files WHERE id=?", (parent.file_id,)).fetchone()
+        inherited = [n for n in (json.loads(pnotes) if pnotes else [])
+                     if n.startswith("deleted") or "overwritten" in n]
         ids: dict[tuple[bytes, ...], int] = {(): parent.file_id}
         out: list[FileResult] = []
-        for child in parent.children:
+        for ordinal, child in enumerate(parent.children, start=1):
+            if ordinal >= CHILD_SLOTS:
+                parent.warnings.append(("container", "ContainerLimit",
+                                        f"more than {CHILD_SLOTS - 1} items inside; the rest "
+                                        "are not recorded"))
+                break
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
-            child_identity = f"{identity}!{inner.hex()}"
-            notes = [f"inside {child.member_kind}"]
+            child_display = display + "!" + "!".join(
+                display_bytes(name).replace("!", "\\x21") for name in child.inner)
+            child_identity = f"{identity}!{ordinal}:{inner.hex()}"
+            notes = [*inherited, f"inside {child.member_kind}"]
             if child.offset is not None:
                 notes.append(f"embedded at offset {child.offset}")
             notes.extend(child.flags)
-            row = (ev, child_identity, ids.get(child.inner[:-1], parent.file_id), child_path,
-                   display_bytes(child_path), "file", child.size,
+            child_id = CHILD_ID_BASE + parent.file_id * CHILD_SLOTS + ordinal
+            row = (child_id, ev, child_identity, ids.get(child.inner[:-1], parent.file_id),
+                   child_path, child_display, "file", child.size,
                    utc_from_timestamp(child.mtime), extension_of(child.inner[-1]),
-                   canonical_json(notes), run_id)
+                   canonical_json(notes), allocated, deleted, run_id)
             c.execute(
-                "INSERT INTO files(evidence_id, identity, parent_id, path, display_path, kind, "
-                "size, mtime_utc, extension, notes, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "INSERT INTO files(id, evidence_id, identity, parent_id, path, display_path, "
+                "kind, size, mtime_utc, extension, notes, allocated, deleted, run_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(evidence_id, identity) DO NOTHING", row)
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
                             (ev, child_identity)).fetchone()[0]
