@@ -171,3 +171,65 @@ def test_match_fault_keeps_the_scan_and_exits_6(evidence: Path, tmp_path: Path) 
     assert "matching failed" in proc.stderr
     assert rows(case, "SELECT status FROM runs")[0]["status"] == "completed"
     assert rows(case, "SELECT * FROM errors WHERE stage='match'")
+
+
+def _digests(case: Path, path: str) -> set[str]:
+    return {r["algorithm"] for r in rows(case, "SELECT h.algorithm FROM hashes h JOIN files f "
+                                               "ON f.id=h.file_id WHERE f.display_path=?",
+                                         (path,))}
+
+
+@pytest.mark.parametrize("fault", ["decode:hang", "decode:segfault", "hash:abort"])
+def test_digests_survive_a_decoder_that_hangs_or_crashes(evidence: Path, tmp_path: Path,
+                                                         fault: str) -> None:
+    """The file was read in full before decoding: a crafted file that kills the decoder
+    must not escape exact hash matching."""
+    case = tmp_path / "case"
+    scan_json(evidence, case, "--timeout", "2", env=_fault(f"{fault}:img1.jpg"), expect=(3,))
+    bad = _status(case)["img1.jpg"]
+    assert bad["status"] in ("error", "quarantined")
+    assert _digests(case, "img1.jpg") == {"md5", "sha1", "sha256"}
+    assert bad["mime"] == "image/jpeg" and bad["read_status"] == "full"
+
+
+def test_workers_that_cannot_start_stop_the_scan_without_blaming_files(
+        evidence: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    proc = run_triage("scan", str(evidence), "--case", str(case), "--no-match", "-q",
+                      env={"MAGIC": str(tmp_path / "no-such-magic-file")})
+    assert proc.returncode == 1, proc.stderr
+    assert "worker processes cannot start" in proc.stderr
+    assert not rows(case, "SELECT * FROM files WHERE status='quarantined'")
+    assert rows(case, "SELECT status FROM runs")[0]["status"] == "failed"
+    summary = scan_json(evidence, case, expect=(3,))      # fixed: the same scan completes
+    assert summary["by_status"].get("done", 0) == 7
+
+
+def test_ordinary_interruptions_do_not_count_against_a_file(evidence: Path,
+                                                            tmp_path: Path) -> None:
+    """SIGTERM twice while img2.jpg is being processed: it is not quarantined."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    case = tmp_path / "case"
+    for _ in range(2):
+        env = dict(os.environ, TRIAGE_INJECT_FAULT="decode:hang:img2.jpg")
+        p = subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence), "--case",
+                              str(case), "--no-match", "-q", "--jobs", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                r = rows(case, "SELECT attempts FROM files WHERE display_path='img2.jpg'")
+            except Exception:
+                r = []
+            if r and r[0]["attempts"] >= 1:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 130
+    scan_json(evidence, case, expect=(3,))
+    assert _status(case)["img2.jpg"]["status"] == "done"

@@ -114,3 +114,55 @@ def test_file_in_flight_during_two_crashes_is_quarantined(evidence: Path,
     assert r["status"] == "quarantined", dict(r)
     assert "interrupted" in r["status_reason"]
     assert summary["by_status"]["done"] == 61 - 1
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(evidence: Path, tmp_path: Path) -> None:
+    """kill -9 of the scan while a worker is stuck in a decoder: within a few seconds no
+    process of ours holds the evidence open, and the next scan removes the dead scan's
+    temporary directory."""
+    import psutil
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    case = tmp_path / "case"
+    env = dict(os.environ, TRIAGE_INJECT_FAULT="decode:hang:d0/p03.jpg", TMPDIR=str(tmp))
+    proc = subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence), "--case",
+                             str(case), "--no-match", "-q", "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            r = rows(case, "SELECT attempts FROM files WHERE path=?", (b"d0/p03.jpg",))
+        except sqlite3.Error:
+            r = []
+        if r and r[0]["attempts"] >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    target = str(evidence / "d0" / "p03.jpg")
+
+    def holders() -> list[int]:
+        out = []
+        for p in psutil.process_iter(["pid"]):
+            try:
+                if any(f.path == target for f in p.open_files()):
+                    out.append(p.pid)
+            except (psutil.Error, OSError):
+                continue
+        return out
+
+    deadline = time.monotonic() + 10
+    while holders() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert holders() == []
+    assert any(p.name.startswith("triage-work-") for p in tmp.iterdir())
+    scan_json(evidence, case, env={"TMPDIR": str(tmp)})
+    left = list(tmp.iterdir())
+    assert not [p for p in left if p.name.startswith("triage-work-")]
+    # Python's multiprocessing leaves its forkserver socket directory (pymp-*) when its
+    # process is killed; it holds a socket and nothing from the evidence.
+    for p in left:
+        assert p.name.startswith("pymp-")
+        assert all(f.is_socket() for f in p.iterdir())

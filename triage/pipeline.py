@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from .case import FileResult
+from .errors import TriageError
 from .worker import STAGES, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
@@ -36,6 +37,11 @@ from .worker import STAGES, Task, WorkerOptions, worker_main
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined
+TMP_PREFIX = "triage-work-"
+
+
+class WorkerStartError(TriageError):
+    """Worker processes cannot be started (nothing about any file)."""
 
 
 def file_deadline(size: int | None, base: float) -> float:
@@ -52,6 +58,8 @@ class _Worker:
     task: Task | None = None
     deadline: float = 0.0
     started: float = 0.0
+    #: The task's result as it stood before decoding/expansion (digests known).
+    partial: FileResult | None = None
 
 
 @dataclass
@@ -89,7 +97,10 @@ class WorkerPool:
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
                                           "numpy", "imagehash", "pdqhash", "magic"])
-        self._tmproot = tempfile.mkdtemp(prefix="triage-work-")  # 0700 by mkdtemp
+        _remove_stale_tmpdirs()
+        # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
+        # killed before it can clean up.
+        self._tmproot = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         self._workers: list[_Worker] = []
         self._next_index = 0
 
@@ -99,11 +110,29 @@ class WorkerPool:
         stage = self._ctx.RawValue("i", 0)
         tmpdir = tempfile.mkdtemp(prefix=f"w{self._next_index}-", dir=self._tmproot)
         proc = self._ctx.Process(target=worker_main,
-                                 args=(child, self.spec, self.options, stage, tmpdir),
+                                 args=(child, self.spec, self.options, stage, tmpdir,
+                                       os.getpid()),
                                  name=f"triage-worker-{self._next_index}", daemon=True)
         proc.start()
         child.close()
         w = _Worker(self._next_index, proc, parent, stage, tmpdir)
+        # A worker that cannot set itself up (libmagic missing, evidence unreadable from a
+        # worker) would otherwise crash on every file and quarantine them all: stop here,
+        # with the files still pending for a later run.
+        reason = "did not start within 60 s"
+        if parent.poll(60):
+            try:
+                kind, detail = parent.recv()
+            except (EOFError, OSError):
+                proc.join(5)
+                kind, detail = "died", _signal_name(proc.exitcode)
+            if kind == "ready":
+                reason = ""
+            else:
+                reason = str(detail)
+        if reason:
+            self._discard(w)
+            raise WorkerStartError(f"worker processes cannot start: {reason}")
         self._next_index += 1
         self.stats.workers_started += 1
         return w
@@ -172,6 +201,7 @@ class WorkerPool:
                 if on_dispatch is not None:
                     on_dispatch(task)
                 w.task = task
+                w.partial = None
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
@@ -190,12 +220,15 @@ class WorkerPool:
                 task = w.task
                 if w.conn in ready:
                     try:
-                        result: FileResult = w.conn.recv()
+                        message = w.conn.recv()
                     except (EOFError, OSError):
                         yield from self._crashed(i, w, task, retry)
                         continue
+                    if isinstance(message, tuple):  # ("partial", result): keep, wait on
+                        w.partial = message[1]
+                        continue
                     w.task = None
-                    yield result
+                    yield message
                 elif time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
 
@@ -222,10 +255,9 @@ class WorkerPool:
         self.stats.quarantined += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup,
                                         time.monotonic() - w.started)
-        yield FileResult(file_id=task.file_id, status="quarantined", stage=stage,
-                         error_class="WorkerCrash", attempts=task.attempt,
-                         reason=f"worker {how} at stage {stage}; the file was in flight "
-                                f"during {task.attempt} crashes; quarantined")
+        yield _given_up(w.partial, task, "quarantined", stage, "WorkerCrash",
+                        f"worker {how} at stage {stage}; the file was in flight during "
+                        f"{task.attempt} crashes; quarantined")
 
     def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
         stage = self._stage(w)
@@ -235,10 +267,49 @@ class WorkerPool:
         self.stats.timeouts += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup, elapsed)
         limit = w.deadline - w.started
-        return FileResult(file_id=task.file_id, status="error", stage=stage,
-                          error_class="Timeout", attempts=task.attempt,
-                          reason=f"timeout: no result after {limit:.0f} s at stage {stage}; "
-                                 "worker killed")
+        return _given_up(w.partial, task, "error", stage, "Timeout",
+                         f"timeout: no result after {limit:.0f} s at stage {stage}; "
+                         "worker killed")
+
+    def in_flight(self) -> list[Task]:
+        """Tasks handed to a worker and not answered yet."""
+        return [w.task for w in self._workers if w.task is not None]
+
+
+def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
+              error_class: str, reason: str) -> FileResult:
+    """The result of a file the pool gave up on: what the worker had already learnt (the
+    digests and identification, sent before decoding) is kept; perceptual hashes, image
+    facts and inner items are not (they were not finished)."""
+    r = FileResult(file_id=task.file_id, status=status, stage=stage,
+                   error_class=error_class, attempts=task.attempt, reason=reason)
+    if partial is not None:
+        r.read_status, r.mime, r.magic = partial.read_status, partial.mime, partial.magic
+        r.media_kind, r.ext_mismatch = partial.media_kind, partial.ext_mismatch
+        r.hashes = [h for h in partial.hashes if h[0] in ("md5", "sha1", "sha256")]
+        r.warnings = list(partial.warnings)
+    return r
+
+
+def _remove_stale_tmpdirs() -> None:
+    """Remove work directories left by scans that were killed (their pid is gone)."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(TMP_PREFIX):
+            continue
+        pid_text = name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 def default_jobs() -> int:

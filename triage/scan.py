@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,7 +232,11 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     lost to a crash and nothing unfinished is ever taken for done."""
     buffer: list[FileResult] = []
     sizes: dict[int, int] = {}
-    with WorkerPool(spec, options.worker, options.jobs, options.timeout) as pool:
+    worker = options.worker
+    if worker.container_seconds > options.timeout / 2:
+        # Expansion must give up (and say which limit) before the pool's deadline does.
+        worker = replace(worker, container_seconds=options.timeout / 2)
+    with WorkerPool(spec, worker, options.jobs, options.timeout) as pool:
         def tasks() -> Iterator[Task]:
             for t in _tasks(case, evidence_id):
                 sizes[t.file_id] = t.entry.size or 0
@@ -249,8 +253,15 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                 if len(buffer) >= WRITE_BATCH:
                     case.record_progress(run_id, buffer)
                     buffer.clear()
+        except KeyboardInterrupt:
+            # Ctrl-C/SIGTERM: finished results are kept; the files in flight were not the
+            # cause, so their dispatch is not counted against them (two ordinary
+            # interruptions must not quarantine a slow file).
+            case.record_progress(run_id, buffer, [(t.file_id, t.attempt - 1)
+                                                  for t in pool.in_flight()])
+            buffer.clear()
+            raise
         finally:
-            # Also on Ctrl-C/SIGTERM: finished results are kept, never thrown away.
             if buffer:
                 case.record_progress(run_id, buffer)
                 buffer.clear()

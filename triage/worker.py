@@ -154,9 +154,14 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, An
 
 
 def process_entry(source: Source, identifier: Identifier, task: Task,
-                  options: WorkerOptions, set_stage: Callable[[str], None]) -> FileResult:
+                  options: WorkerOptions, set_stage: Callable[[str], None],
+                  checkpoint: Callable[[FileResult], None] | None = None) -> FileResult:
     """Read, identify and hash one entry. Never raises for problems with the file itself:
-    they become the result's status, stage and reason."""
+    they become the result's status, stage and reason.
+
+    ``checkpoint`` receives the result as it stands once the file was read in full and its
+    digests are known, before decoding and expansion (the stages that hostile content
+    targets): if those crash or hang, the supervisor still records the digests."""
     entry, path = task.entry, task.display_path
     result = FileResult(file_id=task.file_id, status="done", attempts=task.attempt)
     current = ["idle"]
@@ -246,6 +251,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
 
     data = b"".join(keep) if keep is not None else None
     keep = None
+    if checkpoint is not None and data is not None:
+        checkpoint(result)
     if options.perceptual and result.media_kind == "image":
         if data is None:
             result.warnings.append(("decode", "TooLarge",
@@ -412,23 +419,54 @@ def _limit_resources(memory_limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _watch_supervisor(pid: int) -> None:
+    """Exit when the supervisor is gone (kill -9): a worker stuck in a decoder must not
+    outlive the scan holding evidence files open."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="supervisor-watchdog", daemon=True).start()
+
+
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
-                stage: Any, tmpdir: str) -> None:
-    """Entry point of a worker process: serve tasks until told to stop (None) or EOF."""
+                stage: Any, tmpdir: str, supervisor_pid: int | None = None) -> None:
+    """Entry point of a worker process: say ("ready", None) once set up (or
+    ("init-error", reason) and stop), then serve tasks until told to stop (None) or EOF.
+    Replies are a FileResult per task, preceded by ("partial", FileResult) checkpoints."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
-    # Native decoders (libtiff, libjpeg) write diagnostics straight to fd 2; they would
-    # flood the examiner's terminal. Problems reach the case as statuses and warnings.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    _limit_resources(options.memory_limit)
-    os.environ["TMPDIR"] = tmpdir
-    tempfile.tempdir = tmpdir
-    source = open_spec(spec)
-    identifier = Identifier()
+    if supervisor_pid is not None:
+        _watch_supervisor(supervisor_pid)
+    try:
+        # Native decoders (libtiff, libjpeg) write diagnostics straight to fd 2; they
+        # would flood the examiner's terminal. Problems reach the case as statuses.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        _limit_resources(options.memory_limit)
+        os.environ["TMPDIR"] = tmpdir
+        tempfile.tempdir = tmpdir
+        source = open_spec(spec)
+        identifier = Identifier()
+    except Exception as e:
+        conn.send(("init-error", f"{e.__class__.__name__}: {_short(e)}"))
+        return
+    conn.send(("ready", None))
 
     def set_stage(name: str) -> None:
         stage.value = STAGE_INDEX[name]
+
+    def checkpoint(result: FileResult) -> None:
+        conn.send(("partial", result))
 
     while True:
         try:
@@ -437,7 +475,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
             break
         if task is None:
             break
-        result = process_entry(source, identifier, task, options, set_stage)
+        result = process_entry(source, identifier, task, options, set_stage, checkpoint)
         set_stage("send")
         conn.send(result)
         set_stage("idle")
