@@ -111,7 +111,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory, pictures: dict[str, bytes]
 def test_bombs_depth_traversal_and_encryption_are_recorded(hostile: Path, tmp_path: Path,
                                                            pictures: dict[str, bytes]) -> None:
     c = tmp_path / "case"
-    before = set(tmp_path.rglob("*")) | set(hostile.parent.rglob("*"))
+    cwd = Path.cwd()
+    before = set(tmp_path.rglob("*")) | set(hostile.rglob("*")) | set(cwd.iterdir())
     scan_json(hostile, c, expect=(0, 3))
     notes = {r["display_path"]: r for r in rows(
         c, "SELECT f.display_path, f.status, f.status_reason, f.notes FROM files f")}
@@ -127,7 +128,7 @@ def test_bombs_depth_traversal_and_encryption_are_recorded(hostile: Path, tmp_pa
     assert "absolute-name" in notes["traversal.zip!/etc/abs.jpg"]["notes"]
     enc = notes["encrypted.zip!secret.jpg"]
     assert enc["status"] == "skipped" and "encrypted" in (enc["status_reason"] + enc["notes"])
-    after = {p for p in set(tmp_path.rglob("*")) | set(hostile.parent.rglob("*"))
+    after = {p for p in set(tmp_path.rglob("*")) | set(hostile.rglob("*")) | set(cwd.iterdir())
              if c not in p.parents and p != c}
     assert after == before                            # nothing written outside the case
     assert not (hostile.parent / "x.jpg").exists() and not Path("/etc/abs.jpg").exists()

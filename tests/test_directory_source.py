@@ -196,7 +196,24 @@ def test_a_tree_deeper_than_the_depth_cap_is_recorded_not_fatal(tmp_path: Path) 
     finally:
         os.close(fd)
     case = tmp_path / "case"
-    summary = scan_json(root, case, expect=(3,))
-    errors = rows(case, "SELECT * FROM files WHERE status='error'")
-    assert len(errors) == 1 and "deeper than" in errors[0]["status_reason"]
-    assert summary["entries"] == MAX_DEPTH
+    try:
+        summary = scan_json(root, case, expect=(3,))
+        errors = rows(case, "SELECT * FROM files WHERE status='error'")
+        assert len(errors) == 1 and "deeper than" in errors[0]["status_reason"]
+        assert summary["entries"] == MAX_DEPTH
+    finally:
+        _remove_chain(root, MAX_DEPTH + 76)
+
+
+def _remove_chain(root: Path, depth: int) -> None:
+    """Remove a chain of nested folders named ``a`` bottom-up without recursion
+    (shutil.rmtree recurses and would hit Python's limit, also in pytest's own clean-up)."""
+    fds = [os.open(root, os.O_RDONLY)]
+    try:
+        for _ in range(depth - 1):
+            fds.append(os.open(b"a", os.O_RDONLY, dir_fd=fds[-1]))
+        for fd in reversed(fds):
+            os.rmdir(b"a", dir_fd=fd)
+    finally:
+        for fd in fds:
+            os.close(fd)

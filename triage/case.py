@@ -32,6 +32,9 @@ SCHEMA_VERSION = "1"
 #: and an item's id is derived from its top-level file's id and its ordinal (deterministic).
 CHILD_ID_BASE = 1 << 60
 CHILD_SLOTS = 1_000_000
+#: Stages whose error rows come from a file's result (rewritten with the result).
+RESULT_STAGES = ("open", "read", "identify", "decode", "hash", "expand", "container",
+                 "worker", "idle", "send", "unknown")
 DB_NAME = "case.sqlite"
 GENESIS_HASH = "0" * 64
 
@@ -419,6 +422,11 @@ class Case:
                  r.media_kind, r.ext_mismatch, run_id, r.file_id))
             c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+            # Writing the same result twice (an interrupt between commit and bookkeeping)
+            # must not duplicate its error rows; enumeration/file-system rows stay.
+            c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
+                      f"({', '.join('?' * len(RESULT_STAGES))})",
+                      (r.file_id, run_id, *RESULT_STAGES))
             if r.hashes:
                 c.executemany(
                     "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "

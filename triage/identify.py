@@ -85,6 +85,8 @@ class Identification:
     media_kind: str  # image | video | audio | other
     extension: str | None
     ext_mismatch: int | None  # 1 mismatch, 0 consistent, None unknown
+    #: Set when libmagic itself failed on this content (the file is still hashed).
+    problem: str | None = None
 
     def as_fields(self) -> dict[str, Any]:
         return {"mime": self.mime, "magic": self.description, "media_kind": self.media_kind,
@@ -104,8 +106,13 @@ class Identifier:
         if not head:
             return Identification("application/x-empty", "empty", "other", extension,
                                   None)
-        mime = self._mime.from_buffer(head)
-        raw_desc = self._desc.from_buffer(head)
+        try:
+            mime = self._mime.from_buffer(head)
+            raw_desc = self._desc.from_buffer(head)
+        except Exception as e:  # magic.MagicException and friends: one file, not the worker
+            return Identification("application/octet-stream", "unidentified", "other",
+                                  extension, None,
+                                  problem=f"libmagic failed: {e.__class__.__name__}: {e}"[:300])
         if mime == "application/octet-stream" and raw_desc.startswith("EBML file"):
             # libmagic 5.44 names WebM/Matroska only in the description.
             mime = "video/webm" if "webm" in raw_desc.lower() else "video/x-matroska"

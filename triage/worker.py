@@ -183,6 +183,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     try:
         faults.check("open", path)
         stream = source.open_entry(entry)
+    except ContentChangedError as e:
+        return fail("open", e, "unstable")
     except (OSError, ValueError, MemoryError, faults.InjectedFault) as e:
         return fail("open", e, "none")
 
@@ -198,6 +200,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         ident = identifier.identify(first[:MAGIC_HEAD_BYTES], task.extension)
         result.mime, result.magic = ident.mime, ident.description
         result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
+        if ident.problem:
+            result.warnings.append(("identify", "IdentifyFailed", ident.problem))
         keep_limit = _keep_limit(first, ident.mime, ident.media_kind, options)
         if keep_limit and (entry.size or 0) <= keep_limit:
             keep = [first]
@@ -226,6 +230,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             pass
     if result.status == "error":
         return result
+    if getattr(stream, "atime_preserved", True) is False:
+        result.warnings.append(("read", "AccessTimeMayChange",
+                                "O_NOATIME refused (not the file's owner, no CAP_FOWNER): "
+                                "reading may have updated the access time"))
 
     bad = list(getattr(stream, "bad_ranges", []) or [])
     if bad:
@@ -352,6 +360,8 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
     ident = identifier.identify(data[:MAGIC_HEAD_BYTES], extension_of(name))
     r.mime, r.magic, r.media_kind, r.ext_mismatch = (ident.mime, ident.description,
                                                      ident.media_kind, ident.ext_mismatch)
+    if ident.problem:
+        r.warnings.append(("identify", "IdentifyFailed", ident.problem))
     if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
         _perceptual(r, data, options, stage, path)
     stage("expand")

@@ -59,29 +59,33 @@ def _kind(mode: int) -> str:
     return OTHER
 
 
-def _open_noatime(name: bytes, flags: int, dir_fd: int | None) -> int:
+def _open_noatime(name: bytes, flags: int, dir_fd: int | None,
+                  refused: list[bool] | None = None) -> int:
     """os.open with O_NOATIME, falling back without it where the kernel refuses (EPERM:
-    only the owner or CAP_FOWNER may use it)."""
+    only the owner or CAP_FOWNER may use it); ``refused`` records that it did."""
     flags |= _O_NOFOLLOW | _O_CLOEXEC
     try:
         return os.open(name, flags | _O_NOATIME, dir_fd=dir_fd)
     except PermissionError:
         if not _O_NOATIME:
             raise
+        if refused is not None:
+            refused.append(True)
         return os.open(name, flags, dir_fd=dir_fd)
 
 
-def _open_path(root_fd: int, path: bytes, flags: int) -> int:
+def _open_path(root_fd: int, path: bytes, flags: int,
+               refused: list[bool] | None = None) -> int:
     """Open ``path`` (relative, ``/``-separated) below ``root_fd`` one component at a time,
     refusing symlinks at every step."""
     parts = [p for p in path.split(b"/") if p]
     fd = os.dup(root_fd)
     try:
         for part in parts[:-1]:
-            nfd = _open_noatime(part, os.O_RDONLY | _O_DIRECTORY, fd)
+            nfd = _open_noatime(part, os.O_RDONLY | _O_DIRECTORY, fd, refused)
             os.close(fd)
             fd = nfd
-        return _open_noatime(parts[-1], flags, fd)
+        return _open_noatime(parts[-1], flags, fd, refused)
     finally:
         os.close(fd)
 
@@ -89,9 +93,11 @@ def _open_path(root_fd: int, path: bytes, flags: int) -> int:
 class _ReadOnlyFile:
     """A raw file descriptor read sequentially; ``close`` checks the file did not change."""
 
-    def __init__(self, fd: int, path: bytes) -> None:
+    def __init__(self, fd: int, path: bytes, atime_preserved: bool = True) -> None:
         self._fd = fd
         self._path = path
+        #: False when the kernel refused O_NOATIME for this file or a folder above it.
+        self.atime_preserved = atime_preserved
         st = os.fstat(fd)
         self._before = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         self.bad_ranges: list[tuple[int, int]] = []
@@ -300,8 +306,9 @@ class DirectorySource(Source):
 
     # -- reading (worker side) -------------------------------------------------------
     def open_entry(self, entry: FileEntry) -> BinaryIO:
+        refused: list[bool] = []
         try:
-            fd = _open_path(self.root_fd, entry.path, os.O_RDONLY | os.O_NONBLOCK)
+            fd = _open_path(self.root_fd, entry.path, os.O_RDONLY | os.O_NONBLOCK, refused)
         except OSError as e:
             if e.errno == errno.ELOOP:
                 raise EvidenceError(f"{entry.path!r}: is now a symbolic link; not followed"
@@ -319,7 +326,8 @@ class DirectorySource(Source):
                     f"{entry.path!r}: replaced or modified since enumeration "
                     f"(inode/size/mtime were {ino}/{size}/{mtime_ns}, now "
                     f"{st.st_ino}/{st.st_size}/{st.st_mtime_ns})")
-        return _ReadOnlyFile(fd, entry.path)  # type: ignore[return-value]
+        return _ReadOnlyFile(fd, entry.path,  # type: ignore[return-value]
+                             atime_preserved=not refused)
 
     def close(self) -> None:
         if self._root_fd is not None:
