@@ -66,9 +66,13 @@ _EXTRA_EXTENSIONS: dict[str, set[str]] = {
 # like, so the flag would depend on the machine (same evidence, different rows).
 _MIME_TABLE = mimetypes.MimeTypes(filenames=())
 
+# Extensions that also name common non-media files (.ts: TypeScript and Qt translations):
+# never evidence of a renamed file on their own.
+_AMBIGUOUS_EXTENSIONS = frozenset({"ts"})
 _ALL_MEDIA_EXTENSIONS = frozenset(
     ext for mime, exts in _EXTRA_EXTENSIONS.items()
-    if mime.split("/")[0] in ("image", "video", "audio") for ext in exts)
+    if mime.split("/")[0] in ("image", "video", "audio") for ext in exts
+) - _AMBIGUOUS_EXTENSIONS
 
 # libmagic MIME types that are media although their top-level type is not.
 _MEDIA_BY_MIME = {
