@@ -233,3 +233,24 @@ def test_ordinary_interruptions_do_not_count_against_a_file(evidence: Path,
         assert p.wait(30) == 130
     scan_json(evidence, case, expect=(3,))
     assert _status(case)["img2.jpg"]["status"] == "done"
+
+
+@pytest.mark.parametrize("kind", ["hang", "segfault"])
+def test_a_folder_whose_listing_hangs_or_crashes_is_skipped(tmp_path: Path, kind: str) -> None:
+    """RELIABILITY #1: enumeration runs in a child; a stuck or crashing listing costs that
+    folder (recorded with the reason), the walk goes on, and what was found is kept."""
+    root = tmp_path / "ev"
+    for d in ("a", "b", "c"):
+        (root / d).mkdir(parents=True)
+        (root / d / f"{d}.txt").write_text(d)
+    case = tmp_path / "case"
+    summary = scan_json(root, case, "--timeout", "2", env=_fault(f"enumerate:{kind}:b"),
+                        expect=(3,))
+    st = _status(case)
+    assert st["a/a.txt"]["status"] == "done" and st["c/c.txt"]["status"] == "done"
+    assert "b/b.txt" not in st
+    err = rows(case, "SELECT * FROM files WHERE status='error'")
+    assert len(err) == 1 and err[0]["display_path"] == "b"
+    assert ("hung" if kind == "hang" else "crashed") in err[0]["status_reason"]
+    assert summary["entries"] == 6     # 3 folders, a.txt, c.txt and the error for b
+    assert len(rows(case, "SELECT DISTINCT identity FROM files")) == summary["entries"]

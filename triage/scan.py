@@ -163,6 +163,8 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     """
     progress = progress or _NoProgress()
     source = open_source(evidence)  # fails before the case is touched
+    if hasattr(source, "enumeration_timeout"):
+        source.enumeration_timeout = options.timeout
     started = time.monotonic()
     with Case.open(case_dir) as case:
         case.lock()

@@ -192,8 +192,45 @@ class DirectorySource(Source):
         return []
 
     # -- enumeration -----------------------------------------------------------------
+    #: Seconds without any progress after which the listing is taken for hung (a stuck
+    #: network or FUSE mount): the scan sets it from its per-file timeout.
+    enumeration_timeout: float = 60.0
+    #: How many hung or crashed folders are skipped before enumeration gives up.
+    MAX_SKIPPED_FOLDERS = 20
+
     def entries(self) -> Iterator[FileEntry]:
-        yield from self._walk(self.root_fd)
+        """The walk runs in a child process (RELIABILITY #1): a folder whose listing hangs
+        or crashes is recorded as an error with the reason, skipped, and the walk goes on
+        from a fresh child; what was found is kept (repeats are ignored by the case)."""
+        from .tsk_child import run_python_child
+
+        skip: list[bytes] = []
+        while True:
+            current: bytes | None = None
+            reason: str | None = None
+            args = [self.path, ",".join(p.hex() for p in skip) or "-"]
+            for msg in run_python_child("triage.sources.dir_child", args,
+                                        self.enumeration_timeout):
+                if msg[0] == "entries":
+                    yield from msg[1]
+                elif msg[0] == "at":
+                    current = msg[1]
+                elif msg[0] == "end":
+                    reason = msg[1]
+            if reason is None:
+                return
+            if current is None or current in skip or len(skip) >= self.MAX_SKIPPED_FOLDERS:
+                yield self._error_entry(current or b".", f"enumeration stopped: {reason}",
+                                        identity_suffix="stopped")
+                return
+            skip.append(current)
+            yield self._error_entry(current or b".", f"listing this folder {reason}; its "
+                                    "contents were skipped", identity_suffix="stalled")
+
+    def walk_in_process(self, skip: frozenset[bytes] = frozenset(),
+                        on_enter: Any = None) -> Iterator[FileEntry]:
+        """The walk itself (run by :mod:`triage.sources.dir_child`)."""
+        yield from self._walk(self.root_fd, skip, on_enter)
 
     def _entry(self, path: bytes, st: os.stat_result, dir_fd: int, name: bytes) -> FileEntry:
         kind = _kind(st.st_mode)
@@ -237,10 +274,17 @@ class DirectorySource(Source):
             reason = e.strerror if isinstance(e, OSError) else str(e)
             return [], self._error_entry(prefix or b".", f"cannot list directory: {reason}")
 
-    def _walk(self, root_fd: int) -> Iterator[FileEntry]:
+    def _walk(self, root_fd: int, skip: frozenset[bytes] = frozenset(),
+              on_enter: Any = None) -> Iterator[FileEntry]:
         """Depth-first, names in byte order, without recursion: a tree as deep as
-        ``MAX_DEPTH`` must not exhaust Python's stack (a deep tree is a known trap)."""
+        ``MAX_DEPTH`` must not exhaust Python's stack (a deep tree is a known trap).
+        Folders in ``skip`` are not entered; ``on_enter(path)`` is told of each folder
+        before it is listed."""
         visited: set[tuple[int, int]] = set()
+        if b"" in skip:
+            return
+        if on_enter is not None:
+            on_enter(b"")
         names, problem = self._listing(root_fd, b"")
         if problem is not None:
             yield problem
@@ -282,6 +326,10 @@ class DirectorySource(Source):
                                                   "entered"))
                     continue
                 yield entry
+                if path in skip:
+                    continue
+                if on_enter is not None:
+                    on_enter(path)
                 try:
                     sub = _open_noatime(name, os.O_RDONLY | _O_DIRECTORY, dir_fd)
                 except OSError as e:

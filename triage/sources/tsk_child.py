@@ -37,17 +37,26 @@ _MAX_MESSAGE = 256 << 20
 def run_child(path: str, kind: str, mode: str, start: int,
               timeout: float) -> Iterator[tuple[Any, ...]]:
     """Start the child and yield its messages; always ends with ``("end", reason|None)``."""
+    # libtsk converts FAT local times with mktime(): the child runs in UTC.
+    yield from run_python_child("triage.sources.tsk_child", [path, kind, mode, str(start)],
+                                timeout, {"TZ": "UTC"})
+
+
+def run_python_child(module: str, args: list[str], timeout: float,
+                     env_extra: dict[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
+    """Run ``python -m module *args WRITE_FD`` and yield the messages it writes to the fd;
+    always ends with ``("end", reason|None)``: a dead child, a silent one (no message for
+    ``timeout`` seconds: killed) and a protocol error each end with their reason."""
     read_fd, write_fd = os.pipe()
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"]
                                         if env.get("PYTHONPATH") else "")
-    env["TZ"] = "UTC"  # libtsk converts FAT local times with mktime()
+    env.update(env_extra or {})
     stderr = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "triage.sources.tsk_child", path, kind, mode, str(start),
-             str(write_fd)],
+            [sys.executable, "-m", module, *args, str(write_fd)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
             pass_fds=(write_fd,), env=env, close_fds=True)
     except OSError as e:
