@@ -4,11 +4,11 @@ real exploits).
 Set ``TRIAGE_INJECT_FAULT`` to one or more ``STAGE:KIND:PATTERN`` items separated by ``;``:
 
 * STAGE: in a worker: ``open``, ``read``, ``identify``, ``decode``, ``hash`` (perceptual),
-  ``expand`` (containers); in the supervisor: ``enumerate`` (directory listing; pattern
-  matched against the directory's display path, ``.`` for the root), ``write`` (a batch of
-  results; pattern ``*``) and ``match`` (the matching step; pattern ``*``). In the
-  supervisor only ``exception`` is meaningful: a crash or hang of the supervisor itself is
-  what kill-and-resume covers.
+  ``expand`` (containers); in the directory enumeration child: ``enumerate`` (pattern
+  matched against the folder's display path, ``.`` for the root); in the supervisor:
+  ``write`` (a batch of results; pattern ``*``) and ``match`` (the matching step; pattern
+  ``*``), where only ``exception`` is meaningful: a crash or hang of the supervisor itself
+  is what kill-and-resume covers.
 * KIND: ``segfault`` (SIGSEGV), ``abort`` (SIGABRT), ``hang`` (sleeps forever),
   ``memory`` (allocates until the memory limit), ``exception`` (raises RuntimeError),
   ``exit`` (the worker exits at once), ``slow`` (sleeps 0.1 s and goes on: makes a scan
