@@ -143,6 +143,15 @@ class Format(ABC):
 
 # -- helpers shared by the text formats --------------------------------------------------
 
+def content_lines(f: IO[str]) -> Iterator[tuple[int, str]]:
+    """``(line number, line without its line ending)`` for every line that is neither
+    blank nor a ``#`` comment: the loop every line-oriented format shares."""
+    for lineno, line in enumerate(f, 1):
+        text = line.rstrip("\r\n")
+        if text.strip() and not text.lstrip().startswith("#"):
+            yield lineno, text
+
+
 def open_text(path: Path) -> IO[str]:
     """Open a text hash list: UTF-8 with or without BOM, any line ending, undecodable
     bytes replaced (they can only be in file names, never in valid hex)."""

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..algorithms import get
-from .base import Format, Item, ParseContext, Record, Rejected, first_lines, open_text
+from .base import (
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    content_lines,
+    first_lines,
+    open_text,
+)
 
 _LINE = re.compile(r"^(?P<alg>MD5|SHA1|SHA-1|SHA256|SHA-256|SHA2-256) \((?P<name>.*)\) = "
                    r"(?P<hex>\S+)\s*$", re.IGNORECASE)
@@ -26,10 +35,7 @@ class BSDChecksums(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         with open_text(ctx.path) as f:
-            for lineno, line in enumerate(f, 1):
-                text = line.rstrip("\r\n")
-                if not text.strip() or text.lstrip().startswith("#"):
-                    continue
+            for lineno, text in content_lines(f):
                 m = _LINE.match(text)
                 if not m:
                     yield Rejected(lineno, "not an 'ALG (name) = hex' line")

@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..algorithms import get
-from .base import Format, Item, ParseContext, Record, Rejected, first_lines, open_text
+from .base import (
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    content_lines,
+    first_lines,
+    open_text,
+)
 
 _LINE = re.compile(r"^\s*(?:(?P<size>\d+)\s+)?(?P<hex>[0-9A-Fa-f]{16,})\s[ *](?P<name>.*)$")
 _STRICT = re.compile(r"^\s*(?:\d+\s+)?[0-9A-Fa-f]{32}(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{32})?"
@@ -31,10 +40,7 @@ class SumFile(Format):
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         algorithm: str | None = ctx.options.get("algorithm")
         with open_text(ctx.path) as f:
-            for lineno, line in enumerate(f, 1):
-                text = line.rstrip("\r\n")
-                if not text.strip() or text.lstrip().startswith("#"):
-                    continue
+            for lineno, text in content_lines(f):
                 m = _LINE.match(text)
                 if not m:
                     yield Rejected(lineno, "not a 'HEX  name' line")

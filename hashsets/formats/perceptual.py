@@ -14,7 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..algorithms import get
-from .base import Format, Item, ParseContext, Record, Rejected, fail, open_text, text_head
+from .base import (
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    content_lines,
+    fail,
+    open_text,
+    text_head,
+)
 
 _LINE = re.compile(r"^(?P<hex>[0-9A-Fa-f]+)(?:\s*[,\t ]\s*(?P<label>.*))?$")
 _DECLARED = re.compile(r"^#\s*(?:algorithm\s*[:=]\s*)?(pdq|phash|dhash)\b", re.IGNORECASE)
@@ -48,10 +58,8 @@ class PerceptualList(Format):
             head = f.read(4096)
             f.seek(0)
             algorithm = algorithm or _declared(head)
-            for lineno, line in enumerate(f, 1):
+            for lineno, line in content_lines(f):
                 text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
                 m = _LINE.match(text)
                 if not m:
                     yield Rejected(lineno, "not a 'hex [label]' line")
