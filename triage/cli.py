@@ -4,7 +4,7 @@ No SQL, no hashing, no TSK here (STYLE.md).
 
 Exit codes (also in the README and ``triage --help``):
   0  success: every entry ended done or skipped
-  1  internal error (a bug: please report it with the message)
+  1  internal error (a bug: please report it), or worker processes cannot start
   2  usage error (bad option or argument)
   3  scan completed, but some entries ended as error or quarantined (see the summary)
   4  the evidence cannot be opened or read
