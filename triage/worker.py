@@ -28,6 +28,7 @@ from hashsets.algorithms import PERCEPTUAL
 
 from . import faults
 from .case import ChildResult, FileResult
+from .containers import container_kind
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .sources import open_spec
 from .sources.base import ContentChangedError, FileEntry, Source
@@ -190,6 +191,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
 
     md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
     keep: list[bytes] | None = None
+    expand = False
     total = 0
     stage("read")
     try:
@@ -202,7 +204,13 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
         if ident.problem:
             result.warnings.append(("identify", "IdentifyFailed", ident.problem))
-        keep_limit = _keep_limit(first, ident.mime, ident.media_kind, options)
+        # Decided once from the first chunk: is this a container to expand, or other data
+        # to search for embedded pictures? (Pictures, videos and audio are neither: a
+        # photo's EXIF thumbnail is part of the photo.)
+        container = container_kind(first, ident.mime) if options.containers else None
+        expand = options.containers and (container is not None
+                                         or ident.media_kind == "other")
+        keep_limit = _keep_limit(ident.media_kind, container, expand, options)
         if keep_limit and (entry.size or 0) <= keep_limit:
             keep = [first]
         stage("read")
@@ -268,35 +276,21 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                                     f"({options.max_decode_bytes}); not decoded"))
         else:
             _perceptual(result, data, options, stage, path)
-    if (data is not None and options.containers and result.status == "done"
-            and _expandable(data, result)):
+    if data is not None and expand and result.status == "done":
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path)
     return result
 
 
-def _expandable(data: bytes, result: FileResult) -> bool:
-    """Containers are expanded, other data is searched for embedded pictures; pictures,
-    videos and audio are not (a photo's EXIF thumbnail is part of the photo)."""
-    from .containers import container_kind
-
-    return result.media_kind == "other" or container_kind(
-        data[:MAGIC_HEAD_BYTES], result.mime or "") is not None
-
-
-def _keep_limit(head: bytes, mime: str, kind: str, options: WorkerOptions) -> int:
+def _keep_limit(kind: str, container: str | None, expand: bool,
+                options: WorkerOptions) -> int:
     """How large a file may be for its bytes to be kept in memory after the single read:
     images (to decode), containers (to expand) and other data (to carve pictures from)."""
-    from .containers import container_kind
-
-    limit = 0
-    if options.perceptual and kind == "image":
-        limit = options.max_decode_bytes
-    if options.containers:
-        if container_kind(head, mime) is not None:
-            limit = max(limit, options.max_container_bytes)
-        elif kind == "other":
-            limit = max(limit, options.max_carve_bytes)
+    limit = options.max_decode_bytes if options.perceptual and kind == "image" else 0
+    if container is not None:
+        limit = max(limit, options.max_container_bytes)
+    elif expand:
+        limit = max(limit, options.max_carve_bytes)
     return limit
 
 
