@@ -217,7 +217,7 @@ def verify(
         raise typer.Exit(HashSetError.exit_code)
 
 
-def _print_match_summary(summary: dict[str, Any]) -> None:
+def print_match_summary(summary: dict[str, Any]) -> None:
     out.print(f"store: {escape(summary['store'])}; sets: {len(summary['sets'])}; "
               f"thresholds: {summary['thresholds']}")
     t = Table(title="hits by category (files)")
@@ -272,4 +272,4 @@ def match_command(
     if json_out:
         _dump(summary)
     else:
-        _print_match_summary(summary)
+        print_match_summary(summary)

@@ -116,6 +116,6 @@ def print_summary(summary: dict[str, Any], console: Console = out_console) -> No
 
 def print_matches(matches: dict[str, Any], console: Console = out_console) -> None:
     """Print the match summary of :func:`triage.matching.match_case`."""
-    from .cli_hashset import _print_match_summary as print_match_summary
+    from .cli_hashset import print_match_summary
 
     print_match_summary(matches)

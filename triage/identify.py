@@ -167,8 +167,7 @@ def extension_of(name: bytes) -> str | None:
     ext = base.rsplit(b".", 1)[1]
     if not ext or len(ext) > 16:
         return None
-    return ext.decode("utf-8", "surrogateescape").lower().encode(
-        "utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return ext.decode("utf-8", "backslashreplace").lower()
 
 
 def extension_mismatch(mime: str, kind: str, extension: str | None) -> int | None:
