@@ -51,3 +51,30 @@ def file_hashes(case: Path, top_level: bool = True) -> dict[bytes, dict[str, str
                         f"JOIN files f ON f.id = h.file_id {where}"):
         out.setdefault(bytes(r["path"]), {})[r["algorithm"]] = r["value"]
     return out
+
+
+def start_scan(evidence: Path, case: Path, fault: str, *extra: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a one-worker scan in the background with a fault injected (to be stopped)."""
+    full_env = dict(os.environ, TRIAGE_INJECT_FAULT=fault, **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence), "--case",
+                             str(case), "--no-match", "-q", "--jobs", "1", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=full_env)
+
+
+def wait_dispatched(case: Path, path: bytes, attempts: int = 1,
+                    timeout: float = 60) -> None:
+    """Wait until the file at ``path`` has been handed to a worker ``attempts`` times."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = rows(case, "SELECT attempts FROM files WHERE path=?", (path,))
+        except sqlite3.Error:          # not created yet, or its schema is being written
+            r = []
+        if r and r[0]["attempts"] >= attempts:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path!r} was not dispatched {attempts} time(s) in {timeout} s")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.support import rows, run_triage, scan_json
+from tests.support import rows, run_triage, scan_json, start_scan, wait_dispatched
 
 
 @pytest.fixture()
@@ -209,25 +209,12 @@ def test_ordinary_interruptions_do_not_count_against_a_file(evidence: Path,
                                                             tmp_path: Path) -> None:
     """SIGTERM twice while img2.jpg is being processed: it is not quarantined."""
     import signal
-    import subprocess
-    import sys
     import time
 
     case = tmp_path / "case"
     for _ in range(2):
-        env = dict(os.environ, TRIAGE_INJECT_FAULT="decode:hang:img2.jpg")
-        p = subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence), "--case",
-                              str(case), "--no-match", "-q", "--jobs", "1"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                r = rows(case, "SELECT attempts FROM files WHERE display_path='img2.jpg'")
-            except Exception:
-                r = []
-            if r and r[0]["attempts"] >= 1:
-                break
-            time.sleep(0.05)
+        p = start_scan(evidence, case, "decode:hang:img2.jpg")
+        wait_dispatched(case, b"img2.jpg")
         time.sleep(0.3)
         p.send_signal(signal.SIGTERM)
         assert p.wait(30) == 130

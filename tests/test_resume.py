@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import rows, scan_json
+from tests.support import rows, scan_json, start_scan, wait_dispatched
 
 COMPARE = ("SELECT f.identity, f.path, f.kind, f.size, f.status, f.status_stage, "
            "f.status_reason, f.mime, f.media_kind, f.ext_mismatch, f.read_status, "
@@ -93,19 +93,8 @@ def test_file_in_flight_during_two_crashes_is_quarantined(evidence: Path,
     case = tmp_path / "case"
     # The first scan dies (the whole process) while d1/p05.jpg is being hashed, twice.
     for crash in (1, 2):
-        env = dict(os.environ, TRIAGE_INJECT_FAULT="hash:hang:d1/p05.jpg")
-        proc = subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence),
-                                 "--case", str(case), "--no-match", "-q", "--jobs", "1"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                r = rows(case, "SELECT attempts FROM files WHERE path=?", (b"d1/p05.jpg",))
-            except sqlite3.Error:    # not created yet, or its schema is being written
-                r = []
-            if r and r[0]["attempts"] >= crash:     # handed to a worker in this run
-                break
-            time.sleep(0.05)
+        proc = start_scan(evidence, case, "hash:hang:d1/p05.jpg")
+        wait_dispatched(case, b"d1/p05.jpg", attempts=crash)   # in flight in this run
         time.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -125,19 +114,8 @@ def test_workers_do_not_outlive_a_killed_supervisor(evidence: Path, tmp_path: Pa
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     case = tmp_path / "case"
-    env = dict(os.environ, TRIAGE_INJECT_FAULT="decode:hang:d0/p03.jpg", TMPDIR=str(tmp))
-    proc = subprocess.Popen([sys.executable, "-m", "triage", "scan", str(evidence), "--case",
-                             str(case), "--no-match", "-q", "--jobs", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            r = rows(case, "SELECT attempts FROM files WHERE path=?", (b"d0/p03.jpg",))
-        except sqlite3.Error:
-            r = []
-        if r and r[0]["attempts"] >= 1:
-            break
-        time.sleep(0.05)
+    proc = start_scan(evidence, case, "decode:hang:d0/p03.jpg", env={"TMPDIR": str(tmp)})
+    wait_dispatched(case, b"d0/p03.jpg")
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
