@@ -9,6 +9,8 @@
 #   volume<TAB>path<TAB>size<TAB>sha256<TAB>deleted(0/1)
 # with hashes computed by sha256sum from the source tree (an independent oracle).
 set -eu
+# shellcheck source=gen.sh
+. "$(cd "$(dirname "$0")" && pwd)/gen.sh"
 
 out=${1:?usage: build_images.sh OUTDIR}
 need() {
@@ -32,15 +34,6 @@ export SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=1700000000 MTOOLS_SKIP_C
 
 # --- the tree -------------------------------------------------------------------------
 rm -rf tree && mkdir -p tree/photos/2023 tree/docs "tree/odd names"
-# Deterministic pseudo-random content (incompressible, so the E01 has several segments).
-gen() {  # gen SEED BYTES FILE
-    python3 -c 'import hashlib,sys
-seed, n = sys.argv[1].encode(), int(sys.argv[2])
-out = bytearray(); i = 0
-while len(out) < n:
-    out += hashlib.sha256(seed + i.to_bytes(8, "big")).digest(); i += 1
-sys.stdout.buffer.write(bytes(out[:n]))' "$1" "$2" > "$3"
-}
 printf '\377\330\377\340\000\020JFIF\000' > tree/photos/2023/img_0001.jpg
 gen jpeg1 300000 /dev/stdout >> tree/photos/2023/img_0001.jpg
 printf '\377\331' >> tree/photos/2023/img_0001.jpg

@@ -11,6 +11,8 @@
 # mtools gives it the first free clusters: the first 16 of OLD.BIN's. KEEP.BIN, copied
 # after OLD.BIN and never deleted, must not be reported.
 set -eu
+# shellcheck source=gen.sh
+. "$(cd "$(dirname "$0")" && pwd)/gen.sh"
 
 out=${1:?usage: build_reuse.sh OUTDIR}
 for tool in mkfs.fat:dosfstools mcopy:mtools mdel:mtools mmd:mtools mkfs.ext2:e2fsprogs \
@@ -23,14 +25,6 @@ done
 mkdir -p "$out"
 cd "$out"
 export SOURCE_DATE_EPOCH=1700000000 MTOOLS_SKIP_CHECK=1
-gen() {  # gen SEED BYTES FILE
-    python3 -c 'import hashlib,sys
-seed, n = sys.argv[1].encode(), int(sys.argv[2])
-out = bytearray(); i = 0
-while len(out) < n:
-    out += hashlib.sha256(seed + i.to_bytes(8, "big")).digest(); i += 1
-sys.stdout.buffer.write(bytes(out[:n]))' "$1" "$2" > "$3"
-}
 gen old 20000 old.bin
 gen keep 3000 keep.bin
 gen new 8000 new.bin
