@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .algorithms import EMPTY_DIGESTS, get
+from .errors import DamagedSetError
 from .store import HashSetStore, SetInfo
 
 #: Widest chunk indexed by a direct-address table (2**24 int32 offsets = 64 MiB).
@@ -99,13 +100,30 @@ def _hit(s: SetInfo, meta: tuple[Any, ...] | None, **kw: Any) -> Hit:
                baseline=_b(base), entry_ref=eref, name=name, **kw)
 
 
+def _damaged(store: HashSetStore, s: SetInfo, what: str, e: Exception) -> DamagedSetError:
+    return DamagedSetError(f"{store.path}: set {s.set_id} ({s.name}) is damaged: {what}: {e}",
+                           s.set_id, s.name)
+
+
+def _report(error: DamagedSetError, damaged: list[DamagedSetError] | None) -> None:
+    """A damaged set must not hide the other sets' hits: with a ``damaged`` list the error
+    is collected there and the set skipped; without one it is raised."""
+    if damaged is None:
+        raise error
+    if not any(d.set_id == error.set_id for d in damaged):
+        damaged.append(error)
+
+
 def exact_matches(store: HashSetStore, queries: Iterable[tuple[int, str, str]],
-                  sets: Sequence[SetInfo] | None = None) -> list[Hit]:
+                  sets: Sequence[SetInfo] | None = None,
+                  damaged: list[DamagedSetError] | None = None) -> list[Hit]:
     """Exact matches of ``(query_id, algorithm, canonical hex)`` triples in every set.
 
     Cryptographic algorithms only are meaningful here, but any stored algorithm works.
     Empty-file digests and malformed values are skipped (never matched). Output order:
-    set import order, then query id, then algorithm.
+    set import order, then query id, then algorithm. A set that cannot be read raises
+    :class:`DamagedSetError`, or, when ``damaged`` is a list, is appended to it and skipped
+    (none of its hits are returned; the other sets' are).
     """
     conn = store.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS q (qid INTEGER NOT NULL, alg TEXT NOT NULL, "
@@ -123,15 +141,18 @@ def exact_matches(store: HashSetStore, queries: Iterable[tuple[int, str, str]],
     hits: list[Hit] = []
     for s in (store.sets() if sets is None else sets):
         found: list[tuple[int, str, str, int]] = []
-        for alg, table in store.tables(s).items():
-            try:
+        try:
+            for alg, table in store.tables(s).items():
+                what = f"table {table}"
                 cur = conn.execute(
                     f"SELECT q.qid, q.hex, min(h.ref) FROM temp.q AS q JOIN {table} AS h "
                     "ON h.value = q.value WHERE q.alg = ? GROUP BY q.qid, q.hex", (alg,))
                 found.extend((qid, alg, hexv, ref) for qid, hexv, ref in cur)
-            except sqlite3.Error as e:  # a damaged set must not hide the others' hits
-                raise RuntimeError(f"{store.path}: set {s.set_id} table {table}: {e}") from e
-        meta = _entries(store, s, (f[3] for f in found))
+            what = "entry metadata"
+            meta = _entries(store, s, (f[3] for f in found))
+        except sqlite3.Error as e:
+            _report(_damaged(store, s, what, e), damaged)
+            continue
         for qid, alg, hexv, ref in sorted(found):
             hits.append(_hit(s, meta.get(ref), query=qid, algorithm=alg, match_type="exact",
                              file_value=hexv, known_value=hexv, distance=0, threshold=None,
@@ -142,17 +163,40 @@ def exact_matches(store: HashSetStore, queries: Iterable[tuple[int, str, str]],
 
 # -- near matching -----------------------------------------------------------------------
 
+def n_words(bits: int) -> int:
+    """64-bit words holding a ``bits``-bit value (right-aligned: the unused high bits of the
+    first word are zero)."""
+    return -(-bits // 64)
+
+
 def hex_to_words(values: Sequence[str], bits: int) -> Words:
-    """Canonical hex strings -> (n, bits/64) uint64 array, most significant word first."""
-    n_words = bits // 64
+    """Canonical hex strings of ``bits`` bits -> ``(n, n_words(bits))`` uint64 array, most
+    significant word first, each value right-aligned (zero-padded on the left)."""
+    width = n_words(bits) * 16
     if not values:
-        return np.zeros((0, n_words), dtype=np.uint64)
-    raw = bytes.fromhex("".join(values))
-    return np.frombuffer(raw, dtype=">u8").reshape(len(values), n_words).astype(np.uint64)
+        return np.zeros((0, width // 16), dtype=np.uint64)
+    raw = bytes.fromhex("".join(v.rjust(width, "0") for v in values))
+    return np.frombuffer(raw, dtype=">u8").reshape(len(values), width // 16).astype(np.uint64)
 
 
-def words_to_hex(words: Words) -> list[str]:
-    return [row.astype(">u8").tobytes().hex() for row in words]
+def bytes_to_words(raw: bytes, value_bytes: int) -> Words:
+    """Concatenated big-endian values of ``value_bytes`` bytes each -> words as
+    :func:`hex_to_words`. Raises ValueError when ``raw`` is not whole values."""
+    if len(raw) % value_bytes:
+        raise ValueError(f"{len(raw)} bytes is not a whole number of {value_bytes}-byte values")
+    width = n_words(value_bytes * 8) * 8
+    a = np.frombuffer(raw, dtype=np.uint8).reshape(-1, value_bytes)
+    if value_bytes != width:
+        padded = np.zeros((len(a), width), dtype=np.uint8)
+        padded[:, width - value_bytes:] = a
+        a = padded
+    return np.ascontiguousarray(a).view(">u8").astype(np.uint64)
+
+
+def words_to_hex(words: Words, bits: int | None = None) -> list[str]:
+    """The inverse of :func:`hex_to_words` (``bits`` None: every word in full)."""
+    digits = None if bits is None else -(-bits // 4)
+    return [row.astype(">u8").tobytes().hex()[-digits if digits else 0:] for row in words]
 
 
 def _distances(a: Words, b: Words) -> npt.NDArray[np.int64]:
@@ -268,17 +312,22 @@ def _chunk(words: Words, start: int, length: int) -> npt.NDArray[np.int64]:
 class NearIndex:
     """Known perceptual hashes of one algorithm, searchable by Hamming radius.
 
-    ``known`` is an ``(n, bits/64)`` uint64 array (see :func:`hex_to_words`). ``search``
-    returns every ``(query index, known index, distance)`` with ``distance <= threshold``,
-    sorted by query then known index: the same result as :func:`brute_force`.
+    Any width: ``known`` is an ``(n, ceil(bits/64))`` uint64 array with each value
+    right-aligned and the unused high bits zero (see :func:`hex_to_words`); queries alike.
+    ``search`` returns every ``(query index, known index, distance)`` with
+    ``distance <= threshold``, sorted by query then known index: the same result as
+    :func:`brute_force`.
     """
 
     def __init__(self, known: Words, bits: int, threads: int | None = None) -> None:
         self.threads = threads or min(os.cpu_count() or 1, MAX_THREADS)
-        if known.ndim != 2 or known.shape[1] * 64 != bits:
-            raise ValueError(f"known hashes must be an (n, {bits // 64}) uint64 array")
+        if bits <= 0 or known.ndim != 2 or known.shape[1] != n_words(bits):
+            raise ValueError(f"known {bits}-bit hashes must be an (n, {n_words(bits)}) "
+                             "uint64 array")
         self.known = np.ascontiguousarray(known, dtype=np.uint64)
         self.bits = bits
+        #: Offset of the value's most significant bit in the words (the zero padding).
+        self.pad = n_words(bits) * 64 - bits
 
     def __len__(self) -> int:
         return len(self.known)
@@ -297,9 +346,10 @@ class NearIndex:
         out_d: list[npt.NDArray[np.int64]] = []
         workers = max(1, min(self.threads, len(self.known) // BLOCK + 1))
         with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in the hot loops
-            for start, length, radius in plan.chunks:
+            for offset, length, radius in plan.chunks:
                 if radius < 0:
                     continue
+                start = offset + self.pad
                 # Table of every value within `radius` of each query's chunk -> query ids.
                 masks = _masks(length, radius)
                 qc = _chunk(queries, start, length)
@@ -370,36 +420,50 @@ class KnownPerceptual:
 
 
 def load_perceptual(store: HashSetStore, algorithm: str,
-                    sets: Sequence[SetInfo] | None = None) -> KnownPerceptual:
-    """Read every stored value of ``algorithm`` (ordered by set, value, ref)."""
+                    sets: Sequence[SetInfo] | None = None,
+                    damaged: list[DamagedSetError] | None = None) -> KnownPerceptual:
+    """Read every stored value of ``algorithm`` (ordered by set, value, ref).
+
+    A set whose table cannot be read or holds values of the wrong width raises
+    :class:`DamagedSetError`, or with a ``damaged`` list is reported there and left out."""
     alg = get(algorithm)
     use = list(store.sets() if sets is None else sets)
-    chunks: list[bytes] = []
+    parts: list[Words] = []
     set_idx: list[npt.NDArray[np.int64]] = []
     refs: list[int] = []
+    width = alg.bits // 8
     for i, s in enumerate(use):
         table = store.tables(s).get(alg.name)
         if table is None:
             continue
-        rows = store.conn.execute(
-            f"SELECT value, min(ref) FROM {table} GROUP BY value ORDER BY value").fetchall()
-        chunks.append(b"".join(r[0] for r in rows))
+        try:
+            rows = store.conn.execute(
+                f"SELECT value, min(ref) FROM {table} GROUP BY value ORDER BY value").fetchall()
+            if bad := next((r[0] for r in rows if not isinstance(r[0], bytes)
+                            or len(r[0]) != width), None):
+                raise ValueError(f"a value of {len(bad)} bytes, expected {width}")
+            words = bytes_to_words(b"".join(r[0] for r in rows), width)
+        except (sqlite3.Error, ValueError) as e:
+            _report(_damaged(store, s, f"table {table}", e), damaged)
+            continue
+        parts.append(words)
         refs.extend(r[1] for r in rows)
         set_idx.append(np.full(len(rows), i, dtype=np.int64))
-    n_words = alg.bits // 64
-    raw = b"".join(chunks)
-    words = np.frombuffer(raw, dtype=">u8").reshape(-1, n_words).astype(np.uint64)
+    words = np.concatenate(parts) if parts else np.zeros((0, n_words(alg.bits)), np.uint64)
     return KnownPerceptual(alg.name, words,
                            np.concatenate(set_idx) if set_idx else np.zeros(0, dtype=np.int64),
                            np.array(refs, dtype=np.int64), use)
 
 
 def near_matches(store: HashSetStore, queries: Sequence[tuple[int, str, str]],
-                 threshold: int, known: KnownPerceptual | None = None) -> list[Hit]:
-    """Near matches of ``(query_id, algorithm, hex)`` for ONE perceptual algorithm.
+                 threshold: int, known: KnownPerceptual | None = None,
+                 damaged: list[DamagedSetError] | None = None) -> list[Hit]:
+    """Near matches of ``(query_id, algorithm, hex)`` for ONE near-matching algorithm,
+    searched with the algorithm's ``index_class``.
 
     Every hit is a "near" match (a perceptual distance of 0 is not byte identity). The
-    caller filters queries (e.g. PDQ quality). Output order: set, query id, known value.
+    caller filters queries (e.g. by the algorithm's quality gate). Output order: set, query
+    id, known value. Damaged sets: as :func:`load_perceptual` (entry metadata too).
     """
     if not queries:
         return []
@@ -407,12 +471,14 @@ def near_matches(store: HashSetStore, queries: Sequence[tuple[int, str, str]],
     if any(q[1] != alg for q in queries):
         raise ValueError("near_matches takes queries of one algorithm")
     a = get(alg)
-    kp = known if known is not None else load_perceptual(store, alg)
+    kp = known if known is not None else load_perceptual(store, alg, damaged=damaged)
     if len(kp.words) == 0:
         return []
     qwords = hex_to_words([a.normalize(q[2]) for q in queries], a.bits)
-    qi, ki, di = NearIndex(kp.words, a.bits).search(qwords, threshold)
-    known_hex = {int(k): kp.words[k].astype(">u8").tobytes().hex() for k in set(ki.tolist())}
+    qi, ki, di = a.index_class()(kp.words, a.bits).search(qwords, threshold)
+    known_hex = dict(zip(sorted(set(ki.tolist())),
+                         words_to_hex(kp.words[sorted(set(ki.tolist()))], a.bits),
+                         strict=True))
     by_set: dict[int, list[tuple[int, int, int]]] = {}
     for q, k, d in zip(qi.tolist(), ki.tolist(), di.tolist(), strict=True):
         by_set.setdefault(int(kp.set_index[k]), []).append((q, k, d))
@@ -420,7 +486,11 @@ def near_matches(store: HashSetStore, queries: Sequence[tuple[int, str, str]],
     for si in sorted(by_set):
         s = kp.sets[si]
         found = by_set[si]
-        meta = _entries(store, s, (int(kp.refs[k]) for _, k, _ in found))
+        try:
+            meta = _entries(store, s, (int(kp.refs[k]) for _, k, _ in found))
+        except sqlite3.Error as e:
+            _report(_damaged(store, s, "entry metadata", e), damaged)
+            continue
         rows = sorted(found, key=lambda t: (queries[t[0]][0], known_hex[t[1]]))
         for q, k, d in rows:
             ref = int(kp.refs[k])

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from . import __version__
 from .algorithms import ALGORITHMS, EMPTY_DIGESTS
-from .errors import HashSetFileError
+from .errors import DamagedSetError, HashSetFileError
 from .formats import Batch, BulkItem, Format, ParseContext, Record, detect_format
 from .formats import get as get_format
 from .formats.categories import label, resolve
@@ -354,9 +354,33 @@ class HashSetStore:
         return SetInfo(**d)
 
     def sets(self) -> list[SetInfo]:
-        """All sets, in import order (deterministic)."""
-        cur = self.conn.execute(f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets ORDER BY num")
-        return [self._row_to_set(r) for r in cur]
+        """All sets, in import order (deterministic). Raises :class:`DamagedSetError` for
+        the first set whose row cannot be read (see :meth:`readable_sets`)."""
+        good, damaged = self.readable_sets()
+        if damaged:
+            raise damaged[0]
+        return good
+
+    def readable_sets(self) -> tuple[list[SetInfo], list[DamagedSetError]]:
+        """The sets whose rows can be read, in import order, and one error per set whose
+        row is damaged (so that one bad set need not hide the others). Raises
+        :class:`HashSetFileError` when the set table itself cannot be read."""
+        try:
+            rows = self.conn.execute(
+                f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets ORDER BY num").fetchall()
+        except sqlite3.Error as e:
+            raise HashSetFileError(f"{self.path}: the store's set table cannot be read: "
+                                   f"{e}") from e
+        good: list[SetInfo] = []
+        damaged: list[DamagedSetError] = []
+        for r in rows:
+            try:
+                good.append(self._row_to_set(r))
+            except (ValueError, TypeError, KeyError) as e:
+                damaged.append(DamagedSetError(
+                    f"{self.path}: set {r[1]} ({r[2]}) is damaged: its record cannot be "
+                    f"read: {e}", str(r[1]), str(r[2])))
+        return good, damaged
 
     def get_set(self, ident: str) -> SetInfo:
         """A set by set_id (or a unique prefix of it) or by unique name."""

@@ -25,7 +25,15 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
-from .cli_hashset import DhashOpt, PdqOpt, PdqQualityOpt, PhashOpt, thresholds_from
+from .cli_hashset import (
+    DhashOpt,
+    MinQualityOpt,
+    PdqOpt,
+    PdqQualityOpt,
+    PhashOpt,
+    ThresholdOpt,
+    thresholds_from,
+)
 from .errors import TriageError
 
 EXIT_CODES_HELP = (
@@ -85,8 +93,9 @@ def scan(
                                            "per 20 MiB of its size.")] = 60.0,
     memory_limit: Annotated[int, typer.Option(min=0, help="Address-space limit per worker "
                                               "in MiB (0: none).")] = 4096,
-    perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (pHash, dHash, "
-                                             "PDQ) of images.")] = True,
+    perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (every "
+                                             "picture algorithm: pHash, dHash, PDQ) of "
+                                             "images.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
                                             "in pixels (0: full decode).")] = 360,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
@@ -104,6 +113,8 @@ def scan(
                                                help="Hash-set store (default: per-user data "
                                                "directory, or $TRIAGE_HASHSET_STORE).")
                      ] = None,
+    threshold: ThresholdOpt = None,
+    min_quality: MinQualityOpt = None,
     phash: PhashOpt = None,
     dhash: DhashOpt = None,
     pdq: PdqOpt = None,
@@ -126,7 +137,7 @@ def scan(
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
                              memory_limit=memory_limit << 20 if memory_limit else None),
         match=match, store=str(store) if store else None,
-        thresholds=thresholds_from(phash, dhash, pdq, pdq_min_quality),
+        thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
         examiner=examiner, agency=agency, notes=notes)
     if jobs:
@@ -142,7 +153,7 @@ def scan(
                    "resume", err=True)
         raise typer.Exit(130) from None
     _emit(summary, json_out, print_summary)
-    if summary.get("match_error"):
+    if summary.get("match_error") or (summary.get("matches") or {}).get("damaged_sets"):
         raise typer.Exit(6)
     bad = summary.get("by_status", {})
     if bad.get("error") or bad.get("quarantined"):

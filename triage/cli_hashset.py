@@ -46,23 +46,65 @@ StoreOpt = Annotated[Path | None, typer.Option(
     f"directory; also ${STORE_ENV}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of "
                                        "tables.")]
-# Near-match thresholds, shared by `triage scan` and `triage match`.
-PhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="pHash near-match threshold "
-                                              "(Hamming distance; default 10).")]
-DhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="dHash near-match threshold "
-                                              "(default 10).")]
-PdqOpt = Annotated[int | None, typer.Option(min=0, max=256, help="PDQ near-match threshold "
-                                            "(default 31).")]
-PdqQualityOpt = Annotated[int | None, typer.Option(min=0, max=100, help="PDQ hashes below "
-                                                   "this quality are not matched "
-                                                   "(default 50).")]
+def _threshold_help() -> str:
+    from hashsets.algorithms import near_algorithms
+
+    defaults = ", ".join(f"{a.name} {a.default_threshold}" for a in near_algorithms())
+    return (f"Near-match threshold ALGO=N, the largest Hamming distance that matches; "
+            f"repeatable (defaults: {defaults}).")
 
 
-def thresholds_from(phash: int | None, dhash: int | None, pdq: int | None,
-                    pdq_min_quality: int | None) -> dict[str, int]:
-    """The thresholds given on the command line (defaults stay with the algorithms)."""
-    return {k: v for k, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
-                              ("pdq_min_quality", pdq_min_quality)) if v is not None}
+def _quality_help() -> str:
+    from hashsets.algorithms import gated
+
+    defaults = ", ".join(f"{a.name} {a.min_quality}" for a in gated())
+    return (f"Quality gate ALGO=N: hashes below quality N (0-100) are not matched; "
+            f"repeatable (defaults: {defaults}).")
+
+
+# Near-match thresholds, shared by `triage scan` and `triage match`; the generic options
+# follow the algorithm registry, the per-algorithm ones are the documented older spellings.
+ThresholdOpt = Annotated[list[str] | None, typer.Option(
+    "--threshold", metavar="ALGO=N", help=_threshold_help())]
+MinQualityOpt = Annotated[list[str] | None, typer.Option(
+    "--min-quality", metavar="ALGO=N", help=_quality_help())]
+PhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="Same as --threshold "
+                                              "phash=N.")]
+DhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="Same as --threshold "
+                                              "dhash=N.")]
+PdqOpt = Annotated[int | None, typer.Option(min=0, max=256, help="Same as --threshold pdq=N.")]
+PdqQualityOpt = Annotated[int | None, typer.Option(min=0, max=100, help="Same as "
+                                                   "--min-quality pdq=N.")]
+
+
+def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
+                    phash: int | None = None, dhash: int | None = None,
+                    pdq: int | None = None, pdq_min_quality: int | None = None
+                    ) -> dict[str, int]:
+    """The thresholds given on the command line as :func:`triage.matching.effective_thresholds`
+    keys (defaults stay with the algorithms; ranges are checked there)."""
+    from hashsets.algorithms import ALGORITHMS
+
+    from .matching import MIN_QUALITY
+
+    out: dict[str, int] = {}
+    for option, items, suffix in (("--threshold", threshold, ""),
+                                  ("--min-quality", min_quality, MIN_QUALITY)):
+        for item in items or ():
+            name, sep, value = item.partition("=")
+            name = name.strip().lower()
+            if not sep or not value.strip().isdigit():
+                raise typer.BadParameter(f"{item!r} is not ALGO=N (e.g. pdq=31)",
+                                         param_hint=option)
+            if name not in ALGORITHMS:
+                raise typer.BadParameter(f"unknown algorithm {name!r} (known: "
+                                         f"{', '.join(ALGORITHMS)})", param_hint=option)
+            out[name + suffix] = int(value)
+    for key, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
+                   ("pdq" + MIN_QUALITY, pdq_min_quality)):
+        if v is not None:
+            out[key] = v
+    return out
 
 
 @contextmanager
@@ -103,8 +145,9 @@ def import_(
                                         "NSRL: known, not 'good'; hits are shown apart, "
                                         "never hidden).")] = False,
     algorithm: Annotated[str | None, typer.Option(
-        help="Algorithm of bare lists and sum files (md5, sha1, sha256) or perceptual lists "
-             "(pdq, phash, dhash); default: guessed from the hash length.")] = None,
+        help="Algorithm of bare lists and sum files or perceptual lists (any registered "
+             "algorithm: md5, sha1, sha256, pdq, phash, dhash...); default: guessed from the "
+             "hash length.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -242,6 +285,8 @@ def print_match_summary(summary: dict[str, Any]) -> None:
 def match_command(
     case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
     store: StoreOpt = None,
+    threshold: ThresholdOpt = None,
+    min_quality: MinQualityOpt = None,
     phash: PhashOpt = None,
     dhash: DhashOpt = None,
     pdq: PdqOpt = None,
@@ -254,7 +299,7 @@ def match_command(
     from .matching import match_case
     from .versions import versions
 
-    thresholds = thresholds_from(phash, dhash, pdq, pdq_min_quality)
+    thresholds = thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality)
     try:
         case = Case.open(case_dir, create=False)
     except CaseError as e:
@@ -273,3 +318,7 @@ def match_command(
         _dump(summary)
     else:
         print_match_summary(summary)
+    if summary["damaged_sets"]:  # the other sets' hits are recorded and shown above
+        for d in summary["damaged_sets"]:
+            err.print(f"[red]error:[/] {escape(d['error'])}")
+        raise typer.Exit(HashSetError.exit_code)

@@ -4,11 +4,15 @@
 against newer sets without rescanning). For one run it records the sets used
 (``hash_sets_used``), writes one ``matches`` row per hit (exact: MD5/SHA-1/SHA-256; near:
 pHash/dHash/PDQ within the run's thresholds), appends to the audit trail and returns a
-summary grouped by category and set, with "known" (NSRL-style) hits separate.
+summary grouped by category and set, with "known" (NSRL-style) hits separate. Which
+algorithm is matched how (exact, near with which default threshold, behind which quality
+gate) comes from the algorithm registry (:mod:`hashsets.algorithms`).
 
-Rules: digests of the empty file are never matched; a PDQ hash whose quality is below the
-minimum (50 by default) is not matched, and the summary says how many were skipped.
-Re-running for the same run replaces that run's rows; output order is deterministic.
+Rules: digests of the empty file are never matched; a hash whose quality is below its
+algorithm's gate (PDQ: 50 by default) is not matched, and the summary says how many were
+skipped. A damaged set is skipped and named in ``damaged_sets`` while the other sets
+still match (the CLI then exits 6). Re-running for the same run replaces that run's rows;
+output order is deterministic.
 """
 
 from __future__ import annotations
@@ -17,8 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hashsets.algorithms import CRYPTOGRAPHIC, EMPTY_DIGESTS, PERCEPTUAL
-from hashsets.algorithms import get as get_algorithm
+from hashsets.algorithms import ALGORITHMS, EMPTY_DIGESTS, gated, near_algorithms
 from hashsets.errors import HashSetFileError
 from hashsets.matching import Hit, exact_matches, load_perceptual, near_matches
 from hashsets.store import HashSetStore, SetInfo, default_store_path
@@ -27,29 +30,33 @@ from .case import Case
 from .errors import HashSetError
 from .util import canonical_json
 
-#: Option key for the PDQ quality floor (the default comes from hashsets.algorithms).
-PDQ_QUALITY_KEY = "pdq_min_quality"
 NO_CATEGORY = "(none)"
+#: Suffix of a quality-gate key (``pdq_min_quality``) and of its skip counter
+#: (``pdq_low_quality``).
+MIN_QUALITY = "_min_quality"
+LOW_QUALITY = "_low_quality"
+#: Quality is a percentage (PDQ's own scale, Meta's PDQ paper).
+MAX_QUALITY = 100
 
 
 def effective_thresholds(overrides: dict[str, int] | None) -> dict[str, int]:
-    """Default near-match thresholds per perceptual algorithm, with overrides applied.
-
-    Keys: ``phash``, ``dhash``, ``pdq`` (max Hamming distance) and ``pdq_min_quality``.
-    Unknown keys are refused (a typo must not silently fall back to a default)."""
+    """Default near-match thresholds per near-matching algorithm (key: its name, value: the
+    largest Hamming distance) and quality gates (key: ``NAME_min_quality``), from the
+    registry, with overrides applied. Unknown keys are refused (a typo must not silently
+    fall back to a default)."""
     out: dict[str, int] = {}
-    for alg in PERCEPTUAL:
+    limit: dict[str, int] = {}
+    for alg in near_algorithms():
         if alg.default_threshold is not None:
-            out[alg.name] = alg.default_threshold
-    pdq = get_algorithm("pdq")
-    out[PDQ_QUALITY_KEY] = int(pdq.min_quality or 0)
+            out[alg.name], limit[alg.name] = alg.default_threshold, alg.bits
+    for alg in gated():
+        key = alg.name + MIN_QUALITY
+        out[key], limit[key] = int(alg.min_quality or 0), MAX_QUALITY
     for key, value in (overrides or {}).items():
         if key not in out:
             raise HashSetError(f"unknown threshold {key!r} (known: {', '.join(sorted(out))})")
-        bits = pdq.bits if key == PDQ_QUALITY_KEY else get_algorithm(key).bits
-        limit = 100 if key == PDQ_QUALITY_KEY else bits
-        if not 0 <= int(value) <= limit:
-            raise HashSetError(f"threshold {key}={value} is outside 0..{limit}")
+        if not 0 <= int(value) <= limit[key]:
+            raise HashSetError(f"threshold {key}={value} is outside 0..{limit[key]}")
         out[key] = int(value)
     return out
 
@@ -72,8 +79,9 @@ def match_case(case: Case, run_id: int, store_path: str | Path | None = None,
                                "hits": 0, "exact": 0, "near": 0, "files_matched": 0,
                                "by_category": {}, "by_set": {},
                                "known": {"files": 0, "hits": 0, "by_set": {}},
-                               "skipped": {"empty_file_digests": 0, "pdq_low_quality": 0},
-                               "notes": []}
+                               "skipped": {"empty_file_digests": 0,
+                                           **{a.name + LOW_QUALITY: 0 for a in gated()}},
+                               "damaged_sets": [], "notes": []}
     if not path.exists():
         summary["notes"].append(f"no hash-set store at {path}: nothing matched (import sets "
                                 "with 'triage hashset import')")
@@ -93,29 +101,38 @@ def match_case(case: Case, run_id: int, store_path: str | Path | None = None,
 
 def _match(case: Case, run_id: int, store: HashSetStore, limits: dict[str, int],
            summary: dict[str, Any]) -> dict[str, Any]:
-    sets = store.sets()
+    sets, damaged = store.readable_sets()
     summary["sets"] = [_set_row(s) for s in sets]
-    crypto = {a.name for a in CRYPTOGRAPHIC}
-    perceptual = {a.name for a in PERCEPTUAL}
     exact_q: list[tuple[int, str, str]] = []
     near_q: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for file_id, alg, value, quality in case.conn.execute(
             "SELECT file_id, algorithm, value, quality FROM hashes ORDER BY file_id, algorithm"):
-        if alg in crypto:
+        a = ALGORITHMS.get(alg)
+        if a is None or a.match == "never":
+            continue
+        if a.match == "exact":
             if value in EMPTY_DIGESTS:
                 summary["skipped"]["empty_file_digests"] += 1
                 continue
             exact_q.append((file_id, alg, value))
-        elif alg in perceptual and alg in limits:
-            if alg == "pdq" and (quality is None or quality < limits[PDQ_QUALITY_KEY]):
-                summary["skipped"]["pdq_low_quality"] += 1
+        elif alg in limits:
+            gate = limits.get(alg + MIN_QUALITY)
+            if gate is not None and (quality is None or quality < gate):
+                summary["skipped"][alg + LOW_QUALITY] += 1
                 continue
             near_q[alg].append((file_id, alg, value))
-    hits: list[Hit] = exact_matches(store, exact_q, sets) if sets else []
+    hits: list[Hit] = exact_matches(store, exact_q, sets, damaged) if sets else []
     if sets:
         for alg in sorted(near_q):
-            known = load_perceptual(store, alg, sets)
-            hits.extend(near_matches(store, near_q[alg], limits[alg], known))
+            known = load_perceptual(store, alg, sets, damaged)
+            hits.extend(near_matches(store, near_q[alg], limits[alg], known, damaged))
+    if damaged:
+        # No partial results from a damaged set: a hit list missing some of its entries
+        # would read as complete. The set is named; the other sets' hits stand.
+        bad = {d.set_id for d in damaged}
+        hits = [h for h in hits if h.set_id not in bad]
+        summary["damaged_sets"] = [{"set_id": d.set_id, "name": d.set_name, "error": str(d)}
+                                   for d in damaged]
     by_id = {s.set_id: s for s in sets}
     order = {s.set_id: i for i, s in enumerate(sets)}
     hits.sort(key=lambda h: (h.query, order[h.set_id], h.algorithm, h.known_value))
@@ -144,7 +161,8 @@ def _match(case: Case, run_id: int, store: HashSetStore, limits: dict[str, int],
     case.audit("match", {"run": run_id, "store": summary["store"],
                          "sets": [[s.set_id, s.name, s.version, s.source_sha256] for s in sets],
                          "thresholds": limits, "hits": summary["hits"],
-                         "skipped": summary["skipped"]})
+                         "skipped": summary["skipped"],
+                         "damaged_sets": summary["damaged_sets"]})
     return summary
 
 
@@ -177,10 +195,15 @@ def _summarise(summary: dict[str, Any], hits: list[Hit], by_id: dict[str, SetInf
     summary["by_set"] = dict(sorted(set_stats.items()))
     summary["known"]["files"] = len(known_files)
     summary["known"]["by_set"] = dict(sorted(known_stats.items()))
-    if summary["skipped"]["pdq_low_quality"]:
-        summary["notes"].append(
-            f"{summary['skipped']['pdq_low_quality']} PDQ hashes below quality "
-            f"{summary['thresholds'][PDQ_QUALITY_KEY]} were not matched (too unreliable)")
+    for alg in gated():
+        if skipped := summary["skipped"].get(alg.name + LOW_QUALITY):
+            summary["notes"].append(
+                f"{skipped} {alg.label} hashes below quality "
+                f"{summary['thresholds'][alg.name + MIN_QUALITY]} were not matched (too "
+                "unreliable)")
+    for d in summary["damaged_sets"]:
+        summary["notes"].append(f"hash set {d['name']} ({d['set_id']}) could not be read and "
+                                f"was NOT matched: {d['error']}")
     if summary["skipped"]["empty_file_digests"]:
         summary["notes"].append(f"{summary['skipped']['empty_file_digests']} empty-file "
                                 "digests were not matched (they say nothing about content)")

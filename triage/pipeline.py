@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from hashsets.algorithms import get as get_algorithm
+from hashsets.algorithms import stream_algorithms
+
 from .case import FileResult
 from .errors import TriageError
 from .worker import STAGES, Task, WorkerOptions, worker_main
@@ -94,9 +97,10 @@ class WorkerPool:
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.stats = PoolStats()
+        self._algorithms = tuple(get_algorithm(n) for n in options.algorithms)
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
-                                          "numpy", "imagehash", "pdqhash", "magic"])
+                                          "magic", *_algorithm_modules(options)])
         _remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
         # killed before it can clean up.
@@ -111,7 +115,7 @@ class WorkerPool:
         tmpdir = tempfile.mkdtemp(prefix=f"w{self._next_index}-", dir=self._tmproot)
         proc = self._ctx.Process(target=worker_main,
                                  args=(child, self.spec, self.options, stage, tmpdir,
-                                       os.getpid()),
+                                       os.getpid(), self._algorithms),
                                  name=f"triage-worker-{self._next_index}", daemon=True)
         proc.start()
         child.close()
@@ -286,9 +290,18 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
     if partial is not None:
         r.read_status, r.mime, r.magic = partial.read_status, partial.mime, partial.magic
         r.media_kind, r.ext_mismatch = partial.media_kind, partial.ext_mismatch
-        r.hashes = [h for h in partial.hashes if h[0] in ("md5", "sha1", "sha256")]
+        streams = {a.name for a in stream_algorithms()}
+        r.hashes = [h for h in partial.hashes if h[0] in streams]
         r.warnings = list(partial.warnings)
     return r
+
+
+def _algorithm_modules(options: WorkerOptions) -> list[str]:
+    """What the forkserver imports once for every worker: the libraries of the algorithms
+    to compute and the modules that define them (from the registry)."""
+    algs = [get_algorithm(n) for n in options.algorithms]
+    libs = {lib for a in algs for lib in a.libraries}
+    return sorted(libs) + sorted({type(a).__module__ for a in algs})
 
 
 def _remove_stale_tmpdirs() -> None:

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from hashsets.algorithms import picture_algorithms
+
 from . import faults
 from .case import Case, FileResult
 from .errors import HashSetError
@@ -300,10 +302,11 @@ def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
         f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "
         f"{'AND' if where else 'WHERE'} h.algorithm='sha256' GROUP BY h.value "
         "HAVING count(*) > 1)", params).fetchone()
+    pictures = ", ".join(f"'{a.name}'" for a in picture_algorithms()) or "NULL"
     perceptual = c.execute(
         "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
         f"{where.replace('evidence_id', 'f.evidence_id')} "
-        f"{'AND' if where else 'WHERE'} h.algorithm='pdq'", params).fetchone()[0]
+        f"{'AND' if where else 'WHERE'} h.algorithm IN ({pictures})", params).fetchone()[0]
     problems = [dict(zip(("path", "status", "stage", "reason"), r, strict=True))
                 for r in c.execute(
                     f"SELECT display_path, status, status_stage, status_reason FROM files "

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import platform
 import sqlite3
+import ssl
 import sys
 from importlib import metadata
 from typing import Any
 
+from hashsets.algorithms import ALGORITHMS
+
 from . import __version__
 
-_DISTRIBUTIONS = ("Pillow", "ImageHash", "pdqhash", "numpy", "python-magic", "typer", "rich",
-                  "PyWavelets", "scipy", "pytsk3", "libewf-python", "libvmdk-python",
-                  "libvhdi-python", "libqcow-python", "faiss-cpu", "ijson")
+#: Libraries that decide results besides the algorithms' own (those come from the registry).
+_DISTRIBUTIONS = ("Pillow", "numpy", "python-magic", "typer", "rich", "PyWavelets",
+                  "pytsk3", "libewf-python", "libvmdk-python", "libvhdi-python",
+                  "libqcow-python", "faiss-cpu", "ijson")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def algorithm_versions() -> dict[str, dict[str, str]]:
+    """Each registered algorithm's libraries (distribution -> version, "missing" when not
+    installed), from the registry; stream algorithms use Python's hashlib (OpenSSL)."""
+    out: dict[str, dict[str, str]] = {}
+    for alg in ALGORITHMS.values():
+        libs = {dist: _version(dist) or "missing" for dist in sorted(set(alg.libraries.values()))}
+        if alg.computed_from == "bytes":
+            libs.setdefault("hashlib", ssl.OPENSSL_VERSION)
+        out[alg.name] = libs
+    return out
 
 
 def versions() -> dict[str, Any]:
     libs: dict[str, str] = {}
-    for dist in _DISTRIBUTIONS:
-        try:
-            libs[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
+    algorithms = algorithm_versions()
+    for dist in sorted({*_DISTRIBUTIONS, *(d for a in ALGORITHMS.values()
+                                           for d in a.libraries.values())}):
+        if (v := _version(dist)) is not None:
+            libs[dist] = v
     out: dict[str, Any] = {
         "triage": __version__,
         "python": sys.version.split()[0],
@@ -29,6 +52,7 @@ def versions() -> dict[str, Any]:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "libraries": libs,
+        "algorithms": algorithms,
     }
     try:
         from .identify import Identifier

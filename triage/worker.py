@@ -1,10 +1,11 @@
 """Worker process: reads one file at a time, once, and does everything that touches content.
 
-The chunks of one sequential read feed all three digests; the first chunk feeds libmagic;
+The chunks of one sequential read feed every stream algorithm of the registry (MD5, SHA-1,
+SHA-256); the first chunk feeds libmagic;
 an image's bytes (kept in memory only for images) are decoded once, at reduced size where
 the format allows (JPEG draft mode), and that one decoded image feeds every perceptual
-hash. Decoded pixels never leave this process: only hex values, sizes and statuses are sent
-back to the supervisor.
+hash (every picture algorithm of the registry). Decoded pixels never leave this process:
+only hex values, sizes and statuses are sent back to the supervisor.
 
 Everything native (libmagic, Pillow's codecs, libtsk via the source) runs here, never in
 the supervisor, so a crash or a hang costs one worker, not the scan.
@@ -12,7 +13,6 @@ the supervisor, so a crash or a hang costs one worker, not the scan.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import resource
@@ -20,11 +20,19 @@ import signal
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hashsets.algorithms import PERCEPTUAL
+from hashsets.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    PictureAlgorithm,
+    StreamAlgorithm,
+    computed,
+    get,
+    register,
+)
 
 from . import faults
 from .case import ChildResult, FileResult
@@ -50,9 +58,16 @@ WEAK_SIGNATURES = frozenset({"image/x-tga"})
 MAX_MESSAGE = 500
 
 
+def _computed_names() -> tuple[str, ...]:
+    return tuple(a.name for a in computed())
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     perceptual: bool = True
+    #: Algorithms to compute, by registry name (default: every registered algorithm that
+    #: can be computed; picture algorithms only with ``perceptual``).
+    algorithms: tuple[str, ...] = field(default_factory=_computed_names)
     #: JPEG draft-mode target: the decoder scales by 1/2, 1/4 or 1/8 while the result stays
     #: at least this large in both dimensions. 0 decodes at full size.
     draft_size: int = 360
@@ -73,6 +88,12 @@ class WorkerOptions:
     max_total_bytes: int = 2 << 30
     max_ratio: float = 200.0
     container_seconds: float = 30.0
+
+    def stream_algorithms(self) -> list[StreamAlgorithm]:
+        return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]
+
+    def picture_algorithms(self) -> list[PictureAlgorithm]:
+        return [a for a in map(get, self.algorithms) if isinstance(a, PictureAlgorithm)]
 
     def container_limits(self) -> Any:
         from .containers import Limits
@@ -189,7 +210,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     except (OSError, ValueError, MemoryError, faults.InjectedFault) as e:
         return fail("open", e, "none")
 
-    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    hashers = [(a.name, a.new()) for a in options.stream_algorithms()]
     keep: list[bytes] | None = None
     expand = False
     total = 0
@@ -216,9 +237,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         stage("read")
         chunk = first
         while chunk:
-            md5.update(chunk)
-            sha1.update(chunk)
-            sha256.update(chunk)
+            for _, hasher in hashers:
+                hasher.update(chunk)
             total += len(chunk)
             chunk = stream.read(CHUNK_SIZE)
             if chunk and keep is not None:
@@ -261,9 +281,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.reason = f"short read: {total} of {entry.size} bytes"
             return result
     result.read_status = "full"
-    result.hashes = [("md5", md5.hexdigest(), None, None),
-                     ("sha1", sha1.hexdigest(), None, None),
-                     ("sha256", sha256.hexdigest(), None, None)]
+    result.hashes = [(name, hasher.hexdigest(), None, None) for name, hasher in hashers]
 
     data = b"".join(keep) if keep is not None else None
     keep = None
@@ -296,7 +314,10 @@ def _keep_limit(kind: str, container: str | None, expand: bool,
 
 def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
                 stage: Callable[[str], None], path: str) -> None:
-    """Decode once and add pHash, dHash and PDQ to ``result`` (or record why not)."""
+    """Decode once and add every picture algorithm's value to ``result`` (or record why
+    not; a failure in one algorithm keeps none of them)."""
+    from PIL import UnidentifiedImageError
+
     def fail(where: str, e: BaseException) -> None:
         result.status, result.stage = "error", where
         result.error_class = e.__class__.__name__
@@ -308,8 +329,7 @@ def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
         faults.check("decode", path)
         image, info, notes = decode_image(data, options)
     except Exception as e:
-        if isinstance(e, UnsupportedImage) or e.__class__.__name__ == (
-                "UnidentifiedImageError"):
+        if isinstance(e, UnsupportedImage | UnidentifiedImageError):
             # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
             # decoded. Recorded as a note, not as an error in the file.
             result.warnings.append(("decode", "UnsupportedFormat",
@@ -324,18 +344,19 @@ def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
         return
     result.warnings.extend(notes)
     stage("hash")
+    computed_before = len(result.hashes)
     try:
         faults.check("hash", path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for alg in PERCEPTUAL:
+            for alg in options.picture_algorithms():
                 value, quality = alg.compute(image)
                 result.hashes.append((alg.name, value, quality,
                                       f"{info['preprocessing']}; {alg.preprocessing}"))
         result.warnings.extend(("hash", w.category.__name__, _short(Exception(
             str(w.message)))) for w in caught)
     except Exception as e:
-        result.hashes = result.hashes[:3]
+        del result.hashes[computed_before:]
         fail("hash", e)
         return
     finally:
@@ -348,9 +369,11 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
                    path: str) -> FileResult:
     """Hash, identify and (for pictures) perceptually hash one inner item held in memory."""
     r = FileResult(file_id=0, status="done", read_status="full")
-    r.hashes = [("md5", hashlib.md5(data).hexdigest(), None, None),
-                ("sha1", hashlib.sha1(data).hexdigest(), None, None),
-                ("sha256", hashlib.sha256(data).hexdigest(), None, None)]
+    r.hashes = []
+    for alg in options.stream_algorithms():
+        hasher = alg.new()
+        hasher.update(data)
+        r.hashes.append((alg.name, hasher.hexdigest(), None, None))
     ident = identifier.identify(data[:MAGIC_HEAD_BYTES], extension_of(name))
     r.mime, r.magic, r.media_kind, r.ext_mismatch = (ident.mime, ident.description,
                                                      ident.media_kind, ident.ext_mismatch)
@@ -443,10 +466,16 @@ def _watch_supervisor(pid: int) -> None:
 
 
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
-                stage: Any, tmpdir: str, supervisor_pid: int | None = None) -> None:
+                stage: Any, tmpdir: str, supervisor_pid: int | None = None,
+                algorithms: tuple[Algorithm, ...] = ()) -> None:
     """Entry point of a worker process: say ("ready", None) once set up (or
     ("init-error", reason) and stop), then serve tasks until told to stop (None) or EOF.
-    Replies are a FileResult per task, preceded by ("partial", FileResult) checkpoints."""
+    Replies are a FileResult per task, preceded by ("partial", FileResult) checkpoints.
+
+    ``algorithms`` are the supervisor's algorithm objects for ``options.algorithms``
+    (pickled by reference: unpickling imports their defining module). Those this process's
+    registry lacks (one registered in-process by the supervisor, as a test does) are
+    registered here, so that both processes agree on what a name computes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
     if supervisor_pid is not None:
         _watch_supervisor(supervisor_pid)
@@ -457,6 +486,11 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
         os.dup2(devnull, 2)
         os.close(devnull)
         _limit_resources(options.memory_limit)
+        for alg in algorithms:
+            if alg.name not in ALGORITHMS:
+                register(alg)
+        for name in options.algorithms:
+            get(name)  # an unknown name stops the worker here, not on every file
         os.environ["TMPDIR"] = tmpdir
         tempfile.tempdir = tmpdir
         source = open_spec(spec)

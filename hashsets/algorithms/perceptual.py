@@ -11,9 +11,9 @@ computed by others:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from .base import PerceptualAlgorithm
+from .base import PictureAlgorithm
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -29,10 +29,16 @@ PHASH_MATCH_DISTANCE = 10
 DHASH_MATCH_DISTANCE = 10
 
 
-class PHash(PerceptualAlgorithm):
+class PHash(PictureAlgorithm):
     name = "phash"
+    label = "pHash"
     bits = 64
+    libraries: ClassVar[dict[str, str]] = {"imagehash": "ImageHash", "PIL": "Pillow",
+                                           "scipy": "scipy", "numpy": "numpy"}
     default_threshold = PHASH_MATCH_DISTANCE
+    # Golden values computed with ImageHash 4.3 (pinned; a change in the library shows here).
+    examples: ClassVar[dict[str, str]] = {"radial-gradient": "ee989837e69ac819",
+                                          "gradient-rgb": "aa5b9c3ca30ac877"}
     preprocessing = "imagehash.phash(hash_size=8): Pillow convert('L'), resize 32x32 LANCZOS, DCT"
 
     def compute(self, image: Image.Image) -> tuple[str, int | None]:
@@ -41,10 +47,15 @@ class PHash(PerceptualAlgorithm):
         return str(imagehash.phash(image)), None
 
 
-class DHash(PerceptualAlgorithm):
+class DHash(PictureAlgorithm):
     name = "dhash"
+    label = "dHash"
     bits = 64
+    libraries: ClassVar[dict[str, str]] = {"imagehash": "ImageHash", "PIL": "Pillow",
+                                           "numpy": "numpy"}
     default_threshold = DHASH_MATCH_DISTANCE
+    examples: ClassVar[dict[str, str]] = {"radial-gradient": "0f0f0f0f0f0f0f0f",
+                                          "linear-gradient": "0000000000000000"}
     preprocessing = "imagehash.dhash(hash_size=8): Pillow convert('L'), resize 9x8 LANCZOS"
 
     def compute(self, image: Image.Image) -> tuple[str, int | None]:
@@ -53,11 +64,20 @@ class DHash(PerceptualAlgorithm):
         return str(imagehash.dhash(image)), None
 
 
-class PDQ(PerceptualAlgorithm):
+class PDQ(PictureAlgorithm):
     name = "pdq"
+    label = "PDQ"
     bits = 256
+    aliases = ("pdqhash",)
+    libraries: ClassVar[dict[str, str]] = {"pdqhash": "pdqhash", "PIL": "Pillow",
+                                           "numpy": "numpy"}
     default_threshold = PDQ_MATCH_DISTANCE
     min_quality = PDQ_MIN_QUALITY
+    # Golden values computed with pdqhash 0.2 (pinned).
+    examples: ClassVar[dict[str, str]] = {
+        "radial-gradient": "e660f9d8e99952666e6788dc999962666666ddd89999666666661d9919992a26",
+        "linear-gradient": "7ac8441700e0519416fb5381e50aa75906951160c1765921c359031976970959",
+    }
     preprocessing = "pdqhash.compute(RGB uint8 array): Pillow convert('RGB') (alpha dropped)"
 
     def compute(self, image: Image.Image) -> tuple[str, int | None]:

@@ -1,7 +1,8 @@
 """CSV / TSV with a header row naming the hash columns.
 
 The delimiter is sniffed among ``, ; TAB |``. Hash columns are recognised by name (case and
-punctuation ignored): md5, sha1/sha-1, sha256/sha-256, phash, dhash, pdq, photodna. Optional
+punctuation ignored): the name or an alias of any registered algorithm (md5, sha1/sha-1,
+sha256/sha-256, phash, dhash, pdq, photodna...). Optional
 columns: category/label/class, series, name/filename/file name, id/mediaid, quality.
 """
 
@@ -12,13 +13,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..algorithms import get
+from ..algorithms import get, lookup
 from .base import Format, Item, ParseContext, Record, Rejected, fail, open_text, text_head
 
 _DELIMS = ",;\t|"
-HASH_COLUMNS = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "phash": "phash",
-                "dhash": "dhash", "pdq": "pdq", "pdqhash": "pdq", "md5hash": "md5",
-                "sha1hash": "sha1", "sha256hash": "sha256", "photodna": "photodna"}
 _CATEGORY = ("category", "label", "class", "classification")
 _SERIES = ("series", "seriesname")
 _NAME = ("name", "filename", "file", "path")
@@ -29,12 +27,18 @@ def column_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def hash_column(key: str) -> str | None:
+    """The algorithm a column key names (registry names and aliases), or None."""
+    alg = lookup(key)
+    return None if alg is None else alg.name
+
+
 def header_columns(line: str) -> tuple[str, list[str]] | None:
     """Delimiter and normalised column keys of a header line naming a hash column."""
     for d in _DELIMS:
         if d in line or d == ",":
             cols = [column_key(c.strip().strip('"')) for c in line.split(d)]
-            if any(c in HASH_COLUMNS for c in cols):
+            if any(hash_column(c) for c in cols):
                 return d, cols
     return None
 
@@ -59,7 +63,7 @@ class CSVTable(Format):
             f.seek(0)
             reader = csv.reader(f, delimiter=delim)
             next(reader)
-            hidx = {HASH_COLUMNS[c]: i for i, c in enumerate(cols) if c in HASH_COLUMNS}
+            hidx = {alg: i for i, c in enumerate(cols) if (alg := hash_column(c))}
 
             def pick(names: tuple[str, ...]) -> int | None:
                 return next((i for i, c in enumerate(cols) if c in names), None)

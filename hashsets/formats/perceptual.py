@@ -1,5 +1,6 @@
-"""Perceptual hash lists: one PDQ, pHash or dHash hex value per line, optionally followed
-by a label/category (separated by a comma, tab or spaces). ``#`` lines are comments.
+"""Perceptual hash lists: one hex value per line of any picture algorithm of the registry
+(PDQ, pHash, dHash...), optionally followed by a label/category (separated by a comma, tab
+or spaces). ``#`` lines are comments.
 
 The algorithm is the ``algorithm`` option; without it a first comment line naming one
 (``# pdq``, ``# algorithm: phash``) decides, else 16 hex digits mean phash. A 64-digit list
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..algorithms import get
+from ..algorithms import get, lookup, picture_algorithms
 from .base import (
     Format,
     Item,
@@ -27,21 +28,27 @@ from .base import (
 )
 
 _LINE = re.compile(r"^(?P<hex>[0-9A-Fa-f]+)(?:\s*[,\t ]\s*(?P<label>.*))?$")
-_DECLARED = re.compile(r"^#\s*(?:algorithm\s*[:=]\s*)?(pdq|phash|dhash)\b", re.IGNORECASE)
-PERCEPTUAL_ALGORITHMS = ("pdq", "phash", "dhash")
+_DECLARED = re.compile(r"^#\s*(?:algorithm\s*[:=]\s*)?([\w-]+)", re.IGNORECASE)
+#: A list of bare 16-digit values is taken as pHash (the common 64-bit perceptual list).
+DEFAULT_64 = "phash"
+
+
+def _picture(name: str) -> str | None:
+    alg = lookup(name)
+    return alg.name if alg is not None and alg in picture_algorithms() else None
 
 
 def _declared(text: str) -> str | None:
     for line in text.splitlines()[:5]:
         m = _DECLARED.match(line.strip())
-        if m:
-            return m.group(1).lower()
+        if m and (name := _picture(m.group(1))):
+            return name
     return None
 
 
 class PerceptualList(Format):
     name = "perceptual"
-    description = "PDQ / pHash / dHash hex list, optional label per line"
+    description = "perceptual hex list (PDQ, pHash, dHash...), optional label per line"
 
     def detect(self, path: Path, head: bytes) -> bool:
         text = text_head(head)
@@ -65,13 +72,17 @@ class PerceptualList(Format):
                     yield Rejected(lineno, "not a 'hex [label]' line")
                     continue
                 hex_text = m.group("hex")
+                names = "|".join(a.name for a in picture_algorithms())
                 if algorithm is None:
                     if len(hex_text) != 16:
                         raise fail(ctx, lineno, "cannot tell the perceptual algorithm; give "
-                                                "--algorithm pdq|phash|dhash")
-                    algorithm = "phash"
-                if algorithm not in PERCEPTUAL_ALGORITHMS:
-                    raise fail(ctx, None, f"{algorithm!r} is not a perceptual algorithm")
+                                                f"--algorithm {names}")
+                    algorithm = DEFAULT_64
+                alg = _picture(algorithm)
+                if alg is None:
+                    raise fail(ctx, None, f"{algorithm!r} is not a perceptual algorithm "
+                                          f"({names})")
+                algorithm = alg
                 ctx.info["algorithm"] = algorithm
                 try:
                     value = get(algorithm).normalize(hex_text)

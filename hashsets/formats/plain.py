@@ -1,8 +1,9 @@
 """Bare hex lists: one hash per line, comments (#) and blank lines ignored.
 
 The algorithm is fixed per file: the ``algorithm`` option, or else guessed from the first
-hash's length (32 md5, 40 sha1, 64 sha256; a 64-digit PDQ list needs ``algorithm=pdq`` or
-the ``perceptual`` format). Lines of another length are rejected with their line number.
+hash's length among the stream algorithms of the registry (32 md5, 40 sha1, 64 sha256; a
+64-digit PDQ list needs ``algorithm=pdq`` or the ``perceptual`` format; any registered
+algorithm can be given). Lines of another length are rejected with their line number.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..algorithms import get
+from ..algorithms import get, stream_algorithms
 from .base import (
     Batch,
     BulkItem,
@@ -94,10 +95,12 @@ class _State:
         if not text or text[0] == "#":
             return None
         if self.algorithm is None:
-            guess = {32: "md5", 40: "sha1", 64: "sha256"}.get(len(text))
+            lengths = {a.hex_length: a.name for a in stream_algorithms()}
+            guess = lengths.get(len(text))
             if guess is None:
-                return Rejected(lineno, f"{len(text)} characters is no md5/sha1/sha256 "
-                                        "length; give the algorithm explicitly")
+                return Rejected(lineno, f"{len(text)} characters is no "
+                                        f"{'/'.join(lengths.values())} length; give the "
+                                        "algorithm explicitly")
             self.algorithm, self.n_hex = guess, len(text)
             self.ctx.info["algorithm"] = guess
         if len(text) != self.n_hex:

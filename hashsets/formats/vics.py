@@ -21,14 +21,16 @@ from typing import Any
 
 import ijson
 
-from ..algorithms import get
+from ..algorithms import get, lookup
 from .base import Format, Item, ParseContext, Record, Rejected, fail, parse_flag, text_head
 
 _META_KEYS = ("odata.metadata", "@odata.context")
 _VERSION = re.compile(r"/(\d+(?:\.\d+)*)\.xml(?:/(\w+))?")
-#: Hash names seen in VICS ``AlternativeHashes`` and top-level keys -> our algorithms.
-_HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256",
-               "sha-256": "sha256", "pdq": "pdq", "phash": "phash", "dhash": "dhash"}
+def _hash_name(key: str) -> str | None:
+    """Our algorithm for a VICS hash key or ``HashName`` ("MD5", "SHA-256", "PDQ"): any
+    registered name or alias; PhotoDNA has its own field (see ``record``)."""
+    alg = lookup(key)
+    return None if alg is None or alg.name == "photodna" else alg.name
 
 
 def read_header(path: Path) -> tuple[str | None, str | None]:
@@ -107,7 +109,7 @@ class VICS(Format):
         """One Media object -> Record (or Rejected naming the bad field)."""
         raw: dict[str, str] = {}
         for key, val in obj.items():
-            alg = _HASH_NAMES.get(key.lower())
+            alg = _hash_name(key)
             if alg and isinstance(val, str) and val.strip():
                 raw.setdefault(alg, val)
         photodna = obj.get("PhotoDNA") or None
@@ -120,8 +122,8 @@ class VICS(Format):
                 continue
             if hname == "photodna":
                 photodna = photodna or hval
-            elif hname in _HASH_NAMES:
-                raw.setdefault(_HASH_NAMES[hname], hval)
+            elif alg := _hash_name(hname):
+                raw.setdefault(alg, hval)
         if "md5" not in raw:
             for mf in obj.get("MediaFiles") or []:
                 if isinstance(mf, dict) and isinstance(mf.get("MD5"), str) and mf["MD5"].strip():

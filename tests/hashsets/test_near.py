@@ -84,3 +84,49 @@ def test_near_index_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
     q = np.array([_flip(rng, known[i], 256, 20 + i % 20) for i in range(60)], dtype=np.uint64)
     got = NearIndex(known, 256, threads=2).search(q, 31)
     assert _same(got, brute_force(q, known, 31)) and len(got[0]) >= 30
+
+
+def _random_values(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
+    """``n`` random ``bits``-bit values as right-aligned words (high padding bits zero)."""
+    ints = [int.from_bytes(rng.bytes(-(-bits // 8)), "big") >> (-bits % 8) for _ in range(n)]
+    return hex_to_words([f"{v:0{-(-bits // 4)}x}" for v in ints], bits)
+
+
+@pytest.mark.parametrize(("bits", "threshold"), [(40, 6), (100, 12), (13, 3), (200, 25),
+                                                 (8, 2), (72, 9)])
+def test_near_index_equals_brute_force_any_width(bits: int, threshold: int) -> None:
+    rng = np.random.default_rng(bits * 1000 + threshold)
+    known = _random_values(rng, 3000, bits)
+    pad = known.shape[1] * 64 - bits
+    queries = known[:150].copy()
+    for row in queries:  # flip bits inside the value only, around the threshold
+        for b in rng.choice(bits, size=min(bits, int(rng.integers(0, threshold + 3))),
+                            replace=False):
+            g = pad + int(b)
+            row[g // 64] ^= np.uint64(1) << np.uint64(63 - g % 64)
+    got = NearIndex(known, bits).search(queries, threshold)
+    want = brute_force(queries, known, threshold)
+    assert len(want[0]) >= 100
+    assert _same(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_near_index_property_any_width(bits: int, data: st.DataObject) -> None:
+    values = st.integers(0, 2 ** bits - 1)
+    known = data.draw(st.lists(values, min_size=1, max_size=30))
+    t = data.draw(st.integers(0, min(bits, 40)))
+    flips = data.draw(st.lists(values, min_size=1, max_size=10))
+    digits = -(-bits // 4)
+    queries = [k ^ (f & ((1 << min(bits, 6)) - 1)) for k, f in zip(known, flips)] + flips
+    k = hex_to_words([f"{v:0{digits}x}" for v in known], bits)
+    q = hex_to_words([f"{v:0{digits}x}" for v in queries], bits)
+    assert words_to_hex(k, bits) == [f"{v:0{digits}x}" for v in known]
+    assert _same(NearIndex(k, bits).search(q, t), brute_force(q, k, t))
+
+
+def test_near_index_refuses_wrong_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(n, 1\)"):
+        NearIndex(np.zeros((3, 2), dtype=np.uint64), 40)
+    with pytest.raises(ValueError):
+        NearIndex(np.zeros((3, 1), dtype=np.uint64), 0)

@@ -5,7 +5,9 @@ Safe against formula injection (OWASP "CSV Injection"): every cell that starts w
 text. Every cell is quoted (``QUOTE_ALL``). The exact path is always available unmodified as
 hex in ``path_bytes_hex`` (hex digits can never start a formula), so no raw-text column is
 needed. UTF-8 with a byte-order mark (spreadsheets need it to read UTF-8), CRLF line ends.
-There is no generation time in a CSV: the file is fully deterministic. Columns: docs/reports.md.
+There is no generation time in a CSV: the file is fully deterministic. Columns: docs/reports.md;
+the hash columns follow the algorithm registry (one per computed algorithm, plus
+``NAME_quality`` for algorithms with a quality gate).
 """
 
 from __future__ import annotations
@@ -14,26 +16,38 @@ import csv
 import io
 from typing import Any
 
+from hashsets.algorithms import computed, stream_algorithms
+
 from . import Exporter
 from .model import File, Hit, ReportModel
 
 #: First characters that make a spreadsheet evaluate a cell (OWASP), plus LF.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-HASH_COLUMNS = ("md5", "sha1", "sha256", "phash", "dhash", "pdq")
+def hash_columns() -> tuple[str, ...]:
+    """One column per algorithm a scan computes, then ``NAME_quality`` for each algorithm
+    with a quality gate (registry order)."""
+    return (*(a.name for a in computed()),
+            *(f"{a.name}_quality" for a in computed() if a.min_quality is not None))
 
-FILE_COLUMNS = (
-    "file_id", "evidence_id", "path", "path_bytes_hex", "kind", "size", "status",
-    "status_stage", "status_reason", "mime", "media_kind", "extension_mismatch", "allocated",
-    "deleted", "notes", "caution", "mtime_utc", "atime_utc", "ctime_utc", "crtime_utc",
-    *HASH_COLUMNS, "pdq_quality", "hits", "known_hits", "match_types", "categories",
-    "categories_raw", "sets",
-)
-HIT_COLUMNS = (
-    "file_id", "path", "path_bytes_hex", "allocated", "deleted", "caution", "set_name",
-    "set_version", "set_id", "set_kind", "algorithm", "match_type", "distance", "threshold",
-    "file_value", "known_value", "category", "category_raw", "series", "victim_identified",
-    "offender_identified", "entry_ref", "md5", "sha1", "sha256",
-)
+
+def file_columns() -> tuple[str, ...]:
+    return (
+        "file_id", "evidence_id", "path", "path_bytes_hex", "kind", "size", "status",
+        "status_stage", "status_reason", "mime", "media_kind", "extension_mismatch",
+        "allocated", "deleted", "notes", "caution", "mtime_utc", "atime_utc", "ctime_utc",
+        "crtime_utc", *hash_columns(), "hits", "known_hits", "match_types", "categories",
+        "categories_raw", "sets",
+    )
+
+
+def hit_columns() -> tuple[str, ...]:
+    return (
+        "file_id", "path", "path_bytes_hex", "allocated", "deleted", "caution", "set_name",
+        "set_version", "set_id", "set_kind", "algorithm", "match_type", "distance",
+        "threshold", "file_value", "known_value", "category", "category_raw", "series",
+        "victim_identified", "offender_identified", "entry_ref",
+        *(a.name for a in stream_algorithms()),
+    )
 
 
 def neutralise(value: object) -> str:
@@ -49,7 +63,7 @@ def _join(values: list[str]) -> str:
 
 
 def _file_row(f: File) -> dict[str, Any]:
-    pdq_q = next((h.quality for h in f.hashes if h.algorithm == "pdq"), None)
+    quality = {f"{h.algorithm}_quality": h.quality for h in f.hashes}
     crit = [h for h in f.hits if not h.known]
     return {
         "file_id": f.id, "evidence_id": f.evidence_id, "path": f.display_path,
@@ -59,7 +73,8 @@ def _file_row(f: File) -> dict[str, Any]:
         "allocated": f.allocated, "deleted": f.deleted, "notes": "; ".join(f.notes),
         "caution": f.caution, "mtime_utc": f.mtime_utc, "atime_utc": f.atime_utc,
         "ctime_utc": f.ctime_utc, "crtime_utc": f.crtime_utc,
-        **{a: f.hash_value(a) for a in HASH_COLUMNS}, "pdq_quality": pdq_q,
+        **{a.name: f.hash_value(a.name) for a in computed()},
+        **{c: quality.get(c) for c in hash_columns() if c.endswith("_quality")},
         "hits": len(crit), "known_hits": len(f.hits) - len(crit),
         "match_types": _join(sorted(h.match_type for h in crit)),
         "categories": _join([h.category or "(none)" for h in crit]),
@@ -78,8 +93,7 @@ def _hit_row(f: File, h: Hit) -> dict[str, Any]:
         "file_value": h.file_value, "known_value": h.known_value, "category": h.category,
         "category_raw": h.category_raw, "series": h.series,
         "victim_identified": h.victim_identified, "offender_identified": h.offender_identified,
-        "entry_ref": h.entry_ref, "md5": f.hash_value("md5"), "sha1": f.hash_value("sha1"),
-        "sha256": f.hash_value("sha256"),
+        "entry_ref": h.entry_ref, **{a.name: f.hash_value(a.name) for a in stream_algorithms()},
     }
 
 
@@ -95,13 +109,15 @@ class CSVExporter(Exporter):
         buf = io.StringIO(newline="")
         w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         if rows_kind == "files":
-            w.writerow(FILE_COLUMNS)
+            columns = file_columns()
+            w.writerow(columns)
             for f in model.files:
                 r = _file_row(f)
-                w.writerow([neutralise(r[c]) for c in FILE_COLUMNS])
+                w.writerow([neutralise(r[c]) for c in columns])
         else:
-            w.writerow(HIT_COLUMNS)
+            columns = hit_columns()
+            w.writerow(columns)
             for f, h in model.hits:
                 r = _hit_row(f, h)
-                w.writerow([neutralise(r[c]) for c in HIT_COLUMNS])
+                w.writerow([neutralise(r[c]) for c in columns])
         return ("\ufeff" + buf.getvalue()).encode("utf-8")

@@ -10,8 +10,9 @@ Kept so that :mod:`hashsets.formats.vics` reads it back (tested round trip):
 * ``Category``: the hit's RAW category value (an integer when the raw value is one, else the
   raw text; null when the set had none). With hits in several categories, the first hit in
   report order (exact before near, smallest distance) gives it and ``Comments`` lists them all.
-* ``MD5``/``SHA1`` in upper-case hex (as Project VIC ships them); SHA-256, PDQ, pHash and dHash
-  as ``AlternativeHashes`` (``HashName``/``HashValue``), which the importer reads.
+* ``MD5``/``SHA1`` in upper-case hex (as Project VIC ships them); every other computed
+  algorithm of the registry (SHA-256, pHash, dHash, PDQ...) as ``AlternativeHashes``
+  (``HashName`` = the algorithm's label, ``HashValue``), which the importer reads.
 * Paths are the escaped display forms (non-UTF-8 bytes appear as ``\\xNN``).
 
 Files only in known-file sets (NSRL) are not exported: they are not case media of interest.
@@ -23,12 +24,15 @@ import json
 import uuid
 from typing import Any
 
+from hashsets.algorithms import computed
+
 from . import Exporter
 from .document import explain
 from .model import File, ReportModel
 
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
-ALTERNATIVE = (("sha256", "SHA256"), ("pdq", "PDQ"), ("phash", "pHash"), ("dhash", "dHash"))
+#: Algorithms with their own top-level VICS field.
+TOP_LEVEL = ("md5", "sha1")
 
 
 def _category(raw: str | None) -> int | str | None:
@@ -86,9 +90,9 @@ class VICSExporter(Exporter):
                 "Series": next((h.series for _, h in hits if h.series), None),
                 "RelativeFilePath": first.display_path,
                 "Comments": " | ".join(dict.fromkeys(explain(f, h) for f, h in hits)),
-                "AlternativeHashes": [{"HashName": label, "HashValue": first.hash_value(alg)}
-                                      for alg, label in ALTERNATIVE
-                                      if first.hash_value(alg)],
+                "AlternativeHashes": [{"HashName": a.label, "HashValue": first.hash_value(a.name)}
+                                      for a in computed()
+                                      if a.name not in TOP_LEVEL and first.hash_value(a.name)],
                 "MediaFiles": [_media_file(f) for f in files],
             })
         c = model.case
