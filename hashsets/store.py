@@ -422,6 +422,10 @@ class HashSetStore:
             raise HashSetFileError(f"{self.path}: store opened read-only")
         if not src.is_file():
             raise HashSetFileError(f"{src}: no such file")
+        named = (options or {}).get("algorithm")
+        if named is not None and str(named).lower() not in ALGORITHMS:
+            raise HashSetFileError(f"{src}: unknown hash algorithm {named!r} (known: "
+                                   f"{', '.join(ALGORITHMS)})")
         try:
             digest, size = sha256_file(src)
         except OSError as e:
