@@ -125,3 +125,106 @@ def test_new_set_finds_new_hits_in_old_case(tmp_path: Path) -> None:
     run2 = case.start_run("match", ["match"], {}, {})
     s = match_case(case, run2, store_path=store)
     assert s["hits"] == 1 and s["exact"] == 1
+
+
+# -- damaged sets (issue 10, item 8) ------------------------------------------------------
+
+def _damage(store: Path, *sql: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(store)
+    with conn:
+        for statement in sql:
+            conn.execute(statement)
+    conn.close()
+
+
+def _files() -> list[list[tuple[str, str, int | None]]]:
+    nsrl_sha1 = "00d1034546f530d746131ce2a28a052db21652ec"
+    return [[("md5", fx.md5(fx.ITEMS[0]), None)],            # vics.json (set 1), exact
+            [("pdq", _flip_hex(PDQ_KNOWN, 20), 90)],         # pdq.txt (set 3), near
+            [("sha1", nsrl_sha1, None)],                     # RDS (set 2), known
+            [("phash", _flip_hex(PHASH_KNOWN, 4), None)]]    # ph.txt (set 4), near
+
+
+def _hit_sets(case: Case, run: int) -> list[str]:
+    return [r["set_name"] for r in case.query(
+        "SELECT set_name FROM matches WHERE run_id=? ORDER BY id", (run,))]
+
+
+@pytest.mark.parametrize(("damage", "victim"), [
+    # a set's hash table is gone (exact matching)
+    (("DROP TABLE h1_md5",), "vics.json"),
+    # a set's perceptual values have the wrong width (the near index cannot be built)
+    (("DROP TABLE h3_pdq", "CREATE TABLE h3_pdq(value BLOB, ref INTEGER)",
+      "INSERT INTO h3_pdq VALUES (x'0102', 1)"), "pdq.txt"),
+    # a set's own record is corrupt
+    (("UPDATE sets SET hash_counts='{not json' WHERE name='ph.txt'",), "ph.txt"),
+    # a set's entry metadata table is mangled (read for its hits)
+    (("DROP TABLE e1", "CREATE TABLE e1(x)"), "vics.json"),
+])
+def test_damaged_set_is_reported_and_the_others_still_match(
+        tmp_path: Path, store_path: Path, damage: tuple[str, ...], victim: str) -> None:
+    case, run = _case(tmp_path, _files())
+    s0 = match_case(case, run, store_path=store_path)
+    before = _hit_sets(case, run)
+    assert sorted(before) == ["RDS-000001-15.zip", "pdq.txt", "ph.txt", "vics.json"]
+    assert s0["damaged_sets"] == []
+    _damage(store_path, *damage)
+    s = match_case(case, run, store_path=store_path)
+    assert [d["name"] for d in s["damaged_sets"]] == [victim]
+    assert victim in s["damaged_sets"][0]["error"] and "damaged" in s["damaged_sets"][0]["error"]
+    assert sorted(_hit_sets(case, run)) == sorted(n for n in before if n != victim)
+    assert any(victim in n and "NOT matched" in n for n in s["notes"])
+    audit = json.loads(case.query("SELECT details FROM audit ORDER BY seq DESC LIMIT 1")[0][
+        "details"])
+    assert [d["name"] for d in audit["damaged_sets"]] == [victim]
+
+
+def test_library_raises_a_named_error_without_a_damaged_list(tmp_path: Path,
+                                                             store_path: Path) -> None:
+    from hashsets.errors import DamagedSetError, HashSetFileError
+    from hashsets.matching import exact_matches
+
+    _damage(store_path, "DROP TABLE h1_md5")
+    with HashSetStore(store_path, readonly=True) as st:
+        with pytest.raises(DamagedSetError, match=r"set \S+ \(vics.json\) is damaged") as e:
+            exact_matches(st, [(1, "md5", fx.md5(fx.ITEMS[0]))])
+        assert isinstance(e.value, HashSetFileError) and e.value.set_name == "vics.json"
+        damaged: list[DamagedSetError] = []
+        assert exact_matches(st, [(1, "md5", fx.md5(fx.ITEMS[0]))], damaged=damaged) == []
+        assert [d.set_name for d in damaged] == ["vics.json"]
+
+
+def test_cli_match_with_a_damaged_set_exits_6_with_what_matched(tmp_path: Path,
+                                                                store_path: Path) -> None:
+    from tests.support import run_triage
+
+    case, _ = _case(tmp_path, _files())
+    case.close()
+    _damage(store_path, "DROP TABLE h3_pdq")
+    proc = run_triage("match", str(tmp_path / "case"), "--store", str(store_path), "--json")
+    assert proc.returncode == 6, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["files_matched"] == 2 and summary["known"]["files"] == 1
+    assert [d["name"] for d in summary["damaged_sets"]] == ["pdq.txt"]
+    assert "pdq.txt" in proc.stderr and "Traceback" not in proc.stderr
+    with Case.open(tmp_path / "case", create=False) as again:
+        last = again.query("SELECT status FROM runs ORDER BY id DESC LIMIT 1")[0]
+        assert last["status"] == "completed"
+
+
+def test_cli_scan_with_a_damaged_set_exits_6_with_what_matched(tmp_path: Path,
+                                                               store_path: Path) -> None:
+    from tests.support import run_triage
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "member.bin").write_bytes(fx.ITEMS[0])  # in vics.json (exact MD5)
+    _damage(store_path, "DROP TABLE h3_pdq")
+    proc = run_triage("scan", str(ev), "--case", str(tmp_path / "c"), "--store",
+                      str(store_path), "--json", "-q", "--jobs", "1")
+    assert proc.returncode == 6, proc.stderr
+    matches = json.loads(proc.stdout)["matches"]
+    assert matches["files_matched"] == 1
+    assert [d["name"] for d in matches["damaged_sets"]] == ["pdq.txt"]
