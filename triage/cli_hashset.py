@@ -85,7 +85,7 @@ def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
     keys (defaults stay with the algorithms; ranges are checked there)."""
     from hashsets.algorithms import ALGORITHMS
 
-    from .matching import MIN_QUALITY
+    from .matching import MIN_QUALITY, effective_thresholds
 
     out: dict[str, int] = {}
     for option, items, suffix in (("--threshold", threshold, ""),
@@ -104,6 +104,10 @@ def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
                    ("pdq" + MIN_QUALITY, pdq_min_quality)):
         if v is not None:
             out[key] = v
+    try:
+        effective_thresholds(out)
+    except HashSetError as e:  # a bad value on the command line is a usage error
+        raise typer.BadParameter(str(e), param_hint="--threshold/--min-quality") from None
     return out
 
 

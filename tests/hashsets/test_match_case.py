@@ -228,3 +228,26 @@ def test_cli_scan_with_a_damaged_set_exits_6_with_what_matched(tmp_path: Path,
     matches = json.loads(proc.stdout)["matches"]
     assert matches["files_matched"] == 1
     assert [d["name"] for d in matches["damaged_sets"]] == ["pdq.txt"]
+
+
+def test_cli_threshold_options_generic_and_legacy(tmp_path: Path, store_path: Path) -> None:
+    from tests.support import run_triage
+
+    case, _ = _case(tmp_path, [[("phash", _flip_hex(PHASH_KNOWN, 11), None)],
+                               [("pdq", _flip_hex(PDQ_KNOWN, 5), 30)]])
+    case.close()
+    base = ("match", str(tmp_path / "case"), "--store", str(store_path), "--json")
+    generic = run_triage(*base, "--threshold", "phash=12", "--min-quality", "PDQ=20")
+    legacy = run_triage(*base, "--phash", "12", "--pdq-min-quality", "20")
+    for proc in (generic, legacy):
+        assert proc.returncode == 0, proc.stderr
+        s = json.loads(proc.stdout)
+        assert s["near"] == 2 and s["thresholds"]["phash"] == 12
+        assert s["thresholds"]["pdq_min_quality"] == 20 and s["thresholds"]["pdq"] == 31
+    for bad, message in ((("--threshold", "phsah=3"), "unknown algorithm 'phsah'"),
+                         (("--threshold", "pdq"), "is not ALGO=N"),
+                         (("--min-quality", "pdq=x"), "is not ALGO=N"),
+                         (("--threshold", "phash=65"), "is outside 0..64")):
+        proc = run_triage(*base, *bad)
+        words = " ".join(proc.stderr.replace("│", " ").split())  # rich wraps in a box
+        assert proc.returncode == 2 and message in words, proc.stderr
