@@ -15,6 +15,7 @@ was before a migration (SQLite's online backup, so the copy is consistent, WAL i
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,8 +104,12 @@ def is_sqlite_file(path: Path) -> bool:
 
 
 def keep_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
-    """Copy the open database, as it is now, to ``<name>.schema-v<version>[.N]`` beside it
-    (created 0600, never overwriting); return the copy's path."""
+    """Keep the database as it is now in ``<name>.schema-v<version>[.N]`` beside it (created
+    0600, never overwriting); return the copy's path.
+
+    The caller holds the file's exclusive use. With no write-ahead log content the copy is
+    the file's exact bytes; otherwise SQLite's online backup makes a consistent copy that
+    includes the log (same rows, not the same bytes)."""
     n = 0
     while True:
         suffix = f".schema-v{version}" + (f".{n}" if n else "")
@@ -114,11 +119,22 @@ def keep_copy(conn: sqlite3.Connection, path: Path, version: int) -> Path:
         except FileExistsError:
             n += 1
             continue
-        os.close(fd)
         break
-    dest = sqlite3.connect(target)
+    wal = path.with_name(path.name + "-wal")
     try:
-        conn.backup(dest)
-    finally:
-        dest.close()
+        if not wal.exists() or wal.stat().st_size == 0:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            return target
+        os.close(fd)
+        dest = sqlite3.connect(target)
+        try:
+            conn.backup(dest)
+        finally:
+            dest.close()
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return target
