@@ -12,8 +12,8 @@ script lives in). Each version runs ``python -m triage scan EVIDENCE --case CASE
 --no-match -q --json`` with ``PYTHONPATH`` pointing at its own checkout (the same Python
 and libraries for both), one case per corpus target. The ``demo`` target builds the
 benign demo evidence once, imports its three demo hash sets into a store per version (with
-that version's ``triage hashset import``) and scans with matching, so the ``matches`` and
-``hash_sets_used`` tables are compared too.
+that version's ``triage hashset import``), with the shared md5deep and NSRL samples, and
+scans with matching, so the ``matches`` and ``hash_sets_used`` tables are compared too.
 
 Rows are compared table by table, keyed by a stable key (evidence path and source type;
 file identity within the evidence; hash algorithm; match set, algorithm and known value;
@@ -496,6 +496,11 @@ DFTT_IMAGES = (("5-fat-daylight.zip", "daylight.dd"), ("6-undel-fat.zip", "6-fat
 DEMO_SETS = (("demo-known.md5", "demo known material (MD5)", False, None),
              ("demo-pdq.txt", "demo known material (PDQ)", False, "pdq"),
              ("demo-nsrl.md5", "demo known files (NSRL-like)", True, None))
+#: The shared hash-set samples, imported into the same store (their parsing shows in
+#: ``hash_sets_used.entry_count``): (path below testdata/hashsets, set name, known).
+SHARED_SETS = (("md5deep/md5deep.txt", "md5deep sample", False),
+               ("md5deep/md5deep-size.txt", "md5deep-size sample", False),
+               ("nsrl-rds2-mini/RDS-000001-15.zip", "NSRL RDS 2 mini", True))
 CORPORA = ("media", "video", "hashsets", "ext2", "dftt", "demo")
 ALIASES = {"disk": ("ext2", "dftt"), "all": CORPORA}
 
@@ -507,6 +512,7 @@ class Target:
     name: str
     evidence: Path
     match: bool = False
+    hashsets: Path | None = None  # the shared hash-set samples, for a matching target
 
 
 def _unpack_gz(src: Path, dest: Path) -> Path:
@@ -552,7 +558,8 @@ def build_targets(corpora: Sequence[str], work: Path, testdata: Path,
                 _run([sys.executable, "-c", "import sys; from pathlib import Path; "
                       "from triage.demo import build_demo; build_demo(Path(sys.argv[1]))",
                       str(demo)], demo_builder, work)
-            targets.append(Target("demo", demo / "evidence", match=True))
+            targets.append(Target("demo", demo / "evidence", match=True,
+                                  hashsets=testdata / "hashsets"))
     return targets
 
 
@@ -636,6 +643,12 @@ def run_side(label: str, src: Path, targets: Sequence[Target], work: Path,
                     imp += ["--known"] if known else []
                     imp += ["--algorithm", algorithm] if algorithm else []
                     _run(imp, src, side)
+                shared = [(t.hashsets / rel, name, known) for rel, name, known in SHARED_SETS
+                          if t.hashsets is not None]
+                for path, name, known in shared:
+                    imp = [sys.executable, "-m", "triage", "hashset", "import", str(path),
+                           "--name", name, "--store", str(store)]
+                    _run([*imp, "--known"] if known else imp, src, side)
             cmd += ["--store", str(store)]
         else:
             cmd.append("--no-match")
@@ -724,8 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t in targets:
             (bdb, bexit, bsec), (hdb, hexit, hsec) = base[t.name], head[t.name]
             compare_cases(t.name, bdb, hdb, rules, report,
-                          _subs(work, work / "base", testdata) + [(str(bdb.parent), "<CASE>")],
-                          _subs(work, work / "head", testdata) + [(str(hdb.parent), "<CASE>")])
+                          [*_subs(work, work / "base", testdata), (str(bdb.parent), "<CASE>")],
+                          [*_subs(work, work / "head", testdata), (str(hdb.parent), "<CASE>")])
             report.targets[t.name]["exit_codes"] = {"base": bexit, "head": hexit}
             report.targets[t.name]["seconds"] = {"base": round(bsec, 1),
                                                  "head": round(hsec, 1)}
