@@ -9,6 +9,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -43,15 +44,18 @@ def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, magic: str = "JPEG
     if drop_images:
         conn.execute("ALTER TABLE images DROP COLUMN mode")
     t = f"2026-01-0{run_id}T00:00:00Z"
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('created_by', ?)",
-                 (f"triage 0.{run_id}",))
-    conn.execute("INSERT INTO runs VALUES (?, 'scan', ?, ?, ?, '{}', 'h', 'u', ?, ?, "
-                 "'completed', '{}')",
+    # Named columns only: the schema grows (new nullable columns) without breaking this.
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1'), "
+                 "('created_by', ?)", (f"triage 0.{run_id}",))
+    conn.execute("INSERT INTO runs (id, command, arguments, options, tool_version, versions, "
+                 "host, user, started_utc, ended_utc, status, summary) VALUES "
+                 "(?, 'scan', ?, ?, ?, '{}', 'h', 'u', ?, ?, 'completed', '{}')",
                  (run_id, json.dumps(["scan", "--case", case_dir]), '{"jobs": 2}',
                   f"0.{run_id}", t, t))
     desc = description if description is not None else {"type": "directory"}
-    conn.execute("INSERT INTO evidence VALUES (?, '/ev', X'2f6576', 'directory', NULL, ?, "
-                 "NULL, NULL, NULL, NULL, ?)", (7 + id_offset, json.dumps(desc), run_id))
+    conn.execute("INSERT INTO evidence (id, path, path_bytes, source_type, description, "
+                 "added_run_id) VALUES (?, '/ev', X'2f6576', 'directory', ?, ?)",
+                 (7 + id_offset, json.dumps(desc), run_id))
     files = [(100 + id_offset, "p:01", display.encode(), display, magic),
              (200 + id_offset, "p:02", b"b/two.txt", "b/two.txt", "ASCII text")]
     if extra_file:
@@ -62,15 +66,13 @@ def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, magic: str = "JPEG
                      "(?, ?, ?, ?, ?, 'file', 10, ?, ?, ?, 'done', ?)",
                      (fid, 7 + id_offset, identity, pb, dp, mg,
                       json.dumps({"mtime_ns": 5, "atime_ns": run_id}), t, run_id))
-        conn.execute("INSERT INTO hashes VALUES (?, 'md5', ?, NULL, NULL)",
+        conn.execute("INSERT INTO hashes (file_id, algorithm, value) VALUES (?, 'md5', ?)",
                      (fid, identity.replace(":", "") * 8))
-    if not drop_images:
-        conn.execute("INSERT INTO images VALUES (?, 'JPEG', 4, 4, 'RGB', 1, 4, 4, 'x')",
-                     (100 + id_offset,))
-    else:
-        conn.execute("INSERT INTO images VALUES (?, 'JPEG', 4, 4, 1, 4, 4, 'x')",
-                     (100 + id_offset,))
-    conn.execute("INSERT INTO errors VALUES (?, ?, ?, 'decode', 'OSError', ?, ?)",
+    mode = ("", "") if drop_images else (", mode", ", 'RGB'")
+    conn.execute(f"INSERT INTO images (file_id, format, width, height{mode[0]}, preprocessing) "
+                 f"VALUES (?, 'JPEG', 4, 4{mode[1]}, 'x')", (100 + id_offset,))
+    conn.execute("INSERT INTO errors (id, file_id, run_id, stage, error_class, message, "
+                 "time_utc) VALUES (?, ?, ?, 'decode', 'OSError', ?, ?)",
                  (1 + id_offset, 200 + id_offset, run_id, f"cannot read {case_dir}/x", t))
     conn.execute("INSERT INTO matches (id, run_id, file_id, set_id, set_name, algorithm, "
                  "match_type, file_value, known_value, distance) VALUES "
@@ -82,7 +84,7 @@ def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, magic: str = "JPEG
 
 
 def _compare(base: Path, head: Path, rules: str = "", base_dir: str = "/tmp/case-x",
-             head_dir: str = "/tmp/case-x") -> object:
+             head_dir: str = "/tmp/case-x") -> Any:
     report = cs.Report("base", "head")
     cs.compare_cases("t", base, head, cs.parse_intended(rules), report,
                      [(base_dir, "<CASE>")], [(head_dir, "<CASE>")])
@@ -179,3 +181,17 @@ def test_corpus_names() -> None:
     assert cs.parse_corpora("all") == list(cs.CORPORA)
     with pytest.raises(ValueError, match="unknown corpus"):
         cs.parse_corpora("nope")
+
+
+def test_key_columns_exist_in_the_case_schema(tmp_path: Path) -> None:
+    """A renamed key column would silently merge rows under one key: keep KEYS in step
+    with triage/schema.sql."""
+    db = _case(tmp_path / "a")
+    conn = sqlite3.connect(db)
+    try:
+        for table, keys in cs.KEYS.items():
+            cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+            assert cols, f"KEYS names table {table!r}, which the schema no longer has"
+            assert {k for k in keys if k != "#"} <= cols, (table, keys)
+    finally:
+        conn.close()

@@ -17,7 +17,7 @@ from typing import Any
 # --------------------------------------------------------------------------- evidence sources
 
 
-def sources() -> dict[str, type]:
+def sources() -> dict[str, Any]:
     """Every registered evidence source class by name, in the order they are tried."""
     from triage.sources import SOURCES
 
@@ -38,7 +38,7 @@ def open_spec(spec: tuple[str, Any]) -> Any:
     return _open_spec(spec)
 
 
-def entry_types() -> tuple[type, type]:
+def entry_types() -> tuple[Any, Any]:
     """(FileEntry, EntryAmendment): what ``entries()`` may yield."""
     from triage.sources.base import EntryAmendment, FileEntry
 
@@ -140,7 +140,7 @@ def render(name: str, case_dir: Path, generated_utc: str,
     from triage.report import get
     from triage.report.model import load
 
-    with Case.open(case_dir, create=False) as case:
+    with Case.open(case_dir, create=False, readonly=True) as case:
         model = load(case, generated_utc, __version__)
     return bytes(get(name).render(model, dict(options or {})))
 
