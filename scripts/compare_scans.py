@@ -712,8 +712,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         dbs = [p / "case.sqlite" if p.is_dir() else p for p in args.cases]
         report = Report(str(args.cases[0]), str(args.cases[1]))
         try:
-            compare_cases("cases", dbs[0], dbs[1], rules, report,
-                          [(str(args.cases[0]), "<CASE>")], [(str(args.cases[1]), "<CASE>")])
+            # Each case's folder and the folder holding it (a store beside it, as the
+            # scans of this script leave them) become placeholders.
+            subs = [[(str(c.resolve()), "<CASE>"), (str(c.resolve().parent), "<SIDE>")]
+                    for c in args.cases]
+            compare_cases("cases", dbs[0], dbs[1], rules, report, subs[0], subs[1])
         except sqlite3.Error as e:
             print(f"compare_scans: cannot read a case: {e}", file=sys.stderr)
             return 2
