@@ -28,8 +28,8 @@ from hashsets.algorithms import PERCEPTUAL
 
 from . import faults
 from .case import ChildResult, FileResult
-from .containers import container_kind
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
+from .members import container_kind
 from .sources import open_spec
 from .sources.base import ContentChangedError, FileEntry, Source
 from .util import display_bytes
@@ -75,7 +75,7 @@ class WorkerOptions:
     container_seconds: float = 30.0
 
     def container_limits(self) -> Any:
-        from .containers import Limits
+        from .members import Limits
 
         return Limits(max_depth=self.max_depth, max_members=self.max_members,
                       max_total_bytes=self.max_total_bytes, max_ratio=self.max_ratio,
@@ -367,7 +367,7 @@ def _expand(result: FileResult, data: bytes, own_path: bytes, identifier: Identi
     """Find the items inside a file (archive and document members, embedded pictures) and
     give each the same treatment as a file. Nothing is written to disk; member names are
     only data. Limits hit and damaged containers are recorded as reasons."""
-    from .containers import Found, walk
+    from .members import Found, walk
 
     limits = options.container_limits()
     name = own_path.rsplit(b"/", 1)[-1]

@@ -19,9 +19,9 @@ from typing import Any
 import py7zr
 import pytest
 
-from tests.containers import builders as b
+from tests.members import builders as b
 from tests.support import TESTDATA
-from triage.containers import (
+from triage.members import (
     Budget,
     ContainerError,
     Found,
@@ -34,7 +34,7 @@ from triage.containers import (
     inner_path,
     walk,
 )
-from triage.containers.carve import gif_end, jpeg_end, png_end
+from triage.members.carve import gif_end, jpeg_end, png_end
 
 JPEG = b.jpeg(1)
 PNG = b.png(2)
