@@ -28,8 +28,8 @@ from pathlib import Path
 import py7zr
 import pytest
 
-from tests.members import builders as b
 from tests.contracts import registries as reg
+from tests.members import builders as b
 
 #: Member content: text, binary with every byte value, and an empty file.
 CONTENT = {b"notes.txt": b"first line\nsecond line\n",
