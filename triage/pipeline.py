@@ -99,7 +99,7 @@ class WorkerPool:
         self.stats = PoolStats()
         self._algorithms = tuple(get_algorithm(n) for n in options.algorithms)
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
+        self._ctx.set_forkserver_preload(["triage.worker", "triage.members", "PIL.Image",
                                           "magic", *_algorithm_modules(options)])
         _remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
