@@ -5,7 +5,9 @@ whole pool. Here each worker is its own process with its own pipe; the superviso
 worker one task at a time and waits on all pipes at once with a deadline:
 
 * a worker that dies (segfault, abort, out of memory) costs only its current file: the file
-  is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``;
+  is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``
+  (each crash is recorded at once, so the count survives a kill of the whole scan; the
+  whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
 * every task sent comes back as exactly one :class:`~triage.case.FileResult`.
@@ -36,7 +38,7 @@ from .worker import STAGES, Task, WorkerOptions, worker_main
 #: file on a slow disk is not mistaken for a hang.
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
-MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined
+MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY #2)
 TMP_PREFIX = "triage-work-"
 
 
@@ -166,9 +168,14 @@ class WorkerPool:
 
     # -- running ---------------------------------------------------------------------
     def run(self, tasks: Iterable[Task],
-            on_dispatch: Callable[[Task], None] | None = None) -> Iterator[FileResult]:
-        """Yield one result per task. ``on_dispatch`` is called (in this process) just before
-        a task is handed to a worker, so the caller can record that it is in flight."""
+            on_dispatch: Callable[[Task], None] | None = None,
+            on_checkpoint: Callable[[Task, FileResult], None] | None = None,
+            on_crash: Callable[[Task, int], None] | None = None) -> Iterator[FileResult]:
+        """Yield one result per task. Callbacks, all called in this process so the caller
+        can record them at once: ``on_dispatch(task)`` just before a task is handed to a
+        worker; ``on_checkpoint(task, partial)`` when the worker has read the file in full
+        and sends its digests before decoding or expanding it; ``on_crash(task, crashes)``
+        when a worker died on the task (``crashes`` counts them, earlier runs included)."""
         source = iter(tasks)
         retry: deque[Task] = deque()
         exhausted = False
@@ -222,10 +229,12 @@ class WorkerPool:
                     try:
                         message = w.conn.recv()
                     except (EOFError, OSError):
-                        yield from self._crashed(i, w, task, retry)
+                        yield from self._crashed(i, w, task, retry, on_crash)
                         continue
                     if isinstance(message, tuple):  # ("partial", result): keep, wait on
                         w.partial = message[1]
+                        if on_checkpoint is not None:
+                            on_checkpoint(task, message[1])
                         continue
                     w.task = None
                     yield message
@@ -238,26 +247,30 @@ class WorkerPool:
         except (IndexError, ValueError):
             return "unknown"
 
-    def _crashed(self, i: int, w: _Worker, task: Task,
-                 retry: deque[Task]) -> Iterator[FileResult]:
+    def _crashed(self, i: int, w: _Worker, task: Task, retry: deque[Task],
+                 on_crash: Callable[[Task, int], None] | None) -> Iterator[FileResult]:
         stage = self._stage(w)
         w.process.join(5)
         how = _signal_name(w.process.exitcode)
         self._discard(w)
-        self._workers[i] = self._spawn()
+        crashes = task.crashes + 1
         self.stats.crashes += 1
-        if task.attempt < MAX_ATTEMPTS:
-            # Tried again on a fresh worker; ``attempt`` counts every time the file was in
-            # flight when something died, including an interrupted earlier run.
+        w.task = None
+        if on_crash is not None:
+            on_crash(task, crashes)  # recorded before anything else can go wrong
+        self._workers[i] = self._spawn()
+        if crashes < MAX_ATTEMPTS:
+            # Tried again on a fresh worker; only crashes of a worker on this very file
+            # count (earlier runs' included), never a death of the whole scan.
             retry.append(Task(task.file_id, task.entry, task.display_path, task.extension,
-                              task.attempt + 1))
+                              task.attempt + 1, crashes))
             return
         self.stats.quarantined += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup,
                                         time.monotonic() - w.started)
         yield _given_up(w.partial, task, "quarantined", stage, "WorkerCrash",
-                        f"worker {how} at stage {stage}; the file was in flight during "
-                        f"{task.attempt} crashes; quarantined")
+                        f"worker {how} at stage {stage}; {crashes} crashes of a worker on "
+                        "this file; quarantined")
 
     def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
         stage = self._stage(w)

@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS files (
                     CHECK (status IN ('pending', 'done', 'error', 'skipped', 'quarantined')),
     status_stage    TEXT,                 -- stage of the error, or why skipped
     status_reason   TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,  -- times handed to a worker
+    worker_crashes  INTEGER NOT NULL DEFAULT 0,  -- workers that died on it (quarantine)
     run_id          INTEGER REFERENCES runs(id),
     UNIQUE (evidence_id, identity)
 ) STRICT;

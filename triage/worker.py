@@ -89,7 +89,10 @@ class Task:
     entry: FileEntry
     display_path: str
     extension: str | None
+    #: How many times the file has been handed to a worker, this time included.
     attempt: int = 1
+    #: Workers that died on this file before (this run or earlier ones): quarantine counts.
+    crashes: int = 0
 
 
 class UnsupportedImage(Exception):
