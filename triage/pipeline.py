@@ -12,24 +12,25 @@ worker one task at a time and waits on all pipes at once with a deadline:
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
 * every task sent comes back as exactly one :class:`~triage.case.FileResult`.
 
-Workers start from a forkserver that has already imported the heavy modules, so replacing
-a dead worker is cheap, and no SQLite handle or lock of the supervisor is inherited.
+Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
+enumeration children): forked from a forkserver that has already imported the heavy
+modules, so replacing a dead worker is cheap, and no SQLite handle or lock of the supervisor
+is inherited; core dumps off, memory capped, stderr discarded, a private temporary folder.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any
 
+from . import isolation
 from .case import FileResult
 from .errors import TriageError
 from .worker import STAGES, Task, WorkerOptions, worker_main
@@ -39,7 +40,6 @@ from .worker import STAGES, Task, WorkerOptions, worker_main
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY #2)
-TMP_PREFIX = "triage-work-"
 
 
 class WorkerStartError(TriageError):
@@ -53,10 +53,8 @@ def file_deadline(size: int | None, base: float) -> float:
 @dataclass
 class _Worker:
     index: int
-    process: Any
-    conn: Connection
+    child: isolation.Child
     stage: Any
-    tmpdir: str
     task: Task | None = None
     deadline: float = 0.0
     started: float = 0.0
@@ -74,17 +72,6 @@ class PoolStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _signal_name(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "unknown exit"
-    if exitcode < 0:
-        try:
-            return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exited with status {exitcode}"
-
-
 class WorkerPool:
     """Run tasks on ``jobs`` isolated workers; yields one result per task, in completion
     order."""
@@ -96,28 +83,25 @@ class WorkerPool:
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.stats = PoolStats()
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
-                                          "numpy", "imagehash", "pdqhash", "magic"])
-        _remove_stale_tmpdirs()
+        isolation.remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
         # killed before it can clean up.
-        self._tmproot = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        self._tmproot = tempfile.mkdtemp(prefix=f"{isolation.TMP_PREFIX}{os.getpid()}-")
         self._workers: list[_Worker] = []
         self._next_index = 0
 
     # -- lifecycle -------------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        stage = self._ctx.RawValue("i", 0)
-        tmpdir = tempfile.mkdtemp(prefix=f"w{self._next_index}-", dir=self._tmproot)
-        proc = self._ctx.Process(target=worker_main,
-                                 args=(child, self.spec, self.options, stage, tmpdir,
-                                       os.getpid()),
-                                 name=f"triage-worker-{self._next_index}", daemon=True)
-        proc.start()
-        child.close()
-        w = _Worker(self._next_index, proc, parent, stage, tmpdir)
+        stage = isolation.shared_int()
+        try:
+            child = isolation.spawn(worker_main, (self.spec, self.options, stage),
+                                    name=f"worker-{self._next_index}",
+                                    memory_limit=self.options.memory_limit,
+                                    tmp_root=self._tmproot)
+        except OSError as e:
+            raise WorkerStartError(f"worker processes cannot start: {e}") from e
+        w = _Worker(self._next_index, child, stage)
+        parent = child.conn
         # A worker that cannot set itself up (libmagic missing, evidence unreadable from a
         # worker) would otherwise crash on every file and quarantine them all: stop here,
         # with the files still pending for a later run.
@@ -126,8 +110,7 @@ class WorkerPool:
             try:
                 kind, detail = parent.recv()
             except (EOFError, OSError):
-                proc.join(5)
-                kind, detail = "died", _signal_name(proc.exitcode)
+                kind, detail = "died", child.death()
             if kind == "ready":
                 reason = ""
             else:
@@ -140,23 +123,18 @@ class WorkerPool:
         return w
 
     def _discard(self, w: _Worker) -> None:
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join(5)
-        w.conn.close()
-        shutil.rmtree(w.tmpdir, ignore_errors=True)
+        w.child.discard()
 
     def close(self) -> None:
         for w in self._workers:
             try:
-                if w.task is None and w.process.is_alive():
-                    w.conn.send(None)
+                if w.task is None and w.child.process.is_alive():
+                    w.child.conn.send(None)
             except OSError:
                 pass
         deadline = time.monotonic() + 5
         for w in self._workers:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            self._discard(w)
+            w.child.discard(grace=max(0.0, deadline - time.monotonic()))
         self._workers = []
         shutil.rmtree(self._tmproot, ignore_errors=True)
 
@@ -202,7 +180,7 @@ class WorkerPool:
                 task = next_task()
                 if task is None:
                     break
-                if not w.process.is_alive():
+                if not w.child.process.is_alive():
                     self._discard(w)
                     w = self._workers[i] = self._spawn()
                 if on_dispatch is not None:
@@ -212,7 +190,7 @@ class WorkerPool:
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
-                    w.conn.send(task)
+                    w.child.conn.send(task)
                 except OSError:
                     pass  # a dead worker shows up as EOF below
             busy = [w for w in self._workers if w.task is not None]
@@ -220,14 +198,14 @@ class WorkerPool:
                 return
             now = time.monotonic()
             wait_for = max(0.0, min(w.deadline for w in busy) - now)
-            ready = wait([w.conn for w in busy], timeout=min(wait_for, 1.0))
+            ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
             for i, w in enumerate(self._workers):
                 if w.task is None:
                     continue
                 task = w.task
-                if w.conn in ready:
+                if w.child.conn in ready:
                     try:
-                        message = w.conn.recv()
+                        message = w.child.conn.recv()
                     except (EOFError, OSError):
                         yield from self._crashed(i, w, task, retry, on_crash)
                         continue
@@ -250,8 +228,7 @@ class WorkerPool:
     def _crashed(self, i: int, w: _Worker, task: Task, retry: deque[Task],
                  on_crash: Callable[[Task, int], None] | None) -> Iterator[FileResult]:
         stage = self._stage(w)
-        w.process.join(5)
-        how = _signal_name(w.process.exitcode)
+        how = w.child.death()
         self._discard(w)
         crashes = task.crashes + 1
         self.stats.crashes += 1
@@ -302,27 +279,6 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
         r.hashes = [h for h in partial.hashes if h[0] in ("md5", "sha1", "sha256")]
         r.warnings = list(partial.warnings)
     return r
-
-
-def _remove_stale_tmpdirs() -> None:
-    """Remove work directories left by scans that were killed (their pid is gone)."""
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(TMP_PREFIX):
-            continue
-        pid_text = name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-        except PermissionError:
-            continue
 
 
 def default_jobs() -> int:

@@ -167,8 +167,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     """
     progress = progress or _NoProgress()
     source = open_source(evidence)  # fails before the case is touched
-    if hasattr(source, "enumeration_timeout"):
-        source.enumeration_timeout = options.timeout
+    source.enumeration_timeout = options.timeout  # the Source contract: every source
     started = time.monotonic()
     with Case.open(case_dir) as case:
         case.lock()
