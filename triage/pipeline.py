@@ -40,6 +40,11 @@ from .worker import STAGES, Task, WorkerOptions, worker_main
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY #2)
+#: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
+#: before the checkpoint is handed to ``on_checkpoint`` to be recorded: most files finish
+#: well within it and cost no extra write; a slow one (a big archive) has its digests in the
+#: case within about a second, whatever happens to the scan afterwards.
+CHECKPOINT_DELAY = 1.0
 
 
 class WorkerStartError(TriageError):
@@ -60,6 +65,8 @@ class _Worker:
     started: float = 0.0
     #: The task's result as it stood before decoding/expansion (digests known).
     partial: FileResult | None = None
+    partial_at: float = 0.0
+    partial_recorded: bool = False
 
 
 @dataclass
@@ -151,9 +158,11 @@ class WorkerPool:
             on_crash: Callable[[Task, int], None] | None = None) -> Iterator[FileResult]:
         """Yield one result per task. Callbacks, all called in this process so the caller
         can record them at once: ``on_dispatch(task)`` just before a task is handed to a
-        worker; ``on_checkpoint(task, partial)`` when the worker has read the file in full
-        and sends its digests before decoding or expanding it; ``on_crash(task, crashes)``
-        when a worker died on the task (``crashes`` counts them, earlier runs included)."""
+        worker; ``on_checkpoint(task, partial)`` with what the worker knew once it had read
+        the file in full (digests), if decoding or expanding it is still going on
+        :data:`CHECKPOINT_DELAY` seconds later or the worker died; ``on_crash(task,
+        crashes)`` when a worker died on the task (``crashes`` counts them, earlier runs
+        included)."""
         source = iter(tasks)
         retry: deque[Task] = deque()
         exhausted = False
@@ -186,7 +195,7 @@ class WorkerPool:
                 if on_dispatch is not None:
                     on_dispatch(task)
                 w.task = task
-                w.partial = None
+                w.partial, w.partial_recorded = None, False
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
@@ -207,17 +216,23 @@ class WorkerPool:
                     try:
                         message = w.child.conn.recv()
                     except (EOFError, OSError):
+                        if (w.partial is not None and not w.partial_recorded
+                                and on_checkpoint is not None):
+                            on_checkpoint(task, w.partial)  # kept whatever comes next
                         yield from self._crashed(i, w, task, retry, on_crash)
                         continue
                     if isinstance(message, tuple):  # ("partial", result): keep, wait on
-                        w.partial = message[1]
-                        if on_checkpoint is not None:
-                            on_checkpoint(task, message[1])
+                        w.partial, w.partial_at = message[1], time.monotonic()
                         continue
                     w.task = None
                     yield message
                 elif time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
+                elif (w.partial is not None and not w.partial_recorded
+                      and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
+                    w.partial_recorded = True
+                    if on_checkpoint is not None:
+                        on_checkpoint(task, w.partial)
 
     def _stage(self, w: _Worker) -> str:
         try:
