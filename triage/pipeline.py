@@ -39,7 +39,7 @@ from .worker import STAGES, Task, WorkerOptions, worker_main
 #: file on a slow disk is not mistaken for a hang.
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
-MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY #2)
+MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY.md)
 #: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
 #: before the checkpoint is handed to ``on_checkpoint`` to be recorded: most files finish
 #: well within it and cost no extra write; a slow one (a big archive) has its digests in the
