@@ -42,7 +42,7 @@ from typing import Any
 
 #: Modules the forkserver imports once, so that every child starts with them loaded (the
 #: worker's decoders and hashers; libmagic). A module missing here is imported by the child.
-PRELOAD = ("triage.worker", "triage.containers", "PIL.Image", "numpy", "imagehash", "pdqhash",
+PRELOAD = ("triage.worker", "triage.members", "PIL.Image", "numpy", "imagehash", "pdqhash",
            "magic")
 #: Address-space limit of an enumeration child (bytes): a damaged file system cannot make
 #: libtsk eat the machine. Workers take theirs from ``scan --memory-limit``.
