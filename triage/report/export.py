@@ -9,7 +9,6 @@ database hash covers the export's own audit row.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from typing import Any
 from .. import __version__
 from ..case import Case
 from ..errors import TriageError
-from . import get
+from . import Exporter, get
 from . import manifest as mf
 from . import model as md
 from .signing import PrivateKey, encode_signature, load_private
@@ -39,6 +38,22 @@ class ReportWriteError(TriageError, OSError):
     half-written is left behind (exit code 5, like an unwritable case)."""
 
     exit_code = 5
+
+
+def _stream(case: Case, exporter: Exporter, opts: dict[str, Any], target: Path, gen: str,
+            fingerprint: str | None) -> tuple[str, int, int, int]:
+    """Write one export from a read snapshot of ``case``, streamed into a temp file beside
+    ``target`` and hashed while written, then renamed into place (nothing half-written on
+    any failure). Returns ``(sha256, size, hits, files)``."""
+    with md.reading(case, gen, __version__, fingerprint) as model:
+        try:
+            with mf.atomic_writer(target) as out:
+                exporter.write(model, opts, out)
+        except ValueError as e:
+            raise ReportError(str(e)) from e
+        except OSError as e:
+            raise ReportWriteError(f"{target}: cannot write: {e.strerror or e}") from e
+        return out.sha256, out.size, model.hit_count, model.file_count
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -113,21 +128,15 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     fingerprint = key.public.fingerprint if key else None
     target = out if out is not None else default_output(case_dir, fmt, opts)
     with Case.open(case_dir, create=False) as case:
-        model = md.load(case, gen, __version__, fingerprint)
-        try:
-            data = exporter.render(model, opts)
-        except ValueError as e:
-            raise ReportError(str(e)) from e
-        _write(target, data)
-        digest = hashlib.sha256(data).hexdigest()
+        digest, size, hits, files = _stream(case, exporter, opts, target, gen, fingerprint)
         case.audit(md.EXPORT_ACTION, {
             "format": fmt, "output": str(target.resolve()), "sha256": digest,
-            "size": len(data), "options": opts, "generated_utc": gen,
+            "size": size, "options": opts, "generated_utc": gen,
             "signed_by": fingerprint, "arguments": list(argv or []),
             "result": "written"})
         head = md.audit_head(case)
         md.checkpoint(case)
-        number = model.case.get("number")
+        number = case.case_info().get("number")
         db_path = case.db_path
     database = mf.database_state(db_path)  # after close: nothing left in flight
     mpath = mf.manifest_path(target)
@@ -136,12 +145,12 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
         "fingerprint": key.public.fingerprint}
     mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
                       case_number=number, export_format=fmt, options=opts,
-                      files=[(target, digest, len(data))], database=database, audit=head,
+                      files=[(target, digest, size)], database=database, audit=head,
                       signer=signer, manifest_dir=mpath.parent)
     _write(mpath, mbytes)
     sig_path = None
     if key is not None:
         sig_path = mf.signature_path(mpath)
         _write(sig_path, encode_signature(key.sign(mbytes)))
-    return ExportResult(fmt, target, digest, len(data), mpath, sig_path, fingerprint, gen,
-                        hits=len(model.hits), files=len(model.files))
+    return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
+                        hits=hits, files=files)

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from . import Exporter
+from . import Exporter, Sink
 from .model import File, ReportModel
 
 JSONL_VERSION = 1
@@ -61,9 +61,16 @@ class JSONLExporter(Exporter):
     extension = "jsonl"
     description = "JSON Lines for scripts: a header line, then one object per file"
 
-    def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
-        lines = [_dump(header(model))]
-        lines.extend(_dump(file_object(f)) for f in model.files)
-        lines.extend(_dump({"type": "error", **asdict(x)}) for x in model.errors)
-        lines.extend(_dump({"type": "audit", **asdict(a)}) for a in model.audit)
-        return ("\n".join(lines) + "\n").encode("ascii")
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        # Streamed: one line at a time, straight to ``out`` (nothing kept per file).
+        out.write(_line(header(model)))
+        for f in model.files():
+            out.write(_line(file_object(f)))
+        for x in model.errors():
+            out.write(_line({"type": "error", **asdict(x)}))
+        for a in model.audit:
+            out.write(_line({"type": "audit", **asdict(a)}))
+
+
+def _line(obj: Any) -> bytes:
+    return (_dump(obj) + "\n").encode("ascii")
