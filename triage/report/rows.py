@@ -61,8 +61,7 @@ class Record:
     @classmethod
     def columns(cls) -> tuple[str, ...]:
         """The record's column names (its fields, without the assembled ones)."""
-        return tuple(f.name for f in fields(cls)  # type: ignore[arg-type]
-                     if f.name not in cls._assembled)
+        return tuple(name for name, _ in _plan(cls))
 
     @classmethod
     def select(cls, alias: str = "") -> str:
@@ -77,8 +76,22 @@ class Record:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **assembled: Any) -> Self:
         """The record for one row keyed by column name (extra keys are ignored)."""
-        values = {name: cls._convert.get(name, _same)(row[name]) for name in cls.columns()}
+        values = {name: convert(row[name]) for name, convert in _plan(cls)}
         return cls(**values, **assembled)
+
+
+_PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+
+
+def _plan(cls: type[Record]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """``(column, conversion)`` per column field of a record class (computed once)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple(
+            (f.name, cls._convert.get(f.name, _same))
+            for f in fields(cls)  # type: ignore[arg-type]
+            if f.name not in cls._assembled)
+    return plan
 
 
 def _same(v: Any) -> Any:
