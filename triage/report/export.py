@@ -10,7 +10,7 @@ database hash covers the export's own audit row.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,6 @@ class ExportResult:
     generated_utc: str
     hits: int
     files: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "output": str(self.output), "sha256": self.sha256,
