@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..case import Case
+from ..case import DB_NAME, Case
 from ..errors import TriageError
 from . import Exporter, get
 from . import manifest as mf
@@ -40,11 +40,20 @@ class ReportWriteError(TriageError, OSError):
     exit_code = 5
 
 
+@dataclass(frozen=True)
+class _Streamed:
+    sha256: str
+    size: int
+    hits: int
+    files: int
+    case_number: str | None
+
+
 def _stream(case: Case, exporter: Exporter, opts: dict[str, Any], target: Path, gen: str,
-            fingerprint: str | None) -> tuple[str, int, int, int]:
+            fingerprint: str | None) -> _Streamed:
     """Write one export from a read snapshot of ``case``, streamed into a temp file beside
     ``target`` and hashed while written, then renamed into place (nothing half-written on
-    any failure). Returns ``(sha256, size, hits, files)``."""
+    any failure)."""
     with md.reading(case, gen, __version__, fingerprint) as model:
         try:
             with mf.atomic_writer(target) as out:
@@ -53,7 +62,8 @@ def _stream(case: Case, exporter: Exporter, opts: dict[str, Any], target: Path, 
             raise ReportError(str(e)) from e
         except OSError as e:
             raise ReportWriteError(f"{target}: cannot write: {e.strerror or e}") from e
-        return out.sha256, out.size, model.hit_count, model.file_count
+        return _Streamed(out.sha256, out.size, model.hit_count, model.file_count,
+                         model.case.get("number"))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -105,6 +115,12 @@ def generation_time(explicit: str | None = None, env: dict[str, str] | None = No
     return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
+def _writable(case_dir: Path) -> bool:
+    """Can this process record anything in the case (``access(2)`` says EROFS for a
+    read-only mount even to root, which ignores file modes)?"""
+    return os.access(case_dir, os.W_OK) and os.access(case_dir / DB_NAME, os.W_OK)
+
+
 def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
     ext = get(fmt).extension
     stem = "report-hits" if fmt == "csv" and options.get("rows") == "hits" else "report"
@@ -125,17 +141,31 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     gen = generation_time(generated_at)
     key: PrivateKey | None = load_private(sign_key) if sign_key else None
     fingerprint = key.public.fingerprint if key else None
+    readonly = not _writable(case_dir)
+    if readonly and out is None:
+        raise ReportWriteError(f"{case_dir}: the case is on a read-only location; give "
+                               "--out to write the export elsewhere")
     target = out if out is not None else default_output(case_dir, fmt, opts)
-    with Case.open(case_dir, create=False) as case:
-        digest, size, hits, files = _stream(case, exporter, opts, target, gen, fingerprint)
-        case.audit(md.EXPORT_ACTION, {
-            "format": fmt, "output": str(target.resolve()), "sha256": digest,
-            "size": size, "options": opts, "generated_utc": gen,
-            "signed_by": fingerprint, "arguments": list(argv or []),
-            "result": "written"})
+    # A writable case is opened locked (a running scan or match is refused: a report must
+    # never show half a run); a read-only one (a copy on a DVD) is only read.
+    with Case.open(case_dir, create=False, readonly=readonly) as case:
+        source = case.upgraded_copy() if case.needs_migration else case
+        try:
+            done = _stream(source, exporter, opts, target, gen, fingerprint)
+        finally:
+            if source is not case:
+                source.close()
+        digest, size = done.sha256, done.size
+        if not readonly:
+            case.audit(md.EXPORT_ACTION, {
+                "format": fmt, "output": str(target.resolve()), "sha256": digest,
+                "size": size, "options": opts, "generated_utc": gen,
+                "signed_by": fingerprint, "arguments": list(argv or []),
+                "result": "written"})
         head = md.audit_head(case)
-        md.checkpoint(case)
-        number = case.case_info().get("number")
+        if not readonly:
+            md.checkpoint(case)
+        number = done.case_number
         db_path = case.db_path
     database = mf.database_state(db_path)  # after close: nothing left in flight
     mpath = mf.manifest_path(target)
@@ -145,11 +175,11 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
                       case_number=number, export_format=fmt, options=opts,
                       files=[(target, digest, size)], database=database, audit=head,
-                      signer=signer, manifest_dir=mpath.parent)
+                      signer=signer, manifest_dir=mpath.parent, recorded=not readonly)
     _write(mpath, mbytes)
     sig_path = None
     if key is not None:
         sig_path = mf.signature_path(mpath)
         _write(sig_path, encode_signature(key.sign(mbytes)))
     return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
-                        hits=hits, files=files)
+                        hits=done.hits, files=done.files)

@@ -19,9 +19,10 @@ Contract:
 * Everything is sorted deterministically (files by display path then id; a file's hashes by
   algorithm; hits by kind (case sets before known-file sets), set, algorithm, known value),
   so the same case always gives the same model.
-* The hits shown are those of the *current match run*: the latest run that recorded the hash
-  sets it used (``hash_sets_used``), else the latest run with matches. Earlier match runs are
-  kept in the database and listed under "runs".
+* The hits shown are those of the *current match run*: the latest COMPLETED run that
+  recorded matching over a finished scan (:meth:`~triage.case.Case.report_match_run`; a
+  failed, interrupted or mid-scan match run never counts), with a note when the case was
+  scanned again since. Earlier match runs are kept in the database and listed under "runs".
 * Audit rows with action ``report.export`` are not part of the model: each export appends one,
   and listing them would make two exports of the same case differ. They stay in the chain and
   ``triage verify`` checks them.
@@ -143,6 +144,7 @@ class ReportModel:
     evidence: tuple[Evidence, ...]
     runs: tuple[Run, ...]
     match_run_id: int | None
+    match_run_note: str | None
     thresholds: dict[str, Any]
     preprocessing: tuple[tuple[str, str, int], ...]  # (algorithm, preprocessing, count)
     hash_sets: tuple[HashSetUsed, ...]
@@ -189,15 +191,6 @@ class ReportModel:
         return self.audit[-1].row_hash if self.audit else None
 
 
-def current_match_run(case: Case) -> int | None:
-    """The run whose matches a report shows (see module doc)."""
-    row = case.conn.execute("SELECT max(run_id) FROM hash_sets_used").fetchone()
-    if row and row[0] is not None:
-        return int(row[0])
-    row = case.conn.execute("SELECT max(run_id) FROM matches").fetchone()
-    return int(row[0]) if row and row[0] is not None else None
-
-
 @contextmanager
 def reading(case: Case, generated_utc: str, tool_version: str,
             signer_fingerprint: str | None = None) -> Iterator[ReportModel]:
@@ -223,7 +216,7 @@ def load(case: Case, generated_utc: str, tool_version: str,
          signer_fingerprint: str | None = None) -> ReportModel:
     """Read the case's summary (read-only, deterministic); rows stay in the database until
     an exporter iterates them. Prefer :func:`reading`, which holds one snapshot."""
-    run_id = current_match_run(case)
+    run_id, match_note = case.report_match_run()
     rd = CaseReader(case.conn, run_id)
 
     evidence = tuple(Evidence.from_row(r) for r in rd.rows(
@@ -260,7 +253,8 @@ def load(case: Case, generated_utc: str, tool_version: str,
     by_category, by_set, known_by_set = _summaries(rd, run_id)
     return ReportModel(
         tool_version=tool_version, generated_utc=generated_utc, case=case.case_info(),
-        evidence=evidence, runs=runs, match_run_id=run_id, thresholds=thresholds,
+        evidence=evidence, runs=runs, match_run_id=run_id, match_run_note=match_note,
+        thresholds=thresholds,
         preprocessing=preprocessing, hash_sets=hash_sets,
         status_counts=status_counts, skipped_reasons=skipped,
         audit=tuple(audit), audit_problems=tuple(case.verify_audit_chain()),
