@@ -12,8 +12,9 @@ Display paths are in a different order from the ids, so the export really sorts.
 
 Each export (``triage.report.export.export``, what ``triage report`` calls) runs in its own
 subprocess, which prints its wall time and the kernel's RSS high-water mark ``VmHWM`` from
-``/proc/self/status`` after the export (exact however short the peak was), and ``VmHWM``
-just after the imports, for reference. "Flat" means the peak grows by less than 1.25x from
+``/proc/self/status`` after the export (exact however short the peak was), its CPU time
+(user + system; steadier than wall time on a shared machine), and ``VmHWM`` just after the
+imports, for reference. "Flat" means the peak grows by less than 1.25x from
 the smallest to the largest size, while the case grows 10x.
 
 ``--compare-tree DIR`` also runs the exports with another checkout of triage first on the
@@ -33,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -178,7 +180,9 @@ def child(case_dir: str, fmt: str, out: str, rows: str) -> None:
     opts = {"rows": rows} if fmt == "csv" else {}
     r = export(Path(case_dir), fmt, Path(out), options=opts, generated_at=GENERATED_AT)
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall_s": round(wall, 2), "vmhwm_mb": round(_vmhwm_kb() / 1024, 1),
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+                      "vmhwm_mb": round(_vmhwm_kb() / 1024, 1),
                       "after_import_mb": round(import_kb / 1024, 1), "size_mb":
                       round(r.size / 2**20, 1), "files": r.files, "hits": r.hits}))
 
@@ -281,7 +285,8 @@ def main() -> int:
                     runs[f"{label}:{f}"] = r
                     print(f"  {label:7} {f:8} {n:>9,} files: " + (
                         r["error"] if "error" in r else
-                        f"{r['wall_s']:7.1f} s, peak RSS (VmHWM) {r['vmhwm_mb']:7.1f} MB "
+                        f"{r['wall_s']:7.1f} s (CPU {r['cpu_s']:.1f} s), peak RSS (VmHWM) "
+                        f"{r['vmhwm_mb']:7.1f} MB "
                         f"(after imports {r['after_import_mb']} MB), output "
                         f"{r['size_mb']} MB"), flush=True)
             results["sizes"][n] = {"case": info, "exports": runs}
