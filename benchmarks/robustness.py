@@ -309,7 +309,7 @@ def _cut_jpeg() -> bytes:
 
 
 TERMINAL_NAMES = (b"[link=https:evil.example]click.jpg", b"[bold red on white]s.jpg",
-                  b"\x1b]0;pwned\x07.jpg", b"\x1b]8;;https://evil.example\x1b\\l.jpg",
+                  b"\x1b]0;pwned\x07.jpg", b"\x1b]8;;https:evil.example\x1b\\l.jpg",
                   b"\x1b[2J.jpg", b"c1-\xc2\x9b2J.jpg", b"raw-\x9b\xff.jpg",
                   "bidi-\u202egpj.exe".encode())
 
