@@ -223,6 +223,8 @@ def gzip_header(head: bytes) -> tuple[bytes | None, float | None]:
 
 #: The concatenation rules of the command-line tools (RFC 1952 2.2 gzip members; bzip2
 #: streams "BZh"; xz file format 1.0.4 section 2.1.1.1 magic, 2.2 Stream Padding of 4).
+#: zlib wbits 31 = 16 (gzip wrapper, CRC-32 and ISIZE checked) + 15 (32 KiB window), zlib
+#: manual, inflateInit2.
 STREAM_FORMATS = {
     "gzip": StreamFormat("gzip", lambda: ZlibStream(31), b"\x1f\x8b"),
     "bzip2": StreamFormat("bzip2", bz2.BZ2Decompressor, b"BZh"),
