@@ -942,14 +942,6 @@ class Case:
             c.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
-    def status_counts(self, evidence_id: int | None = None) -> dict[str, int]:
-        if evidence_id is None:
-            cur = self.conn.execute("SELECT status, count(*) FROM files GROUP BY status")
-        else:
-            cur = self.conn.execute("SELECT status, count(*) FROM files WHERE evidence_id=? "
-                                    "GROUP BY status", (evidence_id,))
-        return {s: n for s, n in cur}
-
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only helper for reports and tests."""
         self.conn.row_factory = sqlite3.Row
@@ -957,12 +949,3 @@ class Case:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
-
-
-def check_private(path: Path) -> bool:
-    """True when a path is accessible by its owner only."""
-    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True)

@@ -61,7 +61,7 @@ def verify_image_command(
             if stored:
                 verdict = "match" if result["compared"][algo] else "MISMATCH"
                 line += f"  stored {stored}  {verdict}"
-            typer.echo(line)
+            typer.echo(plain_terminal(line))  # the stored hash comes from the image
         if "libewf" in result:
             typer.echo(f"libewf:    {result['libewf']['origin']} {result['libewf']['version']}")
         verdicts = {"match": "VERIFIED: the computed hash matches the stored hash",

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers import builders as b
+from tests.members import builders as b
 from tests.support import rows
-from triage.containers import Budget, Found, Limits, expand, walk
-from triage.containers import base as cbase
+from triage.members import Budget, Found, Limits, expand, walk
+from triage.members import base as cbase
 
 JPEG = b.jpeg(3, size=(40, 30))
 
