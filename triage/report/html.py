@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from ..textsafe import for_html
-from . import Exporter
+from . import Exporter, Sink
 from .document import GENERATED_LABEL, TITLE, Para, Section, Table, build
 from .model import ReportModel
 
@@ -88,6 +88,9 @@ class HTMLExporter(Exporter):
     name = "html"
     extension = "html"
     description = "self-contained HTML (no scripts, images or remote resources; prints)"
+
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        out.write(self.render(model, options))  # a whole document, built in memory
 
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
         number = model.case.get("number") or ""
