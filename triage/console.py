@@ -1,5 +1,6 @@
 """Terminal output: a rich progress bar on stderr (only when it is a terminal) and the
-end-of-scan summary. Never prints content: paths, counts, hashes and reasons only."""
+end-of-scan summary. Never prints content: paths, counts, hashes and reasons only. Text
+that may come from evidence goes through :mod:`triage.textsafe` (never console markup)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .textsafe import for_terminal, terminal_line
+
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
@@ -34,7 +37,7 @@ class RichProgress:
         self._enum_status: Any = None
 
     def warn(self, message: str) -> None:
-        err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False,
+        err_console.print(terminal_line(("warning:", "yellow"), " ", message),
                           soft_wrap=True)
 
     def enumerated(self, count: int) -> None:
@@ -108,10 +111,11 @@ def print_summary(summary: dict[str, Any], console: Console = out_console) -> No
         for col in ("path", "status", "stage", "reason"):
             p.add_column(col, overflow="fold")
         for row in problems:
-            p.add_row(*(str(row.get(k) or "") for k in ("path", "status", "stage", "reason")))
+            p.add_row(*(for_terminal(row.get(k) or "") for k in ("path", "status", "stage",
+                                                                 "reason")))
         console.print(p)
     if summary.get("case_database"):
-        console.print(f"case database: {summary['case_database']}")
+        console.print(terminal_line("case database: ", summary["case_database"]))
 
 
 def print_matches(matches: dict[str, Any], console: Console = out_console) -> None:
