@@ -125,7 +125,7 @@ def test_rescan_of_the_same_evidence_does_not_redo_or_duplicate(evidence: Path,
 
 def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
     from triage.scan import _enumerate, _NoProgress
-    from triage.sources.base import EntryAmendment, FileEntry
+    from triage.sources.base import EntryAmendment, FileEntry, Problem
 
     with Case.open(tmp_path / "c") as case:
         run = case.start_run("scan", [], {}, {})
@@ -135,7 +135,8 @@ def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
                             notes=("deleted: content may be overwritten",)),
                   FileEntry(identity="b", path=b"b", kind="file", size=1),
                   EntryAmendment("a", notes=("cross-linked with b",),
-                                 problems=(("filesystem", "CrossLinked", "shares 1 block"),)),
+                                 problems=(Problem("filesystem", "CrossLinked",
+                                                   "shares 1 block"),)),
                   EntryAmendment("missing", notes=("ignored",))]
         assert _enumerate(case, ev, run, iter(stream), _NoProgress()) == 2
     r = rows(tmp_path / "c", "SELECT notes FROM files WHERE identity='a'")[0]

@@ -17,15 +17,19 @@ import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, faults
 from .errors import CaseError
 from .identify import extension_of
+from .model import FileResult, InnerItem, Problem
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
+
+if TYPE_CHECKING:
+    from .sources.base import EntryAmendment
 
 SCHEMA_VERSION = "1"
 #: Ids of items found inside files start here: entry ids stay below, in enumeration order,
@@ -48,44 +52,6 @@ def _user() -> str:
 
 def _host() -> str:
     return socket.gethostname()  # local name only; no resolution, no network
-
-
-@dataclass
-class FileResult:
-    """What a worker (or the supervisor) learned about one file."""
-
-    file_id: int
-    status: str  # done | error | skipped | quarantined
-    stage: str | None = None
-    reason: str | None = None
-    error_class: str | None = None
-    attempts: int = 1
-    read_status: str | None = None
-    mime: str | None = None
-    magic: str | None = None
-    media_kind: str | None = None
-    ext_mismatch: int | None = None
-    hashes: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
-    image: dict[str, Any] | None = None
-    #: Extra error rows (stage, class, message) for problems that did not stop the file.
-    warnings: list[tuple[str, str, str]] = field(default_factory=list)
-    #: Items found inside this file (archive members, embedded pictures), depth first.
-    children: list[ChildResult] = field(default_factory=list)
-
-
-@dataclass
-class ChildResult:
-    """An item inside a file: its names from the top-level file down (``inner``), what the
-    container says about it, and the same kind of result as any file (``result.file_id``
-    is unused: the row is created when the parent's result is written)."""
-
-    inner: tuple[bytes, ...]
-    member_kind: str  # "member" | "embedded"
-    size: int | None
-    mtime: float | None
-    offset: int | None
-    flags: tuple[str, ...]
-    result: FileResult
 
 
 class Case:
@@ -410,9 +376,10 @@ class Case:
                        results: Sequence[FileResult]) -> None:
         now = utc_now()
         pending = list(results)
-        for r in pending:
+        for i, r in enumerate(pending):  # grows while iterating: inner items follow
             if r.children:
-                pending.extend(self._insert_children(c, run_id, r))
+                pending[i], inner = self._insert_children(c, run_id, r)
+                pending.extend(inner)
         for r in pending:
             c.execute(
                 "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
@@ -431,30 +398,31 @@ class Case:
                 c.executemany(
                     "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes])
+                    [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+                     for h in r.hashes])
             if r.image:
                 im = r.image
                 c.execute(
                     "INSERT INTO images(file_id, format, width, height, mode, frames, "
                     "decoded_width, decoded_height, preprocessing) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.file_id, im.get("format"), im.get("width"), im.get("height"),
-                     im.get("mode"), im.get("frames"), im.get("decoded_width"),
-                     im.get("decoded_height"), im.get("preprocessing", "")))
+                    (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+                     im.decoded_width, im.decoded_height, im.preprocessing))
             if r.status in ("error", "quarantined"):
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
                           (r.file_id, run_id, r.stage or "unknown",
                            r.error_class or "Error", r.reason or "", now))
-            for stage, cls, msg in r.warnings:
+            for w in r.warnings:
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, stage, cls, msg, now))
+                          (r.file_id, run_id, w.stage, w.error_class, w.message, now))
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
-                         parent: FileResult) -> list[FileResult]:
+                         parent: FileResult) -> tuple[FileResult, list[FileResult]]:
         """Create (or find again, on a resumed scan) the rows of a file's inner items and
-        return their results with ``file_id`` set.
+        return the parent's result (with a warning added when not every item fits) and the
+        items' results with ``file_id`` set.
 
         * Identity: the parent's identity, the item's ordinal in the (deterministic) walk of
           the parent and its inner names, so duplicate member names and names containing
@@ -474,11 +442,12 @@ class Case:
                      if n.startswith("deleted") or "overwritten" in n]
         ids: dict[tuple[bytes, ...], int] = {(): parent.file_id}
         out: list[FileResult] = []
+        child: InnerItem
         for ordinal, child in enumerate(parent.children, start=1):
             if ordinal >= CHILD_SLOTS:
-                parent.warnings.append(("container", "ContainerLimit",
-                                        f"more than {CHILD_SLOTS - 1} items inside; the rest "
-                                        "are not recorded"))
+                parent = replace(parent, warnings=(*parent.warnings, Problem(
+                    "container", "ContainerLimit",
+                    f"more than {CHILD_SLOTS - 1} items inside; the rest are not recorded")))
                 break
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
@@ -502,13 +471,12 @@ class Case:
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
-            child.result.file_id = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
-            out.append(child.result)
-        return out
+            out.append(replace(child.result, file_id=fid))
+        return parent, out
 
     def amend_entries(self, evidence_id: int, run_id: int,
-                      amendments: Sequence[Any]) -> None:
+                      amendments: Sequence[EntryAmendment]) -> None:
         """Apply :class:`~triage.sources.base.EntryAmendment` items: notes are appended to
         the entry's notes, problems become rows of the errors table."""
         now = utc_now()
@@ -524,10 +492,10 @@ class Case:
                         n for n in a.notes if n not in (json.loads(notes) if notes else [])]
                     c.execute("UPDATE files SET notes=? WHERE id=?",
                               (canonical_json(merged), fid))
-                for stage, cls, msg in a.problems:
+                for p in a.problems:
                     c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
                               "time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                              (fid, run_id, stage, cls, msg, now))
+                              (fid, run_id, p.stage, p.error_class, p.message, now))
 
     def record_progress(self, run_id: int, results: Sequence[FileResult],
                         dispatched: Sequence[tuple[int, int]] = ()) -> None:

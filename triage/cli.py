@@ -16,17 +16,18 @@ Exit codes (also in the README and ``triage --help``):
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from . import __version__
 from .cli_hashset import DhashOpt, PdqOpt, PdqQualityOpt, PhashOpt, thresholds_from
 from .errors import TriageError
+from .model import RunSummary, to_json
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
@@ -142,10 +143,9 @@ def scan(
                    "resume", err=True)
         raise typer.Exit(130) from None
     _emit(summary, json_out, print_summary)
-    if summary.get("match_error"):
+    if summary.match_error is not None:
         raise typer.Exit(6)
-    bad = summary.get("by_status", {})
-    if bad.get("error") or bad.get("quarantined"):
+    if summary.unfinished:
         raise typer.Exit(3)
 
 
@@ -176,9 +176,10 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
+def _emit(summary: RunSummary, json_out: bool,
+          printer: Callable[[RunSummary], None]) -> None:
     if json_out:
-        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+        typer.echo(to_json(summary))
     else:
         printer(summary)
 

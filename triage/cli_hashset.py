@@ -26,6 +26,7 @@ from hashsets.formats import FORMATS
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .errors import CaseError, HashSetError, TriageError
+from .model import MatchSummary, to_dict, to_json
 
 app = typer.Typer(
     name="hashset",
@@ -217,25 +218,25 @@ def verify(
         raise typer.Exit(HashSetError.exit_code)
 
 
-def print_match_summary(summary: dict[str, Any]) -> None:
-    out.print(f"store: {escape(summary['store'])}; sets: {len(summary['sets'])}; "
-              f"thresholds: {summary['thresholds']}")
+def print_match_summary(summary: MatchSummary) -> None:
+    out.print(f"store: {escape(summary.store)}; sets: {len(summary.sets)}; "
+              f"thresholds: {summary.thresholds}")
     t = Table(title="hits by category (files)")
     t.add_column("category")
     t.add_column("files", justify="right")
-    for cat, n in summary["by_category"].items():
+    for cat, n in summary.by_category.items():
         t.add_row(escape(cat), str(n))
     out.print(t)
-    for title, data in (("hits by set", summary["by_set"]),
+    for title, data in (("hits by set", summary.by_set),
                         ("KNOWN-file sets (known, not 'good'; nothing hidden)",
-                         summary["known"]["by_set"])):
+                         summary.known.by_set)):
         t = Table(title=title)
         for col in ("set", "files", "exact", "near"):
             t.add_column(col)
         for label, st in data.items():
-            t.add_row(escape(label), str(st["files"]), str(st["exact"]), str(st["near"]))
+            t.add_row(escape(label), str(st.files), str(st.exact), str(st.near))
         out.print(t)
-    for note in summary["notes"]:
+    for note in summary.notes:
         out.print(f"note: {escape(note)}")
 
 
@@ -268,8 +269,8 @@ def match_command(
         except BaseException as e:
             case.end_run(run_id, "failed", {"error": str(e) or type(e).__name__})
             raise
-        case.end_run(run_id, "completed", summary)
+        case.end_run(run_id, "completed", to_dict(summary))
     if json_out:
-        _dump(summary)
+        typer.echo(to_json(summary))
     else:
         print_match_summary(summary)

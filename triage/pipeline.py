@@ -8,7 +8,7 @@ worker one task at a time and waits on all pipes at once with a deadline:
   is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``;
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
-* every task sent comes back as exactly one :class:`~triage.case.FileResult`.
+* every task sent comes back as exactly one :class:`~triage.model.FileResult`.
 
 Workers start from a forkserver that has already imported the heavy modules, so replacing
 a dead worker is cheap, and no SQLite handle or lock of the supervisor is inherited.
@@ -24,12 +24,12 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from .case import FileResult
 from .errors import TriageError
+from .model import FileResult, PoolSummary
 from .worker import STAGES, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
@@ -69,7 +69,11 @@ class PoolStats:
     timeouts: int = 0
     quarantined: int = 0
     slowest_giveup: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> PoolSummary:
+        return PoolSummary(workers_started=self.workers_started, worker_crashes=self.crashes,
+                           timeouts=self.timeouts, quarantined=self.quarantined,
+                           slowest_giveup_seconds=round(self.slowest_giveup, 3))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -284,10 +288,12 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
     r = FileResult(file_id=task.file_id, status=status, stage=stage,
                    error_class=error_class, attempts=task.attempt, reason=reason)
     if partial is not None:
-        r.read_status, r.mime, r.magic = partial.read_status, partial.mime, partial.magic
-        r.media_kind, r.ext_mismatch = partial.media_kind, partial.ext_mismatch
-        r.hashes = [h for h in partial.hashes if h[0] in ("md5", "sha1", "sha256")]
-        r.warnings = list(partial.warnings)
+        r = replace(r, read_status=partial.read_status, mime=partial.mime,
+                    magic=partial.magic, media_kind=partial.media_kind,
+                    ext_mismatch=partial.ext_mismatch,
+                    hashes=tuple(h for h in partial.hashes
+                                 if h.algorithm in ("md5", "sha1", "sha256")),
+                    warnings=partial.warnings)
     return r
 
 

@@ -23,9 +23,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import faults
-from .case import Case, FileResult
+from .case import Case
 from .errors import HashSetError
 from .identify import extension_of
+from .model import (
+    CaseCounts,
+    FileProblem,
+    FileResult,
+    MatchSummary,
+    PoolSummary,
+    RunSummary,
+    to_dict,
+)
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
 from .sources.base import EntryAmendment, FileEntry
@@ -154,8 +163,8 @@ def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
 
 
 def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
-         argv: Sequence[str] = (), progress: Progress | None = None) -> dict[str, Any]:
-    """Scan ``evidence`` into the case at ``case_dir``; return the summary dict.
+         argv: Sequence[str] = (), progress: Progress | None = None) -> RunSummary:
+    """Scan ``evidence`` into the case at ``case_dir``; return the run's summary.
 
     Raises :class:`~triage.errors.EvidenceError` when the evidence cannot be opened and
     :class:`~triage.errors.CaseError` when the case cannot be used; problems with single
@@ -172,7 +181,11 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
                            agency=options.agency, notes=options.notes)
         run_id = case.start_run("scan", list(argv), options.recorded(), versions())
         status = "failed"
-        summary: dict[str, Any] = {}
+        counts: CaseCounts | None = None
+        pool: PoolSummary | None = None
+        matches: MatchSummary | None = None
+        match_error: str | None = None
+        resumed = False
         try:
             description = source.describe()
             ev_path = os.fsencode(evidence)
@@ -197,18 +210,15 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
                               "run died; quarantined")
             files, total_bytes = case.pending_totals(evidence_id)
             progress.start_processing(files, total_bytes)
-            pool_stats = _process(case, evidence_id, run_id, source.spec(), options,
-                                  progress)
-            summary = summarize(case, evidence_id)
-            summary["pool"] = pool_stats
-            summary["resumed"] = resumed
+            pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
+            counts = summarize(case, evidence_id)
             if options.match:
                 try:
                     faults.check("match", "*")
-                    summary["matches"] = _match(case, run_id, options)
+                    matches = _match(case, run_id, options)
                 except (HashSetError, faults.InjectedFault) as e:
                     # The scan's results stand; matching can be re-run with `triage match`.
-                    summary["match_error"] = str(e)
+                    match_error = str(e)
                     progress.warn(f"matching failed: {e}; the scan is complete, run "
                                   "'triage match' once the store is fixed")
                     case.record_error(run_id, "match", e.__class__.__name__, str(e))
@@ -217,18 +227,20 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
             status = "interrupted"
             raise
         finally:
-            summary["elapsed_seconds"] = round(time.monotonic() - started, 3)
-            summary["run_id"] = run_id
-            summary["case_database"] = str(case.db_path.resolve())
-            case.end_run(run_id, status, {k: v for k, v in summary.items()
-                                          if k != "case_database"})
+            summary = RunSummary(
+                run_id=run_id, case_database=str(case.db_path.resolve()), counts=counts,
+                resumed=resumed, elapsed_seconds=round(time.monotonic() - started, 3),
+                pool=pool, matches=matches, match_error=match_error)
+            recorded = to_dict(summary)
+            del recorded["case_database"]
+            case.end_run(run_id, status, recorded)
             progress.finish()
             source.close()
     return summary
 
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
-             options: ScanOptions, progress: Progress) -> dict[str, Any]:
+             options: ScanOptions, progress: Progress) -> PoolSummary:
     """Run the pending entries through the worker pool. Each result is written together
     with the next dispatch (see :meth:`Case.record_progress`), so nothing finished is ever
     lost to a crash and nothing unfinished is ever taken for done."""
@@ -267,20 +279,17 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
             if buffer:
                 case.record_progress(run_id, buffer)
                 buffer.clear()
-        stats = pool.stats
-    return {"workers_started": stats.workers_started, "worker_crashes": stats.crashes,
-            "timeouts": stats.timeouts, "quarantined": stats.quarantined,
-            "slowest_giveup_seconds": round(stats.slowest_giveup, 3)}
+        return pool.stats.summary()
 
 
-def _match(case: Case, run_id: int, options: ScanOptions) -> dict[str, Any]:
+def _match(case: Case, run_id: int, options: ScanOptions) -> MatchSummary:
     from .matching import match_case
 
     return match_case(case, run_id, store_path=Path(options.store) if options.store else None,
                       thresholds=options.thresholds or None)
 
 
-def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
+def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
     """Counts that a person and a batch script need after a scan."""
     where, params = ("WHERE evidence_id=?", (evidence_id,)) if evidence_id else ("", ())
     c = case.conn
@@ -304,19 +313,17 @@ def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
         "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
         f"{where.replace('evidence_id', 'f.evidence_id')} "
         f"{'AND' if where else 'WHERE'} h.algorithm='pdq'", params).fetchone()[0]
-    problems = [dict(zip(("path", "status", "stage", "reason"), r, strict=True))
-                for r in c.execute(
-                    f"SELECT display_path, status, status_stage, status_reason FROM files "
-                    f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20",
-                    params)]
-    return {
-        "entries": sum(by_status.values()),
-        "by_status": dict(sorted(by_status.items())),
-        "by_kind": dict(sorted((str(k), v) for k, v in by_kind.items())),
-        "extension_mismatches": mismatches,
-        "hashed_bytes": hashed_bytes,
-        "duplicate_groups": dup_groups,
-        "files_in_duplicate_groups": dup_files,
-        "images_with_perceptual_hashes": perceptual,
-        "problems_shown": problems,
-    }
+    problems = [FileProblem(*r) for r in c.execute(
+        f"SELECT display_path, status, status_stage, status_reason FROM files "
+        f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20", params)]
+    return CaseCounts(
+        entries=sum(by_status.values()),
+        by_status=dict(sorted(by_status.items())),
+        by_kind=dict(sorted((str(k), v) for k, v in by_kind.items())),
+        extension_mismatches=mismatches,
+        hashed_bytes=hashed_bytes,
+        duplicate_groups=dup_groups,
+        files_in_duplicate_groups=dup_files,
+        images_with_perceptual_hashes=perceptual,
+        problems_shown=tuple(problems),
+    )

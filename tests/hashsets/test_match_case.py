@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from hashsets.store import HashSetStore
 from triage.case import Case, FileResult
 from triage.errors import HashSetError
 from triage.matching import match_case
+from triage.model import HashValue, MatchSkipped, to_json
 
 from . import fixtures as fx
 
@@ -35,7 +35,7 @@ def _case(tmp_path: Path, files: list[list[tuple[str, str, int | None]]]) -> tup
              "kind": "file", "allocated": 1, "deleted": 0} for i in range(len(files))]
     ids = [fid for fid, _ in case.insert_entries(ev, run, rows)]
     case.write_results(run, [FileResult(file_id=fid, status="done",
-                                        hashes=[(a, v, q, None) for a, v, q in hs])
+                                        hashes=tuple(HashValue(a, v, q) for a, v, q in hs))
                              for fid, hs in zip(ids, files, strict=True)])
     return case, run
 
@@ -80,10 +80,10 @@ def test_match_case_exact_near_known_and_nothing_else(tmp_path: Path,
     assert rows[0]["category"] == "child exploitation (illegal)" and rows[0]["category_raw"] == "1"
     assert rows[0]["entry_ref"] == "1001" and rows[2]["threshold"] == 31
     assert rows[2]["category"] == "industry-label" and rows[3]["category"] == "known"
-    assert s["files_matched"] == 3 and s["known"]["files"] == 1
-    assert s["skipped"] == {"empty_file_digests": 1, "pdq_low_quality": 1}
-    assert any("quality" in n for n in s["notes"])
-    assert s["by_category"] == {"child exploitation (illegal)": 1, "industry-label": 1,
+    assert s.files_matched == 3 and s.known.files == 1
+    assert s.skipped == MatchSkipped(empty_file_digests=1, pdq_low_quality=1)
+    assert any("quality" in n for n in s.notes)
+    assert s.by_category == {"child exploitation (illegal)": 1, "industry-label": 1,
                                 "ph-label": 1}
     used = case.query("SELECT name, known FROM hash_sets_used WHERE run_id=? ORDER BY id",
                       (run,))
@@ -95,7 +95,7 @@ def test_match_case_exact_near_known_and_nothing_else(tmp_path: Path,
     assert case.verify_audit_chain() == []
     # Deterministic and idempotent for the same run.
     s2 = match_case(case, run, store_path=store_path)
-    assert json.dumps(s2, sort_keys=True) == json.dumps(s, sort_keys=True)
+    assert s2 == s and to_json(s2) == to_json(s)
     assert len(case.query("SELECT id FROM matches WHERE run_id=?", (run,))) == 5
 
 
@@ -104,7 +104,7 @@ def test_thresholds_overridable(tmp_path: Path, store_path: Path) -> None:
                                  [("pdq", _flip_hex(PDQ_KNOWN, 5), 30)]])
     s = match_case(case, run, store_path=store_path,
                    thresholds={"phash": 12, "pdq_min_quality": 20})
-    assert s["near"] == 2 and s["thresholds"]["phash"] == 12
+    assert s.near == 2 and s.thresholds["phash"] == 12
     with pytest.raises(HashSetError, match="unknown threshold"):
         match_case(case, run, store_path=store_path, thresholds={"phsah": 3})
 
@@ -112,7 +112,7 @@ def test_thresholds_overridable(tmp_path: Path, store_path: Path) -> None:
 def test_missing_store_is_reported_not_created(tmp_path: Path) -> None:
     case, run = _case(tmp_path, [[("md5", fx.md5(b"x"), None)]])
     s = match_case(case, run, store_path=tmp_path / "none.sqlite")
-    assert s["hits"] == 0 and "no hash-set store" in s["notes"][0]
+    assert s.hits == 0 and "no hash-set store" in s.notes[0]
     assert not (tmp_path / "none.sqlite").exists()
 
 
@@ -120,8 +120,8 @@ def test_new_set_finds_new_hits_in_old_case(tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     HashSetStore(store).import_file(fx.MD5DEEP)
     case, run = _case(tmp_path, [[("md5", fx.md5(fx.ITEMS[1]), None)]])
-    assert match_case(case, run, store_path=store)["hits"] == 0
+    assert match_case(case, run, store_path=store).hits == 0
     HashSetStore(store).import_file(fx.vics_v2(tmp_path / "v.json"))
     run2 = case.start_run("match", ["match"], {}, {})
     s = match_case(case, run2, store_path=store)
-    assert s["hits"] == 1 and s["exact"] == 1
+    assert s.hits == 1 and s.exact == 1
