@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import types
 import typing
 from collections.abc import Mapping
@@ -41,7 +42,25 @@ BLOCK_DEVICE = "block_device"
 OTHER = "other"
 
 
+T = TypeVar("T")
+
+
+def _pickled_by_fields(cls: type[T]) -> type[T]:
+    """Pickle a record as its constructor and field values: records cross the worker pipe
+    once per file, and this is about three times faster than the generic state protocol of
+    slotted dataclasses (benchmarks/bench_result_wire.py)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    values = operator.attrgetter(*names)
+
+    def __reduce__(self: T) -> tuple[type[T], tuple[Any, ...]]:
+        return cls, values(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
 # -- entries -------------------------------------------------------------------------
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """One entry the walk saw. Frozen: identity and metadata never change after enumeration.
@@ -84,6 +103,7 @@ class FileEntry:
 Entry = FileEntry
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A problem that did not stop the file (or the entry): a row of the errors table."""
@@ -94,6 +114,7 @@ class Problem:
 
 
 # -- per-file results ----------------------------------------------------------------
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class HashValue:
     """One hash of a file. ``quality`` is the algorithm's own confidence (PDQ); for
@@ -108,6 +129,7 @@ class HashValue:
     variant: str | None = None
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PictureFacts:
     """What decoding a picture showed (never any pixel): the stored size and mode, the
@@ -124,6 +146,7 @@ class PictureFacts:
     preprocessing: str = ""
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FileResult:
     """What a worker (or the supervisor) learned about one file."""
@@ -147,6 +170,7 @@ class FileResult:
     children: tuple[InnerItem, ...] = ()
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class InnerItem:
     """An item inside a file: its names from the top-level file down (``inner``), what the
@@ -347,9 +371,6 @@ def to_json(obj: object, *, indent: int | None = 2) -> str:
     """The one JSON form of a record: keys sorted, so the same record always gives the
     same text."""
     return json.dumps(to_dict(obj), indent=indent, sort_keys=True)
-
-
-T = TypeVar("T")
 
 
 def from_dict(cls: type[T], data: Any) -> T:
