@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, faults
 from .errors import CaseError
 from .identify import extension_of
-from .model import FileResult, InnerItem, Problem
+from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 if TYPE_CHECKING:
@@ -333,12 +333,12 @@ class Case:
                     "extension", "locator", "notes")
 
     def insert_entries(self, evidence_id: int, run_id: int,
-                       rows: Iterable[dict[str, Any]]) -> list[tuple[int, bool]]:
+                       entries: Iterable[FileEntry]) -> list[StoredEntry]:
         """Insert enumerated entries (status pending) in one transaction.
 
-        A row may carry a final ``status`` (with ``status_stage``/``status_reason``) for
-        entries recorded without being read (directories, links, FIFOs, enumeration errors).
-        Returns ``(file_id, already_final)`` per row: an entry already present (from an
+        Entries that are never read (directories, links, FIFOs, enumeration errors: an entry
+        with ``preset_status`` or of another kind than ``file``) get their final status here.
+        Returns one :class:`StoredEntry` per entry: an entry already present (from an
         earlier run of the same evidence) keeps its id, and ``already_final`` says whether
         it has a final status, so a resumed scan does not redo it.
         """
@@ -346,25 +346,22 @@ class Case:
                 "status_reason")
         sql = (f"INSERT INTO files({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(evidence_id, identity) DO NOTHING")
-        out: list[tuple[int, bool]] = []
+        out: list[StoredEntry] = []
         with self.transaction() as c:
             # Entries take the ids below CHILD_ID_BASE in enumeration order; the items found
             # inside them live above it (see _insert_children).
             next_id = int(c.execute("SELECT coalesce(max(id), 0) FROM files WHERE id < ?",
                                     (CHILD_ID_BASE,)).fetchone()[0]) + 1
-            for r in rows:
-                cur = c.execute(sql, (next_id, evidence_id, run_id,
-                                      *(r.get(k) for k in self.FILE_COLUMNS),
-                                      r.get("status", "pending"), r.get("status_stage"),
-                                      r.get("status_reason")))
+            for e in entries:
+                cur = c.execute(sql, (next_id, evidence_id, run_id, *_entry_values(e)))
                 if cur.rowcount == 1:
-                    out.append((next_id, False))
+                    out.append(StoredEntry(next_id, False))
                     next_id += 1
                 else:
                     fid, status = c.execute(
                         "SELECT id, status FROM files WHERE evidence_id=? AND identity=?",
-                        (evidence_id, r["identity"])).fetchone()
-                    out.append((int(fid), status != "pending"))
+                        (evidence_id, e.identity)).fetchone()
+                    out.append(StoredEntry(int(fid), status != "pending"))
         return out
 
     def write_results(self, run_id: int, results: Sequence[FileResult]) -> None:
@@ -547,13 +544,18 @@ class Case:
                       (file_id, run_id, stage, error_class, message, utc_now()))
 
     def pending_page(self, evidence_id: int, after_id: int, limit: int = 1000
-                     ) -> list[tuple[Any, ...]]:
-        """Pending entries with id > after_id, in id order, for the worker queue."""
-        return list(self.conn.execute(
-            "SELECT id, identity, path, display_path, kind, size, inode, locator, extension, "
-            "attempts FROM files WHERE evidence_id=? AND status='pending' AND id>? "
-            "ORDER BY id LIMIT ?",
-            (evidence_id, after_id, limit)))
+                     ) -> list[PendingEntry]:
+        """Pending entries with id > after_id, in id order, for the worker queue (the entry
+        rebuilt with what a worker needs to open it again)."""
+        return [PendingEntry(file_id=fid, entry=FileEntry(
+                    identity=identity, path=path, kind=kind, size=size, inode=inode,
+                    locator=json.loads(locator) if locator else None),
+                    display_path=display, extension=ext, attempts=attempts)
+                for fid, identity, path, display, kind, size, inode, locator, ext, attempts
+                in self.conn.execute(
+                    "SELECT id, identity, path, display_path, kind, size, inode, locator, "
+                    "extension, attempts FROM files WHERE evidence_id=? AND status='pending' "
+                    "AND id>? ORDER BY id LIMIT ?", (evidence_id, after_id, limit))]
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:
         n, size = self.conn.execute(
@@ -585,6 +587,27 @@ class Case:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
+
+
+def _entry_values(entry: FileEntry) -> tuple[object, ...]:
+    """The values of :attr:`Case.FILE_COLUMNS` and the status columns for one entry."""
+    if entry.preset_status:
+        status, stage, reason = entry.preset_status
+    elif entry.kind != "file":
+        # Whatever the source, only regular files (and streams) are ever read.
+        status, stage, reason = "skipped", "enumerate", f"not a regular file: {entry.kind}"
+    else:
+        status, stage, reason = "pending", None, None
+    return (entry.identity, None, entry.path, display_bytes(entry.path), entry.kind,
+            entry.size, utc_from_timestamp(entry.mtime), utc_from_timestamp(entry.atime),
+            utc_from_timestamp(entry.ctime), utc_from_timestamp(entry.crtime),
+            json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
+            int(entry.allocated), int(entry.deleted), entry.inode, entry.link_target,
+            display_bytes(entry.link_target) if entry.link_target is not None else None,
+            extension_of(entry.path) if entry.kind == "file" else None,
+            json.dumps(entry.locator) if entry.locator is not None else None,
+            json.dumps(list(entry.notes)) if entry.notes else None,
+            status, stage, reason)
 
 
 def check_private(path: Path) -> bool:

@@ -103,6 +103,27 @@ class FileEntry:
 Entry = FileEntry
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """Where the case put an enumerated entry: its id, and whether it already has a final
+    status (recorded by an earlier run of the same evidence)."""
+
+    file_id: int
+    already_final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry still to be read, as the case hands it to the worker queue: ``attempts``
+    counts the times it was in flight when a worker or the scan died."""
+
+    file_id: int
+    entry: FileEntry
+    display_path: str
+    extension: str | None
+    attempts: int
+
+
 @_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Problem:

@@ -14,7 +14,6 @@ not redone.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,6 @@ from typing import Any, Protocol
 from . import faults
 from .case import Case
 from .errors import HashSetError
-from .identify import extension_of
 from .model import (
     CaseCounts,
     FileProblem,
@@ -38,7 +36,7 @@ from .model import (
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
 from .sources.base import EntryAmendment, FileEntry
-from .util import display_bytes, utc_from_timestamp
+from .util import display_bytes
 from .versions import versions
 from .worker import Task, WorkerOptions
 
@@ -93,41 +91,10 @@ class ScanOptions:
         return d
 
 
-def entry_row(entry: FileEntry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "identity": entry.identity,
-        "path": entry.path,
-        "display_path": display_bytes(entry.path),
-        "kind": entry.kind,
-        "size": entry.size,
-        "mtime_utc": utc_from_timestamp(entry.mtime),
-        "atime_utc": utc_from_timestamp(entry.atime),
-        "ctime_utc": utc_from_timestamp(entry.ctime),
-        "crtime_utc": utc_from_timestamp(entry.crtime),
-        "times_raw": json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
-        "allocated": int(entry.allocated),
-        "deleted": int(entry.deleted),
-        "inode": entry.inode,
-        "link_target": entry.link_target,
-        "link_display": display_bytes(entry.link_target) if entry.link_target is not None
-        else None,
-        "extension": extension_of(entry.path) if entry.kind == "file" else None,
-        "locator": json.dumps(entry.locator) if entry.locator is not None else None,
-        "notes": json.dumps(list(entry.notes)) if entry.notes else None,
-    }
-    if entry.preset_status:
-        row["status"], row["status_stage"], row["status_reason"] = entry.preset_status
-    elif entry.kind != "file":
-        # Whatever the source, only regular files (and streams) are ever read.
-        row["status"], row["status_stage"] = "skipped", "enumerate"
-        row["status_reason"] = f"not a regular file: {entry.kind}"
-    return row
-
-
 def _enumerate(case: Case, evidence_id: int, run_id: int,
                entries: Iterator[FileEntry | EntryAmendment], progress: Progress) -> int:
     count = 0
-    batch: list[dict[str, Any]] = []
+    batch: list[FileEntry] = []
     for entry in entries:
         if isinstance(entry, EntryAmendment):
             if batch:  # the entry it names may still be in the batch
@@ -136,7 +103,7 @@ def _enumerate(case: Case, evidence_id: int, run_id: int,
                 batch = []
             case.amend_entries(evidence_id, run_id, [entry])
             continue
-        batch.append(entry_row(entry))
+        batch.append(entry)
         if len(batch) >= ENUM_BATCH:
             case.insert_entries(evidence_id, run_id, batch)
             count += len(batch)
@@ -155,11 +122,10 @@ def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
         page = case.pending_page(evidence_id, after)
         if not page:
             return
-        for fid, identity, path, display, kind, size, inode, locator, ext, attempts in page:
-            entry = FileEntry(identity=identity, path=path, kind=kind, size=size, inode=inode,
-                              locator=json.loads(locator) if locator else None)
-            yield Task(fid, entry, display, ext, attempt=attempts + 1)
-        after = page[-1][0]
+        for p in page:
+            yield Task(p.file_id, p.entry, p.display_path, p.extension,
+                       attempt=p.attempts + 1)
+        after = page[-1].file_id
 
 
 def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,

@@ -10,7 +10,7 @@ from hashsets.store import HashSetStore
 from triage.case import Case, FileResult
 from triage.errors import HashSetError
 from triage.matching import match_case
-from triage.model import HashValue, MatchSkipped, to_json
+from triage.model import FileEntry, HashValue, MatchSkipped, to_json
 
 from . import fixtures as fx
 
@@ -31,9 +31,9 @@ def _case(tmp_path: Path, files: list[list[tuple[str, str, int | None]]]) -> tup
     run = case.start_run("scan", ["scan"], {}, {})
     ev = case.add_evidence(path="ev", path_bytes=b"ev", source_type="directory", size=None,
                            description={}, run_id=run)
-    rows = [{"identity": f"f{i}", "path": f"f{i}".encode(), "display_path": f"f{i}",
-             "kind": "file", "allocated": 1, "deleted": 0} for i in range(len(files))]
-    ids = [fid for fid, _ in case.insert_entries(ev, run, rows)]
+    entries = [FileEntry(identity=f"f{i}", path=f"f{i}".encode(), kind="file")
+               for i in range(len(files))]
+    ids = [e.file_id for e in case.insert_entries(ev, run, entries)]
     case.write_results(run, [FileResult(file_id=fid, status="done",
                                         hashes=tuple(HashValue(a, v, q) for a, v, q in hs))
                              for fid, hs in zip(ids, files, strict=True)])
