@@ -15,7 +15,7 @@ import os
 import socket
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
@@ -251,7 +251,7 @@ class Case:
                                   details])
         return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
-    def _audit(self, c: sqlite3.Connection, action: str, details: dict[str, Any]) -> None:
+    def _audit(self, c: sqlite3.Connection, action: str, details: Mapping[str, object]) -> None:
         row = c.execute("SELECT row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
         t, user, host = utc_now(), _user(), _host()
@@ -261,7 +261,7 @@ class Case:
                   "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   (t, user, host, __version__, action, d, prev, h))
 
-    def audit(self, action: str, details: dict[str, Any]) -> None:
+    def audit(self, action: str, details: Mapping[str, object]) -> None:
         """Append one row to the hash-chained audit trail (its own transaction)."""
         with self.transaction() as c:
             self._audit(c, action, details)
@@ -285,8 +285,8 @@ class Case:
         return problems
 
     # -- runs ------------------------------------------------------------------------
-    def start_run(self, command: str, arguments: Sequence[str], options: dict[str, Any],
-                  versions: dict[str, Any]) -> int:
+    def start_run(self, command: str, arguments: Sequence[str], options: Mapping[str, object],
+                  versions: Mapping[str, object]) -> int:
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO runs(command, arguments, options, tool_version, versions, host, "
@@ -298,7 +298,7 @@ class Case:
                                                 "options": options})
         return run_id
 
-    def end_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+    def end_run(self, run_id: int, status: str, summary: Mapping[str, object]) -> None:
         with self.transaction() as c:
             c.execute("UPDATE runs SET ended_utc=?, status=?, summary=? WHERE id=?",
                       (utc_now(), status, canonical_json(summary), run_id))
@@ -308,7 +308,7 @@ class Case:
 
     # -- evidence --------------------------------------------------------------------
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
-                     size: int | None, description: dict[str, Any], run_id: int,
+                     size: int | None, description: Mapping[str, object], run_id: int,
                      stored_md5: str | None = None, stored_sha1: str | None = None) -> int:
         row = self.conn.execute(
             "SELECT id FROM evidence WHERE path_bytes=? AND source_type=?",
@@ -580,7 +580,7 @@ class Case:
                                     "GROUP BY status", (evidence_id,))
         return {s: n for s, n in cur}
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Read-only helper for reports and tests."""
         self.conn.row_factory = sqlite3.Row
         try:

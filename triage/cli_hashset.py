@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ from hashsets.formats import FORMATS
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .errors import CaseError, HashSetError, TriageError
-from .model import MatchSummary, to_dict, to_json
+from .model import MatchSummary, record_dict, to_json
 
 app = typer.Typer(
     name="hashset",
@@ -83,7 +83,7 @@ def _store(path: Path | None, readonly: bool = False) -> HashSetStore:
     return HashSetStore(path if path is not None else default_store_path(), readonly=readonly)
 
 
-def _dump(value: Any) -> None:
+def _dump(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
@@ -269,7 +269,7 @@ def match_command(
         except BaseException as e:
             case.end_run(run_id, "failed", {"error": str(e) or type(e).__name__})
             raise
-        case.end_run(run_id, "completed", to_dict(summary))
+        case.end_run(run_id, "completed", record_dict(summary))
     if json_out:
         typer.echo(to_json(summary))
     else:

@@ -4,7 +4,6 @@ end-of-scan summary. Never prints content: paths, counts, hashes and reasons onl
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -16,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.status import Status
 from rich.table import Table
 
 from .model import CaseCounts, MatchSummary, RunSummary
@@ -33,7 +33,7 @@ class RichProgress:
         self._task: TaskID | None = None
         self._total_files = 0
         self._done_files = 0
-        self._enum_status: Any = None
+        self._enum_status: Status | None = None
 
     def warn(self, message: str) -> None:
         err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False,

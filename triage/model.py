@@ -24,8 +24,11 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeAlias, TypeVar, Union
 
+#: What :func:`to_dict` gives: a value :func:`json.dumps` writes as it is.
+JSONValue: TypeAlias = (
+    "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None")
 #: Field metadata: leave the key out of the JSON form when the value is None.
 OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
 #: JSON has no bytes: bytes values (inner names) are written as this one-key object.
@@ -362,20 +365,21 @@ _FLATTEN = {(RunSummary, "counts")}
 
 
 # -- JSON ----------------------------------------------------------------------------
-def to_dict(obj: object) -> Any:
+def to_dict(obj: object) -> JSONValue:
     """The JSON-ready form of a record (or of a list, dict or plain value holding records):
     dicts keyed by field name, tuples as lists, bytes as ``{"hex": ...}``. Key order is
     left to the serialiser (:func:`to_json` sorts)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
+        out: dict[str, JSONValue] = {}
         cls = type(obj)
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if value is None and f.metadata.get("omit_none"):
                 continue
             if (cls, f.name) in _FLATTEN:
-                if value is not None:
-                    out.update(to_dict(value))
+                flat = to_dict(value)
+                if isinstance(flat, dict):
+                    out.update(flat)
                 continue
             out[f.name] = to_dict(value)
         return out
@@ -385,7 +389,18 @@ def to_dict(obj: object) -> Any:
         return [to_dict(v) for v in obj]
     if isinstance(obj, bytes):
         return {BYTES_KEY: obj.hex()}
-    return obj
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"no JSON form for {type(obj).__name__}")
+
+
+def record_dict(record: object) -> dict[str, JSONValue]:
+    """The JSON object of one record (:func:`to_dict` of a dataclass instance), for callers
+    that add it to a larger document (the run row, the audit trail)."""
+    out = to_dict(record)
+    if not isinstance(out, dict):
+        raise TypeError(f"{type(record).__name__} is not a record")
+    return out
 
 
 def to_json(obj: object, *, indent: int | None = 2) -> str:
@@ -394,7 +409,7 @@ def to_json(obj: object, *, indent: int | None = 2) -> str:
     return json.dumps(to_dict(obj), indent=indent, sort_keys=True)
 
 
-def from_dict(cls: type[T], data: Any) -> T:
+def from_dict(cls: type[T], data: object) -> T:
     """Rebuild a record of type ``cls`` from its :func:`to_dict` form (the inverse: for
     every record ``r``, ``from_dict(type(r), to_dict(r)) == r``). Raises ``ValueError``
     when ``data`` does not have the record's shape."""
@@ -405,10 +420,10 @@ def from_json(cls: type[T], text: str) -> T:
     return from_dict(cls, json.loads(text))
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+_HINTS: dict[type, dict[str, object]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, object]:
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]

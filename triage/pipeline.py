@@ -26,11 +26,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, Task, WorkerOptions, worker_main
+from .worker import STAGES, StageCell, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -51,9 +52,9 @@ def file_deadline(size: int | None, base: float) -> float:
 @dataclass
 class _Worker:
     index: int
-    process: Any
+    process: BaseProcess
     conn: Connection
-    stage: Any
+    stage: StageCell
     tmpdir: str
     task: Task | None = None
     deadline: float = 0.0

@@ -31,7 +31,7 @@ from .model import (
     MatchSummary,
     PoolSummary,
     RunSummary,
-    to_dict,
+    record_dict,
 )
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .sources import open_source
@@ -197,7 +197,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
                 run_id=run_id, case_database=str(case.db_path.resolve()), counts=counts,
                 resumed=resumed, elapsed_seconds=round(time.monotonic() - started, 3),
                 pool=pool, matches=matches, match_error=match_error)
-            recorded = to_dict(summary)
+            recorded = record_dict(summary)
             del recorded["case_database"]
             case.end_run(run_id, status, recorded)
             progress.finish()

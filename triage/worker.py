@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hashsets.algorithms import PERCEPTUAL
 
@@ -33,6 +33,11 @@ from .model import FileEntry, FileResult, HashValue, InnerItem, PictureFacts, Pr
 from .sources import open_spec
 from .sources.base import ContentChangedError, Source
 from .util import display_bytes
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .containers import Limits
 
 CHUNK_SIZE = 1 << 20
 #: Stage names, shared with the supervisor through one integer per worker.
@@ -48,6 +53,12 @@ NO_RASTER_DECODER = frozenset({"WMF"})
 WEAK_SIGNATURES = frozenset({"image/x-tga"})
 #: Longest error message kept; decoder messages never contain pixels, but stay bounded.
 MAX_MESSAGE = 500
+
+
+class StageCell(Protocol):
+    """The shared integer through which a worker tells the supervisor its stage."""
+
+    value: int
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ class WorkerOptions:
     max_ratio: float = 200.0
     container_seconds: float = 30.0
 
-    def container_limits(self) -> Any:
+    def container_limits(self) -> Limits:
         from .containers import Limits
 
         return Limits(max_depth=self.max_depth, max_members=self.max_members,
@@ -143,7 +154,7 @@ def _pillow_formats() -> tuple[str, ...]:
     return tuple(sorted(f for f in Image.OPEN if f not in NEVER_DECODE))
 
 
-def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, PictureFacts,
+def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, PictureFacts,
                                                                list[Problem]]:
     """Decode the first frame of an image, reduced where the format allows.
 
@@ -479,7 +490,7 @@ def _watch_supervisor(pid: int) -> None:
 
 
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
-                stage: Any, tmpdir: str, supervisor_pid: int | None = None) -> None:
+                stage: StageCell, tmpdir: str, supervisor_pid: int | None = None) -> None:
     """Entry point of a worker process: say ("ready", None) once set up (or
     ("init-error", reason) and stop), then serve tasks until told to stop (None) or EOF.
     Replies are a FileResult per task, preceded by ("partial", FileResult) checkpoints."""
