@@ -33,6 +33,7 @@ from triage.model import (
     to_dict,
     to_json,
 )
+from triage.worker import Checkpoint
 
 #: The keys `triage scan --json` printed before the model existed (batch scripts read them).
 SCAN_KEYS = {"by_kind", "by_status", "case_database", "duplicate_groups", "elapsed_seconds",
@@ -141,6 +142,9 @@ def test_pickling_for_the_worker_pipe(protocol: int) -> None:
     assert pickle.loads(pickle.dumps(s, protocol=protocol)) == s
     entry = FileEntry("i", b"p", "file", locator=[1, 2])
     assert pickle.loads(pickle.dumps(entry, protocol=protocol)) == entry
+    # The worker's checkpoint message (one field: still a constructor call).
+    cp = Checkpoint(r)
+    assert pickle.loads(pickle.dumps(cp, protocol=protocol)) == cp
 
 
 def test_records_change_only_by_rebuilding() -> None:

@@ -48,22 +48,24 @@ OTHER = "other"
 T = TypeVar("T")
 
 
-def _pickled_by_fields(cls: type[T]) -> type[T]:
-    """Pickle a record as its constructor and field values: records cross the worker pipe
-    once per file, and this is about three times faster than the generic state protocol of
-    slotted dataclasses (benchmarks/bench_result_wire.py)."""
+def pickled_by_fields(cls: type[T]) -> type[T]:
+    """Class decorator for a frozen slotted dataclass: pickle it as its constructor and
+    field values. Records cross the worker pipe once per file, and this is about twice as
+    fast as the generic state protocol of slotted dataclasses
+    (benchmarks/bench_result_wire.py)."""
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    values = operator.attrgetter(*names)
+    getter = operator.attrgetter(*names)
 
     def __reduce__(self: T) -> tuple[type[T], tuple[Any, ...]]:
-        return cls, values(self)
+        values = getter(self)
+        return cls, (values if len(names) > 1 else (values,))
 
     cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
     return cls
 
 
 # -- entries -------------------------------------------------------------------------
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """One entry the walk saw. Frozen: identity and metadata never change after enumeration.
@@ -127,7 +129,7 @@ class PendingEntry:
     attempts: int
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Problem:
     """A problem that did not stop the file (or the entry): a row of the errors table."""
@@ -138,7 +140,7 @@ class Problem:
 
 
 # -- per-file results ----------------------------------------------------------------
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class HashValue:
     """One hash of a file. ``quality`` is the algorithm's own confidence (PDQ); for
@@ -153,7 +155,7 @@ class HashValue:
     variant: str | None = None
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PictureFacts:
     """What decoding a picture showed (never any pixel): the stored size and mode, the
@@ -170,7 +172,7 @@ class PictureFacts:
     preprocessing: str = ""
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FileResult:
     """What a worker (or the supervisor) learned about one file."""
@@ -194,7 +196,7 @@ class FileResult:
     children: tuple[InnerItem, ...] = ()
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class InnerItem:
     """An item inside a file: its names from the top-level file down (``inner``), what the

@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, StageCell, Task, WorkerOptions, worker_main
+from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -229,8 +229,8 @@ class WorkerPool:
                     except (EOFError, OSError):
                         yield from self._crashed(i, w, task, retry)
                         continue
-                    if isinstance(message, tuple):  # ("partial", result): keep, wait on
-                        w.partial = message[1]
+                    if isinstance(message, Checkpoint):  # keep, wait for the result
+                        w.partial = message.result
                         continue
                     w.task = None
                     yield message

@@ -29,7 +29,15 @@ from hashsets.algorithms import PERCEPTUAL
 from . import faults
 from .containers import container_kind
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
-from .model import FileEntry, FileResult, HashValue, InnerItem, PictureFacts, Problem
+from .model import (
+    FileEntry,
+    FileResult,
+    HashValue,
+    InnerItem,
+    PictureFacts,
+    Problem,
+    pickled_by_fields,
+)
 from .sources import open_spec
 from .sources.base import ContentChangedError, Source
 from .util import display_bytes
@@ -136,6 +144,15 @@ class _Draft:
 
 def _digests(md5: str, sha1: str, sha256: str) -> list[HashValue]:
     return [HashValue("md5", md5), HashValue("sha1", sha1), HashValue("sha256", sha256)]
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Sent before a task's final result: the result as it stood once the file was read and
+    its digests known (see :func:`process_entry`)."""
+
+    result: FileResult
 
 
 class UnsupportedImage(Exception):
@@ -493,7 +510,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
                 stage: StageCell, tmpdir: str, supervisor_pid: int | None = None) -> None:
     """Entry point of a worker process: say ("ready", None) once set up (or
     ("init-error", reason) and stop), then serve tasks until told to stop (None) or EOF.
-    Replies are a FileResult per task, preceded by ("partial", FileResult) checkpoints."""
+    Replies are a FileResult per task, preceded by :class:`Checkpoint` messages."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
     if supervisor_pid is not None:
         _watch_supervisor(supervisor_pid)
@@ -517,7 +534,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
         stage.value = STAGE_INDEX[name]
 
     def checkpoint(result: FileResult) -> None:
-        conn.send(("partial", result))
+        conn.send(Checkpoint(result))
 
     while True:
         try:
