@@ -42,10 +42,25 @@ from .errors import HashSetFileError
 from .formats import Batch, BulkItem, Format, ParseContext, Record, detect_format
 from .formats import get as get_format
 from .formats.categories import label, resolve
+from .versioning import Migration, SchemaError, SchemaLine, is_sqlite_file, keep_copy
 
 STORE_ENV = "TRIAGE_HASHSET_STORE"
 STORE_FILE = "hashsets.sqlite"
-SCHEMA_VERSION = "1"
+
+
+def _v2_application_id(c: sqlite3.Connection) -> None:
+    """Version 2 changes no table: it stamps SQLite's application id (done by ``stamp``),
+    so that a store is recognised before any table is read."""
+
+
+#: The store's schema versions (see :mod:`hashsets.versioning`). Version 1: the first
+#: release. ``_SCHEMA`` always creates the newest.
+STORE_SCHEMA = SchemaLine(
+    what="hash-set store",
+    application_id=0x74726773,  # "trgs": triage hash-set store
+    migrations=(Migration(2, "application id", _v2_application_id),),
+)
+SCHEMA_VERSION = str(STORE_SCHEMA.current)
 #: Entry (metadata) rows per executemany call; also the size of packed hash batches.
 BATCH = 100_000
 #: Hash values held in memory during an import before a sorted run is written out (about
@@ -287,9 +302,18 @@ class HashSetStore:
                  readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.readonly = readonly
+        #: The version a migration at this opening started from, if any.
+        self.migrated_from: int | None = None
         try:
+            if self.path.is_symlink():
+                raise HashSetFileError(f"{self.path}: is a symbolic link; the store is "
+                                       "never opened through a link")
+            fresh = not self.path.exists() or self.path.stat().st_size == 0
+            if not fresh and not is_sqlite_file(self.path):
+                raise HashSetFileError(f"{self.path}: not a hash-set store (not an SQLite "
+                                       "file)")
             if readonly:
-                if not self.path.exists():
+                if fresh:
                     raise HashSetFileError(f"{self.path}: no hash-set store here (import a "
                                            "set first)")
                 self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro",
@@ -300,24 +324,44 @@ class HashSetStore:
                     fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     os.close(fd)
                 self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            found = STORE_SCHEMA.current if fresh else STORE_SCHEMA.found_version(
+                self.conn, self.path)
+            plan = STORE_SCHEMA.plan(found, self.path)
+            if not readonly:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB: index builds sort
             self.conn.execute("PRAGMA temp_store=MEMORY")
-            if not readonly:
+            if fresh:
                 self.conn.executescript(_SCHEMA)
-                self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES "
-                                  "('schema_version', ?)", (SCHEMA_VERSION,))
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                with self._transaction() as c:
+                    STORE_SCHEMA.stamp(c)
+            elif not readonly:
+                if plan:
+                    self._migrate(found, plan)
+                self.conn.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS)
+        except SchemaError as e:
+            raise HashSetFileError(str(e)) from e
         except sqlite3.Error as e:
             raise HashSetFileError(f"{self.path}: not a usable hash-set store: {e}") from e
         except OSError as e:
             raise HashSetFileError(f"{self.path}: cannot create the hash-set store: "
                                    f"{e.strerror or e}") from e
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise HashSetFileError(f"{self.path}: store schema {row and row[0]!r} is not "
-                                   f"supported (expects {SCHEMA_VERSION})")
+
+    def _migrate(self, found: int, plan: tuple[Migration, ...]) -> None:
+        """Bring an older store forward in one transaction; the file as it was is kept
+        beside it (``<name>.schema-v<N>``) and the step is noted in ``meta``."""
+        kept = keep_copy(self.conn, self.path, found)
+        with self._transaction() as c:
+            for step in plan:
+                step.apply(c)
+            STORE_SCHEMA.stamp(c)
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value=excluded.value",
+                      (f"migrated_from_{found}", json.dumps({
+                          "time_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          "tool_version": __version__, "previous_file": kept.name})))
+        self.migrated_from = found
 
     def close(self) -> None:
         self.conn.close()

@@ -7,14 +7,17 @@ most the batch in flight and never leaves half a batch (RELIABILITY.md #21).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import getpass
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,8 +25,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hashsets.versioning import (
+    Migration,
+    SchemaError,
+    SchemaLine,
+    is_sqlite_file,
+    keep_copy,
+)
+
 from . import __version__, faults
-from .errors import CaseError
+from .errors import CaseError, CaseInUseError, EvidenceMismatchError
+from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
 from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
@@ -31,7 +43,6 @@ from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 if TYPE_CHECKING:
     from .sources.base import EntryAmendment
 
-SCHEMA_VERSION = "1"
 #: Ids of items found inside files start here: entry ids stay below, in enumeration order,
 #: and an item's id is derived from its top-level file's id and its ordinal (deterministic).
 CHILD_ID_BASE = 1 << 60
@@ -41,6 +52,133 @@ RESULT_STAGES = ("open", "read", "identify", "decode", "hash", "expand", "contai
                  "worker", "idle", "send", "unknown")
 DB_NAME = "case.sqlite"
 GENESIS_HASH = "0" * 64
+LOCK_NAME = "case.lock"
+#: Files of a case that triage opens and must never reach through a symbolic link.
+CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
+
+
+def _v2_evidence_identity(c: sqlite3.Connection) -> None:
+    c.execute("ALTER TABLE evidence ADD COLUMN identity TEXT")
+
+
+#: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
+#: first release (no application id). Each later version is one migration here, and
+#: ``schema.sql`` always creates the newest (a test checks both give the same schema).
+CASE_SCHEMA = SchemaLine(
+    what="case database",
+    application_id=0x74726763,  # "trgc": triage case
+    migrations=(
+        Migration(2, "evidence identity (refuse resuming against other evidence)",
+                  _v2_evidence_identity),
+    ),
+)
+SCHEMA_VERSION = str(CASE_SCHEMA.current)
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.EROFS:
+        return "read-only location"
+    if e.errno == errno.ELOOP:
+        return "it is a symbolic link (never followed)"
+    return e.strerror or str(e)
+
+
+def _lexists(p: Path) -> bool:
+    try:
+        os.lstat(p)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _refuse_links(directory: Path) -> None:
+    """No file of the case may be a symbolic link: a link could make triage write to (or
+    switch to WAL mode) a database elsewhere, for example inside the evidence."""
+    for name in CASE_FILES:
+        p = directory / name
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise CaseError(f"{p}: cannot inspect: {_os_reason(e)}") from e
+        if stat.S_ISLNK(st.st_mode):
+            raise CaseError(f"{p}: is a symbolic link; triage never opens a case file "
+                            "through a link (replace it with the real file)")
+        if not stat.S_ISREG(st.st_mode):
+            raise CaseError(f"{p}: is not a regular file")
+
+
+def _check_sqlite_file(db: Path) -> None:
+    """Before SQLite opens it: an SQLite 3 file (or empty: a case created by a process that
+    died before writing its schema)."""
+    try:
+        if db.stat().st_size and not is_sqlite_file(db):
+            raise CaseError(f"{db}: not a triage case database (not an SQLite file)")
+    except OSError as e:
+        raise CaseError(f"{db}: cannot read: {_os_reason(e)}") from e
+
+
+def _take_lock(directory: Path, *, exclusive: bool) -> int | None:
+    """The case lock: exclusive for runs that change the case, shared for readers.
+
+    A reader that cannot open the lock file (none there, or read-only media where no
+    writer can run either) goes on without it; a writer that cannot create it fails."""
+    path = directory / LOCK_NAME
+    flags = (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY) | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as e:
+        if not exclusive and e.errno in (errno.ENOENT, errno.EROFS, errno.EACCES):
+            return None
+        raise CaseError(f"{path}: cannot take the case lock: {_os_reason(e)}") from e
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CaseInUseError(f"{directory}: the case is in use by another triage process (a scan, "
+                        "match or report); wait for it to finish") from None
+    return fd
+
+
+def _connect_readonly(db: Path) -> sqlite3.Connection:
+    """Open without writing anything. A WAL database needs its shared-memory file; on
+    read-only media where none can be created, it is opened as immutable, which is exact
+    only when no write-ahead log holds unapplied changes (refused otherwise)."""
+    uri = db.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as first:
+        wal = db.with_name(db.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise CaseError(f"{db}: its write-ahead log ({wal.name}) holds changes that "
+                            "cannot be read on this read-only location; copy the case "
+                            "folder to writable storage and open the copy") from first
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                                   isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as e:
+            raise CaseError(f"{db}: cannot read the case database: {e}") from e
+
+
+def _is_access_problem(e: sqlite3.Error) -> bool:
+    return getattr(e, "sqlite_errorname", "") in (
+        "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_READONLY_DIRECTORY",
+        "SQLITE_CANTOPEN_ISDIR", "SQLITE_IOERR_SHMOPEN", "SQLITE_READONLY_CANTINIT",
+        "SQLITE_READONLY_CANTLOCK", "SQLITE_IOERR_WRITE", "SQLITE_BUSY")
+
+
+def _write_error(db: Path, e: sqlite3.Error, what: str) -> CaseError:
+    """One translation of SQLite's write failures: a read-only location is never called
+    corrupt."""
+    name = getattr(e, "sqlite_errorname", "")
+    if name.startswith("SQLITE_READONLY") or "readonly" in str(e):
+        return CaseError(f"{db}: {what}: read-only location ({e})")
+    return CaseError(f"{db}: {what}: {e}")
 
 
 def _user() -> str:
@@ -61,72 +199,151 @@ class Case:
         self.directory = directory
         self.conn = conn
         self._lock_fd: int | None = None
+        self._temp_dir: Path | None = None
+        #: Opened without write access (nothing is ever written through it).
+        self.readonly = False
+        #: The schema version found in the file (after a migration: the current one).
+        self.schema_found = CASE_SCHEMA.current
+        #: The version a migration at this opening started from, if any.
+        self.migrated_from: int | None = None
 
-    # -- exclusive use ---------------------------------------------------------------
-    def lock(self) -> None:
-        """Take the case's exclusive lock for a run that changes it (scan, match).
-
-        Raises :class:`CaseError` when another triage process holds it. Runs still marked
-        ``running`` can then only be left over from a process that died: they are marked
-        ``interrupted`` (audited)."""
-        path = self.directory / "case.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise CaseError(f"{self.directory}: the case is in use by another triage "
-                            "process; wait for it to finish") from None
-        self._lock_fd = fd
-        stale = [r[0] for r in self.conn.execute(
-            "SELECT id FROM runs WHERE status='running' ORDER BY id")]
-        for run_id in stale:
-            with self.transaction() as c:
-                c.execute("UPDATE runs SET status='interrupted', ended_utc=? WHERE id=?",
-                          (utc_now(), run_id))
-                self._audit(c, "run.interrupted", {"run": run_id,
-                                                   "detected": "process gone at next start"})
+    @property
+    def needs_migration(self) -> bool:
+        """True for an older case opened read-only (see :meth:`upgraded_copy`)."""
+        return self.schema_found < CASE_SCHEMA.current
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
-    def open(cls, directory: str | os.PathLike[str], *, create: bool = True) -> Case:
+    def open(cls, directory: str | os.PathLike[str], *, create: bool = True,
+             readonly: bool = False) -> Case:
+        """Open a case directory.
+
+        Writable (the default): takes the case's exclusive lock first (:class:`CaseError`
+        when another triage process holds it), then checks the database before anything is
+        written to it: no symbolic links (the database, its WAL, its shared-memory file, the
+        lock), an SQLite file that passes ``integrity_check`` and is a triage case of a
+        schema version this triage knows. Only then is it configured, created (``create``)
+        or migrated forward (the old file kept beside it, audited). Runs left ``running`` by
+        a process that died are marked ``interrupted``.
+
+        ``readonly``: nothing is written, nothing is created, no migration (a case on
+        read-only media, or verification); a case that another process is changing is
+        refused. See :attr:`schema_found`.
+        """
         path = Path(directory)
-        db = path / DB_NAME
+        if readonly:
+            return cls._open_readonly(path)
         if not path.exists():
             if not create:
                 raise CaseError(f"{path}: no such case directory")
             try:
                 path.mkdir(mode=0o700, parents=True)
             except OSError as e:
-                raise CaseError(f"{path}: cannot create case directory: {e.strerror}") from e
+                raise CaseError(f"{path}: cannot create case directory: {_os_reason(e)}") from e
         elif not path.is_dir():
             raise CaseError(f"{path}: exists and is not a directory")
-        if not db.exists() and not create:
+        _refuse_links(path)
+        db = path / DB_NAME
+        existed = _lexists(db)
+        if not existed and not create:
             raise CaseError(f"{path}: no case database ({DB_NAME}) here")
-        existed = db.exists()
+        if existed:
+            _check_sqlite_file(db)
+        lock_fd = _take_lock(path, exclusive=True)
+        assert lock_fd is not None  # a writer's lock is taken or refused, never skipped
+        try:
+            case = cls._open_writable(path, db, existed)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        case._lock_fd = lock_fd
+        try:
+            case._mark_interrupted_runs()
+        except BaseException:
+            case.close()
+            raise
+        return case
+
+    @classmethod
+    def _open_writable(cls, path: Path, db: Path, existed: bool) -> Case:
         if not existed:
             # Create the file private before SQLite touches it (0600).
-            fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except OSError as e:
+                raise CaseError(f"{db}: cannot create the case database: {_os_reason(e)}"
+                                ) from e
             os.close(fd)
         try:
             conn = sqlite3.connect(db, isolation_level=None, timeout=30)
         except sqlite3.Error as e:
             raise CaseError(f"{db}: cannot open case database: {e}") from e
         case = cls(path, conn)
-        if existed:
-            case._check_integrity(db)
-        case._configure()
-        if not existed:
-            case._create_schema()
-        else:
-            case._check_schema(db)
+        try:
+            fresh = not existed or db.stat().st_size == 0
+            if not fresh:
+                case._check_integrity(db)
+                case.schema_found = case._found_version(db)
+                plan = CASE_SCHEMA.plan(case.schema_found, db)
+            case._configure()
+            if fresh:
+                case._create_schema()
+                case.schema_found = CASE_SCHEMA.current
+            elif plan:
+                case._migrate(db, plan)
+        except SchemaError as e:
+            conn.close()
+            raise CaseError(str(e)) from e
+        except sqlite3.Error as e:
+            conn.close()
+            raise _write_error(db, e, "cannot open the case database") from e
+        except BaseException:
+            conn.close()
+            raise
         return case
+
+    @classmethod
+    def _open_readonly(cls, path: Path) -> Case:
+        db = path / DB_NAME
+        if not path.is_dir():
+            raise CaseError(f"{path}: no such case directory")
+        _refuse_links(path)
+        if not _lexists(db):
+            raise CaseError(f"{path}: no case database ({DB_NAME}) here")
+        _check_sqlite_file(db)
+        lock_fd = _take_lock(path, exclusive=False)
+        try:
+            conn = _connect_readonly(db)
+            case = cls(path, conn)
+            case.readonly = True
+            case._check_integrity(db)
+            case.schema_found = case._found_version(db)
+            CASE_SCHEMA.plan(case.schema_found, db)  # refuses a newer version
+        except SchemaError as e:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise CaseError(str(e)) from e
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        case._lock_fd = lock_fd
+        return case
+
+    def _found_version(self, db: Path) -> int:
+        try:
+            return CASE_SCHEMA.found_version(self.conn, db)
+        except SchemaError:
+            self.conn.close()
+            raise
 
     def _check_integrity(self, db: Path) -> None:
         try:
             rows = self.conn.execute("PRAGMA integrity_check").fetchall()
         except sqlite3.DatabaseError as e:
             self.conn.close()
+            if _is_access_problem(e):
+                raise CaseError(f"{db}: cannot read the case database ({e})") from e
             raise CaseError(f"{db}: the case database is corrupt ({e}); refusing to use it. "
                             "Work on a copy restored from backup.") from e
         if rows != [("ok",)]:
@@ -152,25 +369,73 @@ class Case:
     def _create_schema(self) -> None:
         sql = resources.files("triage").joinpath("schema.sql").read_text("utf-8")
         # executescript commits on its own, so the whole schema is one explicit script.
-        meta = (f"INSERT INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
-                f"INSERT INTO meta(key, value) VALUES ('created_by', 'triage {__version__}');")
+        meta = (f"INSERT INTO meta(key, value) VALUES ('schema_version', "
+                f"'{CASE_SCHEMA.current}');"
+                f"INSERT INTO meta(key, value) VALUES ('created_by', 'triage {__version__}');"
+                f"PRAGMA application_id={CASE_SCHEMA.application_id};")
         self.conn.executescript("BEGIN IMMEDIATE;" + sql + meta + "COMMIT;")
 
-    def _check_schema(self, db: Path) -> None:
+    def _migrate(self, db: Path, plan: Sequence[Migration]) -> None:
+        """Bring an older case forward in one transaction (audited); the file as it was is
+        kept beside it first."""
+        found = self.schema_found
         try:
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise CaseError(f"{db}: not a triage case database ({e})") from e
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise CaseError(f"{db}: case schema version {row and row[0]!r} is not supported "
-                            f"by this triage (expects {SCHEMA_VERSION})")
+            kept = keep_copy(self.conn, db, found)
+        except (OSError, sqlite3.Error) as e:
+            raise CaseError(f"{db}: cannot keep a copy of the case before migrating it from "
+                            f"schema version {found}: {e}") from e
+        with self.transaction() as c:
+            for step in plan:
+                step.apply(c)
+            CASE_SCHEMA.stamp(c)
+            self._audit(c, "case.migrate", {
+                "from_version": found, "to_version": CASE_SCHEMA.current,
+                "steps": [f"{m.version}: {m.summary}" for m in plan],
+                "previous_file": kept.name})
+        self.schema_found = CASE_SCHEMA.current
+        self.migrated_from = found
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs still marked ``running`` while we hold the exclusive lock can only be left
+        over from a process that died: mark them ``interrupted`` (audited)."""
+        stale = [r[0] for r in self.conn.execute(
+            "SELECT id FROM runs WHERE status='running' ORDER BY id")]
+        for run_id in stale:
+            with self.transaction() as c:
+                c.execute("UPDATE runs SET status='interrupted', ended_utc=? WHERE id=?",
+                          (utc_now(), run_id))
+                self._audit(c, "run.interrupted", {"run": run_id,
+                                                   "detected": "process gone at next start"})
+
+    def upgraded_copy(self) -> Case:
+        """A read-only case of an older schema, migrated in a private temporary copy (the
+        original is not touched): for reading an old case on read-only media. The copy is
+        removed when the returned case is closed."""
+        tmp = Path(tempfile.mkdtemp(prefix="triage-case-"))  # 0700
+        copy = tmp / DB_NAME
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        dest = sqlite3.connect(copy, isolation_level=None)
+        self.conn.backup(dest)
+        up = Case(self.directory, dest)
+        up._temp_dir = tmp
+        up.readonly = True
+        with up.transaction() as c:
+            for step in CASE_SCHEMA.plan(self.schema_found, self.db_path):
+                step.apply(c)
+            CASE_SCHEMA.stamp(c)
+        up.schema_found = self.schema_found
+        up.migrated_from = self.schema_found
+        return up
 
     def close(self) -> None:
         self.conn.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
     def __enter__(self) -> Case:
         return self
@@ -184,18 +449,21 @@ class Case:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; SQLite failures (disk full, I/O error, locked) become a
-        :class:`CaseError` naming the database, and nothing of the transaction remains."""
+        """One transaction; SQLite failures (disk full, I/O error, locked, read-only
+        location) become a :class:`CaseError` naming the database, and nothing of the
+        transaction remains."""
+        if self.readonly and self._temp_dir is None:
+            raise CaseError(f"{self.db_path}: opened read-only; nothing can be recorded")
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
-            raise CaseError(f"{self.db_path}: cannot write to the case database: {e}") from e
+            raise _write_error(self.db_path, e, "cannot write to the case database") from e
         try:
             yield self.conn
         except sqlite3.Error as e:
             self._rollback()
-            raise CaseError(f"{self.db_path}: cannot write to the case database: {e}; "
-                            "the batch in progress was rolled back") from e
+            raise _write_error(self.db_path, e, "cannot write to the case database; the "
+                               "batch in progress was rolled back") from e
         except BaseException:
             self._rollback()
             raise
@@ -204,8 +472,8 @@ class Case:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as e:
                 self._rollback()
-                raise CaseError(f"{self.db_path}: cannot commit to the case database: {e}; "
-                                "the batch in progress was rolled back") from e
+                raise _write_error(self.db_path, e, "cannot commit to the case database; "
+                                   "the batch in progress was rolled back") from e
 
     def _rollback(self) -> None:
         try:
@@ -309,18 +577,45 @@ class Case:
     # -- evidence --------------------------------------------------------------------
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
                      size: int | None, description: Mapping[str, object], run_id: int,
-                     stored_md5: str | None = None, stored_sha1: str | None = None) -> int:
+                     stored_md5: str | None = None, stored_sha1: str | None = None,
+                     identity: dict[str, Any] | None = None) -> int:
+        """The evidence's row, added on first sight (audited).
+
+        Evidence already in the case (same path and type) is only the SAME evidence when
+        its ``identity`` agrees (:mod:`triage.evidence_identity`); otherwise resuming would
+        silently report another exhibit's listing, so it is refused (:class:`CaseError`).
+        A row from a case written before identities were recorded gets one now (audited)."""
         row = self.conn.execute(
-            "SELECT id FROM evidence WHERE path_bytes=? AND source_type=?",
+            "SELECT id, identity FROM evidence WHERE path_bytes=? AND source_type=?",
             (path_bytes, source_type)).fetchone()
         if row:
-            return int(row[0])
+            ev, recorded = int(row[0]), row[1]
+            if identity is None:
+                return ev
+            if recorded is None:
+                with self.transaction() as c:
+                    c.execute("UPDATE evidence SET identity=? WHERE id=?",
+                              (canonical_json(identity), ev))
+                    self._audit(c, "evidence.identity", {
+                        "evidence": ev, "identity": identity,
+                        "note": "recorded on resume; the earlier run did not record one, "
+                                "so this resume could not be checked"})
+                return ev
+            diffs = evidence_differences(json.loads(recorded), identity)
+            if diffs:
+                raise EvidenceMismatchError(
+                    f"{path}: this is not the evidence this case scanned at that path "
+                    f"({'; '.join(diffs)}). Nothing was changed. Scan it into a new case "
+                    "(or give this exhibit its own path).")
+            return ev
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO evidence(path, path_bytes, source_type, size, description, "
-                "stored_md5, stored_sha1, added_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "stored_md5, stored_sha1, added_run_id, identity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (path, path_bytes, source_type, size, canonical_json(description),
-                 stored_md5, stored_sha1, run_id))
+                 stored_md5, stored_sha1, run_id,
+                 canonical_json(identity) if identity is not None else None))
             ev = int(cur.lastrowid or 0)
             self._audit(c, "evidence.add", {"evidence": ev, "path": path,
                                             "type": source_type, "size": size})
@@ -562,6 +857,49 @@ class Case:
             "SELECT count(*), coalesce(sum(size), 0) FROM files "
             "WHERE evidence_id=? AND status='pending'", (evidence_id,)).fetchone()
         return int(n), int(size)
+
+    def pending_count(self) -> int:
+        """Entries of any evidence without a final status (an unfinished scan)."""
+        return int(self.conn.execute(
+            "SELECT count(*) FROM files WHERE status='pending'").fetchone()[0])
+
+    def report_match_run(self) -> tuple[int | None, str | None]:
+        """The run whose matches a report shows, and a caveat for the reader, if any.
+
+        The latest COMPLETED run that recorded matching (a scan with matching, or
+        ``triage match``) over a finished scan: a match run that found entries still
+        pending is passed over while a later or earlier complete one exists, and a run
+        that failed or was interrupted never counts. The caveat says when the case was
+        scanned again after those matches, or when only a run over an unfinished scan
+        exists."""
+        rows = self.conn.execute(
+            "SELECT r.id, r.command, r.summary FROM runs r WHERE r.status='completed' AND "
+            "(r.id IN (SELECT run_id FROM hash_sets_used) OR "
+            " r.id IN (SELECT run_id FROM matches)) ORDER BY r.id DESC").fetchall()
+        chosen: tuple[int, str] | None = None
+        partial: tuple[int, str] | None = None
+        for run_id, command, summary in rows:
+            pending = (json.loads(summary) if summary else {}).get("pending_entries")
+            if pending:
+                partial = partial or (int(run_id), command)
+                continue
+            chosen = (int(run_id), command)
+            break
+        if chosen is None and partial is None:
+            return None, None
+        if chosen is None:
+            assert partial is not None
+            return partial[0], (f"matches are those of {partial[1]} run {partial[0]}, made "
+                                "while the scan was unfinished; run the scan again, then "
+                                "'triage match'")
+        later = self.conn.execute(
+            "SELECT min(id) FROM runs WHERE command='scan' AND id>?", (chosen[0],)
+        ).fetchone()[0]
+        note = None
+        if later is not None:
+            note = (f"the case was scanned again (run {later}) after these matches; run "
+                    "'triage match' to match what that scan added")
+        return chosen[0], note
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -25,8 +25,8 @@ from hashsets.errors import HashSetFileError
 from hashsets.formats import FORMATS
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
-from .errors import CaseError, HashSetError, TriageError
-from .model import MatchSummary, record_dict, to_json
+from .errors import HashSetError, TriageError
+from .model import MatchSummary, to_json
 
 app = typer.Typer(
     name="hashset",
@@ -251,25 +251,12 @@ def match_command(
 ) -> None:
     """Re-run matching for an existing case against the current hash-set store, without
     rescanning. Recorded as a new run ('match') in the case's audit trail."""
-    from .case import Case
-    from .matching import match_case
-    from .versions import versions
+    from .runs import match
 
     thresholds = thresholds_from(phash, dhash, pdq, pdq_min_quality)
-    try:
-        case = Case.open(case_dir, create=False)
-    except CaseError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
-        raise typer.Exit(e.exit_code) from None
-    with case, _errors():
-        run_id = case.start_run("match", sys.argv[1:], {
-            "store": str(store) if store else None, "thresholds": thresholds}, versions())
-        try:
-            summary = match_case(case, run_id, store_path=store, thresholds=thresholds or None)
-        except BaseException as e:
-            case.end_run(run_id, "failed", {"error": str(e) or type(e).__name__})
-            raise
-        case.end_run(run_id, "completed", record_dict(summary))
+    with _errors():
+        summary = match(case_dir, store=store, thresholds=thresholds or None,
+                        argv=sys.argv[1:])
     if json_out:
         typer.echo(to_json(summary))
     else:

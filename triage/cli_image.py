@@ -23,7 +23,8 @@ def verify_image_command(
     image: Annotated[Path, typer.Argument(help="Disk image: E01 (first segment), raw/dd, "
                                                 "split raw, VMDK, VHD or QCOW2.")],
     case: Annotated[Path | None, typer.Option(
-        "--case", help="Record the result in this case's audit log.")] = None,
+        "--case", help="Record the result in this existing case's audit log (never "
+        "creates a case).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Recompute the image hash (MD5 and SHA-1 of the media data) and compare it with the
@@ -43,7 +44,7 @@ def verify_image_command(
         from .case import Case
 
         try:
-            with Case.open(case) as c:
+            with Case.open(case, create=False) as c:
                 c.audit("image.verify", result)
         except TriageError as e:
             typer.echo(f"error: {e}", err=True)

@@ -26,3 +26,12 @@ class HashSetError(TriageError, ValueError):
     """A hash-set file or store problem."""
 
     exit_code = 6
+
+
+class EvidenceMismatchError(CaseError):
+    """The evidence at a path the case already holds is not the evidence it scanned there
+    (exit code 5: the case cannot be used for it)."""
+
+
+class CaseInUseError(CaseError):
+    """Another triage process holds the case (a scan, match or report is running)."""

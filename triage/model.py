@@ -293,6 +293,8 @@ class MatchSummary:
     known: KnownHits = field(default_factory=KnownHits)
     skipped: MatchSkipped = field(default_factory=MatchSkipped)
     notes: tuple[str, ...] = ()
+    #: ``triage match`` only: entries of the case still pending (an unfinished scan).
+    pending_entries: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 # -- runs ----------------------------------------------------------------------------

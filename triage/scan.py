@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import faults
+from . import evidence_identity, faults
 from .case import Case
 from .errors import HashSetError
 from .model import (
@@ -34,10 +34,10 @@ from .model import (
     record_dict,
 )
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
+from .runs import case_run
 from .sources import open_source
-from .sources.base import EntryAmendment, FileEntry
+from .sources.base import EntryAmendment, FileEntry, Source
 from .util import display_bytes
-from .versions import versions
 from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
@@ -141,67 +141,65 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     if hasattr(source, "enumeration_timeout"):
         source.enumeration_timeout = options.timeout
     started = time.monotonic()
-    with Case.open(case_dir) as case:
-        case.lock()
-        case.set_case_info(number=options.case_number, examiner=options.examiner,
-                           agency=options.agency, notes=options.notes)
-        run_id = case.start_run("scan", list(argv), options.recorded(), versions())
-        status = "failed"
-        counts: CaseCounts | None = None
-        pool: PoolSummary | None = None
-        matches: MatchSummary | None = None
-        match_error: str | None = None
-        resumed = False
+    try:
+        with case_run(case_dir, "scan", argv=argv, options=options.recorded(), create=True,
+                      case_info={"number": options.case_number,
+                                 "examiner": options.examiner, "agency": options.agency,
+                                 "notes": options.notes}) as run:
+            case = run.case
+            summary = RunSummary(run_id=run.run_id, case_database=str(case.db_path.resolve()))
+            try:
+                summary = _scan(case, summary, source, evidence, options, progress)
+            finally:
+                summary = replace(summary,
+                                  elapsed_seconds=round(time.monotonic() - started, 3))
+                run.summary = record_dict(summary)
+                del run.summary["case_database"]
+                progress.finish()
+    finally:
+        source.close()
+    return summary
+
+
+def _scan(case: Case, summary: RunSummary, source: Source, evidence: str,
+          options: ScanOptions, progress: Progress) -> RunSummary:
+    run_id = summary.run_id
+    description = source.describe()
+    abs_path = os.fsencode(os.path.abspath(evidence))
+    evidence_id = case.add_evidence(
+        path=display_bytes(abs_path), path_bytes=abs_path or os.fsencode(evidence),
+        source_type=str(description.get("type", source.name)),
+        size=description.get("size"), description=description, run_id=run_id,
+        stored_md5=description.get("stored_md5"),
+        stored_sha1=description.get("stored_sha1"),
+        identity=evidence_identity.identify(evidence, description))
+    for w in source.warnings():
+        progress.warn(w)
+        case.record_error(run_id, "evidence", "Warning", w)
+    enum_key = f"enumerated:{evidence_id}"
+    resumed = case.get_meta(enum_key) is not None
+    if not resumed:
+        _enumerate(case, evidence_id, run_id, source.entries(), progress)
+        case.set_meta(enum_key, str(run_id))
+    quarantined = case.quarantine_repeated_inflight(evidence_id, run_id, MAX_ATTEMPTS)
+    if quarantined:
+        progress.warn(f"{quarantined} file(s) were in flight each time an earlier "
+                      "run died; quarantined")
+    files, total_bytes = case.pending_totals(evidence_id)
+    progress.start_processing(files, total_bytes)
+    summary = replace(summary, resumed=resumed)
+    pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
+    summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
+    if options.match:
         try:
-            description = source.describe()
-            ev_path = os.fsencode(evidence)
-            evidence_id = case.add_evidence(
-                path=display_bytes(os.fsencode(os.path.abspath(evidence))),
-                path_bytes=os.fsencode(os.path.abspath(evidence)) or ev_path,
-                source_type=str(description.get("type", source.name)),
-                size=description.get("size"), description=description, run_id=run_id,
-                stored_md5=description.get("stored_md5"),
-                stored_sha1=description.get("stored_sha1"))
-            for w in source.warnings():
-                progress.warn(w)
-                case.record_error(run_id, "evidence", "Warning", w)
-            enum_key = f"enumerated:{evidence_id}"
-            resumed = case.get_meta(enum_key) is not None
-            if not resumed:
-                _enumerate(case, evidence_id, run_id, source.entries(), progress)
-                case.set_meta(enum_key, str(run_id))
-            quarantined = case.quarantine_repeated_inflight(evidence_id, run_id, MAX_ATTEMPTS)
-            if quarantined:
-                progress.warn(f"{quarantined} file(s) were in flight each time an earlier "
-                              "run died; quarantined")
-            files, total_bytes = case.pending_totals(evidence_id)
-            progress.start_processing(files, total_bytes)
-            pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
-            counts = summarize(case, evidence_id)
-            if options.match:
-                try:
-                    faults.check("match", "*")
-                    matches = _match(case, run_id, options)
-                except (HashSetError, faults.InjectedFault) as e:
-                    # The scan's results stand; matching can be re-run with `triage match`.
-                    match_error = str(e)
-                    progress.warn(f"matching failed: {e}; the scan is complete, run "
-                                  "'triage match' once the store is fixed")
-                    case.record_error(run_id, "match", e.__class__.__name__, str(e))
-            status = "completed"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            summary = RunSummary(
-                run_id=run_id, case_database=str(case.db_path.resolve()), counts=counts,
-                resumed=resumed, elapsed_seconds=round(time.monotonic() - started, 3),
-                pool=pool, matches=matches, match_error=match_error)
-            recorded = record_dict(summary)
-            del recorded["case_database"]
-            case.end_run(run_id, status, recorded)
-            progress.finish()
-            source.close()
+            faults.check("match", "*")
+            summary = replace(summary, matches=_match(case, run_id, options))
+        except (HashSetError, faults.InjectedFault) as e:
+            # The scan's results stand; matching can be re-run with `triage match`.
+            summary = replace(summary, match_error=str(e))
+            progress.warn(f"matching failed: {e}; the scan is complete, run "
+                          "'triage match' once the store is fixed")
+            case.record_error(run_id, "match", e.__class__.__name__, str(e))
     return summary
 
 

@@ -1,4 +1,6 @@
 -- The case database. One file per case, created explicitly (never inferred).
+-- This script always creates the NEWEST schema version (CASE_SCHEMA in case.py); older
+-- cases are brought forward by the migrations listed there.
 -- Times are UTC ISO-8601 strings ("2026-11-28T15:33:09.123456Z"); raw file-system values
 -- are kept beside them in *_raw columns. Paths are kept as the exact bytes plus an
 -- escaped, printable display form.
@@ -44,6 +46,9 @@ CREATE TABLE IF NOT EXISTS evidence (
     computed_md5  TEXT,
     computed_sha1 TEXT,
     added_run_id  INTEGER NOT NULL REFERENCES runs(id),
+    identity      TEXT,                   -- JSON: what identifies the evidence (schema 2):
+                                          -- a folder's device, inode, file-system id/UUID
+                                          -- and listing; an image's size and fingerprint
     UNIQUE (path_bytes, source_type)
 ) STRICT;
 

@@ -219,7 +219,7 @@ def test_not_a_store(tmp_path: Path) -> None:
     conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
     conn.commit()
     conn.close()
-    with pytest.raises(HashSetFileError, match="not supported"):
+    with pytest.raises(HashSetFileError, match="written by a newer triage"):
         HashSetStore(p)
 
 

@@ -109,8 +109,10 @@ def _evidence(m: ReportModel) -> Section:
 
 def _method(m: ReportModel) -> Section:
     blocks: list[Para | Table] = [
-        Para(f"Hits shown are those of match run {m.match_run_id}." if m.match_run_id
+        Para(f"Hits shown are those of match run {m.match_run_id}, the last completed "
+             "match over a finished scan." if m.match_run_id
              else "No match run recorded: no hits to show."),
+        *([Para(f"Note: {m.match_run_note}.")] if m.match_run_note else []),
         Table(("threshold", "value"), tuple((k, _s(v)) for k, v in sorted(m.thresholds.items())),
               kv=True) if m.thresholds else Para("No thresholds recorded."),
         Table(("algorithm", "preprocessing", "values"),

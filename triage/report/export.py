@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..case import Case
+from ..case import DB_NAME, Case
 from ..errors import TriageError
 from . import get
 from . import manifest as mf
@@ -91,6 +91,12 @@ def generation_time(explicit: str | None = None, env: dict[str, str] | None = No
     return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
+def _writable(case_dir: Path) -> bool:
+    """Can this process record anything in the case (``access(2)`` says EROFS for a
+    read-only mount even to root, which ignores file modes)?"""
+    return os.access(case_dir, os.W_OK) and os.access(case_dir / DB_NAME, os.W_OK)
+
+
 def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
     ext = get(fmt).extension
     stem = "report-hits" if fmt == "csv" and options.get("rows") == "hits" else "report"
@@ -111,22 +117,35 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     gen = generation_time(generated_at)
     key: PrivateKey | None = load_private(sign_key) if sign_key else None
     fingerprint = key.public.fingerprint if key else None
+    readonly = not _writable(case_dir)
+    if readonly and out is None:
+        raise ReportWriteError(f"{case_dir}: the case is on a read-only location; give "
+                               "--out to write the export elsewhere")
     target = out if out is not None else default_output(case_dir, fmt, opts)
-    with Case.open(case_dir, create=False) as case:
-        model = md.load(case, gen, __version__, fingerprint)
+    # A writable case is opened locked (a running scan or match is refused: a report must
+    # never show half a run); a read-only one (a copy on a DVD) is only read.
+    with Case.open(case_dir, create=False, readonly=readonly) as case:
+        source = case.upgraded_copy() if case.needs_migration else case
+        try:
+            model = md.load(source, gen, __version__, fingerprint)
+        finally:
+            if source is not case:
+                source.close()
         try:
             data = exporter.render(model, opts)
         except ValueError as e:
             raise ReportError(str(e)) from e
         _write(target, data)
         digest = hashlib.sha256(data).hexdigest()
-        case.audit(md.EXPORT_ACTION, {
-            "format": fmt, "output": str(target.resolve()), "sha256": digest,
-            "size": len(data), "options": opts, "generated_utc": gen,
-            "signed_by": fingerprint, "arguments": list(argv or []),
-            "result": "written"})
+        if not readonly:
+            case.audit(md.EXPORT_ACTION, {
+                "format": fmt, "output": str(target.resolve()), "sha256": digest,
+                "size": len(data), "options": opts, "generated_utc": gen,
+                "signed_by": fingerprint, "arguments": list(argv or []),
+                "result": "written"})
         head = md.audit_head(case)
-        md.checkpoint(case)
+        if not readonly:
+            md.checkpoint(case)
         number = model.case.get("number")
         db_path = case.db_path
     database = mf.database_state(db_path)  # after close: nothing left in flight
@@ -137,7 +156,7 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
                       case_number=number, export_format=fmt, options=opts,
                       files=[(target, digest, len(data))], database=database, audit=head,
-                      signer=signer, manifest_dir=mpath.parent)
+                      signer=signer, manifest_dir=mpath.parent, recorded=not readonly)
     _write(mpath, mbytes)
     sig_path = None
     if key is not None:

@@ -40,7 +40,8 @@ def header(m: ReportModel) -> dict[str, Any]:
         "type": "header", "format": "triage-report-jsonl", "format_version": JSONL_VERSION,
         "tool_version": m.tool_version, "generated_utc": m.generated_utc, "case": m.case,
         "evidence": [asdict(e) for e in m.evidence],
-        "method": {"match_run": m.match_run_id, "thresholds": m.thresholds,
+        "method": {"match_run": m.match_run_id, "match_run_note": m.match_run_note,
+                   "thresholds": m.thresholds,
                    "preprocessing": [{"algorithm": a, "preprocessing": p, "values": n}
                                      for a, p, n in m.preprocessing],
                    "runs": [asdict(r) for r in m.runs]},

@@ -68,9 +68,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 def build(*, tool_version: str, generated_utc: str, case_dir: Path, case_number: str | None,
           export_format: str, options: dict[str, Any], files: list[tuple[Path, str, int]],
           database: dict[str, Any], audit: tuple[int, str] | None,
-          signer: dict[str, str] | None, manifest_dir: Path) -> bytes:
-    """The manifest's bytes (sorted keys, stable layout)."""
-    doc = {
+          signer: dict[str, str] | None, manifest_dir: Path,
+          recorded: bool = True) -> bytes:
+    """The manifest's bytes (sorted keys, stable layout). ``recorded`` False: the case was
+    read-only (for example on a DVD), so the export is not in its audit trail, and the
+    manifest says so."""
+    doc: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "tool": "triage", "tool_version": tool_version,
         "generated_utc": generated_utc,
@@ -82,4 +85,8 @@ def build(*, tool_version: str, generated_utc: str, case_dir: Path, case_number:
         "audit": None if audit is None else {"seq": audit[0], "row_hash": audit[1]},
         "signature": signer,
     }
+    if not recorded:
+        doc["export_recorded_in_case"] = False
+        doc["note"] = ("the case was read-only when this export was made: the export could "
+                       "not be recorded in the case's audit trail")
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")

@@ -10,9 +10,10 @@ Contract:
   never read (the case database holds none).
 * Everything is sorted deterministically (files by display path then id; hits by set, algorithm,
   known value), so the same case always gives the same model.
-* The hits shown are those of the *current match run*: the latest run that recorded the hash
-  sets it used (``hash_sets_used``), else the latest run with matches. Earlier match runs are
-  kept in the database and listed under "runs".
+* The hits shown are those of the *current match run*: the latest COMPLETED run that
+  recorded matching over a finished scan (:meth:`~triage.case.Case.report_match_run`; a
+  failed, interrupted or mid-scan match run never counts), with a note when the case was
+  scanned again since. Earlier match runs are kept in the database and listed under "runs".
 * Audit rows with action ``report.export`` are not part of the model: each export appends one,
   and listing them would make two exports of the same case differ. They stay in the chain and
   ``triage verify`` checks them.
@@ -207,6 +208,7 @@ class ReportModel:
     evidence: tuple[Evidence, ...]
     runs: tuple[Run, ...]
     match_run_id: int | None
+    match_run_note: str | None
     thresholds: dict[str, Any]
     preprocessing: tuple[tuple[str, str, int], ...]  # (algorithm, preprocessing, count)
     hash_sets: tuple[HashSetUsed, ...]
@@ -261,19 +263,15 @@ def _flag(v: int | None) -> bool | None:
 
 
 def current_match_run(case: Case) -> int | None:
-    """The run whose matches a report shows (see module doc)."""
-    row = case.conn.execute("SELECT max(run_id) FROM hash_sets_used").fetchone()
-    if row and row[0] is not None:
-        return int(row[0])
-    row = case.conn.execute("SELECT max(run_id) FROM matches").fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    """The run whose matches a report shows (:meth:`Case.report_match_run`)."""
+    return case.report_match_run()[0]
 
 
 def load(case: Case, generated_utc: str, tool_version: str,
          signer_fingerprint: str | None = None) -> ReportModel:
     """Read the whole case once into a :class:`ReportModel` (read-only, deterministic)."""
     c = case.conn
-    run_id = current_match_run(case)
+    run_id, match_note = case.report_match_run()
 
     hits_by_file: dict[int, list[Hit]] = defaultdict(list)
     for r in c.execute(
@@ -367,7 +365,8 @@ def load(case: Case, generated_utc: str, tool_version: str,
     by_category, by_set, known_by_set = _summaries(files)
     return ReportModel(
         tool_version=tool_version, generated_utc=generated_utc, case=case.case_info(),
-        evidence=evidence, runs=runs, match_run_id=run_id, thresholds=thresholds,
+        evidence=evidence, runs=runs, match_run_id=run_id, match_run_note=match_note,
+        thresholds=thresholds,
         preprocessing=preprocessing, hash_sets=hash_sets, files=tuple(files),
         status_counts=status_counts, skipped_reasons=skipped, errors=errors,
         audit=tuple(audit), audit_problems=tuple(case.verify_audit_chain()),

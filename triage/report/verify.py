@@ -12,8 +12,9 @@ Checks, each named in the result:
    rows were appended after the export's own row (the case legitimately changed since, by
    recorded actions: a later export, match or scan), which is reported as a note.
 
-The database and its WAL are hashed BEFORE SQLite opens them, so verification never
-changes what it checks.
+The case is opened read-only (:meth:`Case.open` with ``readonly``): nothing is written or
+created, so verification never changes what it checks, and a case on read-only media
+verifies. A case another process is changing (a scan or match holds its lock) is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..case import DB_NAME, Case
-from ..errors import CaseError
+from ..errors import CaseError, CaseInUseError
 from . import manifest as mf
 from . import model as md
 from .signing import PublicKey, SigningError, decode_signature, load_public
@@ -54,14 +55,20 @@ def verify(case_dir: Path, manifests: list[Path] | None = None,
     db = case_dir / DB_NAME
     if not db.is_file():
         return [Check(str(db), False, "no case database here")]
-    current = mf.database_state(db)
     trusted: PublicKey | None = load_public(pubkey) if pubkey else None
     case: Case | None = None
     try:
-        case = Case.open(case_dir, create=False)
+        # Read-only: nothing is written or created, a copy on read-only media verifies,
+        # and a case that a scan or match is changing right now is refused (CaseInUseError)
+        # rather than compared with its manifests half-way through.
+        case = Case.open(case_dir, readonly=True)
         checks.append(Check("case database integrity", True, f"{db}: integrity_check ok"))
+    except CaseInUseError:
+        raise
     except CaseError as e:
         checks.append(Check("case database integrity", False, str(e)))
+    # Hashed while the shared lock is held; a read-only connection changes neither file.
+    current = mf.database_state(db)
     try:
         if case is not None:
             problems = case.verify_audit_chain()
