@@ -18,9 +18,10 @@ cd "$(dirname "$0")/.."
 #   xz-utils, unzip           unpack the compressed public test images
 #   fonts-dejavu-core         the Unicode font of the PDF report
 #   chromium, poppler-utils   report tests: load the HTML headless, extract the PDF's text
+#   zip, bzip2                tests/contracts: archives made and read by independent tools
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
       mtools ntfs-3g fdisk python3-libewf xz-utils unzip fonts-dejavu-core chromium
-      poppler-utils)
+      poppler-utils zip bzip2)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()

@@ -910,14 +910,6 @@ class Case:
             c.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
-    def status_counts(self, evidence_id: int | None = None) -> dict[str, int]:
-        if evidence_id is None:
-            cur = self.conn.execute("SELECT status, count(*) FROM files GROUP BY status")
-        else:
-            cur = self.conn.execute("SELECT status, count(*) FROM files WHERE evidence_id=? "
-                                    "GROUP BY status", (evidence_id,))
-        return {s: n for s, n in cur}
-
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Read-only helper for reports and tests."""
         self.conn.row_factory = sqlite3.Row
@@ -946,12 +938,3 @@ def _entry_values(entry: FileEntry) -> tuple[object, ...]:
             json.dumps(entry.locator) if entry.locator is not None else None,
             json.dumps(list(entry.notes)) if entry.notes else None,
             status, stage, reason)
-
-
-def check_private(path: Path) -> bool:
-    """True when a path is accessible by its owner only."""
-    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import mimetypes
 import re
 from dataclasses import dataclass
-from typing import Any
 
 #: libmagic reads at most this much of a file (its default bytes_max in file 5.4x).
 MAGIC_HEAD_BYTES = 1 << 20
@@ -91,10 +90,6 @@ class Identification:
     ext_mismatch: int | None  # 1 mismatch, 0 consistent, None unknown
     #: Set when libmagic itself failed on this content (the file is still hashed).
     problem: str | None = None
-
-    def as_fields(self) -> dict[str, Any]:
-        return {"mime": self.mime, "magic": self.description, "media_kind": self.media_kind,
-                "ext_mismatch": self.ext_mismatch}
 
 
 class Identifier:

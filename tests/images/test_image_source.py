@@ -241,6 +241,7 @@ def test_verify_image_match_and_cli(built: Path, tmp_path: Path) -> None:
     app.command("verify-image")(verify_image_command)
     app.command("noop")(lambda: None)
     runner = CliRunner()
+    Case.open(tmp_path / "case").close()  # verify-image --case records, never creates
     ok = runner.invoke(app, ["verify-image", str(DISK / "sleuthkit/imageformat_mmls_1.E01"),
                              "--case", str(tmp_path / "case")])
     assert ok.exit_code == 0, ok.output
