@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from triage.containers import Budget, Limits, container_kind, expand, walk  # noqa: E402
+from triage.members import Budget, Limits, container_kind, expand, walk  # noqa: E402
 
 
 def make_jpeg(rng: random.Random, width: int = 1024, height: int = 768) -> bytes:

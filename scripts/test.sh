@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 echo "== ruff" >&2
-.venv/bin/ruff check triage hashsets tests benchmarks
+.venv/bin/ruff check triage hashsets tests benchmarks scripts
 echo "== mypy" >&2
 .venv/bin/mypy
 echo "== pytest" >&2

@@ -100,7 +100,7 @@ class WorkerPool:
         self.timeout = timeout
         self.stats = PoolStats()
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["triage.worker", "triage.containers", "PIL.Image",
+        self._ctx.set_forkserver_preload(["triage.worker", "triage.members", "PIL.Image",
                                           "numpy", "imagehash", "pdqhash", "magic"])
         _remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hashsets.algorithms import PERCEPTUAL
 
 from . import faults
-from .containers import container_kind
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
+from .members import container_kind, nested_head_kind
 from .model import (
     FileEntry,
     FileResult,
@@ -45,7 +45,7 @@ from .util import display_bytes
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .containers import Limits
+    from .members import Limits
 
 CHUNK_SIZE = 1 << 20
 #: Stage names, shared with the supervisor through one integer per worker.
@@ -94,7 +94,7 @@ class WorkerOptions:
     container_seconds: float = 30.0
 
     def container_limits(self) -> Limits:
-        from .containers import Limits
+        from .members import Limits
 
         return Limits(max_depth=self.max_depth, max_members=self.max_members,
                       max_total_bytes=self.max_total_bytes, max_ratio=self.max_ratio,
@@ -271,7 +271,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         # Decided once from the first chunk: is this a container to expand, or other data
         # to search for embedded pictures? (Pictures, videos and audio are neither: a
         # photo's EXIF thumbnail is part of the photo.)
-        container = container_kind(first, ident.mime) if options.containers else None
+        kind = container_kind(first, ident.mime)
+        container = kind if options.containers else None
         expand = options.containers and (container is not None
                                          or ident.media_kind == "other")
         keep_limit = _keep_limit(ident.media_kind, container, expand, options)
@@ -338,6 +339,13 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                                     f"({options.max_decode_bytes}); not decoded"))
         else:
             _perceptual(result, data, options, stage, path)
+    if kind == "disk" and (data is None or not expand) and result.status == "done":
+        why = ("looking inside files is off (--no-containers)" if not options.containers
+               else f"{total} bytes is over --container-max-mb "
+                    f"({options.max_container_bytes} bytes); scan it as evidence of its own")
+        result.warnings.append(Problem("container", "NestedDiskImage",
+                                       f"nested disk image ({nested_head_kind(first)}): not "
+                                       f"opened: {why}"))
     if data is not None and expand and result.status == "done":
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path)
@@ -428,7 +436,7 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
     """Find the items inside a file (archive and document members, embedded pictures) and
     give each the same treatment as a file. Nothing is written to disk; member names are
     only data. Limits hit and damaged containers are recorded as reasons."""
-    from .containers import Found, walk
+    from .members import Found, Note, walk
 
     limits = options.container_limits()
     name = own_path.rsplit(b"/", 1)[-1]
@@ -440,8 +448,12 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
         for ev in walk(data, limits, name=name, mime=result.mime or ""):
             if not isinstance(ev, Found):
                 target = by_inner.get(ev.path)
-                note = Problem("container", "ContainerLimit" if ev.reason.startswith("limit")
-                               else "ContainerProblem", ev.reason)
+                if isinstance(ev, Note):
+                    note = Problem("container", "NestedDiskImage", ev.text)
+                else:
+                    note = Problem("container", "ContainerLimit" if ev.reason.startswith("limit")
+                                   else "NestedDiskImage" if "nested-disk" in ev.flags
+                                   else "ContainerProblem", ev.reason)
                 if target is None:
                     result.warnings.append(note)
                 else:

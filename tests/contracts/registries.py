@@ -8,8 +8,6 @@ the functions here change.
 
 from __future__ import annotations
 
-import inspect
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,20 +54,14 @@ def display(raw: bytes) -> str:
 
 
 def disk_container_kinds() -> list[str]:
-    """Every disk-image container kind detection can answer.
+    """Every registered disk-image container kind (``DISK_KINDS``, the catch-all last)."""
+    from triage.sources.disk_containers import DISK_KINDS
 
-    There is no disk-container registry yet: the kinds are the values
-    ``detect_container`` returns, read from its source, so that a kind added to it without
-    a sample in the contract suite fails ``test_every_disk_container_has_a_sample``.
-    """
-    from triage.sources import containers
-
-    src = inspect.getsource(containers.detect_container)
-    return sorted(set(re.findall(r'return "(\w+)"', src)))
+    return list(DISK_KINDS)
 
 
 def detect_disk_container(path: Path) -> str | None:
-    from triage.sources.containers import detect_container
+    from triage.sources.disk_containers import detect_container
 
     return detect_container(str(path))
 
@@ -77,7 +69,7 @@ def detect_disk_container(path: Path) -> str | None:
 def open_disk_container(path: Path) -> Any:
     """The container for ``path`` (``read(offset, size)``, ``size``, ``describe()``,
     ``close()``); raises EvidenceError when the kind is refused."""
-    from triage.sources.containers import open_container
+    from triage.sources.disk_containers import open_container
 
     return open_container(str(path))
 
@@ -93,21 +85,21 @@ def evidence_error() -> type[Exception]:
 
 def member_kinds() -> tuple[str, ...]:
     """Every archive / document kind whose members triage lists."""
-    from triage.containers import KINDS
+    from triage.members import KINDS
 
     return tuple(KINDS)
 
 
 def member_kind(data: bytes) -> str | None:
     """The kind detected from content, as the worker asks (first 4,096 bytes)."""
-    from triage.containers import HEAD_BYTES, container_kind
+    from triage.members import HEAD_BYTES, container_kind
 
     return container_kind(data[:HEAD_BYTES])
 
 
 def member_error() -> type[Exception]:
     """Raised (with ``reason`` and ``flags``) when a container cannot be expanded."""
-    from triage.containers import ContainerError
+    from triage.members import ContainerError
 
     return ContainerError
 
@@ -115,7 +107,7 @@ def member_error() -> type[Exception]:
 def expand_members(kind: str, data: bytes, name: bytes) -> Iterator[Any]:
     """The members of one container of ``kind`` (``name``, ``size``, ``data``, ``reason``),
     with the default limits."""
-    from triage.containers import Budget, Limits, expand
+    from triage.members import Budget, Limits, expand
 
     limits = Limits()
     yield from expand(kind, data, limits, Budget(limits), name=name)

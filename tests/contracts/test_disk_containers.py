@@ -1,4 +1,4 @@
-"""Contract of every disk-image container kind (``triage.sources.containers``), parametrised
+"""Contract of every disk-image container kind (``triage.sources.disk_containers``), parametrised
 over the kinds detection can answer: a new kind fails until it has a sample here.
 
 The samples are the shared ext2 file system in its seven containers (testdata/MANIFEST.md;

@@ -1,5 +1,5 @@
 """Contract of every archive / document kind whose members triage lists
-(``triage.containers``), parametrised over the registered kinds: a new kind fails until it
+(``triage.members``), parametrised over the registered kinds: a new kind fails until it
 has a sample here.
 
 Every kind is detected from its sample's content and no other sample is taken for it;
@@ -8,7 +8,7 @@ Every kind is detected from its sample's content and no other sample is taken fo
 tar(1), gzip(1), bzip2(1) or xz(1) from files written here and read back by the same tool
 (``unzip -p``, ``tar -xO``, ``TOOL -d``); PDF images are extracted by poppler's
 ``pdfimages -all`` and attachments by ``pdfdetach``; OLE2 streams are known by
-construction (tests/containers/builders.py writes the compound file by hand from [MS-CFB],
+construction (tests/members/builders.py writes the compound file by hand from [MS-CFB],
 independently of olefile, which triage reads it with); 7z members by construction (py7zr
 writes it; there is no 7z tool on the test machines, and ``7z`` is used when present).
 RAR is recognised only to be refused with the reason "unsupported".
@@ -28,8 +28,8 @@ from pathlib import Path
 import py7zr
 import pytest
 
-from tests.containers import builders as b
 from tests.contracts import registries as reg
+from tests.members import builders as b
 
 #: Member content: text, binary with every byte value, and an empty file.
 CONTENT = {b"notes.txt": b"first line\nsecond line\n",
@@ -161,6 +161,17 @@ def _rar(tmp: Path) -> Sample:
     return Sample(b"Rar!\x1a\x07\x01\x00" + bytes(64), b"s.rar", None)
 
 
+def _disk(tmp: Path) -> Sample:
+    """An ext2 file system built by mke2fs from the tree; bytes per file from debugfs."""
+    root = _tree(tmp)
+    img = tmp / "s.img"
+    _run([_tool("mkfs.ext4"), "-q", "-F", "-t", "ext2", "-b", "1024", "-d", str(root),
+          "-E", "root_owner=0:0", str(img), "1M"], tmp)
+    expected = {n: _run([_tool("debugfs"), "-R", f"cat /{n.decode()}", str(img)], tmp)
+                for n in CONTENT}
+    return Sample(img.read_bytes(), b"s.img", expected)
+
+
 #: One sample per kind.
 SAMPLES: dict[str, Callable[[Path], Sample]] = {
     "zip": _zip,
@@ -172,6 +183,7 @@ SAMPLES: dict[str, Callable[[Path], Sample]] = {
     "ole2": _ole2,
     "pdf": _pdf,
     "rar": _rar,
+    "disk": _disk,
 }
 
 

@@ -1,6 +1,6 @@
 """Disk images read directly: raw/dd, split raw, E01, VMDK, VHD/VHDX, QCOW2.
 
-:class:`ImageSource` detects the container by content (:mod:`.containers`), finds volumes and
+:class:`ImageSource` detects the container by content (:mod:`.disk_containers`), finds volumes and
 file systems with libtsk and lists every entry, deleted and orphan ones included
 (:mod:`.tsk`).
 
@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, ClassVar
 from ..errors import EvidenceError
 from . import base
 from .base import EntryAmendment, FileEntry, Source
-from .containers import Container, detect_container, open_container
+from .disk_containers import Container, detect_container, open_container
 from .tsk_child import run_child
 
 #: Seconds without any message from the enumeration child before it is declared hung.

@@ -28,7 +28,7 @@ import pytsk3
 from ..errors import EvidenceError
 from . import base
 from .base import EntryAmendment, FileEntry, Problem
-from .containers import Container
+from .disk_containers import Container
 
 MAX_DEPTH = 128  # deeper directory nesting is treated as a damaged file system (cycle)
 READ_CHUNK = 1 << 20

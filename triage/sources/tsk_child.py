@@ -184,7 +184,7 @@ def child_main(path: str, kind: str, mode: str, start: int, fd: int) -> int:
     _fault_injection("start")
     from . import base
     from .base import FileEntry
-    from .containers import open_container
+    from .disk_containers import open_container
     from .tsk import ContainerImg, probe_layout, walk_volume
 
     try:

@@ -1,9 +1,10 @@
-"""Media inside other files: archive and document members, and embedded pictures.
+"""Media inside other files: archive and document members, files of disk images found
+inside the evidence (nested evidence), and embedded pictures.
 
 The worker calls this library on bytes it already holds (or on a seekable file opened
 read-only); nothing here writes to disk, opens a path, or uses a member name as a path.
 
-    kind = container_kind(head, mime)             # by content; None: not a container
+    kind = container_kind(head, mime)             # by content (registry.MEMBER_KINDS)
     budget = Budget(limits)                        # one per TOP-LEVEL container
     for m in expand(kind, data, limits, budget, name=b"photos.zip"): ...
     for m in find_embedded(data, limits): ...      # pictures not at offset 0
@@ -24,30 +25,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .archives import expand_7z, expand_compressed, expand_tar, expand_zip, refuse_rar
 from .base import Budget, ContainerError, Limits, Member, Source, as_stream, short
 from .carve import find_embedded
-from .detect import KINDS, container_kind
-from .ole2 import expand_ole2
-from .pdf import expand_pdf
+from .disk import nested_head_kind
+from .registry import KINDS, MEMBER_KINDS, container_kind
 
 __all__ = [
     "KINDS",
+    "MEMBER_KINDS",
     "Budget",
     "ContainerError",
     "Found",
     "Limits",
     "Member",
+    "Note",
     "Problem",
     "container_kind",
     "expand",
     "find_embedded",
     "inner_path",
+    "nested_head_kind",
     "walk",
 ]
 
-#: How many leading bytes ``walk`` passes to ``container_kind``.
-HEAD_BYTES = 4096
+#: How many leading bytes ``walk`` passes to ``container_kind``: enough for a raw disk
+#: image recognised by its ISO 9660 volume descriptor at 32 KiB (ECMA-119 8.1).
+HEAD_BYTES = 64 << 10
 
 
 def expand(kind: str, data: Source, limits: Limits, budget: Budget, *,
@@ -63,25 +66,10 @@ def expand(kind: str, data: Source, limits: Limits, budget: Budget, *,
     """
     budget.check_depth()
     budget.check_time()
-    stream = as_stream(data)
-    if kind == "zip":
-        gen = expand_zip(stream, limits, budget)
-    elif kind == "tar":
-        gen = expand_tar(stream, limits, budget)
-    elif kind in ("gzip", "bzip2", "xz"):
-        gen = expand_compressed(kind, stream, limits, budget, name)
-    elif kind == "7z":
-        gen = expand_7z(stream, limits, budget)
-    elif kind == "ole2":
-        gen = expand_ole2(stream, limits, budget)
-    elif kind == "pdf":
-        gen = expand_pdf(stream, limits, budget)
-    elif kind == "rar":
-        gen = refuse_rar(limits, budget)
-    else:
+    if kind not in MEMBER_KINDS:
         raise ValueError(f"{kind!r} is not a container kind (one of {', '.join(KINDS)})")
     try:
-        yield from gen
+        yield from MEMBER_KINDS[kind].expand(as_stream(data), limits, budget, name)
     except ContainerError:
         raise
     except Exception as e:  # hostile input can make any parser step fail (incl. MemoryError)
@@ -106,6 +94,16 @@ class Found:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something to record on the item at ``path`` that is not a problem: a disk image
+    found inside the evidence and opened (``"nested disk image (ewf): opened read-only;
+    3 files listed as items"``)."""
+
+    path: tuple[bytes, ...]
+    text: str
+
+
+@dataclass(frozen=True)
 class Problem:
     """A container that could not be fully expanded: record ``reason`` on the item at
     ``path`` (``()`` is the top-level file itself, which was yielded before as a Found
@@ -118,14 +116,16 @@ class Problem:
 
 def walk(data: bytes, limits: Limits, *, name: bytes = b"", kind: str | None = None,
          mime: str = "", carve: bool = True,
-         budget: Budget | None = None) -> Iterator[Found | Problem]:
+         budget: Budget | None = None) -> Iterator[Found | Problem | Note]:
     """Everything inside one top-level file, depth first, with every bound applied.
 
     The top-level file itself is not yielded. Members that are containers (by content)
     are expanded in turn, up to ``limits.max_depth``. With ``carve``, pictures embedded in
     any non-container member (and OLE2 streams, and the top-level file if it is not a
     container) are carved with ``find_embedded``. ``Problem`` events carry every
-    container-level reason; member-level reasons are on the members.
+    container-level reason (a nested disk image that is not opened: ``nested disk image
+    (KIND): not opened: WHY``); member-level reasons are on the members; a ``Note`` follows
+    a nested disk image that was opened.
     """
     budget = budget or Budget(limits)
     kind = kind if kind is not None else container_kind(data[:HEAD_BYTES], mime)
@@ -133,7 +133,7 @@ def walk(data: bytes, limits: Limits, *, name: bytes = b"", kind: str | None = N
 
 
 def _walk(path: tuple[bytes, ...], data: bytes, kind: str | None, name: bytes,
-          limits: Limits, budget: Budget, carve: bool) -> Iterator[Found | Problem]:
+          limits: Limits, budget: Budget, carve: bool) -> Iterator[Found | Problem | Note]:
     if kind is None:
         if carve:
             try:
@@ -142,8 +142,10 @@ def _walk(path: tuple[bytes, ...], data: bytes, kind: str | None, name: bytes,
             except ContainerError as e:
                 yield Problem(path, e.reason, e.flags)
         return
+    items = 0
     try:
         for m in expand(kind, data, limits, budget, name=name):
+            items += 1
             child_path = (*path, m.name)
             child_kind = None
             if m.data is not None:
@@ -158,3 +160,7 @@ def _walk(path: tuple[bytes, ...], data: bytes, kind: str | None, name: bytes,
                                  carve)
     except ContainerError as e:
         yield Problem(path, e.reason, e.flags)
+        return
+    if kind == "disk":
+        yield Note(path, f"nested disk image ({nested_head_kind(data[:HEAD_BYTES])}): "
+                         f"opened read-only; {items} files listed as items")

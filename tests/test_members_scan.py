@@ -1,6 +1,6 @@
 """Media inside other files, end to end through ``triage scan`` (issue 6).
 
-Every container here is built in Python by the test (tests/containers/builders.py); the
+Every container here is built in Python by the test (tests/members/builders.py); the
 pictures are benign synthetic noise. Each picture must be found as an item of its own, with
 the MD5 of the original picture, and a path naming the container and the inner path.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers import builders as b
+from tests.members import builders as b
 from tests.support import rows, scan_json
 
 

@@ -22,11 +22,13 @@ import importlib.util
 import os
 import re
 import stat
+import struct
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import EvidenceError
 
@@ -147,41 +149,6 @@ def split_raw_segments(path: str) -> list[str] | None:
                 break
             segments.append(seg)
     return segments if len(segments) >= 2 else None
-
-
-def detect_container(path: str) -> str | None:
-    """The container type of ``path`` by content: ``ewf``, ``vmdk``, ``vhdi``, ``qcow``,
-    ``splitraw``, ``raw``; None when it is not a file that could be an image.
-
-    Side-effect free: opens the file read-only, reads its first and last 512 bytes.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        return None
-    try:
-        head = _head(path)
-        tail = _tail(path) if stat.S_ISREG(st.st_mode) else b""
-    except OSError:
-        return None
-    if head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)):
-        return "ewf"
-    if head.startswith(LEF_SIGNATURES):
-        return "lef"  # logical evidence file: refused with a clear error at open
-    if head.startswith(QCOW_SIGNATURE):
-        return "qcow"
-    if head.startswith((VHDX_SIGNATURE, VHD_COOKIE)) or tail[-512:].startswith(VHD_COOKIE) \
-            or tail[-511:].startswith(VHD_COOKIE):
-        return "vhdi"
-    if head.startswith(VMDK_SPARSE_SIGNATURES) or head.startswith(VMDK_DESCRIPTOR_PREFIX):
-        return "vmdk"
-    if stat.S_ISREG(st.st_mode) and split_raw_segments(path):
-        return "splitraw"
-    if stat.S_ISREG(st.st_mode) and st.st_size < 512:
-        return None  # too small to hold any volume system or file system
-    return "raw"
 
 
 # --------------------------------------------------------------------------- containers
@@ -430,27 +397,33 @@ def _ewf_chain_end(segment: str) -> str | None:
     breaks (a truncated or damaged segment)."""
     try:
         with open(segment, "rb") as f:
-            head = f.read(13)
-            if head.startswith(EWF2_SIGNATURE):
-                return "ewf2"
-            if not head.startswith(EWF1_SIGNATURE):
-                return None
-            size = f.seek(0, os.SEEK_END)
-            offset = 13
-            for _ in range(1_000_000):
-                if offset + _EWF1_SECTION_HEADER > size:
-                    return None
-                f.seek(offset)
-                hdr = f.read(_EWF1_SECTION_HEADER)
-                kind = hdr[:16].rstrip(b"\x00")
-                nxt = int.from_bytes(hdr[16:24], "little")
-                if kind in (b"done", b"next"):
-                    return kind.decode()
-                if nxt <= offset or nxt > size:
-                    return None
-                offset = nxt
+            return ewf_stream_chain_end(f)
     except OSError:
         return None
+
+
+def ewf_stream_chain_end(f: BinaryIO) -> str | None:
+    """:func:`_ewf_chain_end` of a segment held in a seekable file object."""
+    f.seek(0)
+    head = f.read(13)
+    if head.startswith(EWF2_SIGNATURE):
+        return "ewf2"
+    if not head.startswith(EWF1_SIGNATURE):
+        return None
+    size = f.seek(0, os.SEEK_END)
+    offset = 13
+    for _ in range(1_000_000):
+        if offset + _EWF1_SECTION_HEADER > size:
+            return None
+        f.seek(offset)
+        hdr = f.read(_EWF1_SECTION_HEADER)
+        kind = hdr[:16].rstrip(b"\x00")
+        nxt = int.from_bytes(hdr[16:24], "little")
+        if kind in (b"done", b"next"):
+            return kind.decode()
+        if nxt <= offset or nxt > size:
+            return None
+        offset = nxt
     return None
 
 
@@ -473,7 +446,11 @@ class _LibyalContainer(Container):
         size = min(size, self.size - offset)
         with self._lock:
             try:
-                data = self._handle.read_buffer_at_offset(size, offset)
+                if hasattr(self._handle, "read_buffer_at_offset"):
+                    data = self._handle.read_buffer_at_offset(size, offset)
+                else:  # Debian's pyewf handle: seek + read
+                    self._handle.seek(offset)
+                    data = self._handle.read(size)
             except Exception as e:
                 raise OSError(f"{self.kind} read error at media offset {offset} (+{size}): "
                               f"{e}") from e
@@ -544,28 +521,248 @@ def _open_qcow(path: str) -> Container:
     return _LibyalContainer(path, "qcow", handle, pyqcow, {})
 
 
+def _open_splitraw(path: str) -> Container:
+    segments = split_raw_segments(path)
+    if not segments:
+        raise EvidenceError(f"{path}: split raw segments not found")
+    return RawContainer(segments, "splitraw")
+
+
+def _refuse_lef(path: str) -> Container:
+    raise EvidenceError(f"{path}: a logical evidence file (L01/Lx01) is not a disk image; "
+                        "triage reads physical E01 images only")
+
+
+# ----------------------------------------------------------------- nested (file objects)
+
+
+class StreamContainer(Container):
+    """A raw disk image held in a seekable file object (a disk image found inside the
+    evidence, already in a worker's memory)."""
+
+    def __init__(self, stream: BinaryIO, label: str, kind: str = "raw") -> None:
+        self.kind = kind
+        self.label = label
+        self._stream = stream
+        self.size = stream.seek(0, os.SEEK_END)
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        self._stream.seek(offset)
+        return self._stream.read(min(size, self.size - offset))
+
+    def describe(self) -> dict[str, Any]:
+        return {"container": self.kind, "segments": [self.label], "size": self.size,
+                "sector_size": 512}
+
+
+def _libyal_stream(kind: str, module_name: str, factory: str,
+                   extents: bool = False) -> Callable[[BinaryIO, str], Container]:
+    """An opener for a libyal format from one file object (no other segment/extent)."""
+    def open_stream(stream: BinaryIO, label: str) -> Container:
+        module: Any = pyewf_library().module if kind == "ewf" else \
+            importlib.import_module(module_name)
+        if kind == "ewf":
+            end = ewf_stream_chain_end(stream)
+            stream.seek(0)
+            if end not in ("done", "ewf2"):
+                raise EvidenceError(
+                    "one segment of a multi-segment E01 set (its other segments are "
+                    "separate files)" if end == "next" else
+                    "the E01 segment is truncated or damaged")
+        handle = getattr(module, factory)()
+        try:
+            if kind == "ewf":
+                handle.open_file_objects([stream])
+            else:
+                handle.open_file_object(stream)
+            if extents:
+                handle.open_extent_data_files_as_file_objects([stream])
+        except Exception as e:  # libyal raises IOError/RuntimeError/TypeError variants
+            raise EvidenceError(f"lib{kind} cannot open it from its one file (a "
+                                f"multi-segment or multi-extent image needs its other "
+                                f"files): {' '.join(str(e).split())[:300]}") from e
+        return _LibyalContainer(label, kind, handle, module, {"nested": True})
+    return open_stream
+
+
+# ----------------------------------------------------------------- raw disk layout by content
+
+# Offsets and values. Sources: UEFI 2.10 section 5.2.1 (legacy MBR: entries at 446, 0x55AA
+# at 510) and 5.3.2 (GPT header "EFI PART" in LBA 1); the ext4 disk layout (kernel.org:
+# superblock at 1024, s_magic 0xEF53 at +0x38); Microsoft FAT spec fatgen103 (BS_FilSysType
+# at 54, FAT32 at 82); Microsoft exFAT spec 3.1.2 (FileSystemName at 3); NTFS boot sector
+# OEM ID at 3 (libyal libfsntfs docs); Apple TN1150 (HFS+ volume header at 1024, "H+" v4 /
+# "HX" v5); ECMA-119 8.1 (ISO 9660 volume descriptor at 32768, "CD001" at +1).
+BOOT_SIGNATURE = b"\x55\xaa"
+GPT_SIGNATURE = b"EFI PART"
+EXT_SUPERBLOCK = 1024
+ISO9660_DESCRIPTOR = 32768
+#: Head bytes a caller should pass so that every raw layout below can be seen (ISO 9660).
+LAYOUT_HEAD_BYTES = ISO9660_DESCRIPTOR + 8
+
+
+def _mbr_ok(head: bytes) -> bool:
+    if head[510:512] != BOOT_SIGNATURE:
+        return False
+    used = 0
+    for i in range(4):
+        e = head[446 + 16 * i: 462 + 16 * i]
+        if e[0] not in (0x00, 0x80):
+            return False
+        if e[4] != 0:  # partition type
+            start, count = struct.unpack_from("<II", e, 8)
+            if start == 0 or count == 0:
+                return False
+            used += 1
+    return used > 0
+
+
+def _ext_ok(head: bytes) -> bool:
+    sb = head[EXT_SUPERBLOCK:EXT_SUPERBLOCK + 1024]
+    if len(sb) < 1024 or sb[0x38:0x3A] != b"\x53\xef":
+        return False
+    inodes, blocks, _r, _f, _fi, first_data, log_block = struct.unpack_from("<7I", sb, 0)
+    return inodes > 0 and blocks > 0 and first_data <= 1 and log_block <= 6
+
+
+def has_disk_layout(head: bytes) -> str | None:
+    """What marks ``head`` as the start of a raw disk or volume (``"gpt"``, ``"mbr"``, a
+    file-system name), or None. Used only for data found inside evidence: a file given as
+    evidence is read as raw whatever its content."""
+    checks: tuple[tuple[str, bool], ...] = (
+        ("gpt", head[512:520] == GPT_SIGNATURE and head[510:512] == BOOT_SIGNATURE),
+        ("ntfs", head[3:11] == b"NTFS    " and head[510:512] == BOOT_SIGNATURE),
+        ("exfat", head[3:11] == b"EXFAT   " and head[510:512] == BOOT_SIGNATURE),
+        ("fat", head[510:512] == BOOT_SIGNATURE and (
+            head[54:62] in (b"FAT12   ", b"FAT16   ", b"FAT     ")
+            or head[82:90] == b"FAT32   ")),
+        ("mbr", _mbr_ok(head)),
+        ("ext", _ext_ok(head)),
+        ("hfs+", head[1024:1026] in (b"H+", b"HX") and head[1026:1028] in (b"\x00\x04",
+                                                                          b"\x00\x05")),
+        ("iso9660", head[ISO9660_DESCRIPTOR + 1:ISO9660_DESCRIPTOR + 6] == b"CD001"),
+    )
+    return next((name for name, ok in checks if ok), None)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What detection may look at: the first and last bytes, and for evidence given by
+    path, the path and its file type (``path`` is None for data inside the evidence)."""
+
+    head: bytes
+    tail: bytes = b""
+    path: str | None = None
+    regular: bool = True
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class DiskKind:
+    """One disk image format. ``name`` is stable (recorded in cases). ``detect`` looks at
+    a :class:`Probe` only; ``open`` opens evidence by path; ``open_stream`` opens one file
+    object (a disk image found inside the evidence), None when the format needs more files."""
+
+    name: str
+    detect: Callable[[Probe], bool]
+    open: Callable[[str], Container]
+    open_stream: Callable[[BinaryIO, str], Container] | None = None
+    catch_all: bool = False
+
+
+def _vhd(p: Probe) -> bool:
+    return p.head.startswith((VHDX_SIGNATURE, VHD_COOKIE)) or \
+        p.tail[-512:].startswith(VHD_COOKIE) or p.tail[-511:].startswith(VHD_COOKIE)
+
+
+def _raw(p: Probe) -> bool:
+    if p.path is None:
+        return has_disk_layout(p.head) is not None
+    return not p.regular or (p.size or 0) >= 512  # smaller: no volume or file system fits
+
+
+DISK_KINDS: dict[str, DiskKind] = {}
+
+
+def register(kind: DiskKind) -> DiskKind:
+    """Add a format; tried in registration order. Duplicates and kinds after the catch-all
+    are refused."""
+    if kind.name in DISK_KINDS:
+        raise ValueError(f"disk image kind {kind.name!r} is already registered")
+    if any(k.catch_all for k in DISK_KINDS.values()):
+        raise ValueError(f"disk image kind {kind.name!r} registered after the catch-all")
+    DISK_KINDS[kind.name] = kind
+    return kind
+
+
+register(DiskKind("ewf", lambda p: p.head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)),
+                  EwfContainer, _libyal_stream("ewf", "pyewf", "handle")))
+register(DiskKind("lef", lambda p: p.head.startswith(LEF_SIGNATURES), _refuse_lef))
+register(DiskKind("qcow", lambda p: p.head.startswith(QCOW_SIGNATURE), _open_qcow,
+                  _libyal_stream("qcow", "pyqcow", "file")))
+register(DiskKind("vhdi", _vhd, _open_vhdi, _libyal_stream("vhdi", "pyvhdi", "file")))
+register(DiskKind("vmdk", lambda p: p.head.startswith(VMDK_SPARSE_SIGNATURES) or
+                  p.head.startswith(VMDK_DESCRIPTOR_PREFIX), _open_vmdk,
+                  _libyal_stream("vmdk", "pyvmdk", "handle", extents=True)))
+register(DiskKind("splitraw", lambda p: p.path is not None and p.regular and
+                  split_raw_segments(p.path) is not None, _open_splitraw))
+register(DiskKind("raw", _raw, lambda path: RawContainer([path], "raw"), StreamContainer,
+                  catch_all=True))  # any file or block device given as evidence: last
+
+
+def _first(probe: Probe) -> str | None:
+    return next((k.name for k in DISK_KINDS.values() if k.detect(probe)), None)
+
+
+def detect_container(path: str) -> str | None:
+    """The disk image kind of evidence at ``path`` (a name in :data:`DISK_KINDS`), or None
+    when it is not a regular file or block device that could be an image.
+
+    Side-effect free: opens the file read-only, reads its first and last 512 bytes.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    regular = stat.S_ISREG(st.st_mode)
+    if not (regular or stat.S_ISBLK(st.st_mode)):
+        return None
+    try:
+        head = _head(path)
+        tail = _tail(path) if regular else b""
+    except OSError:
+        return None
+    return _first(Probe(head, tail, path, regular, st.st_size if regular else None))
+
+
+def detect_nested(head: bytes, tail: bytes = b"") -> str | None:
+    """The disk image kind of data found inside the evidence, by content only: a
+    signature, or for raw data a partition table or file-system superblock
+    (:func:`has_disk_layout`; pass :data:`LAYOUT_HEAD_BYTES` of head). None otherwise."""
+    return _first(Probe(head, tail))
+
+
 def open_container(path: str, kind: str | None = None) -> Container:
     """Open ``path`` as the container ``kind`` (detected when None). Raises EvidenceError."""
     kind = kind or detect_container(path)
     if kind is None:
         raise EvidenceError(f"{path}: not a disk image (not a regular file or block device, "
                             "or smaller than one sector)")
-    if kind == "ewf":
-        return EwfContainer(path)
-    if kind == "lef":
-        raise EvidenceError(f"{path}: a logical evidence file (L01/Lx01) is not a disk image; "
-                            "triage reads physical E01 images only")
-    if kind == "vmdk":
-        return _open_vmdk(path)
-    if kind == "vhdi":
-        return _open_vhdi(path)
-    if kind == "qcow":
-        return _open_qcow(path)
-    if kind == "splitraw":
-        segments = split_raw_segments(path)
-        if not segments:
-            raise EvidenceError(f"{path}: split raw segments not found")
-        return RawContainer(segments, "splitraw")
-    if kind == "raw":
-        return RawContainer([path], "raw")
-    raise EvidenceError(f"{path}: unknown container type {kind!r}")
+    if kind not in DISK_KINDS:
+        raise EvidenceError(f"{path}: unknown container type {kind!r}")
+    return DISK_KINDS[kind].open(path)
+
+
+def open_nested(kind: str, stream: BinaryIO, label: str) -> Container:
+    """Open a disk image found inside the evidence from one seekable file object
+    (``label`` names it in ``describe()``). Raises EvidenceError whose message says why,
+    without the label (the format needs other files, or the library refuses it)."""
+    opener = DISK_KINDS[kind].open_stream
+    if opener is None:
+        raise EvidenceError(f"a {kind} image needs its other files (segments, extents)")
+    return opener(stream, label)

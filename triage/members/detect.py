@@ -1,4 +1,5 @@
-"""Container recognition by content (signatures), never by name."""
+"""Archive and document recognition by content (signatures), never by name: the ``detect``
+predicates of :mod:`.registry` that do not fit on its one line."""
 
 from __future__ import annotations
 
@@ -21,8 +22,6 @@ PDF = b"%PDF-"
 PDF_HEADER_WINDOW = 1024
 TAR_MAGIC_OFFSET = 257  # "ustar\0" (POSIX) or "ustar  \0" (GNU)
 
-KINDS = ("zip", "tar", "gzip", "bzip2", "xz", "7z", "ole2", "pdf", "rar")
-
 
 def _tar_checksum_ok(head: bytes) -> bool:
     """A pre-POSIX (v7) tar header has no magic: accept it if its checksum is right."""
@@ -36,34 +35,18 @@ def _tar_checksum_ok(head: bytes) -> bool:
     return stored in (sum(block), sum(b - 256 if b > 127 else b for b in block))
 
 
-def container_kind(head: bytes, mime: str = "") -> str | None:
-    """The container kind of a file from its first bytes, or ``None``.
+def is_bzip2(head: bytes, mime: str = "") -> bool:
+    return head.startswith(BZIP2) and len(head) >= 10 and 0x31 <= head[3] <= 0x39 \
+        and head[4:10] in (BZIP2_BLOCK, BZIP2_EOS)
 
-    ``head`` should hold at least the first 1,024 bytes when the file is that long (PDF
-    headers may sit anywhere in them; tar needs 512). ``mime`` (libmagic's answer) is only
-    a tie-breaker: for tar, and for a PDF header that is not at offset 0. OOXML/ODF
-    documents and zips with any extension are ``"zip"``.
-    ``"rar"`` is recognised so that it can be reported as unsupported.
-    """
-    if head.startswith((ZIP_LOCAL, ZIP_EMPTY, ZIP_SPANNED)):
-        return "zip"
-    if head.startswith(GZIP):
-        return "gzip"
-    if head.startswith(BZIP2) and len(head) >= 10 and 0x31 <= head[3] <= 0x39 \
-            and head[4:10] in (BZIP2_BLOCK, BZIP2_EOS):
-        return "bzip2"
-    if head.startswith(XZ):
-        return "xz"
-    if head.startswith(SEVEN_ZIP):
-        return "7z"
-    if head.startswith(OLE2):
-        return "ole2"
-    if head.startswith(RAR):
-        return "rar"
-    if head.startswith(PDF) or (mime == "application/pdf" and PDF in head[:PDF_HEADER_WINDOW]):
-        return "pdf"
-    if head[TAR_MAGIC_OFFSET:TAR_MAGIC_OFFSET + 5] == b"ustar" or _tar_checksum_ok(head):
-        return "tar"
-    if mime == "application/x-tar" and len(head) >= 512:
-        return "tar"
-    return None
+
+def is_pdf(head: bytes, mime: str = "") -> bool:
+    """A header at offset 0, or (libmagic agreeing) anywhere in the first 1,024 bytes."""
+    return head.startswith(PDF) or (mime == "application/pdf"
+                                    and PDF in head[:PDF_HEADER_WINDOW])
+
+
+def is_tar(head: bytes, mime: str = "") -> bool:
+    """POSIX/GNU magic, a v7 header with a right checksum, or libmagic's word for it."""
+    return head[TAR_MAGIC_OFFSET:TAR_MAGIC_OFFSET + 5] == b"ustar" or _tar_checksum_ok(head) \
+        or (mime == "application/x-tar" and len(head) >= 512)
