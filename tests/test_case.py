@@ -143,3 +143,45 @@ def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
     assert r["notes"] == '["deleted: content may be overwritten","cross-linked with b"]'
     e = rows(tmp_path / "c", "SELECT * FROM errors")
     assert [(x["stage"], x["error_class"]) for x in e] == [("filesystem", "CrossLinked")]
+
+
+def test_quarantine_counts_worker_crashes_only_and_keeps_checkpointed_digests(
+        tmp_path: Path) -> None:
+    """Issue 11 #7 at the case level: dispatches (kills of the whole scan) never quarantine;
+    a crash count recorded by an earlier run does, and the digests its checkpoint recorded
+    stay; --retry-quarantined puts the file back with its count reset."""
+    import hashlib
+
+    from triage.case import FileResult
+
+    digests = [(a, hashlib.new(a, b"x").hexdigest(), None, None)
+               for a in ("md5", "sha1", "sha256")]
+    with Case.open(tmp_path / "c") as case:
+        run = case.start_run("scan", [], {}, {})
+        ev = case.add_evidence(path="x", path_bytes=b"x", source_type="test", size=None,
+                               description={}, run_id=run)
+        (a, _), (b, _) = case.insert_entries(ev, run, [
+            {"identity": i, "path": i.encode(), "display_path": i, "kind": "file", "size": 1,
+             "allocated": 1, "deleted": 0}
+            for i in ("a", "b")])
+        # a: in flight during five kills of the scan; b: two worker crashes, then killed.
+        for n in range(1, 6):
+            case.record_progress(run, [], [(a, n)])
+        case.record_progress(run, [], [(b, 2)], crashes=[(b, 2)], checkpoints=[FileResult(
+            file_id=b, status="done", read_status="full", mime="application/zip",
+            media_kind="other", hashes=[*digests, ("pdq", "00", 1, "p")])])
+        assert case.quarantine_repeated_inflight(ev, run, 2) == 1
+        assert case.requeue_quarantined(ev, run) == 1
+        assert case.quarantine_repeated_inflight(ev, run, 2) == 0
+        case.record_progress(run, [], crashes=[(b, 2)])
+        assert case.quarantine_repeated_inflight(ev, run, 2) == 1
+    got = {r["identity"]: dict(r) for r in rows(tmp_path / "c", "SELECT * FROM files")}
+    assert (got["a"]["status"], got["a"]["attempts"]) == ("pending", 5)
+    assert got["b"]["status"] == "quarantined" and got["b"]["mime"] == "application/zip"
+    assert "2 crashes of a worker" in got["b"]["status_reason"]
+    kept = rows(tmp_path / "c", "SELECT algorithm, value FROM hashes WHERE file_id=? "
+                                "ORDER BY algorithm", (b,))
+    assert [(r["algorithm"], r["value"]) for r in kept] == sorted(
+        (x[0], x[1]) for x in digests)                   # checkpoints keep digests only
+    assert [r["action"] for r in rows(tmp_path / "c", "SELECT action FROM audit")].count(
+        "files.retry_quarantined") == 1

@@ -3,6 +3,8 @@ as an uninterrupted scan (RELIABILITY #21). benchmarks/kill_resume.py does 20 ki
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import rows, scan_json, start_scan, wait_dispatched
+from tests.support import file_hashes, rows, scan_json, start_scan, wait_dispatched
 
 COMPARE = ("SELECT f.identity, f.path, f.kind, f.size, f.status, f.status_stage, "
            "f.status_reason, f.mime, f.media_kind, f.ext_mismatch, f.read_status, "
@@ -88,21 +90,109 @@ def test_kill_9_then_resume_equals_an_uninterrupted_scan(evidence: Path,
     assert "running" not in runs
 
 
-def test_file_in_flight_during_two_crashes_is_quarantined(evidence: Path,
-                                                          tmp_path: Path) -> None:
+def _sha256sum(path: Path) -> str:
+    return subprocess.run(["sha256sum", str(path)], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+
+
+def _pending_with_digests(case: Path, path: bytes, timeout: float = 60) -> dict[str, str]:
+    """Wait until the file is still in flight and its checkpoint (digests, recorded once it
+    was read in full, before expansion) is in the case; return {algorithm: value}."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = rows(case, "SELECT f.status, h.algorithm, h.value FROM files f JOIN hashes h "
+                             "ON h.file_id=f.id WHERE f.path=?", (path,))
+        except sqlite3.Error:
+            got = []
+        if got and all(r["status"] == "pending" for r in got):
+            return {r["algorithm"]: r["value"] for r in got}
+        time.sleep(0.05)
+    raise AssertionError(f"{path!r}: no checkpoint while in flight within {timeout} s")
+
+
+def test_two_kills_of_the_scan_during_expansion_do_not_quarantine(tmp_path: Path) -> None:
+    """Issue 11 #7: the whole scan killed twice (kill -9) while a container is being
+    expanded is no fault of the container. Its digests are kept from the first kill on;
+    the rescan expands it in full; nothing is quarantined."""
+    import zipfile
+
+    evidence = tmp_path / "ev"
+    evidence.mkdir()
+    rng = np.random.default_rng(11)
+    members = {}
+    for i in range(2):
+        arr = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(tmp_path / f"m{i}.jpg", quality=85)
+        members[f"m{i}.jpg"] = (tmp_path / f"m{i}.jpg").read_bytes()
+    with zipfile.ZipFile(evidence / "box.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    (evidence / "a.txt").write_text("before\n")
+    want = _sha256sum(evidence / "box.zip")
     case = tmp_path / "case"
-    # The first scan dies (the whole process) while d1/p05.jpg is being hashed, twice.
-    for crash in (1, 2):
-        proc = start_scan(evidence, case, "hash:hang:d1/p05.jpg")
-        wait_dispatched(case, b"d1/p05.jpg", attempts=crash)   # in flight in this run
-        time.sleep(0.3)
+    for kill in (1, 2):
+        proc = start_scan(evidence, case, "expand:slow=30:box.zip")
+        wait_dispatched(case, b"box.zip", attempts=kill)
+        digests = _pending_with_digests(case, b"box.zip")   # read in full, now expanding
+        assert digests["sha256"] == want                    # kept whatever happens next
+        time.sleep(1)                       # this attempt's read and checkpoint take ms
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    summary = scan_json(evidence, case)
-    r = rows(case, "SELECT * FROM files WHERE path=?", (b"d1/p05.jpg",))[0]
-    assert r["status"] == "quarantined", dict(r)
-    assert "interrupted" in r["status_reason"]
-    assert summary["by_status"]["done"] == 61 - 1
+        r = rows(case, "SELECT status, worker_crashes FROM files WHERE path=?",
+                 (b"box.zip",))[0]
+        assert (r["status"], r["worker_crashes"]) == ("pending", 0)
+    summary = scan_json(evidence, case, env={"TRIAGE_INJECT_FAULT": "expand:slow:box.zip"})
+    assert summary["by_status"].get("quarantined", 0) == 0
+    r = rows(case, "SELECT * FROM files WHERE path=?", (b"box.zip",))[0]
+    assert r["status"] == "done", dict(r)
+    assert r["attempts"] == 3 and r["worker_crashes"] == 0
+    assert file_hashes(case)[b"box.zip"]["sha256"] == want
+    inner = {bytes(m["path"]): m["value"] for m in rows(
+        case, "SELECT f.path, h.value FROM files f JOIN hashes h ON h.file_id=f.id "
+              "WHERE f.parent_id=? AND h.algorithm='sha256'", (r["id"],))}
+    unzip = {f"box.zip!{n}".encode(): hashlib.sha256(subprocess.run(
+        ["unzip", "-p", str(evidence / "box.zip"), n], capture_output=True,
+        check=True).stdout).hexdigest() for n in members}
+    assert inner == unzip
+
+
+def test_worker_crashes_count_across_runs_and_retry_quarantined(tmp_path: Path) -> None:
+    """A file that crashed a worker once, then was in flight while the scan was killed, is
+    not quarantined by the kill; a second worker crash (in any run) quarantines it, with its
+    digests kept; --retry-quarantined tries it again (audited), with new attempts."""
+    evidence = tmp_path / "ev"
+    evidence.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 30), (i * 60, 90, 20)).save(evidence / f"p{i}.jpg")
+    case = tmp_path / "case"
+    # Crash 1 at decode (after the checkpoint); the scan is killed while the retry is in
+    # flight (each attempt waits 5 s before its crash).
+    proc = start_scan(evidence, case, "decode:slow=5:p1.jpg;decode:segfault:p1.jpg")
+    wait_dispatched(case, b"p1.jpg", attempts=2, timeout=90)   # the retry, after crash 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    r = rows(case, "SELECT status, worker_crashes FROM files WHERE path=?", (b"p1.jpg",))[0]
+    assert (r["status"], r["worker_crashes"]) == ("pending", 1)
+    # Crash 2, in a later run: quarantined, digests kept.
+    summary = scan_json(evidence, case, env={"TRIAGE_INJECT_FAULT": "decode:segfault:p1.jpg"},
+                        expect=(3,))
+    assert summary["by_status"]["quarantined"] == 1
+    r = rows(case, "SELECT * FROM files WHERE path=?", (b"p1.jpg",))[0]
+    assert r["status"] == "quarantined" and r["worker_crashes"] == 2
+    assert "2 crashes" in r["status_reason"]
+    want = _sha256sum(evidence / "p1.jpg")
+    assert file_hashes(case)[b"p1.jpg"]["sha256"] == want
+    # A plain rescan leaves it alone; --retry-quarantined tries again.
+    assert scan_json(evidence, case, expect=(3,))["by_status"]["quarantined"] == 1
+    summary = scan_json(evidence, case, "--retry-quarantined")
+    assert summary["by_status"] == {"done": 3}
+    r = rows(case, "SELECT * FROM files WHERE path=?", (b"p1.jpg",))[0]
+    assert r["status"] == "done" and r["worker_crashes"] == 0 and r["attempts"] >= 3
+    assert file_hashes(case)[b"p1.jpg"]["sha256"] == want
+    audit = [json.loads(a["details"]) for a in rows(
+        case, "SELECT details FROM audit WHERE action='files.retry_quarantined'")]
+    assert audit == [{"run": audit[0]["run"], "evidence": 1, "files": [r["id"]]}]
 
 
 def test_workers_do_not_outlive_a_killed_supervisor(evidence: Path, tmp_path: Path) -> None:

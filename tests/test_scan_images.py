@@ -92,3 +92,20 @@ def test_image_evidence_is_unchanged(tmp_path: Path) -> None:
     assert hashlib.sha256(local.read_bytes()).hexdigest() == digest
     assert local.stat().st_mtime_ns == mtime
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["case", image.name])
+
+
+def test_an_image_enumeration_hang_honours_timeout(tmp_path: Path) -> None:
+    """Issue 10 #6: ``--timeout`` reaches every source's enumeration (disk images had a
+    hidden 300 s): a libtsk walk that stops making progress is killed after ``--timeout``
+    seconds, the volume is an error entry with that reason, and the scan completes."""
+    image = unpack(EXT2 / "ext2.E01", tmp_path / "img")
+    case = tmp_path / "case"
+    summary = scan_json(image, case, "--timeout", "2",
+                        env={"TRIAGE_INJECT_FAULT": "enumerate:hang:*"}, expect=(3,))
+    err = rows(case, "SELECT * FROM files WHERE status='error'")
+    assert len(err) == 1 and err[0]["identity"].endswith(":volume:error")
+    assert "hung (no progress for 2 s; child killed)" in err[0]["status_reason"]
+    assert summary["by_status"] == {"error": 1}
+    assert rows(case, "SELECT status FROM runs")[0]["status"] == "completed"
+    # Without the fault the same image lists its files: the error came from the hang.
+    assert scan_json(image, tmp_path / "clean")["by_status"].get("done", 0) >= 3

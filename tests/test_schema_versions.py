@@ -72,11 +72,14 @@ def test_old_case_migrates_on_report_and_keeps_the_old_file(old: Path, tmp_path:
     assert r.returncode == 0, r.stderr
     kept = case / "case.sqlite.schema-v1"
     assert kept.read_bytes() == original  # the file as it was, byte for byte
-    assert rows(case, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == "2"
+    assert rows(case, "SELECT value FROM meta WHERE key='schema_version'")[0][0] == str(
+        CASE_SCHEMA.current)
     audit = rows(case, "SELECT action, details FROM audit ORDER BY seq")
     migrate = [json.loads(a["details"]) for a in audit if a["action"] == "case.migrate"]
-    assert migrate == [{"from_version": 1, "to_version": 2, "previous_file": kept.name,
-                        "steps": [f"2: {CASE_SCHEMA.migrations[0].summary}"]}]
+    assert migrate == [{"from_version": 1, "to_version": CASE_SCHEMA.current,
+                        "previous_file": kept.name,
+                        "steps": [f"{m.version}: {m.summary}"
+                                  for m in CASE_SCHEMA.migrations]}]
     hits = list(csv.DictReader(io.StringIO((tmp_path / "hits.csv").read_text("utf-8"))))
     assert len(hits) == 4  # the fixture's known answer (README.md)
     # The chain still verifies, and the old export's manifest is explained by audited actions.

@@ -61,6 +61,12 @@ def _v2_evidence_identity(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE evidence ADD COLUMN identity TEXT")
 
 
+def _v3_worker_crashes(c: sqlite3.Connection) -> None:
+    # Older cases counted every dispatch towards quarantine; their crashes are unknown and
+    # start at 0 (issue 11 #7: a scan killed while a file was in flight is no fault of it).
+    c.execute("ALTER TABLE files ADD COLUMN worker_crashes INTEGER NOT NULL DEFAULT 0")
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -70,6 +76,8 @@ CASE_SCHEMA = SchemaLine(
     migrations=(
         Migration(2, "evidence identity (refuse resuming against other evidence)",
                   _v2_evidence_identity),
+        Migration(3, "worker crashes counted apart from dispatches (quarantine)",
+                  _v3_worker_crashes),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -673,13 +681,25 @@ class Case:
                 pending[i], inner = self._insert_children(c, run_id, r)
                 pending.extend(inner)
         for r in pending:
-            c.execute(
-                "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
-                "WHERE id=?",
-                (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
-                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
-            c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+            # A file given up before this attempt read it in full keeps what an earlier
+            # attempt's checkpoint recorded (identification and digests).
+            keep = r.status == "quarantined" and not r.hashes and c.execute(
+                "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
+                (r.file_id,)).fetchone() is not None
+            if keep:
+                c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
+                          "attempts=?, run_id=? WHERE id=?",
+                          (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
+                c.execute("DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
+                          "('md5', 'sha1', 'sha256')", (r.file_id,))
+            else:
+                c.execute(
+                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                    "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
+                    "WHERE id=?",
+                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
+                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
+                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
             # Writing the same result twice (an interrupt between commit and bookkeeping)
             # must not duplicate its error rows; enumeration/file-system rows stay.
@@ -790,13 +810,20 @@ class Case:
                               (fid, run_id, p.stage, p.error_class, p.message, now))
 
     def record_progress(self, run_id: int, results: Sequence[FileResult],
-                        dispatched: Sequence[tuple[int, int]] = ()) -> None:
-        """One transaction with the results that came back and the files about to be handed
-        to a worker (``(file_id, attempt)``).
+                        dispatched: Sequence[tuple[int, int]] = (), *,
+                        checkpoints: Sequence[FileResult] = (),
+                        crashes: Sequence[tuple[int, int]] = ()) -> None:
+        """One transaction with the results that came back, the files about to be handed
+        to a worker (``(file_id, attempt)``), the digests of files read in full whose
+        decoding or expansion is still running (``checkpoints``, see
+        :meth:`_write_checkpoint`) and the worker crashes counted against files
+        (``(file_id, crashes so far)``).
 
-        Writing both together keeps the resume rule exact: a file counts as "in flight when
-        the scan died" only if its dispatch is recorded and its result is not, and no result
-        is ever recorded later than the next dispatch. These frequent, small transactions use
+        Writing results and dispatches together keeps the resume rule exact: a file counts
+        as "in flight when the scan died" only if its dispatch is recorded and its result is
+        not, and no result is ever recorded later than the next dispatch. Only
+        ``worker_crashes`` counts towards quarantine: a file in flight when the whole scan
+        died (kill -9, power loss) is simply redone. These frequent, small transactions use
         synchronous=NORMAL: in WAL mode they survive a killed process; after a power loss the
         last few may be rolled back (never half-written), and a resumed scan redoes them.
         """
@@ -809,26 +836,72 @@ class Case:
             with self.transaction() as c:
                 if results:
                     self._write_results(c, run_id, results)
+                for r in checkpoints:
+                    self._write_checkpoint(c, r)
+                if crashes:
+                    c.executemany("UPDATE files SET worker_crashes=? WHERE id=?",
+                                  [(n, i) for i, n in crashes])
                 if dispatched:
                     c.executemany("UPDATE files SET attempts=? WHERE id=?",
                                   [(a, i) for i, a in dispatched])
         finally:
             self.conn.execute("PRAGMA synchronous=FULL")
 
+    @staticmethod
+    def _write_checkpoint(c: sqlite3.Connection, r: FileResult) -> None:
+        """Keep what is known of a file still in flight once it was read in full: its
+        identification and its digests (MD5, SHA-1, SHA-256). The file stays ``pending``; its
+        final result replaces all of this. Whatever happens to the scan later (kill -9,
+        worker crashes, quarantine), the digests of a fully read file are never lost."""
+        cur = c.execute(
+            "UPDATE files SET read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=? "
+            "WHERE id=? AND status='pending'",
+            (r.read_status, r.mime, r.magic, r.media_kind, r.ext_mismatch, r.file_id))
+        if cur.rowcount != 1:
+            return
+        c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+        c.executemany(
+            "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing) for h in r.hashes
+             if h.algorithm in ("md5", "sha1", "sha256")])
+
     def quarantine_repeated_inflight(self, evidence_id: int, run_id: int,
                                      max_attempts: int) -> int:
-        """Quarantine pending files that were in flight during ``max_attempts`` crashes
-        (of workers or of the whole scan). Returns how many."""
+        """Quarantine pending files on which ``max_attempts`` workers died (a scan killed
+        after counting the last crash and before writing the quarantine). A file that was
+        merely in flight while the whole scan died is not counted. What a checkpoint kept
+        (identification, digests) stays. Returns how many."""
+        now = utc_now()
         ids = [r[0] for r in self.conn.execute(
-            "SELECT id FROM files WHERE evidence_id=? AND status='pending' AND attempts>=?",
-            (evidence_id, max_attempts))]
-        if ids:
-            self.write_results(run_id, [FileResult(
-                file_id=i, status="quarantined", stage="worker", error_class="Interrupted",
-                attempts=max_attempts,
-                reason=f"in flight during {max_attempts} interrupted runs or worker crashes "
-                       "(the process handling it died each time); quarantined")
-                for i in ids])
+            "SELECT id FROM files WHERE evidence_id=? AND status='pending' "
+            "AND worker_crashes>=? ORDER BY id", (evidence_id, max_attempts))]
+        reason = (f"{max_attempts} crashes of a worker on this file (the worker handling it "
+                  "died each time); quarantined")
+        with self.transaction() as c:
+            for i in ids:
+                c.execute("UPDATE files SET status='quarantined', status_stage='worker', "
+                          "status_reason=?, run_id=? WHERE id=?", (reason, run_id, i))
+                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
+                          "time_utc) VALUES (?, ?, 'worker', 'WorkerCrash', ?, ?)",
+                          (i, run_id, reason, now))
+        return len(ids)
+
+    def requeue_quarantined(self, evidence_id: int, run_id: int) -> int:
+        """Put the quarantined files of an evidence back to ``pending`` with their crash
+        count reset, so that this run tries them again (``scan --retry-quarantined``);
+        audited with the files' ids. Their earlier error rows stay. Returns how many."""
+        ids = [r[0] for r in self.conn.execute(
+            "SELECT id FROM files WHERE evidence_id=? AND status='quarantined' ORDER BY id",
+            (evidence_id,))]
+        if not ids:
+            return 0
+        with self.transaction() as c:
+            c.executemany("UPDATE files SET status='pending', status_stage=NULL, "
+                          "status_reason=NULL, worker_crashes=0 WHERE id=?",
+                          [(i,) for i in ids])
+            self._audit(c, "files.retry_quarantined", {"run": run_id, "evidence": evidence_id,
+                                                       "files": ids})
         return len(ids)
 
     def record_error(self, run_id: int, stage: str, error_class: str, message: str,
@@ -845,12 +918,14 @@ class Case:
         return [PendingEntry(file_id=fid, entry=FileEntry(
                     identity=identity, path=path, kind=kind, size=size, inode=inode,
                     locator=json.loads(locator) if locator else None),
-                    display_path=display, extension=ext, attempts=attempts)
-                for fid, identity, path, display, kind, size, inode, locator, ext, attempts
-                in self.conn.execute(
+                    display_path=display, extension=ext, attempts=attempts,
+                    worker_crashes=crashes)
+                for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
+                crashes in self.conn.execute(
                     "SELECT id, identity, path, display_path, kind, size, inode, locator, "
-                    "extension, attempts FROM files WHERE evidence_id=? AND status='pending' "
-                    "AND id>? ORDER BY id LIMIT ?", (evidence_id, after_id, limit))]
+                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    "AND status='pending' AND id>? ORDER BY id LIMIT ?",
+                    (evidence_id, after_id, limit))]
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:
         n, size = self.conn.execute(

@@ -109,6 +109,9 @@ def scan(
     dhash: DhashOpt = None,
     pdq: PdqOpt = None,
     pdq_min_quality: PdqQualityOpt = None,
+    retry_quarantined: Annotated[bool, typer.Option(
+        "--retry-quarantined", help="Try the evidence's quarantined files again (new "
+        "attempts; recorded in the audit trail).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -129,7 +132,7 @@ def scan(
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
-        examiner=examiner, agency=agency, notes=notes)
+        examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined)
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)

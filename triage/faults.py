@@ -12,7 +12,9 @@ Set ``TRIAGE_INJECT_FAULT`` to one or more ``STAGE:KIND:PATTERN`` items separate
 * KIND: ``segfault`` (SIGSEGV), ``abort`` (SIGABRT), ``hang`` (sleeps forever),
   ``memory`` (allocates until the memory limit), ``exception`` (raises RuntimeError),
   ``exit`` (the worker exits at once), ``slow`` (sleeps 0.1 s and goes on: makes a scan
-  slow enough to be killed at chosen moments in kill-and-resume tests)
+  slow enough to be killed at chosen moments in kill-and-resume tests), ``slow=SECONDS``
+  (the same for a chosen time: keeps a file in one stage long enough to kill the scan
+  there)
 * PATTERN: an ``fnmatch`` pattern matched against the entry's display path
 
 A scan run with the switch set records it in the run's options, so a report made from such
@@ -44,7 +46,12 @@ def _rules(spec: str) -> tuple[tuple[str, str, str], ...]:
         if not item.strip():
             continue
         stage, kind, pattern = item.strip().split(":", 2)
-        if kind not in KINDS:
+        if kind.startswith("slow="):
+            try:
+                float(kind[5:])
+            except ValueError:
+                raise ValueError(f"{ENV}: {kind!r}: slow=SECONDS needs a number") from None
+        elif kind not in KINDS:
             raise ValueError(f"{ENV}: unknown fault kind {kind!r} (known: {', '.join(KINDS)})")
         rules.append((stage, kind, pattern))
     return tuple(rules)
@@ -65,8 +72,8 @@ def check(stage: str, display_path: str) -> None:
 
 
 def _trigger(kind: str, stage: str, path: str) -> None:
-    if kind == "slow":
-        time.sleep(SLOW_SECONDS)
+    if kind == "slow" or kind.startswith("slow="):
+        time.sleep(float(kind[5:]) if "=" in kind else SLOW_SECONDS)
         return
     if kind == "segfault":
         os.kill(os.getpid(), signal.SIGSEGV)

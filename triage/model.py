@@ -120,13 +120,15 @@ class StoredEntry:
 @dataclass(frozen=True, slots=True)
 class PendingEntry:
     """An entry still to be read, as the case hands it to the worker queue: ``attempts``
-    counts the times it was in flight when a worker or the scan died."""
+    counts the times it was handed to a worker."""
 
     file_id: int
     entry: FileEntry
     display_path: str
     extension: str | None
     attempts: int
+    #: Worker crashes counted against it so far (quarantined at the limit).
+    worker_crashes: int = 0
 
 
 @pickled_by_fields

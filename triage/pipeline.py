@@ -5,30 +5,32 @@ whole pool. Here each worker is its own process with its own pipe; the superviso
 worker one task at a time and waits on all pipes at once with a deadline:
 
 * a worker that dies (segfault, abort, out of memory) costs only its current file: the file
-  is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``;
+  is tried once more on a fresh worker; if it kills a worker twice it is ``quarantined``
+  (each crash is recorded at once, so the count survives a kill of the whole scan; the
+  whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
 * every task sent comes back as exactly one :class:`~triage.model.FileResult`.
 
-Workers start from a forkserver that has already imported the heavy modules, so replacing
-a dead worker is cheap, and no SQLite handle or lock of the supervisor is inherited.
+Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
+enumeration children): forked from a forkserver that has already imported the heavy
+modules, so replacing a dead worker is cheap, and no SQLite handle or lock of the supervisor
+is inherited; core dumps off, memory capped, stderr discarded, a private temporary folder.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from typing import Any
 
+from . import isolation
 from .errors import TriageError
 from .model import FileResult, PoolSummary
 from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
@@ -37,8 +39,12 @@ from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_m
 #: file on a slow disk is not mistaken for a hang.
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
-MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined
-TMP_PREFIX = "triage-work-"
+MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY.md)
+#: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
+#: before the checkpoint is handed to ``on_checkpoint`` to be recorded: most files finish
+#: well within it and cost no extra write; a slow one (a big archive) has its digests in the
+#: case within about a second, whatever happens to the scan afterwards.
+CHECKPOINT_DELAY = 1.0
 
 
 class WorkerStartError(TriageError):
@@ -52,15 +58,15 @@ def file_deadline(size: int | None, base: float) -> float:
 @dataclass
 class _Worker:
     index: int
-    process: BaseProcess
-    conn: Connection
+    child: isolation.Child
     stage: StageCell
-    tmpdir: str
     task: Task | None = None
     deadline: float = 0.0
     started: float = 0.0
     #: The task's result as it stood before decoding/expansion (digests known).
     partial: FileResult | None = None
+    partial_at: float = 0.0
+    partial_recorded: bool = False
 
 
 @dataclass
@@ -77,17 +83,6 @@ class PoolStats:
                            slowest_giveup_seconds=round(self.slowest_giveup, 3))
 
 
-def _signal_name(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "unknown exit"
-    if exitcode < 0:
-        try:
-            return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exited with status {exitcode}"
-
-
 class WorkerPool:
     """Run tasks on ``jobs`` isolated workers; yields one result per task, in completion
     order."""
@@ -99,28 +94,25 @@ class WorkerPool:
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.stats = PoolStats()
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["triage.worker", "triage.members", "PIL.Image",
-                                          "numpy", "imagehash", "pdqhash", "magic"])
-        _remove_stale_tmpdirs()
+        isolation.remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
         # killed before it can clean up.
-        self._tmproot = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        self._tmproot = tempfile.mkdtemp(prefix=f"{isolation.TMP_PREFIX}{os.getpid()}-")
         self._workers: list[_Worker] = []
         self._next_index = 0
 
     # -- lifecycle -------------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        stage = self._ctx.RawValue("i", 0)
-        tmpdir = tempfile.mkdtemp(prefix=f"w{self._next_index}-", dir=self._tmproot)
-        proc = self._ctx.Process(target=worker_main,
-                                 args=(child, self.spec, self.options, stage, tmpdir,
-                                       os.getpid()),
-                                 name=f"triage-worker-{self._next_index}", daemon=True)
-        proc.start()
-        child.close()
-        w = _Worker(self._next_index, proc, parent, stage, tmpdir)
+        stage = isolation.shared_int()
+        try:
+            child = isolation.spawn(worker_main, (self.spec, self.options, stage),
+                                    name=f"worker-{self._next_index}",
+                                    memory_limit=self.options.memory_limit,
+                                    tmp_root=self._tmproot)
+        except OSError as e:
+            raise WorkerStartError(f"worker processes cannot start: {e}") from e
+        w = _Worker(self._next_index, child, stage)
+        parent = child.conn
         # A worker that cannot set itself up (libmagic missing, evidence unreadable from a
         # worker) would otherwise crash on every file and quarantine them all: stop here,
         # with the files still pending for a later run.
@@ -129,8 +121,7 @@ class WorkerPool:
             try:
                 kind, detail = parent.recv()
             except (EOFError, OSError):
-                proc.join(5)
-                kind, detail = "died", _signal_name(proc.exitcode)
+                kind, detail = "died", child.death()
             if kind == "ready":
                 reason = ""
             else:
@@ -143,23 +134,18 @@ class WorkerPool:
         return w
 
     def _discard(self, w: _Worker) -> None:
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join(5)
-        w.conn.close()
-        shutil.rmtree(w.tmpdir, ignore_errors=True)
+        w.child.discard()
 
     def close(self) -> None:
         for w in self._workers:
             try:
-                if w.task is None and w.process.is_alive():
-                    w.conn.send(None)
+                if w.task is None and w.child.process.is_alive():
+                    w.child.conn.send(None)
             except OSError:
                 pass
         deadline = time.monotonic() + 5
         for w in self._workers:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            self._discard(w)
+            w.child.discard(grace=max(0.0, deadline - time.monotonic()))
         self._workers = []
         shutil.rmtree(self._tmproot, ignore_errors=True)
 
@@ -171,9 +157,16 @@ class WorkerPool:
 
     # -- running ---------------------------------------------------------------------
     def run(self, tasks: Iterable[Task],
-            on_dispatch: Callable[[Task], None] | None = None) -> Iterator[FileResult]:
-        """Yield one result per task. ``on_dispatch`` is called (in this process) just before
-        a task is handed to a worker, so the caller can record that it is in flight."""
+            on_dispatch: Callable[[Task], None] | None = None,
+            on_checkpoint: Callable[[Task, FileResult], None] | None = None,
+            on_crash: Callable[[Task, int], None] | None = None) -> Iterator[FileResult]:
+        """Yield one result per task. Callbacks, all called in this process so the caller
+        can record them at once: ``on_dispatch(task)`` just before a task is handed to a
+        worker; ``on_checkpoint(task, partial)`` with what the worker knew once it had read
+        the file in full (digests), if decoding or expanding it is still going on
+        :data:`CHECKPOINT_DELAY` seconds later or the worker died; ``on_crash(task,
+        crashes)`` when a worker died on the task (``crashes`` counts them, earlier runs
+        included)."""
         source = iter(tasks)
         retry: deque[Task] = deque()
         exhausted = False
@@ -200,17 +193,17 @@ class WorkerPool:
                 task = next_task()
                 if task is None:
                     break
-                if not w.process.is_alive():
+                if not w.child.process.is_alive():
                     self._discard(w)
                     w = self._workers[i] = self._spawn()
                 if on_dispatch is not None:
                     on_dispatch(task)
                 w.task = task
-                w.partial = None
+                w.partial, w.partial_recorded = None, False
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
-                    w.conn.send(task)
+                    w.child.conn.send(task)
                 except OSError:
                     pass  # a dead worker shows up as EOF below
             busy = [w for w in self._workers if w.task is not None]
@@ -218,24 +211,32 @@ class WorkerPool:
                 return
             now = time.monotonic()
             wait_for = max(0.0, min(w.deadline for w in busy) - now)
-            ready = wait([w.conn for w in busy], timeout=min(wait_for, 1.0))
+            ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
             for i, w in enumerate(self._workers):
                 if w.task is None:
                     continue
                 task = w.task
-                if w.conn in ready:
+                if w.child.conn in ready:
                     try:
-                        message = w.conn.recv()
+                        message = w.child.conn.recv()
                     except (EOFError, OSError):
-                        yield from self._crashed(i, w, task, retry)
+                        if (w.partial is not None and not w.partial_recorded
+                                and on_checkpoint is not None):
+                            on_checkpoint(task, w.partial)  # kept whatever comes next
+                        yield from self._crashed(i, w, task, retry, on_crash)
                         continue
                     if isinstance(message, Checkpoint):  # keep, wait for the result
-                        w.partial = message.result
+                        w.partial, w.partial_at = message.result, time.monotonic()
                         continue
                     w.task = None
                     yield message
                 elif time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
+                elif (w.partial is not None and not w.partial_recorded
+                      and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
+                    w.partial_recorded = True
+                    if on_checkpoint is not None:
+                        on_checkpoint(task, w.partial)
 
     def _stage(self, w: _Worker) -> str:
         try:
@@ -243,26 +244,29 @@ class WorkerPool:
         except (IndexError, ValueError):
             return "unknown"
 
-    def _crashed(self, i: int, w: _Worker, task: Task,
-                 retry: deque[Task]) -> Iterator[FileResult]:
+    def _crashed(self, i: int, w: _Worker, task: Task, retry: deque[Task],
+                 on_crash: Callable[[Task, int], None] | None) -> Iterator[FileResult]:
         stage = self._stage(w)
-        w.process.join(5)
-        how = _signal_name(w.process.exitcode)
+        how = w.child.death()
         self._discard(w)
-        self._workers[i] = self._spawn()
+        crashes = task.crashes + 1
         self.stats.crashes += 1
-        if task.attempt < MAX_ATTEMPTS:
-            # Tried again on a fresh worker; ``attempt`` counts every time the file was in
-            # flight when something died, including an interrupted earlier run.
+        w.task = None
+        if on_crash is not None:
+            on_crash(task, crashes)  # recorded before anything else can go wrong
+        self._workers[i] = self._spawn()
+        if crashes < MAX_ATTEMPTS:
+            # Tried again on a fresh worker; only crashes of a worker on this very file
+            # count (earlier runs' included), never a death of the whole scan.
             retry.append(Task(task.file_id, task.entry, task.display_path, task.extension,
-                              task.attempt + 1))
+                              task.attempt + 1, crashes))
             return
         self.stats.quarantined += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup,
                                         time.monotonic() - w.started)
         yield _given_up(w.partial, task, "quarantined", stage, "WorkerCrash",
-                        f"worker {how} at stage {stage}; the file was in flight during "
-                        f"{task.attempt} crashes; quarantined")
+                        f"worker {how} at stage {stage}; {crashes} crashes of a worker on "
+                        "this file; quarantined")
 
     def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
         stage = self._stage(w)
@@ -296,27 +300,6 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
                                  if h.algorithm in ("md5", "sha1", "sha256")),
                     warnings=partial.warnings)
     return r
-
-
-def _remove_stale_tmpdirs() -> None:
-    """Remove work directories left by scans that were killed (their pid is gone)."""
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(TMP_PREFIX):
-            continue
-        pid_text = name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-        except PermissionError:
-            continue
 
 
 def default_jobs() -> int:

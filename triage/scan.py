@@ -81,11 +81,14 @@ class ScanOptions:
     examiner: str | None = None
     agency: str | None = None
     notes: str | None = None
+    #: Put the evidence's quarantined files back in the queue (new attempts, audited).
+    retry_quarantined: bool = False
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
         d = {"jobs": self.jobs, "timeout": self.timeout, "worker": asdict(self.worker),
-             "match": self.match, "store": self.store, "thresholds": self.thresholds}
+             "match": self.match, "store": self.store, "thresholds": self.thresholds,
+             "retry_quarantined": self.retry_quarantined}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -124,7 +127,7 @@ def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
             return
         for p in page:
             yield Task(p.file_id, p.entry, p.display_path, p.extension,
-                       attempt=p.attempts + 1)
+                       attempt=p.attempts + 1, crashes=p.worker_crashes)
         after = page[-1].file_id
 
 
@@ -138,8 +141,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     """
     progress = progress or _NoProgress()
     source = open_source(evidence)  # fails before the case is touched
-    if hasattr(source, "enumeration_timeout"):
-        source.enumeration_timeout = options.timeout
+    source.enumeration_timeout = options.timeout  # the Source contract: every source
     started = time.monotonic()
     try:
         with case_run(case_dir, "scan", argv=argv, options=options.recorded(), create=True,
@@ -181,10 +183,14 @@ def _scan(case: Case, summary: RunSummary, source: Source, evidence: str,
     if not resumed:
         _enumerate(case, evidence_id, run_id, source.entries(), progress)
         case.set_meta(enum_key, str(run_id))
+    if options.retry_quarantined:
+        retried = case.requeue_quarantined(evidence_id, run_id)
+        if retried:
+            progress.warn(f"{retried} quarantined file(s) are tried again")
     quarantined = case.quarantine_repeated_inflight(evidence_id, run_id, MAX_ATTEMPTS)
     if quarantined:
-        progress.warn(f"{quarantined} file(s) were in flight each time an earlier "
-                      "run died; quarantined")
+        progress.warn(f"{quarantined} file(s) crashed a worker {MAX_ATTEMPTS} times "
+                      "in earlier runs; quarantined")
     files, total_bytes = case.pending_totals(evidence_id)
     progress.start_processing(files, total_bytes)
     summary = replace(summary, resumed=resumed)
@@ -224,8 +230,17 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
             case.record_progress(run_id, buffer, [(task.file_id, task.attempt)])
             buffer.clear()
 
+        def checkpoint(task: Task, partial: FileResult) -> None:
+            case.record_progress(run_id, buffer, checkpoints=[partial])
+            buffer.clear()
+
+        def crashed(task: Task, crashes: int) -> None:
+            case.record_progress(run_id, buffer, crashes=[(task.file_id, crashes)])
+            buffer.clear()
+
         try:
-            for result in pool.run(tasks(), on_dispatch=dispatched):
+            for result in pool.run(tasks(), on_dispatch=dispatched, on_checkpoint=checkpoint,
+                                   on_crash=crashed):
                 buffer.append(result)
                 progress.advance(1, sizes.pop(result.file_id, 0))
                 if len(buffer) >= WRITE_BATCH:

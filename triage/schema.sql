@@ -83,8 +83,10 @@ CREATE TABLE IF NOT EXISTS files (
                     CHECK (status IN ('pending', 'done', 'error', 'skipped', 'quarantined')),
     status_stage    TEXT,                 -- stage of the error, or why skipped
     status_reason   TEXT,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,  -- times handed to a worker
     run_id          INTEGER REFERENCES runs(id),
+    -- workers that died on it; only these count towards quarantine (schema 3)
+    worker_crashes  INTEGER NOT NULL DEFAULT 0,
     UNIQUE (evidence_id, identity)
 ) STRICT;
 

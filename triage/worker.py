@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import resource
-import signal
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -108,7 +104,10 @@ class Task:
     entry: FileEntry
     display_path: str
     extension: str | None
+    #: How many times the file has been handed to a worker, this time included.
     attempt: int = 1
+    #: Workers that died on this file before (this run or earlier ones): quarantine counts.
+    crashes: int = 0
 
 
 @dataclass(slots=True)
@@ -491,50 +490,14 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
                                 f"expansion stopped: {_short(e)}"))
 
 
-def _limit_resources(memory_limit: int | None) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # never write a core dump of evidence
-    if memory_limit:
-        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _watch_supervisor(pid: int) -> None:
-    """Exit when the supervisor is gone (kill -9): a worker stuck in a decoder must not
-    outlive the scan holding evidence files open."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=watch, name="supervisor-watchdog", daemon=True).start()
-
-
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
-                stage: StageCell, tmpdir: str, supervisor_pid: int | None = None) -> None:
-    """Entry point of a worker process: say ("ready", None) once set up (or
-    ("init-error", reason) and stop), then serve tasks until told to stop (None) or EOF.
-    Replies are a FileResult per task, preceded by :class:`Checkpoint` messages."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
-    if supervisor_pid is not None:
-        _watch_supervisor(supervisor_pid)
+                stage: StageCell) -> None:
+    """Entry point of a worker, run by :func:`triage.isolation.spawn` (which has already
+    isolated the process: limits, no core dumps, stderr discarded, private TMPDIR). Say
+    ("ready", None) once set up (or ("init-error", reason) and stop), then serve tasks until
+    told to stop (None) or EOF. Replies are a FileResult per task, preceded by
+    :class:`Checkpoint` messages."""
     try:
-        # Native decoders (libtiff, libjpeg) write diagnostics straight to fd 2; they
-        # would flood the examiner's terminal. Problems reach the case as statuses.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        _limit_resources(options.memory_limit)
-        os.environ["TMPDIR"] = tmpdir
-        tempfile.tempdir = tmpdir
         source = open_spec(spec)
         identifier = Identifier()
     except Exception as e:

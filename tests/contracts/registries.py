@@ -130,11 +130,12 @@ def render(name: str, case_dir: Path, generated_utc: str,
     from triage import __version__
     from triage.case import Case
     from triage.report import get
-    from triage.report.model import load
+    from triage.report.model import reading
 
-    with Case.open(case_dir, create=False, readonly=True) as case:
-        model = load(case, generated_utc, __version__)
-    return bytes(get(name).render(model, dict(options or {})))
+    # The model streams file rows from the case: render inside its read snapshot.
+    with Case.open(case_dir, create=False, readonly=True) as case, \
+            reading(case, generated_utc, __version__) as model:
+        return bytes(get(name).render(model, dict(options or {})))
 
 
 def create_empty_case(case_dir: Path) -> None:

@@ -170,3 +170,24 @@ def test_entries_and_content(name: str, samples: dict[str, Sample]) -> None:
             assert readable[path].size == n, path
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("name", sorted(reg.sources()))
+def test_enumeration_gives_up_after_enumeration_timeout(
+        name: str, samples: dict[str, Sample], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10 #6: every source's enumeration gives up on a child that makes no progress
+    for ``enumeration_timeout`` seconds (``scan --timeout``), records why as an error entry
+    and ends (here the walk hangs everywhere: TRIAGE_INJECT_FAULT=enumerate:hang:*)."""
+    file_entry, _amendment = reg.entry_types()
+    monkeypatch.setenv("TRIAGE_INJECT_FAULT", "enumerate:hang:*")
+    source = reg.open_source(samples[name].path)
+    try:
+        source.enumeration_timeout = 1.5
+        items = list(source.entries())
+    finally:
+        source.close()
+    errors = [e for e in items if isinstance(e, file_entry) and e.preset_status
+              and e.preset_status[0] == "error"]
+    assert errors, items
+    assert all("hung (no progress for 1.5 s; child killed)" in e.preset_status[2]
+               for e in errors), [e.preset_status for e in errors]

@@ -164,7 +164,7 @@ def test_corrupt_exfat_finishes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("fault", "outcome"), [
     ("volume_done:segv", "crashed (child killed by signal SIGSEGV"),
-    ("volume_done:exit", "crashed (child exit code 3"),
+    ("volume_done:exit", "crashed (child exited with status 3"),
     ("volume_done:hang", "hung (no progress for 3 s"),
 ])
 def test_child_crash_or_hang_keeps_entries_and_next_volume(

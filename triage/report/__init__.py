@@ -1,30 +1,50 @@
 """Court-ready exports of a case: HTML, CSV, JSONL, PDF and VICS 2.0.
 
 The exporter registry: one module per format, one line each below, stable names, duplicates
-refused. An exporter turns a :class:`~triage.report.model.ReportModel` into bytes; it never
-reads the database and never writes content (only hashes, paths and metadata). Writing the
-file, the manifest, the audit row and the signature is :mod:`triage.report.export`'s job.
+refused. An exporter writes a :class:`~triage.report.model.ReportModel` to a binary stream;
+it never reads the database itself (the model streams file rows from it) and never writes
+content (only hashes, paths and metadata). Where the file goes (a temp file, hashed while
+written, renamed into place), the manifest, the audit row and the signature are
+:mod:`triage.report.export`'s job.
 """
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .model import ReportModel
 
 
+class Sink(Protocol):
+    """Where an exporter writes (a file being hashed, or a buffer)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 class Exporter(ABC):
-    """A report format. ``render`` must be deterministic: the same model gives the same bytes
-    (the generation time is part of the model, and is the only value allowed to vary)."""
+    """A report format. ``write`` must be deterministic: the same model gives the same bytes
+    (the generation time is part of the model, and is the only value allowed to vary).
+
+    Streaming formats (CSV, JSONL) write file rows as they come and keep nothing per file;
+    formats that print a whole document (HTML, PDF, VICS) may hold what they print (hits,
+    unprocessed files, errors) but never every file row (docs/reports.md)."""
 
     name: ClassVar[str]
     extension: ClassVar[str]
     description: ClassVar[str]
 
     @abstractmethod
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        """Write the export to ``out``. ``options`` holds format options (e.g. CSV
+        ``rows``); a bad option raises ValueError before anything is written."""
+
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
-        """The export's bytes. ``options`` holds format options (e.g. CSV ``rows``)."""
+        """The export's bytes, in memory (for small cases and tests)."""
+        buf = io.BytesIO()
+        self.write(model, options, buf)
+        return buf.getvalue()
 
 
 EXPORTERS: dict[str, Exporter] = {}
@@ -59,4 +79,4 @@ def _register_all() -> None:
 
 _register_all()
 
-__all__ = ["EXPORTERS", "Exporter", "ReportModel", "get", "register"]
+__all__ = ["EXPORTERS", "Exporter", "ReportModel", "Sink", "get", "register"]

@@ -11,10 +11,9 @@ There is no generation time in a CSV: the file is fully deterministic. Columns: 
 from __future__ import annotations
 
 import csv
-import io
 from typing import Any
 
-from . import Exporter
+from . import Exporter, Sink
 from .model import File, Hit, ReportModel
 
 #: First characters that make a spreadsheet evaluate a cell (OWASP), plus LF.
@@ -88,20 +87,30 @@ class CSVExporter(Exporter):
     extension = "csv"
     description = "CSV, one row per file (--rows files) or per hit (--rows hits)"
 
-    def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
         rows_kind = options.get("rows", "files")
         if rows_kind not in ("files", "hits"):
             raise ValueError(f"--rows must be 'files' or 'hits', not {rows_kind!r}")
-        buf = io.StringIO(newline="")
-        w = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        # Streamed: one row at a time, straight to ``out`` (nothing kept per file).
+        w = csv.writer(_Utf8(out), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        out.write("\ufeff".encode())
         if rows_kind == "files":
             w.writerow(FILE_COLUMNS)
-            for f in model.files:
+            for f in model.files():
                 r = _file_row(f)
                 w.writerow([neutralise(r[c]) for c in FILE_COLUMNS])
         else:
             w.writerow(HIT_COLUMNS)
-            for f, h in model.hits:
+            for f, h in model.hits():
                 r = _hit_row(f, h)
                 w.writerow([neutralise(r[c]) for c in HIT_COLUMNS])
-        return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+class _Utf8:
+    """The text file ``csv.writer`` needs, over a binary sink (UTF-8, row by row)."""
+
+    def __init__(self, out: Sink) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(text.encode("utf-8"))

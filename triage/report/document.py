@@ -159,7 +159,7 @@ def _summary(m: ReportModel) -> Section:
 
 def _hits(m: ReportModel) -> Section:
     rows = []
-    for n, (f, h) in enumerate(m.hits, 1):
+    for n, (f, h) in enumerate(m.hits(), 1):
         if h.known:
             cat = "known"
         else:
@@ -178,18 +178,19 @@ def _hits(m: ReportModel) -> Section:
 def _unprocessed(m: ReportModel) -> Section:
     blocks: list[Para | Table] = []
     rows = tuple((f.display_path, f.status, _s(f.status_stage), _s(f.status_reason))
-                 for f in m.unprocessed)
+                 for f in m.unprocessed())
     blocks.append(Table(("file", "status", "stage", "reason"), rows) if rows
                   else Para("Every entry was processed."))
     if m.skipped_reasons:
         blocks.append(Para("Skipped entries (listed, never opened), by reason:"))
         blocks.append(Table(("reason", "entries"),
                             tuple((r, str(n)) for r, n in m.skipped_reasons)))
-    if m.errors:
+    errors = tuple((_s(e.display_path), _s(e.run_id), e.stage, e.error_class, e.message,
+                    e.time_utc) for e in m.errors())
+    if errors:
         blocks.append(Para("Every recorded error and warning:"))
         blocks.append(Table(("file", "run", "stage", "class", "message", "time (UTC)"),
-                            tuple((_s(e.display_path), _s(e.run_id), e.stage, e.error_class,
-                                   e.message, e.time_utc) for e in m.errors)))
+                            errors))
     return Section("unprocessed", "Files that could not be processed, and why", tuple(blocks))
 
 

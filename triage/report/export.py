@@ -9,9 +9,8 @@ database hash covers the export's own audit row.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from .. import __version__
 from ..case import DB_NAME, Case
 from ..errors import TriageError
-from . import get
+from . import Exporter, get
 from . import manifest as mf
 from . import model as md
 from .signing import PrivateKey, encode_signature, load_private
@@ -41,6 +40,32 @@ class ReportWriteError(TriageError, OSError):
     exit_code = 5
 
 
+@dataclass(frozen=True)
+class _Streamed:
+    sha256: str
+    size: int
+    hits: int
+    files: int
+    case_number: str | None
+
+
+def _stream(case: Case, exporter: Exporter, opts: dict[str, Any], target: Path, gen: str,
+            fingerprint: str | None) -> _Streamed:
+    """Write one export from a read snapshot of ``case``, streamed into a temp file beside
+    ``target`` and hashed while written, then renamed into place (nothing half-written on
+    any failure)."""
+    with md.reading(case, gen, __version__, fingerprint) as model:
+        try:
+            with mf.atomic_writer(target) as out:
+                exporter.write(model, opts, out)
+        except ValueError as e:
+            raise ReportError(str(e)) from e
+        except OSError as e:
+            raise ReportWriteError(f"{target}: cannot write: {e.strerror or e}") from e
+        return _Streamed(out.sha256, out.size, model.hit_count, model.file_count,
+                         model.case.get("number"))
+
+
 def _write(path: Path, data: bytes) -> None:
     try:
         mf.write_atomic(path, data)
@@ -60,7 +85,6 @@ class ExportResult:
     generated_utc: str
     hits: int
     files: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "output": str(self.output), "sha256": self.sha256,
@@ -127,26 +151,21 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     with Case.open(case_dir, create=False, readonly=readonly) as case:
         source = case.upgraded_copy() if case.needs_migration else case
         try:
-            model = md.load(source, gen, __version__, fingerprint)
+            done = _stream(source, exporter, opts, target, gen, fingerprint)
         finally:
             if source is not case:
                 source.close()
-        try:
-            data = exporter.render(model, opts)
-        except ValueError as e:
-            raise ReportError(str(e)) from e
-        _write(target, data)
-        digest = hashlib.sha256(data).hexdigest()
+        digest, size = done.sha256, done.size
         if not readonly:
             case.audit(md.EXPORT_ACTION, {
                 "format": fmt, "output": str(target.resolve()), "sha256": digest,
-                "size": len(data), "options": opts, "generated_utc": gen,
+                "size": size, "options": opts, "generated_utc": gen,
                 "signed_by": fingerprint, "arguments": list(argv or []),
                 "result": "written"})
         head = md.audit_head(case)
         if not readonly:
             md.checkpoint(case)
-        number = model.case.get("number")
+        number = done.case_number
         db_path = case.db_path
     database = mf.database_state(db_path)  # after close: nothing left in flight
     mpath = mf.manifest_path(target)
@@ -155,12 +174,12 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
         "fingerprint": key.public.fingerprint}
     mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
                       case_number=number, export_format=fmt, options=opts,
-                      files=[(target, digest, len(data))], database=database, audit=head,
+                      files=[(target, digest, size)], database=database, audit=head,
                       signer=signer, manifest_dir=mpath.parent, recorded=not readonly)
     _write(mpath, mbytes)
     sig_path = None
     if key is not None:
         sig_path = mf.signature_path(mpath)
         _write(sig_path, encode_signature(key.sign(mbytes)))
-    return ExportResult(fmt, target, digest, len(data), mpath, sig_path, fingerprint, gen,
-                        hits=len(model.hits), files=len(model.files))
+    return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
+                        hits=done.hits, files=done.files)

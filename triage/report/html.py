@@ -14,7 +14,7 @@ import hashlib
 from html import escape
 from typing import Any
 
-from . import Exporter
+from . import Exporter, Sink
 from .document import GENERATED_LABEL, TITLE, Para, Section, Table, build
 from .model import ReportModel
 
@@ -87,6 +87,9 @@ class HTMLExporter(Exporter):
     name = "html"
     extension = "html"
     description = "self-contained HTML (no scripts, images or remote resources; prints)"
+
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        out.write(self.render(model, options))  # a whole document, built in memory
 
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
         number = model.case.get("number") or ""

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import Exporter
+from . import Exporter, Sink
 from .document import GENERATED_LABEL, NO_IMAGES, TITLE, Para, Table, build
 from .model import ReportModel
 
@@ -89,6 +89,9 @@ class PDFExporter(Exporter):
     name = "pdf"
     extension = "pdf"
     description = "PDF for prosecutors (fpdf2; same content as the HTML, text only)"
+
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        out.write(self.render(model, options))  # a whole document, built in memory
 
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
         from fpdf import FPDF

@@ -23,7 +23,7 @@ import json
 import uuid
 from typing import Any
 
-from . import Exporter
+from . import Exporter, Sink
 from .document import explain
 from .model import File, ReportModel
 
@@ -58,9 +58,12 @@ class VICSExporter(Exporter):
     extension = "json"
     description = "Project VIC VICS 2.0 case export (#Cases, Media, MediaFiles)"
 
+    def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
+        out.write(self.render(model, options))  # a whole document, built in memory
+
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
         groups: dict[str, list[File]] = {}
-        for f in model.files:
+        for f in model.files_with_hits():  # streamed; only case-set hits are kept
             if not any(not h.known for h in f.hits):
                 continue
             key = f.hash_value("sha256") or f.hash_value("md5") or f"file:{f.id}"

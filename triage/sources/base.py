@@ -5,8 +5,10 @@ A source turns evidence (a directory, a disk image, ...) into a stream of
 
 Two halves, two processes:
 
-* ``entries()`` runs in the supervisor's enumeration step. A source whose enumeration uses
-  native code that may crash or hang (libtsk) must run it in a child process itself.
+* ``entries()`` runs in the supervisor's enumeration step. A source whose enumeration
+  touches the evidence (a walk, native code that may crash or hang such as libtsk) runs it
+  in an isolated child (:mod:`triage.isolation`) and gives up on a child that sends nothing
+  for :attr:`Source.enumeration_timeout` seconds (``scan --timeout``).
 * ``open_entry()`` runs in a worker process. Workers rebuild the source from
   :meth:`Source.spec` (a picklable tuple) with :func:`triage.sources.open_spec`, so no
   native handle is ever shared across processes.
@@ -39,6 +41,12 @@ __all__ = ["BLOCK_DEVICE", "CHAR_DEVICE", "DIRECTORY", "FIFO", "FILE", "OTHER", 
            "SYMLINK", "ContentChangedError", "EntryAmendment", "FileEntry", "Problem", "Source"]
 
 
+#: Seconds an enumeration child may go without progress before it is killed and the part it
+#: was listing is recorded as an error; the default of ``scan --timeout``
+#: (:data:`triage.pipeline.DEFAULT_TIMEOUT`), which sets it on every source.
+DEFAULT_ENUMERATION_TIMEOUT = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class EntryAmendment:
     """Something learned about an entry after it was yielded (e.g. by a consistency check at
@@ -59,6 +67,10 @@ class Source(ABC):
     """An evidence source. Subclasses register in :mod:`triage.sources` by ``name``."""
 
     name: ClassVar[str]
+    #: Part of the contract: ``describe()`` and ``entries()`` give up on a child that makes
+    #: no progress for this many seconds (a stuck mount, a looping libtsk), record why and go
+    #: on. ``triage scan`` sets it from ``--timeout`` before calling either.
+    enumeration_timeout: float = DEFAULT_ENUMERATION_TIMEOUT
 
     @classmethod
     @abstractmethod

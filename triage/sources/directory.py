@@ -192,9 +192,6 @@ class DirectorySource(Source):
         return []
 
     # -- enumeration -----------------------------------------------------------------
-    #: Seconds without any progress after which the listing is taken for hung (a stuck
-    #: network or FUSE mount): the scan sets it from its per-file timeout.
-    enumeration_timeout: float = 60.0
     #: How many hung or crashed folders are skipped before enumeration gives up.
     MAX_SKIPPED_FOLDERS = 20
 
@@ -202,15 +199,15 @@ class DirectorySource(Source):
         """The walk runs in a child process (RELIABILITY #1): a folder whose listing hangs
         or crashes is recorded as an error with the reason, skipped, and the walk goes on
         from a fresh child; what was found is kept (repeats are ignored by the case)."""
-        from .tsk_child import run_python_child
+        from .. import isolation
+        from .dir_child import main
 
         skip: list[bytes] = []
         while True:
             current: bytes | None = None
             reason: str | None = None
-            args = [self.path, ",".join(p.hex() for p in skip) or "-"]
-            for msg in run_python_child("triage.sources.dir_child", args,
-                                        self.enumeration_timeout):
+            for msg in isolation.stream(main, (self.path, frozenset(skip)),
+                                        self.enumeration_timeout, name="walk"):
                 if msg[0] == "entries":
                     yield from msg[1]
                 elif msg[0] == "at":

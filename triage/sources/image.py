@@ -5,10 +5,11 @@ file systems with libtsk and lists every entry, deleted and orphan ones included
 (:mod:`.tsk`).
 
 Process safety: libtsk can crash or hang on a damaged file system. ``describe()`` and
-``entries()`` run in the supervisor, so they run every libtsk call in a child process (a
-fresh interpreter, :mod:`.tsk_child`), which streams its results back over a pipe. A child
-that dies or stays silent longer than ``timeout`` seconds ends that volume with an error
-entry; what it already sent is kept, and a fresh child carries on with the next volume.
+``entries()`` run in the supervisor, so they run every libtsk call in an isolated child
+(:mod:`triage.isolation` via :mod:`.tsk_child`), which streams its results back over a pipe.
+A child that dies or stays silent longer than ``enumeration_timeout`` seconds (``scan
+--timeout``) ends that volume with an error entry; what it already sent is kept, and a
+fresh child carries on with the next volume.
 ``open_entry()`` runs in a worker process, which the pipeline isolates; the worker opens its
 own image handles.
 
@@ -29,9 +30,6 @@ from .base import EntryAmendment, FileEntry, Source
 from .disk_containers import Container, detect_container, open_container
 from .tsk_child import run_child
 
-#: Seconds without any message from the enumeration child before it is declared hung.
-DEFAULT_TIMEOUT = float(os.environ.get("TRIAGE_TSK_TIMEOUT", "300"))
-
 
 class ImageSource(Source):
     """A disk image file (or the first segment of a split set)."""
@@ -39,12 +37,14 @@ class ImageSource(Source):
     name: ClassVar[str] = "image"
 
     def __init__(self, path: str, *, timeout: float | None = None) -> None:
+        """``timeout``: :attr:`enumeration_timeout` (default: the Source contract's)."""
         self.path = os.path.abspath(path)
         self.kind = detect_container(self.path)
         if self.kind is None:
             raise EvidenceError(f"{path}: not a disk image (not a regular file or block "
                                 "device, or smaller than one sector)")
-        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if timeout is not None:
+            self.enumeration_timeout = timeout
         self._container: Container | None = None
         self._fs_cache: dict[int, Any] = {}
         self._img: Any = None
@@ -60,11 +60,11 @@ class ImageSource(Source):
         return detect_container(path) is not None
 
     def spec(self) -> tuple[str, Any]:
-        return (self.name, {"path": self.path, "kind": self.kind, "timeout": self.timeout})
+        return (self.name, {"path": self.path, "kind": self.kind})
 
     @classmethod
     def from_spec(cls, args: Any) -> ImageSource:
-        return cls(args["path"], timeout=args.get("timeout"))
+        return cls(args["path"])
 
     def describe(self) -> dict[str, Any]:
         layout = self._probe()
@@ -183,7 +183,8 @@ class ImageSource(Source):
         """Run one enumeration child; yield its entries. Returns None when it finished
         cleanly, else why not ("crashed ...", "hung ..."); ``current[0]`` is then the
         volume it was working on."""
-        for msg in run_child(self.path, self.kind or "raw", mode, start, self.timeout):
+        for msg in run_child(self.path, self.kind or "raw", mode, start,
+                             self.enumeration_timeout):
             tag = msg[0]
             if tag == "layout":
                 if sink is not None:
