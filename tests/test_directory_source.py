@@ -88,6 +88,7 @@ def test_hostile_names_are_kept_as_exact_bytes(tmp_path: Path) -> None:
     assert display[b"new\nline.jpg"] == "new\\x0aline.jpg"
     assert display["rtl-\u202egpj.exe".encode()] == "rtl-\\u202egpj.exe"
     assert display[b"back\\slash.jpg"] == "back\\\\slash.jpg"
+    assert display[b"=cmd|' -C calc'!A0.jpg"] == "=cmd|' -C calc'\\x21A0.jpg"
     assert display["日本語の名前.jpg".encode()] == "日本語の名前.jpg"
     for d in display.values():
         assert d.isprintable()

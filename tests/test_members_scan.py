@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -218,3 +219,64 @@ def test_duplicate_and_bang_names_never_collide_and_ids_are_stable(
     shown = {r[2] for r in a}
     assert "bang.zip!in.zip!x.jpg" in shown and "bang.zip!in.zip\\x21x.jpg" in shown
     assert sum(1 for r in a if r[2] == "dup.zip!a.jpg") == 2
+
+
+def _bang_tree(root: Path, picture: bytes, other: bytes) -> None:
+    """A real file named ``a.zip!photo.jpg`` beside ``a.zip`` holding ``photo.jpg``."""
+    root.mkdir()
+    (root / "a.zip").write_bytes(b.zip_bytes([("photo.jpg", picture)]))
+    (root / "a.zip!photo.jpg").write_bytes(other)
+
+
+def _assert_bang_pair_distinct(case: Path, prefix: str, picture: bytes,
+                               other: bytes) -> None:
+    got = {r["display_path"]: r for r in rows(
+        case, "SELECT f.display_path, f.path, f.parent_id, h.value FROM files f JOIN hashes h "
+              "ON h.file_id=f.id AND h.algorithm='md5'")}
+    member, real = got[f"{prefix}a.zip!photo.jpg"], got[f"{prefix}a.zip\\x21photo.jpg"]
+    assert member["value"] == _md5(picture) and member["parent_id"] is not None
+    assert real["value"] == _md5(other) and real["parent_id"] is None
+    assert bytes(real["path"]).endswith(b"a.zip!photo.jpg")   # the exact name is kept
+    for fmt in ("csv", "jsonl"):  # the HTML/PDF lists only hits: tests/reports/test_hostile_names
+        out = case.parent / f"report.{fmt}"
+        proc = subprocess.run([sys.executable, "-m", "triage", "report", str(case), "--format",
+                               fmt, "--out", str(out)], capture_output=True, text=True,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        text = out.read_text("utf-8-sig")
+        shown = {"csv": ('"{}a.zip!photo.jpg"', '"{}a.zip\\x21photo.jpg"'),
+                 "jsonl": ('"display_path":"{}a.zip!photo.jpg"',
+                           '"display_path":"{}a.zip\\\\x21photo.jpg"')}[fmt]
+        for form in shown:
+            assert text.count(form.format(prefix)) >= 1, (fmt, form)
+
+
+def test_a_file_named_like_a_member_never_reads_like_one(
+        tmp_path: Path, pictures: dict[str, bytes]) -> None:
+    """Issue 11 defect 9, directory: ``a.zip!photo.jpg`` on disk is shown with ``\\x21``;
+    the member ``photo.jpg`` of ``a.zip`` keeps the bare ``!`` separator, in the case and in
+    every export."""
+    root = tmp_path / "ev"
+    _bang_tree(root, pictures["p0"], pictures["p1"])
+    case = tmp_path / "out" / "case"
+    scan_json(root, case, expect=(0,))
+    _assert_bang_pair_distinct(case, "", pictures["p0"], pictures["p1"])
+
+
+def test_a_file_named_like_a_member_on_a_disk_image(
+        tmp_path: Path, pictures: dict[str, bytes]) -> None:
+    """The same pair inside an ext4 image (mkfs.ext4 -d), read through the file system."""
+    if shutil.which("mkfs.ext4") is None:
+        pytest.fail("mkfs.ext4 not found: apt-get install e2fsprogs")
+    root = tmp_path / "tree"
+    _bang_tree(root, pictures["p0"], pictures["p1"])
+    img = tmp_path / "ext4.img"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "1024", "-E",
+                    "root_owner=0:0,lazy_itable_init=0", "-d", str(root), str(img), "2048"],
+                   check=True, capture_output=True, env=dict(os.environ, E2FSPROGS_FAKE_TIME="1"))
+    case = tmp_path / "out" / "case"
+    scan_json(img, case, expect=(0,))
+    prefix = rows(case, "SELECT display_path FROM files WHERE display_path LIKE '%a.zip'")
+    assert prefix, rows(case, "SELECT display_path FROM files")
+    _assert_bang_pair_distinct(case, prefix[0]["display_path"][:-len("a.zip")],
+                               pictures["p0"], pictures["p1"])

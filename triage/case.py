@@ -742,8 +742,10 @@ class Case:
         * Id: ``CHILD_ID_BASE + parent id * CHILD_SLOTS + ordinal``: the same on every run
           whatever order the workers finish in.
         * Path: the parent's path, ``!`` and the inner names joined by ``!``; in the display
-          form a ``!`` inside a name is escaped as ``\\x21``. Member names are data, never
-          used as paths.
+          form a ``!`` inside any name (file or member, ``display_bytes``) is ``\\x21``, so
+          a bare ``!`` is always this separator. The path bytes of an item are a label,
+          not unique on their own (a real file may be named ``a.zip!x.jpg``): identity,
+          ``parent_id`` and the display path are. Member names are data, never paths.
         * A deleted or unallocated parent's state and cautions carry over to its items: a
           picture inside a deleted archive is no more certain than the archive.
         """
@@ -764,7 +766,7 @@ class Case:
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
             child_display = display + "!" + "!".join(
-                display_bytes(name).replace("!", "\\x21") for name in child.inner)
+                display_bytes(name) for name in child.inner)
             child_identity = f"{identity}!{ordinal}:{inner.hex()}"
             notes = [*inherited, f"inside {child.member_kind}"]
             if child.offset is not None:

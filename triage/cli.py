@@ -64,8 +64,9 @@ def _root(
 
 def _fail(e: TriageError) -> typer.Exit:
     from .console import err_console
+    from .textsafe import terminal_line
 
-    err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(terminal_line(("error:", "red"), " ", str(e)), soft_wrap=True)
     return typer.Exit(e.exit_code)
 
 

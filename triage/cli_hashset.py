@@ -18,7 +18,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from hashsets.errors import HashSetFileError
@@ -27,6 +26,7 @@ from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .errors import HashSetError, TriageError
 from .model import MatchSummary, to_json
+from .textsafe import for_terminal, terminal_line
 
 app = typer.Typer(
     name="hashset",
@@ -72,10 +72,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except HashSetFileError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
+        err.print(terminal_line(("error:", "red"), " ", str(e)))
         raise typer.Exit(HashSetError.exit_code) from None
     except TriageError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
+        err.print(terminal_line(("error:", "red"), " ", str(e)))
         raise typer.Exit(e.exit_code) from None
 
 
@@ -124,13 +124,13 @@ def import_(
                                    options={"algorithm": algorithm} if algorithm else None)
             except HashSetFileError as e:
                 failed = True
-                err.print(f"[red]error:[/] {escape(str(e))}")
+                err.print(terminal_line(("error:", "red"), " ", str(e)))
                 results.append({"file": str(f), "error": str(e)})
                 continue
             results.append({"file": str(f), **r.to_dict()})
             if not json_out:
                 for m in r.messages:
-                    out.print(escape(m))
+                    out.print(for_terminal(m))
     if json_out:
         _dump(results)
     if failed:
@@ -147,16 +147,16 @@ def list_(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
         _dump([s.to_dict() for s in sets])
         return
     if not sets:
-        out.print(f"no hash sets in {escape(str(path))}")
+        out.print(terminal_line("no hash sets in ", str(path)))
         return
-    t = Table(title=f"hash sets in {escape(str(path))}")
+    t = Table(title=terminal_line("hash sets in ", str(path)))
     for col in ("set id", "name", "format", "version", "records", "rejected", "empty",
                 "known", "imported (UTC)"):
         t.add_column(col)
     for s in sets:
-        t.add_row(s.set_id, escape(s.name), s.format, escape(s.version or ""), str(s.accepted),
-                  str(s.rejected), str(s.empty_digests), "known" if s.known else "",
-                  s.imported_utc)
+        t.add_row(*(for_terminal(v) for v in (
+            s.set_id, s.name, s.format, s.version or "", s.accepted, s.rejected,
+            s.empty_digests, "known" if s.known else "", s.imported_utc)))
     out.print(t)
 
 
@@ -173,11 +173,12 @@ def show(
     if json_out:
         _dump(s.to_dict())
         return
-    t = Table(show_header=False, title=f"hash set {s.set_id}")
+    t = Table(show_header=False, title=terminal_line("hash set ", s.set_id))
     t.add_column("field")
     t.add_column("value")
     for k, v in s.to_dict().items():
-        t.add_row(k, escape(v if isinstance(v, str) else json.dumps(v, sort_keys=True)))
+        t.add_row(for_terminal(k),
+                  for_terminal(v if isinstance(v, str) else json.dumps(v, sort_keys=True)))
     out.print(t)
 
 
@@ -190,7 +191,7 @@ def remove(
     """Remove a set from the store. Cases keep their recorded matches."""
     with _errors():
         s = _store(store).remove(set_ref)
-    out.print(f"removed set {s.set_id} ({escape(s.name)})")
+    out.print(terminal_line("removed set ", s.set_id, " (", s.name, ")"))
 
 
 @app.command()
@@ -212,20 +213,21 @@ def verify(
             t.add_column(col)
         for r in results:
             colour = "green" if r.status == "ok" else "red"
-            t.add_row(r.set_id, escape(r.name), f"[{colour}]{r.status}[/]", escape(r.detail))
+            t.add_row(for_terminal(r.set_id), for_terminal(r.name),
+                      for_terminal(r.status, style=colour), for_terminal(r.detail))
         out.print(t)
     if any(r.status != "ok" for r in results):
         raise typer.Exit(HashSetError.exit_code)
 
 
 def print_match_summary(summary: MatchSummary) -> None:
-    out.print(f"store: {escape(summary.store)}; sets: {len(summary.sets)}; "
-              f"thresholds: {summary.thresholds}")
+    out.print(terminal_line("store: ", summary.store, f"; sets: {len(summary.sets)}; "
+                            f"thresholds: {summary.thresholds}"))
     t = Table(title="hits by category (files)")
     t.add_column("category")
     t.add_column("files", justify="right")
     for cat, n in summary.by_category.items():
-        t.add_row(escape(cat), str(n))
+        t.add_row(for_terminal(cat), str(n))
     out.print(t)
     for title, data in (("hits by set", summary.by_set),
                         ("KNOWN-file sets (known, not 'good'; nothing hidden)",
@@ -234,10 +236,10 @@ def print_match_summary(summary: MatchSummary) -> None:
         for col in ("set", "files", "exact", "near"):
             t.add_column(col)
         for label, st in data.items():
-            t.add_row(escape(label), str(st.files), str(st.exact), str(st.near))
+            t.add_row(for_terminal(label), str(st.files), str(st.exact), str(st.near))
         out.print(t)
     for note in summary.notes:
-        out.print(f"note: {escape(note)}")
+        out.print(terminal_line("note: ", note))
 
 
 def match_command(

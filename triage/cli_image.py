@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from .errors import EvidenceError, TriageError
+from .textsafe import plain_terminal
 
 EXIT_MISMATCH = 1
 EXIT_NOT_VERIFIED = 3
@@ -35,10 +36,10 @@ def verify_image_command(
     try:
         result = verify_image(str(image))
     except TriageError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {plain_terminal(e)}", err=True)
         raise typer.Exit(e.exit_code) from e
     except OSError as e:
-        typer.echo(f"error: {image}: {e}", err=True)
+        typer.echo(f"error: {plain_terminal(image)}: {plain_terminal(e)}", err=True)
         raise typer.Exit(EvidenceError.exit_code) from e
     if case is not None:
         from .case import Case
@@ -47,12 +48,12 @@ def verify_image_command(
             with Case.open(case, create=False) as c:
                 c.audit("image.verify", result)
         except TriageError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {plain_terminal(e)}", err=True)
             raise typer.Exit(e.exit_code) from e
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True, indent=2))
     else:
-        typer.echo(f"image:     {result['path']} ({result['container']}, "
+        typer.echo(f"image:     {plain_terminal(result['path'])} ({result['container']}, "
                    f"{result['size']} bytes)")
         for algo in ("md5", "sha1"):
             stored = result["stored"].get(algo)
@@ -60,7 +61,7 @@ def verify_image_command(
             if stored:
                 verdict = "match" if result["compared"][algo] else "MISMATCH"
                 line += f"  stored {stored}  {verdict}"
-            typer.echo(line)
+            typer.echo(plain_terminal(line))  # the stored hash comes from the image
         if "libewf" in result:
             typer.echo(f"libewf:    {result['libewf']['origin']} {result['libewf']['version']}")
         verdicts = {"match": "VERIFIED: the computed hash matches the stored hash",

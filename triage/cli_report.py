@@ -19,9 +19,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from .errors import TriageError
+from .textsafe import terminal_line
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,7 +51,7 @@ class CsvRows(StrEnum):
 
 
 def _fail(e: TriageError) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(str(e))}")
+    err.print(terminal_line(("error:", "red"), " ", str(e)))
     return typer.Exit(e.exit_code)
 
 
@@ -87,12 +87,13 @@ def report_command(
     if json_out:
         typer.echo(json.dumps(r.to_dict(), indent=2, sort_keys=True))
         return
-    out.print(f"{r.format}: {escape(str(r.output))} ({r.size} bytes, {r.files} entries, "
-              f"{r.hits} hits)")
+    out.print(terminal_line(f"{r.format}: ", str(r.output), f" ({r.size} bytes, {r.files} "
+                            f"entries, {r.hits} hits)"))
     out.print(f"SHA-256 {r.sha256}")
-    out.print(f"manifest: {escape(str(r.manifest))}")
+    out.print(terminal_line("manifest: ", str(r.manifest)))
     if r.signature:
-        out.print(f"signature: {escape(str(r.signature))} (key fingerprint {r.fingerprint})")
+        out.print(terminal_line("signature: ", str(r.signature),
+                                f" (key fingerprint {r.fingerprint})"))
 
 
 def verify_command(
@@ -122,9 +123,9 @@ def verify_command(
                               indent=2, sort_keys=True))
     else:
         for c in checks:
-            tag = "[green]OK  [/]" if c.ok else "[red]FAIL[/]"
-            out.print(f"{tag} {escape(c.subject)}: {escape(c.detail)}")
-        out.print("verification failed: " + "; ".join(escape(c.subject) for c in bad)
+            tag = ("OK  ", "green") if c.ok else ("FAIL", "red")
+            out.print(terminal_line(tag, " ", c.subject, ": ", c.detail))
+        out.print(terminal_line("verification failed: ", "; ".join(c.subject for c in bad))
                   if bad else "all checks passed")
     if bad:
         raise typer.Exit(EXIT_VERIFY_FAILED)
@@ -144,6 +145,6 @@ def key_generate(
         key = generate(out_path, force=force)
     except TriageError as e:
         raise _fail(e) from e
-    out.print(f"private key: {escape(str(out_path))} (0600; keep it secret)")
-    out.print(f"public key: {escape(str(out_path))}.pub")
+    out.print(terminal_line("private key: ", str(out_path), " (0600; keep it secret)"))
+    out.print(terminal_line("public key: ", str(out_path), ".pub"))
     typer.echo(f"fingerprint: {key.public.fingerprint}")

@@ -1,5 +1,6 @@
 """Terminal output: a rich progress bar on stderr (only when it is a terminal) and the
-end-of-scan summary. Never prints content: paths, counts, hashes and reasons only."""
+end-of-scan summary. Never prints content: paths, counts, hashes and reasons only. Text
+that may come from evidence goes through :mod:`triage.textsafe` (never console markup)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.status import Status
 from rich.table import Table
 
 from .model import CaseCounts, MatchSummary, RunSummary
+from .textsafe import for_terminal, terminal_line
 
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
@@ -36,7 +38,7 @@ class RichProgress:
         self._enum_status: Status | None = None
 
     def warn(self, message: str) -> None:
-        err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False,
+        err_console.print(terminal_line(("warning:", "yellow"), " ", message),
                           soft_wrap=True)
 
     def enumerated(self, count: int) -> None:
@@ -106,10 +108,11 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         for col in ("path", "status", "stage", "reason"):
             p.add_column(col, overflow="fold")
         for row in counts.problems_shown:
-            p.add_row(*(str(v or "") for v in (row.path, row.status, row.stage, row.reason)))
+            p.add_row(*(for_terminal(v or "") for v in (row.path, row.status, row.stage,
+                                                          row.reason)))
         console.print(p)
     if summary.case_database:
-        console.print(f"case database: {summary.case_database}")
+        console.print(terminal_line("case database: ", summary.case_database))
 
 
 def print_matches(matches: MatchSummary, console: Console = out_console) -> None:

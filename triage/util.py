@@ -33,11 +33,14 @@ _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\
 
 
 def display_bytes(raw: bytes) -> str:
-    """An unambiguous, printable form of a file-system name.
+    """An unambiguous, printable form of a file-system or member name (or path).
 
     Valid UTF-8 is kept except for control, bidi-control and other format characters, which
     become ``\\xNN`` / ``\\uNNNN``; undecodable bytes become ``\\xNN``; a literal backslash
-    becomes ``\\\\`` so the form can be read back without ambiguity.
+    becomes ``\\\\`` so the form can be read back without ambiguity. ``!`` becomes ``\\x21``:
+    a bare ``!`` in a display path only ever separates a file from the items found inside it
+    (``a.zip!photo.jpg``), so a real file named ``a.zip!photo.jpg`` (shown
+    ``a.zip\\x21photo.jpg``) can never read like a member of ``a.zip``.
     """
     text = raw.decode("utf-8", errors="surrogateescape")
     out: list[str] = []
@@ -47,6 +50,8 @@ def display_bytes(raw: bytes) -> str:
             out.append(f"\\x{code - 0xDC00:02x}")
         elif ch == "\\":
             out.append("\\\\")
+        elif ch == "!":  # the container separator, see above
+            out.append("\\x21")
         elif code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
             out.append(f"\\x{code:02x}")
         elif ch in _BIDI or unicodedata.category(ch) in ("Cf", "Zl", "Zp", "Co", "Cn"):

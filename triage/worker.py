@@ -463,7 +463,7 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
             m = ev.member
             if m.kind == "embedded" and ev.path[:-1] in media_members:
                 continue  # thumbnails inside pictures are part of the picture, not items
-            inner_display = display_bytes(b"!".join(ev.path))
+            inner_display = "!".join(display_bytes(n) for n in ev.path)
             if m.data is not None:
                 child = _member_result(m.data, m.name, identifier, options, stage,
                                        f"{path}!{inner_display}")

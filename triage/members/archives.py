@@ -1,4 +1,4 @@
-"""Archives: ZIP (incl. OOXML/ODF), TAR, GZIP/BZIP2/XZ single streams, 7z; RAR refused.
+"""Archives: ZIP (incl. OOXML/ODF), TAR, GZIP/BZIP2/XZ (joined) streams, 7z; RAR refused.
 
 Every member is read into memory through a byte cap (``read_capped``): declared sizes are
 checked first, then actual decompressed bytes are counted, because declared sizes lie.
@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from .base import (
-    STREAM_CHUNK,
     Budget,
     Caps,
     ContainerError,
     Limits,
     Member,
+    StreamFormat,
+    ZlibStream,
+    decompress_concatenated,
     limit_reason,
     member_caps,
     name_flags,
@@ -219,44 +221,25 @@ def gzip_header(head: bytes) -> tuple[bytes | None, float | None]:
     return name, (float(mtime) if mtime else None)
 
 
-def _gunzip(stream: BinaryIO, cap: int, budget: Budget) -> tuple[bytes | None, bool]:
-    """Decompress every gzip member of ``stream`` (as ``gzip -d`` does) with a byte cap.
-
-    Returns (bytes or None if over ``cap``, trailing non-gzip data present). Raises
-    ``EOFError`` for a truncated stream, ``zlib.error`` for corrupt data.
-    """
-    chunks: list[bytes] = []
-    got = 0
-    d = zlib.decompressobj(31)
-    pending = b""
-    while True:
-        budget.check_time()
-        if not pending:
-            pending = stream.read(1 << 20)
-            if not pending:
-                raise EOFError("gzip stream ends before its end marker (truncated)")
-        out = d.decompress(pending, STREAM_CHUNK)
-        pending = d.unconsumed_tail
-        got += len(out)
-        if got > cap:
-            return None, False
-        if out:
-            chunks.append(out)
-        if d.eof:
-            rest = d.unused_data + pending
-            if len(rest) < 2:
-                rest += stream.read(1 << 20)
-            if rest.startswith(b"\x1f\x8b"):
-                d, pending = zlib.decompressobj(31), rest
-                continue
-            return b"".join(chunks), bool(rest.strip(b"\x00"))
+#: The concatenation rules of the command-line tools (RFC 1952 2.2 gzip members; bzip2
+#: streams "BZh"; xz file format 1.0.4 section 2.1.1.1 magic, 2.2 Stream Padding of 4).
+#: zlib wbits 31 = 16 (gzip wrapper, CRC-32 and ISIZE checked) + 15 (32 KiB window), zlib
+#: manual, inflateInit2.
+STREAM_FORMATS = {
+    "gzip": StreamFormat("gzip", lambda: ZlibStream(31), b"\x1f\x8b"),
+    "bzip2": StreamFormat("bzip2", bz2.BZ2Decompressor, b"BZh"),
+    "xz": StreamFormat("xz", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+                       b"\xfd7zXZ\x00", padding=4),
+}
 
 
 def expand_compressed(kind: str, stream: BinaryIO, limits: Limits, budget: Budget,
                       container_name: bytes) -> Iterator[Member]:
-    """The single decompressed stream of a gzip/bzip2/xz file (concatenated streams are
-    joined, as the command-line tools do). Named by the stored gzip FNAME if any, else by
-    the container's name without its suffix, flagged ``derived-name``."""
+    """The single decompressed stream of a gzip/bzip2/xz file: concatenated members or
+    streams are joined, byte for byte as ``gzip -dc``/``bzip2 -dc``/``xz -dc`` write them
+    (``decompress_concatenated``), within the member, total and ratio caps. Named by the
+    stored gzip FNAME if any, else by the container's name without its suffix, flagged
+    ``derived-name``; ``trailing-data`` when non-zero bytes follow the last stream."""
     compressed = stream_size(stream)
     name: bytes | None = None
     mtime: float | None = None
@@ -268,14 +251,9 @@ def expand_compressed(kind: str, stream: BinaryIO, limits: Limits, budget: Budge
         name, flags = derived_name(kind, container_name), ("derived-name",)
     flags += name_flags(name)
     caps = member_caps(limits, budget, compressed)
-    trailing = False
     try:
-        if kind == "gzip":
-            data, trailing = _gunzip(stream, caps.cap, budget)
-        else:
-            opener = bz2.BZ2File if kind == "bzip2" else lzma.LZMAFile
-            with opener(stream) as f:
-                data = read_capped(f.read, caps.cap, budget)
+        data, trailing = decompress_concatenated(stream.read, STREAM_FORMATS[kind], caps.cap,
+                                                 budget)
     except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as e:
         yield Member(name, "member", None, mtime, None, None, (*flags, "corrupt"),
                      f"corrupt {kind} stream: {short(e)}")

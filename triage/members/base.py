@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 #: Read size while streaming a member out of a decompressor: bounds memory per step and
 #: lets the time limit be checked between steps.
@@ -220,6 +221,153 @@ def read_capped(read: Callable[[int], bytes], cap: int, budget: Budget) -> bytes
         if got > cap:
             return None
         chunks.append(chunk)
+
+
+class Decompressor(Protocol):
+    """One compressed stream being decoded, as ``bz2.BZ2Decompressor`` and
+    ``lzma.LZMADecompressor`` are (``ZlibStream`` gives zlib the same shape)."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class ZlibStream:
+    """``zlib.decompressobj`` with the ``needs_input``/``unused_data`` contract of bz2/lzma.
+
+    zlib keeps the input it could not use because of ``max_length`` in ``unconsumed_tail``
+    AND, once the stream has ended, the input after the end in ``unused_data``: the two can
+    hold the same bytes. Only ``unused_data`` is what follows the stream; the tail is fed
+    back here, never joined to it (joining duplicated every later gzip member).
+    """
+
+    def __init__(self, wbits: int) -> None:
+        self._d = zlib.decompressobj(wbits)
+        self._needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+    @property
+    def needs_input(self) -> bool:
+        return self._needs_input
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        """Decode ``data`` (empty when more output is pending from earlier input)."""
+        if not data:
+            data = self._d.unconsumed_tail
+        out = self._d.decompress(data, max(max_length, 0))
+        # More output may be pending while input remains in the tail, or when the output
+        # filled max_length exactly (zlib can hold back part of a match).
+        self._needs_input = not self._d.eof and not self._d.unconsumed_tail and (
+            max_length <= 0 or len(out) < max_length)
+        return out
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """How a command-line tool joins concatenated streams (gzip members, bzip2/xz streams).
+
+    ``magic`` starts every stream; ``padding`` is the multiple of zero bytes allowed
+    between streams (xz Stream Padding, xz file format 1.0.4 section 2.2), 0 for none.
+    """
+
+    name: str
+    new: Callable[[], Decompressor]
+    magic: bytes
+    padding: int = 0
+
+
+READ_CHUNK = 1 << 20  # compressed bytes read from the stream per step
+
+
+def decompress_concatenated(read: Callable[[int], bytes], fmt: StreamFormat, cap: int,
+                            budget: Budget) -> tuple[bytes | None, bool]:
+    """Decode every stream of a file of concatenated ``fmt`` streams, as ``gzip -dc``,
+    ``bzip2 -dc`` and ``xz -dc`` do, keeping at most ``cap`` bytes.
+
+    Contract: returns (the joined output, or None once more than ``cap`` bytes came out;
+    whether non-zero bytes follow the last stream). After a stream ends, decoding goes on
+    only if the next bytes are ``fmt.magic`` (for xz after zero padding of a multiple of
+    ``fmt.padding``); anything else ends the data, as the tools do ("trailing garbage
+    ignored"), and a run of zero bytes there is not reported. Memory is bounded by
+    ``cap`` plus one step (``STREAM_CHUNK`` out, ``READ_CHUNK`` in) whatever the ratio or
+    the number of streams; time is checked between steps. Raises ``EOFError`` for a
+    stream cut short, and the decompressor's error (``OSError``, ``zlib.error``,
+    ``lzma.LZMAError``) for a corrupt one, including one that follows valid streams.
+    """
+    chunks: list[bytes] = []
+    got = 0
+    d = fmt.new()
+    pending = b""
+    while True:
+        budget.check_time()
+        if not pending and d.needs_input:
+            pending = read(READ_CHUNK)
+            if not pending:
+                raise EOFError(f"{fmt.name} stream ends before its end marker (truncated)")
+        out = d.decompress(pending, min(STREAM_CHUNK, cap + 1 - got))
+        pending = b""
+        got += len(out)
+        if got > cap:
+            return None, False
+        if out:
+            chunks.append(out)
+        if not d.eof:
+            continue
+        rest = d.unused_data
+        if fmt.padding:
+            rest, zeros = _skip_zeros(rest, read, budget)
+            if zeros % fmt.padding:
+                return b"".join(chunks), bool(rest) or _nonzero_rest(read, budget)
+        while len(rest) < len(fmt.magic):
+            more = read(READ_CHUNK)
+            if not more:
+                break
+            rest += more
+        if rest.startswith(fmt.magic):
+            d, pending = fmt.new(), rest
+            continue
+        trailing = bool(rest.strip(b"\x00")) or _nonzero_rest(read, budget)
+        return b"".join(chunks), trailing
+
+
+def _skip_zeros(rest: bytes, read: Callable[[int], bytes],
+                budget: Budget) -> tuple[bytes, int]:
+    """(the bytes after a run of zeros, the run's length), reading on as needed."""
+    zeros = 0
+    while True:
+        stripped = rest.lstrip(b"\x00")
+        zeros += len(rest) - len(stripped)
+        if stripped:
+            return stripped, zeros
+        budget.check_time()
+        rest = read(READ_CHUNK)
+        if not rest:
+            return b"", zeros
+
+
+def _nonzero_rest(read: Callable[[int], bytes], budget: Budget) -> bool:
+    """Whether the rest of the stream holds a non-zero byte."""
+    while True:
+        budget.check_time()
+        chunk = read(READ_CHUNK)
+        if not chunk:
+            return False
+        if chunk.strip(b"\x00"):
+            return True
 
 
 def short(e: BaseException, limit: int = 300) -> str:

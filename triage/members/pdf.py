@@ -21,6 +21,7 @@ from .base import (
     ContainerError,
     Limits,
     Member,
+    ZlibStream,
     limit_reason,
     member_caps,
     name_flags,
@@ -37,14 +38,14 @@ class _OverCap(Exception):
 
 def _inflate(raw: bytes, cap: int, budget: Budget) -> bytes:
     """zlib-inflate ``raw`` keeping at most ``cap`` bytes (raises ``_OverCap``)."""
-    d = zlib.decompressobj()
+    d = ZlibStream(zlib.MAX_WBITS)
     out: list[bytes] = []
     got = 0
     pending = raw
-    while pending and not d.eof:
+    while not d.eof and (pending or not d.needs_input):  # a cut-off stream keeps its output
         budget.check_time()
         chunk = d.decompress(pending, STREAM_CHUNK)
-        pending = d.unconsumed_tail
+        pending = b""
         got += len(chunk)
         if got > cap:
             raise _OverCap

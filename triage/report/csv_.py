@@ -2,10 +2,12 @@
 
 Safe against formula injection (OWASP "CSV Injection"): every cell that starts with ``=``,
 ``+``, ``-``, ``@``, tab, CR or LF gets a leading apostrophe, so a spreadsheet shows it as
-text. Every cell is quoted (``QUOTE_ALL``). The exact path is always available unmodified as
-hex in ``path_bytes_hex`` (hex digits can never start a formula), so no raw-text column is
-needed. UTF-8 with a byte-order mark (spreadsheets need it to read UTF-8), CRLF line ends.
-There is no generation time in a CSV: the file is fully deterministic. Columns: docs/reports.md.
+text; control (ESC ...), bidi and undecodable characters are escaped visibly (``\x1b``),
+so no cell can act on a terminal that shows the file (``triage.textsafe.for_csv``). Every
+cell is quoted (``QUOTE_ALL``). The exact path is always available unmodified as hex in
+``path_bytes_hex`` (hex digits can never start a formula), so no raw-text column is needed.
+UTF-8 with a byte-order mark (spreadsheets need it to read UTF-8), CRLF line ends. There is
+no generation time in a CSV: the file is fully deterministic. Columns: docs/reports.md.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from ..textsafe import for_csv
 from . import Exporter, Sink
 from .model import File, Hit, ReportModel
 
-#: First characters that make a spreadsheet evaluate a cell (OWASP), plus LF.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 HASH_COLUMNS = ("md5", "sha1", "sha256", "phash", "dhash", "pdq")
 
 FILE_COLUMNS = (
@@ -36,11 +37,9 @@ HIT_COLUMNS = (
 
 
 def neutralise(value: object) -> str:
-    """The cell text, with a leading apostrophe when it would start a formula."""
-    text = "" if value is None else str(value)
-    if isinstance(value, bool):
-        text = "1" if value else "0"
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """The cell text (``triage.textsafe.for_csv``): control, bidi and undecodable characters
+    escaped visibly, and a leading apostrophe when it would start a formula."""
+    return for_csv(value)
 
 
 def _join(values: list[str]) -> str:

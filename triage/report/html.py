@@ -3,17 +3,17 @@
 No scripts, no images, no remote resources, no links: a Content-Security-Policy meta forbids
 everything but the one inline style sheet (allowed by its SHA-256, not 'unsafe-inline'), so
 even a value that slipped through escaping could not run or load anything. Every value is
-escaped with ``html.escape(quote=True)``; display paths (already free of control and bidi
-characters) are escaped like everything else.
+escaped with ``triage.textsafe.for_html``: control, bidi and undecodable characters visibly
+(a VICS category holding ESC shows ``\x1b``), then ``html.escape(quote=True)``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from html import escape
 from typing import Any
 
+from ..textsafe import for_html
 from . import Exporter, Sink
 from .document import GENERATED_LABEL, TITLE, Para, Section, Table, build
 from .model import ReportModel
@@ -47,8 +47,9 @@ MONO_TD = '<td class="mono">'
 
 
 def e(value: object) -> str:
-    """HTML-escape any value (quotes too)."""
-    return escape("" if value is None else str(value), quote=True)
+    """HTML-escape any value (quotes too), control and bidi characters escaped visibly
+    (``triage.textsafe.for_html``)."""
+    return for_html(value)
 
 
 def _table(t: Table) -> str:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..textsafe import visible
 from . import Exporter, Sink
 from .document import GENERATED_LABEL, NO_IMAGES, TITLE, Para, Table, build
 from .model import ReportModel
@@ -39,7 +40,7 @@ def _escaper(path: Path | None) -> Any:
 
     def esc(text: str) -> str:
         out = []
-        for ch in text:
+        for ch in visible(text, keep_newlines=True):  # controls, bidi: triage.textsafe
             code = ord(ch)
             if code in covered or ch == "\n":
                 out.append(ch)
