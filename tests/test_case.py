@@ -125,7 +125,7 @@ def test_rescan_of_the_same_evidence_does_not_redo_or_duplicate(evidence: Path,
 
 def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
     from triage.scan import _enumerate, _NoProgress
-    from triage.sources.base import EntryAmendment, FileEntry
+    from triage.sources.base import EntryAmendment, FileEntry, Problem
 
     with Case.open(tmp_path / "c") as case:
         run = case.start_run("scan", [], {}, {})
@@ -135,7 +135,8 @@ def test_amendments_add_notes_and_problems_to_entries(tmp_path: Path) -> None:
                             notes=("deleted: content may be overwritten",)),
                   FileEntry(identity="b", path=b"b", kind="file", size=1),
                   EntryAmendment("a", notes=("cross-linked with b",),
-                                 problems=(("filesystem", "CrossLinked", "shares 1 block"),)),
+                                 problems=(Problem("filesystem", "CrossLinked",
+                                                   "shares 1 block"),)),
                   EntryAmendment("missing", notes=("ignored",))]
         assert _enumerate(case, ev, run, iter(stream), _NoProgress()) == 2
     r = rows(tmp_path / "c", "SELECT notes FROM files WHERE identity='a'")[0]
@@ -152,23 +153,21 @@ def test_quarantine_counts_worker_crashes_only_and_keeps_checkpointed_digests(
     import hashlib
 
     from triage.case import FileResult
+    from triage.model import FileEntry, HashValue
 
-    digests = [(a, hashlib.new(a, b"x").hexdigest(), None, None)
-               for a in ("md5", "sha1", "sha256")]
+    digests = [HashValue(a, hashlib.new(a, b"x").hexdigest()) for a in ("md5", "sha1", "sha256")]
     with Case.open(tmp_path / "c") as case:
         run = case.start_run("scan", [], {}, {})
         ev = case.add_evidence(path="x", path_bytes=b"x", source_type="test", size=None,
                                description={}, run_id=run)
-        (a, _), (b, _) = case.insert_entries(ev, run, [
-            {"identity": i, "path": i.encode(), "display_path": i, "kind": "file", "size": 1,
-             "allocated": 1, "deleted": 0}
-            for i in ("a", "b")])
+        a, b = (e.file_id for e in case.insert_entries(ev, run, [
+            FileEntry(identity=i, path=i.encode(), kind="file", size=1) for i in ("a", "b")]))
         # a: in flight during five kills of the scan; b: two worker crashes, then killed.
         for n in range(1, 6):
             case.record_progress(run, [], [(a, n)])
         case.record_progress(run, [], [(b, 2)], crashes=[(b, 2)], checkpoints=[FileResult(
             file_id=b, status="done", read_status="full", mime="application/zip",
-            media_kind="other", hashes=[*digests, ("pdq", "00", 1, "p")])])
+            media_kind="other", hashes=(*digests, HashValue("pdq", "00", 1, "p")))])
         assert case.quarantine_repeated_inflight(ev, run, 2) == 1
         assert case.requeue_quarantined(ev, run) == 1
         assert case.quarantine_repeated_inflight(ev, run, 2) == 0
@@ -181,6 +180,6 @@ def test_quarantine_counts_worker_crashes_only_and_keeps_checkpointed_digests(
     kept = rows(tmp_path / "c", "SELECT algorithm, value FROM hashes WHERE file_id=? "
                                 "ORDER BY algorithm", (b,))
     assert [(r["algorithm"], r["value"]) for r in kept] == sorted(
-        (x[0], x[1]) for x in digests)                   # checkpoints keep digests only
+        (h.algorithm, h.value) for h in digests)                 # checkpoints keep digests only
     assert [r["action"] for r in rows(tmp_path / "c", "SELECT action FROM audit")].count(
         "files.retry_quarantined") == 1

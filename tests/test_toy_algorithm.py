@@ -32,6 +32,7 @@ from tests.toy_algorithm import MeanBits
 from triage.case import Case
 from triage.cli_hashset import thresholds_from
 from triage.matching import effective_thresholds, match_case
+from triage.model import record_dict
 from triage.report.export import export
 from triage.scan import ScanOptions, scan
 
@@ -91,8 +92,8 @@ def test_toy_algorithm_end_to_end(toy: MeanBits, tmp_path: Path) -> None:
     options = ScanOptions(jobs=1, store=str(store_path))
     assert NAME in options.worker.algorithms
     summary = scan(str(ev), case_dir, options, argv=["test"])
-    assert summary["by_status"] == {"done": 4}, summary
-    assert summary["images_with_perceptual_hashes"] == 4
+    assert summary.by_status == {"done": 4}, summary
+    assert summary.counts.images_with_perceptual_hashes == 4
 
     # The case: the workers computed the toy for every picture, with its preprocessing.
     stored = {Path(r["display_path"]).stem: (r["value"], r["preprocessing"]) for r in rows(
@@ -113,8 +114,8 @@ def test_toy_algorithm_end_to_end(toy: MeanBits, tmp_path: Path) -> None:
     with Case.open(case_dir, create=False) as case:
         run = case.start_run("match", ["test"], {}, {})
         again = match_case(case, run, store_path, thresholds={NAME: 1})
-        case.end_run(run, "completed", again)
-    assert again["near"] == 1 and again["exact"] == 1 and again["damaged_sets"] == []
+        case.end_run(run, "completed", record_dict(again))
+    assert again.near == 1 and again.exact == 1 and again.damaged_sets == ()
 
     # Every export carries the toy's values.
     out = tmp_path / "out"

@@ -18,12 +18,12 @@ import socket
 import sqlite3
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hashsets.versioning import (
     Migration,
@@ -37,7 +37,11 @@ from . import __version__, faults
 from .errors import CaseError, CaseInUseError, EvidenceMismatchError
 from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
+from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
+
+if TYPE_CHECKING:
+    from .sources.base import EntryAmendment
 
 #: Ids of items found inside files start here: entry ids stay below, in enumeration order,
 #: and an item's id is derived from its top-level file's id and its ordinal (deterministic).
@@ -194,44 +198,6 @@ def _user() -> str:
 
 def _host() -> str:
     return socket.gethostname()  # local name only; no resolution, no network
-
-
-@dataclass
-class FileResult:
-    """What a worker (or the supervisor) learned about one file."""
-
-    file_id: int
-    status: str  # done | error | skipped | quarantined
-    stage: str | None = None
-    reason: str | None = None
-    error_class: str | None = None
-    attempts: int = 1
-    read_status: str | None = None
-    mime: str | None = None
-    magic: str | None = None
-    media_kind: str | None = None
-    ext_mismatch: int | None = None
-    hashes: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
-    image: dict[str, Any] | None = None
-    #: Extra error rows (stage, class, message) for problems that did not stop the file.
-    warnings: list[tuple[str, str, str]] = field(default_factory=list)
-    #: Items found inside this file (archive members, embedded pictures), depth first.
-    children: list[ChildResult] = field(default_factory=list)
-
-
-@dataclass
-class ChildResult:
-    """An item inside a file: its names from the top-level file down (``inner``), what the
-    container says about it, and the same kind of result as any file (``result.file_id``
-    is unused: the row is created when the parent's result is written)."""
-
-    inner: tuple[bytes, ...]
-    member_kind: str  # "member" | "embedded"
-    size: int | None
-    mtime: float | None
-    offset: int | None
-    flags: tuple[str, ...]
-    result: FileResult
 
 
 class Case:
@@ -561,7 +527,7 @@ class Case:
                                   details])
         return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
-    def _audit(self, c: sqlite3.Connection, action: str, details: dict[str, Any]) -> None:
+    def _audit(self, c: sqlite3.Connection, action: str, details: Mapping[str, object]) -> None:
         row = c.execute("SELECT row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
         t, user, host = utc_now(), _user(), _host()
@@ -571,7 +537,7 @@ class Case:
                   "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   (t, user, host, __version__, action, d, prev, h))
 
-    def audit(self, action: str, details: dict[str, Any]) -> None:
+    def audit(self, action: str, details: Mapping[str, object]) -> None:
         """Append one row to the hash-chained audit trail (its own transaction)."""
         with self.transaction() as c:
             self._audit(c, action, details)
@@ -595,8 +561,8 @@ class Case:
         return problems
 
     # -- runs ------------------------------------------------------------------------
-    def start_run(self, command: str, arguments: Sequence[str], options: dict[str, Any],
-                  versions: dict[str, Any]) -> int:
+    def start_run(self, command: str, arguments: Sequence[str], options: Mapping[str, object],
+                  versions: Mapping[str, object]) -> int:
         with self.transaction() as c:
             cur = c.execute(
                 "INSERT INTO runs(command, arguments, options, tool_version, versions, host, "
@@ -608,7 +574,7 @@ class Case:
                                                 "options": options})
         return run_id
 
-    def end_run(self, run_id: int, status: str, summary: dict[str, Any]) -> None:
+    def end_run(self, run_id: int, status: str, summary: Mapping[str, object]) -> None:
         with self.transaction() as c:
             c.execute("UPDATE runs SET ended_utc=?, status=?, summary=? WHERE id=?",
                       (utc_now(), status, canonical_json(summary), run_id))
@@ -618,7 +584,7 @@ class Case:
 
     # -- evidence --------------------------------------------------------------------
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
-                     size: int | None, description: dict[str, Any], run_id: int,
+                     size: int | None, description: Mapping[str, object], run_id: int,
                      stored_md5: str | None = None, stored_sha1: str | None = None,
                      identity: dict[str, Any] | None = None) -> int:
         """The evidence's row, added on first sight (audited).
@@ -670,12 +636,12 @@ class Case:
                     "extension", "locator", "notes")
 
     def insert_entries(self, evidence_id: int, run_id: int,
-                       rows: Iterable[dict[str, Any]]) -> list[tuple[int, bool]]:
+                       entries: Iterable[FileEntry]) -> list[StoredEntry]:
         """Insert enumerated entries (status pending) in one transaction.
 
-        A row may carry a final ``status`` (with ``status_stage``/``status_reason``) for
-        entries recorded without being read (directories, links, FIFOs, enumeration errors).
-        Returns ``(file_id, already_final)`` per row: an entry already present (from an
+        Entries that are never read (directories, links, FIFOs, enumeration errors: an entry
+        with ``preset_status`` or of another kind than ``file``) get their final status here.
+        Returns one :class:`StoredEntry` per entry: an entry already present (from an
         earlier run of the same evidence) keeps its id, and ``already_final`` says whether
         it has a final status, so a resumed scan does not redo it.
         """
@@ -683,25 +649,22 @@ class Case:
                 "status_reason")
         sql = (f"INSERT INTO files({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                "ON CONFLICT(evidence_id, identity) DO NOTHING")
-        out: list[tuple[int, bool]] = []
+        out: list[StoredEntry] = []
         with self.transaction() as c:
             # Entries take the ids below CHILD_ID_BASE in enumeration order; the items found
             # inside them live above it (see _insert_children).
             next_id = int(c.execute("SELECT coalesce(max(id), 0) FROM files WHERE id < ?",
                                     (CHILD_ID_BASE,)).fetchone()[0]) + 1
-            for r in rows:
-                cur = c.execute(sql, (next_id, evidence_id, run_id,
-                                      *(r.get(k) for k in self.FILE_COLUMNS),
-                                      r.get("status", "pending"), r.get("status_stage"),
-                                      r.get("status_reason")))
+            for e in entries:
+                cur = c.execute(sql, (next_id, evidence_id, run_id, *_entry_values(e)))
                 if cur.rowcount == 1:
-                    out.append((next_id, False))
+                    out.append(StoredEntry(next_id, False))
                     next_id += 1
                 else:
                     fid, status = c.execute(
                         "SELECT id, status FROM files WHERE evidence_id=? AND identity=?",
-                        (evidence_id, r["identity"])).fetchone()
-                    out.append((int(fid), status != "pending"))
+                        (evidence_id, e.identity)).fetchone()
+                    out.append(StoredEntry(int(fid), status != "pending"))
         return out
 
     def write_results(self, run_id: int, results: Sequence[FileResult]) -> None:
@@ -713,9 +676,10 @@ class Case:
                        results: Sequence[FileResult]) -> None:
         now = utc_now()
         pending = list(results)
-        for r in pending:
+        for i, r in enumerate(pending):  # grows while iterating: inner items follow
             if r.children:
-                pending.extend(self._insert_children(c, run_id, r))
+                pending[i], inner = self._insert_children(c, run_id, r)
+                pending.extend(inner)
         for r in pending:
             # A file given up before this attempt read it in full keeps what an earlier
             # attempt's checkpoint recorded (identification and digests).
@@ -746,30 +710,31 @@ class Case:
                 c.executemany(
                     "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes])
+                    [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+                     for h in r.hashes])
             if r.image:
                 im = r.image
                 c.execute(
                     "INSERT INTO images(file_id, format, width, height, mode, frames, "
                     "decoded_width, decoded_height, preprocessing) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.file_id, im.get("format"), im.get("width"), im.get("height"),
-                     im.get("mode"), im.get("frames"), im.get("decoded_width"),
-                     im.get("decoded_height"), im.get("preprocessing", "")))
+                    (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+                     im.decoded_width, im.decoded_height, im.preprocessing))
             if r.status in ("error", "quarantined"):
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
                           (r.file_id, run_id, r.stage or "unknown",
                            r.error_class or "Error", r.reason or "", now))
-            for stage, cls, msg in r.warnings:
+            for w in r.warnings:
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, stage, cls, msg, now))
+                          (r.file_id, run_id, w.stage, w.error_class, w.message, now))
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
-                         parent: FileResult) -> list[FileResult]:
+                         parent: FileResult) -> tuple[FileResult, list[FileResult]]:
         """Create (or find again, on a resumed scan) the rows of a file's inner items and
-        return their results with ``file_id`` set.
+        return the parent's result (with a warning added when not every item fits) and the
+        items' results with ``file_id`` set.
 
         * Identity: the parent's identity, the item's ordinal in the (deterministic) walk of
           the parent and its inner names, so duplicate member names and names containing
@@ -791,11 +756,12 @@ class Case:
                      if n.startswith("deleted") or "overwritten" in n]
         ids: dict[tuple[bytes, ...], int] = {(): parent.file_id}
         out: list[FileResult] = []
+        child: InnerItem
         for ordinal, child in enumerate(parent.children, start=1):
             if ordinal >= CHILD_SLOTS:
-                parent.warnings.append(("container", "ContainerLimit",
-                                        f"more than {CHILD_SLOTS - 1} items inside; the rest "
-                                        "are not recorded"))
+                parent = replace(parent, warnings=(*parent.warnings, Problem(
+                    "container", "ContainerLimit",
+                    f"more than {CHILD_SLOTS - 1} items inside; the rest are not recorded")))
                 break
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
@@ -819,13 +785,12 @@ class Case:
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
-            child.result.file_id = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
-            out.append(child.result)
-        return out
+            out.append(replace(child.result, file_id=fid))
+        return parent, out
 
     def amend_entries(self, evidence_id: int, run_id: int,
-                      amendments: Sequence[Any]) -> None:
+                      amendments: Sequence[EntryAmendment]) -> None:
         """Apply :class:`~triage.sources.base.EntryAmendment` items: notes are appended to
         the entry's notes, problems become rows of the errors table."""
         now = utc_now()
@@ -841,10 +806,10 @@ class Case:
                         n for n in a.notes if n not in (json.loads(notes) if notes else [])]
                     c.execute("UPDATE files SET notes=? WHERE id=?",
                               (canonical_json(merged), fid))
-                for stage, cls, msg in a.problems:
+                for p in a.problems:
                     c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
                               "time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                              (fid, run_id, stage, cls, msg, now))
+                              (fid, run_id, p.stage, p.error_class, p.message, now))
 
     def record_progress(self, run_id: int, results: Sequence[FileResult],
                         dispatched: Sequence[tuple[int, int]] = (), *,
@@ -900,8 +865,8 @@ class Case:
         c.executemany(
             "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(r.file_id, a, v, q, p) for a, v, q, p in r.hashes
-             if a in ("md5", "sha1", "sha256")])
+            [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing) for h in r.hashes
+             if h.algorithm in ("md5", "sha1", "sha256")])
 
     def quarantine_repeated_inflight(self, evidence_id: int, run_id: int,
                                      max_attempts: int) -> int:
@@ -949,14 +914,20 @@ class Case:
                       (file_id, run_id, stage, error_class, message, utc_now()))
 
     def pending_page(self, evidence_id: int, after_id: int, limit: int = 1000
-                     ) -> list[tuple[Any, ...]]:
-        """Pending entries with id > after_id, in id order, for the worker queue."""
-        return list(self.conn.execute(
-            "SELECT id, identity, path, display_path, kind, size, inode, locator, extension, "
-            "attempts, worker_crashes FROM files WHERE evidence_id=? AND status='pending' "
-            "AND id>? "
-            "ORDER BY id LIMIT ?",
-            (evidence_id, after_id, limit)))
+                     ) -> list[PendingEntry]:
+        """Pending entries with id > after_id, in id order, for the worker queue (the entry
+        rebuilt with what a worker needs to open it again)."""
+        return [PendingEntry(file_id=fid, entry=FileEntry(
+                    identity=identity, path=path, kind=kind, size=size, inode=inode,
+                    locator=json.loads(locator) if locator else None),
+                    display_path=display, extension=ext, attempts=attempts,
+                    worker_crashes=crashes)
+                for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
+                crashes in self.conn.execute(
+                    "SELECT id, identity, path, display_path, kind, size, inode, locator, "
+                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    "AND status='pending' AND id>? ORDER BY id LIMIT ?",
+                    (evidence_id, after_id, limit))]
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:
         n, size = self.conn.execute(
@@ -1016,10 +987,31 @@ class Case:
             c.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Read-only helper for reports and tests."""
         self.conn.row_factory = sqlite3.Row
         try:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
+
+
+def _entry_values(entry: FileEntry) -> tuple[object, ...]:
+    """The values of :attr:`Case.FILE_COLUMNS` and the status columns for one entry."""
+    if entry.preset_status:
+        status, stage, reason = entry.preset_status
+    elif entry.kind != "file":
+        # Whatever the source, only regular files (and streams) are ever read.
+        status, stage, reason = "skipped", "enumerate", f"not a regular file: {entry.kind}"
+    else:
+        status, stage, reason = "pending", None, None
+    return (entry.identity, None, entry.path, display_bytes(entry.path), entry.kind,
+            entry.size, utc_from_timestamp(entry.mtime), utc_from_timestamp(entry.atime),
+            utc_from_timestamp(entry.ctime), utc_from_timestamp(entry.crtime),
+            json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
+            int(entry.allocated), int(entry.deleted), entry.inode, entry.link_target,
+            display_bytes(entry.link_target) if entry.link_target is not None else None,
+            extension_of(entry.path) if entry.kind == "file" else None,
+            json.dumps(entry.locator) if entry.locator is not None else None,
+            json.dumps(list(entry.notes)) if entry.notes else None,
+            status, stage, reason)

@@ -16,11 +16,11 @@ Exit codes (also in the README and ``triage --help``):
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -35,6 +35,7 @@ from .cli_hashset import (
     thresholds_from,
 )
 from .errors import TriageError
+from .model import RunSummary, to_json
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
@@ -157,10 +158,10 @@ def scan(
                    "resume", err=True)
         raise typer.Exit(130) from None
     _emit(summary, json_out, print_summary)
-    if summary.get("match_error") or (summary.get("matches") or {}).get("damaged_sets"):
+    if summary.match_error is not None or (
+            summary.matches is not None and summary.matches.damaged_sets):
         raise typer.Exit(6)
-    bad = summary.get("by_status", {})
-    if bad.get("error") or bad.get("quarantined"):
+    if summary.unfinished:
         raise typer.Exit(3)
 
 
@@ -191,9 +192,10 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _emit(summary: dict[str, Any], json_out: bool, printer: Any) -> None:
+def _emit(summary: RunSummary, json_out: bool,
+          printer: Callable[[RunSummary], None]) -> None:
     if json_out:
-        typer.echo(json.dumps(summary, indent=2, sort_keys=True))
+        typer.echo(to_json(summary))
     else:
         printer(summary)
 

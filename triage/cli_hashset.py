@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,7 @@ from hashsets.formats import FORMATS
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .errors import HashSetError, TriageError
+from .model import MatchSummary, to_json
 from .textsafe import for_terminal, terminal_line
 
 app = typer.Typer(
@@ -128,7 +129,7 @@ def _store(path: Path | None, readonly: bool = False) -> HashSetStore:
     return HashSetStore(path if path is not None else default_store_path(), readonly=readonly)
 
 
-def _dump(value: Any) -> None:
+def _dump(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
@@ -266,25 +267,25 @@ def verify(
         raise typer.Exit(HashSetError.exit_code)
 
 
-def print_match_summary(summary: dict[str, Any]) -> None:
-    out.print(terminal_line("store: ", summary["store"], f"; sets: {len(summary['sets'])}; "
-                            f"thresholds: {summary['thresholds']}"))
+def print_match_summary(summary: MatchSummary) -> None:
+    out.print(terminal_line("store: ", summary.store, f"; sets: {len(summary.sets)}; "
+                            f"thresholds: {summary.thresholds}"))
     t = Table(title="hits by category (files)")
     t.add_column("category")
     t.add_column("files", justify="right")
-    for cat, n in summary["by_category"].items():
+    for cat, n in summary.by_category.items():
         t.add_row(for_terminal(cat), str(n))
     out.print(t)
-    for title, data in (("hits by set", summary["by_set"]),
+    for title, data in (("hits by set", summary.by_set),
                         ("KNOWN-file sets (known, not 'good'; nothing hidden)",
-                         summary["known"]["by_set"])):
+                         summary.known.by_set)):
         t = Table(title=title)
         for col in ("set", "files", "exact", "near"):
             t.add_column(col)
         for label, st in data.items():
-            t.add_row(for_terminal(label), str(st["files"]), str(st["exact"]), str(st["near"]))
+            t.add_row(for_terminal(label), str(st.files), str(st.exact), str(st.near))
         out.print(t)
-    for note in summary["notes"]:
+    for note in summary.notes:
         out.print(terminal_line("note: ", note))
 
 
@@ -308,10 +309,10 @@ def match_command(
         summary = match(case_dir, store=store, thresholds=thresholds or None,
                         argv=sys.argv[1:])
     if json_out:
-        _dump(summary)
+        typer.echo(to_json(summary))
     else:
         print_match_summary(summary)
-    if summary["damaged_sets"]:  # the other sets' hits are recorded and shown above
-        for d in summary["damaged_sets"]:
-            err.print(terminal_line(("error:", "red"), " ", d["error"]))
+    if summary.damaged_sets:  # the other sets' hits are recorded and shown above
+        for d in summary.damaged_sets:
+            err.print(terminal_line(("error:", "red"), " ", d.error))
         raise typer.Exit(HashSetError.exit_code)

@@ -5,7 +5,6 @@ that may come from evidence goes through :mod:`triage.textsafe` (never console m
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,8 +16,10 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.status import Status
 from rich.table import Table
 
+from .model import CaseCounts, MatchSummary, RunSummary
 from .textsafe import for_terminal, terminal_line
 
 err_console = Console(stderr=True, highlight=False)
@@ -34,7 +35,7 @@ class RichProgress:
         self._task: TaskID | None = None
         self._total_files = 0
         self._done_files = 0
-        self._enum_status: Any = None
+        self._enum_status: Status | None = None
 
     def warn(self, message: str) -> None:
         err_console.print(terminal_line(("warning:", "yellow"), " ", message),
@@ -78,47 +79,43 @@ class RichProgress:
             self._progress = None
 
 
-def print_summary(summary: dict[str, Any], console: Console = out_console) -> None:
+def print_summary(summary: RunSummary, console: Console = out_console) -> None:
     t = Table(title="Scan summary", show_header=False, title_justify="left")
     t.add_column("what")
     t.add_column("value", justify="right")
-    t.add_row("entries", f"{summary.get('entries', 0):,}")
-    for status, n in summary.get("by_status", {}).items():
+    counts = summary.counts or CaseCounts()
+    t.add_row("entries", f"{counts.entries:,}")
+    for status, n in counts.by_status.items():
         t.add_row(f"  {status}", f"{n:,}")
-    for kind, n in summary.get("by_kind", {}).items():
+    for kind, n in counts.by_kind.items():
         t.add_row(f"  kind: {kind}", f"{n:,}")
-    t.add_row("extension mismatches", f"{summary.get('extension_mismatches', 0):,}")
-    t.add_row("images with perceptual hashes",
-              f"{summary.get('images_with_perceptual_hashes', 0):,}")
+    t.add_row("extension mismatches", f"{counts.extension_mismatches:,}")
+    t.add_row("images with perceptual hashes", f"{counts.images_with_perceptual_hashes:,}")
     t.add_row("duplicate groups (same SHA-256)",
-              f"{summary.get('duplicate_groups', 0):,} "
-              f"({summary.get('files_in_duplicate_groups', 0):,} files)")
-    t.add_row("bytes hashed", f"{summary.get('hashed_bytes', 0):,}")
-    pool = summary.get("pool", {})
-    if pool:
+              f"{counts.duplicate_groups:,} ({counts.files_in_duplicate_groups:,} files)")
+    t.add_row("bytes hashed", f"{counts.hashed_bytes:,}")
+    pool = summary.pool
+    if pool is not None:
         t.add_row("worker crashes / timeouts / quarantined",
-                  f"{pool.get('worker_crashes', 0)} / {pool.get('timeouts', 0)} / "
-                  f"{pool.get('quarantined', 0)}")
-    t.add_row("elapsed", f"{summary.get('elapsed_seconds', 0):.1f} s")
+                  f"{pool.worker_crashes} / {pool.timeouts} / {pool.quarantined}")
+    t.add_row("elapsed", f"{summary.elapsed_seconds:.1f} s")
     console.print(t)
-    matches = summary.get("matches")
-    if isinstance(matches, dict):
-        print_matches(matches, console)
-    problems = summary.get("problems_shown") or []
-    if problems:
+    if summary.matches is not None:
+        print_matches(summary.matches, console)
+    if counts.problems_shown:
         p = Table(title="Files that could not be fully processed (first 20)",
                   title_justify="left")
         for col in ("path", "status", "stage", "reason"):
             p.add_column(col, overflow="fold")
-        for row in problems:
-            p.add_row(*(for_terminal(row.get(k) or "") for k in ("path", "status", "stage",
-                                                                 "reason")))
+        for row in counts.problems_shown:
+            p.add_row(*(for_terminal(v or "") for v in (row.path, row.status, row.stage,
+                                                          row.reason)))
         console.print(p)
-    if summary.get("case_database"):
-        console.print(terminal_line("case database: ", summary["case_database"]))
+    if summary.case_database:
+        console.print(terminal_line("case database: ", summary.case_database))
 
 
-def print_matches(matches: dict[str, Any], console: Console = out_console) -> None:
+def print_matches(matches: MatchSummary, console: Console = out_console) -> None:
     """Print the match summary of :func:`triage.matching.match_case`."""
     from .cli_hashset import print_match_summary
 

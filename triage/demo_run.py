@@ -8,13 +8,14 @@ demo evidence into a case inside the demo directory, and returns the scan summar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from hashsets.errors import HashSetFileError
 from hashsets.store import HashSetStore
 
 from .errors import HashSetError
+from .model import RunSummary
 from .scan import ScanOptions, scan
 
 #: (file in demo/hashsets, set name, known-files set?, algorithm). A 64-digit hex list is
@@ -28,7 +29,7 @@ DEMO_SETS = (
 
 
 def run_demo(directory: Path, *, jobs: int | None = None,
-             argv: Sequence[str] = ()) -> dict[str, Any]:
+             argv: Sequence[str] = ()) -> RunSummary:
     from .demo import build_demo
 
     directory = Path(directory)
@@ -60,5 +61,4 @@ def run_demo(directory: Path, *, jobs: int | None = None,
     if jobs:
         options.jobs = jobs
     summary = scan(str(directory / "evidence"), case_dir, options, argv=argv)
-    summary["demo_directory"] = str(directory)
-    return summary
+    return replace(summary, demo_directory=str(directory))

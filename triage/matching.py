@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from hashsets.algorithms import ALGORITHMS, EMPTY_DIGESTS, gated, near_algorithms
 from hashsets.errors import HashSetFileError
@@ -28,6 +27,7 @@ from hashsets.store import HashSetStore, SetInfo, default_store_path
 
 from .case import Case
 from .errors import HashSetError
+from .model import DamagedSet, KnownHits, MatchHit, MatchSummary, SetHits, SetUsed, to_dict
 from .util import canonical_json
 
 NO_CATEGORY = "(none)"
@@ -61,13 +61,13 @@ def effective_thresholds(overrides: dict[str, int] | None) -> dict[str, int]:
     return out
 
 
-def _set_row(s: SetInfo) -> dict[str, Any]:
-    return {"set_id": s.set_id, "name": s.name, "version": s.version, "format": s.format,
-            "source_sha256": s.source_sha256, "entries": s.accepted, "known": s.known}
+def _set_used(s: SetInfo) -> SetUsed:
+    return SetUsed(set_id=s.set_id, name=s.name, version=s.version, format=s.format,
+                   source_sha256=s.source_sha256, entries=s.accepted, known=s.known)
 
 
 def match_case(case: Case, run_id: int, store_path: str | Path | None = None,
-               thresholds: dict[str, int] | None = None) -> dict[str, Any]:
+               thresholds: dict[str, int] | None = None) -> MatchSummary:
     """Match every hash of the case against the store; record and summarise (see module doc).
 
     Raises :class:`~triage.errors.HashSetError` when the store is unusable. A missing store
@@ -75,36 +75,29 @@ def match_case(case: Case, run_id: int, store_path: str | Path | None = None,
     """
     limits = effective_thresholds(thresholds)
     path = Path(store_path) if store_path is not None else default_store_path()
-    summary: dict[str, Any] = {"store": str(path), "thresholds": limits, "sets": [],
-                               "hits": 0, "exact": 0, "near": 0, "files_matched": 0,
-                               "by_category": {}, "by_set": {},
-                               "known": {"files": 0, "hits": 0, "by_set": {}},
-                               "skipped": {"empty_file_digests": 0,
-                                           **{a.name + LOW_QUALITY: 0 for a in gated()}},
-                               "damaged_sets": [], "notes": []}
     if not path.exists():
-        summary["notes"].append(f"no hash-set store at {path}: nothing matched (import sets "
-                                "with 'triage hashset import')")
         case.audit("match.nostore", {"run": run_id, "store": str(path)})
-        return summary
+        return MatchSummary(store=str(path), thresholds=limits, notes=(
+            f"no hash-set store at {path}: nothing matched (import sets with "
+            "'triage hashset import')",))
     try:
         store = HashSetStore(path, readonly=True)
     except HashSetFileError as e:
         raise HashSetError(str(e)) from e
     try:
-        return _match(case, run_id, store, limits, summary)
+        return _match(case, run_id, store, str(path), limits)
     except HashSetFileError as e:
         raise HashSetError(str(e)) from e
     finally:
         store.close()
 
 
-def _match(case: Case, run_id: int, store: HashSetStore, limits: dict[str, int],
-           summary: dict[str, Any]) -> dict[str, Any]:
+def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
+           limits: dict[str, int]) -> MatchSummary:
     sets, damaged = store.readable_sets()
-    summary["sets"] = [_set_row(s) for s in sets]
     exact_q: list[tuple[int, str, str]] = []
     near_q: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    skipped = {"empty_file_digests": 0, **{a.name + LOW_QUALITY: 0 for a in gated()}}
     for file_id, alg, value, quality in case.conn.execute(
             "SELECT file_id, algorithm, value, quality FROM hashes ORDER BY file_id, algorithm"):
         a = ALGORITHMS.get(alg)
@@ -112,37 +105,31 @@ def _match(case: Case, run_id: int, store: HashSetStore, limits: dict[str, int],
             continue
         if a.match == "exact":
             if value in EMPTY_DIGESTS:
-                summary["skipped"]["empty_file_digests"] += 1
+                skipped["empty_file_digests"] += 1
                 continue
             exact_q.append((file_id, alg, value))
         elif alg in limits:
             gate = limits.get(alg + MIN_QUALITY)
             if gate is not None and (quality is None or quality < gate):
-                summary["skipped"][alg + LOW_QUALITY] += 1
+                skipped[alg + LOW_QUALITY] += 1
                 continue
             near_q[alg].append((file_id, alg, value))
-    hits: list[Hit] = exact_matches(store, exact_q, sets, damaged) if sets else []
+    found: list[Hit] = exact_matches(store, exact_q, sets, damaged) if sets else []
     if sets:
         for alg in sorted(near_q):
             known = load_perceptual(store, alg, sets, damaged)
-            hits.extend(near_matches(store, near_q[alg], limits[alg], known, damaged))
+            found.extend(near_matches(store, near_q[alg], limits[alg], known, damaged))
     if damaged:
         # No partial results from a damaged set: a hit list missing some of its entries
         # would read as complete. The set is named; the other sets' hits stand.
         bad = {d.set_id for d in damaged}
-        hits = [h for h in hits if h.set_id not in bad]
-        summary["damaged_sets"] = [{"set_id": d.set_id, "name": d.set_name, "error": str(d)}
-                                   for d in damaged]
+        found = [h for h in found if h.set_id not in bad]
+    damaged_sets = tuple(DamagedSet(set_id=d.set_id, name=d.set_name, error=str(d))
+                         for d in damaged)
     by_id = {s.set_id: s for s in sets}
     order = {s.set_id: i for i, s in enumerate(sets)}
-    hits.sort(key=lambda h: (h.query, order[h.set_id], h.algorithm, h.known_value))
-    rows = [(run_id, h.query, h.set_id, by_id[h.set_id].name, by_id[h.set_id].version,
-             h.algorithm, h.match_type, h.file_value, h.known_value, h.distance, h.threshold,
-             h.category, h.category_raw, h.series,
-             None if h.victim_identified is None else int(h.victim_identified),
-             None if h.offender_identified is None else int(h.offender_identified),
-             int(by_id[h.set_id].known), h.entry_ref if h.entry_ref is not None else str(h.ref))
-            for h in hits]
+    found.sort(key=lambda h: (h.query, order[h.set_id], h.algorithm, h.known_value))
+    hits = [_match_hit(h, by_id[h.set_id]) for h in found]
     with case.transaction() as c:
         c.execute("DELETE FROM matches WHERE run_id=?", (run_id,))
         c.execute("DELETE FROM hash_sets_used WHERE run_id=?", (run_id,))
@@ -156,57 +143,84 @@ def _match(case: Case, run_id: int, store: HashSetStore, limits: dict[str, int],
             "INSERT INTO matches(run_id, file_id, set_id, set_name, set_version, algorithm, "
             "match_type, file_value, known_value, distance, threshold, category, category_raw, "
             "series, victim_identified, offender_identified, known, entry_ref) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    _summarise(summary, hits, by_id)
-    case.audit("match", {"run": run_id, "store": summary["store"],
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, h.file_id, h.set_id, h.set_name, h.set_version, h.algorithm,
+              h.match_type, h.file_value, h.known_value, h.distance, h.threshold, h.category,
+              h.category_raw, h.series, _int(h.victim_identified),
+              _int(h.offender_identified), int(h.known), h.entry_ref) for h in hits])
+    summary = summarise(store_name, limits, [_set_used(s) for s in sets], hits, skipped,
+                        damaged_sets)
+    case.audit("match", {"run": run_id, "store": summary.store,
                          "sets": [[s.set_id, s.name, s.version, s.source_sha256] for s in sets],
-                         "thresholds": limits, "hits": summary["hits"],
-                         "skipped": summary["skipped"],
-                         "damaged_sets": summary["damaged_sets"]})
+                         "thresholds": limits, "hits": summary.hits,
+                         "skipped": summary.skipped,
+                         "damaged_sets": [to_dict(d) for d in damaged_sets]})
     return summary
 
 
-def _summarise(summary: dict[str, Any], hits: list[Hit], by_id: dict[str, SetInfo]) -> None:
+def _int(flag: bool | None) -> int | None:
+    return None if flag is None else int(flag)
+
+
+def _match_hit(h: Hit, s: SetInfo) -> MatchHit:
+    return MatchHit(file_id=h.query, set_id=h.set_id, set_name=s.name, set_version=s.version,
+                    algorithm=h.algorithm, match_type=h.match_type, file_value=h.file_value,
+                    known_value=h.known_value, distance=h.distance, threshold=h.threshold,
+                    category=h.category, category_raw=h.category_raw, series=h.series,
+                    victim_identified=h.victim_identified,
+                    offender_identified=h.offender_identified, known=s.known,
+                    entry_ref=h.entry_ref if h.entry_ref is not None else str(h.ref))
+
+
+def summarise(store: str, thresholds: dict[str, int], sets: list[SetUsed],
+              hits: list[MatchHit], skipped: dict[str, int],
+              damaged: tuple[DamagedSet, ...] = ()) -> MatchSummary:
+    """The summary of one match run: hits grouped by category and by set, known-file sets
+    apart, and notes on what was not matched."""
     files: set[int] = set()
     known_files: set[int] = set()
     cat_files: dict[str, set[int]] = defaultdict(set)
-    set_stats: dict[str, dict[str, Any]] = {}
-    known_stats: dict[str, dict[str, Any]] = {}
+    counts: dict[str, dict[str, int]] = {}  # label -> exact/near counts
+    known_labels: set[str] = set()
     set_files: dict[str, set[int]] = defaultdict(set)
+    totals = {"exact": 0, "near": 0}
+    known_hits = 0
     for h in hits:
-        s = by_id[h.set_id]
-        label = f"{s.name} ({s.set_id})"
-        target = known_stats if s.known else set_stats
-        st = target.setdefault(label, {"exact": 0, "near": 0, "files": 0})
+        label = f"{h.set_name} ({h.set_id})"
+        st = counts.setdefault(label, {"exact": 0, "near": 0})
         st[h.match_type] += 1
-        set_files[label].add(h.query)
-        if s.known:
-            known_files.add(h.query)
-            summary["known"]["hits"] += 1
+        set_files[label].add(h.file_id)
+        if h.known:
+            known_labels.add(label)
+            known_files.add(h.file_id)
+            known_hits += 1
         else:
-            files.add(h.query)
-            cat_files[h.category or NO_CATEGORY].add(h.query)
-            summary[h.match_type] += 1
-            summary["hits"] += 1
-    for label, st in (*set_stats.items(), *known_stats.items()):
-        st["files"] = len(set_files[label])
-    summary["files_matched"] = len(files)
-    summary["by_category"] = {k: len(v) for k, v in sorted(cat_files.items())}
-    summary["by_set"] = dict(sorted(set_stats.items()))
-    summary["known"]["files"] = len(known_files)
-    summary["known"]["by_set"] = dict(sorted(known_stats.items()))
+            files.add(h.file_id)
+            cat_files[h.category or NO_CATEGORY].add(h.file_id)
+            totals[h.match_type] += 1
+    by_set = {label: SetHits(exact=st["exact"], near=st["near"], files=len(set_files[label]))
+              for label, st in sorted(counts.items())}
+    notes: list[str] = []
     for alg in gated():
-        if skipped := summary["skipped"].get(alg.name + LOW_QUALITY):
-            summary["notes"].append(
-                f"{skipped} {alg.label} hashes below quality "
-                f"{summary['thresholds'][alg.name + MIN_QUALITY]} were not matched (too "
-                "unreliable)")
-    for d in summary["damaged_sets"]:
-        summary["notes"].append(f"hash set {d['name']} ({d['set_id']}) could not be read and "
-                                f"was NOT matched: {d['error']}")
-    if summary["skipped"]["empty_file_digests"]:
-        summary["notes"].append(f"{summary['skipped']['empty_file_digests']} empty-file "
-                                "digests were not matched (they say nothing about content)")
+        if n := skipped.get(alg.name + LOW_QUALITY):
+            notes.append(f"{n} {alg.label} hashes below quality "
+                         f"{thresholds[alg.name + MIN_QUALITY]} were not matched (too "
+                         "unreliable)")
+    for d in damaged:
+        notes.append(f"hash set {d.name} ({d.set_id}) could not be read and was NOT "
+                     f"matched: {d.error}")
+    if skipped.get("empty_file_digests"):
+        notes.append(f"{skipped['empty_file_digests']} empty-file digests were not matched "
+                     "(they say nothing about content)")
     if known_files:
-        summary["notes"].append(f"{len(known_files)} files are in known-file sets (NSRL "
-                                "means known, not good; nothing is hidden)")
+        notes.append(f"{len(known_files)} files are in known-file sets (NSRL means known, "
+                     "not good; nothing is hidden)")
+    return MatchSummary(
+        store=store, thresholds=thresholds, sets=tuple(sets),
+        hits=totals["exact"] + totals["near"], exact=totals["exact"], near=totals["near"],
+        files_matched=len(files),
+        by_category={k: len(v) for k, v in sorted(cat_files.items())},
+        by_set={k: v for k, v in by_set.items() if k not in known_labels},
+        known=KnownHits(files=len(known_files), hits=known_hits,
+                        by_set={k: v for k, v in by_set.items() if k in known_labels}),
+        skipped=dict(skipped), damaged_sets=tuple(damaged), notes=tuple(notes))

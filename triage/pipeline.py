@@ -10,7 +10,7 @@ worker one task at a time and waits on all pipes at once with a deadline:
   whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
-* every task sent comes back as exactly one :class:`~triage.case.FileResult`.
+* every task sent comes back as exactly one :class:`~triage.model.FileResult`.
 
 Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
 enumeration children): forked from a forkserver that has already imported the heavy
@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -34,9 +34,9 @@ from hashsets.algorithms import get as get_algorithm
 from hashsets.algorithms import stream_algorithms
 
 from . import isolation
-from .case import FileResult
 from .errors import TriageError
-from .worker import STAGES, Task, WorkerOptions, worker_main
+from .model import FileResult, PoolSummary
+from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -62,7 +62,7 @@ def file_deadline(size: int | None, base: float) -> float:
 class _Worker:
     index: int
     child: isolation.Child
-    stage: Any
+    stage: StageCell
     task: Task | None = None
     deadline: float = 0.0
     started: float = 0.0
@@ -79,7 +79,11 @@ class PoolStats:
     timeouts: int = 0
     quarantined: int = 0
     slowest_giveup: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> PoolSummary:
+        return PoolSummary(workers_started=self.workers_started, worker_crashes=self.crashes,
+                           timeouts=self.timeouts, quarantined=self.quarantined,
+                           slowest_giveup_seconds=round(self.slowest_giveup, 3))
 
 
 class WorkerPool:
@@ -226,8 +230,8 @@ class WorkerPool:
                             on_checkpoint(task, w.partial)  # kept whatever comes next
                         yield from self._crashed(i, w, task, retry, on_crash)
                         continue
-                    if isinstance(message, tuple):  # ("partial", result): keep, wait on
-                        w.partial, w.partial_at = message[1], time.monotonic()
+                    if isinstance(message, Checkpoint):  # keep, wait for the result
+                        w.partial, w.partial_at = message.result, time.monotonic()
                         continue
                     w.task = None
                     yield message
@@ -294,11 +298,12 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
     r = FileResult(file_id=task.file_id, status=status, stage=stage,
                    error_class=error_class, attempts=task.attempt, reason=reason)
     if partial is not None:
-        r.read_status, r.mime, r.magic = partial.read_status, partial.mime, partial.magic
-        r.media_kind, r.ext_mismatch = partial.media_kind, partial.ext_mismatch
         streams = {a.name for a in stream_algorithms()}
-        r.hashes = [h for h in partial.hashes if h[0] in streams]
-        r.warnings = list(partial.warnings)
+        r = replace(r, read_status=partial.read_status, mime=partial.mime,
+                    magic=partial.magic, media_kind=partial.media_kind,
+                    ext_mismatch=partial.ext_mismatch,
+                    hashes=tuple(h for h in partial.hashes if h.algorithm in streams),
+                    warnings=partial.warnings)
     return r
 
 

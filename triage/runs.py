@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .case import Case
 from .errors import CaseError
+from .model import MatchSummary, record_dict
 from .versions import versions
 
 
@@ -75,7 +76,7 @@ def case_run(case_dir: str | os.PathLike[str], command: str, *,
 
 def match(case_dir: str | os.PathLike[str], *, store: str | Path | None = None,
           thresholds: dict[str, int] | None = None,
-          argv: Sequence[str] = ()) -> dict[str, Any]:
+          argv: Sequence[str] = ()) -> MatchSummary:
     """``triage match``: match an existing case against the current store, as a new run.
 
     The summary says how many entries were still pending (an interrupted scan): matches
@@ -88,10 +89,10 @@ def match(case_dir: str | os.PathLike[str], *, store: str | Path | None = None,
         pending = run.case.pending_count()
         summary = match_case(run.case, run.run_id, store_path=store,
                              thresholds=thresholds or None)
-        summary["pending_entries"] = pending
+        notes = summary.notes
         if pending:
-            summary.setdefault("notes", []).append(
-                f"{pending} entries of this case are not scanned yet (an interrupted scan): "
-                "run the scan again to finish it, then match")
-        run.summary = summary
+            notes = (*notes, f"{pending} entries of this case are not scanned yet (an "
+                             "interrupted scan): run the scan again to finish it, then match")
+        summary = replace(summary, pending_entries=pending, notes=notes)
+        run.summary = record_dict(summary)
     return summary

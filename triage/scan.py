@@ -14,7 +14,6 @@ not redone.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -25,14 +24,22 @@ from typing import Any, Protocol
 from hashsets.algorithms import picture_algorithms
 
 from . import evidence_identity, faults
-from .case import Case, FileResult
+from .case import Case
 from .errors import HashSetError
-from .identify import extension_of
+from .model import (
+    CaseCounts,
+    FileProblem,
+    FileResult,
+    MatchSummary,
+    PoolSummary,
+    RunSummary,
+    record_dict,
+)
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
 from .runs import case_run
 from .sources import open_source
 from .sources.base import EntryAmendment, FileEntry, Source
-from .util import display_bytes, utc_from_timestamp
+from .util import display_bytes
 from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
@@ -89,41 +96,10 @@ class ScanOptions:
         return d
 
 
-def entry_row(entry: FileEntry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "identity": entry.identity,
-        "path": entry.path,
-        "display_path": display_bytes(entry.path),
-        "kind": entry.kind,
-        "size": entry.size,
-        "mtime_utc": utc_from_timestamp(entry.mtime),
-        "atime_utc": utc_from_timestamp(entry.atime),
-        "ctime_utc": utc_from_timestamp(entry.ctime),
-        "crtime_utc": utc_from_timestamp(entry.crtime),
-        "times_raw": json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
-        "allocated": int(entry.allocated),
-        "deleted": int(entry.deleted),
-        "inode": entry.inode,
-        "link_target": entry.link_target,
-        "link_display": display_bytes(entry.link_target) if entry.link_target is not None
-        else None,
-        "extension": extension_of(entry.path) if entry.kind == "file" else None,
-        "locator": json.dumps(entry.locator) if entry.locator is not None else None,
-        "notes": json.dumps(list(entry.notes)) if entry.notes else None,
-    }
-    if entry.preset_status:
-        row["status"], row["status_stage"], row["status_reason"] = entry.preset_status
-    elif entry.kind != "file":
-        # Whatever the source, only regular files (and streams) are ever read.
-        row["status"], row["status_stage"] = "skipped", "enumerate"
-        row["status_reason"] = f"not a regular file: {entry.kind}"
-    return row
-
-
 def _enumerate(case: Case, evidence_id: int, run_id: int,
                entries: Iterator[FileEntry | EntryAmendment], progress: Progress) -> int:
     count = 0
-    batch: list[dict[str, Any]] = []
+    batch: list[FileEntry] = []
     for entry in entries:
         if isinstance(entry, EntryAmendment):
             if batch:  # the entry it names may still be in the batch
@@ -132,7 +108,7 @@ def _enumerate(case: Case, evidence_id: int, run_id: int,
                 batch = []
             case.amend_entries(evidence_id, run_id, [entry])
             continue
-        batch.append(entry_row(entry))
+        batch.append(entry)
         if len(batch) >= ENUM_BATCH:
             case.insert_entries(evidence_id, run_id, batch)
             count += len(batch)
@@ -151,17 +127,15 @@ def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
         page = case.pending_page(evidence_id, after)
         if not page:
             return
-        for (fid, identity, path, display, kind, size, inode, locator, ext, attempts,
-             crashes) in page:
-            entry = FileEntry(identity=identity, path=path, kind=kind, size=size, inode=inode,
-                              locator=json.loads(locator) if locator else None)
-            yield Task(fid, entry, display, ext, attempt=attempts + 1, crashes=crashes)
-        after = page[-1][0]
+        for p in page:
+            yield Task(p.file_id, p.entry, p.display_path, p.extension,
+                       attempt=p.attempts + 1, crashes=p.worker_crashes)
+        after = page[-1].file_id
 
 
 def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
-         argv: Sequence[str] = (), progress: Progress | None = None) -> dict[str, Any]:
-    """Scan ``evidence`` into the case at ``case_dir``; return the summary dict.
+         argv: Sequence[str] = (), progress: Progress | None = None) -> RunSummary:
+    """Scan ``evidence`` into the case at ``case_dir``; return the run's summary.
 
     Raises :class:`~triage.errors.EvidenceError` when the evidence cannot be opened and
     :class:`~triage.errors.CaseError` when the case cannot be used; problems with single
@@ -177,20 +151,23 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
                                  "examiner": options.examiner, "agency": options.agency,
                                  "notes": options.notes}) as run:
             case = run.case
+            summary = RunSummary(run_id=run.run_id, case_database=str(case.db_path.resolve()))
             try:
-                run.summary = _scan(case, run.run_id, source, evidence, options, progress)
+                summary = _scan(case, summary, source, evidence, options, progress)
             finally:
-                run.summary["elapsed_seconds"] = round(time.monotonic() - started, 3)
-                run.summary["run_id"] = run.run_id
-                db_path = str(case.db_path.resolve())
+                summary = replace(summary,
+                                  elapsed_seconds=round(time.monotonic() - started, 3))
+                run.summary = record_dict(summary)
+                del run.summary["case_database"]
                 progress.finish()
     finally:
         source.close()
-    return {**run.summary, "case_database": db_path}
+    return summary
 
 
-def _scan(case: Case, run_id: int, source: Source, evidence: str, options: ScanOptions,
-          progress: Progress) -> dict[str, Any]:
+def _scan(case: Case, summary: RunSummary, source: Source, evidence: str,
+          options: ScanOptions, progress: Progress) -> RunSummary:
+    run_id = summary.run_id
     description = source.describe()
     abs_path = os.fsencode(os.path.abspath(evidence))
     evidence_id = case.add_evidence(
@@ -218,17 +195,16 @@ def _scan(case: Case, run_id: int, source: Source, evidence: str, options: ScanO
                       "in earlier runs; quarantined")
     files, total_bytes = case.pending_totals(evidence_id)
     progress.start_processing(files, total_bytes)
-    pool_stats = _process(case, evidence_id, run_id, source.spec(), options, progress)
-    summary = summarize(case, evidence_id)
-    summary["pool"] = pool_stats
-    summary["resumed"] = resumed
+    summary = replace(summary, resumed=resumed)
+    pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
+    summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
     if options.match:
         try:
             faults.check("match", "*")
-            summary["matches"] = _match(case, run_id, options)
+            summary = replace(summary, matches=_match(case, run_id, options))
         except (HashSetError, faults.InjectedFault) as e:
             # The scan's results stand; matching can be re-run with `triage match`.
-            summary["match_error"] = str(e)
+            summary = replace(summary, match_error=str(e))
             progress.warn(f"matching failed: {e}; the scan is complete, run "
                           "'triage match' once the store is fixed")
             case.record_error(run_id, "match", e.__class__.__name__, str(e))
@@ -236,7 +212,7 @@ def _scan(case: Case, run_id: int, source: Source, evidence: str, options: ScanO
 
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
-             options: ScanOptions, progress: Progress) -> dict[str, Any]:
+             options: ScanOptions, progress: Progress) -> PoolSummary:
     """Run the pending entries through the worker pool. Each result is written together
     with the next dispatch (see :meth:`Case.record_progress`), so nothing finished is ever
     lost to a crash and nothing unfinished is ever taken for done."""
@@ -284,20 +260,17 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
             if buffer:
                 case.record_progress(run_id, buffer)
                 buffer.clear()
-        stats = pool.stats
-    return {"workers_started": stats.workers_started, "worker_crashes": stats.crashes,
-            "timeouts": stats.timeouts, "quarantined": stats.quarantined,
-            "slowest_giveup_seconds": round(stats.slowest_giveup, 3)}
+        return pool.stats.summary()
 
 
-def _match(case: Case, run_id: int, options: ScanOptions) -> dict[str, Any]:
+def _match(case: Case, run_id: int, options: ScanOptions) -> MatchSummary:
     from .matching import match_case
 
     return match_case(case, run_id, store_path=Path(options.store) if options.store else None,
                       thresholds=options.thresholds or None)
 
 
-def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
+def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
     """Counts that a person and a batch script need after a scan."""
     where, params = ("WHERE evidence_id=?", (evidence_id,)) if evidence_id else ("", ())
     c = case.conn
@@ -322,19 +295,17 @@ def summarize(case: Case, evidence_id: int | None = None) -> dict[str, Any]:
         "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
         f"{where.replace('evidence_id', 'f.evidence_id')} "
         f"{'AND' if where else 'WHERE'} h.algorithm IN ({pictures})", params).fetchone()[0]
-    problems = [dict(zip(("path", "status", "stage", "reason"), r, strict=True))
-                for r in c.execute(
-                    f"SELECT display_path, status, status_stage, status_reason FROM files "
-                    f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20",
-                    params)]
-    return {
-        "entries": sum(by_status.values()),
-        "by_status": dict(sorted(by_status.items())),
-        "by_kind": dict(sorted((str(k), v) for k, v in by_kind.items())),
-        "extension_mismatches": mismatches,
-        "hashed_bytes": hashed_bytes,
-        "duplicate_groups": dup_groups,
-        "files_in_duplicate_groups": dup_files,
-        "images_with_perceptual_hashes": perceptual,
-        "problems_shown": problems,
-    }
+    problems = [FileProblem(*r) for r in c.execute(
+        f"SELECT display_path, status, status_stage, status_reason FROM files "
+        f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20", params)]
+    return CaseCounts(
+        entries=sum(by_status.values()),
+        by_status=dict(sorted(by_status.items())),
+        by_kind=dict(sorted((str(k), v) for k, v in by_kind.items())),
+        extension_mismatches=mismatches,
+        hashed_bytes=hashed_bytes,
+        duplicate_groups=dup_groups,
+        files_in_duplicate_groups=dup_files,
+        images_with_perceptual_hashes=perceptual,
+        problems_shown=tuple(problems),
+    )

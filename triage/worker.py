@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hashsets.algorithms import (
     ALGORITHMS,
@@ -31,12 +31,25 @@ from hashsets.algorithms import (
 )
 
 from . import faults
-from .case import ChildResult, FileResult
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
+from .model import (
+    FileEntry,
+    FileResult,
+    HashValue,
+    InnerItem,
+    PictureFacts,
+    Problem,
+    pickled_by_fields,
+)
 from .sources import open_spec
-from .sources.base import ContentChangedError, FileEntry, Source
+from .sources.base import ContentChangedError, Source
 from .util import display_bytes
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .members import Limits
 
 CHUNK_SIZE = 1 << 20
 #: Stage names, shared with the supervisor through one integer per worker.
@@ -56,6 +69,12 @@ MAX_MESSAGE = 500
 
 def _computed_names() -> tuple[str, ...]:
     return tuple(a.name for a in computed())
+
+
+class StageCell(Protocol):
+    """The shared integer through which a worker tells the supervisor its stage."""
+
+    value: int
 
 
 @dataclass(frozen=True)
@@ -91,7 +110,7 @@ class WorkerOptions:
     def picture_algorithms(self) -> list[PictureAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, PictureAlgorithm)]
 
-    def container_limits(self) -> Any:
+    def container_limits(self) -> Limits:
         from .members import Limits
 
         return Limits(max_depth=self.max_depth, max_members=self.max_members,
@@ -112,6 +131,46 @@ class Task:
     crashes: int = 0
 
 
+@dataclass(slots=True)
+class _Draft:
+    """One file's result while this worker builds it (mutable, never leaves this module):
+    :meth:`freeze` gives the :class:`~triage.model.FileResult` that is sent."""
+
+    file_id: int
+    status: str = "done"
+    stage: str | None = None
+    reason: str | None = None
+    error_class: str | None = None
+    attempts: int = 1
+    read_status: str | None = None
+    mime: str | None = None
+    magic: str | None = None
+    media_kind: str | None = None
+    ext_mismatch: int | None = None
+    hashes: list[HashValue] = field(default_factory=list)
+    image: PictureFacts | None = None
+    warnings: list[Problem] = field(default_factory=list)
+    children: list[InnerItem] = field(default_factory=list)
+
+    def freeze(self) -> FileResult:
+        return FileResult(
+            file_id=self.file_id, status=self.status, stage=self.stage, reason=self.reason,
+            error_class=self.error_class, attempts=self.attempts,
+            read_status=self.read_status, mime=self.mime, magic=self.magic,
+            media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
+            hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
+            children=tuple(self.children))
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Sent before a task's final result: the result as it stood once the file was read and
+    its digests known (see :func:`process_entry`)."""
+
+    result: FileResult
+
+
 class UnsupportedImage(Exception):
     """Media by signature, but no decoder here (HEIC, RAW, SVG, WMF, ...)."""
 
@@ -128,11 +187,11 @@ def _pillow_formats() -> tuple[str, ...]:
     return tuple(sorted(f for f in Image.OPEN if f not in NEVER_DECODE))
 
 
-def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, Any],
-                                                               list[tuple[str, str, str]]]:
+def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, PictureFacts,
+                                                               list[Problem]]:
     """Decode the first frame of an image, reduced where the format allows.
 
-    Returns ``(image, info, warnings)``. Raises on any decoding problem: truncated data
+    Returns ``(image, facts, warnings)``. Raises on any decoding problem: truncated data
     (strict), decompression bombs (Pillow's warning is an error here), unknown format.
     """
     from PIL import Image, ImageFile
@@ -140,38 +199,39 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Any, dict[str, An
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     # Pillow warns above MAX_IMAGE_PIXELS (here an error) and refuses above twice that.
     Image.MAX_IMAGE_PIXELS = options.max_pixels
-    notes: list[tuple[str, str, str]] = []
+    notes: list[Problem] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         im: Image.Image = Image.open(io.BytesIO(data), formats=_pillow_formats())
         if im.format in NO_RASTER_DECODER:
             raise UnsupportedImage(f"no raster decoder for {im.format}")
-        info: dict[str, Any] = {"format": im.format, "width": im.width, "height": im.height,
-                                "mode": im.mode}
+        fmt, width, height, mode = im.format, im.width, im.height, im.mode
+        frames: int | None
         try:
-            info["frames"] = int(getattr(im, "n_frames", 1))
+            frames = int(getattr(im, "n_frames", 1))
         except Exception:  # counting frames of a damaged animation is not worth failing
-            info["frames"] = None
+            frames = None
         if im.format == "JPEG" and options.draft_size:
             im.draft("RGB" if im.mode == "RGB" else None,
                      (options.draft_size, options.draft_size))
         im.load()
     for w in caught:
-        notes.append(("decode", w.category.__name__, _short(Exception(str(w.message)))))
-    info["decoded_width"], info["decoded_height"] = im.size
+        notes.append(Problem("decode", w.category.__name__, _short(Exception(str(w.message)))))
+    decoded_width, decoded_height = im.size
     steps = ["first frame"]
     if im.mode == "LAB":
         # Pillow cannot convert LAB to RGB or L without a colour profile; the L channel is
         # the lightness the grey-based hashes want.
         im = im.getchannel("L")
         steps.append("LAB: lightness channel used as grey")
-    if im.format == "JPEG" and options.draft_size and im.size != (info["width"],
-                                                                   info["height"]):
+    if im.format == "JPEG" and options.draft_size and im.size != (width, height):
         steps.append(f"JPEG draft decode to {im.width}x{im.height}")
     steps.append("EXIF orientation not applied")
-    info["preprocessing"] = "; ".join(steps)
-    return im, info, notes
+    facts = PictureFacts(format=fmt, width=width, height=height, mode=mode, frames=frames,
+                         decoded_width=decoded_width, decoded_height=decoded_height,
+                         preprocessing="; ".join(steps))
+    return im, facts, notes
 
 
 def process_entry(source: Source, identifier: Identifier, task: Task,
@@ -184,7 +244,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     digests are known, before decoding and expansion (the stages that hostile content
     targets): if those crash or hang, the supervisor still records the digests."""
     entry, path = task.entry, task.display_path
-    result = FileResult(file_id=task.file_id, status="done", attempts=task.attempt)
+    result = _Draft(file_id=task.file_id, attempts=task.attempt)
     current = ["idle"]
 
     def stage(name: str) -> None:
@@ -198,7 +258,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                          else _short(e))
         if read_status:
             result.read_status = read_status
-        return result
+        return result.freeze()
 
     stage("open")
     try:
@@ -223,7 +283,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         result.mime, result.magic = ident.mime, ident.description
         result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
         if ident.problem:
-            result.warnings.append(("identify", "IdentifyFailed", ident.problem))
+            result.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
         # Decided once from the first chunk: is this a container to expand, or other data
         # to search for embedded pictures? (Pictures, videos and audio are neither: a
         # photo's EXIF thumbnail is part of the photo.)
@@ -257,9 +317,9 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         except OSError:
             pass
     if result.status == "error":
-        return result
+        return result.freeze()
     if getattr(stream, "atime_preserved", True) is False:
-        result.warnings.append(("read", "AccessTimeMayChange",
+        result.warnings.append(Problem("read", "AccessTimeMayChange",
                                 "O_NOATIME refused (not the file's owner, no CAP_FOWNER): "
                                 "reading may have updated the access time"))
 
@@ -271,25 +331,25 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
         result.status, result.stage, result.error_class = "error", "read", "UnreadableRanges"
         result.reason = f"unreadable ranges (offset+length, zero-filled): {shown}{more}"
-        return result
+        return result.freeze()
     if entry.size is not None and total != entry.size:
         result.read_status = "partial" if total < entry.size else "full"
-        result.warnings.append(("read", "SizeMismatch",
+        result.warnings.append(Problem("read", "SizeMismatch",
                                 f"read {total} bytes, metadata says {entry.size}"))
         if total < entry.size:
             result.status, result.stage, result.error_class = "error", "read", "ShortRead"
             result.reason = f"short read: {total} of {entry.size} bytes"
-            return result
+            return result.freeze()
     result.read_status = "full"
-    result.hashes = [(name, hasher.hexdigest(), None, None) for name, hasher in hashers]
+    result.hashes = [HashValue(name, hasher.hexdigest()) for name, hasher in hashers]
 
     data = b"".join(keep) if keep is not None else None
     keep = None
     if checkpoint is not None and data is not None:
-        checkpoint(result)
+        checkpoint(result.freeze())
     if options.perceptual and result.media_kind == "image":
         if data is None:
-            result.warnings.append(("decode", "TooLarge",
+            result.warnings.append(Problem("decode", "TooLarge",
                                     f"{total} bytes is over the decode limit "
                                     f"({options.max_decode_bytes}); not decoded"))
         else:
@@ -298,13 +358,13 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         why = ("looking inside files is off (--no-containers)" if not options.containers
                else f"{total} bytes is over --container-max-mb "
                     f"({options.max_container_bytes} bytes); scan it as evidence of its own")
-        result.warnings.append(("container", "NestedDiskImage",
-                                f"nested disk image ({nested_head_kind(first)}): not "
-                                f"opened: {why}"))
+        result.warnings.append(Problem("container", "NestedDiskImage",
+                                       f"nested disk image ({nested_head_kind(first)}): not "
+                                       f"opened: {why}"))
     if data is not None and expand and result.status == "done":
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path)
-    return result
+    return result.freeze()
 
 
 def _keep_limit(kind: str, container: str | None, expand: bool,
@@ -319,7 +379,7 @@ def _keep_limit(kind: str, container: str | None, expand: bool,
     return limit
 
 
-def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
+def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
                 stage: Callable[[str], None], path: str) -> None:
     """Decode once and add every picture algorithm's value to ``result`` (or record why
     not; a failure in one algorithm keeps none of them)."""
@@ -334,16 +394,16 @@ def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
     stage("decode")
     try:
         faults.check("decode", path)
-        image, info, notes = decode_image(data, options)
+        image, facts, notes = decode_image(data, options)
     except Exception as e:
         if isinstance(e, UnsupportedImage | UnidentifiedImageError):
             # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
             # decoded. Recorded as a note, not as an error in the file.
-            result.warnings.append(("decode", "UnsupportedFormat",
+            result.warnings.append(Problem("decode", "UnsupportedFormat",
                                     f"no decoder for {result.mime}"))
             return
         if result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0:
-            result.warnings.append(("decode", "WeakSignature",
+            result.warnings.append(Problem("decode", "WeakSignature",
                                     f"identified as {result.mime} by a weak heuristic and "
                                     f"not decodable ({_short(e)}); probably not an image"))
             return
@@ -358,9 +418,9 @@ def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
             warnings.simplefilter("always")
             for alg in options.picture_algorithms():
                 value, quality = alg.compute(image)
-                result.hashes.append((alg.name, value, quality,
-                                      f"{info['preprocessing']}; {alg.preprocessing}"))
-        result.warnings.extend(("hash", w.category.__name__, _short(Exception(
+                result.hashes.append(HashValue(alg.name, value, quality,
+                                               f"{facts.preprocessing}; {alg.preprocessing}"))
+        result.warnings.extend(Problem("hash", w.category.__name__, _short(Exception(
             str(w.message)))) for w in caught)
     except Exception as e:
         del result.hashes[computed_before:]
@@ -368,31 +428,31 @@ def _perceptual(result: FileResult, data: bytes, options: WorkerOptions,
         return
     finally:
         image.close()
-    result.image = info
+    result.image = facts
 
 
 def _member_result(data: bytes, name: bytes, identifier: Identifier,
                    options: WorkerOptions, stage: Callable[[str], None],
                    path: str) -> FileResult:
     """Hash, identify and (for pictures) perceptually hash one inner item held in memory."""
-    r = FileResult(file_id=0, status="done", read_status="full")
+    r = _Draft(file_id=0, read_status="full")
     r.hashes = []
     for alg in options.stream_algorithms():
         hasher = alg.new()
         hasher.update(data)
-        r.hashes.append((alg.name, hasher.hexdigest(), None, None))
+        r.hashes.append(HashValue(alg.name, hasher.hexdigest()))
     ident = identifier.identify(data[:MAGIC_HEAD_BYTES], extension_of(name))
     r.mime, r.magic, r.media_kind, r.ext_mismatch = (ident.mime, ident.description,
                                                      ident.media_kind, ident.ext_mismatch)
     if ident.problem:
-        r.warnings.append(("identify", "IdentifyFailed", ident.problem))
+        r.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
     if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
         _perceptual(r, data, options, stage, path)
     stage("expand")
-    return r
+    return r.freeze()
 
 
-def _expand(result: FileResult, data: bytes, own_path: bytes, identifier: Identifier,
+def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier,
             options: WorkerOptions, stage: Callable[[str], None], path: str) -> None:
     """Find the items inside a file (archive and document members, embedded pictures) and
     give each the same treatment as a file. Nothing is written to disk; member names are
@@ -402,22 +462,25 @@ def _expand(result: FileResult, data: bytes, own_path: bytes, identifier: Identi
     limits = options.container_limits()
     name = own_path.rsplit(b"/", 1)[-1]
     media_members: set[tuple[bytes, ...]] = set()
-    by_inner: dict[tuple[bytes, ...], ChildResult] = {}
+    #: Problems with an item found after the item itself (its index in result.children).
+    by_inner: dict[tuple[bytes, ...], int] = {}
     try:
         faults.check("expand", path)
         for ev in walk(data, limits, name=name, mime=result.mime or ""):
             if not isinstance(ev, Found):
                 target = by_inner.get(ev.path)
                 if isinstance(ev, Note):
-                    note = ("container", "NestedDiskImage", ev.text)
+                    note = Problem("container", "NestedDiskImage", ev.text)
                 else:
-                    note = ("container", "ContainerLimit" if ev.reason.startswith("limit")
-                            else "NestedDiskImage" if "nested-disk" in ev.flags
-                            else "ContainerProblem", ev.reason)
+                    note = Problem("container", "ContainerLimit" if ev.reason.startswith("limit")
+                                   else "NestedDiskImage" if "nested-disk" in ev.flags
+                                   else "ContainerProblem", ev.reason)
                 if target is None:
                     result.warnings.append(note)
                 else:
-                    target.result.warnings.append(note)
+                    item = result.children[target]
+                    result.children[target] = replace(item, result=replace(
+                        item.result, warnings=(*item.result.warnings, note)))
                 continue
             m = ev.member
             if m.kind == "embedded" and ev.path[:-1] in media_members:
@@ -435,27 +498,27 @@ def _expand(result: FileResult, data: bytes, own_path: bytes, identifier: Identi
                 child = FileResult(file_id=0, status="skipped" if skipped else "error",
                                    stage="container", reason=why, read_status="none",
                                    error_class=None if skipped else "ContainerProblem")
-            cr = ChildResult(inner=ev.path, member_kind=m.kind, size=m.size, mtime=m.mtime,
-                             offset=m.offset, flags=tuple(m.flags), result=child)
-            by_inner[ev.path] = cr
-            result.children.append(cr)
+            by_inner[ev.path] = len(result.children)
+            result.children.append(InnerItem(inner=ev.path, member_kind=m.kind, size=m.size,
+                                             mtime=m.mtime, offset=m.offset,
+                                             flags=tuple(m.flags), result=child))
     except MemoryError as e:
-        result.warnings.append(("container", "MemoryError",
+        result.warnings.append(Problem("container", "MemoryError",
                                 f"expansion stopped: memory limit exceeded ({_short(e)})"))
     except faults.InjectedFault:
         raise
     except Exception as e:  # a library bug must cost the expansion, not the file's hashes
-        result.warnings.append(("container", e.__class__.__name__,
+        result.warnings.append(Problem("container", e.__class__.__name__,
                                 f"expansion stopped: {_short(e)}"))
 
 
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
-                stage: Any, algorithms: tuple[Algorithm, ...] = ()) -> None:
+                stage: StageCell, algorithms: tuple[Algorithm, ...] = ()) -> None:
     """Entry point of a worker, run by :func:`triage.isolation.spawn` (which has already
     isolated the process: limits, no core dumps, stderr discarded, private TMPDIR). Say
     ("ready", None) once set up (or ("init-error", reason) and stop), then serve tasks until
     told to stop (None) or EOF. Replies are a FileResult per task, preceded by
-    ("partial", FileResult) checkpoints.
+    :class:`Checkpoint` messages.
 
     ``algorithms`` are the supervisor's algorithm objects for ``options.algorithms``
     (pickled by reference: unpickling imports their defining module). Those this process's
@@ -478,7 +541,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
         stage.value = STAGE_INDEX[name]
 
     def checkpoint(result: FileResult) -> None:
-        conn.send(("partial", result))
+        conn.send(Checkpoint(result))
 
     while True:
         try:

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from triage.case import Case
 from triage.cli_hashset import app, match_command
+from triage.model import FileEntry
 
 from . import fixtures as fx
 
@@ -77,9 +78,9 @@ def test_match_command_records_a_run(tmp_path: Path) -> None:
     run_id = case.start_run("scan", [], {}, {})
     ev = case.add_evidence(path="e", path_bytes=b"e", source_type="directory", size=None,
                            description={}, run_id=run_id)
-    [(fid, _)] = case.insert_entries(ev, run_id, [{"identity": "a", "path": b"a",
-                                                   "display_path": "a", "kind": "file",
-                                                   "allocated": 1, "deleted": 0}])
+    [stored] = case.insert_entries(ev, run_id, [FileEntry(identity="a", path=b"a",
+                                                           kind="file")])
+    fid = stored.file_id
     case.conn.execute("INSERT INTO hashes(file_id, algorithm, value) VALUES (?, 'md5', ?)",
                       (fid, "4d46e4ef07fd0c7fa82bd5008b06db37"))
     case.close()

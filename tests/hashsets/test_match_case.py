@@ -11,6 +11,7 @@ from hashsets.store import HashSetStore
 from triage.case import Case, FileResult
 from triage.errors import HashSetError
 from triage.matching import match_case
+from triage.model import FileEntry, HashValue, to_json
 
 from . import fixtures as fx
 
@@ -31,11 +32,11 @@ def _case(tmp_path: Path, files: list[list[tuple[str, str, int | None]]]) -> tup
     run = case.start_run("scan", ["scan"], {}, {})
     ev = case.add_evidence(path="ev", path_bytes=b"ev", source_type="directory", size=None,
                            description={}, run_id=run)
-    rows = [{"identity": f"f{i}", "path": f"f{i}".encode(), "display_path": f"f{i}",
-             "kind": "file", "allocated": 1, "deleted": 0} for i in range(len(files))]
-    ids = [fid for fid, _ in case.insert_entries(ev, run, rows)]
+    entries = [FileEntry(identity=f"f{i}", path=f"f{i}".encode(), kind="file")
+               for i in range(len(files))]
+    ids = [e.file_id for e in case.insert_entries(ev, run, entries)]
     case.write_results(run, [FileResult(file_id=fid, status="done",
-                                        hashes=[(a, v, q, None) for a, v, q in hs])
+                                        hashes=tuple(HashValue(a, v, q) for a, v, q in hs))
                              for fid, hs in zip(ids, files, strict=True)])
     return case, run
 
@@ -80,10 +81,10 @@ def test_match_case_exact_near_known_and_nothing_else(tmp_path: Path,
     assert rows[0]["category"] == "child exploitation (illegal)" and rows[0]["category_raw"] == "1"
     assert rows[0]["entry_ref"] == "1001" and rows[2]["threshold"] == 31
     assert rows[2]["category"] == "industry-label" and rows[3]["category"] == "known"
-    assert s["files_matched"] == 3 and s["known"]["files"] == 1
-    assert s["skipped"] == {"empty_file_digests": 1, "pdq_low_quality": 1}
-    assert any("quality" in n for n in s["notes"])
-    assert s["by_category"] == {"child exploitation (illegal)": 1, "industry-label": 1,
+    assert s.files_matched == 3 and s.known.files == 1
+    assert s.skipped == {"empty_file_digests": 1, "pdq_low_quality": 1}
+    assert any("quality" in n for n in s.notes)
+    assert s.by_category == {"child exploitation (illegal)": 1, "industry-label": 1,
                                 "ph-label": 1}
     used = case.query("SELECT name, known FROM hash_sets_used WHERE run_id=? ORDER BY id",
                       (run,))
@@ -95,7 +96,7 @@ def test_match_case_exact_near_known_and_nothing_else(tmp_path: Path,
     assert case.verify_audit_chain() == []
     # Deterministic and idempotent for the same run.
     s2 = match_case(case, run, store_path=store_path)
-    assert json.dumps(s2, sort_keys=True) == json.dumps(s, sort_keys=True)
+    assert s2 == s and to_json(s2) == to_json(s)
     assert len(case.query("SELECT id FROM matches WHERE run_id=?", (run,))) == 5
 
 
@@ -104,7 +105,7 @@ def test_thresholds_overridable(tmp_path: Path, store_path: Path) -> None:
                                  [("pdq", _flip_hex(PDQ_KNOWN, 5), 30)]])
     s = match_case(case, run, store_path=store_path,
                    thresholds={"phash": 12, "pdq_min_quality": 20})
-    assert s["near"] == 2 and s["thresholds"]["phash"] == 12
+    assert s.near == 2 and s.thresholds["phash"] == 12
     with pytest.raises(HashSetError, match="unknown threshold"):
         match_case(case, run, store_path=store_path, thresholds={"phsah": 3})
 
@@ -112,7 +113,7 @@ def test_thresholds_overridable(tmp_path: Path, store_path: Path) -> None:
 def test_missing_store_is_reported_not_created(tmp_path: Path) -> None:
     case, run = _case(tmp_path, [[("md5", fx.md5(b"x"), None)]])
     s = match_case(case, run, store_path=tmp_path / "none.sqlite")
-    assert s["hits"] == 0 and "no hash-set store" in s["notes"][0]
+    assert s.hits == 0 and "no hash-set store" in s.notes[0]
     assert not (tmp_path / "none.sqlite").exists()
 
 
@@ -120,11 +121,11 @@ def test_new_set_finds_new_hits_in_old_case(tmp_path: Path) -> None:
     store = tmp_path / "s.sqlite"
     HashSetStore(store).import_file(fx.MD5DEEP)
     case, run = _case(tmp_path, [[("md5", fx.md5(fx.ITEMS[1]), None)]])
-    assert match_case(case, run, store_path=store)["hits"] == 0
+    assert match_case(case, run, store_path=store).hits == 0
     HashSetStore(store).import_file(fx.vics_v2(tmp_path / "v.json"))
     run2 = case.start_run("match", ["match"], {}, {})
     s = match_case(case, run2, store_path=store)
-    assert s["hits"] == 1 and s["exact"] == 1
+    assert s.hits == 1 and s.exact == 1
 
 
 # -- damaged sets (issue 10, item 8) ------------------------------------------------------
@@ -169,13 +170,13 @@ def test_damaged_set_is_reported_and_the_others_still_match(
     s0 = match_case(case, run, store_path=store_path)
     before = _hit_sets(case, run)
     assert sorted(before) == ["RDS-000001-15.zip", "pdq.txt", "ph.txt", "vics.json"]
-    assert s0["damaged_sets"] == []
+    assert s0.damaged_sets == ()
     _damage(store_path, *damage)
     s = match_case(case, run, store_path=store_path)
-    assert [d["name"] for d in s["damaged_sets"]] == [victim]
-    assert victim in s["damaged_sets"][0]["error"] and "damaged" in s["damaged_sets"][0]["error"]
+    assert [d.name for d in s.damaged_sets] == [victim]
+    assert victim in s.damaged_sets[0].error and "damaged" in s.damaged_sets[0].error
     assert sorted(_hit_sets(case, run)) == sorted(n for n in before if n != victim)
-    assert any(victim in n and "NOT matched" in n for n in s["notes"])
+    assert any(victim in n and "NOT matched" in n for n in s.notes)
     audit = json.loads(case.query("SELECT details FROM audit ORDER BY seq DESC LIMIT 1")[0][
         "details"])
     assert [d["name"] for d in audit["damaged_sets"]] == [victim]

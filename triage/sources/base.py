@@ -18,76 +18,45 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO, ClassVar
 
 from ..errors import EvidenceError
+
+# Entry kinds and the entry record live in the result model; re-exported here for sources.
+from ..model import (
+    BLOCK_DEVICE,
+    CHAR_DEVICE,
+    DIRECTORY,
+    FIFO,
+    FILE,
+    OTHER,
+    SOCKET,
+    SYMLINK,
+    FileEntry,
+    Problem,
+)
+
+__all__ = ["BLOCK_DEVICE", "CHAR_DEVICE", "DIRECTORY", "FIFO", "FILE", "OTHER", "SOCKET",
+           "SYMLINK", "ContentChangedError", "EntryAmendment", "FileEntry", "Problem", "Source"]
+
 
 #: Seconds an enumeration child may go without progress before it is killed and the part it
 #: was listing is recorded as an error; the default of ``scan --timeout``
 #: (:data:`triage.pipeline.DEFAULT_TIMEOUT`), which sets it on every source.
 DEFAULT_ENUMERATION_TIMEOUT = 60.0
 
-# Entry kinds. Only FILE entries (and ADS/attribute streams, also "file") are read.
-FILE = "file"
-DIRECTORY = "directory"
-SYMLINK = "symlink"
-FIFO = "fifo"
-SOCKET = "socket"
-CHAR_DEVICE = "char_device"
-BLOCK_DEVICE = "block_device"
-OTHER = "other"
 
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One entry the walk saw. Frozen: identity and metadata never change after enumeration.
-
-    ``identity`` is stable across runs of the same evidence (resume depends on it); for a
-    directory source it is built from (device, inode, path bytes), for an image from
-    (partition offset, metadata address, attribute, path bytes).
-    ``path`` is the exact name bytes relative to the evidence root, ``/``-separated.
-    Times are POSIX seconds (float) or None; ``times_raw`` keeps the source's own values.
-    ``locator`` is whatever ``open_entry`` needs to find the content again in a worker:
-    small and JSON-serialisable (it is stored in the case database so that a resumed scan
-    can rebuild the entry; tuples come back as lists).
-    """
-
-    identity: str
-    path: bytes
-    kind: str
-    size: int | None = None
-    mtime: float | None = None
-    atime: float | None = None
-    ctime: float | None = None
-    crtime: float | None = None
-    times_raw: dict[str, Any] = field(default_factory=dict)
-    allocated: bool = True
-    deleted: bool = False
-    inode: int | None = None
-    link_target: bytes | None = None
-    locator: Any = None
-    #: When set, the entry is recorded with this final status without being read
-    #: (e.g. ("skipped", "not a regular file: fifo")) or ("error", "...").
-    preset_status: tuple[str, str, str] | None = None  # (status, stage, reason)
-    #: Notes to record against the entry (e.g. "content may be overwritten").
-    notes: tuple[str, ...] = ()
-
-    @property
-    def readable(self) -> bool:
-        return self.kind == FILE and self.preset_status is None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryAmendment:
     """Something learned about an entry after it was yielded (e.g. by a consistency check at
-    the end of a volume's walk): extra notes, and problems recorded in the errors table
-    (``(stage, error_class, message)``). ``entries()`` may yield these after the entry they
-    name (by ``identity``); the scan applies them to the entry's row."""
+    the end of a volume's walk): extra notes, and problems recorded in the errors table.
+    ``entries()`` may yield these after the entry they name (by ``identity``); the scan
+    applies them to the entry's row."""
 
     identity: str
     notes: tuple[str, ...] = ()
-    problems: tuple[tuple[str, str, str], ...] = ()
+    problems: tuple[Problem, ...] = ()
 
 
 class ContentChangedError(EvidenceError):

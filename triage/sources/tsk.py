@@ -27,7 +27,7 @@ import pytsk3
 
 from ..errors import EvidenceError
 from . import base
-from .base import EntryAmendment, FileEntry
+from .base import EntryAmendment, FileEntry, Problem
 from .disk_containers import Container
 
 MAX_DEPTH = 128  # deeper directory nesting is treated as a damaged file system (cycle)
@@ -609,7 +609,8 @@ class BlockCheck:
             p_list.extend(x for x in self.problems.get(idx, []) if x not in p_list)
         counts: dict[str, set[str]] = {}
         for identity, (n_list, p_list) in merged.items():
-            yield EntryAmendment(identity, notes=tuple(n_list), problems=tuple(p_list))
+            yield EntryAmendment(identity, notes=tuple(n_list),
+                                 problems=tuple(Problem(*p) for p in p_list))
             for _stage, cls, _msg in p_list:
                 counts.setdefault(cls, set()).add(identity)
         parts = []
@@ -628,7 +629,7 @@ class BlockCheck:
                 msg += f" ({bitmap_note})"
             yield self._volume_entry("error", msg)
             yield EntryAmendment(self._volume_identity(),
-                                 problems=(("filesystem", INCONSISTENT, msg),))
+                                 problems=(Problem("filesystem", INCONSISTENT, msg),))
 
     def _volume_identity(self) -> str:
         return f"{self.vol.offset}:volume:consistency"

@@ -1,0 +1,496 @@
+"""The typed result model: the records that cross module boundaries.
+
+Every record here is a frozen, slotted dataclass. Workers build a :class:`FileResult` and
+send it to the supervisor (pickled through a pipe), the case writes it, the scan returns a
+:class:`RunSummary`, the console and the CLI read it. Nothing of this travels as a
+positional tuple or a free-form dict; a record that must change is rebuilt with
+:func:`dataclasses.replace`.
+
+JSON comes from one place, :func:`to_json` (and :func:`to_dict` for callers that embed a
+record in a larger JSON document, such as the run row and the audit trail); :func:`from_dict`
+reads it back. Keys are the field names, sorted; optional fields whose absence means
+something (``matches`` of a scan run without matching, for instance) are left out when
+they are ``None``, exactly as the command-line ``--json`` output has always done.
+
+This module imports nothing from the rest of triage, so every other module can use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import operator
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypeVar, Union
+
+#: What :func:`to_dict` gives: a value :func:`json.dumps` writes as it is.
+JSONValue: TypeAlias = (
+    "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None")
+#: Field metadata: leave the key out of the JSON form when the value is None.
+OMIT_NONE: Mapping[str, bool] = {"omit_none": True}
+#: JSON has no bytes: bytes values (inner names) are written as this one-key object.
+BYTES_KEY = "hex"
+
+# Entry kinds. Only FILE entries (and ADS/attribute streams, also "file") are read.
+FILE = "file"
+DIRECTORY = "directory"
+SYMLINK = "symlink"
+FIFO = "fifo"
+SOCKET = "socket"
+CHAR_DEVICE = "char_device"
+BLOCK_DEVICE = "block_device"
+OTHER = "other"
+
+
+T = TypeVar("T")
+
+
+def pickled_by_fields(cls: type[T]) -> type[T]:
+    """Class decorator for a frozen slotted dataclass: pickle it as its constructor and
+    field values. Records cross the worker pipe once per file, and this is about twice as
+    fast as the generic state protocol of slotted dataclasses
+    (benchmarks/bench_result_wire.py)."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    getter = operator.attrgetter(*names)
+
+    def __reduce__(self: T) -> tuple[type[T], tuple[Any, ...]]:
+        values = getter(self)
+        return cls, (values if len(names) > 1 else (values,))
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+# -- entries -------------------------------------------------------------------------
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One entry the walk saw. Frozen: identity and metadata never change after enumeration.
+
+    ``identity`` is stable across runs of the same evidence (resume depends on it); for a
+    directory source it is built from (device, inode, path bytes), for an image from
+    (partition offset, metadata address, attribute, path bytes).
+    ``path`` is the exact name bytes relative to the evidence root, ``/``-separated.
+    Times are POSIX seconds (float) or None; ``times_raw`` keeps the source's own values.
+    ``locator`` is whatever ``open_entry`` needs to find the content again in a worker:
+    small and JSON-serialisable (it is stored in the case database so that a resumed scan
+    can rebuild the entry; tuples come back as lists).
+    """
+
+    identity: str
+    path: bytes
+    kind: str
+    size: int | None = None
+    mtime: float | None = None
+    atime: float | None = None
+    ctime: float | None = None
+    crtime: float | None = None
+    times_raw: dict[str, Any] = field(default_factory=dict)
+    allocated: bool = True
+    deleted: bool = False
+    inode: int | None = None
+    link_target: bytes | None = None
+    locator: Any = None
+    #: When set, the entry is recorded with this final status without being read
+    #: (e.g. ("skipped", "enumerate", "not a regular file: fifo")) or ("error", ...).
+    preset_status: tuple[str, str, str] | None = None  # (status, stage, reason)
+    #: Notes to record against the entry (e.g. "content may be overwritten").
+    notes: tuple[str, ...] = ()
+
+    @property
+    def readable(self) -> bool:
+        return self.kind == FILE and self.preset_status is None
+
+
+Entry = FileEntry
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """Where the case put an enumerated entry: its id, and whether it already has a final
+    status (recorded by an earlier run of the same evidence)."""
+
+    file_id: int
+    already_final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry still to be read, as the case hands it to the worker queue: ``attempts``
+    counts the times it was handed to a worker."""
+
+    file_id: int
+    entry: FileEntry
+    display_path: str
+    extension: str | None
+    attempts: int
+    #: Worker crashes counted against it so far (quarantined at the limit).
+    worker_crashes: int = 0
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A problem that did not stop the file (or the entry): a row of the errors table."""
+
+    stage: str
+    error_class: str
+    message: str
+
+
+# -- per-file results ----------------------------------------------------------------
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class HashValue:
+    """One hash of a file. ``quality`` is the algorithm's own confidence (PDQ); for
+    perceptual hashes ``preprocessing`` says how the picture was prepared; ``variant``
+    names a transformed form of the picture (for example a rotation) when one was hashed,
+    None for the picture as stored."""
+
+    algorithm: str
+    value: str
+    quality: int | None = None
+    preprocessing: str | None = None
+    variant: str | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class PictureFacts:
+    """What decoding a picture showed (never any pixel): the stored size and mode, the
+    frame count (None when it could not be counted), the size actually decoded (smaller
+    with JPEG draft decoding) and the preprocessing steps before hashing."""
+
+    format: str | None
+    width: int
+    height: int
+    mode: str
+    frames: int | None
+    decoded_width: int
+    decoded_height: int
+    preprocessing: str = ""
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What a worker (or the supervisor) learned about one file."""
+
+    file_id: int
+    status: str  # done | error | skipped | quarantined
+    stage: str | None = None
+    reason: str | None = None
+    error_class: str | None = None
+    attempts: int = 1
+    read_status: str | None = None
+    mime: str | None = None
+    magic: str | None = None
+    media_kind: str | None = None
+    ext_mismatch: int | None = None
+    hashes: tuple[HashValue, ...] = ()
+    image: PictureFacts | None = None
+    #: Problems that did not stop the file (extra rows of the errors table).
+    warnings: tuple[Problem, ...] = ()
+    #: Items found inside this file (archive members, embedded pictures), depth first.
+    children: tuple[InnerItem, ...] = ()
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class InnerItem:
+    """An item inside a file: its names from the top-level file down (``inner``), what the
+    container says about it, and the same kind of result as any file (``result.file_id``
+    is 0 until the case creates the item's row when the parent's result is written)."""
+
+    inner: tuple[bytes, ...]
+    member_kind: str  # "member" | "embedded"
+    size: int | None
+    mtime: float | None
+    offset: int | None
+    flags: tuple[str, ...]
+    result: FileResult
+
+
+# -- matching ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class MatchHit:
+    """One hit of a file's hash in a hash set, with the set's and the entry's metadata:
+    one row of the case's ``matches`` table."""
+
+    file_id: int
+    set_id: str
+    set_name: str
+    set_version: str | None
+    algorithm: str
+    match_type: str  # exact | near
+    file_value: str
+    known_value: str
+    distance: int
+    threshold: int | None
+    category: str | None
+    category_raw: str | None
+    series: str | None
+    victim_identified: bool | None
+    offender_identified: bool | None
+    known: bool
+    entry_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetUsed:
+    """A hash set a match run used."""
+
+    set_id: str
+    name: str
+    version: str | None
+    format: str
+    source_sha256: str
+    entries: int
+    known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetHits:
+    """Hits in one set: by kind, and how many distinct files."""
+
+    exact: int = 0
+    near: int = 0
+    files: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KnownHits:
+    """Hits in known-file (NSRL-style) sets, kept apart from the others."""
+
+    files: int = 0
+    hits: int = 0
+    by_set: dict[str, SetHits] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedSet:
+    """A hash set that could not be read while matching: named, not matched, the other sets'
+    hits stand (``triage match``/``scan`` exit 6)."""
+
+    set_id: str
+    name: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSummary:
+    """The outcome of one match run (:func:`triage.matching.match_case`). ``by_set`` and
+    ``known.by_set`` are keyed by ``"name (set id)"``; ``by_category`` counts files."""
+
+    store: str
+    thresholds: dict[str, int]
+    sets: tuple[SetUsed, ...] = ()
+    hits: int = 0
+    exact: int = 0
+    near: int = 0
+    files_matched: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_set: dict[str, SetHits] = field(default_factory=dict)
+    known: KnownHits = field(default_factory=KnownHits)
+    #: Hashes not matched, and why: ``empty_file_digests`` and ``<algorithm>_low_quality``
+    #: for each algorithm with a quality gate (keys from the algorithm registry).
+    skipped: dict[str, int] = field(default_factory=dict)
+    damaged_sets: tuple[DamagedSet, ...] = ()
+    notes: tuple[str, ...] = ()
+    #: ``triage match`` only: entries of the case still pending (an unfinished scan).
+    pending_entries: int | None = field(default=None, metadata=OMIT_NONE)
+
+
+# -- runs ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PoolSummary:
+    """What the worker pool went through."""
+
+    workers_started: int = 0
+    worker_crashes: int = 0
+    timeouts: int = 0
+    quarantined: int = 0
+    slowest_giveup_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """A file that could not be fully processed, as the summary shows it."""
+
+    path: str
+    status: str
+    stage: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    """Counts over the files of a case (or of one evidence in it)."""
+
+    entries: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, int] = field(default_factory=dict)
+    extension_mismatches: int = 0
+    hashed_bytes: int = 0
+    duplicate_groups: int = 0
+    files_in_duplicate_groups: int = 0
+    images_with_perceptual_hashes: int = 0
+    #: The first 20 files that ended as error or quarantined.
+    problems_shown: tuple[FileProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a scan (or the demo) reports to a person and a batch script.
+
+    ``counts`` is flattened into the JSON form (its keys sit at the top level, as they always
+    have); ``pool``, ``matches``, ``match_error`` and ``demo_directory`` are left out of it
+    when they are None (no workers ran, matching was not asked for, it did not fail, not
+    the demo)."""
+
+    run_id: int
+    case_database: str
+    counts: CaseCounts | None = None
+    resumed: bool = False
+    elapsed_seconds: float = 0.0
+    pool: PoolSummary | None = field(default=None, metadata=OMIT_NONE)
+    matches: MatchSummary | None = field(default=None, metadata=OMIT_NONE)
+    match_error: str | None = field(default=None, metadata=OMIT_NONE)
+    demo_directory: str | None = field(default=None, metadata=OMIT_NONE)
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        return self.counts.by_status if self.counts is not None else {}
+
+    @property
+    def unfinished(self) -> int:
+        """Files that ended as error or quarantined (exit code 3 when not zero)."""
+        return self.by_status.get("error", 0) + self.by_status.get("quarantined", 0)
+
+
+#: Fields whose record is flattened into the enclosing JSON object.
+_FLATTEN = {(RunSummary, "counts")}
+
+
+# -- JSON ----------------------------------------------------------------------------
+def to_dict(obj: object) -> JSONValue:
+    """The JSON-ready form of a record (or of a list, dict or plain value holding records):
+    dicts keyed by field name, tuples as lists, bytes as ``{"hex": ...}``. Key order is
+    left to the serialiser (:func:`to_json` sorts)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, JSONValue] = {}
+        cls = type(obj)
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
+            if (cls, f.name) in _FLATTEN:
+                flat = to_dict(value)
+                if isinstance(flat, dict):
+                    out.update(flat)
+                continue
+            out[f.name] = to_dict(value)
+        return out
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, bytes):
+        return {BYTES_KEY: obj.hex()}
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"no JSON form for {type(obj).__name__}")
+
+
+def record_dict(record: object) -> dict[str, JSONValue]:
+    """The JSON object of one record (:func:`to_dict` of a dataclass instance), for callers
+    that add it to a larger document (the run row, the audit trail)."""
+    out = to_dict(record)
+    if not isinstance(out, dict):
+        raise TypeError(f"{type(record).__name__} is not a record")
+    return out
+
+
+def to_json(obj: object, *, indent: int | None = 2) -> str:
+    """The one JSON form of a record: keys sorted, so the same record always gives the
+    same text."""
+    return json.dumps(to_dict(obj), indent=indent, sort_keys=True)
+
+
+def from_dict(cls: type[T], data: object) -> T:
+    """Rebuild a record of type ``cls`` from its :func:`to_dict` form (the inverse: for
+    every record ``r``, ``from_dict(type(r), to_dict(r)) == r``). Raises ``ValueError``
+    when ``data`` does not have the record's shape."""
+    return typing.cast(T, _decode(cls, data))
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))
+
+
+_HINTS: dict[type, dict[str, object]] = {}
+
+
+def _hints(cls: type) -> dict[str, object]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _decode(tp: Any, data: Any) -> Any:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(data, dict):
+            raise ValueError(f"{tp.__name__}: expected an object, got {type(data).__name__}")
+        hints = _hints(tp)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(tp):
+            if (tp, f.name) in _FLATTEN:
+                sub = hints[f.name]
+                inner = next(a for a in typing.get_args(sub) if a is not type(None))
+                names = {g.name for g in dataclasses.fields(inner)}
+                if names & data.keys():
+                    kwargs[f.name] = _decode(inner, {k: data[k] for k in names if k in data})
+                continue
+            if f.name in data:
+                kwargs[f.name] = _decode(hints[f.name], data[f.name])
+        return tp(**kwargs)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            try:
+                return _decode(option, data)
+            except (ValueError, TypeError):
+                continue
+        raise ValueError(f"{data!r} matches none of {tp}")
+    if origin is tuple:
+        if not isinstance(data, list):
+            raise ValueError(f"expected a list for {tp}, got {type(data).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in data)
+        return tuple(_decode(a, v) for a, v in zip(args, data, strict=True))
+    if origin is dict:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object for {tp}, got {type(data).__name__}")
+        return {k: _decode(args[1], v) for k, v in data.items()}
+    if origin is list:
+        return [_decode(args[0], v) for v in data]
+    if tp is bytes:
+        if not (isinstance(data, dict) and set(data) == {BYTES_KEY}):
+            raise ValueError(f"expected {{{BYTES_KEY!r}: ...}} for bytes, got {data!r}")
+        return bytes.fromhex(data[BYTES_KEY])
+    if tp is Any:
+        return data
+    if tp is float and isinstance(data, int) and not isinstance(data, bool):
+        return float(data)
+    if isinstance(tp, type) and not isinstance(data, tp):
+        raise ValueError(f"expected {tp.__name__}, got {type(data).__name__}")
+    if tp is int and isinstance(data, bool):
+        raise ValueError("expected int, got bool")
+    return data
