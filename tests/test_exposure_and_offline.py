@@ -118,6 +118,21 @@ def test_text_inside_files_does_not_reach_the_case(tmp_path: Path) -> None:
     import sqlite3
 
     conn = sqlite3.connect(case / "case.sqlite")
-    magic_texts = [r[0] for r in conn.execute("SELECT magic FROM files")]
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(files)")]
     conn.close()
-    assert not any("SECRET" in (m or "") for m in magic_texts)
+    assert "magic" not in columns  # libmagic's description (quotes file text) is not kept
+
+
+def test_script_shebang_never_reaches_the_case(tmp_path: Path) -> None:
+    """Issue 11, defect 8: a script's libmagic description is its shebang line."""
+    root = tmp_path / "ev"
+    root.mkdir()
+    (root / "run").write_bytes(b"#!/usr/bin/CANARY_SHEBANG_SECRET\necho hello\n")
+    case = tmp_path / "case"
+    proc = run_triage("scan", str(root), "--case", str(case), "--no-match", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "r.jsonl"
+    assert run_triage("report", str(case), "-f", "jsonl", "--out", str(out)).returncode == 0
+    for blob in ((case / "case.sqlite").read_bytes(), out.read_bytes(),
+                 proc.stdout.encode()):
+        assert b"CANARY_SHEBANG_SECRET" not in blob

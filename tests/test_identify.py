@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.support import rows, scan_json
-from triage.identify import allowed_extensions, extension_mismatch, sanitise_description
+from tests.support import TESTDATA, rows, scan_json
+from triage.identify import (
+    MAGIC_HEAD_BYTES,
+    Identifier,
+    allowed_extensions,
+    extension_mismatch,
+)
 
 
 @pytest.mark.parametrize(("mime", "kind", "ext", "expected"), [
@@ -43,11 +48,14 @@ def test_extension_table_does_not_depend_on_the_machine(monkeypatch: pytest.Monk
         mimetypes.init()
 
 
-def test_description_keeps_the_type_only() -> None:
-    assert sanitise_description('JPEG image data, JFIF standard 1.01, comment: "x"') == \
-        "JPEG image data"
-    assert sanitise_description('gzip compressed data, was "name.txt"') == \
-        "gzip compressed data"
+def test_identification_keeps_no_libmagic_description() -> None:
+    """libmagic's description of a script is its shebang line: text from inside the file.
+    Identification keeps the MIME type only (issue 11, defect 8)."""
+    ident = Identifier().identify(b"#!/usr/bin/CANARY_SHEBANG_SECRET\necho hi\n", "sh")
+    assert "CANARY" not in repr(ident)
+    assert ident.mime.startswith("text/")
+    webm = (TESTDATA / "media" / "small" / "webm.webm").read_bytes()[:MAGIC_HEAD_BYTES]
+    assert Identifier().identify(webm, "webm").mime == "video/webm"
 
 
 def test_max_pixels_is_the_limit_given(tmp_path: Path) -> None:

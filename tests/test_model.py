@@ -52,7 +52,7 @@ def _result() -> FileResult:
                        warnings=(Problem("decode", "UserWarning", "odd chunk"),))
     return FileResult(
         file_id=7, status="done", read_status="full", mime="application/zip",
-        magic="Zip archive data", media_kind="other", ext_mismatch=0,
+        media_kind="other", ext_mismatch=0,
         hashes=(HashValue("md5", "1" * 32), HashValue("sha1", "2" * 40)),
         warnings=(Problem("container", "ContainerLimit", "limit: 1 member"),),
         children=(InnerItem(inner=(b"a\xff!b.png",), member_kind="member", size=10,

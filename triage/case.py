@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hashsets.algorithms import stream_algorithms
 from hashsets.versioning import (
     Migration,
     SchemaError,
@@ -57,6 +58,12 @@ LOCK_NAME = "case.lock"
 CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
 
 
+def _v4_no_libmagic_description(c: sqlite3.Connection) -> None:
+    # libmagic's description can quote text from inside a file (a script's shebang line,
+    # JPEG comments): nothing from inside files is kept, so the column goes, old values too.
+    c.execute("ALTER TABLE files DROP COLUMN magic")
+
+
 def _v2_evidence_identity(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE evidence ADD COLUMN identity TEXT")
 
@@ -78,6 +85,8 @@ CASE_SCHEMA = SchemaLine(
                   _v2_evidence_identity),
         Migration(3, "worker crashes counted apart from dispatches (quarantine)",
                   _v3_worker_crashes),
+        Migration(4, "no libmagic description (it can quote text from inside files)",
+                  _v4_no_libmagic_description),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -690,14 +699,15 @@ class Case:
                 c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
                           "attempts=?, run_id=? WHERE id=?",
                           (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
-                c.execute("DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
-                          "('md5', 'sha1', 'sha256')", (r.file_id,))
+                streams = [a.name for a in stream_algorithms()]
+                c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
+                          f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
             else:
                 c.execute(
                     "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                    "read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=?, run_id=? "
+                    "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
                     "WHERE id=?",
-                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.magic,
+                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
                      r.media_kind, r.ext_mismatch, run_id, r.file_id))
                 c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
@@ -856,9 +866,9 @@ class Case:
         final result replaces all of this. Whatever happens to the scan later (kill -9,
         worker crashes, quarantine), the digests of a fully read file are never lost."""
         cur = c.execute(
-            "UPDATE files SET read_status=?, mime=?, magic=?, media_kind=?, ext_mismatch=? "
+            "UPDATE files SET read_status=?, mime=?, media_kind=?, ext_mismatch=? "
             "WHERE id=? AND status='pending'",
-            (r.read_status, r.mime, r.magic, r.media_kind, r.ext_mismatch, r.file_id))
+            (r.read_status, r.mime, r.media_kind, r.ext_mismatch, r.file_id))
         if cur.rowcount != 1:
             return
         c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))

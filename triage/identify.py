@@ -7,7 +7,6 @@ process opens its own handles lazily (RELIABILITY #13); workers are processes, n
 from __future__ import annotations
 
 import mimetypes
-import re
 from dataclasses import dataclass
 
 #: libmagic reads at most this much of a file (its default bytes_max in file 5.4x).
@@ -84,7 +83,6 @@ _MEDIA_BY_MIME = {
 @dataclass(frozen=True)
 class Identification:
     mime: str
-    description: str
     media_kind: str  # image | video | audio | other
     extension: str | None
     ext_mismatch: int | None  # 1 mismatch, 0 consistent, None unknown
@@ -103,22 +101,21 @@ class Identifier:
 
     def identify(self, head: bytes, extension: str | None) -> Identification:
         if not head:
-            return Identification("application/x-empty", "empty", "other", extension,
-                                  None)
+            return Identification("application/x-empty", "other", extension, None)
         try:
             mime = self._mime.from_buffer(head)
-            raw_desc = self._desc.from_buffer(head)
+            if mime == "application/octet-stream":
+                # libmagic 5.44 names WebM/Matroska only in its description. The description
+                # is asked for only here (one libmagic call per file otherwise) and never
+                # kept: it can quote text from inside the file.
+                raw_desc = self._desc.from_buffer(head)
+                if raw_desc.startswith("EBML file"):
+                    mime = "video/webm" if "webm" in raw_desc.lower() else "video/x-matroska"
         except Exception as e:  # magic.MagicException and friends: one file, not the worker
-            return Identification("application/octet-stream", "unidentified", "other",
-                                  extension, None,
+            return Identification("application/octet-stream", "other", extension, None,
                                   problem=f"libmagic failed: {e.__class__.__name__}: {e}"[:300])
-        if mime == "application/octet-stream" and raw_desc.startswith("EBML file"):
-            # libmagic 5.44 names WebM/Matroska only in the description.
-            mime = "video/webm" if "webm" in raw_desc.lower() else "video/x-matroska"
-        desc = sanitise_description(raw_desc)
         kind = media_kind(mime)
-        return Identification(mime, desc, kind, extension, extension_mismatch(mime, kind,
-                                                                             extension))
+        return Identification(mime, kind, extension, extension_mismatch(mime, kind, extension))
 
     @staticmethod
     def libmagic_version() -> str:
@@ -142,17 +139,6 @@ def allowed_extensions(mime: str) -> set[str]:
     exts = {e.lstrip(".").lower() for e in _MIME_TABLE.guess_all_extensions(mime,
                                                                             strict=False)}
     return exts | _EXTRA_EXTENSIONS.get(mime, set())
-
-
-# libmagic's description carries text from inside files after its first comma: JPEG
-# comments, EXIF make/model/date, document authors and titles, a gzip member's original
-# name. Nothing from inside a file goes into the case, so only the type (the part before
-# the first comma) is kept, and any quoted text in it is replaced.
-_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
-
-
-def sanitise_description(description: str) -> str:
-    return _QUOTED.sub('"…"', description.split(",", 1)[0]).strip()
 
 
 def extension_of(name: bytes) -> str | None:

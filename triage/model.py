@@ -187,7 +187,6 @@ class FileResult:
     attempts: int = 1
     read_status: str | None = None
     mime: str | None = None
-    magic: str | None = None
     media_kind: str | None = None
     ext_mismatch: int | None = None
     hashes: tuple[HashValue, ...] = ()

@@ -300,7 +300,7 @@ def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,
     if partial is not None:
         streams = {a.name for a in stream_algorithms()}
         r = replace(r, read_status=partial.read_status, mime=partial.mime,
-                    magic=partial.magic, media_kind=partial.media_kind,
+                    media_kind=partial.media_kind,
                     ext_mismatch=partial.ext_mismatch,
                     hashes=tuple(h for h in partial.hashes if h.algorithm in streams),
                     warnings=partial.warnings)

@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS files (
     link_target     BLOB,
     link_display    TEXT,
     mime            TEXT,
-    magic           TEXT,                 -- libmagic description
     media_kind      TEXT,                 -- image, video, audio, other
     extension       TEXT,
     locator         TEXT,                 -- JSON: how a worker finds the content again

@@ -144,7 +144,6 @@ class _Draft:
     attempts: int = 1
     read_status: str | None = None
     mime: str | None = None
-    magic: str | None = None
     media_kind: str | None = None
     ext_mismatch: int | None = None
     hashes: list[HashValue] = field(default_factory=list)
@@ -156,7 +155,7 @@ class _Draft:
         return FileResult(
             file_id=self.file_id, status=self.status, stage=self.stage, reason=self.reason,
             error_class=self.error_class, attempts=self.attempts,
-            read_status=self.read_status, mime=self.mime, magic=self.magic,
+            read_status=self.read_status, mime=self.mime,
             media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
             hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
             children=tuple(self.children))
@@ -280,7 +279,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         stage("identify")
         faults.check("identify", path)
         ident = identifier.identify(first[:MAGIC_HEAD_BYTES], task.extension)
-        result.mime, result.magic = ident.mime, ident.description
+        result.mime = ident.mime
         result.media_kind, result.ext_mismatch = ident.media_kind, ident.ext_mismatch
         if ident.problem:
             result.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
@@ -442,8 +441,7 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
         hasher.update(data)
         r.hashes.append(HashValue(alg.name, hasher.hexdigest()))
     ident = identifier.identify(data[:MAGIC_HEAD_BYTES], extension_of(name))
-    r.mime, r.magic, r.media_kind, r.ext_mismatch = (ident.mime, ident.description,
-                                                     ident.media_kind, ident.ext_mismatch)
+    r.mime, r.media_kind, r.ext_mismatch = ident.mime, ident.media_kind, ident.ext_mismatch
     if ident.problem:
         r.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
     if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:

@@ -164,7 +164,6 @@ class File(Record):
     deleted: bool
     notes: tuple[str, ...]
     mime: str | None
-    magic: str | None
     media_kind: str | None
     extension: str | None
     ext_mismatch: int | None
