@@ -25,7 +25,7 @@ difference. An ``--intended`` file lists accepted changes; they are reported apa
 
 Intended-changes file, text form (one rule a line, ``#`` comments)::
 
-    files.magic: changed
+    files.mime: changed
     files.display_path: changed for rows matching ^<TESTDATA>/media::pillow/
     errors: added for rows matching \\.jp2
     hashes: removed

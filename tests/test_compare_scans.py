@@ -29,7 +29,7 @@ def _load() -> ModuleType:
 cs = _load()
 
 
-def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, magic: str = "JPEG image data",
+def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, mime: str = "JPEG image data",
           extra_column: bool = False, drop_images: bool = False, extra_file: bool = False,
           description: dict[str, object] | None = None, display: str = "a/one.jpg",
           case_dir: str = "/tmp/case-x") -> Path:
@@ -56,13 +56,13 @@ def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, magic: str = "JPEG
     conn.execute("INSERT INTO evidence (id, path, path_bytes, source_type, description, "
                  "added_run_id) VALUES (?, '/ev', X'2f6576', 'directory', ?, ?)",
                  (7 + id_offset, json.dumps(desc), run_id))
-    files = [(100 + id_offset, "p:01", display.encode(), display, magic),
+    files = [(100 + id_offset, "p:01", display.encode(), display, mime),
              (200 + id_offset, "p:02", b"b/two.txt", "b/two.txt", "ASCII text")]
     if extra_file:
         files.append((300 + id_offset, "p:03", b"c/new.bin", "c/new.bin", "data"))
     for fid, identity, pb, dp, mg in files:
         conn.execute("INSERT INTO files (id, evidence_id, identity, path, display_path, kind, "
-                     "size, magic, times_raw, atime_utc, status, run_id) VALUES "
+                     "size, mime, times_raw, atime_utc, status, run_id) VALUES "
                      "(?, ?, ?, ?, ?, 'file', 10, ?, ?, ?, 'done', ?)",
                      (fid, 7 + id_offset, identity, pb, dp, mg,
                       json.dumps({"mtime_ns": 5, "atime_ns": run_id}), t, run_id))
@@ -103,18 +103,18 @@ def test_equal_apart_from_ids_run_ids_times_and_temp_paths(tmp_path: Path) -> No
 
 def test_a_changed_value_is_a_difference_unless_intended(tmp_path: Path) -> None:
     base = _case(tmp_path / "a")
-    head = _case(tmp_path / "b", magic="JPEG image data, JFIF standard 1.01")
+    head = _case(tmp_path / "b", mime="JPEG image data, JFIF standard 1.01")
     report = _compare(base, head)
     assert not report.equal
     [d] = report.differences
-    assert (d.table, d.kind, d.column, d.row) == ("files", "changed", "magic", "/ev::a/one.jpg")
+    assert (d.table, d.kind, d.column, d.row) == ("files", "changed", "mime", "/ev::a/one.jpg")
     assert (d.base, d.head) == ("JPEG image data", "JPEG image data, JFIF standard 1.01")
-    assert "files.magic: changed in 1 row(s)" in cs.format_text(report)
-    accepted = _compare(base, head, "files.magic: changed  # libmagic 5.45\n")
+    assert "files.mime: changed in 1 row(s)" in cs.format_text(report)
+    accepted = _compare(base, head, "files.mime: changed  # libmagic 5.45\n")
     assert accepted.equal and len(accepted.intended) == 1
     # A rule for other rows, or another column, does not accept it.
-    assert not _compare(base, head, "files.magic: changed for rows matching ^/ev::b/").equal
-    assert not _compare(base, head, "files.mime: changed").equal
+    assert not _compare(base, head, "files.mime: changed for rows matching ^/ev::b/").equal
+    assert not _compare(base, head, "files.media_kind: changed").equal
 
 
 def test_a_renamed_display_path_with_a_row_rule(tmp_path: Path) -> None:
@@ -165,11 +165,11 @@ def test_a_changed_json_value_is_a_difference(tmp_path: Path) -> None:
 
 
 def test_intended_file_parsing() -> None:
-    rules = cs.parse_intended("# comment\nfiles.magic: changed\n"
+    rules = cs.parse_intended("# comment\nfiles.mime: changed\n"
                               "errors: added for rows matching \\.jp2$\n")
-    assert [r.text() for r in rules] == ["files.magic: changed",
+    assert [r.text() for r in rules] == ["files.mime: changed",
                                          "errors: added for rows matching \\.jp2$"]
-    for bad in ("files.magic changed", "files.magic: renamed", "x: any for rows matching ("):
+    for bad in ("files.mime changed", "files.mime: renamed", "x: any for rows matching ("):
         with pytest.raises(ValueError):
             cs.parse_intended(bad)
     with pytest.raises(ValueError):
