@@ -25,6 +25,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .cli_errors import exit_codes
 from .cli_hashset import (
     DhashOpt,
     MinQualityOpt,
@@ -34,7 +35,6 @@ from .cli_hashset import (
     ThresholdOpt,
     thresholds_from,
 )
-from .errors import TriageError
 from .model import RunSummary, to_json
 
 EXIT_CODES_HELP = (
@@ -68,14 +68,6 @@ def _root(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """triage: offline forensic triage of media files."""
-
-
-def _fail(e: TriageError) -> typer.Exit:
-    from .console import err_console
-    from .textsafe import terminal_line
-
-    err_console.print(terminal_line(("error:", "red"), " ", str(e)), soft_wrap=True)
-    return typer.Exit(e.exit_code)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -149,14 +141,9 @@ def scan(
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)
     signal.signal(signal.SIGTERM, _terminate)  # a batch system's stop: same as Ctrl-C
-    try:
+    with exit_codes(interrupted="interrupted: finished entries are saved; run the same scan "
+                    "again to resume"):
         summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
-    except TriageError as e:
-        raise _fail(e) from e
-    except KeyboardInterrupt:
-        typer.echo("interrupted: finished entries are saved; run the same scan again to "
-                   "resume", err=True)
-        raise typer.Exit(130) from None
     _emit(summary, json_out, print_summary)
     if summary.match_error is not None or (
             summary.matches is not None and summary.matches.damaged_sets):
@@ -181,10 +168,8 @@ def demo(
     from .console import print_summary
     from .demo_run import run_demo
 
-    try:
+    with exit_codes():
         summary = run_demo(directory, jobs=jobs, argv=sys.argv[1:])
-    except TriageError as e:
-        raise _fail(e) from e
     _emit(summary, json_out, print_summary)
 
 

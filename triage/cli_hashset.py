@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +22,8 @@ from hashsets.errors import HashSetFileError
 from hashsets.formats import FORMATS
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
-from .errors import HashSetError, TriageError
+from .cli_errors import exit_codes
+from .errors import HashSetError
 from .model import MatchSummary, to_json
 from .textsafe import for_terminal, terminal_line
 
@@ -112,17 +111,7 @@ def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
     return out
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Library errors -> message on stderr + the error's exit code (6 for hash sets)."""
-    try:
-        yield
-    except HashSetFileError as e:
-        err.print(terminal_line(("error:", "red"), " ", str(e)))
-        raise typer.Exit(HashSetError.exit_code) from None
-    except TriageError as e:
-        err.print(terminal_line(("error:", "red"), " ", str(e)))
-        raise typer.Exit(e.exit_code) from None
+_errors = exit_codes
 
 
 def _store(path: Path | None, readonly: bool = False) -> HashSetStore:

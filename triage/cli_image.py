@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from .errors import EvidenceError, TriageError
+from .cli_errors import exit_codes
+from .errors import EvidenceError
 from .textsafe import plain_terminal
 
 EXIT_MISMATCH = 1
@@ -33,23 +34,18 @@ def verify_image_command(
     stores no hash to compare with."""
     from .sources.image import verify_image
 
-    try:
-        result = verify_image(str(image))
-    except TriageError as e:
-        typer.echo(f"error: {plain_terminal(e)}", err=True)
-        raise typer.Exit(e.exit_code) from e
-    except OSError as e:
-        typer.echo(f"error: {plain_terminal(image)}: {plain_terminal(e)}", err=True)
-        raise typer.Exit(EvidenceError.exit_code) from e
-    if case is not None:
-        from .case import Case
-
+    with exit_codes():
         try:
+            result = verify_image(str(image))
+        except OSError as e:
+            if isinstance(e, EvidenceError):
+                raise
+            raise EvidenceError(f"{image}: {e.strerror or e}") from e
+        if case is not None:
+            from .case import Case
+
             with Case.open(case, create=False) as c:
                 c.audit("image.verify", result)
-        except TriageError as e:
-            typer.echo(f"error: {plain_terminal(e)}", err=True)
-            raise typer.Exit(e.exit_code) from e
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True, indent=2))
     else:

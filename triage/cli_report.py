@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .errors import TriageError
+from .cli_errors import exit_codes
 from .textsafe import terminal_line
 
 out = Console(highlight=False, soft_wrap=True)
@@ -50,11 +50,6 @@ class CsvRows(StrEnum):
     hits = "hits"
 
 
-def _fail(e: TriageError) -> typer.Exit:
-    err.print(terminal_line(("error:", "red"), " ", str(e)))
-    return typer.Exit(e.exit_code)
-
-
 def report_command(
     case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Export format.")
@@ -79,11 +74,9 @@ def report_command(
     from .report.export import export
 
     options = {"rows": rows.value} if format is ReportFormat.csv else {}
-    try:
+    with exit_codes():
         r = export(case_dir, format.value, out_path, options=options,
                    generated_at=generated_at, sign_key=sign, argv=sys.argv[1:])
-    except TriageError as e:
-        raise _fail(e) from e
     if json_out:
         typer.echo(json.dumps(r.to_dict(), indent=2, sort_keys=True))
         return
@@ -113,10 +106,8 @@ def verify_command(
     when anything does not match."""
     from .report.verify import EXIT_VERIFY_FAILED, verify
 
-    try:
+    with exit_codes():
         checks = verify(case_dir, manifest, pubkey)
-    except TriageError as e:
-        raise _fail(e) from e
     bad = [c for c in checks if not c.ok]
     if json_out:
         typer.echo(json.dumps({"ok": not bad, "checks": [c.to_dict() for c in checks]},
@@ -141,10 +132,8 @@ def key_generate(
     public key)."""
     from .report.signing import generate
 
-    try:
+    with exit_codes():
         key = generate(out_path, force=force)
-    except TriageError as e:
-        raise _fail(e) from e
     out.print(terminal_line("private key: ", str(out_path), " (0600; keep it secret)"))
     out.print(terminal_line("public key: ", str(out_path), ".pub"))
     typer.echo(f"fingerprint: {key.public.fingerprint}")

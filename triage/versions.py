@@ -6,6 +6,7 @@ import platform
 import sqlite3
 import ssl
 import sys
+import zlib
 from importlib import metadata
 from typing import Any
 
@@ -13,10 +14,13 @@ from hashsets.algorithms import ALGORITHMS
 
 from . import __version__
 
-#: Libraries that decide results besides the algorithms' own (those come from the registry).
+#: Libraries that decide results besides the algorithms' own (those come from the registry):
+#: decoding and identification, disk images, what is found inside containers (olefile,
+#: py7zr, pikepdf), hash-set parsing, reports and their signatures.
 _DISTRIBUTIONS = ("Pillow", "numpy", "python-magic", "typer", "rich", "PyWavelets",
                   "pytsk3", "libewf-python", "libvmdk-python", "libvhdi-python",
-                  "libqcow-python", "faiss-cpu", "ijson")
+                  "libqcow-python", "olefile", "py7zr", "pikepdf", "ijson", "sqlite-utils",
+                  "fpdf2", "cryptography")
 
 
 def _version(dist: str) -> str | None:
@@ -51,6 +55,7 @@ def versions() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
         "libraries": libs,
         "algorithms": algorithms,
     }
@@ -60,6 +65,17 @@ def versions() -> dict[str, Any]:
         out["libmagic"] = Identifier.libmagic_version()
     except Exception as e:  # libmagic missing is reported by the scan itself
         out["libmagic"] = f"unavailable: {e}"
+    try:
+        # Which libewf reads E01 (Debian's zlib-backed build or the PyPI wheel) and libtsk.
+        import pytsk3
+
+        from .sources.disk_containers import pyewf_library
+
+        ewf = pyewf_library()
+        out["libewf"] = {"origin": ewf.origin, "version": ewf.version}
+        out["libtsk"] = str(pytsk3.TSK_VERSION_STR)
+    except Exception as e:  # a missing disk-image library is reported when one is opened
+        out["libewf"] = f"unavailable: {e}"
     try:
         from PIL import features
 

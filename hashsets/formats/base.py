@@ -13,7 +13,6 @@ from typing import IO, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..algorithms import EMPTY_DIGESTS, get
 from ..errors import HashSetFileError
 
 #: Bytes of a file that ``detect`` looks at. Enough for a VICS header or a CSV header row.
@@ -195,21 +194,6 @@ def parse_flag(value: object) -> bool | None:
     if text in _FALSE and text:
         return False
     return None
-
-
-def normalize_hash(algorithm: str, value: str) -> str:
-    """Canonical hex via the algorithm registry; raises ValueError naming the value."""
-    return get(algorithm).normalize(value)
-
-
-def is_empty_digest(hashes: Mapping[str, str]) -> bool:
-    """True when any value is the digest of the empty file (never evidence of a match)."""
-    return any(v in EMPTY_DIGESTS for v in hashes.values())
-
-
-def guess_algorithm_by_length(hex_text: str) -> str | None:
-    """md5/sha1/sha256 from the number of hex digits (64 is taken as sha256, never pdq)."""
-    return {32: "md5", 40: "sha1", 64: "sha256"}.get(len(hex_text))
 
 
 def read_zip_member(path: Path, wanted: str) -> tuple[zipfile.ZipFile, str] | None:

@@ -1,0 +1,47 @@
+"""The one place where library errors become a message and an exit code (the CLI's edge).
+
+Every command runs its library call inside :func:`exit_codes`. A :class:`~triage.errors.
+TriageError` carries its own exit code (4 evidence, 5 case, 6 hash sets, ...); a
+``hashsets`` library error (:class:`~hashsets.errors.HashSetFileError`: the library does not
+know triage) is a hash-set problem, exit 6; Ctrl-C and SIGTERM are 130. The message is
+printed terminal-safe (:mod:`triage.textsafe`): errors quote paths and set names, which come
+from evidence and hash sets. Anything else is a bug and keeps its traceback (exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from hashsets.errors import HashSetFileError
+
+from .errors import HashSetError, TriageError
+
+#: Exit code of an interrupted command (128 + SIGINT, the shell's convention).
+EXIT_INTERRUPTED = 130
+
+
+def print_error(message: str) -> None:
+    from .console import err_console
+    from .textsafe import terminal_line
+
+    err_console.print(terminal_line(("error:", "red"), " ", message), soft_wrap=True)
+
+
+@contextmanager
+def exit_codes(interrupted: str = "interrupted") -> Iterator[None]:
+    """Run a command's library call; turn its errors into a message on stderr and the
+    matching exit code (see module doc). ``interrupted`` is said on Ctrl-C/SIGTERM."""
+    try:
+        yield
+    except HashSetFileError as e:
+        print_error(str(e))
+        raise typer.Exit(HashSetError.exit_code) from None
+    except TriageError as e:
+        print_error(str(e))
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo(interrupted, err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
