@@ -73,6 +73,16 @@ def test_match_report_verify_refused_while_a_scan_runs(tmp_path: Path) -> None:
     assert commands == ["scan", "scan"]
 
 
+def test_verify_creates_nothing(tmp_path: Path) -> None:
+    ev = _evidence(tmp_path / "ev")
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    before = {p.name: _sha256(p) for p in case.iterdir() if p.is_file()}
+    r = run_triage("verify", str(case))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {p.name: _sha256(p) for p in case.iterdir() if p.is_file()} == before
+
+
 def test_second_writer_in_process_is_refused(tmp_path: Path) -> None:
     with Case.open(tmp_path / "c"):
         with pytest.raises(CaseInUseError):
@@ -107,6 +117,19 @@ def test_report_shows_last_completed_match_over_a_finished_scan(tmp_path: Path) 
         assert chosen == first and note and f"run {again}" in note
         last = run("match", "completed", {"pending_entries": 0})
         assert case.report_match_run() == (last, None)
+        # A match that could not read a set never stands for the case's matches.
+        bad = run("match", "completed", {"damaged_sets": [{"name": "vics-q3", "set_id": "s"}]})
+        chosen, note = case.report_match_run()
+        assert chosen == last and note and f"run {bad}" in note and "vics-q3" in note
+
+    with Case.open(tmp_path / "d") as case:
+        rid = case.start_run("scan", [], {}, {})
+        case.end_run(rid, "completed", {"matches": {"damaged_sets": [{"name": "caid"}]}})
+        case.conn.execute("INSERT INTO hash_sets_used(run_id, set_id, name, format, "
+                          "source_sha256, entry_count) VALUES (?, 's', 'n', 'plain', 'x', 1)",
+                          (rid,))
+        chosen, note = case.report_match_run()
+        assert chosen == rid and note and note.startswith("INCOMPLETE") and "caid" in note
 
 
 # -- never created by a command that only reads or records ------------------------------
@@ -122,6 +145,7 @@ def test_no_command_creates_a_case(tmp_path: Path) -> None:
         assert r.returncode in (5, 7), (args, r.stderr)
         assert not typo.exists(), args
         assert "Traceback" not in r.stderr
+        assert r.returncode == 5 and "no such case directory" in r.stderr, (args, r.stderr)
 
 
 # -- symbolic links ------------------------------------------------------------------
@@ -183,6 +207,7 @@ def test_not_a_case_database(tmp_path: Path) -> None:
     with pytest.raises(CaseError, match="not a triage case database"):
         Case.open(case)
     assert _sha256(chat) == before
+    assert not (case / "case.lock").exists()  # the folder is left as it was
     (case / "case.sqlite").write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(CaseError, match="not an SQLite file"):
         Case.open(case)
@@ -197,11 +222,43 @@ def test_resume_against_other_evidence_at_the_same_path_is_refused(tmp_path: Pat
     assert scan_json(ev, case)["resumed"] is True  # the same evidence resumes
     shutil.move(ev, tmp_path / "exhibit-1")
     _evidence(ev, n=6, shade=120)  # another exhibit at the same path
-    r = run_triage("scan", str(ev), "--case", str(case), "-q", "--no-match")
+    before = _sha256(case / "case.sqlite")
+    r = run_triage("scan", str(ev), "--case", str(case), "-q", "--no-match",
+                   "--case-number", "WRONG-EXHIBIT")
     assert r.returncode == 5, r.stderr
     assert "not the evidence this case scanned" in r.stderr
     assert "Traceback" not in r.stderr
     assert rows(case, "SELECT count(*) AS n FROM files")[0]["n"] == 4  # nothing added
+    # Refused before anything was recorded: no case number, no run, no audit row.
+    assert _sha256(case / "case.sqlite") == before
+
+
+def test_resume_of_a_case_without_identity_warns(tmp_path: Path) -> None:
+    """A case made before schema 2 has no identity: the resume goes on, visibly unchecked."""
+    ev = _evidence(tmp_path / "ev")
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    conn = sqlite3.connect(case / "case.sqlite")
+    conn.execute("UPDATE evidence SET identity=NULL")
+    conn.commit()
+    conn.close()
+    r = run_triage("scan", str(ev), "--case", str(case), "-q", "--no-match")
+    assert r.returncode == 0, r.stderr
+    assert "cannot be checked against swapped evidence" in r.stderr
+    assert rows(case, "SELECT identity FROM evidence")[0]["identity"]  # recorded now
+    warned = rows(case, "SELECT message FROM errors WHERE stage='evidence'")
+    assert any("cannot be checked" in w["message"] for w in warned)
+
+
+def test_identity_ignores_what_changes_when_the_same_exhibit_is_attached_again() -> None:
+    from triage.evidence_identity import differences
+
+    then = {"kind": "folder", "device": "7:0", "inode": 2, "fsid": "a", "fs_source":
+            "/dev/loop0", "fs_type": "vfat", "listing_sha256": "x"}
+    again = {**then, "device": "7:3", "fsid": "b", "fs_source": "/dev/loop3"}
+    assert differences(then, again) == []
+    assert differences(then, {**again, "listing_sha256": "y"}) == [
+        "listing sha256 was x, now y"]
 
 
 def test_swapped_image_file_is_refused(tmp_path: Path) -> None:

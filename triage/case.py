@@ -159,20 +159,15 @@ def _take_lock(directory: Path, *, exclusive: bool) -> int | None:
 
 
 def _connect_readonly(db: Path) -> sqlite3.Connection:
-    """Open without writing anything. A WAL database needs its shared-memory file; on
-    read-only media where none can be created, it is opened as immutable, which is exact
-    only when no write-ahead log holds unapplied changes (refused otherwise)."""
+    """Open without writing or creating anything. With an empty (or no) write-ahead log the
+    file is read as immutable; a log with content needs SQLite's shared-memory file, which
+    cannot be made on read-only media (refused there with a clear message)."""
     uri = db.resolve().as_uri()
-    try:
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError as first:
-        wal = db.with_name(db.name + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:
-            raise CaseError(f"{db}: its write-ahead log ({wal.name}) holds changes that "
-                            "cannot be read on this read-only location; copy the case "
-                            "folder to writable storage and open the copy") from first
+    wal = db.with_name(db.name + "-wal")
+    if not (wal.exists() and wal.stat().st_size > 0):
+        # Nothing in a write-ahead log: read the file alone, creating nothing beside it
+        # (mode=ro would create -wal and -shm files in a writable folder). Exact: the
+        # caller holds the case's shared lock, so no triage writer is running.
         try:
             conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
                                    isolation_level=None)
@@ -180,6 +175,14 @@ def _connect_readonly(db: Path) -> sqlite3.Connection:
             return conn
         except sqlite3.Error as e:
             raise CaseError(f"{db}: cannot read the case database: {e}") from e
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as first:
+        raise CaseError(f"{db}: its write-ahead log ({wal.name}) holds changes that "
+                        "cannot be read on this read-only location; copy the case folder "
+                        "to writable storage and open the copy") from first
 
 
 def _is_access_problem(e: sqlite3.Error) -> bool:
@@ -266,11 +269,14 @@ class Case:
             raise CaseError(f"{path}: no case database ({DB_NAME}) here")
         if existed:
             _check_sqlite_file(db)
+        new_lock = not _lexists(path / LOCK_NAME)
         lock_fd = _take_lock(path, exclusive=True)
         assert lock_fd is not None  # a writer's lock is taken or refused, never skipped
         try:
             case = cls._open_writable(path, db, existed)
         except BaseException:
+            if new_lock and existed:  # not a case after all: leave the folder as it was
+                (path / LOCK_NAME).unlink(missing_ok=True)
             os.close(lock_fd)
             raise
         case._lock_fd = lock_fd
@@ -592,6 +598,30 @@ class Case:
                                               "summary": summary})
 
     # -- evidence --------------------------------------------------------------------
+    def check_evidence(self, path: str, path_bytes: bytes, source_type: str,
+                       identity: dict[str, Any]) -> str | None:
+        """Before anything is recorded: refuse (:class:`EvidenceMismatchError`) evidence at a
+        path the case holds whose identity differs. Returns a warning when the case holds
+        that path without a recorded identity (made before schema 2): such a resume cannot
+        be checked."""
+        row = self.conn.execute(
+            "SELECT identity FROM evidence WHERE path_bytes=? AND source_type=?",
+            (path_bytes, source_type)).fetchone()
+        if row is None:
+            return None
+        if row[0] is None:
+            return (f"{path}: this case was made by an older triage that did not record what "
+                    "identifies the evidence; this resume cannot be checked against swapped "
+                    "evidence (its identity is recorded now). If another exhibit may sit at "
+                    "this path, scan it into a new case.")
+        diffs = evidence_differences(json.loads(row[0]), identity)
+        if diffs:
+            raise EvidenceMismatchError(
+                f"{path}: this is not the evidence this case scanned at that path "
+                f"({'; '.join(diffs)}). Nothing was changed. Scan it into a new case "
+                "(or give this exhibit its own path).")
+        return None
+
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
                      size: int | None, description: Mapping[str, object], run_id: int,
                      stored_md5: str | None = None, stored_sha1: str | None = None,
@@ -964,11 +994,21 @@ class Case:
             "(r.id IN (SELECT run_id FROM hash_sets_used) OR "
             " r.id IN (SELECT run_id FROM matches)) ORDER BY r.id DESC").fetchall()
         chosen: tuple[int, str] | None = None
-        partial: tuple[int, str] | None = None
+        partial: tuple[int, str, str] | None = None
+        passed_over: list[str] = []
         for run_id, command, summary in rows:
-            pending = (json.loads(summary) if summary else {}).get("pending_entries")
-            if pending:
-                partial = partial or (int(run_id), command)
+            doc = json.loads(summary) if summary else {}
+            damaged = doc.get("damaged_sets") or (doc.get("matches") or {}).get("damaged_sets")
+            if damaged:
+                # Hits of a set that could not be read are missing: such a run never stands
+                # for the case's matches while a complete one exists.
+                names = ", ".join(str(d.get("name")) for d in damaged)
+                passed_over.append(f"{command} run {run_id} could not read hash set(s) "
+                                   f"{names}, whose hits are therefore missing from it")
+                partial = partial or (int(run_id), command, "damaged")
+                continue
+            if doc.get("pending_entries"):
+                partial = partial or (int(run_id), command, "unfinished")
                 continue
             chosen = (int(run_id), command)
             break
@@ -976,17 +1016,24 @@ class Case:
             return None, None
         if chosen is None:
             assert partial is not None
+            if partial[2] == "damaged":
+                return partial[0], (f"INCOMPLETE: {'; '.join(passed_over)}; no complete "
+                                    "match run exists: repair or re-import the set(s), then "
+                                    "run 'triage match'")
             return partial[0], (f"matches are those of {partial[1]} run {partial[0]}, made "
                                 "while the scan was unfinished; run the scan again, then "
                                 "'triage match'")
         later = self.conn.execute(
             "SELECT min(id) FROM runs WHERE command='scan' AND id>?", (chosen[0],)
         ).fetchone()[0]
-        note = None
+        notes = []
+        if passed_over:
+            notes.append(f"a later {'; '.join(passed_over)}; the last complete match run "
+                         f"({chosen[0]}) is shown instead")
         if later is not None:
-            note = (f"the case was scanned again (run {later}) after these matches; run "
-                    "'triage match' to match what that scan added")
-        return chosen[0], note
+            notes.append(f"the case was scanned again (run {later}) after these matches; run "
+                         "'triage match' to match what that scan added")
+        return chosen[0], "; ".join(notes) or None
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -15,8 +15,11 @@ the evidence, facts that change when the evidence does, and a resume compares th
   segment file its size and a digest of its first and last 64 KiB (a quick fingerprint: a
   full hash is ``verify-image``'s job).
 
-Only facts that both records hold are compared (a fact this machine cannot see, such as a
-UUID without udev, is left out rather than guessed).
+Only the facts in :data:`COMPARED` that both records hold are compared (a fact this machine
+cannot see, such as a UUID without udev, is left out rather than guessed). The device
+number, the mount source and ``f_fsid`` (which FAT derives from the device number) are
+recorded but not compared: the same exhibit attached again, after a reboot or on another
+loop device, gets new ones, and refusing that resume would be wrong.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ from typing import Any
 
 #: Version of the set of facts below; bump it when facts change meaning.
 METHOD = 1
+#: The facts whose difference means "other evidence".
+COMPARED = ("kind", "inode", "fs_type", "fs_uuid", "listing_sha256", "container",
+            "media_size", "segments", "segment_bytes", "fingerprint_sha256", "stored_md5",
+            "stored_sha1")
 #: Bytes read at each end of every image segment for the quick fingerprint.
 FINGERPRINT_BYTES = 64 * 1024
 
@@ -47,8 +54,8 @@ def differences(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Human-readable differences between two identities; empty when they agree on every
     fact both hold."""
     out = []
-    for key in sorted(set(recorded) & set(now)):
-        if key == "method" or recorded[key] is None or now[key] is None:
+    for key in COMPARED:
+        if recorded.get(key) is None or now.get(key) is None:
             continue
         if recorded[key] != now[key]:
             out.append(f"{key.replace('_', ' ')} was {_short(recorded[key])}, now "

@@ -124,6 +124,8 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
         # would read as complete. The set is named; the other sets' hits stand.
         bad = {d.set_id for d in damaged}
         found = [h for h in found if h.set_id not in bad]
+        # Nor is it "used": listed with 0 hits it would read as matched and clean.
+        sets = [s for s in sets if s.set_id not in bad]
     damaged_sets = tuple(DamagedSet(set_id=d.set_id, name=d.set_name, error=str(d))
                          for d in damaged)
     by_id = {s.set_id: s for s in sets}

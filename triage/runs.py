@@ -16,7 +16,7 @@ command line only parses options, calls these and maps errors to exit codes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,13 +43,16 @@ class Run:
 @contextmanager
 def case_run(case_dir: str | os.PathLike[str], command: str, *,
              argv: Sequence[str] = (), options: dict[str, Any] | None = None,
-             create: bool = False, case_info: dict[str, str | None] | None = None
-             ) -> Iterator[Run]:
+             create: bool = False, case_info: dict[str, str | None] | None = None,
+             preflight: Callable[[Case], None] | None = None) -> Iterator[Run]:
     """Open (``create``: or create) the case, locked, and record one run of ``command``
-    around the body (see module doc). ``case_info`` (number, examiner, agency, notes) is
-    recorded first, so that a new case's creation precedes its first run in the audit
-    trail."""
+    around the body (see module doc). ``preflight`` runs first, before anything is
+    recorded: a refusal there leaves the case as it was. ``case_info`` (number, examiner,
+    agency, notes) is recorded next, so that a new case's creation precedes its first run
+    in the audit trail."""
     with Case.open(case_dir, create=create) as case:
+        if preflight is not None:
+            preflight(case)
         if case_info:
             case.set_case_info(**case_info)
         run_id = case.start_run(command, list(argv), options or {}, versions())

@@ -145,15 +145,30 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     source = open_source(evidence)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
     started = time.monotonic()
+    evidence_facts: list[_EvidenceFacts] = []
+    warnings: list[str] = []
+
+    def preflight(case: Case) -> None:
+        # The evidence is checked against the case before anything is recorded: other
+        # evidence at a path the case holds leaves the case exactly as it was.
+        facts = _evidence_facts(source, evidence)
+        evidence_facts.append(facts)
+        if (warning := case.check_evidence(facts.path, facts.path_bytes, facts.source_type,
+                                           facts.identity)):
+            warnings.append(warning)
+
     try:
         with case_run(case_dir, "scan", argv=argv, options=options.recorded(), create=True,
                       case_info={"number": options.case_number,
                                  "examiner": options.examiner, "agency": options.agency,
-                                 "notes": options.notes}) as run:
+                                 "notes": options.notes}, preflight=preflight) as run:
             case = run.case
             summary = RunSummary(run_id=run.run_id, case_database=str(case.db_path.resolve()))
+            for w in warnings:
+                progress.warn(w)
+                case.record_error(run.run_id, "evidence", "Warning", w)
             try:
-                summary = _scan(case, summary, source, evidence, options, progress)
+                summary = _scan(case, summary, source, evidence_facts[0], options, progress)
             finally:
                 summary = replace(summary,
                                   elapsed_seconds=round(time.monotonic() - started, 3))
@@ -165,18 +180,34 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     return summary
 
 
-def _scan(case: Case, summary: RunSummary, source: Source, evidence: str,
-          options: ScanOptions, progress: Progress) -> RunSummary:
-    run_id = summary.run_id
+@dataclass(frozen=True)
+class _EvidenceFacts:
+    """What the case records of the evidence itself (read before the case is touched)."""
+
+    path: str
+    path_bytes: bytes
+    source_type: str
+    description: dict[str, Any]
+    identity: dict[str, Any]
+
+
+def _evidence_facts(source: Source, evidence: str) -> _EvidenceFacts:
     description = source.describe()
     abs_path = os.fsencode(os.path.abspath(evidence))
+    return _EvidenceFacts(display_bytes(abs_path), abs_path or os.fsencode(evidence),
+                          str(description.get("type", source.name)), description,
+                          evidence_identity.identify(evidence, description))
+
+
+def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
+          options: ScanOptions, progress: Progress) -> RunSummary:
+    run_id = summary.run_id
+    description = ev.description
     evidence_id = case.add_evidence(
-        path=display_bytes(abs_path), path_bytes=abs_path or os.fsencode(evidence),
-        source_type=str(description.get("type", source.name)),
+        path=ev.path, path_bytes=ev.path_bytes, source_type=ev.source_type,
         size=description.get("size"), description=description, run_id=run_id,
         stored_md5=description.get("stored_md5"),
-        stored_sha1=description.get("stored_sha1"),
-        identity=evidence_identity.identify(evidence, description))
+        stored_sha1=description.get("stored_sha1"), identity=ev.identity)
     for w in source.warnings():
         progress.warn(w)
         case.record_error(run_id, "evidence", "Warning", w)

@@ -141,6 +141,8 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     gen = generation_time(generated_at)
     key: PrivateKey | None = load_private(sign_key) if sign_key else None
     fingerprint = key.public.fingerprint if key else None
+    if not (case_dir / DB_NAME).is_file():
+        Case.open(case_dir, create=False, readonly=True)  # names what is missing (exit 5)
     readonly = not _writable(case_dir)
     if readonly and out is None:
         raise ReportWriteError(f"{case_dir}: the case is on a read-only location; give "
@@ -166,8 +168,9 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
         if not readonly:
             md.checkpoint(case)
         number = done.case_number
-        db_path = case.db_path
-    database = mf.database_state(db_path)  # after close: nothing left in flight
+        # Hashed while the case is still locked (no run can slip in before the manifest);
+        # the WAL was just folded in, so closing changes nothing in the database file.
+        database = mf.database_state(case.db_path)
     mpath = mf.manifest_path(target)
     signer = None if key is None else {
         "algorithm": "ed25519", "public_key": key.public.raw.hex(),

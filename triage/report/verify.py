@@ -54,7 +54,8 @@ def verify(case_dir: Path, manifests: list[Path] | None = None,
     checks: list[Check] = []
     db = case_dir / DB_NAME
     if not db.is_file():
-        return [Check(str(db), False, "no case database here")]
+        raise CaseError(f"{case_dir}: no such case directory" if not case_dir.is_dir()
+                        else f"{case_dir}: no case database ({DB_NAME}) here")
     trusted: PublicKey | None = load_public(pubkey) if pubkey else None
     case: Case | None = None
     try:
@@ -125,6 +126,12 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
         acts = ", ".join(f"{s} {a}" for s, a in later[:5]) + (" ..." if len(later) > 5 else "")
         out.append(Check(subject, True, f"changed since this export by {len(later)} audited "
                          f"actions ({acts}); not comparable byte for byte"))
+    elif current["sha256"] == dbrec.get("sha256"):
+        wal_now = (current.get("wal") or {}).get("sha256") or "none"
+        wal_then = (dbrec.get("wal") or {}).get("sha256") or "none"
+        out.append(Check(subject, False, f"the database file is as recorded, but its "
+                         f"write-ahead log ({DB_NAME}-wal) is not: SHA-256 {wal_now}, the "
+                         f"manifest's {wal_then}; no audited action explains the change"))
     else:
         out.append(Check(subject, False, f"SHA-256 {current['sha256']} does not match the "
                          f"manifest's {dbrec.get('sha256')} and no audited action explains "
