@@ -40,6 +40,7 @@ key_app = typer.Typer(
 
 #: The --format choices, from the exporter registry (a new exporter needs no edit here).
 ReportFormat = StrEnum("ReportFormat", {name: name for name in EXPORTERS})  # type: ignore[misc]
+DEFAULT_FORMAT = ReportFormat("html")
 
 
 class CsvRows(StrEnum):
@@ -50,7 +51,7 @@ class CsvRows(StrEnum):
 def report_command(
     case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Export format.")
-                      ] = ReportFormat("html"),
+                      ] = DEFAULT_FORMAT,
     out_path: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
         "vics-case.json for vics, report-hits.csv for --rows hits). The manifest is written "
