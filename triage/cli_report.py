@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from .cli_errors import exit_codes
+from .report import EXPORTERS
 from .textsafe import terminal_line
 
 out = Console(highlight=False, soft_wrap=True)
@@ -37,12 +38,9 @@ key_app = typer.Typer(
 )
 
 
-class ReportFormat(StrEnum):
-    html = "html"
-    csv = "csv"
-    jsonl = "jsonl"
-    pdf = "pdf"
-    vics = "vics"
+#: The --format choices, from the exporter registry (a new exporter needs no edit here).
+ReportFormat = StrEnum("ReportFormat", {name: name for name in EXPORTERS})  # type: ignore[misc]
+DEFAULT_FORMAT = ReportFormat("html")
 
 
 class CsvRows(StrEnum):
@@ -53,7 +51,7 @@ class CsvRows(StrEnum):
 def report_command(
     case_dir: Annotated[Path, typer.Argument(help="An existing case directory.")],
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Export format.")
-                      ] = ReportFormat.html,
+                      ] = DEFAULT_FORMAT,
     out_path: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
         "vics-case.json for vics, report-hits.csv for --rows hits). The manifest is written "
@@ -73,7 +71,7 @@ def report_command(
     the export is recorded in the case's audit trail. No picture is ever exported."""
     from .report.export import export
 
-    options = {"rows": rows.value} if format is ReportFormat.csv else {}
+    options = {"rows": rows.value} if format.value == "csv" else {}
     with exit_codes():
         r = export(case_dir, format.value, out_path, options=options,
                    generated_at=generated_at, sign_key=sign, argv=sys.argv[1:])
