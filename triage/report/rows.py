@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
+from ..model import MatchHit
+
 #: The note the scanner puts on a deleted file whose blocks may have been reallocated.
 OVERWRITTEN_NOTE = "content may be overwritten"
 NO_CATEGORY = "(none)"
@@ -113,26 +115,9 @@ SET_LABEL_SQL = ("{t}set_name || CASE WHEN coalesce({t}set_version, '') <> '' "
 
 
 @dataclass(frozen=True)
-class Hit(Record):
-    """One match row: why a file hit (set, version, algorithm, exact/near, distance...)."""
-
-    file_id: int
-    set_id: str
-    set_name: str
-    set_version: str | None
-    algorithm: str
-    match_type: str  # exact | near
-    file_value: str
-    known_value: str
-    distance: int
-    threshold: int | None
-    category: str | None
-    category_raw: str | None
-    series: str | None
-    victim_identified: bool | None
-    offender_identified: bool | None
-    known: bool  # hit in a known-file (NSRL-style) set: "known", never "good"
-    entry_ref: str | None
+class Hit(MatchHit, Record):
+    """One match row: why a file hit (set, version, algorithm, exact/near, distance...): the
+    result model's :class:`~triage.model.MatchHit`, read back by column name."""
 
     _convert: ClassVar[Converters] = {"victim_identified": flag, "offender_identified": flag,
                                       "known": bool}
