@@ -186,3 +186,36 @@ def test_schema_line_contract() -> None:
     assert line.plan(3, Path("f")) == ()
     with pytest.raises(SchemaError):
         line.plan(4, Path("f"))
+
+
+def test_v4_redisplays_bang_names_and_drops_libmagic_text(tmp_path: Path) -> None:
+    """Schema 4: a file named ``a.zip!photo.jpg`` no longer reads like a member of
+    ``a.zip`` in cases made before (issue 11 defects 8 and 9)."""
+    from triage.case import CHILD_ID_BASE, CHILD_SLOTS
+
+    with Case.open(tmp_path / "c") as case, case.transaction() as t:
+        rid = int(t.execute("INSERT INTO runs(command, arguments, options, tool_version, "
+                            "versions, host, user, started_utc, status) VALUES ('scan', "
+                            "'[]', '{}', '0', '{}', 'h', 'u', 't', 'completed')").lastrowid
+                  or 0)
+        t.execute("INSERT INTO evidence(id, path, path_bytes, source_type, description, "
+                  "added_run_id) VALUES (1, '/ev', X'2f6576', 'directory', '{}', ?)", (rid,))
+        rows_ = [(1, "f1", None, b"a.zip!photo.jpg", "a.zip!photo.jpg"),
+                 (CHILD_ID_BASE + CHILD_SLOTS + 1, "f1!1", 1, b"a.zip!photo.jpg!x.jpg",
+                  "a.zip!photo.jpg!x.jpg"),
+                 (2, "f2", None, b"plain.jpg", "plain.jpg")]
+        for fid, ident, parent, path, display in rows_:
+            t.execute("INSERT INTO files(id, evidence_id, identity, parent_id, path, "
+                      "display_path, kind, status) VALUES (?, 1, ?, ?, ?, ?, 'file', 'done')",
+                      (fid, ident, parent, path, display))
+        # Make it a version-3 case: the column libmagic's text lived in, and the version.
+        t.execute("ALTER TABLE files ADD COLUMN magic TEXT")
+        t.execute("UPDATE files SET magic='a /usr/bin/CANARY script'")
+        t.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    with Case.open(tmp_path / "c") as case:
+        assert case.migrated_from == 3
+        shown = [r[0] for r in case.conn.execute(
+            "SELECT display_path FROM files ORDER BY id")]
+        cols = [r[1] for r in case.conn.execute("PRAGMA table_info(files)")]
+    assert shown == ["a.zip\\x21photo.jpg", "plain.jpg", "a.zip\\x21photo.jpg!x.jpg"]
+    assert "magic" not in cols

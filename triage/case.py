@@ -62,6 +62,25 @@ def _v4_no_libmagic_description(c: sqlite3.Connection) -> None:
     # libmagic's description can quote text from inside a file (a script's shebang line,
     # JPEG comments): nothing from inside files is kept, so the column goes, old values too.
     c.execute("ALTER TABLE files DROP COLUMN magic")
+    # A '!' in a file-system name is shown as \x21 (a bare '!' only ever means "inside"):
+    # the display paths of such files, and of the items found inside them, are redone.
+    for fid, path, display in c.execute(
+            "SELECT id, path, display_path FROM files WHERE parent_id IS NULL AND "
+            "instr(path, X'21') > 0").fetchall():
+        new = display_bytes(bytes(path))
+        if new == display:
+            continue
+        c.execute("UPDATE files SET display_path=? WHERE id=?", (new, fid))
+        first = CHILD_ID_BASE + int(fid) * CHILD_SLOTS
+        c.execute("UPDATE files SET display_path = ? || substr(display_path, ?) "
+                  "WHERE id BETWEEN ? AND ? AND substr(display_path, 1, ?) = ?",
+                  (new + "!", len(display) + 2, first, first + CHILD_SLOTS - 1,
+                   len(display) + 1, display + "!"))
+    for fid, target in c.execute(
+            "SELECT id, link_target FROM files WHERE link_target IS NOT NULL AND "
+            "instr(link_target, X'21') > 0").fetchall():
+        c.execute("UPDATE files SET link_display=? WHERE id=?",
+                  (display_bytes(bytes(target)), fid))
 
 
 def _v2_evidence_identity(c: sqlite3.Connection) -> None:
@@ -85,7 +104,8 @@ CASE_SCHEMA = SchemaLine(
                   _v2_evidence_identity),
         Migration(3, "worker crashes counted apart from dispatches (quarantine)",
                   _v3_worker_crashes),
-        Migration(4, "no libmagic description (it can quote text from inside files)",
+        Migration(4, "no libmagic description (it can quote text from inside files); '!' "
+                  "in file-system names displayed as \\x21",
                   _v4_no_libmagic_description),
     ),
 )
