@@ -9,6 +9,7 @@ import hashlib
 import io
 import lzma
 import os
+import random
 import sys
 import zlib
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from triage.members import (
     inner_path,
     walk,
 )
-from triage.members.carve import gif_end, jpeg_end, png_end
+from triage.members.carve import JPEG_SOI, PNG_SIGNATURE, gif_end, jpeg_end, png_end
 
 JPEG = b.jpeg(1)
 PNG = b.png(2)
@@ -390,6 +391,46 @@ def test_carving_limits() -> None:
         list(find_embedded(data, Limits(max_members=2)))
     got = list(find_embedded(data, Limits(max_member_bytes=100)))
     assert all(m.data is None and "(max_member_bytes)" in (m.reason or "") for m in got)
+
+
+class _ScanCountingBytes(bytes):
+    """``bytes`` that adds up how many bytes the searches for carving signatures cover."""
+
+    signatures = frozenset((JPEG_SOI, PNG_SIGNATURE, b"GIF8"))
+    scanned = 0
+
+    def find(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        at = super().find(sub, start, end)
+        if sub in self.signatures:
+            lo = start or 0
+            hi = len(self) if end is None else end
+            self.scanned += (at + len(sub) if at >= 0 else hi) - lo
+        return at
+
+
+def test_carving_thousands_of_pictures_is_linear() -> None:
+    """Issue 11, defect 6: a blob of 3,000 small pictures (1,000 GIFs, then 1,000 PNGs,
+    then 1,000 JPEGs, random gaps of 0-40 bytes, some back to back) yields every one, in
+    order, at its offset, with the original's MD5; and each signature is searched forward
+    over the data about once (the quadratic version searched again for the JPEG and PNG
+    signatures after every GIF, up to the first JPEG: hundreds of times the data)."""
+    rng = random.Random(11)
+    makers = (b.gif, b.png, b.jpeg)
+    blob = bytearray(rng.randbytes(100))
+    expected = []
+    for i in range(3000):
+        pic = makers[i // 1000](i, (8 + i % 5, 8 + i % 7))
+        at = len(blob)
+        expected.append((at, f"@{at}.{('gif', 'png', 'jpg')[i // 1000]}".encode(), len(pic),
+                         hashlib.md5(pic).hexdigest()))
+        blob += pic + rng.randbytes(rng.choice((0, 1, 7, 40)))
+    data = _ScanCountingBytes(blob)
+    got = list(find_embedded(data, Limits()))
+    assert [(m.offset, m.name, m.size, hashlib.md5(m.data or b"").hexdigest())
+            for m in got] == expected
+    assert all(m.kind == "embedded" and m.reason is None for m in got)
+    scanned, size = data.scanned, len(data)
+    assert scanned <= 2 * 3 * size  # 3 signatures, each searched over the data ~once
 
 
 # -------------------------------------------------------------------- detection

@@ -172,12 +172,18 @@ def find_embedded(data: bytes, limits: Limits, budget: Budget | None = None,
     """
     pos = 0
     found = 0
+    # Next occurrence of each signature at or after ``pos`` (-1: none left). A cached hit
+    # stays valid while it is >= pos, so each signature is searched forward over the data
+    # only once: linear in len(data), not quadratic (issue 11, defect 6).
+    nxt = [data.find(sig) for sig, _, _ in _FORMATS]
     while True:
         if budget is not None:
             budget.check_time()
         best: tuple[int, str, _Parser] | None = None
-        for sig, ext, parse in _FORMATS:
-            at = data.find(sig, pos, best[0] if best else len(data))
+        for i, (sig, ext, parse) in enumerate(_FORMATS):
+            at = nxt[i]
+            if 0 <= at < pos:
+                at = nxt[i] = data.find(sig, pos)
             if at >= 0 and (best is None or at < best[0]):
                 best = (at, ext, parse)
         if best is None:
