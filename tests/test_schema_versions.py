@@ -32,16 +32,35 @@ def old(tmp_path: Path) -> Path:
     return dest
 
 
+def _checks(sql: str) -> list[str]:
+    """The CHECK constraints of a CREATE TABLE statement, whitespace normalised (PRAGMA
+    table_info does not show them)."""
+    found = []
+    start = sql.find("CHECK (")
+    while start >= 0:
+        depth, i = 0, start + len("CHECK ")
+        while True:
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            i += 1
+            if depth == 0:
+                break
+        found.append(" ".join(sql[start:i].split()))
+        start = sql.find("CHECK (", i)
+    return sorted(found)
+
+
 def _schema(db: Path) -> dict[str, object]:
-    """Tables with their columns, indexes and triggers: what a migration must reproduce."""
+    """Tables with their columns, CHECK constraints, indexes and triggers: what a migration
+    must reproduce."""
     conn = sqlite3.connect(db)
     try:
         out: dict[str, object] = {}
-        for name, kind in conn.execute(
-                "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+        for name, kind, sql in conn.execute(
+                "SELECT name, type, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
                 "ORDER BY name"):
             if kind == "table":
-                out[name] = [tuple(r) for r in conn.execute(f'PRAGMA table_info("{name}")')]
+                out[name] = ([tuple(r) for r in conn.execute(f'PRAGMA table_info("{name}")')],
+                             _checks(sql))
             else:
                 out[name] = kind
         return out
@@ -219,3 +238,20 @@ def test_v4_redisplays_bang_names_and_drops_libmagic_text(tmp_path: Path) -> Non
         cols = [r[1] for r in case.conn.execute("PRAGMA table_info(files)")]
     assert shown == ["a.zip\\x21photo.jpg", "plain.jpg", "a.zip\\x21photo.jpg!x.jpg"]
     assert "magic" not in cols
+
+
+def test_v5_accepts_the_incomplete_status(old: Path) -> None:
+    """Version 5 widens files.status to the coverage-gap status 'incomplete'; rows written
+    before keep their status and the database stays sound."""
+    db = old / "case" / "case.sqlite"
+    before = sorted(sqlite3.connect(db).execute("SELECT id, status FROM files").fetchall())
+    with Case.open(old / "case", create=False) as case:
+        assert case.migrated_from == 1
+        fid = case.conn.execute("SELECT min(id) FROM files").fetchone()[0]
+        with case.conn:
+            case.conn.execute("UPDATE files SET status='incomplete' WHERE id=?", (fid,))
+        with pytest.raises(sqlite3.IntegrityError):
+            case.conn.execute("UPDATE files SET status='nonsense' WHERE id=?", (fid,))
+        assert case.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        after = dict(case.conn.execute("SELECT id, status FROM files").fetchall())
+    assert {i: s for i, s in before if i != fid} == {i: s for i, s in after.items() if i != fid}

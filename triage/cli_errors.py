@@ -19,8 +19,32 @@ from hashsets.errors import HashSetFileError
 
 from .errors import HashSetError, TriageError
 
+#: Exit codes (README "Exit codes"; issue 12 owns this table, the other issues use it).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+#: Some entries ended in the outcome class "error" (error, quarantined).
+EXIT_FILE_ERRORS = 3
+EXIT_EVIDENCE = 4
+EXIT_CASE = 5
+EXIT_HASH_SETS = 6
+EXIT_VERIFICATION = 7
+#: Some entries ended as coverage gaps (status incomplete), nothing worse; for
+#: ``verify-image``: no stored hash to compare with.
+EXIT_COVERAGE_GAP = 8
 #: Exit code of an interrupted command (128 + SIGINT, the shell's convention).
 EXIT_INTERRUPTED = 130
+
+#: When several codes apply, the first of this order wins (issue 12, item 3).
+EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_EVIDENCE,
+                   EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_FILE_ERRORS, EXIT_COVERAGE_GAP,
+                   EXIT_OK)
+
+
+def worst_exit(*codes: int) -> int:
+    """The one code to exit with when several apply (:data:`EXIT_PRECEDENCE`)."""
+    present = set(codes) or {EXIT_OK}
+    return next(c for c in EXIT_PRECEDENCE if c in present)
 
 
 def print_error(message: str) -> None:

@@ -44,6 +44,49 @@ CHAR_DEVICE = "char_device"
 BLOCK_DEVICE = "block_device"
 OTHER = "other"
 
+# File statuses (``files.status``) and the outcome class each belongs to (issue 12: the
+# exit code and every report count by class). ``pending`` is not an outcome: the file has
+# not been handed out yet (a scan that was stopped).
+DONE = "done"
+#: Not applicable by design: recorded, never read (directories, links, devices, sparse-by-
+#: design streams such as NTFS ``$BadClus:$Bad``, deleted names without metadata).
+SKIPPED = "skipped"
+#: A coverage gap: what could be done was done (digests kept and matched), but part of the
+#: content was not examined (a format not decodable yet, an archive recognised but not
+#: expanded, a container or member stopped at a bound). The reason says which.
+INCOMPLETE = "incomplete"
+ERROR = "error"
+QUARANTINED = "quarantined"
+PENDING = "pending"
+STATUSES = (PENDING, DONE, SKIPPED, INCOMPLETE, ERROR, QUARANTINED)
+
+#: Outcome classes, in the order reports list them.
+OUTCOME_DONE = "done"
+OUTCOME_NOT_APPLICABLE = "not_applicable"
+OUTCOME_COVERAGE_GAP = "coverage_gap"
+OUTCOME_ERROR = "error"
+OUTCOME_PENDING = "pending"
+OUTCOME_CLASSES = (OUTCOME_DONE, OUTCOME_NOT_APPLICABLE, OUTCOME_COVERAGE_GAP, OUTCOME_ERROR,
+                   OUTCOME_PENDING)
+#: The outcome class of each status.
+OUTCOME_OF_STATUS: Mapping[str, str] = {
+    DONE: OUTCOME_DONE,
+    SKIPPED: OUTCOME_NOT_APPLICABLE,
+    INCOMPLETE: OUTCOME_COVERAGE_GAP,
+    ERROR: OUTCOME_ERROR,
+    QUARANTINED: OUTCOME_ERROR,
+    PENDING: OUTCOME_PENDING,
+}
+
+
+def outcome_counts(by_status: Mapping[str, int]) -> dict[str, int]:
+    """Counts by outcome class (every class present, zero when none) from counts by
+    status."""
+    out = dict.fromkeys(OUTCOME_CLASSES, 0)
+    for status, n in by_status.items():
+        out[OUTCOME_OF_STATUS[status]] += n
+    return out
+
 
 T = TypeVar("T")
 
@@ -331,6 +374,8 @@ class CaseCounts:
 
     entries: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    #: ``by_status`` summed by outcome class (:data:`OUTCOME_OF_STATUS`), every class.
+    by_outcome: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
     extension_mismatches: int = 0
     hashed_bytes: int = 0
@@ -368,6 +413,12 @@ class RunSummary:
     def unfinished(self) -> int:
         """Files that ended as error or quarantined (exit code 3 when not zero)."""
         return self.by_status.get("error", 0) + self.by_status.get("quarantined", 0)
+
+    @property
+    def coverage_gaps(self) -> int:
+        """Files that ended as ``incomplete`` (exit code 8 when not zero and nothing
+        worse)."""
+        return self.by_status.get(INCOMPLETE, 0)
 
 
 #: Fields whose record is flattened into the enclosing JSON object.

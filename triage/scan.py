@@ -33,6 +33,7 @@ from .model import (
     MatchSummary,
     PoolSummary,
     RunSummary,
+    outcome_counts,
     record_dict,
 )
 from .pipeline import DEFAULT_TIMEOUT, MAX_ATTEMPTS, WorkerPool, default_jobs
@@ -332,6 +333,7 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
     return CaseCounts(
         entries=sum(by_status.values()),
         by_status=dict(sorted(by_status.items())),
+        by_outcome=outcome_counts(by_status),
         by_kind=dict(sorted((str(k), v) for k, v in by_kind.items())),
         extension_mismatches=mismatches,
         hashed_bytes=hashed_bytes,

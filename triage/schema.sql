@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS files (
     ext_mismatch    INTEGER,              -- 1 when the name's extension contradicts content
     read_status     TEXT,                 -- full, partial, none
     status          TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'done', 'error', 'skipped', 'quarantined')),
+                    CHECK (status IN ('pending', 'done', 'skipped', 'incomplete', 'error',
+                                      'quarantined')),
     status_stage    TEXT,                 -- stage of the error, or why skipped
     status_reason   TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,  -- times handed to a worker
