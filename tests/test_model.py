@@ -38,7 +38,8 @@ from triage.worker import Checkpoint
 #: The keys `triage scan --json` printed before the model existed (batch scripts read them).
 SCAN_KEYS = {"by_kind", "by_status", "case_database", "duplicate_groups", "elapsed_seconds",
              "entries", "extension_mismatches", "files_in_duplicate_groups", "hashed_bytes",
-             "images_with_perceptual_hashes", "pool", "problems_shown", "resumed", "run_id"}
+             "images_with_perceptual_hashes", "pool", "problems_shown", "resumed", "run_id",
+             "by_outcome"}  # added by issue 12 item 3 (per-class counts)
 MATCH_KEYS = {"store", "thresholds", "sets", "hits", "exact", "near", "files_matched",
               "by_category", "by_set", "known", "skipped", "notes",
               "damaged_sets"}  # added by issue 10 item 8 (new key, old ones unchanged)
@@ -168,6 +169,8 @@ def test_scan_json_keys_unchanged(tmp_path: Path) -> None:
     summary = scan_json(ev, tmp_path / "case")
     assert set(summary) == SCAN_KEYS
     assert summary["by_status"]["done"] == 2
+    assert summary["by_outcome"] == {"done": 2, "not_applicable": 0, "coverage_gap": 0,
+                                     "error": 0, "pending": 0}
     assert set(summary["pool"]) == {"workers_started", "worker_crashes", "timeouts",
                                     "quarantined", "slowest_giveup_seconds"}
     # The run row records the same summary (less the database path).
