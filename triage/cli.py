@@ -122,6 +122,9 @@ def scan(
 ) -> None:
     """Scan evidence: identify every file by content, hash it (MD5, SHA-1, SHA-256; pHash,
     dHash and PDQ for images) and record everything in the case database."""
+    from .isolation import start_early
+
+    start_early()  # the workers' imports overlap with the supervisor's (start-up time)
     from .console import RichProgress, print_summary
     from .scan import ScanOptions
     from .scan import scan as run_scan

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from hashsets.algorithms import picture_algorithms
 
-from . import evidence_identity, faults
+from . import evidence_identity, faults, isolation
 from .case import Case
 from .errors import HashSetError
 from .model import (
@@ -143,6 +143,7 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     files never raise.
     """
     progress = progress or _NoProgress()
+    isolation.start_early()  # its imports overlap with opening the evidence and the case
     source = open_source(evidence)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
     started = time.monotonic()
@@ -228,7 +229,9 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     files, total_bytes = case.pending_totals(evidence_id)
     progress.start_processing(files, total_bytes)
     summary = replace(summary, resumed=resumed)
-    pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
+    # Nothing pending (an empty folder, a finished scan): no worker is started.
+    pool = (_process(case, evidence_id, run_id, source.spec(), options, progress) if files
+            else PoolSummary())
     summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
     if options.match:
         try:

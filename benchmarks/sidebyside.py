@@ -1,0 +1,81 @@
+"""Shared helpers of the issue-13 benchmarks: two versions of triage measured alternately.
+
+A version is a git revision unpacked with ``git archive`` into the work directory (the
+repository and its worktrees are never touched) or ``WORKTREE`` (this checkout, uncommitted
+edits included). Both run with the same interpreter (the one running the benchmark), each
+with ``PYTHONPATH`` set to its own checkout. Runs alternate base, head, base, head ... so
+that a change of the machine's load hits both; the load average is printed with every
+figure (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORKTREE = "WORKTREE"
+
+
+def checkout(rev: str, work: Path) -> Path:
+    """A directory holding revision ``rev`` of this repository (``WORKTREE``: this one)."""
+    if rev == WORKTREE:
+        return REPO
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", rev], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    out = work / f"checkout-{sha[:12]}"
+    if not out.exists():
+        out.mkdir(parents=True)
+        archive = subprocess.Popen(["git", "-C", str(REPO), "archive", sha],
+                                   stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(out)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise RuntimeError(f"git archive {rev} failed")
+    return out
+
+
+def load() -> str:
+    return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+@dataclass
+class Timings:
+    label: str
+    seconds: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+
+    def text(self) -> str:
+        if not self.seconds:
+            return f"{self.label}: no run"
+        s = sorted(self.seconds)
+        return (f"{self.label}: min {s[0]:.3f} s, median {statistics.median(s):.3f} s "
+                f"over {len(s)} runs (1-min load {min(self.loads):.2f}-{max(self.loads):.2f})")
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+
+def triage_argv(checkout_dir: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ, PYTHONPATH=str(checkout_dir))
+    return [sys.executable, "-m", "triage", *args], env
+
+
+def timed(argv: Sequence[str], env: dict[str, str] | None = None,
+          ok: Sequence[int] = (0,)) -> float:
+    """Wall seconds of one run; raises with the end of stderr when its exit code is not
+    in ``ok``."""
+    t = time.monotonic()
+    p = subprocess.run(list(argv), env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    elapsed = time.monotonic() - t
+    if p.returncode not in ok:
+        raise RuntimeError(f"{' '.join(argv[:6])} ... exited {p.returncode}: "
+                           f"{p.stderr[-800:]}")
+    return elapsed
