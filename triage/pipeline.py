@@ -21,12 +21,13 @@ is inherited; core dumps off, memory capped, stderr discarded, a private tempora
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -48,6 +49,20 @@ MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (R
 #: well within it and cost no extra write; a slow one (a big archive) has its digests in the
 #: case within about a second, whatever happens to the scan afterwards.
 CHECKPOINT_DELAY = 1.0
+#: Tasks a worker holds at once (the one it works on and those queued behind it in its
+#: pipe), so that it never waits idle while the supervisor records a result and picks the
+#: next task; a worker whose queue is down to PREFETCH_LOW is topped up, all workers' new
+#: tasks recorded in one transaction (on_dispatch). Issue 13: one transaction and one wake-up
+#: per file made the supervisor the bottleneck on small files.
+PREFETCH = 32
+PREFETCH_LOW = 8
+#: A queue is also kept under this much file content (sum of sizes; the first task is
+#: exempt), so that near the end no worker sits on a long queue of large files while
+#: another is idle, and under this many pickled bytes, far below a Unix socket's buffer
+#: (net.core.wmem_default, 208 KiB), so that sending a task never blocks: the supervisor
+#: cannot deadlock with a worker that is blocked sending it a large result.
+PREFETCH_CONTENT = 8 << 20
+PREFETCH_WIRE_BYTES = 32 << 10
 
 
 class WorkerStartError(TriageError):
@@ -63,13 +78,35 @@ class _Worker:
     index: int
     child: isolation.Child
     stage: StageCell
-    task: Task | None = None
+    #: Tasks handed to this worker and not answered yet, in the order it works on them
+    #: (:func:`_refill`); the first is the one it is working on, or about to start.
+    queue: deque[_Sent] = field(default_factory=deque)
     deadline: float = 0.0
     started: float = 0.0
-    #: The task's result as it stood before decoding/expansion (digests known).
+    #: The first task's result as it stood before decoding/expansion (digests known).
     partial: FileResult | None = None
     partial_at: float = 0.0
     partial_recorded: bool = False
+
+    @property
+    def task(self) -> Task | None:
+        """The task this worker is working on (or about to start), if any."""
+        return self.queue[0].task if self.queue else None
+
+    def start_head(self, now: float, base: float) -> None:
+        """The first queued task starts now: its deadline runs from here."""
+        self.partial, self.partial_recorded = None, False
+        if self.queue:
+            self.started = now
+            self.deadline = now + file_deadline(self.queue[0].task.entry.size, base)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A task sent to a worker, with its pickled size (what sits in the pipe)."""
+
+    task: Task
+    wire_bytes: int
 
 
 @dataclass
@@ -144,7 +181,7 @@ class WorkerPool:
     def close(self) -> None:
         for w in self._workers:
             try:
-                if w.task is None and w.child.process.is_alive():
+                if not w.queue and w.child.process.is_alive():
                     w.child.conn.send(None)
             except OSError:
                 pass
@@ -162,16 +199,19 @@ class WorkerPool:
 
     # -- running ---------------------------------------------------------------------
     def run(self, tasks: Iterable[Task],
-            on_dispatch: Callable[[Task], None] | None = None,
+            on_dispatch: Callable[[Sequence[Task]], None] | None = None,
             on_checkpoint: Callable[[Task, FileResult], None] | None = None,
             on_crash: Callable[[Task, int], None] | None = None) -> Iterator[FileResult]:
         """Yield one result per task. Callbacks, all called in this process so the caller
-        can record them at once: ``on_dispatch(task)`` just before a task is handed to a
-        worker; ``on_checkpoint(task, partial)`` with what the worker knew once it had read
+        can record them at once: ``on_dispatch(tasks)`` just before tasks are handed to
+        workers (each worker holds up to :data:`PREFETCH` tasks and works through them in
+        order); ``on_checkpoint(task, partial)`` with what the worker knew once it had read
         the file in full (digests), if decoding or expanding it is still going on
         :data:`CHECKPOINT_DELAY` seconds later or the worker died; ``on_crash(task,
         crashes)`` when a worker died on the task (``crashes`` counts them, earlier runs
-        included)."""
+        included). A worker that dies or is killed costs only the task it was working on:
+        the tasks queued behind it go to another worker unchanged (not counted against
+        them)."""
         source = iter(tasks)
         retry: deque[Task] = deque()
         exhausted = False
@@ -191,57 +231,96 @@ class WorkerPool:
                 return None
 
         while True:
-            # Hand out work to idle workers.
-            for i, w in enumerate(self._workers):
-                if w.task is not None:
-                    continue
-                task = next_task()
-                if task is None:
-                    break
-                if not w.child.process.is_alive():
-                    self._discard(w)
-                    w = self._workers[i] = self._spawn()
-                if on_dispatch is not None:
-                    on_dispatch(task)
-                w.task = task
-                w.partial, w.partial_recorded = None, False
-                w.started = time.monotonic()
-                w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
-                try:
-                    w.child.conn.send(task)
-                except OSError:
-                    pass  # a dead worker shows up as EOF below
-            busy = [w for w in self._workers if w.task is not None]
+            self._refill(next_task, on_dispatch)
+            busy = [w for w in self._workers if w.queue]
             if not busy:
                 return
             now = time.monotonic()
             wait_for = max(0.0, min(w.deadline for w in busy) - now)
             ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
             for i, w in enumerate(self._workers):
-                if w.task is None:
+                if not w.queue:
                     continue
-                task = w.task
                 if w.child.conn in ready:
-                    try:
-                        message = w.child.conn.recv()
-                    except (EOFError, OSError):
-                        if (w.partial is not None and not w.partial_recorded
-                                and on_checkpoint is not None):
-                            on_checkpoint(task, w.partial)  # kept whatever comes next
-                        yield from self._crashed(i, w, task, retry, on_crash)
-                        continue
-                    if isinstance(message, Checkpoint):  # keep, wait for the result
-                        w.partial, w.partial_at = message.result, time.monotonic()
-                        continue
-                    w.task = None
-                    yield message
+                    yield from self._drain(i, w, retry, on_checkpoint, on_crash)
                 elif time.monotonic() >= w.deadline:
-                    yield self._timed_out(i, w, task)
+                    yield self._timed_out(i, w, retry)
                 elif (w.partial is not None and not w.partial_recorded
                       and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
                     w.partial_recorded = True
                     if on_checkpoint is not None:
-                        on_checkpoint(task, w.partial)
+                        on_checkpoint(w.queue[0].task, w.partial)
+
+    def _refill(self, next_task: Callable[[], Task | None],
+                on_dispatch: Callable[[Sequence[Task]], None] | None) -> None:
+        """Top up every worker whose queue is down to :data:`PREFETCH_LOW` (within the
+        content and pipe limits); record all the new tasks with one ``on_dispatch`` call,
+        then send them."""
+        plan: list[tuple[int, Task, bytes]] = []
+        for i, w in enumerate(self._workers):
+            if len(w.queue) > PREFETCH_LOW:
+                continue
+            count = len(w.queue)
+            content = sum(s.task.entry.size or 0 for s in w.queue)
+            wire = sum(s.wire_bytes for s in w.queue)
+            while count < PREFETCH:
+                task = next_task()
+                if task is None:
+                    break
+                data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+                size = task.entry.size or 0
+                plan.append((i, task, data))
+                count += 1
+                content += size
+                wire += len(data)
+                if content >= PREFETCH_CONTENT or wire >= PREFETCH_WIRE_BYTES:
+                    break
+            # The last task taken may pass a limit; the queue is then full until it shrinks.
+        if not plan:
+            return
+        for i in sorted({i for i, _, _ in plan}):
+            w = self._workers[i]
+            if not w.queue and not w.child.process.is_alive():
+                self._discard(w)
+                self._workers[i] = self._spawn()
+        if on_dispatch is not None:
+            on_dispatch([t for _, t, _ in plan])
+        now = time.monotonic()
+        for i, task, data in plan:
+            w = self._workers[i]
+            idle = not w.queue
+            w.queue.append(_Sent(task, len(data)))
+            if idle:
+                w.start_head(now, self.timeout)
+            try:
+                w.child.conn.send_bytes(data)
+            except OSError:
+                pass  # a dead worker shows up as EOF
+
+    def _drain(self, i: int, w: _Worker, retry: deque[Task],
+               on_checkpoint: Callable[[Task, FileResult], None] | None,
+               on_crash: Callable[[Task, int], None] | None) -> Iterator[FileResult]:
+        """Every message the worker has sent so far (results of its first tasks, in order,
+        and checkpoints); a closed pipe is the death of the worker on its first task."""
+        conn = w.child.conn
+        while w.queue:
+            task = w.queue[0].task
+            try:
+                if not conn.poll(0):
+                    return
+                message = conn.recv()
+            except (EOFError, OSError):
+                if (w.partial is not None and not w.partial_recorded
+                        and on_checkpoint is not None):
+                    on_checkpoint(task, w.partial)  # kept whatever comes next
+                yield from self._crashed(i, w, task, retry, on_crash)
+                return
+            if isinstance(message, Checkpoint):  # keep, wait for the result
+                w.partial, w.partial_at = message.result, time.monotonic()
+                continue
+            w.queue.popleft()
+            w.start_head(time.monotonic(), self.timeout)
+            yield message
 
     def _stage(self, w: _Worker) -> str:
         try:
@@ -256,7 +335,7 @@ class WorkerPool:
         self._discard(w)
         crashes = task.crashes + 1
         self.stats.crashes += 1
-        w.task = None
+        _requeue_behind(w, retry)
         if on_crash is not None:
             on_crash(task, crashes)  # recorded before anything else can go wrong
         self._workers[i] = self._spawn()
@@ -273,10 +352,12 @@ class WorkerPool:
                         f"worker {how} at stage {stage}; {crashes} crashes of a worker on "
                         "this file; quarantined")
 
-    def _timed_out(self, i: int, w: _Worker, task: Task) -> FileResult:
+    def _timed_out(self, i: int, w: _Worker, retry: deque[Task]) -> FileResult:
+        task = w.queue[0].task
         stage = self._stage(w)
         elapsed = time.monotonic() - w.started
         self._discard(w)
+        _requeue_behind(w, retry)
         self._workers[i] = self._spawn()
         self.stats.timeouts += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup, elapsed)
@@ -286,8 +367,16 @@ class WorkerPool:
                          "worker killed")
 
     def in_flight(self) -> list[Task]:
-        """Tasks handed to a worker and not answered yet."""
-        return [w.task for w in self._workers if w.task is not None]
+        """Tasks handed to a worker and not answered yet (queued ones included)."""
+        return [s.task for w in self._workers for s in w.queue]
+
+
+def _requeue_behind(w: _Worker, retry: deque[Task]) -> None:
+    """Empty the queue of a worker that is gone: the tasks behind its first one were never
+    started, so they go to the retry queue as they are (same attempt, no crash counted)."""
+    behind = [s.task for s in w.queue][1:]
+    w.queue.clear()
+    retry.extend(behind)
 
 
 def _given_up(partial: FileResult | None, task: Task, status: str, stage: str,

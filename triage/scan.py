@@ -263,8 +263,8 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                 sizes[t.file_id] = t.entry.size or 0
                 yield t
 
-        def dispatched(task: Task) -> None:
-            case.record_progress(run_id, buffer, [(task.file_id, task.attempt)])
+        def dispatched(tasks: Sequence[Task]) -> None:
+            case.record_progress(run_id, buffer, [(t.file_id, t.attempt) for t in tasks])
             buffer.clear()
 
         def checkpoint(task: Task, partial: FileResult) -> None:
