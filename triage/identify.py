@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 #: libmagic reads at most this much of a file (its default bytes_max in file 5.4x).
 MAGIC_HEAD_BYTES = 1 << 20
+#: The EBML header signature (RFC 8794 section 8.1; libmagic's Magdir/matroska rule).
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 
 # Extensions each media type is legitimately stored under, beyond what Python's mimetypes
 # table knows. Keys are libmagic's MIME types.
@@ -104,10 +106,12 @@ class Identifier:
             return Identification("application/x-empty", "other", extension, None)
         try:
             mime = self._mime.from_buffer(head)
-            if mime == "application/octet-stream":
+            if mime == "application/octet-stream" and head.startswith(EBML_MAGIC):
                 # libmagic 5.44 names WebM/Matroska only in its description. The description
                 # is asked for only here (one libmagic call per file otherwise) and never
-                # kept: it can quote text from inside the file.
+                # kept: it can quote text from inside the file. Its "EBML file" comes from
+                # the rule at offset 0 (Magdir/matroska: ``0 belong 0x1a45dfa3 EBML file``),
+                # so no other head can give it: other octet-streams cost one call, not two.
                 raw_desc = self._desc.from_buffer(head)
                 if raw_desc.startswith("EBML file"):
                     mime = "video/webm" if "webm" in raw_desc.lower() else "video/x-matroska"
