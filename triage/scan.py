@@ -122,15 +122,37 @@ def _enumerate(case: Case, evidence_id: int, run_id: int,
     return count
 
 
+#: Pending entries are handed out in windows of this many (in id order, i.e. walk order),
+#: each sorted by where the content starts in the image when the source says (a disk
+#: image's locator ends with that byte offset): reads then sweep forward through the image
+#: instead of jumping to and fro (issue 13: what a spinning or USB disk pays). Bounded, so
+#: memory stays flat in the number of files.
+READ_ORDER_WINDOW = 10_000
+
+
+def _read_order(task: Task) -> tuple[int, int]:
+    """The physical position of a task's content, if its locator ends with one (a disk
+    image's entries, see :func:`triage.sources.tsk._first_data_byte`); else the end."""
+    loc = task.entry.locator
+    if isinstance(loc, (list, tuple)) and len(loc) == 5 and isinstance(loc[4], int):
+        return (0, loc[4])
+    return (1, 0)
+
+
 def _tasks(case: Case, evidence_id: int) -> Iterator[Task]:
     after = 0
+    window: list[Task] = []
     while True:
         page = case.pending_page(evidence_id, after)
+        for p in page:
+            window.append(Task(p.file_id, p.entry, p.display_path, p.extension,
+                               attempt=p.attempts + 1, crashes=p.worker_crashes))
+        if window and (not page or len(window) >= READ_ORDER_WINDOW):
+            window.sort(key=_read_order)  # stable: id order among equal keys
+            yield from window
+            window = []
         if not page:
             return
-        for p in page:
-            yield Task(p.file_id, p.entry, p.display_path, p.extension,
-                       attempt=p.attempts + 1, crashes=p.worker_crashes)
         after = page[-1].file_id
 
 

@@ -375,9 +375,12 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
              entry_preset: tuple[str, str, str] | None) -> FileEntry:
         path = full + b":" + suffix if suffix else full
         attr_key = f"{attr[0]}-{attr[1]}" if attr else "default"
-        locator = None
+        locator: tuple[Any, ...] | None = None
         if entry_kind == base.FILE and entry_preset is None:
             locator = (vol.offset, addr, attr, size)
+            first = _first_data_byte(fs, f, attr, vol.offset)
+            if first is not None:
+                locator = (*locator, first)
         return FileEntry(identity=f"{vol.offset}:{addr}:{attr_key}:{_identity_path(path)}",
                          path=path, kind=entry_kind, size=size, link_target=link,
                          locator=locator, preset_status=entry_preset, **common)
@@ -843,6 +846,28 @@ class TskStream(io.RawIOBase):
         return data
 
 
+def _first_data_byte(fs: Any, f: Any, attr: tuple[int, int] | None,
+                     vol_offset: int) -> int | None:
+    """Where in the image the content of ``attr`` (the default data attribute when None)
+    starts: the byte offset of its first run with data, the key by which the pending files of
+    an image are read in physical order (issue 13). None when it has no such run (resident
+    or empty data, sparse) or libtsk cannot say."""
+    try:
+        for a in f:
+            t, i = int(a.info.type), int(a.info.id)
+            if (attr is not None and (t, i) == tuple(attr)) or (
+                    attr is None and t in (_ATTR_DEFAULT, _ATTR_NTFS_DATA, _ATTR_HFS_DATA)):
+                if not int(a.info.flags) & _ATTR_FLAG_NONRES:
+                    return None
+                for run in a:
+                    if not int(run.flags) & _RUN_FLAG_NODATA:
+                        return vol_offset + int(run.addr) * int(fs.info.block_size)
+                return None
+    except OSError:
+        return None
+    return None
+
+
 def open_content(fs: Any, locator: tuple[Any, ...], label: str) -> TskStream:
     """Open the attribute a locator names. Raises EvidenceError when it has no content.
 
@@ -850,7 +875,8 @@ def open_content(fs: Any, locator: tuple[Any, ...], label: str) -> TskStream:
     cleared on deletion) is refused, never read as zeros or as the empty file (RELIABILITY
     #5). An allocated file without runs is sparse: its zeros are its content.
     """
-    _offset, addr, attr, size = locator
+    # A fifth element, where the content starts in the image, only orders the reads.
+    _offset, addr, attr, size = locator[:4]
     try:
         f = fs.open_meta(inode=addr)
     except OSError as e:

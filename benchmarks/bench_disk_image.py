@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Disk image of many small files: ``triage scan`` base vs head vs ``tsk_loaddb -h`` and
+``fiwalk``, and the seek distance of the reads (issue 13).
+
+    .venv/bin/python benchmarks/bench_disk_image.py --base main --head WORKTREE \\
+        --files 40000 --runs 1 [--tree DIR] [--modes crypto,default] [--no-seek]
+
+An ext4 image is built with ``mke2fs -t ext4 -d TREE`` from a ``gen_systree.py`` tree
+(or ``--tree``). Before every timed run the image's pages are dropped from the page cache
+(``posix_fadvise(POSIX_FADV_DONTNEED)``; ``drop_caches`` would hit every other user of a
+shared machine). Each round times ``tsk_loaddb -h`` and ``fiwalk`` (when installed), then
+per mode base and head alternately (order swapped every round):
+
+* ``crypto``: ``--no-containers --no-perceptual --no-match``; goal: no slower than
+  ``tsk_loaddb -h``;
+* ``default``: ``--no-match``; goal: within 2.5x ``tsk_loaddb -h``.
+
+Seek distance (not timed; ``strace -ff -e pread64`` on a crypto scan of each version): the
+sum of jumps between consecutive reads of the image, ``|offset - end of the previous
+read|``, in time order across all processes, and for the enumeration child and the workers
+apart (the walk is the same in both versions; the workers' order is what changed). This is
+what a spinning or USB disk pays, which these virtual machines' host cache hides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_systree
+from sidebyside import WORKTREE, Timings, checkout, load, timed, triage_argv
+
+MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
+         "default": ["--no-match"]}
+GOALS = {"crypto": 1.0, "default": 2.5}
+_PREAD = re.compile(r"^(\d+\.\d+) pread64\(\d+<([^>]*)>, .*, (\d+), (\d+)\) = (\d+)")
+
+
+def build_image(tree: Path, image: Path) -> None:
+    size_mb = int(sum(f.stat().st_size for f in tree.rglob("*")
+                      if f.is_file() and not f.is_symlink()) * 1.6 / 2**20) + 64
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", str(tree),
+                    str(image), f"{size_mb}M"], check=True, capture_output=True)
+
+
+def drop_cache(image: Path) -> None:
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def seek_distance(prefix: str, image: Path) -> dict[str, float]:
+    """Seek figures (MiB) from strace -ff -ttt -y files ``prefix.PID``."""
+    events: list[tuple[float, str, int, int]] = []
+    for fn in glob.glob(prefix + ".*"):
+        pid = fn.rsplit(".", 1)[1]
+        with open(fn, errors="replace") as f:
+            for line in f:
+                m = _PREAD.match(line)
+                if m and m.group(2) == str(image):
+                    events.append((float(m.group(1)), pid, int(m.group(4)), int(m.group(5))))
+    events.sort()
+
+    def dist(seq: list[tuple[float, str, int, int]]) -> int:
+        total, end = 0, None
+        for _, _, off, n in seq:
+            if end is not None:
+                total += abs(off - end)
+            end = off + n
+        return total
+
+    by_pid: dict[str, list[tuple[float, str, int, int]]] = {}
+    for e in events:
+        by_pid.setdefault(e[1], []).append(e)
+    # The process with the first read of the image is the enumeration child.
+    first = events[0][1] if events else ""
+    workers = [e for e in events if e[1] != first]
+    return {"reads": len(events), "merged_mib": dist(events) / 2**20,
+            "enumeration_mib": dist(by_pid.get(first, [])) / 2**20,
+            "workers_merged_mib": dist(workers) / 2**20,
+            "workers_own_mib": sum(dist(v) for k, v in by_pid.items() if k != first) / 2**20}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", default="main")
+    ap.add_argument("--head", default=WORKTREE)
+    ap.add_argument("--tree", type=Path)
+    ap.add_argument("--files", type=int, default=40_000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--modes", default="crypto,default")
+    ap.add_argument("--no-seek", action="store_true", help="skip the strace seek runs")
+    ap.add_argument("--workdir", type=Path)
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-disk-", dir=args.workdir))
+    try:
+        tree = args.tree
+        if tree is None:
+            tree = work / "tree"
+            print("generated:", gen_systree.generate(tree, args.files, 1))
+        image = work / "tree.ext4"
+        build_image(tree, image)
+        print(f"image: {image.stat().st_size / 2**20:.0f} MiB (mke2fs -t ext4 -d)")
+        sides = {"base": checkout(args.base, work), "head": checkout(args.head, work)}
+        modes = [m for m in args.modes.split(",") if m]
+        peers: dict[str, list[str]] = {}
+        if shutil.which("tsk_loaddb"):
+            peers["tsk_loaddb -h"] = ["tsk_loaddb", "-h", "-d", str(work / "tsk.db"),
+                                      str(image)]
+        if shutil.which("fiwalk"):
+            peers["fiwalk"] = ["fiwalk", "-X", str(work / "fiwalk.xml"), str(image)]
+        peer_t = {k: Timings(k) for k in peers}
+        results = {(k, m): Timings(f"{k} ({getattr(args, k)}) {m}") for k in sides
+                   for m in modes}
+        for r in range(args.runs):
+            for name, cmd in peers.items():
+                (work / "tsk.db").unlink(missing_ok=True)
+                drop_cache(image)
+                peer_t[name].loads.append(os.getloadavg()[0])
+                peer_t[name].seconds.append(timed(cmd))
+            order = list(sides) if r % 2 == 0 else list(reversed(sides))
+            for m in modes:
+                for k in order:
+                    case = work / f"case-{k}-{m}-{r}"
+                    cmd, env = triage_argv(sides[k], "scan", str(image), "--case", str(case),
+                                           "--jobs", str(args.jobs), "-q", "--json",
+                                           *MODES[m])
+                    drop_cache(image)
+                    results[k, m].loads.append(os.getloadavg()[0])
+                    results[k, m].seconds.append(timed(cmd, env, ok=(0, 3)))
+                    print(f"  round {r} {k} {m}: {results[k, m].seconds[-1]:.2f} s ({load()})",
+                          flush=True)
+                    shutil.rmtree(case)
+        for t in (*peer_t.values(), *results.values()):
+            print(t.text())
+        ref = peer_t.get("tsk_loaddb -h")
+        for m in modes:
+            b, h = results["base", m].best, results["head", m].best
+            line = f"{m}: base/head {b / h:.2f}x"
+            if ref is not None:
+                ratio = h / ref.best
+                line += (f"; head/tsk_loaddb {ratio:.2f}x (goal {GOALS[m]:g}x: "
+                         f"{'MET' if ratio <= GOALS[m] else 'NOT MET'})")
+            print(line)
+        if not args.no_seek and shutil.which("strace"):
+            for k, d in sides.items():
+                prefix = str(work / f"strace-{k}")
+                cmd, env = triage_argv(d, "scan", str(image), "--case",
+                                       str(work / f"case-seek-{k}"), "--jobs", str(args.jobs),
+                                       "-q", "--json", *MODES["crypto"])
+                subprocess.run(["strace", "-ff", "-ttt", "-y", "-e", "trace=pread64", "-o",
+                                prefix, *cmd], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=False)
+                s = seek_distance(prefix, image)
+                print(f"seek distance {k} ({getattr(args, k)}): {s['reads']} reads; all "
+                      f"processes in time order {s['merged_mib']:.0f} MiB; enumeration "
+                      f"{s['enumeration_mib']:.0f} MiB; workers merged "
+                      f"{s['workers_merged_mib']:.0f} MiB, each worker's own summed "
+                      f"{s['workers_own_mib']:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
