@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_systree
-from sidebyside import WORKTREE, Timings, checkout, load, timed, triage_argv
+from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
 
 MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
          "default": ["--no-match"]}
@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, cmd in peers.items():
                 (work / "tsk.db").unlink(missing_ok=True)
                 drop_cache(image)
-                peer_t[name].loads.append(os.getloadavg()[0])
-                peer_t[name].seconds.append(timed(cmd))
+                peer_t[name].run(cmd)
             order = list(sides) if r % 2 == 0 else list(reversed(sides))
             for m in modes:
                 for k in order:
@@ -137,8 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "--jobs", str(args.jobs), "-q", "--json",
                                            *MODES[m])
                     drop_cache(image)
-                    results[k, m].loads.append(os.getloadavg()[0])
-                    results[k, m].seconds.append(timed(cmd, env, ok=(0, 3)))
+                    results[k, m].run(cmd, env, ok=(0, 3))
                     print(f"  round {r} {k} {m}: {results[k, m].seconds[-1]:.2f} s ({load()})",
                           flush=True)
                     shutil.rmtree(case)
@@ -147,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         ref = peer_t.get("tsk_loaddb -h")
         for m in modes:
             b, h = results["base", m].best, results["head", m].best
+            cb, ch = results["base", m].cpu, results["head", m].cpu
+            if cb and ch:
+                print(f"{m}: CPU (all processes) base {min(cb):.1f} s, head {min(ch):.1f} s, "
+                      f"base/head {min(cb) / min(ch):.2f}x")
             line = f"{m}: base/head {b / h:.2f}x"
             if ref is not None:
                 ratio = h / ref.best

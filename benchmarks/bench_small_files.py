@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_systree
-from sidebyside import WORKTREE, Timings, checkout, load, timed, triage_argv
+from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
 
 MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
          "default": ["--no-match"]}
@@ -94,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         have_hashdeep = shutil.which("hashdeep") is not None
         for r in range(args.runs):
             if have_hashdeep:
-                hashdeep.loads.append(os.getloadavg()[0])
-                hashdeep.seconds.append(timed(["hashdeep", "-r", "-c", "md5,sha1,sha256",
-                                               str(tree)]))
+                hashdeep.run(["hashdeep", "-r", "-c", "md5,sha1,sha256", str(tree)])
             order = list(sides) if r % 2 == 0 else list(reversed(sides))
             for m in modes:
                 for k in order:
@@ -104,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     cmd, env = triage_argv(sides[k], "scan", str(tree), "--case", str(case),
                                            "--jobs", str(args.jobs), "-q", "--json",
                                            *MODES[m])
-                    results[k, m].loads.append(os.getloadavg()[0])
-                    results[k, m].seconds.append(timed(cmd, env, ok=(0, 3)))
+                    results[k, m].run(cmd, env, ok=(0, 3))
                     print(f"  round {r} {k} {m}: {results[k, m].seconds[-1]:.2f} s ({load()})",
                           flush=True)
                     shutil.rmtree(case)
@@ -118,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             print(t.text())
         for m in modes:
             b, h = results["base", m].best, results["head", m].best
+            cb, ch = results["base", m].cpu, results["head", m].cpu
+            if cb and ch:
+                print(f"{m}: CPU (all processes) base {min(cb):.1f} s, head {min(ch):.1f} s, "
+                      f"base/head {min(cb) / min(ch):.2f}x")
             line = f"{m}: head {len(files) / h:.0f} files/s, base {len(files) / b:.0f} " \
                    f"files/s, base/head {b / h:.2f}x"
             if have_hashdeep:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sidebyside import WORKTREE, Timings, checkout, load, timed, triage_argv
+from sidebyside import WORKTREE, Timings, checkout, triage_argv
 
 GOAL_SECONDS = 0.5
 
@@ -42,11 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                 case = work / f"case-{k}-{i}"
                 cmd, env = triage_argv(d, "scan", str(empty), "--case", str(case),
                                        "--no-match", "-q", "--json")
-                scans[k].loads.append(float(load().split()[1]))
-                scans[k].seconds.append(timed(cmd, env))
+                scans[k].run(cmd, env)
                 cmd, env = triage_argv(d, "--version")
-                versions[k].loads.append(float(load().split()[1]))
-                versions[k].seconds.append(timed(cmd, env))
+                versions[k].run(cmd, env)
                 shutil.rmtree(case)
         for t in (*versions.values(), *scans.values()):
             print(t.text())

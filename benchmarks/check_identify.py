@@ -55,7 +55,7 @@ def files_under(roots: list[Path]) -> list[str]:
 
 
 def identify_with(checkout_dir: Path, paths: list[str]) -> dict[str, object]:
-    p = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(paths),
+    p = subprocess.run([sys.executable, "-P", "-c", _CHILD], input=json.dumps(paths),
                        capture_output=True, text=True, check=True,
                        env=dict(os.environ, PYTHONPATH=str(checkout_dir)))
     result: dict[str, object] = json.loads(p.stdout)

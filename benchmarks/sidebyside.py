@@ -11,9 +11,11 @@ figure (the machine is shared).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,22 +52,46 @@ class Timings:
     label: str
     seconds: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    #: CPU seconds of the run and every process it started (``perf stat -e task-clock``,
+    #: when perf is installed): much less sensitive to a busy machine than wall time.
+    cpu: list[float] = field(default_factory=list)
 
     def text(self) -> str:
         if not self.seconds:
             return f"{self.label}: no run"
         s = sorted(self.seconds)
-        return (f"{self.label}: min {s[0]:.3f} s, median {statistics.median(s):.3f} s "
-                f"over {len(s)} runs (1-min load {min(self.loads):.2f}-{max(self.loads):.2f})")
+        cpu = f", CPU min {min(self.cpu):.3f} s" if self.cpu else ""
+        return (f"{self.label}: wall min {s[0]:.3f} s, median {statistics.median(s):.3f} s"
+                f"{cpu} over {len(s)} runs (1-min load {min(self.loads):.2f}-"
+                f"{max(self.loads):.2f})")
 
     @property
     def best(self) -> float:
         return min(self.seconds)
 
+    def run(self, argv: Sequence[str], env: dict[str, str] | None = None,
+            ok: Sequence[int] = (0,)) -> float:
+        """Time one run (wall, and CPU under perf when available); return wall seconds."""
+        self.loads.append(os.getloadavg()[0])
+        with tempfile.NamedTemporaryFile(prefix="perf-", suffix=".csv") as out:
+            perf = shutil.which("perf")
+            cmd = ([perf, "stat", "-x", ",", "-e", "task-clock", "-o", out.name, "--",
+                    *argv] if perf else list(argv))
+            wall = timed(cmd, env, ok)
+            if perf:
+                for line in Path(out.name).read_text().splitlines():
+                    parts = line.split(",")
+                    if len(parts) > 2 and parts[2] == "task-clock" and \
+                            parts[0].replace(".", "", 1).isdigit():
+                        self.cpu.append(float(parts[0]) / 1000)
+        self.seconds.append(wall)
+        return wall
+
 
 def triage_argv(checkout_dir: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ, PYTHONPATH=str(checkout_dir))
-    return [sys.executable, "-m", "triage", *args], env
+    # -P: not the current folder first on the path (it may be a checkout of another version)
+    return [sys.executable, "-P", "-m", "triage", *args], env
 
 
 def timed(argv: Sequence[str], env: dict[str, str] | None = None,
