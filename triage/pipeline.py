@@ -201,9 +201,11 @@ class WorkerPool:
     def run(self, tasks: Iterable[Task],
             on_dispatch: Callable[[Sequence[Task]], None] | None = None,
             on_checkpoint: Callable[[Task, FileResult], None] | None = None,
-            on_crash: Callable[[Task, int], None] | None = None) -> Iterator[FileResult]:
+            on_crash: Callable[[Task, int], None] | None = None,
+            on_tick: Callable[[], None] | None = None) -> Iterator[FileResult]:
         """Yield one result per task. Callbacks, all called in this process so the caller
-        can record them at once: ``on_dispatch(tasks)`` just before tasks are handed to
+        can record them at once: ``on_tick()`` at least once a second and after every
+        batch of results; ``on_dispatch(tasks)`` just before tasks are handed to
         workers (each worker holds up to :data:`PREFETCH` tasks and works through them in
         order); ``on_checkpoint(task, partial)`` with what the worker knew once it had read
         the file in full (digests), if decoding or expanding it is still going on
@@ -238,6 +240,8 @@ class WorkerPool:
             now = time.monotonic()
             wait_for = max(0.0, min(w.deadline for w in busy) - now)
             ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
+            if on_tick is not None:
+                on_tick()
             for i, w in enumerate(self._workers):
                 if not w.queue:
                     continue

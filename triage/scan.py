@@ -45,6 +45,8 @@ from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
 WRITE_BATCH = 500
+#: Longest time a result that came back waits to be written (see ``tick`` in _process).
+FLUSH_SECONDS = 1.0
 
 
 class Progress(Protocol):
@@ -297,9 +299,21 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
             case.record_progress(run_id, buffer, crashes=[(task.file_id, crashes)])
             buffer.clear()
 
+        oldest = [0.0]  # when the oldest unwritten result came back
+
+        def tick() -> None:
+            # Results wait for the next dispatch (one transaction for both) but never
+            # much longer than FLUSH_SECONDS (the pool ticks at least once a second), so a
+            # kill -9 loses at most about two seconds of finished work.
+            if buffer and time.monotonic() - oldest[0] >= FLUSH_SECONDS:
+                case.record_progress(run_id, buffer)
+                buffer.clear()
+
         try:
             for result in pool.run(tasks(), on_dispatch=dispatched, on_checkpoint=checkpoint,
-                                   on_crash=crashed):
+                                   on_crash=crashed, on_tick=tick):
+                if not buffer:
+                    oldest[0] = time.monotonic()
                 buffer.append(result)
                 progress.advance(1, sizes.pop(result.file_id, 0))
                 if len(buffer) >= WRITE_BATCH:
