@@ -245,7 +245,10 @@ class WorkerPool:
             for i, w in enumerate(self._workers):
                 if not w.queue:
                     continue
-                if w.child.conn in ready:
+                if w.child.conn in ready or (time.monotonic() >= w.deadline
+                                             and _has_message(w)):
+                    # (A message that came while this loop was busy, e.g. starting a
+                    # replacement worker, is read before any deadline is judged.)
                     yield from self._drain(i, w, retry, on_checkpoint, on_crash)
                 elif time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, retry)
@@ -373,6 +376,14 @@ class WorkerPool:
     def in_flight(self) -> list[Task]:
         """Tasks handed to a worker and not answered yet (queued ones included)."""
         return [s.task for w in self._workers for s in w.queue]
+
+
+def _has_message(w: _Worker) -> bool:
+    """Whether the worker's pipe has something to read (a message, or EOF)."""
+    try:
+        return w.child.conn.poll(0)
+    except (EOFError, OSError):
+        return True
 
 
 def _requeue_behind(w: _Worker, retry: deque[Task]) -> None:
