@@ -204,6 +204,13 @@ def test_new_evidence_in_an_existing_case_is_said(tmp_path: Path) -> None:
     # Resuming evidence the case already holds is not "new evidence".
     proc = run_triage("scan", str(tmp_path / "ev1"), "--case", str(case), "-q", "--no-match")
     assert proc.returncode == 0 and "adding new evidence" not in proc.stderr
+    # The same folder again through a link: new evidence to the case, and said to be the
+    # same target.
+    (tmp_path / "again").symlink_to(tmp_path / "ev1")
+    proc = run_triage("scan", str(tmp_path / "again"), "--case", str(case), "-q",
+                      "--no-match")
+    assert proc.returncode == 0, proc.stderr
+    assert "which this case already holds as" in proc.stderr
 
 
 # -- item 4: exports ---------------------------------------------------------------

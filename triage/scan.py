@@ -216,6 +216,12 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
                 progress.note(f"adding new evidence to the case {case_dir}, which holds "
                               f"{len(others)} other evidence: {', '.join(others[:3])}"
                               f"{', ...' if len(others) > 3 else ''}")
+                same = [p for i, p, b, _ in held if i != known and
+                        os.path.realpath(os.fsdecode(b)) in facts.files[:1]]
+                if same:
+                    progress.warn(f"{evidence} reads {facts.files[0]}, which this case "
+                                  f"already holds as {', '.join(same)}: its files will be "
+                                  "counted twice; scan through one path only")
             for w in warnings:
                 progress.warn(w)
                 case.record_error(run.run_id, "evidence", "Warning", w)
