@@ -299,6 +299,14 @@ def test_e01_through_a_link_without_extension(tmp_path: Path) -> None:
         case, "SELECT f.path, h.value FROM files f JOIN hashes h ON h.file_id=f.id "
               "WHERE h.algorithm='md5'")}
     assert got[b"a_directory/a_file"] == A_FILE_MD5
+    # verify-image through the same link: read through the target, recorded for evidence 1.
+    proc = run_triage("verify-image", str(link), "--case", str(case), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["path"], result["resolved_path"]) == (str(link),
+                                                         str(DFVFS / "ext2.split.E01"))
+    assert result["result"] == "match" and result["computed"]["sha1"] == sha1
+    assert [a["evidence"] for a in _audit(case, "image.verify")] == [1, 1]
 
 
 def test_folder_through_a_link_records_both_paths(tmp_path: Path) -> None:
