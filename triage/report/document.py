@@ -253,8 +253,8 @@ def integrity(e: Evidence) -> Integrity:
     """The acquisition hashes stored in the evidence (the evidence row's columns, else the
     description's ``stored_hashes``), the hashes computed over the media, and the verdict."""
     desc = e.description if isinstance(e.description, Mapping) else {}
-    fallback = desc.get("stored_hashes") if isinstance(desc.get("stored_hashes"),
-                                                       Mapping) else {}
+    found = desc.get("stored_hashes")
+    fallback: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     stored = {a: str(v).lower() for a, v in (("md5", e.stored_md5 or fallback.get("md5")),
                                             ("sha1", e.stored_sha1 or fallback.get("sha1")))
               if v}
@@ -265,8 +265,8 @@ def integrity(e: Evidence) -> Integrity:
     if both:
         bad = [names[a] for a in both if stored[a] != computed[a]]
         if bad:
-            return Integrity(stored, computed, "MISMATCH: the computed " + " and ".join(bad)
-                             + " differ from the hash stored at acquisition", False)
+            return Integrity(stored, computed, "MISMATCH: computed " + " and ".join(bad)
+                             + " not equal to the hash stored at acquisition", False)
         return Integrity(stored, computed, "verified: the computed "
                          + " and ".join(names[a] for a in both)
                          + " equal the hash stored at acquisition", True)
@@ -327,10 +327,13 @@ def _summary(m: ReportModel) -> Section:
     ev_rows = []
     for e in m.evidence:
         it = integrity(e)
-        hashes = "; ".join(f"stored {a.upper()} {it.stored[a]}" for a in sorted(it.stored))
-        comp = "; ".join(f"computed {a.upper()} {it.computed[a]}" for a in sorted(it.computed))
-        ev_rows.append((str(e.id), e.path, f"{e.source_type}, {_size(e.size)}",
-                        lines(it.verdict, hashes, comp)))
+        names = {"md5": "MD5", "sha1": "SHA-1"}
+        ev_rows.append((str(e.id), e.path, ", ".join(x for x in (e.source_type, _size(e.size))
+                                                     if x),
+                        lines(it.verdict,
+                              *(f"stored {names[a]} {it.stored[a]}" for a in sorted(it.stored)),
+                              *(f"computed {names[a]} {it.computed[a]}"
+                                for a in sorted(it.computed)))))
     if ev_rows:
         blocks.append(Table((Col("#", 4, "num"), Col("evidence", 30, "path"),
                              Col("type, size", 18), Col("integrity", 48, "path")),
@@ -341,9 +344,9 @@ def _summary(m: ReportModel) -> Section:
     outcomes = outcome_counts(m.status_counts)
     blocks.append(Table(
         (Col("outcome", 70), Col("entries", 30, "num")),
-        tuple((OUTCOME_LABELS[k], str(outcomes[k])) for k in OUTCOME_CLASSES
-              if outcomes[k] or k != OUTCOME_PENDING)
-        + (("total", str(m.file_count)),), caption="Entries by outcome"))
+        (*((OUTCOME_LABELS[k], str(outcomes[k])) for k in OUTCOME_CLASSES
+           if outcomes[k] or k != OUTCOME_PENDING), ("total", str(m.file_count))),
+        caption="Entries by outcome"))
 
     illegal = illegal_files(m)
     blocks.append(Para(
@@ -406,8 +409,8 @@ def _hits(m: ReportModel) -> Section:
         blocks.append(Para("Full hash values and a one-sentence explanation of every hit: "
                            "appendix 'Hit details'. The CSV export (--rows hits) holds them "
                            "too."))
-        blocks.append(Table((Col("#", 4, "num"), Col("file", 26, "path"),
-                             Col("category", 17), Col("set (version, id)", 16, "path"),
+        blocks.append(Table((Col("#", 4, "num"), Col("file", 28, "path"),
+                             Col("category", 15), Col("set (version, id)", 16, "path"),
                              Col("algorithm, match", 11), Col("value (file)", 13, "mono"),
                              Col("caution", 13)), tuple(rows),
                             caption="Every hit", name="hit-table"))
@@ -599,7 +602,7 @@ AUDIT_LINES_PER_ROW = 24
 def _audit_rows(m: ReportModel) -> Iterable[tuple[Cell, ...]]:
     for a in m.audit:
         details = _details(a.details)
-        parts = details.parts if isinstance(details, Lines) else (details,)
+        parts = details.parts if isinstance(details, Lines) else (str(details),)
         for i in range(0, max(len(parts), 1), AUDIT_LINES_PER_ROW):
             chunk = Lines(tuple(parts[i:i + AUDIT_LINES_PER_ROW]))
             if i == 0:

@@ -6,8 +6,8 @@ a character the font has no glyph for is written as a visible ``\\uXXXX`` escape
 dropped. Without the font, the PDF core font Helvetica is used and everything outside
 Latin-1 is escaped the same way. Tables are real tables (fpdf2's ``table``: ruled cells,
 headings repeated on every page) with the column widths the document declares; a table that
-needs it gets a landscape page. A footer names the case and the page ("page n of N"). The creation date is the report's generation
-time, so the file is deterministic.
+needs it gets a landscape page. A footer names the case and the page ("page n of N"). The
+creation date is the report's generation time, so the file is deterministic.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class _PDF:
     def make(footer: str) -> Any:
         from fpdf import FPDF
 
-        class Doc(FPDF):  # type: ignore[misc]
+        class Doc(FPDF):
             def footer(self) -> None:
                 self.set_y(-10)
                 self.set_font(self.font_family or "Helvetica", "", 7)
