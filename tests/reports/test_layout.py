@@ -46,13 +46,19 @@ def _print_html(html: Path, out: Path, tmp: Path) -> Path:
 
 
 def _cells(pdf: Path) -> list[tuple[int, bool, float, str]]:
-    """Every table cell of the PDF: (page, landscape, width in characters, text)."""
+    """Every table cell of the PDF: (page, landscape, width in characters, text). Fails when
+    a character straddles a cell border (text overflowing its cell)."""
     import pdfplumber
 
     out = []
     with pdfplumber.open(pdf) as doc:
         for n, page in enumerate(doc.pages, 1):
             for table in page.find_tables():
+                for x0, top, x1, bottom in table.cells:
+                    over = [c["text"] for c in page.chars if top <= c["top"] < bottom and
+                            any(c["x0"] < edge - 0.5 and c["x1"] > edge + 0.5
+                                for edge in (x0, x1))]
+                    assert over == [], (pdf.name, n, "text overflows a cell", "".join(over))
                 for x0, top, x1, bottom in table.cells:
                     chars = [c for c in page.chars if x0 - 0.5 <= c["x0"] and
                              c["x1"] <= x1 + 0.5 and top - 0.5 <= c["top"] and

@@ -18,6 +18,7 @@ full value is the HTML ``title`` and is printed in full in an appendix and in th
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -370,7 +371,7 @@ def _summary(m: ReportModel) -> Section:
     return Section("summary", "Executive summary", tuple(blocks))
 
 
-def _coverage_sentence(outcomes: Mapping[str, int]) -> str:
+def _coverage_sentence(outcomes: Mapping[str, int], where: str = "the Coverage section") -> str:
     gaps = outcomes[OUTCOME_COVERAGE_GAP]
     errors = outcomes[OUTCOME_ERROR]
     pending = outcomes[OUTCOME_PENDING]
@@ -379,11 +380,11 @@ def _coverage_sentence(outcomes: Mapping[str, int]) -> str:
                                                (errors, "error(s)"),
                                                (pending, "not reached")) if n]
         return ("Coverage: NOT every entry was examined: " + ", ".join(parts)
-                + ". The Coverage section lists each by reason.")
+                + f". {where[0].upper()}{where[1:]} lists each by reason.")
     if outcomes[OUTCOME_NOT_APPLICABLE]:
         return (f"Coverage: no gaps and no errors. {outcomes[OUTCOME_DONE]} entries were "
                 f"processed; {outcomes[OUTCOME_NOT_APPLICABLE]} are not applicable by design "
-                "(listed by reason under Coverage).")
+                f"(listed by reason in {where}).")
     return "Coverage: every entry was processed."
 
 
@@ -407,8 +408,9 @@ def _hits(m: ReportModel) -> Section:
                      lines(h.algorithm, how), short(h.file_value), _caution(f)))
     if rows:
         blocks.append(Para("Full hash values and a one-sentence explanation of every hit: "
-                           "appendix 'Hit details'. The CSV export (--rows hits) holds them "
-                           "too."))
+                           "appendix D. The CSV export (--rows hits) holds them too. 'May be "
+                           "overwritten': a deleted file whose blocks may have been "
+                           "reallocated; its hit is not a confident identification."))
         blocks.append(Table((Col("#", 4, "num"), Col("file", 28, "path"),
                              Col("category", 15), Col("set (version, id)", 16, "path"),
                              Col("algorithm, match", 11), Col("value (file)", 13, "mono"),
@@ -424,20 +426,19 @@ def _caution(f: File) -> Cell:
     """The caution of a hit's file, one short line per fact (the full sentence is in the
     hit's explanation)."""
     return lines("deleted" if f.deleted else "", "unallocated" if not f.allocated else "",
-                 "may be overwritten: not a confident identification" if f.overwritten
-                 else "")
+                 "may be overwritten" if f.overwritten else "")
 
 
 def _coverage(m: ReportModel) -> Section:
     outcomes = outcome_counts(m.status_counts)
-    blocks: list[Para | Table] = [Para(_coverage_sentence(outcomes))]
+    blocks: list[Para | Table] = [Para(_coverage_sentence(outcomes, "the table below"))]
     order = {k: i for i, k in enumerate(OUTCOME_CLASSES)}
     groups = sorted(m.coverage, key=lambda g: (
         order[OUTCOME_OF_STATUS.get(g.status, OUTCOME_ERROR)] if g.status != "skipped"
         else len(order), g.status, g.stage, g.reason))
     if groups:
         blocks.append(Table(
-            (Col("outcome (status)", 18), Col("stage", 10), Col("reason", 34),
+            (Col("outcome (status)", 18), Col("stage", 12), Col("reason", 32),
              Col("entries", 8, "num"), Col("examples", 30, "path")),
             tuple((f"{OUTCOME_LABELS[OUTCOME_OF_STATUS.get(g.status, OUTCOME_ERROR)]}"
                    f" ({g.status})", g.stage, g.reason or "(no reason recorded)",
@@ -447,16 +448,16 @@ def _coverage(m: ReportModel) -> Section:
     rows = tuple((f.display_path, f.status, _s(f.status_stage), _s(f.status_reason))
                  for f in m.unprocessed())
     if rows:
-        blocks.append(Table((Col("file", 40, "path"), Col("status", 12),
-                             Col("stage", 10), Col("reason", 38)), rows,
+        blocks.append(Table((Col("file", 38, "path"), Col("status", 12),
+                             Col("stage", 12), Col("reason", 38)), rows,
                             caption="Every entry not fully processed (coverage gaps, errors, "
                                     "not reached)"))
     errors = tuple((_s(e.display_path) or "(no file)", e.stage, e.error_class, e.message,
                     _s(e.run_id), _time(e.time_utc)) for e in m.errors())
     if errors:
-        blocks.append(Table((Col("file", 22, "path"), Col("stage", 9), Col("class", 17, "path"),
-                             Col("message", 32), Col("run", 5, "num"),
-                             Col("time (UTC)", 15, "nowrap")), errors,
+        blocks.append(Table((Col("file", 20, "path"), Col("stage", 11), Col("class", 16, "path"),
+                             Col("message", 31), Col("run", 5, "num"),
+                             Col("time (UTC)", 17, "nowrap")), errors,
                             caption="Every recorded error and warning"))
     return Section("coverage", "Coverage: what was not processed, and why", tuple(blocks))
 
@@ -488,7 +489,10 @@ def _method(m: ReportModel) -> Section:
                    _time(r.ended_utc) or "-",
                    f"{r.user}@{r.host}", r.tool_version) for r in m.runs), caption="Runs"))
     for r in m.runs:
-        rows = [*(("argument " + k, v) for k, v in flatten(r.arguments)),
+        args = (("command line", shlex.join(r.arguments)),) if isinstance(
+            r.arguments, list) and all(isinstance(a, str) for a in r.arguments) else tuple(
+            ("argument " + k, v) for k, v in flatten(r.arguments))
+        rows = [*args,
                 *(("option " + k, v) for k, v in flatten(r.options)),
                 *(("version " + k, v) for k, v in flatten(r.versions))]
         if rows:
@@ -585,9 +589,9 @@ def _audit(m: ReportModel) -> Section:
         Para(f"Audit chain: {state}. Export events (report.export) are recorded in the chain "
              "after each export and are not listed here, so that repeated exports of the "
              "same case are identical; 'triage verify' checks them."),
-        Table((Col("seq", 6, "num"), Col("time (UTC)", 10, "nowrap"),
-               Col("user@host", 13, "path"), Col("tool", 6), Col("action", 11, "path"),
-               Col("details", 36, "path"), Col("row hash (SHA-256)", 18, "mono")),
+        Table((Col("seq", 6, "num"), Col("time (UTC)", 11, "nowrap"),
+               Col("user@host", 12, "path"), Col("tool", 6), Col("action", 11, "path"),
+               Col("details", 34, "path"), Col("row hash (SHA-256)", 20, "mono")),
               tuple(_audit_rows(m)), landscape=True, caption="Audit trail"),
     ]
     return Section("audit", "Appendix E. Chain of custody: audit trail", tuple(blocks),
