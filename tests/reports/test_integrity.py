@@ -4,8 +4,14 @@ hashes computed over the media, and their comparison; and category texts without
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from pathlib import Path
 from typing import Any
 
+from tests.reports.helpers import report
+from tests.support import rows
 from triage.report.document import NO_CATEGORY_TEXT, category_text, explain, integrity
 from triage.report.rows import Evidence, File, Hit
 
@@ -62,3 +68,21 @@ def test_no_category_never_reads_none() -> None:
     cat = _hit(category="child exploitation (illegal)", category_raw="1")
     assert category_text(cat) == "child exploitation (illegal) (raw value 1)"
     assert "category 'child exploitation (illegal)' (raw value '1')" in explain(_file(), cat)
+
+
+def test_outcome_classes_in_csv_and_jsonl(hostile: dict[str, Any], tmp_path: Path) -> None:
+    """Every CSV row names its outcome class; the JSONL header counts them (issue 12 item 3:
+    per-class counts in every report), against the case's own status counts."""
+    from triage.model import OUTCOME_OF_STATUS, outcome_counts
+
+    by_status = {r["status"]: int(r["n"]) for r in rows(
+        hostile["case"], "SELECT status, count(*) AS n FROM files GROUP BY status")}
+    data = report(hostile["case"], "csv", tmp_path / "r.csv").decode("utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(data, newline="")))
+    assert len(table) == sum(by_status.values())
+    assert all(r["outcome"] == OUTCOME_OF_STATUS[r["status"]] for r in table)
+    lines = report(hostile["case"], "jsonl", tmp_path / "r.jsonl").decode("ascii").splitlines()
+    summary = json.loads(lines[0])["summary"]
+    assert summary["by_outcome"] == outcome_counts(by_status)
+    skipped = sum(g["count"] for g in summary["coverage"] if g["status"] == "skipped")
+    assert skipped == by_status.get("skipped", 0)
