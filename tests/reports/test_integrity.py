@@ -86,3 +86,14 @@ def test_outcome_classes_in_csv_and_jsonl(hostile: dict[str, Any], tmp_path: Pat
     assert summary["by_outcome"] == outcome_counts(by_status)
     skipped = sum(g["count"] for g in summary["coverage"] if g["status"] == "skipped")
     assert skipped == by_status.get("skipped", 0)
+
+
+def test_category_order_puts_illegal_first() -> None:
+    from hashsets.formats.categories import CAID, DHS
+    from triage.report.document import NO_CATEGORY, category_rank
+
+    labels = [NO_CATEGORY, DHS["5"], "unmapped:7", DHS["2"], CAID["B"], DHS["3"], DHS["1"],
+              DHS["0"]]
+    assert sorted(labels, key=category_rank) == [
+        DHS["1"], CAID["B"], DHS["2"], DHS["3"], "unmapped:7", DHS["0"], DHS["5"],
+        NO_CATEGORY]

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hashsets.formats.categories import CAID, DHS, ICSE
+from hashsets.formats.categories import CAID, DHS, ICSE, PROJECTVIC
 
 from ..model import (
     OUTCOME_CLASSES,
@@ -225,14 +225,27 @@ def explain(f: File, h: Hit) -> str:
     return f"{how} in {kind} {h.set_label}{cat}{caution}"
 
 
+#: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
+#: non-baseline); labels not listed here (custom mappings, ``unmapped:...``) come next, then
+#: :data:`LEAST_RELEVANT`, then hits without a category.
+RELEVANT_CATEGORIES: tuple[str, ...] = (DHS["2"], DHS["3"], ICSE["non-baseline"])
+#: Exemplar, uncategorized and non-pertinent labels (FORMATS.md "Categories").
+LEAST_RELEVANT: tuple[str, ...] = tuple(dict.fromkeys(
+    (DHS["4"], DHS["0"], PROJECTVIC["0"], DHS["5"])))
+
+
 def category_rank(label: str) -> tuple[int, int, str]:
-    """Sort key: illegal categories first (in :data:`ILLEGAL_CATEGORIES` order), then the
-    others by label, then hits without a category."""
-    if label in ILLEGAL_CATEGORIES:
-        return (0, ILLEGAL_CATEGORIES.index(label), label)
+    """Sort key: illegal categories first (in :data:`ILLEGAL_CATEGORIES` order), then
+    :data:`RELEVANT_CATEGORIES`, other labels by name, :data:`LEAST_RELEVANT`, and last the
+    hits without a category."""
+    for tier, labels in enumerate((ILLEGAL_CATEGORIES, RELEVANT_CATEGORIES)):
+        if label in labels:
+            return (tier, labels.index(label), label)
+    if label in LEAST_RELEVANT:
+        return (3, LEAST_RELEVANT.index(label), label)
     if label == NO_CATEGORY:
-        return (2, 0, label)
-    return (1, 0, label)
+        return (4, 0, label)
+    return (2, 0, label)
 
 
 def illegal_files(m: ReportModel) -> int:
