@@ -335,7 +335,7 @@ def _summary(m: ReportModel) -> Section:
         ("Case created (UTC)", _s(c.get("created_utc"))),
         ("Report tool", f"triage {m.tool_version}"),
         ("Signing key (SHA-256 of the Ed25519 public key)",
-         short(m.signer_fingerprint, 16) if m.signer_fingerprint else "not signed"),
+         m.signer_fingerprint or "not signed"),
     ), key_width=32)]
 
     ev_rows = []
