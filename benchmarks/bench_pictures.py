@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Pictures per second: ``triage scan`` base vs head against a minimal-loop floor measured in
+the same run (issue 13).
+
+    .venv/bin/python benchmarks/bench_pictures.py --corpus DIR --base main --head WORKTREE
+
+``DIR`` is a ``gen_corpus.py`` corpus (its ``jpeg/`` folder is scanned: 300 JPEGs, a third of
+them 12 MP, by default); without ``--corpus`` one is generated. The floor is a minimal loop
+on ``--jobs`` processes doing only the unavoidable work per file: read it once, the three
+digests (MD5, SHA-1, SHA-256), the same JPEG draft decode as the scanner (draft 360, first
+frame, no rotation or letterbox removal) and the three perceptual hashes, computed by the
+registry's own algorithms (``hashsets.algorithms``). Then ``triage scan JPEG_DIR --no-match``
+of base and head alternately. Goal: 200 images/s, or within 1.2x of the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
+
+GOAL_RATE = 200.0
+GOAL_FLOOR_RATIO = 1.2
+DRAFT = 360  # triage.worker.WorkerOptions.draft_size
+
+
+def _minimal(path: str) -> int:
+    from PIL import Image
+
+    from hashsets.algorithms import picture_algorithms
+
+    with open(path, "rb") as f:
+        data = f.read()
+    for h in (hashlib.md5(data), hashlib.sha1(data), hashlib.sha256(data)):
+        h.hexdigest()
+    im = Image.open(io.BytesIO(data))
+    im.draft("RGB" if im.mode == "RGB" else None, (DRAFT, DRAFT))
+    im.load()
+    for alg in picture_algorithms():
+        alg.compute(im)
+    return len(data)
+
+
+def floor(files: list[str], jobs: int) -> float:
+    with Pool(jobs) as pool:
+        pool.map(_minimal, files[:jobs])  # imports done before the clock starts
+        t = time.monotonic()
+        pool.map(_minimal, files, chunksize=4)
+        return time.monotonic() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path)
+    ap.add_argument("--jpegs", type=int, default=300)
+    ap.add_argument("--base", default="main")
+    ap.add_argument("--head", default=WORKTREE)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-pictures-"))
+    try:
+        corpus = args.corpus
+        if corpus is None:
+            import gen_corpus
+
+            corpus = work / "corpus"
+            gen_corpus.main([str(corpus), "--jpegs", str(args.jpegs), "--nonmedia-mb", "0"])
+        jpeg = corpus / "jpeg"
+        files = sorted(str(p) for p in jpeg.rglob("*.jpg"))
+        for p in files:
+            Path(p).read_bytes()  # warm cache
+        sides = {"base": checkout(args.base, work), "head": checkout(args.head, work)}
+        floors: list[float] = []
+        scans = {k: Timings(f"{k} ({getattr(args, k)}) triage scan --no-match") for k in sides}
+        for r in range(args.runs):
+            floors.append(floor(files, args.jobs))
+            print(f"  round {r} floor: {floors[-1]:.2f} s ({load()})", flush=True)
+            for k in (list(sides) if r % 2 == 0 else list(reversed(sides))):
+                cmd, env = triage_argv(sides[k], "scan", str(jpeg), "--case",
+                                       str(work / f"case-{k}-{r}"), "--jobs", str(args.jobs),
+                                       "--no-match", "-q", "--json")
+                scans[k].run(cmd, env, ok=(0, 3))
+                print(f"  round {r} {k}: {scans[k].seconds[-1]:.2f} s ({load()})", flush=True)
+                shutil.rmtree(work / f"case-{k}-{r}")
+        n = len(files)
+        best_floor = min(floors)
+        print(f"{n} JPEGs; minimal loop on {args.jobs} processes: best {best_floor:.2f} s, "
+              f"{n / best_floor:.0f} images/s")
+        for t in scans.values():
+            print(t.text())
+        for k, t in scans.items():
+            rate = n / t.best
+            ratio = t.best / best_floor
+            print(f"{k}: {rate:.0f} images/s; {ratio:.2f}x the floor (goal {GOAL_RATE:.0f} "
+                  f"images/s or within {GOAL_FLOOR_RATIO}x of the floor: "
+                  f"{'MET' if rate >= GOAL_RATE or ratio <= GOAL_FLOOR_RATIO else 'NOT MET'})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
