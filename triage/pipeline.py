@@ -56,12 +56,13 @@ CHECKPOINT_DELAY = 1.0
 #: per file made the supervisor the bottleneck on small files.
 PREFETCH = 32
 PREFETCH_LOW = 8
-#: A queue is also kept under this much file content (sum of sizes; the first task is
-#: exempt), so that near the end no worker sits on a long queue of large files while
-#: another is idle, and under this many pickled bytes, far below a Unix socket's buffer
+#: Beyond two tasks (the one being worked on and the next, so that no worker ever waits), a
+#: queue is also kept under this much file content (sum of sizes), so that near the end no
+#: worker sits on a long queue of large files (pictures: ~30 ms per MB) while another is
+#: idle, and under this many pickled bytes, far below a Unix socket's buffer
 #: (net.core.wmem_default, 208 KiB), so that sending a task never blocks: the supervisor
 #: cannot deadlock with a worker that is blocked sending it a large result.
-PREFETCH_CONTENT = 8 << 20
+PREFETCH_CONTENT = 2 << 20
 PREFETCH_WIRE_BYTES = 32 << 10
 
 
@@ -280,7 +281,8 @@ class WorkerPool:
                 count += 1
                 content += size
                 wire += len(data)
-                if content >= PREFETCH_CONTENT or wire >= PREFETCH_WIRE_BYTES:
+                if count >= 2 and (content >= PREFETCH_CONTENT
+                                   or wire >= PREFETCH_WIRE_BYTES):
                     break
             # The last task taken may pass a limit; the queue is then full until it shrinks.
         if not plan:
