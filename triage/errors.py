@@ -35,3 +35,10 @@ class EvidenceMismatchError(CaseError):
 
 class CaseInUseError(CaseError):
     """Another triage process holds the case (a scan, match or report is running)."""
+
+
+class CaseDataError(TriageError):
+    """The case's data rows do not match the digests its audit trail recorded: they were
+    changed outside triage (exit code 7, like a failed verification). Nothing is written."""
+
+    exit_code = 7
