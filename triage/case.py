@@ -284,6 +284,9 @@ class Case:
         #: The data rows against the audit chain when the case was opened for writing
         #: (None: a new case, or opened read-only; see :meth:`check_data`).
         self.data_at_open: datadigest.DataCheck | None = None
+        #: The last passed data check while it still describes the data: cleared by every
+        #: write transaction of this object (the case lock keeps other triage writers out).
+        self._intact: datadigest.DataCheck | None = None
 
     @property
     def needs_migration(self) -> bool:
@@ -425,7 +428,10 @@ class Case:
     def require_data_intact(self) -> datadigest.DataCheck:
         """:meth:`check_data`, refusing (:class:`CaseDataError`, exit 7) data rows that do
         not match the audit chain's digests: nothing that would record or export them as
-        the case's may go on (a new digest would launder the change)."""
+        the case's may go on (a new digest would launder the change). A passed check is
+        reused until this object writes again (the case lock keeps other writers out)."""
+        if self._intact is not None:
+            return self._intact
         try:
             check = self.check_data()
         except sqlite3.Error as e:
@@ -436,6 +442,7 @@ class Case:
                 f"its audit trail ({check.message()}); they were changed outside triage. "
                 "Nothing was written. 'triage verify' shows the details; work from a copy "
                 "you trust.")
+        self._intact = check
         return check
 
     def _found_version(self, db: Path) -> int:
@@ -569,6 +576,7 @@ class Case:
         transaction remains."""
         if self.readonly and self._temp_dir is None:
             raise CaseError(f"{self.db_path}: opened read-only; nothing can be recorded")
+        self._intact = None
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
