@@ -518,7 +518,8 @@ class Case:
         # The rows such a run wrote were never recorded: its end row records them as found
         # (the tables it may have changed are named; see datadigest.compare for which).
         found = self.data_at_open
-        unverified = sorted({d.table for d in found.unverifiable}) if found else []
+        unverified = (sorted({d.table for d in found.unverifiable} | set(found.uncovered))
+                      if found else [])
         for run_id in stale:
             with self.transaction() as c:
                 c.execute("UPDATE runs SET status='interrupted', ended_utc=? WHERE id=?",

@@ -114,8 +114,10 @@ def _data(data: datadigest.DataCheck) -> list[Check]:
                      "ended (the process died); recorded as found when the case is next "
                      "opened for writing")
     if data.uncovered:
-        notes.append(f"no digest recorded for {', '.join(data.uncovered)} (a case made by a "
-                     "triage without data digests: recorded at the end of its next run)")
+        why = ("its first run never ended" if data.dead_runs else
+               "a case made by a triage without data digests")
+        notes.append(f"no digest recorded for {', '.join(data.uncovered)} ({why}): NOT "
+                     "verifiable until the end of its next run")
     covered = len(datadigest.TABLE_NAMES) - len(data.uncovered)
     return [Check("case data", True, f"{covered} tables as the audit trail recorded them"
                   + ("; " + "; ".join(notes) if notes else ""))]
