@@ -194,8 +194,9 @@ def recorded(conn: sqlite3.Connection) -> tuple[dict[str, Recorded], list[str]]:
         doc = json.loads(details)[DIGEST_KEY]
         if not isinstance(doc, dict) or doc.get("version") != DIGEST_VERSION or \
                 not isinstance(doc.get("tables"), dict):
+            version = doc.get("version") if isinstance(doc, dict) else "?"
             problems.append(f"audit row {seq} ({action}): a data digest this triage cannot "
-                            f"read (version {doc.get('version') if isinstance(doc, dict) else '?'})")
+                            f"read (version {version})")
             continue
         for table, parts in doc["tables"].items():
             if table in TABLE_NAMES and isinstance(parts, dict):
