@@ -307,3 +307,20 @@ def test_an_old_case_is_uncovered_until_its_next_run(tmp_path: Path) -> None:
     r = _verify(case)
     assert r.returncode == 0, r.stdout
     assert "OK   case data: 9 tables as the audit trail recorded them" in r.stdout
+
+
+def test_a_wide_table_and_every_value_type(tmp_path: Path) -> None:
+    """More columns than one printf() call takes, NULLs, empty and NUL-holding texts, blobs
+    and negative integers: the digest is still the definition's."""
+    db = tmp_path / "wide.sqlite"
+    conn = sqlite3.connect(db)
+    cols = ", ".join(f"c{i} {('INTEGER', 'TEXT', 'BLOB')[i % 3]}" for i in range(120))
+    conn.execute(f"CREATE TABLE wide (id INTEGER PRIMARY KEY, {cols}) STRICT")
+    values = [(-7, "a\x00b", b"\x00\xff"), (None, "", b""), (2**62, "\u00e9\u202e", None)]
+    for row in range(3):
+        conn.execute(f"INSERT INTO wide VALUES ({', '.join('?' * 121)})",
+                     (row + 1, *[values[(row + i) % 3][i % 3] for i in range(120)]))
+    conn.commit()
+    got = datadigest.table_digest(conn, datadigest.TableSpec("wide", None, "t.id"))
+    conn.close()
+    assert got == {"-": _independent(db, "wide", "NULL", "t.id", "-")}

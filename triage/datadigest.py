@@ -96,9 +96,18 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
+#: Columns per printf() call: two arguments each, below SQLite's default limit of 127
+#: arguments per function (SQLITE_MAX_FUNCTION_ARG, https://www.sqlite.org/limits.html).
+_PRINTF_COLUMNS = 50
+
+
 def _row_sql(spec: TableSpec, columns: list[str]) -> str:
+    # printf('%.1s:%s', typeof(c), hex(c)) is the ROW of the module doc, computed in one C
+    # call per group of columns (about twice as fast as the same with || and substr()).
+    groups = [columns[i:i + _PRINTF_COLUMNS] for i in range(0, len(columns), _PRINTF_COLUMNS)]
     values = " || ',' || ".join(
-        f"substr(typeof(t.\"{c}\"), 1, 1) || ':' || hex(t.\"{c}\")" for c in columns)
+        "printf('" + ",".join(["%.1s:%s"] * len(g)) + "', "
+        + ", ".join(f'typeof(t."{c}"), hex(t."{c}")' for c in g) + ")" for g in groups)
     key = spec.partition or "NULL"
     return (f"SELECT {key} AS k, {values} || char(10) AS line "
             f"FROM \"{spec.name}\" t ORDER BY {spec.order}")
