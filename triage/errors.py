@@ -42,3 +42,11 @@ class CaseDataError(TriageError):
     changed outside triage (exit code 7, like a failed verification). Nothing is written."""
 
     exit_code = 7
+
+
+class UsageError(TriageError, ValueError):
+    """The command cannot be run as given (exit code 2): the case would sit inside the
+    evidence, or the scan's case details contradict the case's. The message says what to
+    change; nothing was written."""
+
+    exit_code = 2
