@@ -284,7 +284,8 @@ class DataCheck:
         for table in TABLE_NAMES:
             ds = [d for d in self.differences if d.table == table]
             if ds:
-                runs = sorted({d.partition for d in ds if d.partition != NO_RUN}, key=int)
+                runs = sorted({d.partition for d in ds if d.partition != NO_RUN},
+                              key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
                 label = f"table {table}" + (f" (run {', '.join(runs)})" if runs else "")
                 out.append((label, "; ".join(d.describe() for d in ds)))
         out.extend(("runs vs audit trail", p) for p in self.problems)

@@ -54,10 +54,13 @@ class Check:
 
 
 def find_manifests(case_dir: Path) -> list[Path]:
-    """Every ``*.manifest.json`` under the case directory (symbolic links included, so that
-    a planted link is reported, never followed)."""
+    """Every ``*.manifest.json`` under the case directory (a manifest that is a symbolic
+    link included, so that it is reported, never followed). Folders reached through a
+    symbolic link are not searched (``rglob`` does not follow them; a folder that resolves
+    outside the case directory is left out in any case)."""
+    root = case_dir.resolve()
     return sorted(p for p in case_dir.rglob("*" + mf.MANIFEST_SUFFIX)
-                  if p.is_symlink() or p.is_file())
+                  if (p.is_symlink() or p.is_file()) and p.parent.resolve().is_relative_to(root))
 
 
 def verify(case_dir: Path, manifests: list[Path] | None = None,
