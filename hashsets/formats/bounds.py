@@ -336,7 +336,7 @@ class JsonGuard:
         # bytes, so this is several times faster than working on every byte.
         a = np.frombuffer(data, dtype=np.uint8)
         n = len(a)
-        pos = np.flatnonzero(np.frombuffer(data.translate(_INTEREST), dtype=np.uint8))
+        pos = np.flatnonzero(np.frombuffer(data.translate(_INTEREST), dtype=np.bool_))
         m = len(pos)
         if m == 0:  # one token or string goes on through the whole chunk
             self._check_gap(self.pos + n)
@@ -344,27 +344,30 @@ class JsonGuard:
             self.backslashes = 0
             return
         c = a[pos]
-        k = np.arange(m, dtype=np.int64)
-        bs = c == _BACKSLASH
-        # A backslash "chains" when the next byte of the chunk is the next interesting one:
-        # the chained backslashes just before a byte are the run that may escape it.
-        adjacent = np.empty(m, dtype=bool)
-        adjacent[:-1] = pos[1:] == pos[:-1] + 1
-        adjacent[-1] = False
-        chain = bs & adjacent
-        last_break = np.maximum.accumulate(np.where(chain, -1, k))
-        run_before = np.zeros(m, dtype=np.int64)
+        quote = c == _QUOTE
         carry = self.backslashes if pos[0] == 0 else 0
-        run_before[0] = carry
-        if m > 1:
-            lb = last_break[:-1]
-            run_before[1:] = k[:-1] - lb + np.where(lb == -1, carry, 0)
-        quote = (c == _QUOTE) & (run_before % 2 == 0)
+        if b"\\" in data:
+            # A backslash "chains" when the next byte of the chunk is the next interesting
+            # one: the chained backslashes just before a byte are the run that may escape it.
+            k = np.arange(m, dtype=np.int64)
+            adjacent = np.empty(m, dtype=bool)
+            adjacent[:-1] = pos[1:] == pos[:-1] + 1
+            adjacent[-1] = False
+            chain = (c == _BACKSLASH) & adjacent
+            last_break = np.maximum.accumulate(np.where(chain, -1, k))
+            run_before = np.zeros(m, dtype=np.int64)
+            run_before[0] = carry
+            if m > 1:
+                lb = last_break[:-1]
+                run_before[1:] = k[:-1] - lb + np.where(lb == -1, carry, 0)
+            quote &= run_before % 2 == 0
+        elif carry % 2:
+            quote[0] = False  # escaped by the backslashes that ended the last chunk
         # Inside a string: an odd number of real quotes before (this quote excluded).
         toggles = np.cumsum(quote) - quote + int(self.in_string)
         inside = (toggles % 2 == 1) & ~quote
-        delta = np.where(inside, 0, _OPEN[c]).astype(np.int64)
-        depth = np.cumsum(delta) + self.depth
+        delta = np.where(inside, 0, _OPEN[c])
+        depth = np.cumsum(delta, dtype=np.int64) + self.depth
         if int(depth.max()) > self.limits.depth:
             at = int(pos[int(np.argmax(depth > self.limits.depth))])
             raise self._fail(self.pos + at, f"JSON nested more than {self.limits.depth} "
