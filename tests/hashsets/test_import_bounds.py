@@ -25,7 +25,7 @@ import pytest
 
 from hashsets.errors import HashSetFileError
 from hashsets.formats import get
-from hashsets.formats.base import Batch, ParseContext
+from hashsets.formats.base import Batch, ParseContext, Rejected
 from hashsets.formats.bounds import ImportLimits, JsonGuard, LineReader, clip
 from hashsets.formats.bulk import line_blocks
 
@@ -183,6 +183,7 @@ def test_clip() -> None:
     assert clip("abc") == "abc"
     long = "é" * 300
     assert clip(long) == "é" * 200 + "…(600 bytes)"
+    assert Rejected(1, "x" * 10_000).reason == "x" * 200 + "…(10000 bytes)"
 
 
 LINES = [b"a\r\n", b"b\r", b"\n", b"c\n", b"", b"\r", b"d" * 50 + b"\r\n", b"e"]
