@@ -405,26 +405,16 @@ class JsonGuard:
         assert r is not None
         opens = offsets[(delta == 1) & (depth == r)]
         closes = offsets[(delta == -1) & (depth == r - 1)]
-        bound = self.limits.record_bytes
-        start = self.record_start
-        oi = ci = 0
-        # Opens and closes at the record level alternate; walk them in file order (a few
-        # per record, cheap next to the scan).
-        while True:
-            if start is None:
-                if oi == len(opens):
-                    break
-                start = int(opens[oi])
-                oi += 1
-            else:
-                if ci == len(closes):
-                    break
-                end = int(closes[ci])
-                ci += 1
-                if end - start + 1 > bound:
-                    raise self._fail(start, f"a JSON record of {end - start + 1} bytes",
-                                     "record_bytes")
-                start = None
+        # Opens and closes at the record level alternate: the i-th close ends the i-th
+        # open, counting the record still open from the last chunk first.
+        starts = opens if self.record_start is None else \
+            np.concatenate(([self.record_start], opens))
+        sizes = closes - starts[:len(closes)] + 1
+        if len(sizes) and int(sizes.max()) > self.limits.record_bytes:
+            i = int(np.argmax(sizes > self.limits.record_bytes))
+            raise self._fail(int(starts[i]), f"a JSON record of {int(sizes[i])} bytes",
+                             "record_bytes")
+        start = int(starts[len(closes)]) if len(starts) > len(closes) else None
         self._records_tail(start, n)
 
     def _records_tail(self, start: int | None, n: int) -> None:
