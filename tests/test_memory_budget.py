@@ -270,3 +270,28 @@ def test_no_budget_is_recorded_as_none(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     pool = json.loads(proc.stdout)["pool"]
     assert pool["memory_budget_bytes"] is None and pool["decode_grant_capacity_bytes"] is None
+
+
+def test_waiting_for_memory_does_not_run_down_the_deadline(tmp_path: Path) -> None:
+    """Five 4000x4000 PNGs, ``--jobs 5``, a budget that admits one decode at a time
+    (capacity 2176 - 256 - 5 x 192 = 960 MiB for 488 MiB each) and ``--timeout 3``: the
+    last waits for four decodes of 1.5 s or more each, longer than its own deadline, and a
+    decode itself may take longer than 3 s on a busy machine. Neither counts: the deadline
+    stops while a worker waits, and a granted decode adds 1 s per 20 MiB of its estimate
+    (24 s here). Before, every file would have had 3 s from its dispatch."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for i in range(5):
+        write_png(ev / f"p{i}.png", 4000, 4000, seed=i)
+    proc = subprocess.run([sys.executable, "-m", "triage", "scan", str(ev), "--case",
+                           str(tmp_path / "case"), "--no-match", "--json", "-q", "--jobs",
+                           "5", "--memory-budget", "2176", "--timeout", "3"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    pool = json.loads(proc.stdout)["pool"]
+    assert pool["decode_grant_capacity_bytes"] == 960 * MIB
+    assert pool["decode_grant_peak_bytes"] == decode_cost(4000, 4000, "RGB", ("pdq",))
+    assert pool["decodes_waited"] >= 3 and pool["timeouts"] == 0
+    statuses = [r["status"] for r in rows(tmp_path / "case", "SELECT status FROM files "
+                                                             "WHERE kind='file'")]
+    assert statuses == ["done"] * 5

@@ -55,9 +55,11 @@ MIB = 1 << 20
 DEFAULT_MAX_PIXELS = 178_956_970
 
 # Bytes per pixel, measured on Pillow 13.0 / numpy 2.4 / pdqhash 0.2 by
-# ``benchmarks/bench_memory.py --calibrate``: peak address space (VmPeak) and resident
-# memory (VmHWM) grew by the same amount, within 0.7 byte per pixel of these figures, for
-# PNG and TIFF pictures of modes 1, L, P, LA, I;16, I, F, RGB, RGBA, CMYK, YCbCr and LAB.
+# ``benchmarks/bench_memory.py --calibrate`` (PNG and TIFF pictures of modes 1, L, P, LA,
+# I;16, I, F, RGB, RGBA, CMYK, YCbCr and LAB; 6000x6000 and 11000x11000): peak address
+# space (VmPeak) and peak resident memory (VmHWM) grew by the same amount, at most these
+# figures (F: 0.3 byte over), plus up to about 30 MB per decode whatever its size (decoder
+# buffers; inside WORKER_RESERVE).
 #: Pillow's storage of a decoded picture: 1 byte per pixel for 1, L and P; 2 for the 16-bit
 #: grey modes; 4 for everything else (RGB is stored as 4 bytes per pixel too).
 STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}

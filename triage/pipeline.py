@@ -14,8 +14,9 @@ worker one task at a time and waits on all pipes at once with a deadline:
 * large picture decodes are admitted against the scan's total memory budget
   (:mod:`triage.membudget`): a worker asks for a grant before decoding and the supervisor
   grants it, queues it (the worker's deadline is paused while it waits) or refuses it; a
-  grant is returned when the decode is over and, whatever happens, when the task ends, the
-  worker dies or is killed.
+  granted decode extends the file's deadline in proportion to its estimate; a grant is
+  returned when the decode is over and, whatever happens, when the task ends, the worker
+  dies or is killed.
 
 Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
 enumeration children): forked from a forkserver that has already imported the heavy
@@ -47,6 +48,11 @@ from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_m
 #: file on a slow disk is not mistaken for a hang.
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
+#: Bytes of decode estimate per second assumed when a granted decode extends its file's
+#: deadline: the deadline is for the file's size, but a 1.6 MB PNG can hold 121 MP that take
+#: 15 s to decode and hash on an idle core (estimate 3.9 GB, about 260 MB/s, measured with
+#: benchmarks/bench_memory.py); 20 MiB/s leaves room for 13 times that on a busy machine.
+DECODE_THROUGHPUT = 20 << 20
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY.md)
 #: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
 #: before the checkpoint is handed to ``on_checkpoint`` to be recorded: most files finish
@@ -77,6 +83,7 @@ class _Worker:
     partial_recorded: bool = False
     #: When the worker began waiting for a memory grant (its deadline is paused meanwhile).
     waiting_since: float | None = None
+    waiting_for: int = 0
 
 
 @dataclass
@@ -280,7 +287,10 @@ class WorkerPool:
         reply = self.admission.request(w.index, nbytes)
         if reply is None:  # queued: the deadline stops until the grant comes
             w.waiting_since = time.monotonic()
+            w.waiting_for = nbytes
             return
+        if reply.granted:
+            w.deadline += nbytes / DECODE_THROUGHPUT
         self._reply(w, reply)
 
     def _release(self, w: _Worker) -> None:
@@ -290,7 +300,8 @@ class WorkerPool:
         granted = set(self.admission.release(w.index))
         for other in self._workers:
             if other.index in granted and other.waiting_since is not None:
-                other.deadline += time.monotonic() - other.waiting_since
+                other.deadline += (time.monotonic() - other.waiting_since
+                                   + other.waiting_for / DECODE_THROUGHPUT)
                 other.waiting_since = None
                 self._reply(other, membudget.GrantReply(True))
 
