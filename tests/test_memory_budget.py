@@ -181,7 +181,7 @@ def test_admission_grants_queues_in_order_and_refuses() -> None:
     assert a.request(4, 50) is None  # would fit, but waits behind 3 (first come first served)
     refused = a.request(5, 1001)
     assert refused is not None and not refused.granted
-    assert "more than the scan's memory budget can give one picture" in refused.reason
+    assert refused.reason.startswith("more than the scan's memory budget can give at once (")
     assert a.release(2) == []  # 600 + 500 still too much
     assert a.release(1) == [3, 4]
     assert a.in_use == 550 and a.peak == 900
@@ -210,17 +210,20 @@ TREE_CAP = 3 << 30
 
 
 def test_four_large_pictures_under_a_small_total_budget(tmp_path: Path) -> None:
-    """Four 4000x4000 RGB PNGs (about 490 MiB each to decode and hash) and one 11000x11000
-    (about 3.6 GiB), ``--jobs 4`` and ``--memory-budget 2048``: the grant capacity is
-    2048 - 256 - 4 x 192 = 1024 MiB, so at most two decodes run at once while four
-    workers are busy. The tree's resident memory (every process summed, sampled every
-    50 ms) stays under the budget; the four end ``done`` with no timeout, the big one is a
-    clear error naming its estimate and the budget. Without the budget the four decode at
-    once and the big one is decoded too: the tree passes the budget (and the test's cap)."""
+    """Four 4000x4000 RGB PNGs (about 490 MiB each to decode and hash), one 6500x6500
+    (1,290 MiB) and one 11000x11000 (3,693 MiB), ``--jobs 4`` and ``--memory-budget 2048``:
+    the grant capacity is 2048 - 256 - 4 x 192 = 1024 MiB, so at most two decodes run at
+    once while four workers are busy. The tree's resident memory (every process summed,
+    sampled every 50 ms) stays under the budget; the four end ``done`` with no timeout; the
+    two others are clear errors naming their estimate and the limit: the 6500x6500 fits a
+    worker (its limit is lowered to the budget, 2 GiB) but not the grant capacity
+    (refused by the supervisor), the 11000x11000 not even a worker. Without the budget
+    the pictures decode at once: the tree passes the budget (and the test's cap)."""
     ev = tmp_path / "ev"
     ev.mkdir()
     for i in range(4):
         write_png(ev / f"p{i}.png", 4000, 4000, seed=i)
+    write_png(ev / "wide.png", 6500, 6500, seed=8)
     write_png(ev / "huge.png", 11000, 11000, seed=9)
     case = tmp_path / "case"
     started = time.monotonic()
@@ -242,6 +245,7 @@ def test_four_large_pictures_under_a_small_total_budget(tmp_path: Path) -> None:
     assert pool["decode_grant_peak_bytes"] in {n * decode_cost(4000, 4000, "RGB", ("pdq",))
                                                for n in (1, 2)}
     assert pool["decodes_waited"] >= 1  # the queue was used
+    assert pool["decodes_refused"] == 1  # wide.png
     assert pool["timeouts"] == 0 and pool["worker_crashes"] == 0
     assert mem.peak <= BUDGET_MIB * MIB, f"tree peak {mem.peak} bytes, {mem.samples} samples"
     got = {r["display_path"]: r for r in rows(case, "SELECT display_path, status, "
@@ -253,9 +257,16 @@ def test_four_large_pictures_under_a_small_total_budget(tmp_path: Path) -> None:
     cost = decode_cost(11000, 11000, "RGB", ("pdq",))
     assert huge["status_reason"].startswith(
         f"picture 11000x11000 (RGB) needs about {membudget.mib(cost)} to decode and hash")
-    assert "memory budget" in huge["status_reason"]
+    assert huge["status_reason"].endswith(
+        " of its 2,048 MiB address-space limit free (--memory-limit lowered to the scan's "
+        "memory budget)")
+    wide = got["wide.png"]
+    assert (wide["status"], wide["status_stage"]) == ("error", "decode")
+    assert wide["status_reason"] == (
+        "picture 6500x6500 (RGB) needs about 1,290 MiB to decode and hash, more than the "
+        "scan's memory budget can give at once (1,024 MiB of --memory-budget 2,048 MiB)")
     err_rows = rows(case, "SELECT error_class FROM errors WHERE message LIKE 'picture%'")
-    assert [r["error_class"] for r in err_rows] == ["MemoryBudgetExceeded"]
+    assert [r["error_class"] for r in err_rows] == ["MemoryBudgetExceeded"] * 2
     assert elapsed < 300
 
 

@@ -349,8 +349,7 @@ class Admission:
             return GrantReply(True)
         if nbytes > self.capacity:
             self.refused += 1
-            return GrantReply(False, f"needs about {mib(nbytes)} to decode and hash, more "
-                                     f"than the scan's memory budget can give one picture "
+            return GrantReply(False, f"more than the scan's memory budget can give at once "
                                      f"({mib(self.capacity)} {self.budget_text})")
         if not self.queue and self.in_use + nbytes <= self.capacity:
             self._grant(key, nbytes)
@@ -425,31 +424,39 @@ def _limit_origin(soft: int, hard: int | None, configured: int | None) -> str:
 
 def admit(width: int, height: int, mode: str, algorithms: Iterable[str],
           configured_limit: int | None = None) -> int:
-    """In a worker, before a picture is decoded: make sure its estimate fits this worker's
-    address-space limit (``configured_limit``: ``--memory-limit``, for the reason text) and,
-    when it is large, wait for a grant from the supervisor. Returns the estimate; raises
-    :class:`MemoryBudgetExceeded` with the reason when it cannot fit. Call :func:`release`
-    once the decoded picture is gone."""
+    """In a worker, before a picture is decoded: :func:`reserve` its estimate
+    (:func:`decode_cost`). Returns the estimate; raises :class:`MemoryBudgetExceeded`."""
     cost = decode_cost(width, height, mode, algorithms)
-    what = f"picture {width}x{height} ({mode})"
+    reserve(cost, f"picture {width}x{height} ({mode})", "to decode and hash", configured_limit)
+    return cost
+
+
+def reserve(nbytes: int, what: str, purpose: str, configured_limit: int | None = None) -> None:
+    """In a worker, before a large allocation (``nbytes`` for ``what`` ``purpose``, for the
+    reason text): make sure it fits this worker's address-space limit (``configured_limit``
+    is ``--memory-limit``, to say which limit it is) and, when it is over
+    :data:`FREE_DECODE`, wait for a grant from the supervisor. Raises
+    :class:`MemoryBudgetExceeded` with the reason when it cannot fit. Call :func:`release`
+    once the memory is freed (a worker holds one grant at a time: a new reservation returns
+    the previous one; the supervisor takes it back in any case when the task ends)."""
     size, limit, hard = _address_space()
-    if limit is not None and size + cost > limit:
+    if limit is not None and size + nbytes > limit:
         raise MemoryBudgetExceeded(
-            f"{what} needs about {mib(cost)} to decode and hash; this worker has "
+            f"{what} needs about {mib(nbytes)} {purpose}; this worker has "
             f"{mib(max(0, limit - size))} of its {mib(limit)} address-space limit free "
             f"({_limit_origin(limit, hard, configured_limit)})")
-    if cost <= FREE_DECODE or _conn is None:
-        return cost
+    if nbytes <= FREE_DECODE or _conn is None:
+        return
     global _holding
-    _conn.send(GrantRequest(cost))
+    _conn.send(GrantRequest(nbytes))
     _holding = True  # the supervisor holds it from now until a release or the task's end
     reply = _conn.recv()
     if not isinstance(reply, GrantReply):
         raise RuntimeError(f"unexpected reply to a memory grant request: {type(reply)}")
     if not reply.granted:
         _holding = False
-        raise MemoryBudgetExceeded(f"{what} {reply.reason}")
-    return cost
+        raise MemoryBudgetExceeded(f"{what} needs about {mib(nbytes)} {purpose}, "
+                                   f"{reply.reason}")
 
 
 def release() -> None:

@@ -52,6 +52,8 @@ MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadlin
 #: deadline: the deadline is for the file's size, but a 1.6 MB PNG can hold 121 MP that take
 #: 15 s to decode and hash on an idle core (estimate 3.9 GB, about 260 MB/s, measured with
 #: benchmarks/bench_memory.py); 20 MiB/s leaves room for 13 times that on a busy machine.
+#: All of a file's decodes together (the pictures inside an archive) extend its deadline by
+#: at most what the costliest picture ``max_pixels`` lets through would (307 s by default).
 DECODE_THROUGHPUT = 20 << 20
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY.md)
 #: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
@@ -84,6 +86,8 @@ class _Worker:
     #: When the worker began waiting for a memory grant (its deadline is paused meanwhile).
     waiting_since: float | None = None
     waiting_for: int = 0
+    #: Seconds the task's deadline was extended for granted decodes.
+    extended: float = 0.0
 
 
 @dataclass
@@ -125,6 +129,8 @@ class WorkerPool:
         self.jobs = max(1, min(jobs, self.memory.jobs))
         self.timeout = timeout
         self._worker_limit = self.memory.worker_limit(options.memory_limit)
+        self._max_extension = (options.max_pixels * membudget.WORST_BYTES_PER_PIXEL
+                               / DECODE_THROUGHPUT)
         self.admission = membudget.Admission(self.memory.capacity,
                                              f"of {self.memory.describe()}")
         self.stats = PoolStats(memory=self.memory, admission=self.admission)
@@ -236,6 +242,7 @@ class WorkerPool:
                     on_dispatch(task)
                 w.task = task
                 w.partial, w.partial_recorded = None, False
+                w.extended = 0.0
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
@@ -290,8 +297,15 @@ class WorkerPool:
             w.waiting_for = nbytes
             return
         if reply.granted:
-            w.deadline += nbytes / DECODE_THROUGHPUT
+            self._extend(w, nbytes)
         self._reply(w, reply)
+
+    def _extend(self, w: _Worker, nbytes: int) -> None:
+        """A decode of ``nbytes`` of estimate was granted: more time for the file."""
+        more = min(nbytes / DECODE_THROUGHPUT, self._max_extension - w.extended)
+        if more > 0:
+            w.deadline += more
+            w.extended += more
 
     def _release(self, w: _Worker) -> None:
         """``w`` holds no grant and waits for none any more; tell the workers granted in
@@ -300,9 +314,9 @@ class WorkerPool:
         granted = set(self.admission.release(w.index))
         for other in self._workers:
             if other.index in granted and other.waiting_since is not None:
-                other.deadline += (time.monotonic() - other.waiting_since
-                                   + other.waiting_for / DECODE_THROUGHPUT)
+                other.deadline += time.monotonic() - other.waiting_since
                 other.waiting_since = None
+                self._extend(other, other.waiting_for)
                 self._reply(other, membudget.GrantReply(True))
 
     def _reply(self, w: _Worker, reply: membudget.GrantReply) -> None:
