@@ -10,6 +10,7 @@ worker one task at a time and waits on all pipes at once with a deadline:
   whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
+  inside a container each inner item gets a file's deadline again (worker ``Progress``);
 * every task sent comes back as exactly one :class:`~triage.model.FileResult`.
 
 Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
@@ -36,7 +37,7 @@ from hashsets.algorithms import stream_algorithms
 from . import isolation
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
+from .worker import STAGES, Checkpoint, Progress, StageCell, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -232,6 +233,10 @@ class WorkerPool:
                         continue
                     if isinstance(message, Checkpoint):  # keep, wait for the result
                         w.partial, w.partial_at = message.result, time.monotonic()
+                        continue
+                    if isinstance(message, Progress):  # an inner item: a file's deadline
+                        w.deadline = max(w.deadline, time.monotonic() + file_deadline(
+                            message.size, self.timeout))
                         continue
                     w.task = None
                     yield message
