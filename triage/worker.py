@@ -46,6 +46,7 @@ from .model import (
     Problem,
     pickled_by_fields,
 )
+from .picturecheck import DamagedPicture, jpeg_shortfall
 from .sources import open_spec
 from .sources.base import ContentChangedError, Source
 from .util import display_bytes
@@ -209,7 +210,9 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
     """Decode the first frame of an image, reduced where the format allows.
 
     Returns ``(image, facts, warnings)``. Raises on any decoding problem: truncated data
-    (strict), decompression bombs (Pillow's warning is an error here), unknown format.
+    (strict; a JPEG whose data is provably shorter than its header says raises
+    :class:`~triage.picturecheck.DamagedPicture` before decoding, see there), decompression
+    bombs (Pillow's warning is an error here), unknown format.
     """
     from PIL import Image, ImageFile
 
@@ -223,6 +226,10 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
         im: Image.Image = Image.open(io.BytesIO(data), formats=_pillow_formats())
         if im.format in NO_RASTER_DECODER:
             raise UnsupportedImage(f"no raster decoder for {im.format}")
+        if im.format in ("JPEG", "MPO"):  # libjpeg fills missing data silently
+            shortfall = jpeg_shortfall(data)
+            if shortfall:
+                raise DamagedPicture(f"{shortfall}; not decoded")
         fmt, width, height, mode = im.format, im.width, im.height, im.mode
         frames: int | None
         try:

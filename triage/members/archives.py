@@ -148,6 +148,10 @@ def expand_tar(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
     except (tarfile.TarError, OSError, ValueError, EOFError) as e:
         raise ContainerError(f"corrupt tar: {short(e)}", ("corrupt",)) from e
     count = 0
+    #: Regular members so far, by name: a hard link names an earlier one (tar -x needs it
+    #: first). tarfile's own lookup would read the whole rest of the archive at once (its
+    #: ``getmembers``), after which ``next()`` finds nothing: every later entry was lost.
+    regular: dict[str, tarfile.TarInfo] = {}
     with tf:
         while True:
             budget.check_time()
@@ -162,8 +166,11 @@ def expand_tar(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
                 raise ContainerError(f"limit: more than {limits.max_members} members "
                                      f"(max_members)", ("limit:members",))
             count += 1
-            if ti.isreg() or ti.islnk():
-                yield _tar_member(tf, ti, limits, budget)
+            if ti.isreg():
+                regular[ti.name] = ti
+                yield _tar_member(tf, ti, ti, limits, budget)
+            elif ti.islnk():
+                yield _tar_member(tf, ti, regular.get(ti.linkname), limits, budget)
             else:
                 yield _tar_entry(ti)
 
@@ -185,8 +192,10 @@ def _tar_entry(ti: tarfile.TarInfo) -> Member:
                   status_hint=SKIPPED)
 
 
-def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, limits: Limits,
-                budget: Budget) -> Member:
+def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, content: tarfile.TarInfo | None,
+                limits: Limits, budget: Budget) -> Member:
+    """A regular member (``content`` is ``ti``) or a hard link (``content`` is the earlier
+    regular member it names, None when there is none)."""
     name = _tar_bytes(ti.name)
     flags = name_flags(name)
     target = None
@@ -194,13 +203,17 @@ def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, limits: Limits,
         target = _tar_bytes(ti.linkname)
         flags += ("hard-link",)
     mtime = float(ti.mtime)
-    caps = member_caps(limits, budget, None)
-    if ti.size > caps.cap:
-        reason, flag = limit_reason(limits, budget, caps, ti.size, None, declared=True)
-        return Member(name, "member", ti.size, mtime, None, None, (*flags, flag), reason,
+    if content is None:
+        return Member(name, "member", None, mtime, None, None, (*flags, "corrupt"),
+                      "corrupt: hard link to a name that is not an earlier regular member",
                       link_target=target)
+    caps = member_caps(limits, budget, None)
+    if content.size > caps.cap:
+        reason, flag = limit_reason(limits, budget, caps, content.size, None, declared=True)
+        return Member(name, "member", content.size, mtime, None, None, (*flags, flag),
+                      reason, link_target=target)
     try:
-        f = tf.extractfile(ti)
+        f = tf.extractfile(content)
         if f is None:
             raise tarfile.TarError("no data")
         with f:
