@@ -190,8 +190,8 @@ def _limit_memory() -> None:
 def test_the_exponential_gzip_is_bounded_in_a_real_scan(tmp_path: Path) -> None:
     """The attack file, 400 x gzip(10 MiB of zeros) (4 MB), scanned under a 1.2 GB
     address-space cap for the whole process tree: the member is recorded as a coverage gap
-    (incomplete) at the member byte cap (128 MiB here). Before the fix the worker grew the input exponentially
-    and ended with "corrupt gzip: MemoryError" and no member at all."""
+    (incomplete) at the member byte cap (128 MiB here). Before the fix the worker grew the
+    input exponentially and ended with "corrupt gzip: MemoryError" and no member at all."""
     ev = tmp_path / "ev"
     ev.mkdir()
     (ev / "bomb.gz").write_bytes(_gz(bytes(10 << 20)) * 400)
