@@ -25,7 +25,6 @@ checks only (no minimum code length).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 # Markers (T.81 Table B.1).
@@ -34,10 +33,30 @@ _SOF_HUFFMAN_PROGRESSIVE = 0xC2
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _DHT, _DRI, _SOS, _EOI, _SOI = 0xC4, 0xDD, 0xDA, 0xD9, 0xD8
 _RST = frozenset(range(0xD0, 0xD8))
-#: The next marker after entropy-coded data: 0xFF (and fill 0xFFs) then anything but a
-#: stuffed zero or a restart marker (T.81 B.1.1.5, B.1.1.2).
-_NEXT_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
-_RST_MARKER = re.compile(rb"\xff+[\xd0-\xd7]")
+
+
+def _scan_end(data: bytes, pos: int) -> tuple[int | None, int]:
+    """(offset of the marker that ends the entropy-coded data starting at ``pos``, or None
+    when the data ends first; the restart markers met on the way). In that data a 0xFF is
+    followed by a stuffed zero, a restart marker or a fill 0xFF; anything else is the next
+    marker (T.81 B.1.1.5, B.1.1.2). ``bytes.find`` per 0xFF: several times faster than a
+    regular expression on noisy scans."""
+    n = len(data)
+    restarts = 0
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= n:
+            return None, restarts
+        nxt = data[pos + 1]
+        if nxt == 0x00:
+            pos += 2
+        elif nxt in _RST:
+            restarts += 1
+            pos += 2
+        elif nxt == 0xFF:
+            pos += 1
+        else:
+            return pos, restarts
 
 
 class DamagedPicture(ValueError):
@@ -126,14 +145,14 @@ def jpeg_shortfall(data: bytes) -> str | None:
         elif marker == _SOS:
             if frame is None or not body:
                 return None
-            end = _NEXT_MARKER.search(data, pos)
-            stop = end.start() if end else n
-            why = _check_scan(frame, body, tables, interval, data, pos, stop, scanned)
+            end, restarts = _scan_end(data, pos)
+            why = _check_scan(frame, body, tables, interval, (end or n) - pos, restarts,
+                              scanned)
             if why:
                 return why
             if end is None:
                 return None  # no EOI: the decoder reports a truncated file itself
-            pos = stop
+            pos = end
     if frame is None:
         return None
     missing = [cid for cid, _, _ in frame.components if cid not in scanned]
@@ -146,9 +165,9 @@ def jpeg_shortfall(data: bytes) -> str | None:
 
 
 def _check_scan(frame: _Frame, header: bytes, tables: dict[tuple[int, int], int],
-                interval: int, data: bytes, start: int, stop: int,
-                scanned: set[int]) -> str | None:
-    """The reason one scan's data is too short for the blocks it codes, or None."""
+                interval: int, have: int, restarts: int, scanned: set[int]) -> str | None:
+    """The reason one scan's data (``have`` bytes holding ``restarts`` restart markers) is
+    too short for the blocks it codes, or None."""
     ns = header[0]
     if len(header) < 1 + 2 * ns + 3 or not ns:
         return None
@@ -168,10 +187,9 @@ def _check_scan(frame: _Frame, header: bytes, tables: dict[tuple[int, int], int]
     else:
         units = (_ceil(frame.width, 8 * frame.hmax) * _ceil(frame.height, 8 * frame.vmax))
         blocks = [units * sampling[cid][0] * sampling[cid][1] for cid, _, _ in members]
-    have = stop - start
     if interval:
         want = _ceil(units, interval) - 1
-        got = sum(1 for _ in _RST_MARKER.finditer(data, start, stop))
+        got = restarts
         if got < want:
             return (f"truncated JPEG: the header says {frame.width}x{frame.height}; a scan of "
                     f"{units} MCUs with restart interval {interval} needs {want} restart "
