@@ -142,6 +142,26 @@ def test_every_bound_is_a_coverage_gap_naming_the_bound(
                       "worker's memory limit (900 MiB, --memory-limit) (MemoryError)")
 
 
+def test_a_container_is_only_as_complete_as_what_is_inside_it(
+        gaps: tuple[Path, dict[str, Any]]) -> None:
+    """The bound that stopped an item inside is named on every container above it, the
+    evidence file first: a list of the evidence's files never shows it as done."""
+    got = gaps[1]["rows"]
+    chain = [f"level{i}.zip" for i in range(2, 7)]
+    assert _outcome(got, "deep7.zip") == (
+        "incomplete", "not fully examined: an item inside stopped at a bound or not expanded, "
+                      f"first {'!'.join(chain)}: limit: nesting depth 6 > 5 (max_depth)")
+    middle = "deep7.zip!" + "!".join(chain[:2])
+    assert _outcome(got, middle)[1].startswith(
+        f"not fully examined: an item inside stopped at a bound or not expanded, first "
+        f"{'!'.join(chain[2:])}: limit: nesting depth 6 > 5")
+    for name in ("dict.7z", "bomb.zip", "encrypted.zip"):
+        status, reason = _outcome(got, name)
+        assert status == "incomplete" and reason.startswith("not fully examined: "), name
+    assert _outcome(got, "many.zip")[1].startswith("limit: 20000 members")  # its own bound
+    assert got["types.tar"]["status"] == "done"  # links and devices are no gap
+
+
 def test_recognised_but_not_expanded_is_a_coverage_gap(
         gaps: tuple[Path, dict[str, Any]]) -> None:
     got = gaps[1]["rows"]

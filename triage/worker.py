@@ -590,6 +590,26 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
         raise
     except Exception as e:  # a library bug must cost the expansion, not the file's hashes
         stopped((), ERROR, e.__class__.__name__, f"expansion stopped: {_short(e)}")
+    # A container is only as complete as what is inside it: each one above an item that
+    # was stopped at a bound or not expanded is a coverage gap too, naming the first such
+    # item and its reason (the file itself first of all: it is what a reader lists).
+    gaps: dict[tuple[bytes, ...], list[InnerItem]] = {}
+    for item in result.children:
+        if item.result.status == INCOMPLETE:
+            for cut in range(len(item.inner)):
+                gaps.setdefault(item.inner[:cut], []).append(item)
+    for at, inside in gaps.items():
+        target = by_inner.get(at)
+        current = result if not at else (
+            result.children[target].result if target is not None else None)
+        if current is None or current.status != DONE:
+            continue  # its own outcome (a bound it hit itself, damage) says more
+        first = inside[0]
+        where = "!".join(display_bytes(n) for n in first.inner[len(at):])
+        count = f"{len(inside)} items" if len(inside) > 1 else "an item"
+        stopped(at, INCOMPLETE, "ContainerLimit",
+                f"not fully examined: {count} inside stopped at a bound or not expanded, "
+                f"first {where}: {first.result.reason}")
 
 
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,

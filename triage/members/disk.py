@@ -96,9 +96,10 @@ def _member(fs: Any, entry: FileEntry, limits: Limits, budget: Budget,
     from ..sources.tsk import open_content
 
     flags = ("deleted",) if entry.deleted else ()
-    if entry.preset_status is not None:
-        _status, _stage, why = entry.preset_status
-        return Member(entry.path, "member", entry.size, entry.mtime, None, None, flags, why)
+    if entry.preset_status is not None:  # the file-system walk's own outcome for it
+        status, _stage, why = entry.preset_status
+        return Member(entry.path, "member", entry.size, entry.mtime, None, None, flags, why,
+                      status_hint=status)
     caps = member_caps(limits, budget, None)
     which, flag = ("max_member_bytes", "limit:member-bytes") if caps.member <= caps.total \
         else ("max_total_bytes", "limit:total-bytes")
