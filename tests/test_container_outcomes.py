@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import subprocess
 import zipfile
 from pathlib import Path
@@ -27,7 +28,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.members import builders as b
-from tests.support import rows, scan_json
+from tests.support import rows, scan_json, start_scan
 
 #: Exit codes a scan whose worst outcome is a coverage gap may give: 8 once the scan's exit
 #: code follows the outcome classes (issue 12), 0 before.
@@ -230,3 +231,38 @@ def test_a_jpeg_holding_16x16_of_65500x2700_and_a_damaged_zip_are_errors(
     status, reason = _outcome(got, "damaged.zip")
     assert status == "error" and reason.startswith("corrupt zip")
     assert out["by_outcome"]["error"] == 2
+
+
+def test_a_long_expansion_still_has_its_digests_recorded_within_seconds(
+        tmp_path: Path) -> None:
+    """The worker tells the supervisor about every member (per-item deadlines); that steady
+    stream of messages must not hold back the container's digest checkpoint, which the
+    supervisor records about a second after the read whatever happens next (pipeline
+    CHECKPOINT_DELAY)."""
+    import signal
+    import time
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "a.jpg").write_bytes(b.jpeg(seed=1))  # first: the worker's first decode is slow
+    (ev / "big.zip").write_bytes(b.zip_bytes([(f"p{i:03d}.jpg", b.jpeg(seed=i))
+                                              for i in range(600)]))
+    case = tmp_path / "case"
+    proc = start_scan(ev, case, "decode:slow=0.05:big.zip!*", "--timeout", "60")
+    try:
+        deadline = time.monotonic() + 15  # the expansion itself takes 30 s or more
+        got: list[Any] = []
+        while time.monotonic() < deadline and not got:
+            time.sleep(0.2)
+            try:
+                got = rows(case, "SELECT h.value FROM hashes h JOIN files f ON "
+                                 "f.id=h.file_id WHERE f.display_path='big.zip' AND "
+                                 "h.algorithm='sha256'")
+            except sqlite3.Error:
+                got = []
+        assert proc.poll() is None, "the scan ended before the check could be made"
+        assert got and got[0]["value"] == hashlib.sha256(
+            (ev / "big.zip").read_bytes()).hexdigest()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()

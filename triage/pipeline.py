@@ -237,16 +237,26 @@ class WorkerPool:
                     if isinstance(message, Progress):  # an inner item: a file's deadline
                         w.deadline = max(w.deadline, time.monotonic() + file_deadline(
                             message.size, self.timeout))
+                        # These can come without pause: the checkpoint is due all the same.
+                        self._checkpoint_if_due(w, task, on_checkpoint)
                         continue
                     w.task = None
                     yield message
                 elif time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
-                elif (w.partial is not None and not w.partial_recorded
-                      and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
-                    w.partial_recorded = True
-                    if on_checkpoint is not None:
-                        on_checkpoint(task, w.partial)
+                else:
+                    self._checkpoint_if_due(w, task, on_checkpoint)
+
+    @staticmethod
+    def _checkpoint_if_due(w: _Worker, task: Task,
+                           on_checkpoint: Callable[[Task, FileResult], None] | None) -> None:
+        """Hand the task's checkpoint to ``on_checkpoint`` once it is
+        :data:`CHECKPOINT_DELAY` old and not handed over yet."""
+        if (w.partial is not None and not w.partial_recorded
+                and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
+            w.partial_recorded = True
+            if on_checkpoint is not None:
+                on_checkpoint(task, w.partial)
 
     def _stage(self, w: _Worker) -> str:
         try:
