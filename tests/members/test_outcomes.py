@@ -258,3 +258,21 @@ def test_the_lie_is_in_the_header_only() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         assert Image.open(io.BytesIO(data)).size == (65500, 2700)
+
+
+def test_zip_directories_and_symbolic_links_are_listed_with_their_kind() -> None:
+    """Info-ZIP's ``zip -y`` stores a link as a Unix entry (mode 0o120777) whose content is
+    its target; a directory is a name ending in ``/``. Both are listed, ``skipped``."""
+    out = io.BytesIO()
+    jpeg = b.jpeg(seed=9)
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("photos/"), b"")
+        zf.writestr("photos/a.jpg", jpeg)
+        link = zipfile.ZipInfo("latest.jpg")
+        link.create_system, link.external_attr = 3, (0o120777 << 16)
+        zf.writestr(link, b"photos/a.jpg")
+    got = [(m.name, m.entry_kind, m.link_target, m.status, m.data)
+           for m in expand("zip", out.getvalue(), Limits(), Budget(Limits()))]
+    assert got == [(b"photos", "directory", None, "skipped", None),
+                   (b"photos/a.jpg", "file", None, None, jpeg),
+                   (b"latest.jpg", "symlink", b"photos/a.jpg", "skipped", None)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import calendar
 import lzma
+import stat
 import struct
 import tarfile
 import zipfile
@@ -109,11 +110,44 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits,
     return Member(name, "member", len(data), mtime, None, data, flags)
 
 
+#: A zip entry made on Unix (APPNOTE 4.4.2.2 "version made by" host 3) keeps its st_mode in
+#: the high 16 bits of the external attributes (Info-ZIP); a symbolic link stores its target
+#: as the entry's content (at most PATH_MAX, 4,096 bytes on Linux, is read).
+ZIP_HOST_UNIX = 3
+ZIP_MAX_LINK_TARGET = 4096
+
+
+def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == ZIP_HOST_UNIX and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str) -> Member:
+    """A directory or symbolic link entry: listed without data, ``skipped`` with its kind
+    (a link with its target), as the file-system sources list them."""
+    name = _zip_name(info)
+    if kind == DIRECTORY:
+        name = name.rstrip(b"/") or name
+    mtime, tflags = _zip_mtime(info)
+    target = None
+    if kind == SYMLINK and not info.flag_bits & (ZIP_FLAG_ENCRYPTED | ZIP_FLAG_STRONG):
+        try:
+            with zf.open(info) as f:
+                target = f.read(ZIP_MAX_LINK_TARGET) or None
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                ValueError, NotImplementedError, RuntimeError):
+            target = None  # the entry is still listed; its target is unknown
+    return Member(name, "member", None, mtime, None, None, name_flags(name) + tflags,
+                  f"not a regular file: {kind}", entry_kind=kind, link_target=target,
+                  status_hint=SKIPPED)
+
+
 def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Member]:
-    """Files of a zip in central-directory order (directories are not members)."""
+    """Entries of a zip in central-directory order: files with their data; directories and
+    symbolic links (Unix entries, Info-ZIP) listed without data, ``skipped`` with their
+    kind, a link with its target, as the file-system sources list them."""
     try:
         zf = zipfile.ZipFile(stream)
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error,
             UnicodeDecodeError, NotImplementedError) as e:
         raise ContainerError(f"corrupt zip: {short(e)}", ("corrupt",)) from e
@@ -123,7 +157,12 @@ def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
                 raise ContainerError(f"limit: {len(infos)} members > {limits.max_members} "
                                      f"(max_members)", ("limit:members",))
             budget.check_time()
-            yield _zip_member(zf, info, limits, budget)
+            if info.is_dir():
+                yield _zip_entry(zf, info, DIRECTORY)
+            elif _zip_is_symlink(info):
+                yield _zip_entry(zf, info, SYMLINK)
+            else:
+                yield _zip_member(zf, info, limits, budget)
 
 
 # ------------------------------------------------------------------------------- tar
