@@ -1013,9 +1013,14 @@ class Case:
         child: InnerItem
         for ordinal, child in enumerate(parent.children, start=1):
             if ordinal >= CHILD_SLOTS:
-                parent = replace(parent, warnings=(*parent.warnings, Problem(
-                    "container", "ContainerLimit",
-                    f"more than {CHILD_SLOTS - 1} items inside; the rest are not recorded")))
+                why = (f"limit: more than {CHILD_SLOTS - 1} items inside (the case's item "
+                       "slots per file); the rest are not recorded")
+                if parent.status == "done":  # a coverage gap, as any other bound
+                    parent = replace(parent, status="incomplete", stage="expand",
+                                     error_class="ContainerLimit", reason=why)
+                else:
+                    parent = replace(parent, warnings=(*parent.warnings, Problem(
+                        "container", "ContainerLimit", why)))
                 break
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
@@ -1027,14 +1032,17 @@ class Case:
                 notes.append(f"embedded at offset {child.offset}")
             notes.extend(child.flags)
             child_id = CHILD_ID_BASE + parent.file_id * CHILD_SLOTS + ordinal
+            target = child.link_target
             row = (child_id, ev, child_identity, ids.get(child.inner[:-1], parent.file_id),
-                   child_path, child_display, "file", child.size,
-                   utc_from_timestamp(child.mtime), extension_of(child.inner[-1]),
-                   canonical_json(notes), allocated, deleted, run_id)
+                   child_path, child_display, child.kind, child.size,
+                   utc_from_timestamp(child.mtime),
+                   extension_of(child.inner[-1]) if child.kind == "file" else None,
+                   canonical_json(notes), allocated, deleted, run_id, target,
+                   display_bytes(target) if target is not None else None)
             c.execute(
                 "INSERT INTO files(id, evidence_id, identity, parent_id, path, display_path, "
-                "kind, size, mtime_utc, extension, notes, allocated, deleted, run_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "kind, size, mtime_utc, extension, notes, allocated, deleted, run_id, "
+                "link_target, link_display) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(evidence_id, identity) DO NOTHING", row)
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
                             (ev, child_identity)).fetchone()[0]
