@@ -223,7 +223,7 @@ class FileResult:
     """What a worker (or the supervisor) learned about one file."""
 
     file_id: int
-    status: str  # done | error | skipped | quarantined
+    status: str  # done | skipped | incomplete | error | quarantined
     stage: str | None = None
     reason: str | None = None
     error_class: str | None = None
@@ -254,6 +254,10 @@ class InnerItem:
     offset: int | None
     flags: tuple[str, ...]
     result: FileResult
+    #: The entry kind, as for a file-system entry (a tar symlink is ``symlink``).
+    kind: str = FILE
+    #: A link's stored target (symbolic link, or the member a tar hard link names).
+    link_target: bytes | None = None
 
 
 # -- matching ------------------------------------------------------------------------
@@ -356,6 +360,14 @@ class PoolSummary:
     timeouts: int = 0
     quarantined: int = 0
     slowest_giveup_seconds: float = 0.0
+    #: The scan's total memory budget (None: none) and what of it large picture decodes may
+    #: hold at once; the most they held at once; decodes that waited for memory, and those
+    #: refused because they could never fit (triage.membudget).
+    memory_budget_bytes: int | None = None
+    decode_grant_capacity_bytes: int | None = None
+    decode_grant_peak_bytes: int = 0
+    decodes_waited: int = 0
+    decodes_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
