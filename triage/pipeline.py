@@ -303,26 +303,34 @@ class WorkerPool:
         content and pipe limits); record all the new tasks with one ``on_dispatch`` call,
         then send them."""
         plan: list[tuple[int, Task, bytes]] = []
-        for i, w in enumerate(self._workers):
-            if len(w.queue) > PREFETCH_LOW:
+        counts = [len(w.queue) for w in self._workers]
+        content = [sum(s.task.entry.size or 0 for s in w.queue) for w in self._workers]
+        wire = [sum(s.wire_bytes for s in w.queue) for w in self._workers]
+
+        def take(i: int) -> bool:
+            task = next_task()
+            if task is None:
+                return False
+            data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+            plan.append((i, task, data))
+            counts[i] += 1
+            content[i] += task.entry.size or 0
+            wire[i] += len(data)
+            return True
+
+        # First one task to every idle worker (all of them busy before any holds two),
+        # then the queues are topped up; the last task taken may pass a limit.
+        for i, n in enumerate(counts):
+            if n == 0 and not take(i):
+                break
+        for i in range(len(self._workers)):
+            if len(self._workers[i].queue) > PREFETCH_LOW:
                 continue
-            count = len(w.queue)
-            content = sum(s.task.entry.size or 0 for s in w.queue)
-            wire = sum(s.wire_bytes for s in w.queue)
-            while count < PREFETCH:
-                task = next_task()
-                if task is None:
+            while counts[i] < PREFETCH and not (
+                    counts[i] >= 2 and (content[i] >= PREFETCH_CONTENT
+                                        or wire[i] >= PREFETCH_WIRE_BYTES)):
+                if not take(i):
                     break
-                data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
-                size = task.entry.size or 0
-                plan.append((i, task, data))
-                count += 1
-                content += size
-                wire += len(data)
-                if count >= 2 and (content >= PREFETCH_CONTENT
-                                   or wire >= PREFETCH_WIRE_BYTES):
-                    break
-            # The last task taken may pass a limit; the queue is then full until it shrinks.
         if not plan:
             return
         for i in sorted({i for i, _, _ in plan}):
