@@ -2,16 +2,19 @@
 
 No SQL, no hashing, no TSK here (STYLE.md).
 
-Exit codes (also in the README and ``triage --help``):
-  0  success: every entry ended done or skipped
+Exit codes (also in the README and ``triage --help``; constants in :mod:`.cli_errors`):
+  0  success: every entry ended done or not applicable by design (skipped)
   1  internal error (a bug: please report it), or worker processes cannot start
   2  usage error (bad option or argument)
-  3  scan completed, but some entries ended as error or quarantined (see the summary)
+  3  scan completed, but some entries ended as errors (error or quarantined)
   4  the evidence cannot be opened or read
   5  the case directory or database cannot be used (corrupt, locked, not writable)
-  6  hash-set problem (bad file, store error, verification failed)
-  7  verification failed (triage verify names the export, row or signature)
+  6  hash-set problem (bad file, store error, a set damaged during matching)
+  7  verification failed (triage verify; triage verify-image: hash mismatch)
+  8  coverage gap: some entries were processed only in part (status incomplete, e.g. a
+     picture format not decodable yet); verify-image: no stored hash to compare with
   130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
+When several apply, the first of 130, 1, 2, 5, 4, 6, 7, 3, 8, 0 is used.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .cli_errors import exit_codes
+from .cli_errors import (
+    EXIT_COVERAGE_GAP,
+    EXIT_FILE_ERRORS,
+    EXIT_HASH_SETS,
+    EXIT_OK,
+    exit_codes,
+    worst_exit,
+)
 from .cli_hashset import (
     DhashOpt,
     MinQualityOpt,
@@ -39,9 +49,10 @@ from .model import RunSummary, to_json
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
-    "entries ended as error or quarantined; 4 evidence cannot be opened; 5 case cannot be "
-    "used; 6 hash-set problem; 7 verification failed (triage verify); 130 interrupted "
-    "(run again to resume)."
+    "entries ended as errors; 4 evidence cannot be opened; 5 case cannot be used; 6 "
+    "hash-set problem; 7 verification failed; 8 coverage gaps (entries processed only in "
+    "part; verify-image: no stored hash); 130 interrupted (run again to resume). When "
+    "several apply: 130, 1, 2, 5, 4, 6, 7, 3, 8, 0."
 )
 
 app = typer.Typer(
@@ -145,11 +156,7 @@ def scan(
                     "again to resume"):
         summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
     _emit(summary, json_out, print_summary)
-    if summary.match_error is not None or (
-            summary.matches is not None and summary.matches.damaged_sets):
-        raise typer.Exit(6)
-    if summary.unfinished:
-        raise typer.Exit(3)
+    raise typer.Exit(scan_exit_code(summary))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -171,6 +178,18 @@ def demo(
     with exit_codes():
         summary = run_demo(directory, jobs=jobs, argv=sys.argv[1:])
     _emit(summary, json_out, print_summary)
+    raise typer.Exit(scan_exit_code(summary))  # the demo's scan's own code
+
+
+def scan_exit_code(summary: RunSummary) -> int:
+    """A finished scan's exit code (:func:`~.cli_errors.worst_exit` of what applies): 6 when
+    matching failed or a hash set was damaged, 3 when entries ended as errors, 8 when
+    entries ended as coverage gaps, else 0."""
+    matching_failed = summary.match_error is not None or (
+        summary.matches is not None and bool(summary.matches.damaged_sets))
+    return worst_exit(EXIT_HASH_SETS if matching_failed else EXIT_OK,
+                      EXIT_FILE_ERRORS if summary.unfinished else EXIT_OK,
+                      EXIT_COVERAGE_GAP if summary.coverage_gaps else EXIT_OK)
 
 
 def _terminate(signum: int, frame: object) -> None:

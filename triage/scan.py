@@ -27,6 +27,7 @@ from . import evidence_identity, faults
 from .case import Case
 from .errors import HashSetError
 from .model import (
+    INCOMPLETE,
     CaseCounts,
     FileProblem,
     FileResult,
@@ -315,8 +316,8 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
     mismatches = c.execute(f"SELECT count(*) FROM files {where} {and_} ext_mismatch=1",
                            params).fetchone()[0]
     hashed_bytes = c.execute(
-        f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done') "
-        "AND kind='file'", params).fetchone()[0]
+        f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done', "
+        f"'{INCOMPLETE}') AND kind='file'", params).fetchone()[0]
     dup_groups, dup_files = c.execute(
         "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM hashes h "
         f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "
@@ -327,9 +328,12 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
         f"{where.replace('evidence_id', 'f.evidence_id')} "
         f"{'AND' if where else 'WHERE'} h.algorithm IN ({pictures})", params).fetchone()[0]
-    problems = [FileProblem(*r) for r in c.execute(
-        f"SELECT display_path, status, status_stage, status_reason FROM files "
-        f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20", params)]
+
+    def first_20(statuses: str) -> tuple[FileProblem, ...]:
+        return tuple(FileProblem(*r) for r in c.execute(
+            f"SELECT display_path, status, status_stage, status_reason FROM files "
+            f"{where} {and_} status IN ({statuses}) ORDER BY id LIMIT 20", params))
+
     return CaseCounts(
         entries=sum(by_status.values()),
         by_status=dict(sorted(by_status.items())),
@@ -340,5 +344,6 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         duplicate_groups=dup_groups,
         files_in_duplicate_groups=dup_files,
         images_with_perceptual_hashes=perceptual,
-        problems_shown=tuple(problems),
+        problems_shown=first_20("'error', 'quarantined'"),
+        gaps_shown=first_20(f"'{INCOMPLETE}'"),
     )

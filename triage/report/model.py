@@ -70,8 +70,9 @@ EXPORT_ACTION = "report.export"
 #: (SQLITE_MAX_VARIABLE_NUMBER, https://www.sqlite.org/limits.html); memory per batch is
 #: small and constant.
 FILE_BATCH = 500
-#: Statuses of entries that could not be processed (listed in full in HTML/PDF).
-UNPROCESSED = ("error", "quarantined", "pending")
+#: Statuses of entries that could not be processed, or only in part (coverage gaps), listed
+#: in full in HTML/PDF: a report never says "every entry was processed" over a gap.
+UNPROCESSED = ("error", "quarantined", "incomplete", "pending")
 #: A match row of the current match run on a file that exists (``m`` and ``f`` aliases).
 _RUN_HITS = "FROM matches m JOIN files f ON f.id = m.file_id WHERE m.run_id IS ?"
 
@@ -178,7 +179,8 @@ class ReportModel:
                 yield f, h
 
     def unprocessed(self) -> Iterator[File]:
-        """Entries that could not be processed (error, quarantined, pending; streamed)."""
+        """Entries that could not be processed, or only in part (error, quarantined,
+        incomplete, pending; streamed)."""
         return self.reader.files(f"WHERE f.status IN ({', '.join('?' * len(UNPROCESSED))})",
                                  UNPROCESSED)
 
