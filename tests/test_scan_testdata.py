@@ -46,10 +46,10 @@ def scanned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 @pytest.mark.parametrize("corpus", CORPORA)
 def test_every_entry_has_a_final_status(scanned: dict[str, Path], corpus: str) -> None:
     statuses = {r["status"] for r in rows(scanned[corpus], "SELECT status FROM files")}
-    assert statuses <= {"done", "error", "skipped", "quarantined"}
+    assert statuses <= {"done", "error", "skipped", "incomplete", "quarantined"}
     assert not rows(scanned[corpus], "SELECT id FROM files WHERE status='pending'")
     for r in rows(scanned[corpus], "SELECT * FROM files WHERE status IN ('error', "
-                                   "'quarantined', 'skipped')"):
+                                   "'quarantined', 'skipped', 'incomplete')"):
         assert r["status_stage"] and r["status_reason"], dict(r)
 
 
@@ -120,7 +120,8 @@ def test_pillow_bad_files_end_as_errors_with_reasons(scanned: dict[str, Path]) -
     assert crash
     for p in crash:
         r = by_path[p]
-        assert r["status"] in ("done", "error", "quarantined")
+        # incomplete: a fuzzer file no decoder recognises (a coverage gap, issue 12)
+        assert r["status"] in ("done", "incomplete", "error", "quarantined")
         if r["status"] != "done":
             assert r["status_reason"]
     # Every failed file still has its cryptographic digests when it was fully read.
