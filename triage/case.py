@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hashsets.algorithms import stream_algorithms
 from hashsets.versioning import (
@@ -558,9 +558,17 @@ class Case:
             pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
 
     # -- case metadata ---------------------------------------------------------------
+    #: Case details in the order they are shown, with the scan option that sets each.
+    CASE_FIELDS: ClassVar[Mapping[str, str]] = {
+        "number": "--case-number", "examiner": "--examiner", "agency": "--agency",
+        "notes": "--notes"}
+
     def set_case_info(self, *, number: str | None, examiner: str | None, agency: str | None,
-                      notes: str | None) -> None:
-        """Record case metadata; on an existing case only given fields change (audited)."""
+                      notes: str | None) -> list[tuple[str, str | None, str]]:
+        """Record case metadata; on an existing case only given fields change (audited as
+        ``case.update`` with the old and new values). Returns the changes of an existing
+        case as ``(field, old, new)``; callers that must not change a recorded value check
+        :meth:`case_info` first (``scan`` refuses without ``--update-case``)."""
         new = {"number": number, "examiner": examiner, "agency": agency, "notes": notes}
         row = self.conn.execute(
             'SELECT number, examiner, agency, notes FROM "case" WHERE id=1').fetchone()
@@ -578,6 +586,8 @@ class Case:
                     c.execute(f'UPDATE "case" SET {sets} WHERE id=1', tuple(changes.values()))
                     self._audit(c, "case.update", {"old": {k: old[k] for k in changes},
                                                    "new": changes})
+                return [(k, old[k], v) for k, v in changes.items()]
+        return []
 
     def case_info(self) -> dict[str, Any]:
         cur = self.conn.execute(
@@ -675,6 +685,52 @@ class Case:
                 "(or give this exhibit its own path).")
         return None
 
+    def evidence_list(self) -> list[tuple[int, str, bytes, str]]:
+        """Every evidence of the case: ``(id, display path, path bytes, source type)``."""
+        return [(int(i), p, bytes(b), t) for i, p, b, t in self.conn.execute(
+            "SELECT id, path, path_bytes, source_type FROM evidence ORDER BY id")]
+
+    def entry_tally(self, evidence_id: int, run_id: int) -> tuple[int, int, int]:
+        """Top-level entries of an evidence (not the items found inside files): ``(all,
+        pending, final from runs before run_id)``."""
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(status='pending'), 0), "
+            "coalesce(sum(status!='pending' AND run_id<?), 0) FROM files "
+            "WHERE evidence_id=? AND parent_id IS NULL", (run_id, evidence_id)).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def image_evidence(self, image: str) -> int | None:
+        """The evidence of this case that is the disk image at ``image`` (the same file:
+        device and inode, through symbolic links), or None."""
+        try:
+            st = os.stat(image)
+        except OSError:
+            return None
+        for ev, _, path_bytes, source_type in self.evidence_list():
+            if source_type == "directory":
+                continue
+            try:
+                other = os.stat(path_bytes)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return ev
+        return None
+
+    def record_image_verification(self, evidence_id: int | None, result: Mapping[str, Any],
+                                  run_id: int | None = None) -> None:
+        """Record a recomputed image hash (:func:`triage.sources.image.verify_image`'s
+        result): the computed MD5/SHA-1 in the evidence row ``evidence_id`` (None: the image
+        is not evidence of this case; only audited) and the whole result, verdict included,
+        in the audit row ``image.verify`` (one transaction)."""
+        computed = result.get("computed") or {}
+        with self.transaction() as c:
+            if evidence_id is not None:
+                c.execute("UPDATE evidence SET computed_md5=?, computed_sha1=? WHERE id=?",
+                          (computed.get("md5"), computed.get("sha1"), evidence_id))
+            self._audit(c, "image.verify", {**result, "evidence": evidence_id,
+                                            **({"run": run_id} if run_id else {})})
+
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
                      size: int | None, description: Mapping[str, object], run_id: int,
                      stored_md5: str | None = None, stored_sha1: str | None = None,
@@ -686,10 +742,26 @@ class Case:
         silently report another exhibit's listing, so it is refused (:class:`CaseError`).
         A row from a case written before identities were recorded gets one now (audited)."""
         row = self.conn.execute(
-            "SELECT id, identity FROM evidence WHERE path_bytes=? AND source_type=?",
-            (path_bytes, source_type)).fetchone()
+            "SELECT id, identity, stored_md5, stored_sha1 FROM evidence "
+            "WHERE path_bytes=? AND source_type=?", (path_bytes, source_type)).fetchone()
         if row:
             ev, recorded = int(row[0]), row[1]
+            if recorded is not None and identity is not None:
+                diffs = evidence_differences(json.loads(recorded), identity)
+                if diffs:
+                    raise EvidenceMismatchError(
+                        f"{path}: this is not the evidence this case scanned at that path "
+                        f"({'; '.join(diffs)}). Nothing was changed. Scan it into a new "
+                        "case (or give this exhibit its own path).")
+            if row[2] is None and row[3] is None and (stored_md5 or stored_sha1):
+                # Recorded by a triage that left the stored acquisition hashes out of their
+                # columns (they were only in the description): filled in now, audited.
+                with self.transaction() as c:
+                    c.execute("UPDATE evidence SET stored_md5=?, stored_sha1=? WHERE id=?",
+                              (stored_md5, stored_sha1, ev))
+                    self._audit(c, "evidence.stored_hashes", {
+                        "evidence": ev, "stored_md5": stored_md5, "stored_sha1": stored_sha1,
+                        "note": "read from the image on resume"})
             if identity is None:
                 return ev
             if recorded is None:
@@ -701,12 +773,6 @@ class Case:
                         "note": "recorded on resume; the earlier run did not record one, "
                                 "so this resume could not be checked"})
                 return ev
-            diffs = evidence_differences(json.loads(recorded), identity)
-            if diffs:
-                raise EvidenceMismatchError(
-                    f"{path}: this is not the evidence this case scanned at that path "
-                    f"({'; '.join(diffs)}). Nothing was changed. Scan it into a new case "
-                    "(or give this exhibit its own path).")
             return ev
         with self.transaction() as c:
             cur = c.execute(

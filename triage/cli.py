@@ -5,14 +5,16 @@ No SQL, no hashing, no TSK here (STYLE.md).
 Exit codes (also in the README and ``triage --help``; constants in :mod:`.cli_errors`):
   0  success: every entry ended done or not applicable by design (skipped)
   1  internal error (a bug: please report it), or worker processes cannot start
-  2  usage error (bad option or argument)
+  2  usage error (bad option or argument; a case inside the evidence or evidence inside the
+     case; case details that differ from the case's without --update-case)
   3  scan completed, but some entries ended as errors (error or quarantined)
   4  the evidence cannot be opened or read
   5  the case directory or database cannot be used (corrupt, locked, not writable)
   6  hash-set problem (bad file, store error, a set damaged during matching)
-  7  verification failed (triage verify; triage verify-image: hash mismatch)
+  7  verification failed (triage verify names the export, row or signature; an image that
+     does not match its stored hash)
   8  coverage gap: some entries were processed only in part (status incomplete, e.g. a
-     picture format not decodable yet); verify-image: no stored hash to compare with
+     picture format not decodable yet), nothing worse; verify-image: no stored hash
   130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
 When several apply, the first of 130, 1, 2, 5, 4, 6, 7, 3, 8, 0 is used.
 """
@@ -29,11 +31,19 @@ import typer
 
 from . import __version__
 from .cli_errors import (
+    EXIT_CASE,
     EXIT_COVERAGE_GAP,
+    EXIT_EVIDENCE,
     EXIT_FILE_ERRORS,
     EXIT_HASH_SETS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PRECEDENCE,
+    EXIT_USAGE,
+    EXIT_VERIFICATION,
     exit_codes,
+    exit_codes_help,
     worst_exit,
 )
 from .cli_hashset import (
@@ -47,13 +57,42 @@ from .cli_hashset import (
 )
 from .model import RunSummary, to_json
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 success; 1 internal error; 2 usage error; 3 scan finished but some "
-    "entries ended as errors; 4 evidence cannot be opened; 5 case cannot be used; 6 "
-    "hash-set problem; 7 verification failed; 8 coverage gaps (entries processed only in "
-    "part; verify-image: no stored hash); 130 interrupted (run again to resume). When "
-    "several apply: 130, 1, 2, 5, 4, 6, 7, 3, 8, 0."
-)
+#: The full table (``triage --help``); each command's help lists only its own codes.
+EXIT_CODES_HELP = exit_codes_help(
+    *EXIT_PRECEDENCE,
+    c3="scan finished but some entries ended as error or quarantined",
+    c7="verification failed (verify; verify-image and scan --verify-image: the image does "
+       "not match its stored hash)",
+    c8="coverage gap: some entries ended incomplete, nothing worse (verify-image: no "
+       "stored hash to compare with)",
+    c130="interrupted (a scan: run it again to resume)")
+SCAN_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE_ERRORS, EXIT_EVIDENCE, EXIT_CASE,
+    EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_COVERAGE_GAP, EXIT_INTERRUPTED,
+    c2="usage error (also: case inside the evidence or evidence inside the case; case "
+       "details differ without --update-case)",
+    c6="hash-set problem (matching failed; the scan's results are kept)",
+    c7="--verify-image: the image does not match its stored hash",
+    c130="interrupted (run the same scan again to resume)")
+DEMO_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE_ERRORS, EXIT_EVIDENCE, EXIT_CASE,
+    EXIT_HASH_SETS, EXIT_COVERAGE_GAP, EXIT_INTERRUPTED)
+MATCH_EXITS = exit_codes_help(EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_HASH_SETS,
+                              EXIT_INTERRUPTED)
+REPORT_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_INTERRUPTED,
+    c2="usage error (also: --out names an existing file and --force is not given)",
+    c5="case cannot be used, or the export cannot be written")
+VERIFY_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_VERIFICATION, EXIT_INTERRUPTED,
+    c7="verification failed (the output names the export, row or signature)")
+VERIFY_IMAGE_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_EVIDENCE, EXIT_CASE, EXIT_VERIFICATION,
+    EXIT_COVERAGE_GAP, EXIT_INTERRUPTED,
+    c0="verified: the computed hash matches the stored hash",
+    c5="the case given with --case cannot be used",
+    c7="mismatch: the computed hash differs from the stored hash",
+    c8="not verified: the image stores no hash to compare with")
 
 app = typer.Typer(
     name="triage",
@@ -64,6 +103,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: option names are never cut at 80 columns
 )
 
 
@@ -81,16 +121,25 @@ def _root(
     """triage: offline forensic triage of media files."""
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=SCAN_EXITS)
 def scan(
-    evidence: Annotated[Path, typer.Argument(help="Evidence: a mounted image directory or "
-                                             "a folder (disk images when supported).")],
+    evidence: Annotated[Path, typer.Argument(help="Evidence: a folder (a mounted file "
+                                             "system) or a disk image (E01, raw/dd, split "
+                                             "raw, VMDK, VHD, QCOW2). A symbolic link is "
+                                             "read through its target; both are recorded."
+                                             )],
     case: Annotated[Path, typer.Option("--case", "-c", help="Case directory (created private "
-                                       "if missing; an existing case is resumed/extended).")],
+                                       "if missing; an existing case is resumed/extended). "
+                                       "Never inside the evidence, nor the evidence inside "
+                                       "it.")],
     case_number: Annotated[str | None, typer.Option(help="Case number.")] = None,
     examiner: Annotated[str | None, typer.Option(help="Examiner's name.")] = None,
     agency: Annotated[str | None, typer.Option(help="Agency or lab.")] = None,
     notes: Annotated[str | None, typer.Option(help="Free-text case notes.")] = None,
+    update_case: Annotated[bool, typer.Option(
+        "--update-case", help="Change case details (--case-number, --examiner, --agency, "
+        "--notes) that differ from the existing case's; without it such a scan is refused. "
+        "Old and new values are shown and audited.")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Worker processes (default: CPU count).")
                     ] = None,
@@ -127,6 +176,9 @@ def scan(
     retry_quarantined: Annotated[bool, typer.Option(
         "--retry-quarantined", help="Try the evidence's quarantined files again (new "
         "attempts; recorded in the audit trail).")] = False,
+    verify_image: Annotated[bool, typer.Option(
+        "--verify-image", help="Also hash the whole disk image (MD5, SHA-1) and compare with "
+        "the hashes stored at acquisition (E01); recorded in the evidence row.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -147,7 +199,8 @@ def scan(
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
-        examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined)
+        examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined,
+        update_case=update_case, verify_image=verify_image)
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)
@@ -159,7 +212,7 @@ def scan(
     raise typer.Exit(scan_exit_code(summary))
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(epilog=DEMO_EXITS)
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to build the demo (evidence, "
                                             "demo hash sets, demo store, case).")
@@ -183,13 +236,20 @@ def demo(
 
 def scan_exit_code(summary: RunSummary) -> int:
     """A finished scan's exit code (:func:`~.cli_errors.worst_exit` of what applies): 6 when
-    matching failed or a hash set was damaged, 3 when entries ended as errors, 8 when
-    entries ended as coverage gaps, else 0."""
-    matching_failed = summary.match_error is not None or (
-        summary.matches is not None and bool(summary.matches.damaged_sets))
-    return worst_exit(EXIT_HASH_SETS if matching_failed else EXIT_OK,
-                      EXIT_FILE_ERRORS if summary.unfinished else EXIT_OK,
-                      EXIT_COVERAGE_GAP if summary.coverage_gaps else EXIT_OK)
+    matching failed or a hash set was damaged, 7 when ``--verify-image`` found a mismatch,
+    3 when entries ended as errors, 8 when entries ended as coverage gaps, else 0."""
+    codes = [EXIT_OK]
+    if summary.match_error is not None or (
+            summary.matches is not None and summary.matches.damaged_sets):
+        codes.append(EXIT_HASH_SETS)
+    if summary.image_verification is not None and \
+            summary.image_verification.result == "mismatch":
+        codes.append(EXIT_VERIFICATION)
+    if summary.unfinished:
+        codes.append(EXIT_FILE_ERRORS)
+    if summary.coverage_gaps:
+        codes.append(EXIT_COVERAGE_GAP)
+    return worst_exit(*codes)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -211,10 +271,10 @@ def _register() -> None:
     from .cli_report import key_app, report_command, verify_command
 
     app.add_typer(hashset_app, name="hashset")
-    app.command("match", epilog=EXIT_CODES_HELP)(match_command)
-    app.command("verify-image")(verify_image_command)
-    app.command("report", epilog=EXIT_CODES_HELP)(report_command)
-    app.command("verify", epilog=EXIT_CODES_HELP)(verify_command)
+    app.command("match", epilog=MATCH_EXITS)(match_command)
+    app.command("verify-image", epilog=VERIFY_IMAGE_EXITS)(verify_image_command)
+    app.command("report", epilog=REPORT_EXITS)(report_command)
+    app.command("verify", epilog=VERIFY_EXITS)(verify_command)
     app.add_typer(key_app, name="key")
 
 

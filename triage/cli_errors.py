@@ -41,6 +41,28 @@ EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_
                    EXIT_OK)
 
 
+#: What each exit code means, as the help texts say it (README "Exit codes").
+EXIT_MEANINGS = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug: please report it)",
+    EXIT_USAGE: "usage error",
+    EXIT_FILE_ERRORS: "finished, but some entries ended as error or quarantined",
+    EXIT_EVIDENCE: "evidence cannot be opened or read",
+    EXIT_CASE: "case cannot be used",
+    EXIT_HASH_SETS: "hash-set problem",
+    EXIT_VERIFICATION: "verification failed",
+    EXIT_COVERAGE_GAP: "coverage gap: some entries ended incomplete (nothing worse)",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+def exit_codes_help(*codes: int, **meanings: str) -> str:
+    """The help text listing ``codes`` (one command's own exit codes, in numeric order) with
+    :data:`EXIT_MEANINGS`; ``meanings`` overrides a code's text (keyword ``c7="..."``)."""
+    parts = [f"{c} {meanings.get(f'c{c}', EXIT_MEANINGS[c])}" for c in sorted(set(codes))]
+    return "Exit codes: " + "; ".join(parts) + "."
+
+
 def worst_exit(*codes: int) -> int:
     """The one code to exit with when several apply (:data:`EXIT_PRECEDENCE`)."""
     present = set(codes) or {EXIT_OK}

@@ -36,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: option names are never cut at 80 columns
 )
 
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -256,18 +257,40 @@ def verify(
         raise typer.Exit(HashSetError.exit_code)
 
 
+def thresholds_table(thresholds: dict[str, int]) -> Table:
+    """The near-match thresholds as a table: per algorithm the largest Hamming distance
+    that matches and the quality gate (``<algo>_min_quality`` keys), if any."""
+    from .matching import MIN_QUALITY
+
+    t = Table(title="near-match thresholds")
+    for col in ("algorithm", "max distance", "min quality"):
+        t.add_column(col, justify="left" if col == "algorithm" else "right")
+    for name in sorted(k for k in thresholds if not k.endswith(MIN_QUALITY)):
+        quality = thresholds.get(name + MIN_QUALITY)
+        t.add_row(name, str(thresholds[name]), "-" if quality is None else str(quality))
+    return t
+
+
 def print_match_summary(summary: MatchSummary) -> None:
-    out.print(terminal_line("store: ", summary.store, f"; sets: {len(summary.sets)}; "
-                            f"thresholds: {summary.thresholds}"))
-    t = Table(title="hits by category (files)")
-    t.add_column("category")
-    t.add_column("files", justify="right")
-    for cat, n in summary.by_category.items():
-        t.add_row(for_terminal(cat), str(n))
-    out.print(t)
+    """Tables with nothing to show (no hits, no known-file sets) are left out; a line says
+    there were no hits."""
+    out.print(terminal_line("store: ", summary.store, f"; sets: {len(summary.sets)}"))
+    if summary.thresholds:
+        out.print(thresholds_table(summary.thresholds))
+    if summary.by_category:
+        t = Table(title="hits by category (files)")
+        t.add_column("category")
+        t.add_column("files", justify="right")
+        for cat, n in summary.by_category.items():
+            t.add_row(for_terminal(cat), str(n))
+        out.print(t)
+    elif summary.sets:
+        out.print(f"no hits in {len(summary.sets)} set(s)")
     for title, data in (("hits by set", summary.by_set),
                         ("KNOWN-file sets (known, not 'good'; nothing hidden)",
                          summary.known.by_set)):
+        if not data:
+            continue
         t = Table(title=title)
         for col in ("set", "files", "exact", "near"):
             t.add_column(col)

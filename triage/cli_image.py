@@ -27,8 +27,9 @@ def verify_image_command(
     image: Annotated[Path, typer.Argument(help="Disk image: E01 (first segment), raw/dd, "
                                                 "split raw, VMDK, VHD or QCOW2.")],
     case: Annotated[Path | None, typer.Option(
-        "--case", help="Record the result in this existing case's audit log (never "
-        "creates a case).")] = None,
+        "--case", help="Record the result in this existing case (never creates one): "
+        "the computed hashes in the image's evidence row, the result in the audit trail.")
+                                ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Recompute the image hash (MD5 and SHA-1 of the media data) and compare it with the
@@ -43,11 +44,13 @@ def verify_image_command(
             if isinstance(e, EvidenceError):
                 raise
             raise EvidenceError(f"{image}: {e.strerror or e}") from e
+        evidence_id: int | None = None
         if case is not None:
             from .case import Case
 
             with Case.open(case, create=False) as c:
-                c.audit("image.verify", result)
+                evidence_id = c.image_evidence(str(image))
+                c.record_image_verification(evidence_id, result)
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True, indent=2))
     else:
@@ -66,4 +69,10 @@ def verify_image_command(
                    "mismatch": "MISMATCH: the computed hash differs from the stored hash",
                    "no stored hash": "NOT VERIFIED: the image stores no hash to compare with"}
         typer.echo(verdicts[result["result"]])
+        if case is not None:
+            typer.echo(plain_terminal(
+                f"recorded in {case}: evidence {evidence_id} (computed hashes in its "
+                "evidence row; the result in the audit trail)" if evidence_id is not None
+                else f"recorded in {case}'s audit trail only: the image is not evidence "
+                "of that case"))
     raise typer.Exit(EXIT_OF_RESULT[result["result"]])

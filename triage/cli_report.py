@@ -35,6 +35,7 @@ key_app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: option names are never cut at 80 columns
 )
 
 
@@ -54,8 +55,12 @@ def report_command(
                       ] = DEFAULT_FORMAT,
     out_path: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
-        "vics-case.json for vics, report-hits.csv for --rows hits). The manifest is written "
-        "beside it as <out>.manifest.json.")] = None,
+        "vics-case.json for vics, report-hits.csv for --rows hits; -2, -3 ... added when "
+        "taken, never overwritten). The manifest is written beside it as "
+        "<out>.manifest.json. An existing --out is refused without --force.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the export at --out and its manifest (and signature).")
+                     ] = False,
     rows: Annotated[CsvRows, typer.Option(help="CSV only: one row per file or per hit.")
                     ] = CsvRows.files,
     generated_at: Annotated[str | None, typer.Option(
@@ -74,7 +79,8 @@ def report_command(
     options = {"rows": rows.value} if format.value == "csv" else {}
     with exit_codes():
         r = export(case_dir, format.value, out_path, options=options,
-                   generated_at=generated_at, sign_key=sign, argv=sys.argv[1:])
+                   generated_at=generated_at, sign_key=sign, argv=sys.argv[1:],
+                   force=force)
     if json_out:
         typer.echo(json.dumps(r.to_dict(), indent=2, sort_keys=True))
         return

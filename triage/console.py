@@ -28,6 +28,7 @@ from .model import (
     OUTCOME_PENDING,
     CaseCounts,
     FileProblem,
+    ImageCheck,
     MatchSummary,
     RunSummary,
     outcome_counts,
@@ -48,10 +49,33 @@ class RichProgress:
         self._total_files = 0
         self._done_files = 0
         self._enum_status: Status | None = None
+        self._verify: Progress | None = None
+        self._verify_task: TaskID | None = None
 
     def warn(self, message: str) -> None:
         err_console.print(terminal_line(("warning:", "yellow"), " ", message),
                           soft_wrap=True)
+
+    def note(self, message: str) -> None:
+        """Something the examiner should know that is not a problem (resuming, new
+        evidence added to a case, changed case details)."""
+        err_console.print(terminal_line(("note:", "cyan"), " ", message), soft_wrap=True)
+
+    def verifying(self, done: int, total: int) -> None:
+        """``--verify-image``: bytes of the image hashed so far."""
+        if not self.enabled:
+            return
+        if self._verify is None:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+            self._verify = Progress(
+                TextColumn("[bold]verifying image"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), console=err_console)
+            self._verify_task = self._verify.add_task("verify", total=max(total, 1))
+            self._verify.start()
+        assert self._verify_task is not None
+        self._verify.update(self._verify_task, completed=done)
 
     def enumerated(self, count: int) -> None:
         if self.enabled:
@@ -86,16 +110,34 @@ class RichProgress:
         if self._enum_status is not None:
             self._enum_status.stop()
             self._enum_status = None
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        for bar in (self._progress, self._verify):
+            if bar is not None:
+                bar.stop()
+        self._progress = self._verify = None
 
 
 def print_summary(summary: RunSummary, console: Console = out_console) -> None:
+    """The end-of-scan summary: what was scanned and whether it resumed, counts, the image
+    verification, matches, the errors and the coverage gaps, and a verdict. A table with
+    nothing to show is left out."""
     t = Table(title="Scan summary", show_header=False, title_justify="left")
     t.add_column("what")
-    t.add_column("value", justify="right")
+    t.add_column("value", justify="right", overflow="fold")
     counts = summary.counts or CaseCounts()
+    ev = summary.evidence
+    if ev is not None:
+        t.add_row("evidence", for_terminal(ev.path))
+        if ev.resolved_path is not None:
+            t.add_row("  read at (link target)", for_terminal(ev.resolved_path))
+        if ev.added and ev.other_evidence:
+            t.add_row("  added to a case holding", f"{ev.other_evidence:,} other evidence")
+        if ev.resumed_run is not None:
+            t.add_row("resumed", f"the scan listed by run {ev.resumed_run}")
+            t.add_row("  entries finished by earlier runs", f"{ev.earlier_entries:,}")
+        t.add_row("new entries (listed by this run)", f"{ev.new_entries:,}")
+        t.add_row("entries processed by this run", f"{ev.pending_entries:,}")
+    elif summary.resumed:
+        t.add_row("resumed", "yes")
     t.add_row("entries", f"{counts.entries:,}")
     by_outcome = counts.by_outcome or outcome_counts(counts.by_status)
     for outcome in OUTCOME_CLASSES:
@@ -115,6 +157,16 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
                   f"{pool.worker_crashes} / {pool.timeouts} / {pool.quarantined}")
     t.add_row("elapsed", f"{summary.elapsed_seconds:.1f} s")
     console.print(t)
+    if summary.case_changes:
+        c = Table(title="Case details changed (audited)", title_justify="left")
+        for col in ("detail", "was", "now"):
+            c.add_column(col, overflow="fold")
+        for ch in summary.case_changes:
+            c.add_row(ch.field, for_terminal("(none)" if ch.old is None else ch.old),
+                      for_terminal(ch.new or ""))
+        console.print(c)
+    if summary.image_verification is not None:
+        print_image_check(summary.image_verification, console)
     if summary.matches is not None:
         print_matches(summary.matches, console)
     _print_files(console, "Files that could not be processed (errors)",
@@ -169,6 +221,30 @@ def _print_files(console: Console, title: str, rows: tuple[FileProblem, ...],
         p.add_row(*(for_terminal(v or "") for v in (row.path, row.status, row.stage,
                                                       row.reason)))
     console.print(p)
+
+
+#: What ``--verify-image`` says for each result (the verdict line).
+IMAGE_VERDICTS = {
+    "match": "VERIFIED: the computed hash matches the hash stored at acquisition",
+    "mismatch": "MISMATCH: the computed hash differs from the hash stored at acquisition",
+    "no stored hash": "NOT VERIFIED: the image stores no hash to compare with",
+    "not an image": "NOT VERIFIED: the evidence is a folder, not a disk image",
+}
+
+
+def print_image_check(check: ImageCheck, console: Console = out_console) -> None:
+    """The image verification of ``scan --verify-image``: computed and stored hashes, and
+    the verdict (stored hashes come from the image: printed terminal-safe)."""
+    if check.result != "not an image":
+        t = Table(title="Image verification (recorded in the evidence row)",
+                  title_justify="left")
+        for col in ("hash", "computed", "stored"):
+            t.add_column(col, overflow="fold")
+        t.add_row("MD5", check.computed_md5 or "", for_terminal(check.stored_md5 or "none"))
+        t.add_row("SHA-1", check.computed_sha1 or "",
+                  for_terminal(check.stored_sha1 or "none"))
+        console.print(t)
+    console.print(IMAGE_VERDICTS[check.result])
 
 
 def print_matches(matches: MatchSummary, console: Console = out_console) -> None:

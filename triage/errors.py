@@ -35,3 +35,11 @@ class EvidenceMismatchError(CaseError):
 
 class CaseInUseError(CaseError):
     """Another triage process holds the case (a scan, match or report is running)."""
+
+
+class UsageError(TriageError, ValueError):
+    """The command cannot be run as given (exit code 2): the case would sit inside the
+    evidence, or the scan's case details contradict the case's. The message says what to
+    change; nothing was written."""
+
+    exit_code = 2

@@ -156,8 +156,9 @@ def _image(path: str, description: dict[str, Any]) -> dict[str, Any]:
             tail = f.read(FINGERPRINT_BYTES)
         sizes.append(size)
         h.update(b"%d\0%s\0%s" % (size, head, tail))
-    stored = {k: description.get(k) for k in ("stored_md5", "stored_sha1")
-              if description.get(k)}
+    # A source describes the E01's acquisition hashes as "stored_hashes" {"md5", "sha1"}.
+    held = description.get("stored_hashes") or {}
+    stored = {f"stored_{k}": held.get(k) for k in ("md5", "sha1") if held.get(k)}
     return {
         "method": METHOD,
         "kind": "image",

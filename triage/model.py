@@ -389,6 +389,53 @@ class CaseCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One case detail changed by a scan (``scan --update-case``, or a detail recorded for
+    the first time); also in the audit row ``case.update``."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceStart:
+    """What a scan found before reading any file: the evidence's place in the case and how
+    much of it earlier runs had done."""
+
+    evidence_id: int
+    #: The path as given, made absolute (a symbolic link stays the link).
+    path: str
+    #: The path read, when ``path`` is or passes through a symbolic link (else None).
+    resolved_path: str | None = None
+    #: The evidence is new to the case (this run added it).
+    added: bool = True
+    #: Other evidence the case held before this run.
+    other_evidence: int = 0
+    #: When resuming: the run that listed the evidence (this run did not list it again).
+    resumed_run: int | None = None
+    #: Entries this run listed for the first time.
+    new_entries: int = 0
+    #: Entries that already had a final status from earlier runs.
+    earlier_entries: int = 0
+    #: Entries handed to workers by this run.
+    pending_entries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCheck:
+    """``scan --verify-image``: the image's media data hashed and compared with the hashes
+    stored at acquisition (E01). ``result``: ``match``, ``mismatch``, ``no stored hash``, or
+    ``not an image`` (a folder: nothing to verify)."""
+
+    result: str
+    computed_md5: str | None = None
+    computed_sha1: str | None = None
+    stored_md5: str | None = None
+    stored_sha1: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a scan (or the demo) reports to a person and a batch script.
 
@@ -406,6 +453,12 @@ class RunSummary:
     matches: MatchSummary | None = field(default=None, metadata=OMIT_NONE)
     match_error: str | None = field(default=None, metadata=OMIT_NONE)
     demo_directory: str | None = field(default=None, metadata=OMIT_NONE)
+    #: The scanned evidence (absent from the demo's and older runs' summaries).
+    evidence: EvidenceStart | None = field(default=None, metadata=OMIT_NONE)
+    #: Case details this run changed (``--update-case``, or recorded for the first time).
+    case_changes: tuple[FieldChange, ...] | None = field(default=None, metadata=OMIT_NONE)
+    #: ``--verify-image`` only.
+    image_verification: ImageCheck | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def by_status(self) -> dict[str, int]:

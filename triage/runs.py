@@ -38,6 +38,8 @@ class Run:
     command: str
     status: str = "completed"
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Case details this run changed: ``(field, old, new)`` (see ``case_info``).
+    case_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 @contextmanager
@@ -53,10 +55,9 @@ def case_run(case_dir: str | os.PathLike[str], command: str, *,
     with Case.open(case_dir, create=create) as case:
         if preflight is not None:
             preflight(case)
-        if case_info:
-            case.set_case_info(**case_info)
+        changes = case.set_case_info(**case_info) if case_info else []
         run_id = case.start_run(command, list(argv), options or {}, versions())
-        run = Run(case, run_id, command)
+        run = Run(case, run_id, command, case_changes=changes)
         status = "failed"
         try:
             yield run

@@ -1,12 +1,16 @@
 """``triage scan``: evidence in, case database out.
 
-1. Open the source; record the evidence (type, size, partitions, stored hashes) and its
+0. Resolve symbolic links in the evidence path and open the source; refuse a case inside
+   the evidence or evidence inside the case, and case details that contradict the case's,
+   before anything is written.
+1. Open the case; record the evidence (type, size, partitions, stored hashes) and its
    warnings before any file is read.
 2. Enumerate every entry into the case database (status ``pending``, or final for entries
    that are never read: directories, links, FIFOs, enumeration errors), in batches.
 3. Hand the pending entries, in id order, to isolated workers; write results in batches,
    one transaction each. Every entry ends with a final status.
-4. Match against the hash-set store (unless disabled), then summarise.
+4. With ``--verify-image``: hash the image, compare with its stored hashes, record both.
+5. Match against the hash-set store (unless disabled), then summarise.
 
 A scan of evidence that is already in the case resumes: entries with a final status are
 not redone.
@@ -23,14 +27,17 @@ from typing import Any, Protocol
 
 from hashsets.algorithms import picture_algorithms
 
-from . import evidence_identity, faults
+from . import evidence_identity, faults, placement
 from .case import Case
-from .errors import HashSetError
+from .errors import EvidenceError, HashSetError, UsageError
 from .model import (
     INCOMPLETE,
     CaseCounts,
+    EvidenceStart,
+    FieldChange,
     FileProblem,
     FileResult,
+    ImageCheck,
     MatchSummary,
     PoolSummary,
     RunSummary,
@@ -50,6 +57,8 @@ WRITE_BATCH = 500
 
 class Progress(Protocol):
     def warn(self, message: str) -> None: ...
+    def note(self, message: str) -> None: ...
+    def verifying(self, done: int, total: int) -> None: ...
     def enumerated(self, count: int) -> None: ...
     def start_processing(self, files: int, total_bytes: int) -> None: ...
     def advance(self, files: int, nbytes: int) -> None: ...
@@ -58,6 +67,12 @@ class Progress(Protocol):
 
 class _NoProgress:
     def warn(self, message: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    def verifying(self, done: int, total: int) -> None:
         pass
 
     def enumerated(self, count: int) -> None:
@@ -87,12 +102,17 @@ class ScanOptions:
     notes: str | None = None
     #: Put the evidence's quarantined files back in the queue (new attempts, audited).
     retry_quarantined: bool = False
+    #: Change case details that differ from the recorded ones (else the scan is refused).
+    update_case: bool = False
+    #: Hash the whole image and compare with the hashes stored at acquisition (E01).
+    verify_image: bool = False
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
         d = {"jobs": self.jobs, "timeout": self.timeout, "worker": asdict(self.worker),
              "match": self.match, "store": self.store, "thresholds": self.thresholds,
-             "retry_quarantined": self.retry_quarantined}
+             "retry_quarantined": self.retry_quarantined,
+             "update_case": self.update_case, "verify_image": self.verify_image}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -139,38 +159,76 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
          argv: Sequence[str] = (), progress: Progress | None = None) -> RunSummary:
     """Scan ``evidence`` into the case at ``case_dir``; return the run's summary.
 
+    Evidence given through a symbolic link is read through its resolved target (an E01's
+    segments are found beside the target); the case records the path given and the target.
+    Before anything is created or written, refuses (:class:`~triage.errors.UsageError`,
+    exit code 2) a case directory inside the evidence or evidence inside the case
+    (:mod:`triage.placement`), and case details (number, examiner, agency, notes) that
+    differ from those the case holds, unless ``options.update_case``.
+
     Raises :class:`~triage.errors.EvidenceError` when the evidence cannot be opened and
     :class:`~triage.errors.CaseError` when the case cannot be used; problems with single
     files never raise.
     """
     progress = progress or _NoProgress()
-    source = open_source(evidence)  # fails before the case is touched
+    resolved = _resolve(evidence)
+    source = open_source(resolved)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
     started = time.monotonic()
-    evidence_facts: list[_EvidenceFacts] = []
     warnings: list[str] = []
-
-    def preflight(case: Case) -> None:
-        # The evidence is checked against the case before anything is recorded: other
-        # evidence at a path the case holds leaves the case exactly as it was.
-        facts = _evidence_facts(source, evidence)
-        evidence_facts.append(facts)
-        if (warning := case.check_evidence(facts.path, facts.path_bytes, facts.source_type,
-                                           facts.identity)):
-            warnings.append(warning)
+    given_info = {"number": options.case_number, "examiner": options.examiner,
+                  "agency": options.agency, "notes": options.notes}
+    seen: list[tuple[int | None, list[tuple[int, str, bytes, str]]]] = []
 
     try:
+        facts = _evidence_facts(source, evidence, resolved)
+        placement.refuse_nesting(case_dir, evidence, facts.files,
+                                 folder=facts.source_type == "directory")
+
+        def preflight(case: Case) -> None:
+            # The evidence and the case details are checked against the case before
+            # anything is recorded: a refusal leaves the case exactly as it was.
+            if (warning := case.check_evidence(facts.path, facts.path_bytes,
+                                               facts.source_type, facts.identity)):
+                warnings.append(warning)
+            _check_case_info(case, given_info, options.update_case)
+            held = case.evidence_list()
+            known = next((i for i, _, b, t in held
+                          if b == facts.path_bytes and t == facts.source_type), None)
+            seen.append((known, held))
+
         with case_run(case_dir, "scan", argv=argv, options=options.recorded(), create=True,
-                      case_info={"number": options.case_number,
-                                 "examiner": options.examiner, "agency": options.agency,
-                                 "notes": options.notes}, preflight=preflight) as run:
+                      case_info=given_info, preflight=preflight) as run:
             case = run.case
             summary = RunSummary(run_id=run.run_id, case_database=str(case.db_path.resolve()))
+            if run.case_changes:
+                summary = replace(summary, case_changes=tuple(
+                    FieldChange(f, old, new) for f, old, new in run.case_changes))
+                for f, old, new in run.case_changes:
+                    progress.note(f"case {Case.CASE_FIELDS[f].lstrip('-')}: "
+                                  f"{'(none)' if old is None else repr(old)} -> {new!r} "
+                                  "(recorded in the audit trail)")
+            if facts.resolved_path is not None:
+                progress.note(f"{evidence}: given through a symbolic link; reading "
+                              f"{facts.resolved_path} (both paths are recorded)")
+            known, held = seen[0]
+            others = [p for i, p, _, _ in held if i != known]
+            if known is None and others:
+                progress.note(f"adding new evidence to the case {case_dir}, which holds "
+                              f"{len(others)} other evidence: {', '.join(others[:3])}"
+                              f"{', ...' if len(others) > 3 else ''}")
+                same = [p for i, p, b, _ in held if i != known and
+                        os.path.realpath(os.fsdecode(b)) in facts.files[:1]]
+                if same:
+                    progress.warn(f"{evidence} reads {facts.files[0]}, which this case "
+                                  f"already holds as {', '.join(same)}: its files will be "
+                                  "counted twice; scan through one path only")
             for w in warnings:
                 progress.warn(w)
                 case.record_error(run.run_id, "evidence", "Warning", w)
             try:
-                summary = _scan(case, summary, source, evidence_facts[0], options, progress)
+                summary = _scan(case, summary, source, facts, options, progress,
+                                added=known is None, others=len(others))
             finally:
                 summary = replace(summary,
                                   elapsed_seconds=round(time.monotonic() - started, 3))
@@ -182,6 +240,34 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     return summary
 
 
+def _resolve(evidence: str) -> str:
+    """The path to read: ``evidence`` with every symbolic link resolved. A link whose
+    target is missing is named as such (:class:`EvidenceError`)."""
+    resolved = os.path.realpath(evidence)
+    if os.path.lexists(evidence) and not os.path.exists(resolved):
+        raise EvidenceError(f"{evidence}: a symbolic link to {resolved}, which does not "
+                            "exist")
+    return resolved
+
+
+def _check_case_info(case: Case, given: dict[str, str | None], update: bool) -> None:
+    """Refuse case details that differ from the recorded ones unless ``update``. A detail
+    the case does not hold yet is recorded (shown on screen, audited) without asking."""
+    held = case.case_info()
+    if not held or update:
+        return
+    differ = [(f, held.get(f), v) for f, v in given.items()
+              if v is not None and held.get(f) is not None and held.get(f) != v]
+    if differ:
+        listed = "; ".join(f"{Case.CASE_FIELDS[f]}: the case holds {old!r}, given {new!r}"
+                           for f, old, new in differ)
+        raise UsageError(
+            f"{case.directory}: the case details given differ from the case's ({listed}). "
+            "Nothing was changed. Give --update-case to change them (old and new values "
+            "are recorded in the audit trail), leave the option out to keep the case's, "
+            "or scan into another case.")
+
+
 @dataclass(frozen=True)
 class _EvidenceFacts:
     """What the case records of the evidence itself (read before the case is touched)."""
@@ -191,30 +277,46 @@ class _EvidenceFacts:
     source_type: str
     description: dict[str, Any]
     identity: dict[str, Any]
+    #: The resolved paths read: the folder, or every segment of an image.
+    files: list[str]
+    #: The target read when the path given is or passes through a symbolic link.
+    resolved_path: str | None
 
 
-def _evidence_facts(source: Source, evidence: str) -> _EvidenceFacts:
+def _evidence_facts(source: Source, evidence: str, resolved: str) -> _EvidenceFacts:
     description = source.describe()
     abs_path = os.fsencode(os.path.abspath(evidence))
+    linked = os.path.abspath(evidence) != resolved
+    if linked:
+        # Both the path given (the evidence's path in the case) and the target read.
+        description = {**description, "given_path": os.path.abspath(evidence),
+                       "resolved_path": resolved}
+    source_type = str(description.get("type", source.name))
+    files = [resolved] if source_type == "directory" else [
+        os.path.realpath(str(s)) for s in description.get("segments") or [resolved]]
     return _EvidenceFacts(display_bytes(abs_path), abs_path or os.fsencode(evidence),
-                          str(description.get("type", source.name)), description,
-                          evidence_identity.identify(evidence, description))
+                          source_type, description,
+                          evidence_identity.identify(resolved, description), files,
+                          resolved if linked else None)
 
 
 def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
-          options: ScanOptions, progress: Progress) -> RunSummary:
+          options: ScanOptions, progress: Progress, *, added: bool = True,
+          others: int = 0) -> RunSummary:
     run_id = summary.run_id
     description = ev.description
+    stored = description.get("stored_hashes") or {}
     evidence_id = case.add_evidence(
         path=ev.path, path_bytes=ev.path_bytes, source_type=ev.source_type,
         size=description.get("size"), description=description, run_id=run_id,
-        stored_md5=description.get("stored_md5"),
-        stored_sha1=description.get("stored_sha1"), identity=ev.identity)
+        stored_md5=stored.get("md5"), stored_sha1=stored.get("sha1"), identity=ev.identity)
     for w in source.warnings():
         progress.warn(w)
         case.record_error(run_id, "evidence", "Warning", w)
     enum_key = f"enumerated:{evidence_id}"
-    resumed = case.get_meta(enum_key) is not None
+    listed_by = case.get_meta(enum_key)
+    resumed = listed_by is not None
+    before = case.entry_tally(evidence_id, run_id)[0]
     if not resumed:
         _enumerate(case, evidence_id, run_id, source.entries(), progress)
         case.set_meta(enum_key, str(run_id))
@@ -226,11 +328,23 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     if quarantined:
         progress.warn(f"{quarantined} file(s) crashed a worker {MAX_ATTEMPTS} times "
                       "in earlier runs; quarantined")
+    total, _, earlier = case.entry_tally(evidence_id, run_id)
     files, total_bytes = case.pending_totals(evidence_id)
+    start = EvidenceStart(evidence_id=evidence_id, path=ev.path,
+                          resolved_path=ev.resolved_path, added=added, other_evidence=others,
+                          resumed_run=int(listed_by) if listed_by else None,
+                          new_entries=total - before, earlier_entries=earlier,
+                          pending_entries=files)
+    if resumed:
+        progress.note(f"resuming the scan of run {listed_by}: {earlier:,} entries were "
+                      f"finished by earlier runs, {files:,} to do")
     progress.start_processing(files, total_bytes)
-    summary = replace(summary, resumed=resumed)
+    summary = replace(summary, resumed=resumed, evidence=start)
     pool = _process(case, evidence_id, run_id, source.spec(), options, progress)
     summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
+    if options.verify_image:
+        summary = replace(summary, image_verification=_verify_image(
+            case, evidence_id, run_id, ev, progress))
     if options.match:
         try:
             faults.check("match", "*")
@@ -242,6 +356,23 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
                           "'triage match' once the store is fixed")
             case.record_error(run_id, "match", e.__class__.__name__, str(e))
     return summary
+
+
+def _verify_image(case: Case, evidence_id: int, run_id: int, ev: _EvidenceFacts,
+                  progress: Progress) -> ImageCheck:
+    """``--verify-image``: hash the image's media data, compare with the stored hashes,
+    record the computed hashes in the evidence row and the result in the audit trail."""
+    from .sources.image import verify_image
+
+    if ev.source_type == "directory":
+        progress.note("--verify-image: the evidence is a folder, not a disk image; "
+                      "nothing to verify")
+        return ImageCheck("not an image")
+    result = verify_image(ev.files[0], progress=progress.verifying)
+    case.record_image_verification(evidence_id, result, run_id)
+    return ImageCheck(result["result"], result["computed"]["md5"],
+                      result["computed"]["sha1"], result["stored"].get("md5"),
+                      result["stored"].get("sha1"))
 
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],

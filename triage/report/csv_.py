@@ -19,6 +19,7 @@ from typing import Any
 
 from hashsets.algorithms import computed, stream_algorithms
 
+from ..model import OUTCOME_OF_STATUS
 from ..textsafe import for_csv
 from . import Exporter, Sink
 from .model import File, Hit, ReportModel
@@ -34,7 +35,7 @@ def hash_columns() -> tuple[str, ...]:
 def file_columns() -> tuple[str, ...]:
     return (
         "file_id", "evidence_id", "path", "path_bytes_hex", "kind", "size", "status",
-        "status_stage", "status_reason", "mime", "media_kind", "extension_mismatch",
+        "outcome", "status_stage", "status_reason", "mime", "media_kind", "extension_mismatch",
         "allocated", "deleted", "notes", "caution", "mtime_utc", "atime_utc", "ctime_utc",
         "crtime_utc", *hash_columns(), "hits", "known_hits", "match_types", "categories",
         "categories_raw", "sets",
@@ -67,7 +68,8 @@ def _file_row(f: File) -> dict[str, Any]:
     return {
         "file_id": f.id, "evidence_id": f.evidence_id, "path": f.display_path,
         "path_bytes_hex": f.path_hex, "kind": f.kind, "size": f.size, "status": f.status,
-        "status_stage": f.status_stage, "status_reason": f.status_reason, "mime": f.mime,
+        "outcome": OUTCOME_OF_STATUS.get(f.status, ""), "status_stage": f.status_stage,
+        "status_reason": f.status_reason, "mime": f.mime,
         "media_kind": f.media_kind, "extension_mismatch": f.ext_mismatch,
         "allocated": f.allocated, "deleted": f.deleted, "notes": "; ".join(f.notes),
         "caution": f.caution, "mtime_utc": f.mtime_utc, "atime_utc": f.atime_utc,

@@ -4,20 +4,65 @@ both show exactly the same content (sections, sentences, tables, in the same ord
 All values are plain text here; each renderer escapes for its own medium. Nothing here is
 markup, and no value is ever trusted (file names, set names, notes come from evidence or
 third parties).
+
+Layout contract (issue 12, "reports designed for the reader"): the report opens with an
+executive summary, then the hits, then coverage (what was not processed and why), then the
+appendices (method, hash sets, evidence details, full hash values, chain of custody).
+Structured values (evidence descriptions, run arguments, audit details) are shown as
+key/value rows, never as JSON. Every table declares its columns' widths (percent of the
+table) so that it fits an A4 portrait page (:data:`PORTRAIT_MAX_COLUMNS` columns at most)
+or asks for a landscape page; hashes in narrow columns are shortened (:class:`Short`: the
+full value is the HTML ``title`` and is printed in full in an appendix and in the CSV).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import File, Hit, ReportModel
+from hashsets.formats.categories import CAID, DHS, ICSE, PROJECTVIC
+
+from ..model import (
+    OUTCOME_CLASSES,
+    OUTCOME_COVERAGE_GAP,
+    OUTCOME_DONE,
+    OUTCOME_ERROR,
+    OUTCOME_NOT_APPLICABLE,
+    OUTCOME_OF_STATUS,
+    OUTCOME_PENDING,
+    outcome_counts,
+)
+from .model import NO_CATEGORY, Evidence, File, Hit, ReportModel
 
 TITLE = "Forensic triage report"
 GENERATED_LABEL = "Generated (UTC; the only value that differs between exports of the same case)"
 NO_IMAGES = ("This report contains no pictures, thumbnails or previews: only paths, "
              "hashes and metadata.")
+#: A portrait A4 table holds at most this many columns (wider tables go landscape).
+PORTRAIT_MAX_COLUMNS = 8
+#: Characters of a hash shown where it is shortened (the full value is in an appendix).
+SHORT_HASH = 12
+#: What a hit from a set without categories shows instead of a category.
+NO_CATEGORY_TEXT = "no category (the set has none)"
+
+#: Category labels that denote illegal material, most severe scheme first, listed before all
+#: other categories (FORMATS.md "Categories": DHS/Project VIC 1 "child exploitation
+#: (illegal)"; UK CAID grades A, B and C (indecent images); INTERPOL ICSE "baseline", the
+#: list of the most severe material). Labels come from hashsets/formats/categories.py.
+ILLEGAL_CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(
+    (DHS["1"], CAID["A"], CAID["B"], CAID["C"], ICSE["baseline"])))
+
+#: Outcome classes as a reader sees them (triage.model.OUTCOME_CLASSES).
+OUTCOME_LABELS: Mapping[str, str] = {
+    OUTCOME_DONE: "processed",
+    OUTCOME_NOT_APPLICABLE: "not applicable by design (listed, never read)",
+    OUTCOME_COVERAGE_GAP: "coverage gap (hashed, not fully examined)",
+    OUTCOME_ERROR: "error (read or decode failure, quarantine)",
+    OUTCOME_PENDING: "not reached (scan stopped before it)",
+}
 
 
 @dataclass(frozen=True)
@@ -27,12 +72,67 @@ class Para:
 
 
 @dataclass(frozen=True)
+class Short:
+    """A value shown shortened (``text``) whose ``full`` value the HTML puts in a
+    ``title`` (hover) and an appendix prints in full."""
+
+    text: str
+    full: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A cell of several lines (each line one value; a newline inside a value is data and
+    is shown escaped, never as a line break)."""
+
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "\n".join(self.parts)
+
+
+def lines(*parts: str) -> Lines:
+    return Lines(tuple(p for p in parts if p))
+
+
+Cell = str | Short | Lines
+
+#: Column kinds: ``text`` wraps at spaces (long words break only when they must), ``path``
+#: may break anywhere, ``mono`` is a hash or identifier (monospace, breaks anywhere),
+#: ``nowrap`` is a date or short token kept on one line, ``num`` a right-aligned number.
+KINDS = ("text", "path", "mono", "nowrap", "num")
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    width: int  # percent of the table's width
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
 class Table:
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    #: Indices of columns holding hashes or identifiers (monospace, break anywhere).
-    mono: frozenset[int] = frozenset()
+    cols: tuple[Col, ...]
+    rows: tuple[tuple[Cell, ...], ...]
     kv: bool = False  # a two-column field/value table without a header row
+    landscape: bool = False  # needs a landscape page
+    caption: str = ""
+    name: str = ""  # a stable identifier (HTML ``id``), for tables readers and tests find
+
+    def __post_init__(self) -> None:
+        if sum(c.width for c in self.cols) != 100:
+            raise ValueError(f"column widths must add up to 100: {self.cols}")
+        if any(c.kind not in KINDS for c in self.cols):
+            raise ValueError(f"unknown column kind in {self.cols}")
+        if len(self.cols) > PORTRAIT_MAX_COLUMNS and not self.landscape:
+            raise ValueError(f"{len(self.cols)} columns do not fit A4 portrait")
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return tuple(c.header for c in self.cols)
 
 
 @dataclass(frozen=True)
@@ -40,6 +140,8 @@ class Section:
     id: str
     title: str
     blocks: tuple[Para | Table, ...] = field(default_factory=tuple)
+    appendix: bool = False  # starts on a new page
+    landscape: bool = False  # an appendix whose page is landscape
 
 
 def _s(v: Any) -> str:
@@ -51,7 +153,56 @@ def _s(v: Any) -> str:
         return v
     if isinstance(v, int | float):
         return str(v)
-    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return "; ".join(f"{k}: {x}" if k else x for k, x in flatten(v))
+
+
+def flatten(v: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A structured value (JSON-like) as ``(key path, text)`` rows: nested keys joined with
+    " / ", list items numbered from 1, lists of plain values joined with ", ". Never JSON."""
+    if isinstance(v, Mapping):
+        if not v:
+            return [(prefix, "(empty)")] if prefix else []
+        out: list[tuple[str, str]] = []
+        for k in sorted(v, key=str):
+            out.extend(flatten(v[k], f"{prefix} / {k}" if prefix else str(k)))
+        return out
+    if isinstance(v, list | tuple):
+        if not v:
+            return [(prefix, "(none)")]
+        if all(not isinstance(x, Mapping | list | tuple) for x in v):
+            return [(prefix, ", ".join(_s(x) for x in v))]
+        out = []
+        for i, x in enumerate(v, 1):
+            out.extend(flatten(x, f"{prefix} {i}" if prefix else str(i)))
+        return out
+    return [(prefix, _s(v) if v is not None else "(null)")]
+
+
+def kv_table(rows: Iterable[tuple[str, Cell]], key_width: int = 30,
+             mono: bool = False) -> Table:
+    return Table((Col("field", key_width), Col("value", 100 - key_width,
+                                                "mono" if mono else "text")),
+                 tuple(rows), kv=True)
+
+
+def short(value: str | None, n: int = SHORT_HASH) -> Cell:
+    """A hash shortened to ``n`` characters and an ellipsis (full value kept for hover)."""
+    if not value:
+        return ""
+    return Short(value[:n] + "\u2026", value) if len(value) > n + 1 else value
+
+
+def category_text(h: Hit) -> str:
+    """The category a reader sees: the label, with the source's raw value when it differs;
+    a set without categories says so (never "(none)")."""
+    if h.known:
+        return "known file (known, not 'good')"
+    if h.category_raw is None and h.category in (None, "", NO_CATEGORY):
+        return NO_CATEGORY_TEXT
+    label = h.category or NO_CATEGORY_TEXT
+    if h.category_raw is not None and h.category_raw != label:
+        return f"{label} (raw value {h.category_raw})"
+    return label
 
 
 def explain(f: File, h: Hit) -> str:
@@ -59,9 +210,12 @@ def explain(f: File, h: Hit) -> str:
     kind = "KNOWN-file set (known, not 'good')" if h.known else "set"
     cat = ""
     if not h.known:
-        label = h.category if h.category is not None else "(none)"
-        raw = h.category_raw if h.category_raw is not None else "(none)"
-        cat = f"; category {label!r} (raw value {raw!r})"
+        if h.category_raw is None and h.category in (None, "", NO_CATEGORY):
+            cat = "; the set has no categories"
+        else:
+            label = h.category if h.category is not None else NO_CATEGORY_TEXT
+            raw = f" (raw value {h.category_raw!r})" if h.category_raw is not None else ""
+            cat = f"; category {label!r}{raw}"
     if h.match_type == "exact":
         how = f"exact {h.algorithm} match"
     else:
@@ -71,40 +225,254 @@ def explain(f: File, h: Hit) -> str:
     return f"{how} in {kind} {h.set_label}{cat}{caution}"
 
 
+#: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
+#: non-baseline); labels not listed here (custom mappings, ``unmapped:...``) come next, then
+#: :data:`LEAST_RELEVANT`, then hits without a category.
+RELEVANT_CATEGORIES: tuple[str, ...] = (DHS["2"], DHS["3"], ICSE["non-baseline"])
+#: Exemplar, uncategorized and non-pertinent labels (FORMATS.md "Categories").
+LEAST_RELEVANT: tuple[str, ...] = tuple(dict.fromkeys(
+    (DHS["4"], DHS["0"], PROJECTVIC["0"], DHS["5"])))
+
+
+def category_rank(label: str) -> tuple[int, int, str]:
+    """Sort key: illegal categories first (in :data:`ILLEGAL_CATEGORIES` order), then
+    :data:`RELEVANT_CATEGORIES`, other labels by name, :data:`LEAST_RELEVANT`, and last the
+    hits without a category."""
+    for tier, labels in enumerate((ILLEGAL_CATEGORIES, RELEVANT_CATEGORIES)):
+        if label in labels:
+            return (tier, labels.index(label), label)
+    if label in LEAST_RELEVANT:
+        return (3, LEAST_RELEVANT.index(label), label)
+    if label == NO_CATEGORY:
+        return (4, 0, label)
+    return (2, 0, label)
+
+
+def illegal_files(m: ReportModel) -> int:
+    """Files counted under illegal categories (a file in two such categories counts in
+    each; the per-category table shows the split)."""
+    return sum(n for k, n in m.by_category.items() if k in ILLEGAL_CATEGORIES)
+
+
+# -- evidence integrity ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Integrity:
+    stored: dict[str, str]  # algorithm -> value stored in the image (E01 acquisition)
+    computed: dict[str, str]  # algorithm -> value triage computed over the media
+    verdict: str
+    ok: bool | None  # True verified, False mismatch, None nothing to compare
+
+
+def integrity(e: Evidence) -> Integrity:
+    """The acquisition hashes stored in the evidence (the evidence row's columns, else the
+    description's ``stored_hashes``), the hashes computed over the media, and the verdict."""
+    desc = e.description if isinstance(e.description, Mapping) else {}
+    found = desc.get("stored_hashes")
+    fallback: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    stored = {a: str(v).lower() for a, v in (("md5", e.stored_md5 or fallback.get("md5")),
+                                            ("sha1", e.stored_sha1 or fallback.get("sha1")))
+              if v}
+    computed = {a: str(v).lower() for a, v in (("md5", e.computed_md5),
+                                              ("sha1", e.computed_sha1)) if v}
+    both = sorted(set(stored) & set(computed))
+    names = {"md5": "MD5", "sha1": "SHA-1"}
+    if both:
+        bad = [names[a] for a in both if stored[a] != computed[a]]
+        if bad:
+            return Integrity(stored, computed, "MISMATCH: computed " + " and ".join(bad)
+                             + " not equal to the hash stored at acquisition", False)
+        return Integrity(stored, computed, "verified: the computed "
+                         + " and ".join(names[a] for a in both)
+                         + " equal the hash stored at acquisition", True)
+    if stored:
+        return Integrity(stored, computed, "not verified: acquisition hash stored in the "
+                         "image, not yet compared (triage verify-image --case)", None)
+    if computed:
+        return Integrity(stored, computed, "no acquisition hash stored in the evidence; "
+                         "computed hash recorded", None)
+    return Integrity(stored, computed, "no acquisition hash stored in the evidence "
+                     "(raw image or folder): nothing to verify against", None)
+
+
+def _time(v: str | None) -> Cell:
+    """A UTC timestamp as two unbreakable lines, date and time (full precision kept)."""
+    if not v:
+        return ""
+    date, sep, rest = v.partition("T")
+    return Lines((date, rest)) if sep else v
+
+
+def _set(h: Hit) -> Cell:
+    """A hit's set for a narrow column: name and version, then the set id shortened (the
+    full id is in appendix B and in the hit's explanation)."""
+    name = f"{h.set_name} {h.set_version}" if h.set_version else h.set_name
+    return lines(name, f"id {h.set_id[:8]}\u2026" if len(h.set_id) > 9 else f"id {h.set_id}")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+# -- the document -----------------------------------------------------------------------
 def build(m: ReportModel) -> tuple[Section, ...]:
     """The report's sections, in order."""
     return (
-        _case(m), _evidence(m), _method(m), _sets(m), _summary(m), _hits(m),
-        _unprocessed(m), _audit(m),
+        _summary(m), _hits(m), _coverage(m),
+        _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m),
     )
 
 
-def _case(m: ReportModel) -> Section:
+def _summary(m: ReportModel) -> Section:
     c = m.case
-    rows = (("Case number", _s(c.get("number"))), ("Examiner", _s(c.get("examiner"))),
-            ("Agency", _s(c.get("agency"))), ("Notes", _s(c.get("notes"))),
-            ("Case created (UTC)", _s(c.get("created_utc"))),
-            ("Report tool", f"triage {m.tool_version}"),
-            ("Signing key fingerprint (SHA-256 of the Ed25519 public key)",
-             m.signer_fingerprint or "not signed"))
-    return Section("case", "Case and examiner", (Table(("field", "value"), rows, kv=True),
-                                                 Para(NO_IMAGES, "note")))
+    blocks: list[Para | Table] = [kv_table((
+        ("Case number", _s(c.get("number"))), ("Examiner", _s(c.get("examiner"))),
+        ("Agency", _s(c.get("agency"))), ("Notes", _s(c.get("notes"))),
+        ("Case created (UTC)", _s(c.get("created_utc"))),
+        ("Report tool", f"triage {m.tool_version}"),
+        ("Signing key (SHA-256 of the Ed25519 public key)",
+         m.signer_fingerprint or "not signed"),
+    ), key_width=32)]
 
-
-def _evidence(m: ReportModel) -> Section:
-    blocks: list[Para | Table] = []
+    ev_rows = []
     for e in m.evidence:
-        rows = (("Evidence id", str(e.id)), ("Path", e.path), ("Path bytes (hex)", e.path_hex),
-                ("Source type", e.source_type), ("Size (bytes)", _s(e.size)),
-                ("Stored image MD5", _s(e.stored_md5) or "none stored"),
-                ("Stored image SHA-1", _s(e.stored_sha1) or "none stored"),
-                ("Computed image MD5", _s(e.computed_md5) or "not computed"),
-                ("Computed image SHA-1", _s(e.computed_sha1) or "not computed"),
-                ("Description", _s(e.description)))
-        blocks.append(Table(("field", "value"), rows, mono=frozenset({1}), kv=True))
-    if not blocks:
+        it = integrity(e)
+        names = {"md5": "MD5", "sha1": "SHA-1"}
+        ev_rows.append((str(e.id), e.path, ", ".join(x for x in (e.source_type, _size(e.size))
+                                                     if x),
+                        lines(it.verdict,
+                              *(f"stored {names[a]} {it.stored[a]}" for a in sorted(it.stored)),
+                              *(f"computed {names[a]} {it.computed[a]}"
+                                for a in sorted(it.computed)))))
+    if ev_rows:
+        blocks.append(Table((Col("#", 4, "num"), Col("evidence", 30, "path"),
+                             Col("type, size", 18), Col("integrity", 48, "path")),
+                            tuple(ev_rows), caption="Evidence and its integrity"))
+    else:
         blocks.append(Para("No evidence recorded."))
-    return Section("evidence", "Evidence", tuple(blocks))
+
+    outcomes = outcome_counts(m.status_counts)
+    blocks.append(Table(
+        (Col("outcome", 70), Col("entries", 30, "num")),
+        (*((OUTCOME_LABELS[k], str(outcomes[k])) for k in OUTCOME_CLASSES
+           if outcomes[k] or k != OUTCOME_PENDING), ("total", str(m.file_count))),
+        caption="Entries by outcome"))
+
+    illegal = illegal_files(m)
+    blocks.append(Para(
+        f"Files in illegal categories: {illegal}. Files with hits in case sets: "
+        f"{m.files_matched} ({m.hit_count} hits in all, known-file sets included). Files in "
+        f"known-file sets: {m.files_known} (known, not 'good'; shown, never hidden).",
+        "key"))
+    if m.by_category:
+        cats = sorted(m.by_category.items(), key=lambda kv: category_rank(kv[0]))
+        blocks.append(Table(
+            (Col("category", 62), Col("illegal", 14), Col("files", 24, "num")),
+            tuple((NO_CATEGORY_TEXT if k == NO_CATEGORY else k,
+                   "ILLEGAL" if k in ILLEGAL_CATEGORIES else "", str(n)) for k, n in cats),
+            caption="Files with hits by category (illegal categories first)"))
+    deleted = (f"Hits on deleted or unallocated files: {m.hits_deleted} file(s)"
+               + (f", of which {m.hits_overwritten} may have overwritten content (not a "
+                  "confident identification)" if m.hits_overwritten else "") + ".")
+    blocks.append(Para(deleted))
+    blocks.append(Para(_coverage_sentence(outcomes)))
+    blocks.append(Para(NO_IMAGES, "note"))
+    return Section("summary", "Executive summary", tuple(blocks))
+
+
+def _coverage_sentence(outcomes: Mapping[str, int], where: str = "the Coverage section") -> str:
+    gaps = outcomes[OUTCOME_COVERAGE_GAP]
+    errors = outcomes[OUTCOME_ERROR]
+    pending = outcomes[OUTCOME_PENDING]
+    if gaps or errors or pending:
+        parts = [f"{n} {what}" for n, what in ((gaps, "coverage gap(s)"),
+                                               (errors, "error(s)"),
+                                               (pending, "not reached")) if n]
+        return ("Coverage: NOT every entry was examined: " + ", ".join(parts)
+                + f". {where[0].upper()}{where[1:]} lists each by reason.")
+    if outcomes[OUTCOME_NOT_APPLICABLE]:
+        return (f"Coverage: no gaps and no errors. {outcomes[OUTCOME_DONE]} entries were "
+                f"processed; {outcomes[OUTCOME_NOT_APPLICABLE]} are not applicable by design "
+                f"(listed by reason in {where}).")
+    return "Coverage: every entry was processed."
+
+
+def _hits(m: ReportModel) -> Section:
+    blocks: list[Para | Table] = []
+    if m.match_run_note:
+        blocks.append(Para(f"Note: {m.match_run_note}."))
+    set_rows = tuple((s.label, "case set", str(s.files), str(s.exact), str(s.near))
+                     for s in m.by_set) + tuple(
+        (s.label, "known-file set", str(s.files), str(s.exact), str(s.near))
+        for s in m.known_by_set)
+    if set_rows:
+        blocks.append(Table((Col("set (version, id)", 52, "path"), Col("kind", 18),
+                             Col("files", 10, "num"), Col("exact", 10, "num"),
+                             Col("near", 10, "num")), set_rows, caption="Hits by set"))
+    rows = []
+    for n, (f, h) in enumerate(m.hits(), 1):
+        how = h.match_type if h.match_type == "exact" else \
+            f"near, distance {h.distance} (threshold {_s(h.threshold)})"
+        rows.append((str(n), f.display_path, category_text(h), _set(h),
+                     lines(h.algorithm, how), short(h.file_value), _caution(f)))
+    if rows:
+        blocks.append(Para("Full hash values and a one-sentence explanation of every hit: "
+                           "appendix D. The CSV export (--rows hits) holds them too. 'May be "
+                           "overwritten': a deleted file whose blocks may have been "
+                           "reallocated; its hit is not a confident identification."))
+        blocks.append(Table((Col("#", 4, "num"), Col("file", 28, "path"),
+                             Col("category", 15), Col("set (version, id)", 16, "path"),
+                             Col("algorithm, match", 11), Col("value (file)", 13, "mono"),
+                             Col("caution", 13)), tuple(rows),
+                            caption="Every hit", name="hit-table"))
+    else:
+        blocks.append(Para("No hits." if m.match_run_id else
+                           "No match run recorded: no hits to show."))
+    return Section("hits", "Hits", tuple(blocks))
+
+
+def _caution(f: File) -> Cell:
+    """The caution of a hit's file, one short line per fact (the full sentence is in the
+    hit's explanation)."""
+    return lines("deleted" if f.deleted else "", "unallocated" if not f.allocated else "",
+                 "may be overwritten" if f.overwritten else "")
+
+
+def _coverage(m: ReportModel) -> Section:
+    outcomes = outcome_counts(m.status_counts)
+    blocks: list[Para | Table] = [Para(_coverage_sentence(outcomes, "the table below"))]
+    order = {k: i for i, k in enumerate(OUTCOME_CLASSES)}
+    groups = sorted(m.coverage, key=lambda g: (
+        order[OUTCOME_OF_STATUS.get(g.status, OUTCOME_ERROR)] if g.status != "skipped"
+        else len(order), g.status, g.stage, g.reason))
+    if groups:
+        blocks.append(Table(
+            (Col("outcome (status)", 18), Col("stage", 12), Col("reason", 32),
+             Col("entries", 8, "num"), Col("examples", 30, "path")),
+            tuple((f"{OUTCOME_LABELS[OUTCOME_OF_STATUS.get(g.status, OUTCOME_ERROR)]}"
+                   f" ({g.status})", g.stage, g.reason or "(no reason recorded)",
+                   str(g.count), lines(*g.examples, "\u2026" if g.count > len(g.examples)
+                                       else "")) for g in groups),
+            caption="What was not processed (or not fully), and why: by reason"))
+    rows = tuple((f.display_path, f.status, _s(f.status_stage), _s(f.status_reason))
+                 for f in m.unprocessed())
+    if rows:
+        blocks.append(Table((Col("file", 38, "path"), Col("status", 12),
+                             Col("stage", 12), Col("reason", 38)), rows,
+                            caption="Every entry not fully processed (coverage gaps, errors, "
+                                    "not reached)"))
+    errors = tuple((_s(e.display_path) or "(no file)", e.stage, e.error_class, e.message,
+                    _s(e.run_id), _time(e.time_utc)) for e in m.errors())
+    if errors:
+        blocks.append(Table((Col("file", 20, "path"), Col("stage", 11), Col("class", 16, "path"),
+                             Col("message", 31), Col("run", 5, "num"),
+                             Col("time (UTC)", 17, "nowrap")), errors,
+                            caption="Every recorded error and warning"))
+    return Section("coverage", "Coverage: what was not processed, and why", tuple(blocks))
 
 
 def _method(m: ReportModel) -> Section:
@@ -113,85 +481,118 @@ def _method(m: ReportModel) -> Section:
              "match over a finished scan." if m.match_run_id
              else "No match run recorded: no hits to show."),
         *([Para(f"Note: {m.match_run_note}.")] if m.match_run_note else []),
-        Table(("threshold", "value"), tuple((k, _s(v)) for k, v in sorted(m.thresholds.items())),
-              kv=True) if m.thresholds else Para("No thresholds recorded."),
-        Table(("algorithm", "preprocessing", "values"),
-              tuple((a, p or "(none)", str(n)) for a, p, n in m.preprocessing)),
     ]
-    run_rows = []
+    if m.thresholds:
+        blocks.append(Table((Col("near-match threshold", 60), Col("value", 40, "num")),
+                            tuple((k, _s(v)) for k, v in sorted(m.thresholds.items())),
+                            caption="Thresholds"))
+    else:
+        blocks.append(Para("No thresholds recorded."))
+    if m.preprocessing:
+        blocks.append(Table((Col("algorithm", 20), Col("preprocessing", 60, "path"),
+                             Col("values", 20, "num")),
+                            tuple((a, p or "(none)", str(n)) for a, p, n in m.preprocessing),
+                            caption="Algorithms and preprocessing"))
+    if m.runs:
+        blocks.append(Table(
+            (Col("run", 6, "num"), Col("command", 12), Col("status", 14),
+             Col("started (UTC)", 17, "nowrap"), Col("ended (UTC)", 17, "nowrap"),
+             Col("user@host", 22, "path"), Col("tool", 12, "nowrap")),
+            tuple((str(r.id), r.command, r.status, _time(r.started_utc),
+                   _time(r.ended_utc) or "-",
+                   f"{r.user}@{r.host}", r.tool_version) for r in m.runs), caption="Runs"))
     for r in m.runs:
-        run_rows.append((str(r.id), r.command, r.status, r.started_utc, _s(r.ended_utc),
-                         f"{r.user}@{r.host}", r.tool_version, _s(r.arguments),
-                         _s(r.options), _s(r.versions)))
-    blocks.append(Table(("run", "command", "status", "started (UTC)", "ended (UTC)",
-                         "user@host", "tool version", "arguments", "options",
-                         "tool and library versions"), tuple(run_rows)))
-    return Section("method", "Method: algorithms, thresholds, preprocessing, versions",
-                   tuple(blocks))
+        args = (("command line", shlex.join(r.arguments)),) if isinstance(
+            r.arguments, list) and all(isinstance(a, str) for a in r.arguments) else tuple(
+            ("argument " + k, v) for k, v in flatten(r.arguments))
+        rows = [*args,
+                *(("option " + k, v) for k, v in flatten(r.options)),
+                *(("version " + k, v) for k, v in flatten(r.versions))]
+        if rows:
+            blocks.append(Para(f"Run {r.id} ({r.command}): arguments, options, tool and "
+                               "library versions"))
+            blocks.append(kv_table(rows, key_width=34))
+    return Section("method", "Appendix A. Method: algorithms, thresholds, runs, versions",
+                   tuple(blocks), appendix=True)
 
 
 def _sets(m: ReportModel) -> Section:
-    rows = tuple((s.name, _s(s.version), s.set_id, s.format, s.source_sha256,
-                  str(s.entry_count), "known" if s.known else "", str(s.hits), str(s.files),
-                  _s(s.category_map)) for s in m.hash_sets)
-    return Section("hashsets", "Hash sets used", (
-        Table(("name", "version", "set id", "format", "source SHA-256", "entries", "kind",
-               "hits", "files hit", "category mapping"), rows, mono=frozenset({2, 4})),
-    ) if rows else (Para("No hash sets recorded."),))
+    if not m.hash_sets:
+        return Section("hashsets", "Appendix B. Hash sets used",
+                       (Para("No hash sets recorded."),), appendix=True)
+    blocks: list[Para | Table] = [Table(
+        (Col("name", 26, "path"), Col("version", 10), Col("set id", 18, "mono"),
+         Col("format", 12), Col("entries", 10, "num"), Col("kind", 8), Col("hits", 8, "num"),
+         Col("files hit", 8, "num")),
+        tuple((s.name, _s(s.version), s.set_id, s.format, str(s.entry_count),
+               "known" if s.known else "case", str(s.hits), str(s.files))
+              for s in m.hash_sets))]
+    for s in m.hash_sets:
+        cmap = s.category_map
+        mapping = ("; ".join(f"{k} = {v}" for k, v in sorted(cmap.items()))
+                   if isinstance(cmap, Mapping) else (_s(cmap) or "none (no categories)"))
+        blocks.append(kv_table((("Set", f"{s.name} ({s.set_id})"),
+                                ("Source file SHA-256", s.source_sha256),
+                                ("Category mapping used at import", mapping)), key_width=30))
+    return Section("hashsets", "Appendix B. Hash sets used", tuple(blocks), appendix=True)
 
 
-def _summary(m: ReportModel) -> Section:
-    counts = ", ".join(f"{k}: {v}" for k, v in m.status_counts.items())
-    blocks: list[Para | Table] = [
-        Para(f"Entries by status: {counts or 'none'}."),
-        Para(f"Files with hits: {m.files_matched}. Files in known-file sets: {m.files_known} "
-             "(NSRL-style: known, not 'good'; shown, never hidden)."),
-        Table(("category", "files"), tuple((k, str(v)) for k, v in m.by_category.items())),
-        Table(("set", "files", "exact", "near"),
-              tuple((s.label, str(s.files), str(s.exact), str(s.near)) for s in m.by_set)),
-        Para("Known-file sets (known, not 'good'):"),
-        Table(("known set", "files", "exact", "near"),
-              tuple((s.label, str(s.files), str(s.exact), str(s.near))
-                    for s in m.known_by_set)),
-    ]
-    return Section("summary", "Summary by category and set", tuple(blocks))
+def _evidence(m: ReportModel) -> Section:
+    blocks: list[Para | Table] = []
+    for e in m.evidence:
+        it = integrity(e)
+        rows: list[tuple[str, Cell]] = [
+            ("Evidence id", str(e.id)), ("Path", e.path), ("Path bytes (hex)", e.path_hex),
+            ("Source type", e.source_type), ("Size", _size(e.size)),
+            ("Integrity verdict", it.verdict)]
+        for a, name in (("md5", "MD5"), ("sha1", "SHA-1")):
+            rows.append((f"Stored image {name} (acquisition)",
+                         it.stored.get(a, "none stored")))
+            rows.append((f"Computed image {name}", it.computed.get(a, "not computed")))
+        desc = e.description if isinstance(e.description, Mapping) else {}
+        tables = {k: v for k, v in desc.items() if _records(v)}
+        rows.extend((f"Description: {k}", v) for k, v in flatten(
+            {k: v for k, v in desc.items() if k not in tables and k != "stored_hashes"}))
+        if not isinstance(e.description, Mapping) and e.description is not None:
+            rows.append(("Description", _s(e.description)))
+        blocks.append(kv_table(rows, key_width=34))
+        for k, v in sorted(tables.items()):
+            blocks.append(_records_table(v, f"Evidence {e.id}: {k}"))
+    if not blocks:
+        blocks.append(Para("No evidence recorded."))
+    return Section("evidence", "Appendix C. Evidence details", tuple(blocks), appendix=True)
 
 
-def _hits(m: ReportModel) -> Section:
+def _records(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v) and \
+        all(not isinstance(y, Mapping | list) for x in v for y in x.values())
+
+
+def _records_table(v: list[Mapping[str, Any]], caption: str) -> Table:
+    """Records (partitions, volumes) as a grid; a column empty in every record is left out."""
+    keys = sorted({k for x in v for k in x if any(y.get(k) is not None for y in v)}, key=str)
+    if len(keys) > 12:
+        return kv_table([(k, t) for k, t in flatten(v)], key_width=30)
+    landscape = len(keys) > PORTRAIT_MAX_COLUMNS
+    each = 100 // len(keys)
+    widths = [each] * len(keys)
+    widths[keys.index("description") if "description" in keys else 0] += 100 - sum(widths)
+    return Table(tuple(Col(k.replace("_", " "), w, "path") for k, w in zip(keys, widths,
+                                                                          strict=True)),
+                 tuple(tuple(_s(x.get(k)) for k in keys) for x in v), landscape=landscape,
+                 caption=caption)
+
+
+def _hit_values(m: ReportModel) -> Section:
     rows = []
     for n, (f, h) in enumerate(m.hits(), 1):
-        if h.known:
-            cat = "known"
-        else:
-            raw = h.category_raw if h.category_raw is not None else "(none)"
-            cat = f"{h.category or '(none)'} (raw: {raw})"
-        rows.append((str(n), f.display_path, h.set_label, cat, h.match_type, h.algorithm,
-                     str(h.distance), _s(h.threshold), f.caution or "",
-                     f"file {h.file_value} / known {h.known_value}", explain(f, h)))
-    return Section("hits", "Every hit, explained", (
-        Table(("#", "file", "set (version, id)", "category (raw)", "match", "algorithm",
-               "distance", "threshold", "deleted / caution", "values", "explanation"),
-              tuple(rows), mono=frozenset({9})),
-    ) if rows else (Para("No hits."),))
-
-
-def _unprocessed(m: ReportModel) -> Section:
-    blocks: list[Para | Table] = []
-    rows = tuple((f.display_path, f.status, _s(f.status_stage), _s(f.status_reason))
-                 for f in m.unprocessed())
-    blocks.append(Table(("file", "status", "stage", "reason"), rows) if rows
-                  else Para("Every entry was processed."))
-    if m.skipped_reasons:
-        blocks.append(Para("Skipped entries (listed, never opened), by reason:"))
-        blocks.append(Table(("reason", "entries"),
-                            tuple((r, str(n)) for r, n in m.skipped_reasons)))
-    errors = tuple((_s(e.display_path), _s(e.run_id), e.stage, e.error_class, e.message,
-                    e.time_utc) for e in m.errors())
-    if errors:
-        blocks.append(Para("Every recorded error and warning:"))
-        blocks.append(Table(("file", "run", "stage", "class", "message", "time (UTC)"),
-                            errors))
-    return Section("unprocessed", "Files that could not be processed, and why", tuple(blocks))
+        rows.append((str(n), lines(h.algorithm, f"file  {h.file_value}",
+                                   f"known {h.known_value}"), explain(f, h)))
+    blocks: tuple[Para | Table, ...] = (Table(
+        (Col("#", 5, "num"), Col("algorithm, full values (file, known)", 55, "mono"),
+         Col("explanation", 40)), tuple(rows)),) if rows else (Para("No hits."),)
+    return Section("hitvalues", "Appendix D. Hit details: full hash values and explanation",
+                   blocks, appendix=True)
 
 
 def _audit(m: ReportModel) -> Section:
@@ -201,8 +602,39 @@ def _audit(m: ReportModel) -> Section:
         Para(f"Audit chain: {state}. Export events (report.export) are recorded in the chain "
              "after each export and are not listed here, so that repeated exports of the "
              "same case are identical; 'triage verify' checks them."),
-        Table(("seq", "time (UTC)", "user@host", "tool", "action", "details", "row hash"),
-              tuple((str(a.seq), a.time_utc, f"{a.user}@{a.host}", a.tool_version, a.action,
-                     a.details, a.row_hash) for a in m.audit), mono=frozenset({6})),
+        Table((Col("seq", 6, "num"), Col("time (UTC)", 11, "nowrap"),
+               Col("user@host", 12, "path"), Col("tool", 6), Col("action", 11, "path"),
+               Col("details", 34, "path"), Col("row hash (SHA-256)", 20, "mono")),
+              tuple(_audit_rows(m)), landscape=True, caption="Audit trail"),
     ]
-    return Section("audit", "Audit trail", tuple(blocks))
+    return Section("audit", "Appendix E. Chain of custody: audit trail", tuple(blocks),
+                   appendix=True, landscape=True)
+
+
+#: Lines of an audit row's details per table row (a printed row cannot span pages; longer
+#: details continue in rows marked "(cont.)").
+AUDIT_LINES_PER_ROW = 24
+
+
+def _audit_rows(m: ReportModel) -> Iterable[tuple[Cell, ...]]:
+    for a in m.audit:
+        details = _details(a.details)
+        parts = details.parts if isinstance(details, Lines) else (str(details),)
+        for i in range(0, max(len(parts), 1), AUDIT_LINES_PER_ROW):
+            chunk = Lines(tuple(parts[i:i + AUDIT_LINES_PER_ROW]))
+            if i == 0:
+                yield (str(a.seq), _time(a.time_utc), f"{a.user}@{a.host}", a.tool_version,
+                       a.action, chunk, a.row_hash)
+            else:
+                yield (f"{a.seq} (cont.)", "", "", "", "", chunk, "")
+
+
+def _details(text: str) -> Cell:
+    """An audit row's JSON details as ``key: value`` lines (never JSON)."""
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(v, Mapping | list):
+        return _s(v)
+    return Lines(tuple(f"{k}: {x}" if k else x for k, x in flatten(v)))

@@ -121,18 +121,45 @@ def _writable(case_dir: Path) -> bool:
     return os.access(case_dir, os.W_OK) and os.access(case_dir / DB_NAME, os.W_OK)
 
 
+def _taken(path: Path) -> bool:
+    """An export, or the manifest or signature of one, is at this name."""
+    m = mf.manifest_path(path)
+    return any(os.path.lexists(p) for p in (path, m, mf.signature_path(m)))
+
+
 def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
+    """``CASE_DIR/exports/<stem>.<ext>``, or ``<stem>-2.<ext>``, ``-3`` ... when that name
+    (or its manifest) is taken: a default name never overwrites an earlier export."""
     ext = get(fmt).extension
     stem = "report-hits" if fmt == "csv" and options.get("rows") == "hits" else "report"
     if fmt == "vics":
         stem = "vics-case"
-    return case_dir / EXPORTS_DIR / f"{stem}.{ext}"
+    folder = case_dir / EXPORTS_DIR
+    path, n = folder / f"{stem}.{ext}", 1
+    while _taken(path):
+        n += 1
+        path = folder / f"{stem}-{n}.{ext}"
+    return path
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """An explicit ``--out`` never replaces an earlier export unless ``force``."""
+    if not force and _taken(out):
+        raise ReportError(f"{out}: an export (or its manifest) already exists there; give "
+                          "--force to replace it and its manifest, or choose another --out "
+                          "(the default name is always new)")
 
 
 def export(case_dir: Path, fmt: str, out: Path | None = None, *,
            options: dict[str, Any] | None = None, generated_at: str | None = None,
-           sign_key: Path | None = None, argv: list[str] | None = None) -> ExportResult:
-    """Export one case in one format (see module doc). Raises TriageError subclasses."""
+           sign_key: Path | None = None, argv: list[str] | None = None,
+           force: bool = False) -> ExportResult:
+    """Export one case in one format (see module doc). Raises TriageError subclasses.
+
+    Without ``out`` the export gets a new name under ``CASE_DIR/exports`` (never an
+    earlier export's); an ``out`` where an export or its manifest exists is refused
+    (:class:`ReportError`, exit 2) unless ``force``: then the export, its manifest and its
+    signature are replaced (an old signature is removed when the new export is unsigned)."""
     try:
         exporter = get(fmt)
     except KeyError as e:
@@ -147,10 +174,13 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     if readonly and out is None:
         raise ReportWriteError(f"{case_dir}: the case is on a read-only location; give "
                                "--out to write the export elsewhere")
-    target = out if out is not None else default_output(case_dir, fmt, opts)
+    if out is not None:
+        _check_out(out, force)
     # A writable case is opened locked (a running scan or match is refused: a report must
     # never show half a run); a read-only one (a copy on a DVD) is only read.
     with Case.open(case_dir, create=False, readonly=readonly) as case:
+        # Named under the lock: two exports of the case never pick the same new name.
+        target = out if out is not None else default_output(case_dir, fmt, opts)
         source = case.upgraded_copy() if case.needs_migration else case
         try:
             done = _stream(source, exporter, opts, target, gen, fingerprint)
@@ -184,5 +214,11 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     if key is not None:
         sig_path = mf.signature_path(mpath)
         _write(sig_path, encode_signature(key.sign(mbytes)))
+    else:
+        try:  # --force over a signed export: its signature is of the old manifest
+            mf.signature_path(mpath).unlink(missing_ok=True)
+        except OSError as e:
+            raise ReportWriteError(f"{mf.signature_path(mpath)}: cannot remove the "
+                                   f"replaced export's signature: {e.strerror or e}") from e
     return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
                         hits=done.hits, files=done.files)

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
+from ..model import outcome_counts
 from . import Exporter, Sink
 from .model import File, ReportModel
 
@@ -64,7 +65,11 @@ def header(m: ReportModel) -> dict[str, Any]:
                                      for a, p, n in m.preprocessing],
                    "runs": [asdict(r) for r in m.runs]},
         "hash_sets": [asdict(s) for s in m.hash_sets],
-        "summary": {"status_counts": m.status_counts, "files_matched": m.files_matched,
+        "summary": {"status_counts": m.status_counts,
+                    "by_outcome": outcome_counts(m.status_counts),
+                    "coverage": [asdict(g) for g in m.coverage],
+                    "hits_deleted": m.hits_deleted, "hits_overwritten": m.hits_overwritten,
+                    "files_matched": m.files_matched,
                     "files_known": m.files_known, "by_category": m.by_category,
                     "by_set": [asdict(s) for s in m.by_set],
                     "known_by_set": [asdict(s) for s in m.known_by_set],

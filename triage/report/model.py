@@ -70,13 +70,16 @@ EXPORT_ACTION = "report.export"
 #: (SQLITE_MAX_VARIABLE_NUMBER, https://www.sqlite.org/limits.html); memory per batch is
 #: small and constant.
 FILE_BATCH = 500
-#: Statuses of entries that could not be processed, or only in part (coverage gaps), listed
-#: in full in HTML/PDF: a report never says "every entry was processed" over a gap.
-UNPROCESSED = ("error", "quarantined", "incomplete", "pending")
+#: Statuses of entries that were not fully processed (listed in full in HTML/PDF): coverage
+#: gaps, errors and entries never reached (triage.model outcome classes).
+UNPROCESSED = ("incomplete", "error", "quarantined", "pending")
+#: Example paths shown per coverage group (the full list follows in the report).
+COVERAGE_EXAMPLES = 3
 #: A match row of the current match run on a file that exists (``m`` and ``f`` aliases).
 _RUN_HITS = "FROM matches m JOIN files f ON f.id = m.file_id WHERE m.run_id IS ?"
 
-__all__ = ["NO_CATEGORY", "OVERWRITTEN_NOTE", "AuditRow", "CaseReader", "ErrorRow",
+__all__ = ["NO_CATEGORY", "OVERWRITTEN_NOTE", "AuditRow", "CaseReader", "CoverageGroup",
+           "ErrorRow",
            "Evidence", "File", "Hash", "HashSetUsed", "Hit", "ReportModel", "Run",
            "SetSummary", "load", "reading"]
 
@@ -134,6 +137,18 @@ class CaseReader:
 
 
 @dataclass(frozen=True)
+class CoverageGroup:
+    """Entries that ended with one status, stage and reason (anything but ``done``): how
+    many, and the first :data:`COVERAGE_EXAMPLES` display paths in report order."""
+
+    status: str
+    stage: str
+    reason: str
+    count: int
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """Everything a report shows: the summary as data, the rows as iterators (valid inside
     :func:`reading`). ``generated_utc`` is the only value that may differ between two
@@ -160,6 +175,12 @@ class ReportModel:
     files_known: int  # files with a hit in a known-file set
     file_count: int  # file entries
     hit_count: int  # hits of the current match run
+    #: Files with a case-set hit that are deleted or unallocated / whose content may be
+    #: overwritten (the cautions a reader must see first).
+    hits_deleted: int
+    hits_overwritten: int
+    #: Every non-``done`` entry grouped by status, stage and reason (skipped included).
+    coverage: tuple[CoverageGroup, ...]
     reader: CaseReader = field(repr=False, compare=False)
     signer_fingerprint: str | None = None
 
@@ -179,8 +200,8 @@ class ReportModel:
                 yield f, h
 
     def unprocessed(self) -> Iterator[File]:
-        """Entries that could not be processed, or only in part (error, quarantined,
-        incomplete, pending; streamed)."""
+        """Entries that were not fully processed (incomplete, error, quarantined, pending;
+        streamed)."""
         return self.reader.files(f"WHERE f.status IN ({', '.join('?' * len(UNPROCESSED))})",
                                  UNPROCESSED)
 
@@ -267,7 +288,30 @@ def load(case: Case, generated_utc: str, tool_version: str,
                              "AND m.known <> 0", [run_id]),
         file_count=rd.count("SELECT count(*) AS n FROM files"),
         hit_count=rd.count(f"SELECT count(*) AS n {_RUN_HITS}", [run_id]),
+        hits_deleted=rd.count(f"SELECT count(DISTINCT m.file_id) AS n {_RUN_HITS} "
+                              "AND m.known = 0 AND (f.deleted <> 0 OR f.allocated = 0)",
+                              [run_id]),
+        hits_overwritten=rd.count(f"SELECT count(DISTINCT m.file_id) AS n {_RUN_HITS} "
+                                  "AND m.known = 0 AND f.notes LIKE ?",
+                                  [run_id, f"%{OVERWRITTEN_NOTE}%"]),
+        coverage=_coverage(rd),
         reader=rd, signer_fingerprint=signer_fingerprint)
+
+
+def _coverage(rd: CaseReader) -> tuple[CoverageGroup, ...]:
+    """Non-``done`` entries by status, stage and reason, with a few example paths each."""
+    groups = []
+    for r in rd.rows(
+            "SELECT status, coalesce(status_stage, '') AS stage, "
+            "coalesce(status_reason, '') AS reason, count(*) AS n FROM files "
+            "WHERE status <> 'done' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"):
+        examples = tuple(x["display_path"] for x in rd.rows(
+            "SELECT display_path FROM files WHERE status = ? AND coalesce(status_stage, '') = ? "
+            "AND coalesce(status_reason, '') = ? ORDER BY display_path, id LIMIT ?",
+            [r["status"], r["stage"], r["reason"], COVERAGE_EXAMPLES]))
+        groups.append(CoverageGroup(r["status"], r["stage"], r["reason"], int(r["n"]),
+                                    examples))
+    return tuple(groups)
 
 
 def _summaries(rd: CaseReader, run_id: int | None) -> tuple[

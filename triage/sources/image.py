@@ -210,11 +210,14 @@ def verify_image(path: str, progress: Callable[[int, int], None] | None = None,
     """Recompute MD5 and SHA-1 of the media data and compare with the stored E01 hashes.
 
     Returns ``{"path", "container", "size", "computed": {...}, "stored": {...},
-    "result": "match" | "mismatch" | "no stored hash", "libewf": ...}``.
+    "result": "match" | "mismatch" | "no stored hash", "libewf": ...}``; a ``path`` that
+    is or passes through a symbolic link is read through its target (an E01's segments
+    are found beside the target), named in ``"resolved_path"``.
     Raises EvidenceError if the image cannot be opened or read.
     """
-    kind = detect_container(path)
-    container = open_container(path, kind)
+    real = os.path.realpath(path)
+    kind = detect_container(real)
+    container = open_container(real, kind)
     try:
         info = container.describe()
         md5 = hashlib.md5()
@@ -249,6 +252,8 @@ def verify_image(path: str, progress: Callable[[int, int], None] | None = None,
                            "segments": info.get("segments"), "size": container.size,
                            "computed": computed, "stored": stored, "compared": compared,
                            "result": result}
+    if real != out["path"]:
+        out["resolved_path"] = real
     if "libewf" in info:
         out["libewf"] = info["libewf"]
     return out
