@@ -41,6 +41,7 @@ from .algorithms import ALGORITHMS, EMPTY_DIGESTS
 from .errors import DamagedSetError, HashSetFileError
 from .formats import Batch, BulkItem, Format, ParseContext, Record, detect_format
 from .formats import get as get_format
+from .formats.bounds import ImportLimits, exceeded
 from .formats.categories import label, resolve
 from .versioning import Migration, SchemaError, SchemaLine, is_sqlite_file, keep_copy
 
@@ -453,12 +454,16 @@ class HashSetStore:
     def import_file(self, path: str | os.PathLike[str], *, name: str | None = None,
                     format: str = "auto", category_map: str | dict[str, str] | None = None,
                     known: bool | None = None,
-                    options: dict[str, Any] | None = None) -> ImportResult:
+                    options: dict[str, Any] | None = None,
+                    limits: ImportLimits | None = None) -> ImportResult:
         """Import one hash-set file as one set, in one transaction.
 
         Re-importing a file with the same SHA-256 is a no-op (``noop=True``). Raises
         :class:`HashSetFileError` naming the file (and record) when the file cannot be
-        imported; the store is then unchanged.
+        imported, including when it exceeds one of ``limits`` (default
+        :class:`~hashsets.formats.bounds.ImportLimits`: line and record length, JSON depth,
+        record count, unzipped size, SQLite value length and time); the store is then
+        unchanged.
         """
         src = Path(path)
         chosen = None if format == "auto" else get_format(format)
@@ -484,7 +489,8 @@ class HashSetStore:
         fmt = chosen if chosen is not None else detect_format(src)
         mapping = resolve(category_map, fmt.default_category_map)
         is_known = fmt.known if known is None else (known or fmt.known)
-        ctx = ParseContext(path=src, options=dict(options or {}))
+        ctx = ParseContext(path=src, options=dict(options or {}),
+                           limits=limits or ImportLimits())
         try:
             with self._transaction() as c:
                 info = self._load(c, src, digest, size, fmt, ctx, mapping, is_known,
@@ -544,7 +550,12 @@ class HashSetStore:
 
         bulk = fmt.parse_bulk(ctx)
         items: Iterator[BulkItem] = bulk if bulk is not None else iter(fmt.parse(ctx))
+        seen = 0
         for item in items:
+            seen += len(item) if isinstance(item, Batch) else 1
+            if seen > ctx.limits.records:
+                raise exceeded(src, "records", "too many records",
+                               ctx.limits, "records")
             if isinstance(item, Batch):
                 keep = ~_empty_rows(item)
                 n_keep = int(keep.sum())

@@ -174,7 +174,10 @@ def test_scan_json_keys_unchanged(tmp_path: Path) -> None:
     assert summary["by_outcome"] == {"done": 2, "not_applicable": 0, "coverage_gap": 0,
                                      "error": 0, "pending": 0}
     assert set(summary["pool"]) == {"workers_started", "worker_crashes", "timeouts",
-                                    "quarantined", "slowest_giveup_seconds"}
+                                    "quarantined", "slowest_giveup_seconds",
+                                    "memory_budget_bytes", "decode_grant_capacity_bytes",
+                                    "decode_grant_peak_bytes", "decodes_waited",
+                                    "decodes_refused"}
     # The run row records the same summary (less the database path).
     back = from_dict(RunSummary, {**summary, "case_database": ""})
     assert back.counts is not None and back.counts.entries == summary["entries"]

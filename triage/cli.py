@@ -29,7 +29,7 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
+from . import __version__, membudget
 from .cli_errors import (
     EXIT_CASE,
     EXIT_COVERAGE_GAP,
@@ -145,15 +145,22 @@ def scan(
                     ] = None,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds allowed per file, plus 1 s "
                                            "per 20 MiB of its size.")] = 60.0,
-    memory_limit: Annotated[int, typer.Option(min=0, help="Address-space limit per worker "
-                                              "in MiB (0: none).")] = 4096,
+    memory_limit: Annotated[int | None, typer.Option(
+        min=0, help="Address-space limit per worker in MiB (0: none; default: enough for "
+        "the largest picture --max-pixels lets through: "
+        f"{membudget.DEFAULT_WORKER_MEMORY >> 20} MiB for the default).")] = None,
+    memory_budget: Annotated[int | None, typer.Option(
+        min=0, help="Total memory of all workers in MiB: large picture decodes wait for "
+        "room and --jobs is lowered to fit (0: none; default: 75% of the memory available "
+        "to the scan, MemAvailable or the control group's limit).")] = None,
     perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (every "
                                              "picture algorithm: pHash, dHash, PDQ) of "
                                              "images.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
                                             "in pixels (0: full decode).")] = 360,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
-                                            "(decompression bombs).")] = 178_956_970,
+                                            "(decompression bombs).")
+                            ] = membudget.DEFAULT_MAX_PIXELS,
     containers: Annotated[bool, typer.Option(help="Look inside archives and documents (zip, "
                                              "tar, gz, bz2, xz, 7z, OLE2, PDF) and carve "
                                              "pictures embedded in other data.")] = True,
@@ -190,12 +197,17 @@ def scan(
     from .scan import scan as run_scan
     from .worker import WorkerOptions
 
+    if memory_limit is None:  # the largest picture --max-pixels lets through must fit
+        worker_limit: int | None = membudget.worker_memory_limit(max_pixels)
+    else:
+        worker_limit = memory_limit << 20 if memory_limit else None
     opts = ScanOptions(
         timeout=timeout,
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
                              max_pixels=max_pixels, containers=containers,
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
-                             memory_limit=memory_limit << 20 if memory_limit else None),
+                             memory_limit=worker_limit),
+        memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,

@@ -9,6 +9,7 @@ Registered in :mod:`triage.cli` with::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from hashsets.errors import HashSetFileError
 from hashsets.formats import FORMATS
+from hashsets.formats.bounds import ImportLimits
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .cli_errors import exit_codes
@@ -115,6 +117,13 @@ def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
 _errors = exit_codes
 
 
+def _limit_help() -> str:
+    d = ImportLimits()
+    bounds = ", ".join(d.setting(f.name) for f in dataclasses.fields(d))
+    return (f"Change one import bound, NAME=N; repeatable. Defaults: {bounds} (bytes, "
+            "levels, records, ratio, seconds; see docs/hashsets.md).")
+
+
 def _store(path: Path | None, readonly: bool = False) -> HashSetStore:
     return HashSetStore(path if path is not None else default_store_path(), readonly=readonly)
 
@@ -143,11 +152,18 @@ def import_(
         help="Algorithm of bare lists and sum files or perceptual lists (any registered "
              "algorithm: md5, sha1, sha256, pdq, phash, dhash...); default: guessed from the "
              "hash length.")] = None,
+    limit: Annotated[list[str] | None, typer.Option(
+        "--limit", metavar="NAME=N", help=_limit_help())] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Import hash-set files into the store (one transaction each; the same file twice is a
-    no-op). Rejected records are counted and the first ones shown."""
+    no-op). Rejected records are counted and the first ones shown. A file over one of the
+    import bounds (see --limit) is not imported (exit code 6)."""
+    try:
+        limits = ImportLimits().with_items(limit or ())
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--limit") from None
     results = []
     failed = False
     with _errors():
@@ -158,7 +174,8 @@ def import_(
             try:
                 r = st.import_file(f, name=set_name, format=format, category_map=category_map,
                                    known=True if known else None,
-                                   options={"algorithm": algorithm} if algorithm else None)
+                                   options={"algorithm": algorithm} if algorithm else None,
+                                   limits=limits)
             except HashSetFileError as e:
                 failed = True
                 err.print(terminal_line(("error:", "red"), " ", str(e)))

@@ -155,6 +155,9 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
     if pool is not None:
         t.add_row("worker crashes / timeouts / quarantined",
                   f"{pool.worker_crashes} / {pool.timeouts} / {pool.quarantined}")
+        if pool.decodes_waited or pool.decodes_refused:
+            t.add_row("large decodes that waited for memory / refused",
+                      f"{pool.decodes_waited} / {pool.decodes_refused}")
     t.add_row("elapsed", f"{summary.elapsed_seconds:.1f} s")
     console.print(t)
     if summary.case_changes:

@@ -45,7 +45,8 @@ from typing import Any
 #: see ``preload``). A module missing here is imported by the child.
 PRELOAD = ("triage.worker", "triage.members", "PIL.Image", "magic")
 #: Address-space limit of an enumeration child (bytes): a damaged file system cannot make
-#: libtsk eat the machine. Workers take theirs from ``scan --memory-limit``.
+#: libtsk eat the machine. Workers take theirs from ``scan --memory-limit``, never above the
+#: scan's total budget (:mod:`triage.membudget`).
 ENUMERATION_MEMORY_LIMIT = 4 << 30
 #: Largest message accepted from an enumeration child (a batch of entries is far smaller).
 MAX_MESSAGE = 256 << 20

@@ -356,6 +356,14 @@ class PoolSummary:
     timeouts: int = 0
     quarantined: int = 0
     slowest_giveup_seconds: float = 0.0
+    #: The scan's total memory budget (None: none) and what of it large picture decodes may
+    #: hold at once; the most they held at once; decodes that waited for memory, and those
+    #: refused because they could never fit (triage.membudget).
+    memory_budget_bytes: int | None = None
+    decode_grant_capacity_bytes: int | None = None
+    decode_grant_peak_bytes: int = 0
+    decodes_waited: int = 0
+    decodes_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,13 @@ worker one task at a time and waits on all pipes at once with a deadline:
   whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
-* every task sent comes back as exactly one :class:`~triage.model.FileResult`.
+* every task sent comes back as exactly one :class:`~triage.model.FileResult`;
+* large picture decodes are admitted against the scan's total memory budget
+  (:mod:`triage.membudget`): a worker asks for a grant before decoding and the supervisor
+  grants it, queues it (the worker's deadline is paused while it waits) or refuses it; a
+  granted decode extends the file's deadline in proportion to its estimate; a grant is
+  returned when the decode is over and, whatever happens, when the task ends, the worker
+  dies or is killed.
 
 Workers are isolated children (:mod:`triage.isolation`, the same mechanism as the
 enumeration children): forked from a forkserver that has already imported the heavy
@@ -33,7 +39,7 @@ from typing import Any
 from hashsets.algorithms import get as get_algorithm
 from hashsets.algorithms import stream_algorithms
 
-from . import isolation
+from . import isolation, membudget
 from .errors import TriageError
 from .model import FileResult, PoolSummary
 from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
@@ -42,6 +48,13 @@ from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_m
 #: file on a slow disk is not mistaken for a hang.
 DEFAULT_TIMEOUT = 60.0
 MIN_THROUGHPUT = 20 << 20  # bytes per second assumed when extending the deadline
+#: Bytes of decode estimate per second assumed when a granted decode extends its file's
+#: deadline: the deadline is for the file's size, but a 1.6 MB PNG can hold 121 MP that take
+#: 15 s to decode and hash on an idle core (estimate 3.9 GB, about 260 MB/s, measured with
+#: benchmarks/bench_memory.py); 20 MiB/s leaves room for 13 times that on a busy machine.
+#: All of a file's decodes together (the pictures inside an archive) extend its deadline by
+#: at most what the costliest picture ``max_pixels`` lets through would (307 s by default).
+DECODE_THROUGHPUT = 20 << 20
 MAX_ATTEMPTS = 2  # a file that kills a worker this many times is quarantined (RELIABILITY.md)
 #: Seconds a file may stay in decoding or expansion after its checkpoint (digests known)
 #: before the checkpoint is handed to ``on_checkpoint`` to be recorded: most files finish
@@ -70,6 +83,11 @@ class _Worker:
     partial: FileResult | None = None
     partial_at: float = 0.0
     partial_recorded: bool = False
+    #: When the worker began waiting for a memory grant (its deadline is paused meanwhile).
+    waiting_since: float | None = None
+    waiting_for: int = 0
+    #: Seconds the task's deadline was extended for granted decodes.
+    extended: float = 0.0
 
 
 @dataclass
@@ -79,24 +97,43 @@ class PoolStats:
     timeouts: int = 0
     quarantined: int = 0
     slowest_giveup: float = 0.0
+    memory: membudget.MemoryPlan | None = None
+    admission: membudget.Admission | None = None
 
     def summary(self) -> PoolSummary:
+        plan, adm = self.memory, self.admission
         return PoolSummary(workers_started=self.workers_started, worker_crashes=self.crashes,
                            timeouts=self.timeouts, quarantined=self.quarantined,
-                           slowest_giveup_seconds=round(self.slowest_giveup, 3))
+                           slowest_giveup_seconds=round(self.slowest_giveup, 3),
+                           memory_budget_bytes=plan.budget if plan else None,
+                           decode_grant_capacity_bytes=plan.capacity if plan else None,
+                           decode_grant_peak_bytes=adm.peak if adm else 0,
+                           decodes_waited=adm.waited if adm else 0,
+                           decodes_refused=adm.refused if adm else 0)
 
 
 class WorkerPool:
     """Run tasks on ``jobs`` isolated workers; yields one result per task, in completion
-    order."""
+    order.
+
+    ``memory`` is the scan's total budget (:func:`triage.membudget.plan`; default: planned
+    from the machine's available memory for ``jobs``): it may lower ``jobs``, caps each
+    worker's address space and admits large decodes."""
 
     def __init__(self, spec: tuple[str, Any], options: WorkerOptions, jobs: int,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 memory: membudget.MemoryPlan | None = None) -> None:
         self.spec = spec
         self.options = options
-        self.jobs = max(1, jobs)
+        self.memory = memory if memory is not None else membudget.plan(None, jobs)
+        self.jobs = max(1, min(jobs, self.memory.jobs))
         self.timeout = timeout
-        self.stats = PoolStats()
+        self._worker_limit = self.memory.worker_limit(options.memory_limit)
+        self._max_extension = (options.max_pixels * membudget.WORST_BYTES_PER_PIXEL
+                               / DECODE_THROUGHPUT)
+        self.admission = membudget.Admission(self.memory.capacity,
+                                             f"of {self.memory.describe()}")
+        self.stats = PoolStats(memory=self.memory, admission=self.admission)
         self._algorithms = tuple(get_algorithm(n) for n in options.algorithms)
         isolation.remove_stale_tmpdirs()
         # 0700 by mkdtemp; the pid in the name lets a later scan remove it if this one is
@@ -112,7 +149,7 @@ class WorkerPool:
             child = isolation.spawn(worker_main,
                                     (self.spec, self.options, stage, self._algorithms),
                                     name=f"worker-{self._next_index}",
-                                    memory_limit=self.options.memory_limit,
+                                    memory_limit=self._worker_limit,
                                     tmp_root=self._tmproot)
         except OSError as e:
             raise WorkerStartError(f"worker processes cannot start: {e}") from e
@@ -205,6 +242,7 @@ class WorkerPool:
                     on_dispatch(task)
                 w.task = task
                 w.partial, w.partial_recorded = None, False
+                w.extended = 0.0
                 w.started = time.monotonic()
                 w.deadline = w.started + file_deadline(task.entry.size, self.timeout)
                 try:
@@ -215,7 +253,8 @@ class WorkerPool:
             if not busy:
                 return
             now = time.monotonic()
-            wait_for = max(0.0, min(w.deadline for w in busy) - now)
+            wait_for = max(0.0, min((w.deadline for w in busy if w.waiting_since is None),
+                                    default=now + 1.0) - now)
             ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
             for i, w in enumerate(self._workers):
                 if w.task is None:
@@ -233,15 +272,58 @@ class WorkerPool:
                     if isinstance(message, Checkpoint):  # keep, wait for the result
                         w.partial, w.partial_at = message.result, time.monotonic()
                         continue
+                    if isinstance(message, membudget.GrantRequest):
+                        self._grant_request(w, message.nbytes)
+                        continue
+                    if isinstance(message, membudget.GrantRelease):
+                        self._release(w)
+                        continue
                     w.task = None
+                    self._release(w)
                     yield message
-                elif time.monotonic() >= w.deadline:
+                elif w.waiting_since is None and time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
                 elif (w.partial is not None and not w.partial_recorded
                       and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
                     w.partial_recorded = True
                     if on_checkpoint is not None:
                         on_checkpoint(task, w.partial)
+
+    # -- the memory budget -------------------------------------------------------------
+    def _grant_request(self, w: _Worker, nbytes: int) -> None:
+        reply = self.admission.request(w.index, nbytes)
+        if reply is None:  # queued: the deadline stops until the grant comes
+            w.waiting_since = time.monotonic()
+            w.waiting_for = nbytes
+            return
+        if reply.granted:
+            self._extend(w, nbytes)
+        self._reply(w, reply)
+
+    def _extend(self, w: _Worker, nbytes: int) -> None:
+        """A decode of ``nbytes`` of estimate was granted: more time for the file."""
+        more = min(nbytes / DECODE_THROUGHPUT, self._max_extension - w.extended)
+        if more > 0:
+            w.deadline += more
+            w.extended += more
+
+    def _release(self, w: _Worker) -> None:
+        """``w`` holds no grant and waits for none any more; tell the workers granted in
+        its place."""
+        w.waiting_since = None
+        granted = set(self.admission.release(w.index))
+        for other in self._workers:
+            if other.index in granted and other.waiting_since is not None:
+                other.deadline += time.monotonic() - other.waiting_since
+                other.waiting_since = None
+                self._extend(other, other.waiting_for)
+                self._reply(other, membudget.GrantReply(True))
+
+    def _reply(self, w: _Worker, reply: membudget.GrantReply) -> None:
+        try:
+            w.child.conn.send(reply)
+        except OSError:
+            pass  # a dead worker shows up as EOF
 
     def _stage(self, w: _Worker) -> str:
         try:
@@ -254,6 +336,7 @@ class WorkerPool:
         stage = self._stage(w)
         how = w.child.death()
         self._discard(w)
+        self._release(w)
         crashes = task.crashes + 1
         self.stats.crashes += 1
         w.task = None
@@ -277,6 +360,7 @@ class WorkerPool:
         stage = self._stage(w)
         elapsed = time.monotonic() - w.started
         self._discard(w)
+        self._release(w)
         self._workers[i] = self._spawn()
         self.stats.timeouts += 1
         self.stats.slowest_giveup = max(self.stats.slowest_giveup, elapsed)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from hashsets.algorithms import picture_algorithms
 
-from . import evidence_identity, faults, placement
+from . import evidence_identity, faults, membudget, placement
 from .case import Case
 from .errors import EvidenceError, HashSetError, UsageError
 from .model import (
@@ -93,6 +93,9 @@ class ScanOptions:
     jobs: int = field(default_factory=default_jobs)
     timeout: float = DEFAULT_TIMEOUT
     worker: WorkerOptions = field(default_factory=WorkerOptions)
+    #: Total memory budget of the workers in bytes (``--memory-budget``); None: from the
+    #: machine's available memory; 0: none (triage.membudget).
+    memory_budget: int | None = None
     match: bool = True
     store: str | None = None
     thresholds: dict[str, int] = field(default_factory=dict)
@@ -110,6 +113,7 @@ class ScanOptions:
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
         d = {"jobs": self.jobs, "timeout": self.timeout, "worker": asdict(self.worker),
+             "memory_budget": self.memory_budget,
              "match": self.match, "store": self.store, "thresholds": self.thresholds,
              "retry_quarantined": self.retry_quarantined,
              "update_case": self.update_case, "verify_image": self.verify_image}
@@ -386,7 +390,11 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     if worker.container_seconds > options.timeout / 2:
         # Expansion must give up (and say which limit) before the pool's deadline does.
         worker = replace(worker, container_seconds=options.timeout / 2)
-    with WorkerPool(spec, worker, options.jobs, options.timeout) as pool:
+    memory = membudget.plan(options.memory_budget, options.jobs)
+    if memory.jobs < memory.jobs_requested:
+        progress.warn(f"--jobs {memory.jobs_requested} lowered to {memory.jobs}: "
+                      f"{memory.describe()} carries no more workers")
+    with WorkerPool(spec, worker, options.jobs, options.timeout, memory) as pool:
         def tasks() -> Iterator[Task]:
             for t in _tasks(case, evidence_id):
                 sizes[t.file_id] = t.entry.size or 0

@@ -30,7 +30,7 @@ from hashsets.algorithms import (
     register,
 )
 
-from . import faults
+from . import faults, membudget
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -89,11 +89,12 @@ class WorkerOptions:
     #: at least this large in both dimensions. 0 decodes at full size.
     draft_size: int = 360
     #: Pixel count above which an image is refused as a decompression bomb.
-    max_pixels: int = 178_956_970  # Pillow's own hard limit (2 x its default warning level)
+    max_pixels: int = membudget.DEFAULT_MAX_PIXELS  # Pillow's own hard limit
     #: Larger image files are hashed but not decoded (their bytes would sit in memory).
     max_decode_bytes: int = 512 << 20
-    #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit.
-    memory_limit: int | None = 4 << 30
+    #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit. The default
+    #: lets every picture under the default max_pixels decode (see membudget).
+    memory_limit: int | None = membudget.DEFAULT_WORKER_MEMORY
     #: Look inside archives and documents, and carve pictures embedded in other data.
     containers: bool = True
     #: Larger containers are hashed but not expanded (their bytes would sit in memory).
@@ -193,7 +194,9 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
     """Decode the first frame of an image, reduced where the format allows.
 
     Returns ``(image, facts, warnings)``. Raises on any decoding problem: truncated data
-    (strict), decompression bombs (Pillow's warning is an error here), unknown format.
+    (strict), decompression bombs (Pillow's warning is an error here), unknown format, a
+    picture the memory budget cannot carry (:class:`~triage.membudget.MemoryBudgetExceeded`;
+    a grant taken for a large picture is the caller's to release, see :mod:`membudget`).
     """
     from PIL import Image, ImageFile
 
@@ -216,7 +219,14 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
         if im.format == "JPEG" and options.draft_size:
             im.draft("RGB" if im.mode == "RGB" else None,
                      (options.draft_size, options.draft_size))
-        im.load()
+        # Size known, nothing decoded yet: wait for memory (or refuse) before decoding.
+        membudget.admit(im.width, im.height, im.mode,
+                        [a.name for a in options.picture_algorithms()], options.memory_limit)
+        try:
+            im.load()
+        except BaseException:
+            membudget.release()
+            raise
     for w in caught:
         notes.append(Problem("decode", w.category.__name__, _short(Exception(str(w.message)))))
     decoded_width, decoded_height = im.size
@@ -440,6 +450,7 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         return
     finally:
         image.close()
+        membudget.release()
     result.image = facts
 
 
@@ -595,6 +606,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
     except Exception as e:
         conn.send(("init-error", f"{e.__class__.__name__}: {_short(e)}"))
         return
+    membudget.install(conn)
     conn.send(("ready", None))
 
     def set_stage(name: str) -> None:

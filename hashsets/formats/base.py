@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import HashSetFileError
+from .bounds import ImportLimits, LineReader, clip, open_lines, zip_member_reader
 
 #: Bytes of a file that ``detect`` looks at. Enough for a VICS header or a CSV header row.
 HEAD_SIZE = 64 * 1024
@@ -58,6 +58,10 @@ class Rejected:
     ref: int
     reason: str
 
+    def __post_init__(self) -> None:
+        # Reasons quote the file's text: never more than a screen line of it.
+        self.reason = clip(self.reason)
+
 
 @dataclass(slots=True)
 class Batch:
@@ -88,13 +92,15 @@ class Batch:
 class ParseContext:
     """What a parser is given and what it reports back besides records.
 
-    ``options`` holds format options (e.g. ``algorithm`` for bare lists). A parser sets
+    ``options`` holds format options (e.g. ``algorithm`` for bare lists); ``limits`` the
+    bounds every reader enforces (:mod:`hashsets.formats.bounds`). A parser sets
     ``version`` when the format carries one, and may add to ``info`` (shown by
     ``hashset show``).
     """
 
     path: Path
     options: Mapping[str, Any] = field(default_factory=dict)
+    limits: ImportLimits = field(default_factory=ImportLimits)
     version: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +122,9 @@ class Format(ABC):
       order, streaming (a multi-GB file never sits in memory). A problem that makes the rest
       of the file unreadable (truncated JSON, not a database) raises
       :class:`~hashsets.errors.HashSetFileError` naming the file and record number.
+    * ``parse`` reads only through the bounded readers of :mod:`hashsets.formats.bounds`
+      (``open_text``, ``zip_text``, ``JsonGuard``) or, for SQLite, with ``ctx.limits``
+      applied: no input may make it allocate without bound.
     * ``known`` is True for sets of known (not "good") files such as NSRL.
     """
 
@@ -142,7 +151,7 @@ class Format(ABC):
 
 # -- helpers shared by the text formats --------------------------------------------------
 
-def content_lines(f: IO[str]) -> Iterator[tuple[int, str]]:
+def content_lines(f: Iterable[str]) -> Iterator[tuple[int, str]]:
     """``(line number, line without its line ending)`` for every line that is neither
     blank nor a ``#`` comment: the loop every line-oriented format shares."""
     for lineno, line in enumerate(f, 1):
@@ -151,10 +160,12 @@ def content_lines(f: IO[str]) -> Iterator[tuple[int, str]]:
             yield lineno, text
 
 
-def open_text(path: Path) -> IO[str]:
-    """Open a text hash list: UTF-8 with or without BOM, any line ending, undecodable
-    bytes replaced (they can only be in file names, never in valid hex)."""
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+def open_text(ctx: ParseContext, *, records: bool = False) -> LineReader:
+    """The lines of a text hash list: UTF-8 with or without BOM, any line ending,
+    undecodable bytes replaced (they can only be in file names, never in valid hex), each
+    line bounded by ``ctx.limits.line_bytes`` (and, with ``records=True``, rows spanning
+    lines by ``record_bytes``: call ``mark()`` after each row)."""
+    return open_lines(ctx.path, ctx.limits, records=records)
 
 
 def text_head(head: bytes) -> str:
@@ -209,11 +220,16 @@ def read_zip_member(path: Path, wanted: str) -> tuple[zipfile.ZipFile, str] | No
     return None
 
 
-def zip_text(zf: zipfile.ZipFile, member: str) -> IO[str]:
-    return io.TextIOWrapper(zf.open(member), encoding="utf-8-sig", errors="replace",
-                            newline="")
+def zip_text(zf: zipfile.ZipFile, member: str, ctx: ParseContext, *,
+             records: bool = False) -> LineReader:
+    """The lines of a zip member, as :func:`open_text`, its decompressed size capped
+    (``unzipped_bytes`` and ``zip_ratio``)."""
+    return LineReader(zip_member_reader(zf, member, ctx.path, ctx.limits), ctx.path,
+                      ctx.limits, records=records)
 
 
 def fail(ctx: ParseContext, ref: int | None, message: str) -> HashSetFileError:
+    """The error that ends a parse: file, record number, and the message (its quotes of
+    the file cut: at most 500 characters in all)."""
     where = f"{ctx.path}" + (f": record {ref}" if ref is not None else "")
-    return HashSetFileError(f"{where}: {message}")
+    return HashSetFileError(f"{where}: {clip(message, 500)}")

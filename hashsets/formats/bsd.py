@@ -34,7 +34,7 @@ class BSDChecksums(Format):
         return bool(lines) and all(_LINE.match(ln) for ln in lines)
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
-        with open_text(ctx.path) as f:
+        with open_text(ctx) as f:
             for lineno, text in content_lines(f):
                 m = _LINE.match(text)
                 if not m:

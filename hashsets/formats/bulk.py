@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from .bounds import ImportLimits, line_too_long
+
 #: Bytes read per block (whole lines only are processed; the rest carries over).
 BLOCK_BYTES = 8 << 20
 _BOM = b"\xef\xbb\xbf"
@@ -28,15 +30,19 @@ Int64s = npt.NDArray[np.int64]
 Bytes2D = npt.NDArray[np.uint8]
 
 
-def line_blocks(path: Path, block_bytes: int | None = None
+def line_blocks(path: Path, block_bytes: int | None = None, *,
+                limits: ImportLimits | None = None
                 ) -> Iterator[tuple[npt.NDArray[np.uint8], Int64s, Int64s, int]]:
     """Blocks of complete lines: ``(data, starts, ends, first line number)``.
 
     Line ``i`` of a block is ``data[starts[i]:ends[i]]`` (without its terminator; a ``\\r``
     before ``\\n`` stays in it). Lines end like Python's text files opened with
     ``newline=""``: at ``\\n``, ``\\r\\n`` or a lone ``\\r``. A UTF-8 BOM at the start of the
-    file is skipped, as ``utf-8-sig`` does.
+    file is skipped, as ``utf-8-sig`` does. A line longer than ``limits.line_bytes`` raises
+    the same error as :class:`~hashsets.formats.bounds.LineReader` (same line number).
     """
+    limits = limits or ImportLimits()
+    bound = limits.line_bytes
     size = block_bytes or BLOCK_BYTES
     lineno = 1
     carry = b""
@@ -51,8 +57,13 @@ def line_blocks(path: Path, block_bytes: int | None = None
                     buf = buf[len(_BOM):]
                 first = False
             if not eof:
-                cut = buf.rfind(b"\n")
+                # The last line end: \n, or a \r that is not the last byte (a lone \r,
+                # or \r\n and then \n is later still); what follows is one partial line.
+                cut = max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1))
                 if cut < 0 or first:
+                    if len(buf) > bound + 1 and not first:
+                        _check_lengths(path, np.frombuffer(buf, dtype=np.uint8), lineno,
+                                       limits, partial=True)
                     carry = buf
                     continue
                 carry, buf = buf[cut + 1:], buf[:cut + 1]
@@ -68,10 +79,35 @@ def line_blocks(path: Path, block_bytes: int | None = None
             if len(ends):
                 starts[0] = 0
                 starts[1:] = ends[:-1] + 1
+            if len(ends) and int((ends - starts).max()) > bound:
+                _check_lengths(path, a, lineno, limits)
+            if not eof and len(carry) > bound + 1:
+                _check_lengths(path, a, lineno, limits)  # the block's lines come first
+                _check_lengths(path, np.frombuffer(carry, dtype=np.uint8),
+                               lineno + len(ends), limits, partial=True)
             yield a, starts, ends, lineno
             lineno += len(ends)
             if eof:
                 return
+
+
+def _check_lengths(path: Path, a: npt.NDArray[np.uint8], lineno: int, limits: ImportLimits,
+                   partial: bool = False) -> None:
+    """Raise for the first line of ``a`` (numbered from ``lineno``) longer than the bound,
+    measured as the line reader does; ``partial``: ``a`` is the start of a line whose end
+    has not been read yet."""
+    nxt = np.zeros_like(a)
+    nxt[:-1] = a[1:]
+    ends = np.flatnonzero((a == 10) | ((a == 13) & (nxt != 10))).astype(np.int64)
+    ends = np.append(ends, np.int64(len(a)))
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    lengths = content_lengths(a, starts, ends) if len(a) else ends - starts
+    if partial and len(a) and a[-1] == 13:
+        lengths[-1] -= 1  # a \r at the very end may be the start of \r\n
+    over = np.flatnonzero(lengths > limits.line_bytes)
+    if len(over):
+        i = int(over[0])
+        raise line_too_long(path, lineno + i, limits)
 
 
 def content_lengths(data: npt.NDArray[np.uint8], starts: Int64s, ends: Int64s) -> Int64s:

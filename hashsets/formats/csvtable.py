@@ -9,6 +9,7 @@ columns: category/label/class, series, name/filename/file name, id/mediaid, qual
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,16 +54,16 @@ class CSVTable(Format):
             header_columns(lines[0]) is not None
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
-        with open_text(ctx.path) as f:
-            first = f.readline()
+        with open_text(ctx, records=True) as f:
+            first = next(f, "")
             found = header_columns(first.strip())
             if found is None:
                 raise fail(ctx, 1, "header row names no hash column (md5, sha1, sha256, pdq, "
                                    "phash, dhash)")
             delim, cols = found
-            f.seek(0)
-            reader = csv.reader(f, delimiter=delim)
+            reader = csv.reader(itertools.chain([first], f), delimiter=delim)
             next(reader)
+            f.mark()
             hidx = {alg: i for i, c in enumerate(cols) if (alg := hash_column(c))}
 
             def pick(names: tuple[str, ...]) -> int | None:
@@ -79,6 +80,7 @@ class CSVTable(Format):
             try:
                 for row in reader:
                     lineno = reader.line_num
+                    f.mark()
                     if not row or not any(c.strip() for c in row):
                         continue
                     if row[0].lstrip().startswith("#"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..algorithms import get
 from .base import Format, Item, ParseContext, Record, Rejected, fail, open_text, text_head
+from .bounds import clip
 
 _COLUMN_ALG = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256",
                "sha-256": "sha256"}
@@ -26,7 +27,7 @@ class Hashdeep(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         columns: list[str] | None = None
-        with open_text(ctx.path) as f:
+        with open_text(ctx) as f:
             for lineno, line in enumerate(f, 1):
                 text = line.rstrip("\r\n")
                 if lineno == 1:
@@ -37,7 +38,7 @@ class Hashdeep(Format):
                 if text.startswith("%%%%"):
                     columns = [c.strip().lower() for c in text[4:].strip().split(",")]
                     if len(columns) < 3 or columns[0] != "size" or columns[-1] != "filename":
-                        raise fail(ctx, lineno, f"column line {text!r} must start with size "
+                        raise fail(ctx, lineno, f"column line {clip(text)!r} must start with size "
                                                 "and end with filename")
                     continue
                 if not text.strip() or text.startswith("#"):

@@ -30,12 +30,13 @@ class HashKeeper(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         md5 = get("md5")
-        with open_text(ctx.path) as f:
+        with open_text(ctx, records=True) as f:
             reader = csv.reader(f)
             try:
                 header = [c.strip().lower() for c in next(reader)]
             except StopIteration:
                 raise fail(ctx, 1, "empty file") from None
+            f.mark()
             if "hash" not in header:
                 raise fail(ctx, 1, "HashKeeper header has no 'hash' column")
             i_hash = header.index("hash")
@@ -44,6 +45,7 @@ class HashKeeper(Format):
             try:
                 for row in reader:
                     lineno = reader.line_num
+                    f.mark()
                     if not row or not any(c.strip() for c in row):
                         continue
                     if i_hash >= len(row):

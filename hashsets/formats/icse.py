@@ -44,12 +44,13 @@ class ICSE(Format):
         return all(r in cols for r in REQUIRED)
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
-        with open_text(ctx.path) as f:
+        with open_text(ctx, records=True) as f:
             reader = csv.reader(f, delimiter=";")
             try:
                 header = [_norm(c) for c in next(reader)]
             except StopIteration:
                 raise fail(ctx, 1, "empty file") from None
+            f.mark()
             cols = {c: i for i, c in enumerate(header)}
             missing = [r for r in REQUIRED if r not in cols]
             if missing:
@@ -65,6 +66,7 @@ class ICSE(Format):
             try:
                 for row in reader:
                     lineno = reader.line_num
+                    f.mark()
                     if not row or not any(c.strip() for c in row):
                         continue
                     hashes: dict[str, str] = {}

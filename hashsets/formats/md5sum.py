@@ -39,7 +39,7 @@ class SumFile(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         algorithm: str | None = ctx.options.get("algorithm")
-        with open_text(ctx.path) as f:
+        with open_text(ctx) as f:
             for lineno, text in content_lines(f):
                 m = _LINE.match(text)
                 if not m:

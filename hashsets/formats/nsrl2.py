@@ -12,7 +12,6 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
 
 from ..algorithms import get
 from .base import (
@@ -27,6 +26,7 @@ from .base import (
     text_head,
     zip_text,
 )
+from .bounds import LineReader, clip
 
 MEMBER = "NSRLFile.txt"
 _HASH_COLUMNS = {"SHA-1": "sha1", "MD5": "md5", "SHA-256": "sha256"}
@@ -53,7 +53,7 @@ class NSRLRDS2(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         with ExitStack() as stack:
-            f: IO[str]
+            f: LineReader
             if zipfile.is_zipfile(ctx.path):
                 found = read_zip_member(ctx.path, MEMBER)
                 if found is None:
@@ -61,24 +61,26 @@ class NSRLRDS2(Format):
                 zf, member = found
                 stack.callback(zf.close)
                 ctx.info["member"] = member
-                ctx.version = _zip_version(zf)
-                f = stack.enter_context(zip_text(zf, member))
+                ctx.version = _zip_version(zf, ctx)
+                f = stack.enter_context(zip_text(zf, member, ctx, records=True))
             else:
-                f = stack.enter_context(open_text(ctx.path))
+                f = stack.enter_context(open_text(ctx, records=True))
             reader = csv.reader(f)
             try:
                 header = next(reader)
             except StopIteration:
                 raise fail(ctx, 1, "empty file") from None
+            f.mark()
             cols = {name: i for i, name in enumerate(header)}
             idx = {alg: cols[c] for c, alg in _HASH_COLUMNS.items() if c in cols}
             if not idx:
-                raise fail(ctx, 1, f"header {header!r} names no SHA-1/MD5 column")
+                raise fail(ctx, 1, f"header {clip(repr(header))} names no SHA-1/MD5 column")
             name_col = cols.get("FileName")
             algs = {alg: get(alg) for alg in idx}
             try:
                 for row in reader:
                     lineno = reader.line_num
+                    f.mark()
                     if not row:
                         continue
                     try:
@@ -94,12 +96,17 @@ class NSRLRDS2(Format):
                 raise fail(ctx, reader.line_num, f"malformed CSV: {e}") from e
 
 
-def _zip_version(zf: zipfile.ZipFile) -> str | None:
-    """RDSVersion from the zip's version.txt, when it has a non-empty one."""
+def _zip_version(zf: zipfile.ZipFile, ctx: ParseContext) -> str | None:
+    """RDSVersion from the zip's version.txt (its first row, read through the bounded
+    reader), when it has a non-empty one."""
     for info in zf.infolist():
         if info.filename.rsplit("/", 1)[-1].lower() == "version.txt":
-            with zip_text(zf, info.filename) as f:
-                rows = list(csv.DictReader(f))
-            if rows and rows[0].get("RDSVersion"):
-                return rows[0]["RDSVersion"]
+            with zip_text(zf, info.filename, ctx, records=True) as f:
+                try:
+                    row = next(csv.DictReader(f), None)
+                except csv.Error:
+                    row = None
+            version = row.get("RDSVersion") if row else None
+            if isinstance(version, str) and version:
+                return clip(version)
     return None

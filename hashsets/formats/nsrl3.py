@@ -3,12 +3,24 @@
 Hashes are read from the ``DISTINCT_HASH`` view (sha256, sha1, md5, crc32; one row per
 distinct file content) when present, else from ``FILE`` (a table in the minimal edition, a
 view over ``METADATA`` in the full one). Hashes are upper-case hex; the record number is
-the row's position in that query. The database is opened read-only and never changed.
+the row's position in that query.
+
+The database is someone else's file and is read as hostile (SQLite's "Defense Against the
+Dark Arts", https://sqlite.org/security.html): opened read-only and ``immutable`` (what is
+read is exactly the bytes that were hashed: no journal or WAL beside it is consulted),
+``trusted_schema`` off, no memory map, a bounded page cache with temporary data on disk,
+``SQLITE_LIMIT_LENGTH`` at ``sqlite_value_bytes`` (a view returning ``zeroblob(900 MB)``
+fails with SQLITE_TOOBIG instead of allocating it), a progress handler that interrupts a
+query producing no row for ``sqlite_stall_seconds`` or running longer than
+``sqlite_seconds``, and every object read (``DISTINCT_HASH``, ``FILE``, ``VERSION``) is
+refused when its query plan holds a recursive common table expression (a view that never
+ends).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..algorithms import get
+from ..errors import HashSetFileError
 from .base import Batch, BulkItem, Format, Item, ParseContext, Record, Rejected, fail
+from .bounds import ImportLimits, clip, exceeded
 from .bulk import decode_hex_column
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -25,8 +39,60 @@ _ALGS = ("sha256", "sha1", "md5")
 FETCH_ROWS = 100_000
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+#: Page cache of the hostile database's connection (negative: KiB; SQLite's PRAGMA
+#: cache_size convention): 64 MiB, temporary B-trees beyond it go to temporary files.
+CACHE_KIB = 64 * 1024
+#: SQLite virtual-machine instructions between two calls of the progress handler.
+PROGRESS_STEPS = 100_000
+
+
+def _connect(path: Path, limits: ImportLimits | None = None) -> sqlite3.Connection:
+    """A read-only, immutable connection with the bounds of the module doc applied."""
+    limits = limits or ImportLimits()
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.sqlite_value_bytes)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        for pragma in ("trusted_schema=OFF", "mmap_size=0", "cell_size_check=ON",
+                       "temp_store=FILE", f"cache_size=-{CACHE_KIB}"):
+            conn.execute(f"PRAGMA {pragma}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class _Clock:
+    """The progress handler: interrupts SQLite when no row came for ``stall`` seconds or
+    the read has run ``total`` seconds; ``reason`` then says which bound."""
+
+    def __init__(self, limits: ImportLimits) -> None:
+        self.limits = limits
+        self.start = self.last = time.monotonic()
+        self.reason: str | None = None
+
+    def row(self) -> None:
+        self.last = time.monotonic()
+
+    def __call__(self) -> int:
+        now = time.monotonic()
+        if now - self.last > self.limits.sqlite_stall_seconds:
+            self.reason = "sqlite_stall_seconds"
+        elif now - self.start > self.limits.sqlite_seconds:
+            self.reason = "sqlite_seconds"
+        return 1 if self.reason else 0
+
+
+def _refuse_recursive(ctx: ParseContext, conn: sqlite3.Connection, sql: str,
+                      source: str) -> None:
+    """Raise when the plan of ``sql`` holds a recursive CTE (NIST's views do not)."""
+    try:
+        plan = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    except sqlite3.Error as e:
+        raise fail(ctx, None, f"cannot read {source}: {e}") from e
+    if any("RECURSIVE" in step.upper() for step in plan):
+        raise fail(ctx, None, f"{source} is a view over a recursive query, which no RDSv3 "
+                              "database has (it may never end); refused, nothing imported")
 
 
 def _objects(conn: sqlite3.Connection) -> set[str]:
@@ -71,10 +137,15 @@ class NSRLRDS3(Format):
     def _blocks(self, ctx: ParseContext
                 ) -> Iterator[tuple[int, list[str], list[tuple[str | None, ...]]]]:
         """``(record number before the block, algorithms, rows)`` per fetched block."""
+        limits = ctx.limits
         try:
-            conn = _connect(ctx.path)
+            conn = _connect(ctx.path, limits)
         except sqlite3.Error as e:
             raise fail(ctx, None, f"cannot open as SQLite: {e}") from e
+        clock = _Clock(limits)
+        conn.set_progress_handler(clock, PROGRESS_STEPS)
+        source = "the schema"
+        ref = 0
         try:
             names = _objects(conn)
             source = "DISTINCT_HASH" if "DISTINCT_HASH" in names else "FILE"
@@ -82,22 +153,24 @@ class NSRLRDS3(Format):
                 raise fail(ctx, None, "no FILE table/view or DISTINCT_HASH view: not an "
                                       "RDSv3 database")
             ctx.info["read_from"] = source
-            ctx.version = _version(conn, names)
+            ctx.version = _version(ctx, conn, names, clock)
             cols = {r[1].lower() for r in conn.execute(f"PRAGMA table_info({source})")}
             algs = [a for a in _ALGS if a in cols]
             if not algs:
                 raise fail(ctx, None, f"{source} has no sha256/sha1/md5 column")
-            cur = conn.execute(f"SELECT {', '.join(algs)} FROM {source}")
-            ref = 0
+            sql = f"SELECT {', '.join(algs)} FROM {source}"
+            _refuse_recursive(ctx, conn, sql, source)
+            clock.row()
+            cur = conn.execute(sql)
             while True:
-                try:
-                    rows = cur.fetchmany(FETCH_ROWS)
-                except sqlite3.Error as e:
-                    raise fail(ctx, ref + 1, f"cannot read {source}: {e}") from e
+                rows = cur.fetchmany(FETCH_ROWS)
                 if not rows:
                     break
                 yield ref, algs, rows
+                clock.row()  # the time the consumer took is not SQLite's stall
                 ref += len(rows)
+        except sqlite3.Error as e:
+            raise _sqlite_error(ctx, e, clock, source, ref + 1) from e
         finally:
             conn.close()
 
@@ -147,16 +220,39 @@ def _batch(ref0: int, algs: list[str], rows: list[tuple[str | None, ...]]) -> Ba
     return Batch(np.arange(ref0 + 1, ref0 + 1 + len(rows), dtype=np.int64), values, present)
 
 
-def _version(conn: sqlite3.Connection, names: set[str]) -> str | None:
+def _sqlite_error(ctx: ParseContext, e: sqlite3.Error, clock: _Clock, source: str,
+                  ref: int) -> HashSetFileError:
+    """The error of a failed read: the bound hit (time, value length) or SQLite's words."""
+    limits = ctx.limits
+    name = getattr(e, "sqlite_errorname", "")
+    if clock.reason == "sqlite_stall_seconds":
+        return exceeded(ctx.path, f"reading {source}", "no row for "
+                        f"{limits.sqlite_stall_seconds:g} s", limits, clock.reason)
+    if clock.reason == "sqlite_seconds":
+        return exceeded(ctx.path, f"reading {source}", "the read ran "
+                        f"{limits.sqlite_seconds:g} s", limits, clock.reason)
+    if name == "SQLITE_TOOBIG":
+        return exceeded(ctx.path, f"record {ref} of {source}", "a value too long",
+                        limits, "sqlite_value_bytes")
+    return fail(ctx, ref, f"cannot read {source}: {e}")
+
+
+def _version(ctx: ParseContext, conn: sqlite3.Connection, names: set[str], clock: _Clock
+             ) -> str | None:
     if "VERSION" not in names:
         return None
+    _refuse_recursive(ctx, conn, "SELECT * FROM VERSION LIMIT 1", "VERSION")
     try:
+        clock.row()
         row = conn.execute("SELECT * FROM VERSION LIMIT 1").fetchone()
         cols = [d[0].lower() for d in conn.execute("SELECT * FROM VERSION LIMIT 0").description]
     except sqlite3.Error:
+        if clock.reason:
+            raise
         return None
     if not row:
         return None
     data = dict(zip(cols, row, strict=True))
-    parts = [str(data[k]) for k in ("version", "build_set", "build_date") if data.get(k)]
+    parts = [clip(str(data[k]), 80) for k in ("version", "build_set", "build_date")
+             if data.get(k)]
     return " ".join(parts) or None

@@ -46,6 +46,12 @@ def _declared(text: str) -> str | None:
     return None
 
 
+def _head_text(path: Path) -> str:
+    """The first 4 KiB of the file as text (where a declaration comment is looked for)."""
+    with open(path, "rb") as f:
+        return text_head(f.read(4096))
+
+
 class PerceptualList(Format):
     name = "perceptual"
     description = "perceptual hex list (PDQ, pHash, dHash...), optional label per line"
@@ -61,10 +67,8 @@ class PerceptualList(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         algorithm: str | None = ctx.options.get("algorithm")
-        with open_text(ctx.path) as f:
-            head = f.read(4096)
-            f.seek(0)
-            algorithm = algorithm or _declared(head)
+        with open_text(ctx) as f:
+            algorithm = algorithm or _declared(_head_text(ctx.path))
             for lineno, line in content_lines(f):
                 text = line.strip()
                 m = _LINE.match(text)

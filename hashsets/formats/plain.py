@@ -42,7 +42,7 @@ class PlainList(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         state = _State(ctx)
-        with open_text(ctx.path) as f:
+        with open_text(ctx) as f:
             for lineno, line in enumerate(f, 1):
                 item = state.line(lineno, line)
                 if item is not None:
@@ -53,7 +53,7 @@ class PlainList(Format):
 
     def _bulk(self, ctx: ParseContext) -> Iterator[BulkItem]:
         state = _State(ctx)
-        for data, starts, ends, first in line_blocks(ctx.path):
+        for data, starts, ends, first in line_blocks(ctx.path, limits=ctx.limits):
             i = 0
             while state.algorithm is None and i < len(starts):  # until the first hash
                 item = state.line(first + i, data[starts[i]:ends[i]].tobytes().decode(

@@ -15,17 +15,27 @@ The record number in messages is the Media record's position in the file (1-base
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import ijson
 
 from ..algorithms import get, lookup
+from ..errors import HashSetFileError
 from .base import Format, Item, ParseContext, Record, Rejected, fail, parse_flag, text_head
+from .bounds import ImportLimits, clip, open_json
 
 _META_KEYS = ("odata.metadata", "@odata.context")
 _VERSION = re.compile(r"/(\d+(?:\.\d+)*)\.xml(?:/(\w+))?")
+#: Bytes ijson asks for at a time (each chunk is checked by the guard first).
+JSON_READ = 256 * 1024
+#: Keys remembered per parse by ``_Names`` (a VICS file repeats a few dozen field names;
+#: a hostile one cannot grow the memo past this many short keys).
+NAME_MEMO = 4096
+NAME_MEMO_KEY = 64
+
+
 def _hash_name(key: str) -> str | None:
     """Our algorithm for a VICS hash key or ``HashName`` ("MD5", "SHA-256", "PDQ"): any
     registered name or alias; PhotoDNA has its own field (see ``record``)."""
@@ -33,11 +43,31 @@ def _hash_name(key: str) -> str | None:
     return None if alg is None or alg.name == "photodna" else alg.name
 
 
-def read_header(path: Path) -> tuple[str | None, str | None]:
-    """Return ``(marker_key, marker_value)`` read from the start of the file (streamed, stops
-    at the ``value`` array). Raises ijson errors for non-JSON."""
-    with open(path, "rb") as f:
-        for prefix, event, value in ijson.parse(f):
+class _Names(dict[str, str | None]):
+    """``_hash_name`` remembered for the keys of one parse (the registry does not change
+    during a parse): the lookup normalises each key with a regular expression, which was
+    a quarter of a VICS import's time. Bounded: short keys only, ``NAME_MEMO`` of them."""
+
+    def __call__(self, key: str) -> str | None:
+        try:
+            return self[key]
+        except KeyError:
+            name = _hash_name(key)
+            if len(key) <= NAME_MEMO_KEY and len(self) < NAME_MEMO:
+                self[key] = name
+            return name
+
+
+def read_header(path: Path, limits: ImportLimits | None = None
+                ) -> tuple[str | None, str | None]:
+    """Return ``(marker_key, marker_value)`` read from the start of the file (streamed
+    through the bounds' guard, stops at the ``value`` array). Raises ijson errors for
+    non-JSON and ``HashSetFileError`` for a bound exceeded."""
+    with open_json(path, limits or ImportLimits()) as f:
+        # use_float: ijson 3.6's C backend (yajl2_c) crashes (SIGSEGV) on an integer of over 4,300
+        # digits without it (Python's int() digit limit); with it, such a number is a
+        # parse error ("integer overflow"), as in the record parse below.
+        for prefix, event, value in ijson.parse(f, buf_size=JSON_READ, use_float=True):
             if prefix == "" and event == "map_key" and value == "value":
                 return None, None
             if event == "string" and prefix in _META_KEYS:
@@ -74,22 +104,27 @@ class VICS(Format):
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         try:
-            _key, marker = read_header(ctx.path)
-        except ijson.JSONError as e:
+            _key, marker = read_header(ctx.path, ctx.limits)
+        except HashSetFileError:
+            raise
+        except (ijson.JSONError, ValueError) as e:
             raise fail(ctx, None, f"not valid JSON: {e}") from e
         meta = parse_context(marker)
         ctx.info.update({k: v for k, v in meta.items() if v})
         ctx.version = meta["vics_version"]
         kind = meta["kind"]
         if kind not in ("Media", "Cases", None):
-            raise fail(ctx, None, f"VICS kind #{kind} is neither #Media nor #Cases")
+            raise fail(ctx, None, f"VICS kind #{clip(kind, 80)} is neither #Media nor #Cases")
         n = 0
-        with open(ctx.path, "rb") as f:
+        names = _Names()
+        # Records are value[i] (depth 3: root, value, record) or value[i].Media[j] (5).
+        with open_json(ctx.path, ctx.limits, record_depth=5 if kind == "Cases" else 3) as f:
             try:
                 if kind == "Cases":
-                    items = ijson.items(f, "value.item.Media.item", use_float=True)
+                    items = ijson.items(f, "value.item.Media.item", use_float=True,
+                                        buf_size=JSON_READ)
                 else:
-                    items = ijson.items(f, "value.item", use_float=True)
+                    items = ijson.items(f, "value.item", use_float=True, buf_size=JSON_READ)
                 for obj in items:
                     n += 1
                     if not isinstance(obj, dict):
@@ -98,18 +133,23 @@ class VICS(Format):
                     if kind is None and "Media" in obj and "MediaID" not in obj:
                         raise fail(ctx, n, "looks like a #Cases export but has no "
                                            "odata.metadata/@odata.context marker")
-                    yield self.record(n, obj)
-            except ijson.JSONError as e:
+                    yield self.record(n, obj, names)
+            except HashSetFileError:  # a bound, raised by the guard through ijson
+                raise
+            except (ijson.JSONError, ValueError) as e:
                 raise fail(ctx, n + 1, f"truncated or malformed JSON after {n} complete "
-                                       f"records ({e}); nothing imported") from e
+                                       f"records ({clip(str(e), 120)}); nothing imported"
+                           ) from e
         if n == 0:
             ctx.info["note"] = "no Media records"
 
-    def record(self, n: int, obj: dict[str, Any]) -> Item:
-        """One Media object -> Record (or Rejected naming the bad field)."""
+    def record(self, n: int, obj: dict[str, Any],
+               names: Callable[[str], str | None] = _hash_name) -> Item:
+        """One Media object -> Record (or Rejected naming the bad field). ``names`` maps a
+        key to its algorithm (a memo of :func:`_hash_name` during a parse)."""
         raw: dict[str, str] = {}
         for key, val in obj.items():
-            alg = _hash_name(key)
+            alg = names(key)
             if alg and isinstance(val, str) and val.strip():
                 raw.setdefault(alg, val)
         photodna = obj.get("PhotoDNA") or None
@@ -122,7 +162,7 @@ class VICS(Format):
                 continue
             if hname == "photodna":
                 photodna = photodna or hval
-            elif alg := _hash_name(hname):
+            elif alg := names(hname):
                 raw.setdefault(alg, hval)
         if "md5" not in raw:
             for mf in obj.get("MediaFiles") or []:
