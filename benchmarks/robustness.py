@@ -10,8 +10,13 @@ the scan (``peak MiB``, VmHWM) and of the whole process tree at one moment (``tr
 Issue 11 adds hostile classes, each with its own check (``check`` column, ``ok`` or what is
 wrong): concatenated gzip/bzip2/xz members (digest equal to ``gzip -dc`` etc.),
 400 x gzip/bzip2/xz(10 MiB of zeros) (stopped at a cap, memory bounded), a real file named
-``a.zip!photo.jpg`` beside ``a.zip`` (display paths differ), and terminal-hostile names
-(markup, OSC, ESC[2J, C1, bidi) printed on a pseudo-terminal (nothing but rich's styling).
+``a.zip!photo.jpg`` beside ``a.zip`` (display paths differ), terminal-hostile names
+(markup, OSC, ESC[2J, C1, bidi) printed on a pseudo-terminal (nothing but rich's styling),
+and container outcomes (defects 5 and 10): a stored zip of 40 scanned 12 MP PNGs (all 40
+listed, digests equal to ``unzip -p``), zips nested 7 deep and of 20,000 members, a 7z
+declaring a 4 GiB LZMA2 dictionary (each an ``incomplete`` coverage gap naming its bound),
+a JPEG whose header says 65500x2700 holding 16x16 (an error), a tar of links, devices and
+a FIFO (every entry a row with its kind).
 
     .venv/bin/python benchmarks/robustness.py [--timeout 10] [--keep DIR] [--hostile-only]
 """
@@ -44,6 +49,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
+sys.path.insert(0, str(ROOT))
 STAGES = ("open", "read", "identify", "decode", "hash")
 KINDS = ("segfault", "abort", "exit", "hang", "memory", "exception")
 
@@ -120,7 +126,7 @@ def scan(evidence: Path, case: Path, timeout: float, env: dict[str, str] | None 
     finally:
         peak.stop()
     elapsed = time.monotonic() - started
-    crash = proc.returncode not in (0, 3) or "Traceback" in stderr
+    crash = proc.returncode not in (0, 3, 8) or "Traceback" in stderr
     out: dict[str, Any] = {"hang": False, "crash": crash, "elapsed": elapsed,
                            "rc": proc.returncode, "peak_mib": peak.one,
                            "total_mib": peak.total}
@@ -206,10 +212,10 @@ def _limit_check(member: str, reason_part: str) -> Check:
     def check(case: Path) -> str:
         got = _case_rows(case, "SELECT status, status_reason FROM files WHERE display_path=?",
                          (member,))
-        if got and got[0][0] == "skipped" and reason_part in (got[0][1] or ""):
+        if got and got[0][0] == "incomplete" and reason_part in (got[0][1] or ""):
             return "ok"
-        limits = _case_rows(case, "SELECT message FROM errors WHERE error_class="
-                                  "'ContainerLimit' AND message LIKE 'limit: time%'")
+        limits = _case_rows(case, "SELECT status_reason FROM files WHERE status="
+                                  "'incomplete' AND status_reason LIKE 'limit: time%'")
         memory = _case_rows(case, "SELECT message FROM errors WHERE message LIKE '%Memory%'")
         if limits and not memory:
             return f"ok ({limits[0][0]})"
@@ -343,6 +349,106 @@ def name_classes(tmp: Path) -> list[tuple[str, Path, Check]]:
     return out
 
 
+def _scanned_page(seed: int) -> bytes:
+    """A 4000x3000 (12 MP) greyscale 'scanned page' (white, dark strokes, some noise)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    page = np.full((3000, 4000), 245, dtype=np.uint8)
+    page[rng.integers(0, 3000, 40_000), rng.integers(0, 4000, 40_000)] = 30
+    img = Image.fromarray(page)
+    draw = ImageDraw.Draw(img)
+    for _ in range(400):
+        x, y = int(rng.integers(100, 3800)), int(rng.integers(100, 2900))
+        draw.rectangle([x, y, x + int(rng.integers(20, 200)), y + 12],
+                       fill=int(rng.integers(0, 60)))
+    out = io.BytesIO()
+    img.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _outcome_check(expected: dict[str, tuple[str, str]]) -> Check:
+    """Each display path must end with this status and a reason starting with this text."""
+    def check(case: Path) -> str:
+        got = {p: (s, r or "") for p, s, r in _case_rows(
+            case, "SELECT display_path, status, status_reason FROM files")}
+        bad = [f"{p}: {got.get(p)}" for p, (status, reason) in expected.items()
+               if p not in got or got[p][0] != status or not got[p][1].startswith(reason)]
+        return "ok" if not bad else "; ".join(bad)[:300]
+    return check
+
+
+def _zip_listing_check(container: Path, names: list[str]) -> Check:
+    """Every member listed, ``done``, its SHA-256 equal to ``unzip -p``'s output."""
+    def check(case: Path) -> str:
+        got = dict(_case_rows(case, "SELECT f.display_path, h.value FROM files f JOIN "
+                                    "hashes h ON h.file_id=f.id AND h.algorithm='sha256' "
+                                    "WHERE f.status='done'"))
+        bad = [n for n in names if got.get(f"{container.name}!{n}") != hashlib.sha256(
+            subprocess.run(["unzip", "-p", str(container), n], capture_output=True,
+                           check=True).stdout).hexdigest()]
+        listed = len(names) - len(bad)
+        return "ok" if not bad else f"{listed} of {len(names)} members listed and equal"
+    return check
+
+
+def _tar_kinds_check(expected: dict[str, str]) -> Check:
+    def check(case: Path) -> str:
+        got = dict(_case_rows(case, "SELECT display_path, kind FROM files"))
+        bad = [f"{p}: {got.get(p)}" for p, kind in expected.items() if got.get(p) != kind]
+        return "ok" if not bad else "; ".join(bad)
+    return check
+
+
+def container_classes(tmp: Path) -> list[tuple[str, Path, Check]]:
+    """Issue 11 defects 5 and 10: container budgets and outcomes, damaged or unlisted
+    content."""
+    from tests.members import builders as b
+
+    out: list[tuple[str, Path, Check]] = []
+    root = tmp / "scans"
+    root.mkdir()
+    names = [f"scan{i:02d}.png" for i in range(40)]
+    import zipfile
+
+    with zipfile.ZipFile(root / "scans.zip", "w", zipfile.ZIP_STORED) as zf:
+        for i, name in enumerate(names):
+            zf.writestr(name, _scanned_page(i))
+    out.append(("stored zip of 40 x 12 MP PNG", root,
+                _zip_listing_check(root / "scans.zip", names)))
+    root = tmp / "deep7"
+    root.mkdir()
+    (root / "deep7.zip").write_bytes(b.nested_zip(b.jpeg(), "x.jpg", 7))
+    deep = "deep7.zip!" + "!".join(f"level{i}.zip" for i in range(2, 7))
+    out.append(("zip nested 7 deep", root, _outcome_check(
+        {deep: ("incomplete", "limit: nesting depth 6 > 5 (max_depth)")})))
+    root = tmp / "many"
+    root.mkdir()
+    with zipfile.ZipFile(root / "many.zip", "w", zipfile.ZIP_STORED) as zf:
+        for i in range(20_000):
+            zf.writestr(f"m{i:05d}.txt", b"")
+    out.append(("zip of 20,000 members", root, _outcome_check(
+        {"many.zip": ("incomplete", "limit: 20000 members > 10000 (max_members)")})))
+    root = tmp / "dict"
+    root.mkdir()
+    (root / "dict.7z").write_bytes(b.sevenzip_with_dictionary([("a.jpg", b.jpeg())]))
+    out.append(("7z, 4 GiB LZMA2 dictionary", root, _outcome_check(
+        {"dict.7z!a.jpg": ("incomplete", "limit: LZMA2 dictionary 4096 MiB > 1024 MiB")})))
+    root = tmp / "liar"
+    root.mkdir()
+    (root / "liar.jpg").write_bytes(b.lying_jpeg())
+    out.append(("JPEG 65500x2700 holding 16x16", root, _outcome_check(
+        {"liar.jpg": ("error", "truncated JPEG: the header says 65500x2700")})))
+    root = tmp / "types"
+    root.mkdir()
+    (root / "types.tar").write_bytes(b.tar_every_type([("a.jpg", b.jpeg())]))
+    out.append(("tar of links, devices, FIFO", root, _tar_kinds_check(
+        {"types.tar!dir": "directory", "types.tar!dir/link.jpg": "symlink",
+         "types.tar!hard.jpg": "file", "types.tar!null": "char_device",
+         "types.tar!sda": "block_device", "types.tar!pipe": "fifo"})))
+    return out
+
+
 def fault_evidence(tmp: Path) -> Path:
     root = tmp / "fault-evidence"
     root.mkdir()
@@ -366,7 +472,8 @@ def main() -> int:
     rows: list[tuple[str, dict[str, Any]]] = []
     for name, evidence in ([] if args.hostile_only else corpus(tmp)):
         rows.append((name, scan(evidence, tmp / f"case-{len(rows)}", args.timeout)))
-    for name, evidence, check in hostile_classes(tmp) + name_classes(tmp):
+    for name, evidence, check in (hostile_classes(tmp) + name_classes(tmp)
+                                  + container_classes(tmp)):
         case = tmp / f"case-{len(rows)}"
         r = scan(evidence, case, args.timeout)
         r["check"] = check(case) if (case / "case.sqlite").exists() else "no case"

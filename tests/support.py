@@ -42,6 +42,19 @@ def rows(case: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row
         conn.close()
 
 
+def simulate(case: Path, sql: str, params: tuple[Any, ...] = (), *,
+             tables: tuple[str, ...]) -> None:
+    """Change a case's data rows the way an older triage or another source would have left
+    them (a test's set-up, not tampering): the change is an audited action (``test.simulate``)
+    that records the digest of ``tables`` (the tables ``sql`` changes), so the case still
+    verifies and opens (triage.datadigest)."""
+    from triage.case import Case
+
+    with Case.open(case, create=False) as c, \
+            c.audited_change("test.simulate", {"sql": sql}, tables) as conn:
+        conn.execute(sql, params)
+
+
 def file_hashes(case: Path, top_level: bool = True) -> dict[bytes, dict[str, str]]:
     """{path bytes: {algorithm: value}} for every hashed file of a case (by default only
     the files of the evidence itself, not the items found inside them)."""

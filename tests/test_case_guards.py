@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.support import rows, run_triage, scan_json, start_scan, wait_dispatched
+from tests.support import rows, run_triage, scan_json, simulate, start_scan, wait_dispatched
 from triage.case import Case
 from triage.errors import CaseError, CaseInUseError
 
@@ -238,10 +238,7 @@ def test_resume_of_a_case_without_identity_warns(tmp_path: Path) -> None:
     ev = _evidence(tmp_path / "ev")
     case = tmp_path / "case"
     scan_json(ev, case)
-    conn = sqlite3.connect(case / "case.sqlite")
-    conn.execute("UPDATE evidence SET identity=NULL")
-    conn.commit()
-    conn.close()
+    simulate(case, "UPDATE evidence SET identity=NULL", tables=("evidence",))
     r = run_triage("scan", str(ev), "--case", str(case), "-q", "--no-match")
     assert r.returncode == 0, r.stderr
     assert "cannot be checked against swapped evidence" in r.stderr

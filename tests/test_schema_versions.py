@@ -19,6 +19,7 @@ from hashsets.store import STORE_SCHEMA, HashSetStore
 from hashsets.versioning import Migration, SchemaError, SchemaLine
 from tests.support import rows, run_triage
 from triage.case import CASE_SCHEMA, Case
+from triage.datadigest import TABLE_NAMES
 from triage.errors import CaseError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "schema_v1"
@@ -95,6 +96,8 @@ def test_old_case_migrates_on_report_and_keeps_the_old_file(old: Path, tmp_path:
         CASE_SCHEMA.current)
     audit = rows(case, "SELECT action, details FROM audit ORDER BY seq")
     migrate = [json.loads(a["details"]) for a in audit if a["action"] == "case.migrate"]
+    # The migration records the digest of the migrated data rows (triage.datadigest).
+    assert set(migrate[0].pop("data_digest")["tables"]) == set(TABLE_NAMES)
     assert migrate == [{"from_version": 1, "to_version": CASE_SCHEMA.current,
                         "previous_file": kept.name,
                         "steps": [f"{m.version}: {m.summary}"

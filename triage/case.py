@@ -34,8 +34,8 @@ from hashsets.versioning import (
     keep_copy,
 )
 
-from . import __version__, faults
-from .errors import CaseError, CaseInUseError, EvidenceMismatchError
+from . import __version__, datadigest, faults
+from .errors import CaseDataError, CaseError, CaseInUseError, EvidenceMismatchError
 from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
 from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
@@ -53,6 +53,8 @@ RESULT_STAGES = ("open", "read", "identify", "decode", "hash", "expand", "contai
                  "worker", "idle", "send", "unknown")
 DB_NAME = "case.sqlite"
 GENESIS_HASH = "0" * 64
+#: The triggers of schema.sql that refuse UPDATE and DELETE on the audit table.
+APPEND_ONLY_TRIGGERS = ("audit_no_update", "audit_no_delete")
 LOCK_NAME = "case.lock"
 #: Files of a case that triage opens and must never reach through a symbolic link.
 CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
@@ -279,6 +281,12 @@ class Case:
         self.schema_found = CASE_SCHEMA.current
         #: The version a migration at this opening started from, if any.
         self.migrated_from: int | None = None
+        #: The data rows against the audit chain when the case was opened for writing
+        #: (None: a new case, or opened read-only; see :meth:`check_data`).
+        self.data_at_open: datadigest.DataCheck | None = None
+        #: The last passed data check while it still describes the data: cleared by every
+        #: write transaction of this object (the case lock keeps other triage writers out).
+        self._intact: datadigest.DataCheck | None = None
 
     @property
     def needs_migration(self) -> bool:
@@ -365,8 +373,12 @@ class Case:
             if fresh:
                 case._create_schema()
                 case.schema_found = CASE_SCHEMA.current
-            elif plan:
-                case._migrate(db, plan)
+            else:
+                # Before anything is written (a migration, a run marked interrupted, a new
+                # run): rows changed outside triage are refused, never recorded as if ours.
+                case.data_at_open = case._require_data_intact(db)
+                if plan:
+                    case._migrate(db, plan)
         except SchemaError as e:
             conn.close()
             raise CaseError(str(e)) from e
@@ -405,6 +417,33 @@ class Case:
             raise
         case._lock_fd = lock_fd
         return case
+
+    def _require_data_intact(self, db: Path) -> datadigest.DataCheck:
+        try:
+            return self.require_data_intact()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def require_data_intact(self) -> datadigest.DataCheck:
+        """:meth:`check_data`, refusing (:class:`CaseDataError`, exit 7) data rows that do
+        not match the audit chain's digests: nothing that would record or export them as
+        the case's may go on (a new digest would launder the change). A passed check is
+        reused until this object writes again (the case lock keeps other writers out)."""
+        if self._intact is not None:
+            return self._intact
+        try:
+            check = self.check_data()
+        except sqlite3.Error as e:
+            raise CaseError(f"{self.db_path}: cannot read the case's data rows: {e}") from e
+        if not check.ok:
+            raise CaseDataError(
+                f"{self.db_path}: the case's data rows do not match the digests recorded in "
+                f"its audit trail ({check.message()}); they were changed outside triage. "
+                "Nothing was written. 'triage verify' shows the details; work from a copy "
+                "you trust.")
+        self._intact = check
+        return check
 
     def _found_version(self, db: Path) -> int:
         try:
@@ -467,7 +506,7 @@ class Case:
             self._audit(c, "case.migrate", {
                 "from_version": found, "to_version": CASE_SCHEMA.current,
                 "steps": [f"{m.version}: {m.summary}" for m in plan],
-                "previous_file": kept.name})
+                "previous_file": kept.name}, covers=datadigest.TABLE_NAMES)
         self.schema_found = CASE_SCHEMA.current
         self.migrated_from = found
 
@@ -476,12 +515,20 @@ class Case:
         over from a process that died: mark them ``interrupted`` (audited)."""
         stale = [r[0] for r in self.conn.execute(
             "SELECT id FROM runs WHERE status='running' ORDER BY id")]
+        # The rows such a run wrote were never recorded: its end row records them as found
+        # (the tables it may have changed are named; see datadigest.compare for which).
+        found = self.data_at_open
+        unverified = (sorted({d.table for d in found.unverifiable} | set(found.uncovered))
+                      if found else [])
         for run_id in stale:
             with self.transaction() as c:
                 c.execute("UPDATE runs SET status='interrupted', ended_utc=? WHERE id=?",
                           (utc_now(), run_id))
-                self._audit(c, "run.interrupted", {"run": run_id,
-                                                   "detected": "process gone at next start"})
+                details: dict[str, object] = {"run": run_id,
+                                              "detected": "process gone at next start"}
+                if unverified:
+                    details["data_recorded_as_found"] = unverified
+                self._audit(c, "run.interrupted", details, covers=datadigest.TABLE_NAMES)
 
     def upgraded_copy(self) -> Case:
         """A read-only case of an older schema, migrated in a private temporary copy (the
@@ -530,6 +577,7 @@ class Case:
         transaction remains."""
         if self.readonly and self._temp_dir is None:
             raise CaseError(f"{self.db_path}: opened read-only; nothing can be recorded")
+        self._intact = None
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
@@ -577,7 +625,8 @@ class Case:
                 c.execute('INSERT INTO "case"(id, number, examiner, agency, notes, created_utc) '
                           "VALUES (1, ?, ?, ?, ?, ?)", (number, examiner, agency, notes,
                                                         utc_now()))
-                self._audit(c, "case.create", {k: v for k, v in new.items() if v is not None})
+                self._audit(c, "case.create", {k: v for k, v in new.items() if v is not None},
+                            covers=("case",))
             else:
                 old = dict(zip(("number", "examiner", "agency", "notes"), row, strict=True))
                 changes = {k: v for k, v in new.items() if v is not None and v != old[k]}
@@ -585,7 +634,7 @@ class Case:
                     sets = ", ".join(f"{k}=?" for k in changes)
                     c.execute(f'UPDATE "case" SET {sets} WHERE id=1', tuple(changes.values()))
                     self._audit(c, "case.update", {"old": {k: old[k] for k in changes},
-                                                   "new": changes})
+                                                   "new": changes}, covers=("case",))
                 return [(k, old[k], v) for k, v in changes.items()]
         return []
 
@@ -605,7 +654,15 @@ class Case:
                                   details])
         return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
-    def _audit(self, c: sqlite3.Connection, action: str, details: Mapping[str, object]) -> None:
+    def _audit(self, c: sqlite3.Connection, action: str, details: Mapping[str, object],
+               covers: Iterable[str] = ()) -> None:
+        """Append one audit row in the transaction ``c``. ``covers``: data tables this
+        transaction changed; their digest (:mod:`triage.datadigest`, computed here, after
+        the change, so it is of exactly what commits) goes into the row's details."""
+        tables = tuple(covers)
+        if tables:
+            details = {**details, datadigest.DIGEST_KEY: datadigest.record(
+                datadigest.compute(c, tables))}
         row = c.execute("SELECT row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
         t, user, host = utc_now(), _user(), _host()
@@ -615,13 +672,40 @@ class Case:
                   "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   (t, user, host, __version__, action, d, prev, h))
 
-    def audit(self, action: str, details: Mapping[str, object]) -> None:
-        """Append one row to the hash-chained audit trail (its own transaction)."""
+    def audit(self, action: str, details: Mapping[str, object],
+              covers: Iterable[str] = ()) -> None:
+        """Append one row to the hash-chained audit trail (its own transaction), with the
+        digest of the data tables named in ``covers`` (see :meth:`_audit`)."""
         with self.transaction() as c:
-            self._audit(c, action, details)
+            self._audit(c, action, details, covers)
+
+    @contextmanager
+    def audited_change(self, action: str, details: Mapping[str, object],
+                       covers: Iterable[str]) -> Iterator[sqlite3.Connection]:
+        """One transaction that changes data tables outside a run (``covers``: the tables
+        it changes) and ends with its audit row recording their digest: every writer of
+        data rows outside :func:`triage.runs.case_run` uses this, or ``triage verify`` and
+        the next opening for writing report the change as made outside triage."""
+        tables = tuple(covers)
+        with self.transaction() as c:
+            yield c
+            self._audit(c, action, details, tables)
+
+    def check_data(self) -> datadigest.DataCheck:
+        """The data rows now against the digests recorded in the audit chain
+        (:func:`triage.datadigest.compare`). Only reads."""
+        return datadigest.compare(self.conn)
+
+    def current_data(self) -> datadigest.Tables:
+        """The digest of every data table as it is now (only reads)."""
+        return datadigest.compute(self.conn)
 
     def verify_audit_chain(self) -> list[str]:
-        """Return problems found in the audit chain (empty when it is intact)."""
+        """Return problems found in the audit chain (empty when it is intact): a row whose
+        hash does not match its content, a broken link, a missing row, and missing
+        append-only triggers (dropped to edit or delete rows). Rows removed from the END of
+        the chain leave no gap: they are caught against an export's manifest (see
+        :mod:`triage.report.verify`) and by the data digests."""
         problems: list[str] = []
         prev = GENESIS_HASH
         expected_seq = None
@@ -636,6 +720,11 @@ class Case:
             if self.audit_row_hash(prev_hash, t, user, host, ver, action, details) != row_hash:
                 problems.append(f"audit row {seq}: content does not match its row_hash")
             prev = row_hash
+        triggers = {str(r[0]) for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit'")}
+        problems.extend(f"the audit table's trigger {name} is missing (it keeps the table "
+                        "append-only; was it dropped to change rows?)"
+                        for name in APPEND_ONLY_TRIGGERS if name not in triggers)
         return problems
 
     # -- runs ------------------------------------------------------------------------
@@ -657,8 +746,11 @@ class Case:
             c.execute("UPDATE runs SET ended_utc=?, status=?, summary=? WHERE id=?",
                       (utc_now(), status, canonical_json(summary), run_id))
             command = c.execute("SELECT command FROM runs WHERE id=?", (run_id,)).fetchone()[0]
+            # The end of every run records the digest of all data rows (whatever it
+            # wrote, resumed entries of earlier runs included): see triage.datadigest.
             self._audit(c, f"{command}.end", {"run": run_id, "status": status,
-                                              "summary": summary})
+                                              "summary": summary},
+                        covers=datadigest.TABLE_NAMES)
 
     # -- evidence --------------------------------------------------------------------
     def check_evidence(self, path: str, path_bytes: bytes, source_type: str,
@@ -728,8 +820,11 @@ class Case:
             if evidence_id is not None:
                 c.execute("UPDATE evidence SET computed_md5=?, computed_sha1=? WHERE id=?",
                           (computed.get("md5"), computed.get("sha1"), evidence_id))
+            # The changed evidence row is recorded with its digest (verify-image --case runs
+            # outside any run, whose end would record it; cheap: one row per evidence).
             self._audit(c, "image.verify", {**result, "evidence": evidence_id,
-                                            **({"run": run_id} if run_id else {})})
+                                            **({"run": run_id} if run_id else {})},
+                        covers=("evidence",) if evidence_id is not None else ())
 
     def add_evidence(self, *, path: str, path_bytes: bytes, source_type: str,
                      size: int | None, description: Mapping[str, object], run_id: int,
@@ -918,9 +1013,14 @@ class Case:
         child: InnerItem
         for ordinal, child in enumerate(parent.children, start=1):
             if ordinal >= CHILD_SLOTS:
-                parent = replace(parent, warnings=(*parent.warnings, Problem(
-                    "container", "ContainerLimit",
-                    f"more than {CHILD_SLOTS - 1} items inside; the rest are not recorded")))
+                why = (f"limit: more than {CHILD_SLOTS - 1} items inside (the case's item "
+                       "slots per file); the rest are not recorded")
+                if parent.status == "done":  # a coverage gap, as any other bound
+                    parent = replace(parent, status="incomplete", stage="expand",
+                                     error_class="ContainerLimit", reason=why)
+                else:
+                    parent = replace(parent, warnings=(*parent.warnings, Problem(
+                        "container", "ContainerLimit", why)))
                 break
             inner = b"!".join(child.inner)
             child_path = bytes(path) + b"!" + inner
@@ -932,14 +1032,17 @@ class Case:
                 notes.append(f"embedded at offset {child.offset}")
             notes.extend(child.flags)
             child_id = CHILD_ID_BASE + parent.file_id * CHILD_SLOTS + ordinal
+            target = child.link_target
             row = (child_id, ev, child_identity, ids.get(child.inner[:-1], parent.file_id),
-                   child_path, child_display, "file", child.size,
-                   utc_from_timestamp(child.mtime), extension_of(child.inner[-1]),
-                   canonical_json(notes), allocated, deleted, run_id)
+                   child_path, child_display, child.kind, child.size,
+                   utc_from_timestamp(child.mtime),
+                   extension_of(child.inner[-1]) if child.kind == "file" else None,
+                   canonical_json(notes), allocated, deleted, run_id, target,
+                   display_bytes(target) if target is not None else None)
             c.execute(
                 "INSERT INTO files(id, evidence_id, identity, parent_id, path, display_path, "
-                "kind, size, mtime_utc, extension, notes, allocated, deleted, run_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "kind, size, mtime_utc, extension, notes, allocated, deleted, run_id, "
+                "link_target, link_display) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(evidence_id, identity) DO NOTHING", row)
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
                             (ev, child_identity)).fetchone()[0]

@@ -37,6 +37,13 @@ class CaseInUseError(CaseError):
     """Another triage process holds the case (a scan, match or report is running)."""
 
 
+class CaseDataError(TriageError):
+    """The case's data rows do not match the digests its audit trail recorded: they were
+    changed outside triage (exit code 7, like a failed verification). Nothing is written."""
+
+    exit_code = 7
+
+
 class UsageError(TriageError, ValueError):
     """The command cannot be run as given (exit code 2): the case would sit inside the
     evidence, or the scan's case details contradict the case's. The message says what to

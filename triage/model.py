@@ -223,7 +223,7 @@ class FileResult:
     """What a worker (or the supervisor) learned about one file."""
 
     file_id: int
-    status: str  # done | error | skipped | quarantined
+    status: str  # done | skipped | incomplete | error | quarantined
     stage: str | None = None
     reason: str | None = None
     error_class: str | None = None
@@ -254,6 +254,10 @@ class InnerItem:
     offset: int | None
     flags: tuple[str, ...]
     result: FileResult
+    #: The entry kind, as for a file-system entry (a tar symlink is ``symlink``).
+    kind: str = FILE
+    #: A link's stored target (symbolic link, or the member a tar hard link names).
+    link_target: bytes | None = None
 
 
 # -- matching ------------------------------------------------------------------------

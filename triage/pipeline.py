@@ -10,6 +10,7 @@ worker one task at a time and waits on all pipes at once with a deadline:
   whole scan dying while a file is in flight never counts against the file);
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
+  inside a container each inner item gets a file's deadline again (worker ``Progress``);
 * every task sent comes back as exactly one :class:`~triage.model.FileResult`;
 * large picture decodes are admitted against the scan's total memory budget
   (:mod:`triage.membudget`): a worker asks for a grant before decoding and the supervisor
@@ -42,7 +43,7 @@ from hashsets.algorithms import stream_algorithms
 from . import isolation, membudget
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, Checkpoint, StageCell, Task, WorkerOptions, worker_main
+from .worker import STAGES, Checkpoint, Progress, StageCell, Task, WorkerOptions, worker_main
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -272,6 +273,12 @@ class WorkerPool:
                     if isinstance(message, Checkpoint):  # keep, wait for the result
                         w.partial, w.partial_at = message.result, time.monotonic()
                         continue
+                    if isinstance(message, Progress):  # an inner item: a file's deadline
+                        w.deadline = max(w.deadline, time.monotonic() + file_deadline(
+                            message.size, self.timeout))
+                        # These can come without pause: the checkpoint is due all the same.
+                        self._checkpoint_if_due(w, task, on_checkpoint)
+                        continue
                     if isinstance(message, membudget.GrantRequest):
                         self._grant_request(w, message.nbytes)
                         continue
@@ -283,11 +290,19 @@ class WorkerPool:
                     yield message
                 elif w.waiting_since is None and time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, task)
-                elif (w.partial is not None and not w.partial_recorded
-                      and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
-                    w.partial_recorded = True
-                    if on_checkpoint is not None:
-                        on_checkpoint(task, w.partial)
+                else:
+                    self._checkpoint_if_due(w, task, on_checkpoint)
+
+    @staticmethod
+    def _checkpoint_if_due(w: _Worker, task: Task,
+                           on_checkpoint: Callable[[Task, FileResult], None] | None) -> None:
+        """Hand the task's checkpoint to ``on_checkpoint`` once it is
+        :data:`CHECKPOINT_DELAY` old and not handed over yet."""
+        if (w.partial is not None and not w.partial_recorded
+                and time.monotonic() - w.partial_at >= CHECKPOINT_DELAY):
+            w.partial_recorded = True
+            if on_checkpoint is not None:
+                on_checkpoint(task, w.partial)
 
     # -- the memory budget -------------------------------------------------------------
     def _grant_request(self, w: _Worker, nbytes: int) -> None:

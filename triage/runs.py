@@ -2,10 +2,13 @@
 
 :func:`case_run` opens the case for writing, which takes its exclusive lock (another
 triage process using the case is refused with a clear :class:`~triage.errors.CaseError`,
-exit code 5), checks the database before writing anything, migrates an older schema
-forward and marks runs left ``running`` by a dead process ``interrupted``. It then records
-a run row and its start and end in the hash-chained audit trail, whatever happens inside:
-``completed``, ``failed`` (with the error) or ``interrupted`` (Ctrl-C, SIGTERM).
+exit code 5), checks the database before writing anything (its integrity, and its data
+rows against the digests the audit trail recorded: rows changed outside triage are refused,
+exit 7), migrates an older schema forward and marks runs left ``running`` by a dead process
+``interrupted``. It then records a run row and its start and end in the hash-chained audit
+trail, whatever happens inside: ``completed``, ``failed`` (with the error) or
+``interrupted`` (Ctrl-C, SIGTERM); the end row records the digest of every data table
+(:mod:`triage.datadigest`).
 
 The operations: :func:`triage.scan.scan`, :func:`match` (below), :func:`triage.report.
 export.export` (locked; the export is an audit row, not a run) and :func:`triage.report.

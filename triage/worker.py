@@ -35,7 +35,9 @@ from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
     DONE,
+    ERROR,
     INCOMPLETE,
+    SKIPPED,
     FileEntry,
     FileResult,
     HashValue,
@@ -44,6 +46,7 @@ from .model import (
     Problem,
     pickled_by_fields,
 )
+from .picturecheck import DamagedPicture, jpeg_shortfall
 from .sources import open_spec
 from .sources.base import ContentChangedError, Source
 from .util import display_bytes
@@ -105,6 +108,8 @@ class WorkerOptions:
     max_members: int = 10_000
     max_total_bytes: int = 2 << 30
     max_ratio: float = 200.0
+    #: Expansion time per top-level container (``Limits.max_seconds``: decoding and
+    #: hashing the members are not counted; the scan lowers it to half ``--timeout``).
     container_seconds: float = 30.0
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
@@ -119,7 +124,7 @@ class WorkerOptions:
         return Limits(max_depth=self.max_depth, max_members=self.max_members,
                       max_total_bytes=self.max_total_bytes, max_ratio=self.max_ratio,
                       max_member_bytes=min(self.max_container_bytes, 512 << 20),
-                      max_seconds=self.container_seconds)
+                      max_seconds=self.container_seconds, memory_bytes=self.memory_limit)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,18 @@ class Checkpoint:
     result: FileResult
 
 
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Sent while a container is expanded, before an inner item of ``size`` bytes is
+    identified, decoded and hashed, and again (``size`` 0) once it is: the supervisor gives
+    each inner item the deadline a file of its size gets (``pipeline.file_deadline``), so a
+    container of many pictures is never killed for the time its members take, while a
+    member that hangs still is."""
+
+    size: int
+
+
 class UnsupportedImage(Exception):
     """Media by signature, but no decoder here (HEIC, RAW, SVG, WMF, ...)."""
 
@@ -194,9 +211,11 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
     """Decode the first frame of an image, reduced where the format allows.
 
     Returns ``(image, facts, warnings)``. Raises on any decoding problem: truncated data
-    (strict), decompression bombs (Pillow's warning is an error here), unknown format, a
-    picture the memory budget cannot carry (:class:`~triage.membudget.MemoryBudgetExceeded`;
-    a grant taken for a large picture is the caller's to release, see :mod:`membudget`).
+    (strict; a JPEG whose data is provably shorter than its header says raises
+    :class:`~triage.picturecheck.DamagedPicture` before decoding, see there), decompression
+    bombs (Pillow's warning is an error here), unknown format, a picture the memory budget
+    cannot carry (:class:`~triage.membudget.MemoryBudgetExceeded`; a grant taken for a large
+    picture is the caller's to release, see :mod:`membudget`).
     """
     from PIL import Image, ImageFile
 
@@ -210,6 +229,10 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
         im: Image.Image = Image.open(io.BytesIO(data), formats=_pillow_formats())
         if im.format in NO_RASTER_DECODER:
             raise UnsupportedImage(f"no raster decoder for {im.format}")
+        if im.format in ("JPEG", "MPO"):  # libjpeg fills missing data silently
+            shortfall = jpeg_shortfall(data)
+            if shortfall:
+                raise DamagedPicture(f"{shortfall}; not decoded")
         fmt, width, height, mode = im.format, im.width, im.height, im.mode
         frames: int | None
         try:
@@ -247,13 +270,15 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
 
 def process_entry(source: Source, identifier: Identifier, task: Task,
                   options: WorkerOptions, set_stage: Callable[[str], None],
-                  checkpoint: Callable[[FileResult], None] | None = None) -> FileResult:
+                  checkpoint: Callable[[FileResult], None] | None = None,
+                  progress: Callable[[int], None] | None = None) -> FileResult:
     """Read, identify and hash one entry. Never raises for problems with the file itself:
     they become the result's status, stage and reason.
 
     ``checkpoint`` receives the result as it stands once the file was read in full and its
     digests are known, before decoding and expansion (the stages that hostile content
-    targets): if those crash or hang, the supervisor still records the digests."""
+    targets): if those crash or hang, the supervisor still records the digests.
+    ``progress`` is called around each inner item of a container (see :class:`Progress`)."""
     entry, path = task.entry, task.display_path
     result = _Draft(file_id=task.file_id, attempts=task.attempt)
     current = ["idle"]
@@ -368,17 +393,22 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                           "kept, no perceptual hash")
         else:
             _perceptual(result, data, options, stage, path)
-    # A coverage gap in the picture (status incomplete) does not stop the steps below.
-    if kind == "disk" and (data is None or not expand) and result.status != "error":
-        why = ("looking inside files is off (--no-containers)" if not options.containers
-               else f"{total} bytes is over --container-max-mb "
-                    f"({options.max_container_bytes} bytes); scan it as evidence of its own")
+    if kind == "disk" and not options.containers and result.status == DONE:
         result.warnings.append(Problem("container", "NestedDiskImage",
                                        f"nested disk image ({nested_head_kind(first)}): not "
-                                       f"opened: {why}"))
-    if data is not None and expand and result.status != "error":
+                                       "opened: looking inside files is off (--no-containers)"))
+    if container is not None and data is None and result.status == DONE:
+        # A container recognised but too large to hold in memory: a bound, not by design.
+        why = (f"{total} bytes is over --container-max-mb ({options.max_container_bytes} "
+               "bytes)")
+        result.status, result.stage, result.error_class = INCOMPLETE, "expand", \
+            "NestedDiskImage" if kind == "disk" else "ContainerLimit"
+        result.reason = (f"nested disk image ({nested_head_kind(first)}): not opened: {why}; "
+                         "scan it as evidence of its own" if kind == "disk"
+                         else f"limit: {container} container not expanded: {why}")
+    if data is not None and expand and result.status == DONE:
         stage("expand")
-        _expand(result, data, entry.path, identifier, options, stage, path)
+        _expand(result, data, entry.path, identifier, options, stage, path, progress)
     return result.freeze()
 
 
@@ -523,11 +553,33 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
     return r.freeze()
 
 
+#: How bad each status is, for an item that more than one outcome applies to.
+_STATUS_RANK = {DONE: 0, SKIPPED: 0, INCOMPLETE: 1, ERROR: 2}
+
+
+def _problem_class(flags: tuple[str, ...], status: str) -> str:
+    if "nested-disk" in flags:
+        return "NestedDiskImage"
+    if any(f.startswith("limit:") for f in flags):
+        return "ContainerLimit"
+    return "NotExpanded" if status == INCOMPLETE else "ContainerProblem"
+
+
 def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier,
-            options: WorkerOptions, stage: Callable[[str], None], path: str) -> None:
+            options: WorkerOptions, stage: Callable[[str], None], path: str,
+            progress: Callable[[int], None] | None = None) -> None:
     """Find the items inside a file (archive and document members, embedded pictures) and
     give each the same treatment as a file. Nothing is written to disk; member names are
-    only data. Limits hit and damaged containers are recorded as reasons."""
+    only data.
+
+    Outcomes (issue 11 defects 5 and 10, issue 12's classes): a container stopped at a bound
+    (depth, members, bytes, ratio, dictionary, time, memory) or recognised but not expanded
+    (RAR, encrypted) is ``incomplete`` with the reason naming the bound and its value; a
+    damaged one is an ``error``; a member without data likewise (``Member.status``), and an
+    entry that is not a regular file (a tar link, device, directory) is ``skipped`` with
+    its kind. Only expansion work counts against the container's time
+    (``walk``): each member is identified, decoded and hashed outside it, and ``progress``
+    tells the supervisor before and after, so that its deadline is per item."""
     from .members import Found, Note, walk
 
     limits = options.container_limits()
@@ -535,52 +587,99 @@ def _expand(result: _Draft, data: bytes, own_path: bytes, identifier: Identifier
     media_members: set[tuple[bytes, ...]] = set()
     #: Problems with an item found after the item itself (its index in result.children).
     by_inner: dict[tuple[bytes, ...], int] = {}
+
+    def note(at: tuple[bytes, ...], problem: Problem) -> None:
+        target = by_inner.get(at)
+        if target is None:
+            result.warnings.append(problem)
+            return
+        item = result.children[target]
+        result.children[target] = replace(item, result=replace(
+            item.result, warnings=(*item.result.warnings, problem)))
+
+    def stopped(at: tuple[bytes, ...], status: str, error_class: str, reason: str) -> None:
+        """Record that the container at ``at`` was not fully expanded: its status becomes
+        ``status`` unless it is already as bad; an outcome that does not win is kept as a
+        row of the errors table."""
+        target = by_inner.get(at)
+        current = result if target is None else result.children[target].result
+        if _STATUS_RANK[status] <= _STATUS_RANK.get(current.status, 2):
+            note(at, Problem("expand", error_class, reason))
+            return
+        if current.status != DONE and current.reason:
+            note(at, Problem(current.stage or "expand", current.error_class or "Problem",
+                             current.reason))
+        if target is None:
+            result.status, result.stage = status, "expand"
+            result.error_class, result.reason = error_class, reason
+        else:
+            item = result.children[target]
+            result.children[target] = replace(item, result=replace(
+                item.result, status=status, stage="expand", error_class=error_class,
+                reason=reason))
+
     try:
         faults.check("expand", path)
         for ev in walk(data, limits, name=name, mime=result.mime or ""):
+            if isinstance(ev, Note):
+                note(ev.path, Problem("container", "NestedDiskImage", ev.text))
+                continue
             if not isinstance(ev, Found):
-                target = by_inner.get(ev.path)
-                if isinstance(ev, Note):
-                    note = Problem("container", "NestedDiskImage", ev.text)
-                else:
-                    note = Problem("container", "ContainerLimit" if ev.reason.startswith("limit")
-                                   else "NestedDiskImage" if "nested-disk" in ev.flags
-                                   else "ContainerProblem", ev.reason)
-                if target is None:
-                    result.warnings.append(note)
-                else:
-                    item = result.children[target]
-                    result.children[target] = replace(item, result=replace(
-                        item.result, warnings=(*item.result.warnings, note)))
+                stopped(ev.path, ev.status, _problem_class(ev.flags, ev.status), ev.reason)
                 continue
             m = ev.member
             if m.kind == "embedded" and ev.path[:-1] in media_members:
                 continue  # thumbnails inside pictures are part of the picture, not items
             inner_display = "!".join(display_bytes(n) for n in ev.path)
             if m.data is not None:
+                if progress is not None:
+                    progress(len(m.data))
                 child = _member_result(m.data, m.name, identifier, options, stage,
                                        f"{path}!{inner_display}")
+                if progress is not None:
+                    progress(0)
                 if child.media_kind in ("image", "video", "audio"):
                     media_members.add(ev.path)
             else:
-                why = m.reason or "no data"
-                skipped = "encrypted" in m.flags or why.startswith("limit") or \
-                    why.startswith("unsupported")
-                child = FileResult(file_id=0, status="skipped" if skipped else "error",
-                                   stage="container", reason=why, read_status="none",
-                                   error_class=None if skipped else "ContainerProblem")
+                status = m.status or ERROR
+                child = FileResult(
+                    file_id=0, status=status, stage="container", reason=m.reason or "no data",
+                    read_status=None if status == SKIPPED else "none",
+                    error_class=None if status == SKIPPED
+                    else _problem_class(m.flags, status))
             by_inner[ev.path] = len(result.children)
             result.children.append(InnerItem(inner=ev.path, member_kind=m.kind, size=m.size,
                                              mtime=m.mtime, offset=m.offset,
-                                             flags=tuple(m.flags), result=child))
-    except MemoryError as e:
-        result.warnings.append(Problem("container", "MemoryError",
-                                f"expansion stopped: memory limit exceeded ({_short(e)})"))
+                                             flags=tuple(m.flags), result=child,
+                                             kind=m.entry_kind, link_target=m.link_target))
+    except MemoryError:
+        from .members.base import memory_limit_error
+
+        stopped((), INCOMPLETE, "ContainerLimit", memory_limit_error(None, limits).reason)
     except faults.InjectedFault:
         raise
     except Exception as e:  # a library bug must cost the expansion, not the file's hashes
-        result.warnings.append(Problem("container", e.__class__.__name__,
-                                f"expansion stopped: {_short(e)}"))
+        stopped((), ERROR, e.__class__.__name__, f"expansion stopped: {_short(e)}")
+    # A container is only as complete as what is inside it: each one above an item that
+    # was stopped at a bound or not expanded is a coverage gap too, naming the first such
+    # item and its reason (the file itself first of all: it is what a reader lists).
+    gaps: dict[tuple[bytes, ...], list[InnerItem]] = {}
+    for item in result.children:
+        if item.result.status == INCOMPLETE:
+            for cut in range(len(item.inner)):
+                gaps.setdefault(item.inner[:cut], []).append(item)
+    for at, inside in gaps.items():
+        target = by_inner.get(at)
+        current = result if not at else (
+            result.children[target].result if target is not None else None)
+        if current is None or current.status != DONE:
+            continue  # its own outcome (a bound it hit itself, damage) says more
+        first = inside[0]
+        where = "!".join(display_bytes(n) for n in first.inner[len(at):])
+        count = f"{len(inside)} items" if len(inside) > 1 else "an item"
+        stopped(at, INCOMPLETE, "ContainerLimit",
+                f"not fully examined: {count} inside stopped at a bound or not expanded, "
+                f"first {where}: {first.result.reason}")
 
 
 def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
@@ -615,6 +714,9 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
     def checkpoint(result: FileResult) -> None:
         conn.send(Checkpoint(result))
 
+    def progress(size: int) -> None:
+        conn.send(Progress(size))
+
     while True:
         try:
             task = conn.recv()
@@ -622,7 +724,8 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
             break
         if task is None:
             break
-        result = process_entry(source, identifier, task, options, set_stage, checkpoint)
+        result = process_entry(source, identifier, task, options, set_stage, checkpoint,
+                               progress)
         set_stage("send")
         conn.send(result)
         set_stage("idle")

@@ -255,3 +255,72 @@ def pdf_with_images(images: Sequence[tuple[bytes, str]]) -> bytes:
     out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
               % (len(objs) + 1, xref))
     return out.getvalue()
+
+
+# ------------------------------------------------- issue 11, defects 5 and 10: outcomes
+
+
+def sevenzip_with_dictionary(members: Sequence[tuple[str, bytes]],
+                             lzma2_property: int = 40) -> bytes:
+    """A 7z (py7zr, LZMA2, plain header) whose LZMA2 dictionary property byte is then set to
+    ``lzma2_property`` (40: 4 GiB - 1, xz format 1.0.4 section 5.3.1), header and start
+    header CRCs recomputed (7-Zip's 7zFormat.txt): a small archive whose decoder would
+    allocate the whole declared dictionary before the first byte."""
+    import lzma
+
+    import py7zr
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", filters=[{"id": lzma.FILTER_LZMA2,
+                                                "dict_size": 1 << 20}]) as z:
+        z.encoded_header_mode = False  # the coder properties stay findable
+        for name, data in members:
+            z.writestr(data, name)
+    out = bytearray(buf.getvalue())
+    at = out.find(b"\x21\x01\x10")  # coder id LZMA2, one property byte, 1 MiB
+    assert at > 0, "LZMA2 coder properties not found in the header"
+    out[at + 2] = lzma2_property
+    offset, size, _ = struct.unpack_from("<QQI", out, 12)
+    struct.pack_into("<I", out, 28, zlib.crc32(bytes(out[32 + offset:32 + offset + size])))
+    struct.pack_into("<I", out, 8, zlib.crc32(bytes(out[12:32])))
+    return bytes(out)
+
+
+def lying_jpeg(width: int = 65500, height: int = 2700, progressive: bool = False) -> bytes:
+    """A 16x16 JPEG whose frame header is then made to say ``width`` x ``height``: the
+    rest of the picture is simply not there (issue 11, defect 10)."""
+    img = Image.new("RGB", (16, 16))
+    img.putdata([((x * 16) % 256, (y * 16) % 256, (x * y) % 256)
+                 for y in range(16) for x in range(16)])
+    out = io.BytesIO()
+    img.save(out, "JPEG", progressive=progressive)
+    data = bytearray(out.getvalue())
+    sof = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    struct.pack_into(">HH", data, sof + 5, height, width)
+    return bytes(data)
+
+
+def tar_every_type(files: Sequence[tuple[str, bytes]]) -> bytes:
+    """A tar holding ``files`` (regular), then a directory, a symbolic link and a hard
+    link to the first file, a character device (1,3), a block device (8,0) and a FIFO."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        def add(name: str, kind: bytes, **attrs: object) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mtime = kind, 1_600_000_000
+            for k, v in attrs.items():
+                setattr(ti, k, v)
+            tf.addfile(ti)
+
+        add("dir", tarfile.DIRTYPE, mode=0o755)
+        for name, data in files:
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(data), 1_600_000_000
+            tf.addfile(ti, io.BytesIO(data))
+        first = files[0][0]
+        add("dir/link.jpg", tarfile.SYMTYPE, linkname=f"../{first}")
+        add("hard.jpg", tarfile.LNKTYPE, linkname=first)
+        add("null", tarfile.CHRTYPE, devmajor=1, devminor=3)
+        add("sda", tarfile.BLKTYPE, devmajor=8, devminor=0)
+        add("pipe", tarfile.FIFOTYPE)
+    return out.getvalue()

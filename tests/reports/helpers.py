@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from tests.support import rows, run_triage
+from tests.support import rows, run_triage, simulate
 
 #: File names (bytes) that attack spreadsheets, HTML, terminals and readers. Every one is an
 #: image that hits a hash set. A "/" inside a name is impossible, so the script tag spans a
@@ -116,13 +116,9 @@ def build_case(tmp: Path) -> dict[str, object]:
     assert proc.returncode == 0, proc.stderr
     # A directory source has no deleted files: simulate what the image source records for a
     # deleted entry whose blocks were reallocated (RELIABILITY #6), on one hit file.
-    import sqlite3
-
-    conn = sqlite3.connect(case / "case.sqlite")
-    with conn:
-        conn.execute("UPDATE files SET deleted=1, allocated=0, notes=? WHERE path=?",
-                     (json.dumps(["content may be overwritten"]), DELETED))
-    conn.close()
+    # (An audited change: the case still verifies, see tests.support.simulate.)
+    simulate(case, "UPDATE files SET deleted=1, allocated=0, notes=? WHERE path=?",
+             (json.dumps(["content may be overwritten"]), DELETED), tables=("files",))
     return {"evidence": evidence, "case": case, "store": store, "corpus": corpus,
             "near": near, "summary": json.loads(proc.stdout)}
 

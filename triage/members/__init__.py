@@ -25,7 +25,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .base import Budget, ContainerError, Limits, Member, Source, as_stream, short
+from .base import (
+    Budget,
+    ContainerError,
+    Limits,
+    Member,
+    Source,
+    as_stream,
+    memory_limit_error,
+    problem_status,
+    short,
+)
 from .carve import find_embedded
 from .disk import nested_head_kind
 from .registry import KINDS, MEMBER_KINDS, container_kind
@@ -72,7 +82,9 @@ def expand(kind: str, data: Source, limits: Limits, budget: Budget, *,
         yield from MEMBER_KINDS[kind].expand(as_stream(data), limits, budget, name)
     except ContainerError:
         raise
-    except Exception as e:  # hostile input can make any parser step fail (incl. MemoryError)
+    except MemoryError as e:  # a bound was hit, whatever the parser: not damage
+        raise memory_limit_error(kind, limits) from e
+    except Exception as e:  # hostile input can make any parser step fail
         raise ContainerError(f"corrupt {kind}: {short(e)}", ("corrupt",)) from e
 
 
@@ -113,6 +125,11 @@ class Problem:
     reason: str
     flags: tuple[str, ...]
 
+    @property
+    def status(self) -> str:
+        """``incomplete`` (a bound, or not expanded by design) or ``error`` (damage)."""
+        return problem_status(self.flags)
+
 
 def walk(data: bytes, limits: Limits, *, name: bytes = b"", kind: str | None = None,
          mime: str = "", carve: bool = True,
@@ -124,12 +141,18 @@ def walk(data: bytes, limits: Limits, *, name: bytes = b"", kind: str | None = N
     any non-container member (and OLE2 streams, and the top-level file if it is not a
     container) are carved with ``find_embedded``. ``Problem`` events carry every
     container-level reason (a nested disk image that is not opened: ``nested disk image
-    (KIND): not opened: WHY``); member-level reasons are on the members; a ``Note`` follows
-    a nested disk image that was opened.
+    (KIND): not opened: WHY``) and the container's outcome (``Problem.status``);
+    member-level reasons are on the members; a ``Note`` follows a nested disk image that was
+    opened.
+
+    The time limit counts expansion work only: the clock stops while an event is out with
+    the caller (:meth:`Budget.outside`), so decoding and hashing members costs none of it.
     """
     budget = budget or Budget(limits)
     kind = kind if kind is not None else container_kind(data[:HEAD_BYTES], mime)
-    yield from _walk((), data, kind, name, limits, budget, carve)
+    for event in _walk((), data, kind, name, limits, budget, carve):
+        with budget.outside():
+            yield event
 
 
 def _walk(path: tuple[bytes, ...], data: bytes, kind: str | None, name: bytes,

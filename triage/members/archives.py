@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import calendar
 import lzma
+import stat
 import struct
 import tarfile
 import zipfile
@@ -16,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from ..model import BLOCK_DEVICE, CHAR_DEVICE, DIRECTORY, FIFO, OTHER, SKIPPED, SYMLINK
 from .base import (
     Budget,
     Caps,
@@ -27,6 +29,7 @@ from .base import (
     decompress_concatenated,
     limit_reason,
     member_caps,
+    memory_limit_error,
     name_flags,
     read_capped,
     short,
@@ -107,11 +110,44 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits,
     return Member(name, "member", len(data), mtime, None, data, flags)
 
 
+#: A zip entry made on Unix (APPNOTE 4.4.2.2 "version made by" host 3) keeps its st_mode in
+#: the high 16 bits of the external attributes (Info-ZIP); a symbolic link stores its target
+#: as the entry's content (at most PATH_MAX, 4,096 bytes on Linux, is read).
+ZIP_HOST_UNIX = 3
+ZIP_MAX_LINK_TARGET = 4096
+
+
+def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == ZIP_HOST_UNIX and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str) -> Member:
+    """A directory or symbolic link entry: listed without data, ``skipped`` with its kind
+    (a link with its target), as the file-system sources list them."""
+    name = _zip_name(info)
+    if kind == DIRECTORY:
+        name = name.rstrip(b"/") or name
+    mtime, tflags = _zip_mtime(info)
+    target = None
+    if kind == SYMLINK and not info.flag_bits & (ZIP_FLAG_ENCRYPTED | ZIP_FLAG_STRONG):
+        try:
+            with zf.open(info) as f:
+                target = f.read(ZIP_MAX_LINK_TARGET) or None
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                ValueError, NotImplementedError, RuntimeError):
+            target = None  # the entry is still listed; its target is unknown
+    return Member(name, "member", None, mtime, None, None, name_flags(name) + tflags,
+                  f"not a regular file: {kind}", entry_kind=kind, link_target=target,
+                  status_hint=SKIPPED)
+
+
 def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Member]:
-    """Files of a zip in central-directory order (directories are not members)."""
+    """Entries of a zip in central-directory order: files with their data; directories and
+    symbolic links (Unix entries, Info-ZIP) listed without data, ``skipped`` with their
+    kind, a link with its target, as the file-system sources list them."""
     try:
         zf = zipfile.ZipFile(stream)
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error,
             UnicodeDecodeError, NotImplementedError) as e:
         raise ContainerError(f"corrupt zip: {short(e)}", ("corrupt",)) from e
@@ -121,21 +157,40 @@ def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
                 raise ContainerError(f"limit: {len(infos)} members > {limits.max_members} "
                                      f"(max_members)", ("limit:members",))
             budget.check_time()
-            yield _zip_member(zf, info, limits, budget)
+            if info.is_dir():
+                yield _zip_entry(zf, info, DIRECTORY)
+            elif _zip_is_symlink(info):
+                yield _zip_entry(zf, info, SYMLINK)
+            else:
+                yield _zip_member(zf, info, limits, budget)
 
 
 # ------------------------------------------------------------------------------- tar
 
 
+#: tarfile's entry types as the file-system sources name them (triage.model); every other
+#: type that is not a regular file, a hard link or one of these is ``other``.
+_TAR_KINDS = ((tarfile.TarInfo.isdir, DIRECTORY), (tarfile.TarInfo.issym, SYMLINK),
+              (tarfile.TarInfo.ischr, CHAR_DEVICE), (tarfile.TarInfo.isblk, BLOCK_DEVICE),
+              (tarfile.TarInfo.isfifo, FIFO))
+
+
 def expand_tar(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Member]:
-    """Regular files and hard links of a tar, in archive order (directories, symlinks and
-    device entries have no content and are not members)."""
+    """Every entry of a tar, in archive order, as the file-system sources list a folder:
+    regular files with their data; hard links with the data of the member they name
+    (``link_target``, flag ``hard-link``); directories, symbolic links (``link_target``),
+    character and block devices and FIFOs without data, ``entry_kind`` set and status
+    ``skipped`` (``not a regular file: KIND``). ``max_members`` counts every entry."""
     try:
         tf = tarfile.open(fileobj=stream, mode="r:", encoding="utf-8",
                           errors="surrogateescape")
     except (tarfile.TarError, OSError, ValueError, EOFError) as e:
         raise ContainerError(f"corrupt tar: {short(e)}", ("corrupt",)) from e
     count = 0
+    #: Regular members so far, by name: a hard link names an earlier one (tar -x needs it
+    #: first). tarfile's own lookup would read the whole rest of the archive at once (its
+    #: ``getmembers``), after which ``next()`` finds nothing: every later entry was lost.
+    regular: dict[str, tarfile.TarInfo] = {}
     with tf:
         while True:
             budget.check_time()
@@ -146,38 +201,72 @@ def expand_tar(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
                                      ("corrupt",)) from e
             if ti is None:
                 break
-            if not (ti.isreg() or ti.islnk()):
-                continue
             if count >= limits.max_members:
                 raise ContainerError(f"limit: more than {limits.max_members} members "
                                      f"(max_members)", ("limit:members",))
             count += 1
-            yield _tar_member(tf, ti, limits, budget)
+            if ti.isreg():
+                regular[ti.name] = ti
+                yield _tar_member(tf, ti, ti, limits, budget)
+            elif ti.islnk():
+                yield _tar_member(tf, ti, regular.get(ti.linkname), limits, budget)
+            else:
+                yield _tar_entry(ti)
 
 
-def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, limits: Limits,
-                budget: Budget) -> Member:
-    name = ti.name.encode("utf-8", "surrogateescape")
+def _tar_bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _tar_entry(ti: tarfile.TarInfo) -> Member:
+    """A tar entry that has no content of its own (directory, link, device, FIFO)."""
+    name = _tar_bytes(ti.name)
+    kind = next((k for test, k in _TAR_KINDS if test(ti)), OTHER)
     flags = name_flags(name)
+    if ti.ischr() or ti.isblk():
+        flags += (f"device-{ti.devmajor},{ti.devminor}",)
+    target = _tar_bytes(ti.linkname) if ti.issym() else None
+    return Member(name, "member", None, float(ti.mtime), None, None, flags,
+                  f"not a regular file: {kind}", entry_kind=kind, link_target=target,
+                  status_hint=SKIPPED)
+
+
+def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo, content: tarfile.TarInfo | None,
+                limits: Limits, budget: Budget) -> Member:
+    """A regular member (``content`` is ``ti``) or a hard link (``content`` is the earlier
+    regular member it names, None when there is none)."""
+    name = _tar_bytes(ti.name)
+    flags = name_flags(name)
+    target = None
+    if ti.islnk():
+        target = _tar_bytes(ti.linkname)
+        flags += ("hard-link",)
     mtime = float(ti.mtime)
+    if content is None:
+        return Member(name, "member", None, mtime, None, None, (*flags, "corrupt"),
+                      "corrupt: hard link to a name that is not an earlier regular member",
+                      link_target=target)
     caps = member_caps(limits, budget, None)
-    if ti.size > caps.cap:
-        reason, flag = limit_reason(limits, budget, caps, ti.size, None, declared=True)
-        return Member(name, "member", ti.size, mtime, None, None, (*flags, flag), reason)
+    if content.size > caps.cap:
+        reason, flag = limit_reason(limits, budget, caps, content.size, None, declared=True)
+        return Member(name, "member", content.size, mtime, None, None, (*flags, flag),
+                      reason, link_target=target)
     try:
-        f = tf.extractfile(ti)
+        f = tf.extractfile(content)
         if f is None:
             raise tarfile.TarError("no data")
         with f:
             data = read_capped(f.read, caps.cap, budget)
     except (tarfile.TarError, OSError, ValueError, EOFError, KeyError) as e:
         return Member(name, "member", ti.size, mtime, None, None, (*flags, "corrupt"),
-                      f"corrupt: {short(e)}")
+                      f"corrupt: {short(e)}", link_target=target)
     if data is None:  # a link target larger than its own header said
         reason, flag = limit_reason(limits, budget, caps, caps.cap + 1, None, declared=False)
-        return Member(name, "member", ti.size, mtime, None, None, (*flags, flag), reason)
+        return Member(name, "member", ti.size, mtime, None, None, (*flags, flag), reason,
+                      link_target=target)
     budget.charge(len(data))
-    return Member(name, "member", len(data), mtime, None, data, flags)
+    return Member(name, "member", len(data), mtime, None, data, flags,
+                  link_target=target)
 
 
 # ------------------------------------------------------------ gzip / bzip2 / xz streams
@@ -321,6 +410,8 @@ def expand_7z(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Memb
     except py7zr.PasswordRequired as e:
         raise ContainerError("encrypted: 7z header is encrypted (no password tried)",
                              ("encrypted",)) from e
+    except MemoryError as e:  # an encoded header's decoder can be told to allocate GiBs
+        raise memory_limit_error("7z", limits) from e
     except Exception as e:  # a hostile archive can make any parser step fail
         raise ContainerError(f"corrupt 7z: {short(e)}", ("corrupt",)) from e
     with z:
@@ -329,6 +420,7 @@ def expand_7z(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Memb
             # file name; the method list is what it uses itself.
             encrypted = any("AES" in m for m in z._get_method_names())
             files = list(z.files)
+            dictionary = _largest_dictionary(z)
         except Exception as e:
             raise ContainerError(f"corrupt 7z: {short(e)}", ("corrupt",)) from e
         entries: list[tuple[bytes, int, float | None, str | None]] = []
@@ -357,6 +449,11 @@ def expand_7z(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Memb
         refused = None
         if encrypted:
             refused = ("encrypted", "encrypted: 7z member data is encrypted (no password tried)")
+        elif dictionary is not None and dictionary[1] > limits.max_dictionary_bytes:
+            # Every folder is decoded by one extractall(): one over the bound stops all.
+            refused = ("limit:dictionary", f"limit: {dictionary[0]} dictionary "
+                       f"{_mib(dictionary[1])} > {_mib(limits.max_dictionary_bytes)} "
+                       f"(max_dictionary_bytes); the 7z is not expanded")
         elif any(key is None for *_, key in entries):
             refused = ("hostile-name", "not expanded: py7zr refuses archives with a traversal "
                        "or absolute member name")
@@ -380,6 +477,8 @@ def expand_7z(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Memb
                 z.extractall(factory=Factory())  # noqa: S202 - into memory, no path
             except ContainerError:
                 raise
+            except MemoryError as e:
+                raise memory_limit_error("7z", limits) from e
             except py7zr.exceptions.DecompressionBombError as e:
                 raise ContainerError(f"limit: total bytes > {limits.max_total_bytes} "
                                      f"(max_total_bytes)", ("limit:total-bytes",)) from e
@@ -403,6 +502,44 @@ def expand_7z(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Memb
             data = b"".join(w.chunks)
             budget.charge(len(data))
             yield Member(name, "member", len(data), mtime, None, data, flags)
+
+
+#: 7z coder ids (7-Zip's DOC/Methods.txt) whose properties declare the memory their decoder
+#: allocates up front: LZMA (props: lc/lp/pb byte, dictionary size UInt32 LE), LZMA2 (one
+#: byte, xz file format 1.0.4 section 5.3.1: 40 means 4 GiB - 1), PPMd (order byte, model
+#: size UInt32 LE).
+_LZMA, _LZMA2, _PPMD = b"\x03\x01\x01", b"\x21", b"\x03\x04\x01"
+
+
+def _dictionary_size(method: bytes, props: bytes) -> tuple[str, int] | None:
+    if method in (_LZMA, _PPMD) and len(props) >= 5:
+        return ("LZMA" if method == _LZMA else "PPMd"), struct.unpack_from("<I", props, 1)[0]
+    if method == _LZMA2 and len(props) >= 1:
+        p = props[0] & 0x3F
+        return "LZMA2", (0xFFFFFFFF if p >= 40 else (2 | (p & 1)) << (p // 2 + 11))
+    return None
+
+
+def _largest_dictionary(z: object) -> tuple[str, int] | None:
+    """The largest dictionary (or PPMd model) any folder of an open py7zr archive
+    declares, with its method's name; None when no folder declares one."""
+    streams = getattr(getattr(z, "header", None), "main_streams", None)
+    info = getattr(streams, "unpackinfo", None)
+    found: list[tuple[int, str]] = []
+    for folder in getattr(info, "folders", None) or ():
+        for coder in getattr(folder, "coders", None) or ():
+            got = _dictionary_size(bytes(coder.get("method", b"")),
+                                   bytes(coder.get("properties") or b""))
+            if got is not None:
+                found.append((got[1], got[0]))
+    if not found:
+        return None
+    size, name = max(found)
+    return name, size
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MiB"
 
 
 def refuse_rar(limits: Limits, budget: Budget) -> Iterator[Member]:

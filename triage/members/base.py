@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
+from ..model import ERROR, FILE, INCOMPLETE
+
 #: Read size while streaming a member out of a decompressor: bounds memory per step and
 #: lets the time limit be checked between steps.
 STREAM_CHUNK = 8 << 20
@@ -39,22 +41,65 @@ class Limits:
     #: very compressible files (a 4 KiB run of zeros deflates 500:1) are not bombs.
     ratio_min_bytes: int = 1 << 20
     max_member_bytes: int = 512 << 20  # a larger member is not read into memory
-    max_seconds: float = 60.0  # per top-level container
+    #: Expansion time per top-level container: the time spent parsing and decompressing,
+    #: not the time the caller spends on each member (decoding, hashing): ``walk`` stops
+    #: the clock while a member is out with its caller. 30 s is half the worker's default
+    #: per-file deadline (``triage.pipeline.DEFAULT_TIMEOUT``, 60 s), so this limit is
+    #: reached (and named) before the supervisor kills the worker.
+    max_seconds: float = 30.0
+    #: Largest LZMA/LZMA2 dictionary (or PPMd model) a 7z folder may declare: the decoder
+    #: allocates all of it before the first byte. 1 GiB leaves room under the worker's
+    #: default 4 GiB address space (``WorkerOptions.memory_limit``) for a member at
+    #: ``max_member_bytes``; 7-Zip's own presets use at most 64 MiB (``-mx9``) and shrink
+    #: the dictionary to the data's size.
+    max_dictionary_bytes: int = 1 << 30
+    #: The worker's address-space limit, only to name it when expansion runs out of memory.
+    memory_bytes: int | None = None
+
+
+#: Flags of content that is recognised but deliberately not expanded (no password tried, no
+#: decoder for the format or method, names the 7z library refuses): a coverage gap.
+NOT_EXPANDED_FLAGS = frozenset({"encrypted", "unsupported", "hostile-name"})
+
+
+def problem_status(flags: tuple[str, ...]) -> str:
+    """The outcome status (:mod:`triage.model`) of a member without data, or of a container
+    that was not fully expanded, from its flags: a bound that was hit (``limit:*``) or
+    content recognised but not expanded (:data:`NOT_EXPANDED_FLAGS`) is a coverage gap
+    (``incomplete``); anything else (``corrupt``, an unreadable range) is an ``error``."""
+    if any(f.startswith("limit:") or f in NOT_EXPANDED_FLAGS for f in flags):
+        return INCOMPLETE
+    return ERROR
 
 
 class ContainerError(Exception):
     """The container as a whole could not be (fully) expanded.
 
     ``reason`` is the text to record on the container; ``flags`` are short machine tags
-    (``"encrypted"``, ``"limit:time"``, ``"unsupported"``, ``"corrupt"``). Raised either
-    before any member (unreadable container) or after some members were yielded
-    (a limit or corruption part way through): members already yielded stay valid.
+    (``"encrypted"``, ``"limit:time"``, ``"unsupported"``, ``"corrupt"``); ``status`` is
+    the container's outcome (:func:`problem_status`). Raised either before any member
+    (unreadable container) or after some members were yielded (a limit or corruption part
+    way through): members already yielded stay valid.
     """
 
     def __init__(self, reason: str, flags: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.flags = flags
+
+    @property
+    def status(self) -> str:
+        return problem_status(self.flags)
+
+
+def memory_limit_error(kind: str | None, limits: Limits) -> ContainerError:
+    """The ``ContainerError`` for a MemoryError while expanding a ``kind`` container (None:
+    somewhere in a file's contents): a bound that was hit, named with its value."""
+    bound = (f"the worker's memory limit ({limits.memory_bytes >> 20} MiB, --memory-limit)"
+             if limits.memory_bytes else "the memory available to the worker")
+    what = f"expanding the {kind} container" if kind else "expanding the file's contents"
+    return ContainerError(f"limit: memory: {what} needed more than {bound} (MemoryError)",
+                          ("limit:memory",))
 
 
 @dataclass
@@ -64,7 +109,11 @@ class Member:
     ``name`` is the inner path exactly as stored (raw bytes; for embedded pictures
     ``@<offset>.<ext>``); it is NEVER used as a file-system path. ``data`` is the member's
     bytes (decompressed) or ``None``, in which case ``reason`` says why (encrypted, limit
-    hit, corrupt). Times are POSIX seconds.
+    hit, corrupt, not a regular file) and ``status`` what outcome that is. Times are POSIX
+    seconds. ``entry_kind`` is the member's type with the file-system sources' names
+    (:mod:`triage.model`: ``file``, ``directory``, ``symlink``, ``char_device``, ...);
+    ``link_target`` is a link's stored target (a symbolic link's, or the earlier member a
+    tar hard link names), as raw bytes.
     """
 
     name: bytes
@@ -75,6 +124,17 @@ class Member:
     data: bytes | None = None
     flags: tuple[str, ...] = ()
     reason: str | None = None
+    entry_kind: str = FILE
+    link_target: bytes | None = None
+    #: Outcome of a member without data; None: from its flags (:func:`problem_status`).
+    status_hint: str | None = None
+
+    @property
+    def status(self) -> str | None:
+        """None for a member with data; else ``skipped``, ``incomplete`` or ``error``."""
+        if self.data is not None:
+            return None
+        return self.status_hint or problem_status(self.flags)
 
 
 @dataclass
@@ -83,7 +143,8 @@ class Budget:
 
     Create one per top-level container; pass the same object to every ``expand`` call for
     that container and its descendants. ``depth`` counts the containers currently open
-    above the one being expanded (0 for the top-level container).
+    above the one being expanded (0 for the top-level container). ``paused`` is the time
+    spent outside expansion (see :meth:`outside`), which ``max_seconds`` does not count.
     """
 
     limits: Limits
@@ -91,13 +152,26 @@ class Budget:
     produced: int = 0
     depth: int = 0
     started: float = field(default=-1.0)
+    paused: float = 0.0
 
     def __post_init__(self) -> None:
         if self.started < 0:
             self.started = self.clock()
 
     def elapsed(self) -> float:
-        return self.clock() - self.started
+        """Seconds of expansion work so far (time inside :meth:`outside` excluded)."""
+        return self.clock() - self.started - self.paused
+
+    @contextmanager
+    def outside(self) -> Iterator[None]:
+        """Stop the clock for the duration of the block: ``walk`` holds it around each
+        ``yield``, while the caller decodes and hashes the member, which is not expansion
+        work and must not use up the container's time (issue 11, defect 5)."""
+        start = self.clock()
+        try:
+            yield
+        finally:
+            self.paused += self.clock() - start
 
     def check_time(self) -> None:
         """Raise ``ContainerError`` once the container has used up ``max_seconds``."""

@@ -1,10 +1,12 @@
 """``triage report``: read the case once, render, write atomically, record the export in the
 audit chain, write the manifest (and its signature).
 
-Order matters for the chain of custody: the export is written and hashed, then the audit row
-``report.export`` (format, output path, SHA-256, size, options, arguments) is appended, then
-the WAL is checkpointed into the database and the database is hashed, so the manifest's
-database hash covers the export's own audit row.
+Order matters for the chain of custody: the case's data rows are checked against the digests
+its audit trail recorded (rows changed outside triage are refused, exit 7, and never
+exported), the export is written and hashed, then the audit row ``report.export`` (format,
+output path, SHA-256, size, options, arguments, the data digest the export was made from)
+is appended, then the WAL is checkpointed into the database and the database is hashed, so
+the manifest's database hash covers the export's own audit row.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, datadigest
 from ..case import DB_NAME, Case
 from ..errors import TriageError
 from . import Exporter, get
@@ -179,6 +181,9 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     # A writable case is opened locked (a running scan or match is refused: a report must
     # never show half a run); a read-only one (a copy on a DVD) is only read.
     with Case.open(case_dir, create=False, readonly=readonly) as case:
+        # Rows changed outside triage are never exported as the case's (exit 7): the
+        # export's audit row would otherwise vouch for them.
+        data = case.require_data_intact()
         # Named under the lock: two exports of the case never pick the same new name.
         target = out if out is not None else default_output(case_dir, fmt, opts)
         source = case.upgraded_copy() if case.needs_migration else case
@@ -193,7 +198,9 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
                 "format": fmt, "output": str(target.resolve()), "sha256": digest,
                 "size": size, "options": opts, "generated_utc": gen,
                 "signed_by": fingerprint, "arguments": list(argv or []),
-                "result": "written"})
+                "result": "written",
+                # The data the export was made from (checked above; the case is locked).
+                datadigest.DIGEST_KEY: datadigest.record(data.current)})
         head = md.audit_head(case)
         if not readonly:
             md.checkpoint(case)
@@ -208,7 +215,8 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     mbytes = mf.build(tool_version=__version__, generated_utc=gen, case_dir=case_dir,
                       case_number=number, export_format=fmt, options=opts,
                       files=[(target, digest, size)], database=database, audit=head,
-                      signer=signer, manifest_dir=mpath.parent, recorded=not readonly)
+                      signer=signer, manifest_dir=mpath.parent, recorded=not readonly,
+                      case_data=datadigest.summary(data.current))
     _write(mpath, mbytes)
     sig_path = None
     if key is not None:

@@ -2,8 +2,10 @@
 
 The manifest records the SHA-256 and size of the exported file (by name, relative to the
 manifest's directory), of the case database (after a WAL checkpoint; the ``-wal`` file too
-when it is not empty), the audit row that recorded the export (seq + row hash), the tool
-version and the report's generation time. ``<out>.manifest.json.sig`` holds the base64
+when it is not empty), the audit row that recorded the export (seq + row hash: the head of
+the audit chain at the export, anchored outside the database), the digest of the case's
+data rows the export was made from (``case_data``, :func:`triage.datadigest.summary`), the
+tool version and the report's generation time. ``<out>.manifest.json.sig`` holds the base64
 Ed25519 signature of the manifest's exact bytes; the manifest names the public key and its
 fingerprint (self-declared: verify against a key you trust with ``--pubkey``).
 """
@@ -23,7 +25,11 @@ from hashsets.store import sha256_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".sig"
-MANIFEST_VERSION = 1
+#: 2: adds ``case_data`` (the data digest); version 1 manifests still verify.
+MANIFEST_VERSION = 2
+#: A manifest larger than this is not read (a real one is a few kB; a planted file could be
+#: anything): 1 MiB, a choice.
+MAX_MANIFEST_BYTES = 1 << 20
 WAL_SUFFIX = "-wal"
 #: Write buffer of a streamed export: large writes, few system calls (1 MiB, a choice).
 WRITE_BUFFER = 1 << 20
@@ -35,6 +41,31 @@ def manifest_path(out: Path) -> Path:
 
 def signature_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.name + SIGNATURE_SUFFIX)
+
+
+class BadEntry(ValueError):
+    """A manifest entry that names a file outside the manifest's own folder."""
+
+
+def entry_target(manifest: Path, rel: object) -> Path:
+    """The file a manifest entry names, which must lie inside the manifest's own folder:
+    a relative POSIX path, no ``..`` or empty component, no NUL, and no symbolic link on
+    the way (the resolved path must be the folder's resolved path joined with the entry).
+    Raises :class:`BadEntry` naming the reason; the file is never opened before this."""
+    if not isinstance(rel, str) or not rel:
+        raise BadEntry(f"entry path {rel!r} is not a file name")
+    if "\x00" in rel:
+        raise BadEntry(f"entry path {rel!r} holds a NUL")
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise BadEntry(f"entry path {rel!r} is absolute or leaves the manifest's folder "
+                       "(only names inside that folder are accepted)")
+    base = manifest.parent.resolve()
+    target = base.joinpath(*parts)
+    if target.resolve() != target:
+        raise BadEntry(f"entry path {rel!r} goes through a symbolic link (to "
+                       f"{target.resolve()}); not followed")
+    return target
 
 
 def database_state(db: Path) -> dict[str, Any]:
@@ -104,10 +135,10 @@ def build(*, tool_version: str, generated_utc: str, case_dir: Path, case_number:
           export_format: str, options: dict[str, Any], files: list[tuple[Path, str, int]],
           database: dict[str, Any], audit: tuple[int, str] | None,
           signer: dict[str, str] | None, manifest_dir: Path,
-          recorded: bool = True) -> bytes:
+          recorded: bool = True, case_data: dict[str, Any] | None = None) -> bytes:
     """The manifest's bytes (sorted keys, stable layout). ``recorded`` False: the case was
     read-only (for example on a DVD), so the export is not in its audit trail, and the
-    manifest says so."""
+    manifest says so. ``case_data``: the data digest the export was made from."""
     doc: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "tool": "triage", "tool_version": tool_version,
@@ -117,6 +148,7 @@ def build(*, tool_version: str, generated_utc: str, case_dir: Path, case_number:
         "files": [{"path": os.path.relpath(p.resolve(), manifest_dir.resolve()),
                    "sha256": d, "size": s} for p, d, s in files],
         "case_database": database,
+        "case_data": case_data,
         "audit": None if audit is None else {"seq": audit[0], "row_hash": audit[1]},
         "signature": signer,
     }

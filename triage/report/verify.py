@@ -3,14 +3,22 @@
 Checks, each named in the result:
 
 1. the case database's ``PRAGMA integrity_check`` (through :meth:`Case.open`);
-2. the audit hash chain (:meth:`Case.verify_audit_chain`);
-3. every manifest (those given, else every ``*.manifest.json`` under the case directory):
-   each listed file's SHA-256; the signature when there is one (against ``--pubkey`` when
-   given, else against the key the manifest declares, which is reported as unverified
-   trust); the export's audit row (still present with the same row hash); and the case
-   database's SHA-256. A database that differs from a manifest is a failure unless audit
-   rows were appended after the export's own row (the case legitimately changed since, by
-   recorded actions: a later export, match or scan), which is reported as a note.
+2. the audit hash chain (:meth:`Case.verify_audit_chain`), its append-only triggers;
+3. the case's data rows against the digests the chain recorded
+   (:func:`triage.datadigest.compare`): a row changed outside triage fails, named by table
+   and run; so does a run the runs table calls ended whose end row is missing;
+4. every manifest (those given, else every ``*.manifest.json`` under the case directory;
+   one that is a symbolic link is not followed): each listed file's SHA-256, the file
+   resolved inside the manifest's own folder (an entry with ``..``, an absolute path or a
+   symbolic link on the way is a bad manifest and is never read); the signature when there
+   is one (against ``--pubkey`` when given, else against the key the manifest declares,
+   which is reported as unverified trust); the export's audit row, the chain's head when
+   the export was made (still present with the same row hash: rows cut off the end of the
+   chain are caught here); and the case database's SHA-256. A database that differs from a
+   manifest passes, with a note, only when audit rows were appended after the export's
+   own row (the case changed since by recorded actions: a later export, match or scan)
+   AND the data rows agree with the digests the chain recorded; the tables whose data
+   changed since the export are named.
 
 The case is opened read-only (:meth:`Case.open` with ``readonly``): nothing is written or
 created, so verification never changes what it checks, and a case on read-only media
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import datadigest
 from ..case import DB_NAME, Case
 from ..errors import CaseError, CaseInUseError
 from . import manifest as mf
@@ -45,7 +54,13 @@ class Check:
 
 
 def find_manifests(case_dir: Path) -> list[Path]:
-    return sorted(p for p in case_dir.rglob("*" + mf.MANIFEST_SUFFIX) if p.is_file())
+    """Every ``*.manifest.json`` under the case directory (a manifest that is a symbolic
+    link included, so that it is reported, never followed). Folders reached through a
+    symbolic link are not searched (``rglob`` does not follow them; a folder that resolves
+    outside the case directory is left out in any case)."""
+    root = case_dir.resolve()
+    return sorted(p for p in case_dir.rglob("*" + mf.MANIFEST_SUFFIX)
+                  if (p.is_symlink() or p.is_file()) and p.parent.resolve().is_relative_to(root))
 
 
 def verify(case_dir: Path, manifests: list[Path] | None = None,
@@ -70,6 +85,7 @@ def verify(case_dir: Path, manifests: list[Path] | None = None,
         checks.append(Check("case database integrity", False, str(e)))
     # Hashed while the shared lock is held; a read-only connection changes neither file.
     current = mf.database_state(db)
+    data: datadigest.DataCheck | None = None
     try:
         if case is not None:
             problems = case.verify_audit_chain()
@@ -77,30 +93,79 @@ def verify(case_dir: Path, manifests: list[Path] | None = None,
             checks.append(Check("audit chain", not problems,
                                 "; ".join(problems) if problems
                                 else f"{n} rows chain correctly"))
+            data = case.check_data()
+            checks.extend(_data(data))
         for m in (manifests if manifests is not None else find_manifests(case_dir)):
-            checks.extend(_manifest(m, case, current, trusted))
+            checks.extend(_manifest(m, case, current, trusted, data))
     finally:
         if case is not None:
             case.close()
     return checks
 
 
+def _data(data: datadigest.DataCheck) -> list[Check]:
+    """The data rows against the chain's digests: one failed check per table (naming the
+    runs), else one passed check saying what could not be covered."""
+    if not data.ok:
+        return [Check(f"case data: {subject}", False, detail)
+                for subject, detail in data.failures()]
+    notes = []
+    if data.unverifiable:
+        tables = sorted({d.table for d in data.unverifiable})
+        runs = ", ".join(str(r) for r in data.dead_runs)
+        notes.append(f"NOT verifiable: {', '.join(tables)} changed by run {runs}, which never "
+                     "ended (the process died); recorded as found when the case is next "
+                     "opened for writing")
+    if data.uncovered:
+        why = ("its first run never ended" if data.dead_runs else
+               "a case made by a triage without data digests")
+        notes.append(f"no digest recorded for {', '.join(data.uncovered)} ({why}): NOT "
+                     "verifiable until the end of its next run")
+    covered = len(datadigest.TABLE_NAMES) - len(data.uncovered)
+    return [Check("case data", True, f"{covered} tables as the audit trail recorded them"
+                  + ("; " + "; ".join(notes) if notes else ""))]
+
+
+def _read_manifest(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The manifest's bytes and document: a regular file, not a link, not huge, JSON with
+    the fields verification reads, of the right types (ValueError naming what is wrong)."""
+    if path.is_symlink():
+        raise ValueError(f"a symbolic link (to {path.resolve()}); not followed")
+    with path.open("rb") as f:
+        raw = f.read(mf.MAX_MANIFEST_BYTES + 1)
+    if len(raw) > mf.MAX_MANIFEST_BYTES:
+        raise ValueError(f"larger than {mf.MAX_MANIFEST_BYTES} bytes; not a triage manifest")
+    doc = json.loads(raw)
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), list) or \
+            not isinstance(doc.get("case_database"), dict):
+        raise ValueError("not a triage manifest (no 'files' list or 'case_database')")
+    for entry in doc["files"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                and isinstance(entry.get("size"), int)):
+            raise ValueError(f"file entry {entry!r} lacks a sha256 or size")
+    audit = doc.get("audit")
+    if audit is not None and not (isinstance(audit, dict) and isinstance(audit.get("seq"), int)
+                                  and isinstance(audit.get("row_hash"), str)):
+        raise ValueError("its 'audit' anchor is not a seq and row hash")
+    return raw, doc
+
+
 def _manifest(path: Path, case: Case | None, current: dict[str, Any],
-              trusted: PublicKey | None) -> list[Check]:
+              trusted: PublicKey | None, data: datadigest.DataCheck | None) -> list[Check]:
     out: list[Check] = []
     name = f"manifest {path}"
     try:
-        raw = path.read_bytes()
-        doc = json.loads(raw)
-        files = doc["files"]
-        dbrec = doc["case_database"]
+        raw, doc = _read_manifest(path)
+        targets = [mf.entry_target(path, e.get("path")) for e in doc["files"]]
+    except mf.BadEntry as e:
+        return [Check(name, False, f"bad manifest, not used: {e}")]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [Check(name, False, f"unreadable manifest: {e}")]
+    files, dbrec = doc["files"], doc["case_database"]
     out.append(_signature(path, raw, doc.get("signature"), trusted))
-    for entry in files:
-        target = path.parent / entry["path"]
+    for entry, target in zip(files, targets, strict=True):
         subject = f"export {target}"
-        if not target.is_file():
+        if target.is_symlink() or not target.is_file():
             out.append(Check(subject, False, "missing"))
             continue
         digest, size = mf.sha256_file(target)
@@ -111,21 +176,39 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
     audit = doc.get("audit")
     later: list[tuple[int, str]] = []
     if case is not None and audit:
-        seq, row_hash = int(audit["seq"]), str(audit["row_hash"])
+        seq, row_hash = audit["seq"], audit["row_hash"]
         have = md.audit_row_hash(case, seq)
-        out.append(Check(f"export audit row {seq} ({path.name})", have == row_hash,
-                         "present, same row hash" if have == row_hash else
-                         f"row hash is {have}, manifest recorded {row_hash}"))
+        head = md.audit_head(case)
+        if have == row_hash:
+            detail = "present, same row hash: the chain still reaches this export's head"
+        elif have is None:
+            detail = (f"missing: the audit trail ends at row {head[0] if head else 0}, "
+                      f"this export was recorded as row {seq}: rows were removed from the "
+                      "end of the audit trail")
+        else:
+            detail = f"row hash is {have}, manifest recorded {row_hash}"
+        out.append(Check(f"export audit row {seq} ({path.name})", have == row_hash, detail))
         later = md.audit_actions_after(case, seq)
     same = (current["sha256"] == dbrec.get("sha256") and
             (current.get("wal") or {}).get("sha256") == (dbrec.get("wal") or {}).get("sha256"))
     subject = f"case database {DB_NAME} vs {path.name}"
+    changed = _changed_tables(doc.get("case_data"), data)
     if same:
         out.append(Check(subject, True, f"SHA-256 {current['sha256']} as recorded"))
+    elif data is not None and not data.ok:
+        out.append(Check(subject, False, f"SHA-256 {current['sha256']} does not match the "
+                         f"manifest's {dbrec.get('sha256')} and no audited action explains "
+                         "the change: the data rows do not match the digests the audit trail "
+                         f"recorded (see 'case data': "
+                         f"{', '.join(s for s, _ in data.failures())})"))
     elif later:
         acts = ", ".join(f"{s} {a}" for s, a in later[:5]) + (" ..." if len(later) > 5 else "")
+        since = ("" if changed is None else
+                 f"; data changed since the export: {', '.join(changed)}" if changed else
+                 "; the data rows are as at the export")
         out.append(Check(subject, True, f"changed since this export by {len(later)} audited "
-                         f"actions ({acts}); not comparable byte for byte"))
+                         f"actions ({acts}), and its data rows agree with the digests the "
+                         f"audit trail recorded{since}"))
     elif current["sha256"] == dbrec.get("sha256"):
         wal_now = (current.get("wal") or {}).get("sha256") or "none"
         wal_then = (dbrec.get("wal") or {}).get("sha256") or "none"
@@ -166,6 +249,17 @@ def _signature(path: Path, raw: bytes, signer: Any, trusted: PublicKey | None) -
                      f"{key.fingerprint})")
     return Check(subject, True, f"valid, key fingerprint {key.fingerprint}, checked with "
                  f"{trust}")
+
+
+def _changed_tables(recorded: Any, data: datadigest.DataCheck | None) -> list[str] | None:
+    """Tables whose data differ from the manifest's ``case_data`` (None: not comparable, an
+    older manifest or no readable case)."""
+    if data is None or not isinstance(recorded, dict) or \
+            recorded.get("version") != datadigest.DIGEST_VERSION or \
+            not isinstance(recorded.get("tables"), dict):
+        return None
+    now = datadigest.summary(data.current)["tables"]
+    return [t for t in datadigest.TABLE_NAMES if recorded["tables"].get(t) != now.get(t)]
 
 
 __all__ = ["EXIT_VERIFY_FAILED", "Check", "SigningError", "find_manifests", "verify"]

@@ -1,0 +1,357 @@
+"""Digests of the case's data rows, recorded in the hash-chained audit trail (issue 12,
+item 5): the audit chain covers the rows that reports are made from, not only itself.
+
+Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says the same):
+
+* Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
+  ``images``, ``errors``, ``hash_sets_used``, ``matches``: every table an export reads.
+  Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
+  and ``audit`` itself (covered by its own chain).
+* Each table's rows are split into **partitions by run**: the run column of the row
+  (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
+  ``matches.run_id``, ``hash_sets_used.run_id``, ``evidence.added_run_id``, ``runs.id``); a
+  ``hashes`` or ``images`` row belongs to the partition of its file. A NULL run (and the
+  one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
+* A partition's digest is the SHA-256 of the ASCII text::
+
+      triage data digest 1\\n
+      table NAME\\n
+      columns COL1,COL2,...\\n          (every column, in the table's declared order)
+      partition KEY\\n
+      ROW\\n ROW\\n ...                 (the partition's rows in primary-key order)
+
+  where ROW is every column's value as ``T:HEX`` joined by ``,``: ``T`` is the first letter
+  of SQLite's ``typeof()`` (``n`` null, ``i`` integer, ``t`` text, ``b`` blob; ``r`` real,
+  which no column of the schema can hold) and ``HEX`` is SQLite's ``hex()`` of the value
+  (upper-case hex of the text's UTF-8 bytes, of a blob's bytes, of an integer's decimal
+  text; empty for NULL). Both functions are computed by SQLite in C and stream; the encoding
+  is unambiguous (type tags, no separator can occur inside hex) and keeps every byte
+  (a NUL inside a text value too).
+* A digest is ``{"version": 1, "tables": {TABLE: {KEY: [ROWS, SHA256], ...}, ...}}``. It is
+  recorded under the key :data:`DIGEST_KEY` in the details of the audit row that records a
+  change of those tables, in the same transaction (see :mod:`triage.case`); a row may
+  record only some tables (``case.update`` records ``case``).
+
+Checking (:func:`compare`): for each table, the partitions now must equal those of the
+LAST audit row that recorded that table. Runs that started in the audit chain and never
+ended (a process that died) may have changed rows without recording them: see
+:func:`compare` for what they may change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .util import canonical_json
+
+DIGEST_VERSION = 1
+#: The key of an audit row's details that holds a data digest.
+DIGEST_KEY = "data_digest"
+#: The partition of rows without a run.
+NO_RUN = "-"
+_FILE_RUN = "(SELECT f.run_id FROM files f WHERE f.id = t.file_id)"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One covered table: its partition (an SQL expression over the alias ``t``, None for
+    a single partition) and its primary-key order."""
+
+    name: str
+    partition: str | None
+    order: str
+    #: How a failure names the partition.
+    label: str = "run"
+
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("case", None, "t.id"),
+    TableSpec("runs", "t.id", "t.id"),
+    TableSpec("evidence", "t.added_run_id", "t.id", "evidence added by run"),
+    TableSpec("files", "t.run_id", "t.id", "entries last written by run"),
+    TableSpec("hashes", _FILE_RUN, "t.file_id, t.algorithm", "hashes of entries of run"),
+    TableSpec("images", _FILE_RUN, "t.file_id", "picture facts of entries of run"),
+    TableSpec("errors", "t.run_id", "t.id"),
+    TableSpec("hash_sets_used", "t.run_id", "t.id"),
+    TableSpec("matches", "t.run_id", "t.id"),
+)
+TABLE_NAMES = tuple(t.name for t in TABLES)
+#: Tables whose rows of a run are written by that run alone (``matches`` and
+#: ``hash_sets_used`` in one transaction of the match; ``runs`` by its start and end): a run
+#: that died cannot have changed the rows of another run there.
+PER_RUN_TABLES = frozenset({"runs", "matches", "hash_sets_used"})
+#: Tables only ever changed together with a digest of them (``set_case_info``).
+ALWAYS_RECORDED = frozenset({"case"})
+
+#: {table: {partition: [rows, sha256]}}
+Tables = dict[str, dict[str, list[Any]]]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{table}")')]
+
+
+#: Columns per printf() call: two arguments each, below SQLite's default limit of 127
+#: arguments per function (SQLITE_MAX_FUNCTION_ARG, https://www.sqlite.org/limits.html).
+_PRINTF_COLUMNS = 50
+
+
+def _row_sql(spec: TableSpec, columns: list[str]) -> str:
+    # printf('%.1s:%s', typeof(c), hex(c)) is the ROW of the module doc, computed in one C
+    # call per group of columns (about twice as fast as the same with || and substr()).
+    groups = [columns[i:i + _PRINTF_COLUMNS] for i in range(0, len(columns), _PRINTF_COLUMNS)]
+    values = " || ',' || ".join(
+        "printf('" + ",".join(["%.1s:%s"] * len(g)) + "', "
+        + ", ".join(f'typeof(t."{c}"), hex(t."{c}")' for c in g) + ")" for g in groups)
+    key = spec.partition or "NULL"
+    return (f"SELECT {key} AS k, {values} || char(10) AS line "
+            f"FROM \"{spec.name}\" t ORDER BY {spec.order}")
+
+
+def _header(table: str, columns: list[str], key: str) -> bytes:
+    return (f"triage data digest {DIGEST_VERSION}\ntable {table}\n"
+            f"columns {','.join(columns)}\npartition {key}\n").encode("ascii")
+
+
+def table_digest(conn: sqlite3.Connection, spec: TableSpec) -> dict[str, list[Any]]:
+    """``{partition: [rows, sha256]}`` of one table (see module doc), streamed: memory is
+    one hasher per partition. A missing table has no partitions."""
+    columns = _columns(conn, spec.name)
+    if not columns:
+        return {}
+    hashers: dict[Any, Any] = {}
+    counts: dict[Any, int] = {}
+    saved = conn.text_factory
+    conn.text_factory = bytes  # the lines are ASCII: hashed as SQLite returns them
+    try:
+        for key, line in conn.execute(_row_sql(spec, columns)):
+            h = hashers.get(key)
+            if h is None:
+                name = NO_RUN if key is None else str(key)
+                h = hashers[key] = hashlib.sha256(_header(spec.name, columns, name))
+                counts[key] = 0
+            h.update(line)
+            counts[key] += 1
+    finally:
+        conn.text_factory = saved
+    return {NO_RUN if k is None else str(k): [counts[k], h.hexdigest()]
+            for k, h in hashers.items()}
+
+
+def compute(conn: sqlite3.Connection, tables: Iterable[str] = TABLE_NAMES) -> Tables:
+    """The digest of ``tables`` (default: all) as they are now on ``conn`` (call it inside
+    the transaction that wrote them, so that the digest is of exactly what commits)."""
+    wanted = set(tables)
+    unknown = wanted - set(TABLE_NAMES)
+    if unknown:
+        raise ValueError(f"not a data table: {', '.join(sorted(unknown))}")
+    return {s.name: table_digest(conn, s) for s in TABLES if s.name in wanted}
+
+
+def record(tables: Tables) -> dict[str, Any]:
+    """The value stored under :data:`DIGEST_KEY` in an audit row's details."""
+    return {"version": DIGEST_VERSION, "tables": tables}
+
+
+def table_sha256(partitions: Mapping[str, list[Any]]) -> str:
+    """One SHA-256 for a table (of its canonical partitions map), for manifests."""
+    return hashlib.sha256(canonical_json(partitions).encode("ascii")).hexdigest()
+
+
+def summary(tables: Tables) -> dict[str, Any]:
+    """What a manifest records: one SHA-256 over all tables and one per table."""
+    return {"version": DIGEST_VERSION,
+            "sha256": hashlib.sha256(canonical_json(tables).encode("ascii")).hexdigest(),
+            "tables": {t: table_sha256(p) for t, p in sorted(tables.items())}}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The last digest of one table in the audit chain."""
+
+    seq: int
+    action: str
+    partitions: dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the audit chain says about the runs: those started, and those ended (an end
+    row or ``run.interrupted``); the command of each started run."""
+
+    started: dict[int, str]
+    ended: set[int]
+
+    @property
+    def unended(self) -> list[int]:
+        return sorted(set(self.started) - self.ended)
+
+
+def recorded(conn: sqlite3.Connection) -> tuple[dict[str, Recorded], list[str]]:
+    """The last recorded digest of each table, and problems with recorded digests (an
+    unknown digest version, unreadable JSON)."""
+    out: dict[str, Recorded] = {}
+    problems: list[str] = []
+    for seq, action, details in conn.execute(
+            "SELECT seq, action, details FROM audit WHERE json_valid(details) AND "
+            f"json_type(details, '$.{DIGEST_KEY}') IS NOT NULL ORDER BY seq"):
+        doc = json.loads(details)[DIGEST_KEY]
+        if not isinstance(doc, dict) or doc.get("version") != DIGEST_VERSION or \
+                not isinstance(doc.get("tables"), dict):
+            version = doc.get("version") if isinstance(doc, dict) else "?"
+            problems.append(f"audit row {seq} ({action}): a data digest this triage cannot "
+                            f"read (version {version})")
+            continue
+        for table, parts in doc["tables"].items():
+            if table in TABLE_NAMES and isinstance(parts, dict):
+                out[table] = Recorded(int(seq), str(action), parts)
+    return out, problems
+
+
+def run_state(conn: sqlite3.Connection) -> RunState:
+    started: dict[int, str] = {}
+    ended: set[int] = set()
+    for action, run in conn.execute(
+            "SELECT action, json_extract(details, '$.run') FROM audit WHERE json_valid(details) "
+            "AND json_type(details, '$.run') = 'integer' AND (action LIKE '%.start' OR "
+            "action LIKE '%.end' OR action = 'run.interrupted') ORDER BY seq"):
+        if action.endswith(".start"):
+            started[int(run)] = action[: -len(".start")]
+        else:
+            ended.add(int(run))
+    return RunState(started, ended)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One partition whose rows differ from the last recorded digest of its table."""
+
+    table: str
+    partition: str
+    recorded: list[Any] | None
+    current: list[Any] | None
+    at: Recorded
+
+    def describe(self) -> str:
+        spec = next(s for s in TABLES if s.name == self.table)
+        if spec.partition is None:
+            where = "its rows"
+        elif self.partition == NO_RUN:
+            where = "rows without a run"
+        else:
+            where = f"{spec.label} {self.partition}"
+        if self.recorded is None:
+            what = f"{self.current[0] if self.current else 0} rows not in the recorded digest"
+        elif self.current is None:
+            what = f"all {self.recorded[0]} recorded rows are gone"
+        elif self.recorded[0] != self.current[0]:
+            what = f"{self.current[0]} rows, {self.recorded[0]} recorded"
+        else:
+            what = f"{self.current[0]} rows as recorded, but their content differs"
+        return (f"{where}: {what} (digest recorded by audit row {self.at.seq}, "
+                f"{self.at.action})")
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """The data compared with the audit chain. ``ok``: nothing unexplained."""
+
+    current: Tables
+    #: Differences no recorded action explains: the data was changed outside triage.
+    differences: tuple[Difference, ...] = ()
+    #: Differences a run that died (no end in the chain) may have made: not verifiable.
+    unverifiable: tuple[Difference, ...] = ()
+    #: Runs started in the chain that never ended and are still marked running.
+    dead_runs: tuple[int, ...] = ()
+    #: Tables with no digest in the chain at all (a case made before data digests).
+    uncovered: tuple[str, ...] = ()
+    #: The runs table against the chain, and unreadable digests.
+    problems: tuple[str, ...] = ()
+    recorded_at: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and not self.problems
+
+    def failures(self) -> list[tuple[str, str]]:
+        """``(table or subject, detail)`` of every failure, grouped by table."""
+        out: list[tuple[str, str]] = []
+        for table in TABLE_NAMES:
+            ds = [d for d in self.differences if d.table == table]
+            if ds:
+                runs = sorted({d.partition for d in ds if d.partition != NO_RUN},
+                              key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+                label = f"table {table}" + (f" (run {', '.join(runs)})" if runs else "")
+                out.append((label, "; ".join(d.describe() for d in ds)))
+        out.extend(("runs vs audit trail", p) for p in self.problems)
+        return out
+
+    def message(self) -> str:
+        return "; ".join(f"{s}: {d}" for s, d in self.failures())
+
+
+def compare(conn: sqlite3.Connection, current: Tables | None = None) -> DataCheck:
+    """Compare the data on ``conn`` with the audit chain's last recorded digests.
+
+    A run that started in the chain but has no end there and is still ``running`` in the
+    runs table died (kill -9, power loss) or is running now (callers hold the case lock, so
+    it died). Such a run wrote rows without recording a digest: differences it can have made
+    are *unverifiable*, not failures: in ``files``, ``hashes``, ``images``, ``errors`` and
+    ``evidence`` any partition (a scan rewrites entries of earlier runs on resume); in
+    ``runs``, ``matches`` and ``hash_sets_used`` only its own run's partition; ``case``
+    never (it is always recorded with its change). A run the runs table calls ended whose
+    end is missing from the chain is a failure: the end of the audit trail was cut off.
+    """
+    now = current if current is not None else compute(conn)
+    last, problems = recorded(conn)
+    runs = run_state(conn)
+    status = {int(i): str(s) for i, s in conn.execute("SELECT id, status FROM runs")}
+    dead: list[int] = []
+    for run in runs.unended:
+        if status.get(run) == "running":
+            dead.append(run)
+        elif run in status:
+            problems.append(
+                f"run {run} ({runs.started[run]}) is '{status[run]}' in the runs table but "
+                "its end is missing from the audit trail: audit rows were removed from its "
+                "end")
+    for run, st in sorted(status.items()):
+        if st == "running" and run in runs.ended:
+            problems.append(f"run {run} is 'running' in the runs table but the audit trail "
+                            "recorded its end")
+    writers_of_all = any(runs.started.get(r) != "match" for r in dead)
+    differences: list[Difference] = []
+    unverifiable: list[Difference] = []
+    uncovered: list[str] = []
+    for table in TABLE_NAMES:
+        rec = last.get(table)
+        parts = now.get(table, {})
+        if rec is None:
+            if parts:
+                uncovered.append(table)
+            continue
+        for key in sorted(set(rec.partitions) | set(parts)):
+            was, cur = rec.partitions.get(key), parts.get(key)
+            if was == cur:
+                continue
+            d = Difference(table, key, was, cur, rec)
+            own = key != NO_RUN and key.isdigit() and int(key) in dead
+            if table in ALWAYS_RECORDED:
+                differences.append(d)
+            elif table in PER_RUN_TABLES:
+                (unverifiable if own else differences).append(d)
+            else:
+                (unverifiable if writers_of_all else differences).append(d)
+    return DataCheck(now, tuple(differences), tuple(unverifiable), tuple(dead),
+                     tuple(uncovered), tuple(problems),
+                     {t: r.seq for t, r in last.items()})
+
+
+__all__ = ["DIGEST_KEY", "DIGEST_VERSION", "NO_RUN", "TABLES", "TABLE_NAMES", "DataCheck",
+           "Difference", "Recorded", "TableSpec", "compare", "compute", "record", "summary",
+           "table_digest"]
