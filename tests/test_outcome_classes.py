@@ -27,11 +27,10 @@ HEIC = MEDIA / "small" / "heif.heif"
 TRUNCATED = MEDIA / "pillow" / "truncated_jpeg.jpg"
 #: Wide enough that rich never folds a reason in the console summary.
 WIDE = {"COLUMNS": "400"}
-#: NTFS scans here look only at the file system's own outcomes: with looking inside files
-#: on, the volume's boot record file $Boot (it starts with an NTFS boot sector) is taken for
-#: a nested raw disk image that libtsk cannot open, a coverage gap of the container code
-#: (reported to its owner; not an outcome of the file-system walk).
-NTFS_OPTS = ("--no-containers",)
+#: NTFS scans run with looking inside files on (the default): the volume's boot record file
+#: $Boot starts with an NTFS boot sector that declares the whole volume, so it is a note
+#: ("a boot record or a truncated image"), never a coverage gap.
+NTFS_OPTS: tuple[str, ...] = ()
 
 
 def _tool(*args: str) -> str:
