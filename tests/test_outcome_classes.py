@@ -287,6 +287,32 @@ def test_picture_over_the_decode_limit_is_a_coverage_gap(tmp_path: Path) -> None
     source.close()
 
 
+def test_archive_member_over_the_decode_limit_is_a_coverage_gap(tmp_path: Path) -> None:
+    """The same bound for a picture inside an archive: never skipped silently."""
+    import zipfile
+
+    from triage.identify import Identifier
+    from triage.sources.directory import DirectorySource
+    from triage.worker import Task, process_entry
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    png = MEDIA / "imagehash" / "imagehash.png"
+    with zipfile.ZipFile(ev / "a.zip", "w") as z:
+        z.write(png, "inner.png")
+    source = DirectorySource(str(ev))
+    (entry,) = [e for e in source.entries() if e.path == b"a.zip"]
+    options = WorkerOptions(max_decode_bytes=png.stat().st_size - 1)
+    result = process_entry(source, Identifier(), Task(1, entry, "a.zip", "zip"), options,
+                           lambda stage: None)
+    source.close()
+    (inner,) = [c.result for c in result.children if c.inner == (b"inner.png",)]
+    assert inner.status == "incomplete" and inner.stage == "decode"
+    assert "over the decode limit" in (inner.reason or "")
+    assert dict((h.algorithm, h.value) for h in inner.hashes)["sha256"] == \
+        _tool("sha256sum", str(png)).split()[0]
+
+
 # --------------------------------------------------------------------- verify-image 0/7/8
 
 

@@ -441,6 +441,12 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         faults.check("decode", path)
         image, facts, notes = decode_image(data, options)
     except Exception as e:
+        if isinstance(e, membudget.MemoryBudgetExceeded):
+            # A sound picture this machine's memory bound cannot carry: not examined, a
+            # coverage gap (digests kept and matched), like every other bound.
+            result.warnings.append(Problem("decode", "MemoryBudgetExceeded", _short(e)))
+            _coverage_gap(result, "decode", f"{_short(e)}; not decoded, digests kept")
+            return
         weak = result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0
         if isinstance(e, UnsupportedImage | UnidentifiedImageError) and not weak:
             # Media by signature, but no decoder takes it (HEIC, RAW, SVG, ...): hashed
@@ -547,8 +553,13 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
     r.mime, r.media_kind, r.ext_mismatch = ident.mime, ident.media_kind, ident.ext_mismatch
     if ident.problem:
         r.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
-    if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
-        _perceptual(r, data, options, stage, path)
+    if options.perceptual and r.media_kind == "image":
+        if len(data) <= options.max_decode_bytes:
+            _perceptual(r, data, options, stage, path)
+        else:
+            _coverage_gap(r, "decode", f"picture not decoded: {len(data)} bytes is over the "
+                          f"decode limit ({options.max_decode_bytes} bytes); digests kept, "
+                          "no perceptual hash")
     stage("expand")
     return r.freeze()
 
