@@ -185,7 +185,8 @@ def scan(
         "attempts; recorded in the audit trail).")] = False,
     verify_image: Annotated[bool, typer.Option(
         "--verify-image", help="Also hash the whole disk image (MD5, SHA-1) and compare with "
-        "the hashes stored at acquisition (E01); recorded in the evidence row.")] = False,
+        "the hashes stored at acquisition (E01); recorded in the evidence row. Exit 7 on a "
+        "mismatch, 8 when no hash is stored.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -249,14 +250,16 @@ def demo(
 def scan_exit_code(summary: RunSummary) -> int:
     """A finished scan's exit code (:func:`~.cli_errors.worst_exit` of what applies): 6 when
     matching failed or a hash set was damaged, 7 when ``--verify-image`` found a mismatch,
-    3 when entries ended as errors, 8 when entries ended as coverage gaps, else 0."""
+    3 when entries ended as errors, 8 when entries ended as coverage gaps or
+    ``--verify-image`` had no stored hash to compare with (as ``verify-image``), else 0."""
+    from .cli_image import EXIT_OF_RESULT
+
     codes = [EXIT_OK]
     if summary.match_error is not None or (
             summary.matches is not None and summary.matches.damaged_sets):
         codes.append(EXIT_HASH_SETS)
-    if summary.image_verification is not None and \
-            summary.image_verification.result == "mismatch":
-        codes.append(EXIT_VERIFICATION)
+    if summary.image_verification is not None:
+        codes.append(EXIT_OF_RESULT.get(summary.image_verification.result, EXIT_OK))
     if summary.unfinished:
         codes.append(EXIT_FILE_ERRORS)
     if summary.coverage_gaps:
