@@ -188,6 +188,9 @@ def test_partition_with_data_but_no_file_system_stays_an_error(tmp_path: Path) -
     assert code == 3 and summary["by_outcome"]["error"] == 1
     (p3,) = rows(tmp_path / "case", "SELECT * FROM files WHERE display_path='p3'")
     assert p3["status"] == "error" and "no file system libtsk can open" in p3["status_reason"]
+    # The volume warning the image source learns while listing reaches the errors table.
+    warned = rows(tmp_path / "case", "SELECT message FROM errors WHERE stage='evidence'")
+    assert any("no file system libtsk can open" in w["message"] for w in warned), warned
 
 
 # --------------------------------------------------------------------- coverage gap (8)

@@ -314,9 +314,18 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
         path=ev.path, path_bytes=ev.path_bytes, source_type=ev.source_type,
         size=description.get("size"), description=description, run_id=run_id,
         stored_md5=stored.get("md5"), stored_sha1=stored.get("sha1"), identity=ev.identity)
-    for w in source.warnings():
-        progress.warn(w)
-        case.record_error(run_id, "evidence", "Warning", w)
+    warned: set[str] = set()
+
+    def say_warnings() -> None:
+        # Sources may learn of problems while listing (an image's volumes without a file
+        # system): asked before and after enumeration, each said and recorded once.
+        for w in source.warnings():
+            if w not in warned:
+                warned.add(w)
+                progress.warn(w)
+                case.record_error(run_id, "evidence", "Warning", w)
+
+    say_warnings()
     enum_key = f"enumerated:{evidence_id}"
     listed_by = case.get_meta(enum_key)
     resumed = listed_by is not None
@@ -324,6 +333,7 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     if not resumed:
         _enumerate(case, evidence_id, run_id, source.entries(), progress)
         case.set_meta(enum_key, str(run_id))
+        say_warnings()
     if options.retry_quarantined:
         retried = case.requeue_quarantined(evidence_id, run_id)
         if retried:
