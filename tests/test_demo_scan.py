@@ -12,13 +12,30 @@ from tests.support import rows, run_triage
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     d = tmp_path_factory.mktemp("demo") / "demo"
     proc = run_triage("demo", "--dir", str(d), "--json")
-    assert proc.returncode == 0, proc.stderr
+    # The demo holds one truncated picture (a decode error by design): its scan exits 3.
+    assert proc.returncode == 3, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["case_database"] == str((d / "case" / "case.sqlite").resolve())
-    return d
+    return d, proc.returncode
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run: tuple[Path, int]) -> Path:
+    return demo_run[0]
+
+
+def test_demo_exits_with_its_scans_code(demo_run: tuple[Path, int], tmp_path: Path) -> None:
+    """Issue 12: `triage demo` returns the exit code of the scan it runs; the same scan of
+    the same evidence against the same store exits the same."""
+    d, demo_code = demo_run
+    proc = run_triage("scan", str(d / "evidence"), "--case", str(tmp_path / "case"),
+                      "--store", str(d / "hashsets.sqlite"), "--json", "-q")
+    assert proc.returncode == demo_code == 3, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["by_outcome"]["error"] == 1 and summary["by_outcome"]["coverage_gap"] == 0
 
 
 def _manifest(demo: Path) -> dict:

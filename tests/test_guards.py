@@ -384,6 +384,10 @@ def test_verify_image_records_and_says_the_verdict(tmp_path: Path) -> None:
     case3 = tmp_path / "case3"
     summary = scan_json(raw, case3, "--verify-image")
     assert summary["image_verification"]["result"] == "no stored hash"
+    # Nothing to verify against: exit 8, as verify-image says (a gap in what was checked).
+    proc = run_triage("scan", str(raw), "--case", str(tmp_path / "case4"), "--no-match",
+                      "-q", "--verify-image")
+    assert proc.returncode == 8, proc.stderr
     (ev,) = rows(case3, "SELECT stored_md5, computed_md5 FROM evidence")
     assert tuple(ev) == (None, md5)
 

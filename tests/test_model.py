@@ -40,6 +40,7 @@ SCAN_KEYS = {"by_kind", "by_status", "case_database", "duplicate_groups", "elaps
              "entries", "extension_mismatches", "files_in_duplicate_groups", "hashed_bytes",
              "images_with_perceptual_hashes", "pool", "problems_shown", "resumed", "run_id",
              "by_outcome",  # added by issue 12 item 3 (per-class counts)
+             "gaps_shown",  # added by issue 12 item 3 (the first 20 coverage gaps)
              "evidence"}  # added by issue 12 item 6 (resume and new-entry counts)
 MATCH_KEYS = {"store", "thresholds", "sets", "hits", "exact", "near", "files_matched",
               "by_category", "by_set", "known", "skipped", "notes",

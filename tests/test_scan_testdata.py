@@ -120,7 +120,8 @@ def test_pillow_bad_files_end_as_errors_with_reasons(scanned: dict[str, Path]) -
     assert crash
     for p in crash:
         r = by_path[p]
-        assert r["status"] in ("done", "error", "quarantined")
+        # incomplete: a fuzzer file no decoder recognises (a coverage gap, issue 12)
+        assert r["status"] in ("done", "incomplete", "error", "quarantined")
         if r["status"] != "done":
             assert r["status_reason"]
     # Every failed file still has its cryptographic digests when it was fully read.

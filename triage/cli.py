@@ -2,19 +2,21 @@
 
 No SQL, no hashing, no TSK here (STYLE.md).
 
-Exit codes (also in the README and ``triage --help``):
-  0  success: every entry ended done or skipped
+Exit codes (also in the README and ``triage --help``; constants in :mod:`.cli_errors`):
+  0  success: every entry ended done or not applicable by design (skipped)
   1  internal error (a bug: please report it), or worker processes cannot start
   2  usage error (bad option or argument; a case inside the evidence or evidence inside the
      case; case details that differ from the case's without --update-case)
-  3  scan completed, but some entries ended as error or quarantined (see the summary)
+  3  scan completed, but some entries ended as errors (error or quarantined)
   4  the evidence cannot be opened or read
   5  the case directory or database cannot be used (corrupt, locked, not writable)
-  6  hash-set problem (bad file, store error, verification failed)
+  6  hash-set problem (bad file, store error, a set damaged during matching)
   7  verification failed (triage verify names the export, row or signature; an image that
      does not match its stored hash)
-  8  coverage gap: some entries ended incomplete, nothing worse
+  8  coverage gap: some entries were processed only in part (status incomplete, e.g. a
+     picture format not decodable yet), nothing worse; verify-image: no stored hash
   130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
+When several apply, the first of 130, 1, 2, 5, 4, 6, 7, 3, 8, 0 is used.
 """
 
 from __future__ import annotations
@@ -190,7 +192,8 @@ def scan(
         "attempts; recorded in the audit trail).")] = False,
     verify_image: Annotated[bool, typer.Option(
         "--verify-image", help="Also hash the whole disk image (MD5, SHA-1) and compare with "
-        "the hashes stored at acquisition (E01); recorded in the evidence row.")] = False,
+        "the hashes stored at acquisition (E01); recorded in the evidence row. Exit 7 on a "
+        "mismatch, 8 when no hash is stored.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -229,17 +232,7 @@ def scan(
                     "again to resume"):
         summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
     _emit(summary, json_out, print_summary)
-    codes = []
-    if summary.match_error is not None or (
-            summary.matches is not None and summary.matches.damaged_sets):
-        codes.append(EXIT_HASH_SETS)
-    if summary.unfinished:
-        codes.append(EXIT_FILE_ERRORS)
-    if summary.image_verification is not None and \
-            summary.image_verification.result == "mismatch":
-        codes.append(EXIT_VERIFICATION)
-    if code := worst_exit(*codes):
-        raise typer.Exit(code)
+    raise typer.Exit(scan_exit_code(summary))
 
 
 @app.command(epilog=DEMO_EXITS)
@@ -261,6 +254,27 @@ def demo(
     with exit_codes():
         summary = run_demo(directory, jobs=jobs, argv=sys.argv[1:])
     _emit(summary, json_out, print_summary)
+    raise typer.Exit(scan_exit_code(summary))  # the demo's scan's own code
+
+
+def scan_exit_code(summary: RunSummary) -> int:
+    """A finished scan's exit code (:func:`~.cli_errors.worst_exit` of what applies): 6 when
+    matching failed or a hash set was damaged, 7 when ``--verify-image`` found a mismatch,
+    3 when entries ended as errors, 8 when entries ended as coverage gaps or
+    ``--verify-image`` had no stored hash to compare with (as ``verify-image``), else 0."""
+    from .cli_image import EXIT_OF_RESULT
+
+    codes = [EXIT_OK]
+    if summary.match_error is not None or (
+            summary.matches is not None and summary.matches.damaged_sets):
+        codes.append(EXIT_HASH_SETS)
+    if summary.image_verification is not None:
+        codes.append(EXIT_OF_RESULT.get(summary.image_verification.result, EXIT_OK))
+    if summary.unfinished:
+        codes.append(EXIT_FILE_ERRORS)
+    if summary.coverage_gaps:
+        codes.append(EXIT_COVERAGE_GAP)
+    return worst_exit(*codes)
 
 
 def _terminate(signum: int, frame: object) -> None:

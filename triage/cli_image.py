@@ -1,8 +1,9 @@
 """``triage verify-image``: recompute an image's MD5/SHA-1 and compare with the stored E01
 hashes. Thin: parsing and printing only; the work is :func:`triage.sources.image.verify_image`.
 
-Exit codes: 0 match; 1 mismatch; 3 nothing stored to compare with (raw images, or an E01
-without hashes); 4 the image cannot be opened or read (EvidenceError).
+Exit codes (README "Exit codes"): 0 verified (every stored hash matches); 7 mismatch; 8
+nothing stored to compare with (raw images, or an E01 without hashes: a coverage gap, not a
+failure); 4 the image cannot be opened or read (EvidenceError); 5 ``--case`` cannot be used.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Annotated
 
 import typer
 
-from .cli_errors import exit_codes
+from .cli_errors import EXIT_COVERAGE_GAP, EXIT_OK, EXIT_VERIFICATION, exit_codes
 from .errors import EvidenceError
 from .textsafe import plain_terminal
 
-EXIT_MISMATCH = 1
-EXIT_NOT_VERIFIED = 3
+#: verify-image's exit code for each result of :func:`~.sources.image.verify_image`.
+EXIT_OF_RESULT = {"match": EXIT_OK, "mismatch": EXIT_VERIFICATION,
+                  "no stored hash": EXIT_COVERAGE_GAP}
 
 
 def verify_image_command(
@@ -31,7 +33,7 @@ def verify_image_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Recompute the image hash (MD5 and SHA-1 of the media data) and compare it with the
-    hash stored in the E01 at acquisition. Exit 0 on match, 1 on mismatch, 3 when the image
+    hash stored in the E01 at acquisition. Exit 0 verified, 7 mismatch, 8 when the image
     stores no hash to compare with."""
     from .sources.image import verify_image
 
@@ -73,7 +75,4 @@ def verify_image_command(
                 "evidence row; the result in the audit trail)" if evidence_id is not None
                 else f"recorded in {case}'s audit trail only: the image is not evidence "
                 "of that case"))
-    if result["result"] == "mismatch":
-        raise typer.Exit(EXIT_MISMATCH)
-    if result["result"] == "no stored hash":
-        raise typer.Exit(EXIT_NOT_VERIFIED)
+    raise typer.Exit(EXIT_OF_RESULT[result["result"]])

@@ -19,7 +19,20 @@ from rich.progress import (
 from rich.status import Status
 from rich.table import Table
 
-from .model import CaseCounts, ImageCheck, MatchSummary, RunSummary
+from .model import (
+    OUTCOME_CLASSES,
+    OUTCOME_COVERAGE_GAP,
+    OUTCOME_DONE,
+    OUTCOME_ERROR,
+    OUTCOME_NOT_APPLICABLE,
+    OUTCOME_PENDING,
+    CaseCounts,
+    FileProblem,
+    ImageCheck,
+    MatchSummary,
+    RunSummary,
+    outcome_counts,
+)
 from .textsafe import for_terminal, terminal_line
 
 err_console = Console(stderr=True, highlight=False)
@@ -105,7 +118,7 @@ class RichProgress:
 
 def print_summary(summary: RunSummary, console: Console = out_console) -> None:
     """The end-of-scan summary: what was scanned and whether it resumed, counts, the image
-    verification, matches and the files that could not be fully processed. A table with
+    verification, matches, the errors and the coverage gaps, and a verdict. A table with
     nothing to show is left out."""
     t = Table(title="Scan summary", show_header=False, title_justify="left")
     t.add_column("what")
@@ -126,8 +139,11 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
     elif summary.resumed:
         t.add_row("resumed", "yes")
     t.add_row("entries", f"{counts.entries:,}")
-    for status, n in counts.by_status.items():
-        t.add_row(f"  {status}", f"{n:,}")
+    by_outcome = counts.by_outcome or outcome_counts(counts.by_status)
+    for outcome in OUTCOME_CLASSES:
+        n = by_outcome.get(outcome, 0)
+        if n or outcome != OUTCOME_PENDING:
+            t.add_row(f"  {OUTCOME_LABELS[outcome]}", f"{n:,}")
     for kind, n in counts.by_kind.items():
         t.add_row(f"  kind: {kind}", f"{n:,}")
     t.add_row("extension mismatches", f"{counts.extension_mismatches:,}")
@@ -156,17 +172,58 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         print_image_check(summary.image_verification, console)
     if summary.matches is not None:
         print_matches(summary.matches, console)
-    if counts.problems_shown:
-        p = Table(title="Files that could not be fully processed (first 20)",
-                  title_justify="left")
-        for col in ("path", "status", "stage", "reason"):
-            p.add_column(col, overflow="fold")
-        for row in counts.problems_shown:
-            p.add_row(*(for_terminal(v or "") for v in (row.path, row.status, row.stage,
-                                                          row.reason)))
-        console.print(p)
+    _print_files(console, "Files that could not be processed (errors)",
+                 counts.problems_shown, by_outcome.get(OUTCOME_ERROR, 0))
+    _print_files(console, "Coverage gaps: hashed and matched, but not fully examined",
+                 counts.gaps_shown, by_outcome.get(OUTCOME_COVERAGE_GAP, 0))
+    console.print(verdict(by_outcome))
     if summary.case_database:
         console.print(terminal_line("case database: ", summary.case_database))
+
+
+#: How the summary names each outcome class (issue 12), with the statuses it holds.
+OUTCOME_LABELS = {
+    OUTCOME_DONE: "done",
+    OUTCOME_NOT_APPLICABLE: "not applicable by design (skipped)",
+    OUTCOME_COVERAGE_GAP: "coverage gaps (incomplete)",
+    OUTCOME_ERROR: "errors (error, quarantined)",
+    OUTCOME_PENDING: "pending (not processed yet)",
+}
+
+
+def verdict(by_outcome: dict[str, int]) -> str:
+    """One sentence on how far the entries were processed. "Every entry was processed" only
+    when no entry ended as an error, a coverage gap or still pending."""
+    errors = by_outcome.get(OUTCOME_ERROR, 0)
+    gaps = by_outcome.get(OUTCOME_COVERAGE_GAP, 0)
+    pending = by_outcome.get(OUTCOME_PENDING, 0)
+    parts = []
+    if errors:
+        parts.append(f"{errors:,} could not be processed (errors)")
+    if gaps:
+        parts.append(f"{gaps:,} {'was' if gaps == 1 else 'were'} processed only in part "
+                     "(coverage gaps)")
+    if pending:
+        parts.append(f"{pending:,} {'is' if pending == 1 else 'are'} still pending (run the "
+                     "scan again to resume)")
+    if not parts:
+        return ("Every entry was processed (or is not applicable by design: directories, "
+                "links, sparse-by-design streams, names without metadata).")
+    return "Not every entry was processed: " + "; ".join(parts) + "."
+
+
+def _print_files(console: Console, title: str, rows: tuple[FileProblem, ...],
+                 total: int) -> None:
+    if not rows:
+        return
+    shown = f"first {len(rows)} of {total:,}" if total > len(rows) else f"{total:,}"
+    p = Table(title=f"{title} ({shown})", title_justify="left")
+    for col in ("path", "status", "stage", "reason"):
+        p.add_column(col, overflow="fold")
+    for row in rows:
+        p.add_row(*(for_terminal(v or "") for v in (row.path, row.status, row.stage,
+                                                      row.reason)))
+    console.print(p)
 
 
 #: What ``--verify-image`` says for each result (the verdict line).

@@ -30,8 +30,9 @@ large picture decodes are admitted against it:
   than half the budget. Each worker's ``RLIMIT_AS`` stays the hard stop, and is never above
   the budget.
 * **Refusals are clear.** A picture that cannot fit in the worker's own limit or in the
-  budget is not decoded: the file ends ``error`` at stage ``decode`` with class
-  :class:`MemoryBudgetExceeded` and a reason naming the estimate and the limit.
+  budget is not decoded: the file ends ``incomplete`` (a coverage gap) at stage ``decode``,
+  an errors row of class :class:`MemoryBudgetExceeded`, a reason naming the estimate and
+  the limit.
 
 The two picture defaults agree: :data:`DEFAULT_WORKER_MEMORY` (the default
 ``--memory-limit``) is derived from :data:`DEFAULT_MAX_PIXELS` (the default

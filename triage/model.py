@@ -396,6 +396,8 @@ class CaseCounts:
     images_with_perceptual_hashes: int = 0
     #: The first 20 files that ended as error or quarantined.
     problems_shown: tuple[FileProblem, ...] = ()
+    #: The first 20 files that ended as coverage gaps (status incomplete), with the reason.
+    gaps_shown: tuple[FileProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from . import evidence_identity, faults, isolation, membudget, placement
 from .case import Case
 from .errors import EvidenceError, HashSetError, UsageError
 from .model import (
+    INCOMPLETE,
     CaseCounts,
     EvidenceStart,
     FieldChange,
@@ -338,9 +339,18 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
         path=ev.path, path_bytes=ev.path_bytes, source_type=ev.source_type,
         size=description.get("size"), description=description, run_id=run_id,
         stored_md5=stored.get("md5"), stored_sha1=stored.get("sha1"), identity=ev.identity)
-    for w in source.warnings():
-        progress.warn(w)
-        case.record_error(run_id, "evidence", "Warning", w)
+    warned: set[str] = set()
+
+    def say_warnings() -> None:
+        # Sources may learn of problems while listing (an image's volumes without a file
+        # system): asked before and after enumeration, each said and recorded once.
+        for w in source.warnings():
+            if w not in warned:
+                warned.add(w)
+                progress.warn(w)
+                case.record_error(run_id, "evidence", "Warning", w)
+
+    say_warnings()
     enum_key = f"enumerated:{evidence_id}"
     listed_by = case.get_meta(enum_key)
     resumed = listed_by is not None
@@ -348,6 +358,7 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     if not resumed:
         _enumerate(case, evidence_id, run_id, source.entries(), progress)
         case.set_meta(enum_key, str(run_id))
+        say_warnings()
     if options.retry_quarantined:
         retried = case.requeue_quarantined(evidence_id, run_id)
         if retried:
@@ -493,8 +504,8 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
     mismatches = c.execute(f"SELECT count(*) FROM files {where} {and_} ext_mismatch=1",
                            params).fetchone()[0]
     hashed_bytes = c.execute(
-        f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done') "
-        "AND kind='file'", params).fetchone()[0]
+        f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done', "
+        f"'{INCOMPLETE}') AND kind='file'", params).fetchone()[0]
     dup_groups, dup_files = c.execute(
         "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM hashes h "
         f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "
@@ -505,9 +516,12 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON f.id=h.file_id "
         f"{where.replace('evidence_id', 'f.evidence_id')} "
         f"{'AND' if where else 'WHERE'} h.algorithm IN ({pictures})", params).fetchone()[0]
-    problems = [FileProblem(*r) for r in c.execute(
-        f"SELECT display_path, status, status_stage, status_reason FROM files "
-        f"{where} {and_} status IN ('error', 'quarantined') ORDER BY id LIMIT 20", params)]
+
+    def first_20(statuses: str) -> tuple[FileProblem, ...]:
+        return tuple(FileProblem(*r) for r in c.execute(
+            f"SELECT display_path, status, status_stage, status_reason FROM files "
+            f"{where} {and_} status IN ({statuses}) ORDER BY id LIMIT 20", params))
+
     return CaseCounts(
         entries=sum(by_status.values()),
         by_status=dict(sorted(by_status.items())),
@@ -518,5 +532,6 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         duplicate_groups=dup_groups,
         files_in_duplicate_groups=dup_files,
         images_with_perceptual_hashes=perceptual,
-        problems_shown=tuple(problems),
+        problems_shown=first_20("'error', 'quarantined'"),
+        gaps_shown=first_20(f"'{INCOMPLETE}'"),
     )

@@ -388,6 +388,9 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.warnings.append(Problem("decode", "TooLarge",
                                     f"{total} bytes is over the decode limit "
                                     f"({options.max_decode_bytes}); not decoded"))
+            _coverage_gap(result, "decode", f"picture not decoded: {total} bytes is over "
+                          f"the decode limit ({options.max_decode_bytes} bytes); digests "
+                          "kept, no perceptual hash")
         else:
             _perceptual(result, data, options, stage, path)
     if kind == "disk" and not options.containers and result.status == DONE:
@@ -438,16 +441,29 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         faults.check("decode", path)
         image, facts, notes = decode_image(data, options)
     except Exception as e:
-        if isinstance(e, UnsupportedImage | UnidentifiedImageError):
-            # Media by signature, but no decoder (HEIC, RAW, SVG, ...): hashed, not
-            # decoded. Recorded as a note, not as an error in the file.
+        if isinstance(e, membudget.MemoryBudgetExceeded):
+            # A sound picture this machine's memory bound cannot carry: not examined, a
+            # coverage gap (digests kept and matched), like every other bound.
+            result.warnings.append(Problem("decode", "MemoryBudgetExceeded", _short(e)))
+            _coverage_gap(result, "decode", f"{_short(e)}; not decoded, digests kept")
+            return
+        weak = result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0
+        if isinstance(e, UnsupportedImage | UnidentifiedImageError) and not weak:
+            # Media by signature, but no decoder takes it (HEIC, RAW, SVG, ...): hashed
+            # (digests kept and matched), not decoded: a coverage gap, not an error in the
+            # file (issue 12's outcome classes).
             result.warnings.append(Problem("decode", "UnsupportedFormat",
                                     f"no decoder for {result.mime}"))
+            _coverage_gap(result, "decode", undecodable_reason(result.mime))
             return
-        if result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0:
+        if weak:
+            # Pillow's "cannot identify" message names the buffer's memory address: not
+            # kept (output is deterministic).
+            why = ("no decoder recognises it" if isinstance(e, UnidentifiedImageError)
+                   else _short(e))
             result.warnings.append(Problem("decode", "WeakSignature",
                                     f"identified as {result.mime} by a weak heuristic and "
-                                    f"not decodable ({_short(e)}); probably not an image"))
+                                    f"not decodable ({why}); probably not an image"))
             return
         fail("decode", e)
         return
@@ -474,6 +490,55 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
     result.image = facts
 
 
+#: libmagic's MIME types of formats that Pillow registers under another one
+#: (``PIL.Image.MIME``): Pillow format names.
+_MAGIC_MIME_ALIASES = {
+    "image/x-ms-bmp": "BMP", "image/vnd.microsoft.icon": "ICO",
+    "image/x-jp2-codestream": "JPEG2000", "image/x-portable-pixmap": "PPM",
+    "image/x-portable-greymap": "PPM", "image/x-portable-bitmap": "PPM",
+    "image/x-xbitmap": "XBM", "image/x-xpixmap": "XPM", "image/x-icns": "ICNS",
+    "image/x-xv-thumbnail": "XVTHUMB",
+}
+
+
+def decoder_for(mime: str | None) -> str | None:
+    """The Pillow format that decodes pictures of this MIME type here, or None."""
+    from PIL import Image
+
+    available = set(_pillow_formats()) - NO_RASTER_DECODER
+    by_mime = {m: f for f, m in Image.MIME.items() if f in available}
+    fmt = by_mime.get(mime or "") or _MAGIC_MIME_ALIASES.get(mime or "")
+    return fmt if fmt in available else None
+
+
+def undecodable_reason(mime: str | None) -> str:
+    """Why a picture that no decoder opened is a coverage gap: a format without a decoder
+    here (``format not decodable yet: HEIC (image/heic)``), or a file of a decodable format
+    whose decoder does not recognise it (a variant it does not support, or damage: which of
+    the two cannot be told)."""
+    fmt = decoder_for(mime)
+    if fmt is None:
+        return (f"format not decodable yet: {format_label(mime)} ({mime}); digests kept, no "
+                "perceptual hash")
+    return (f"not decoded: {mime} is decodable ({fmt}), but the decoder does not recognise "
+            "this file (a variant it does not support, or damaged); digests kept, no "
+            "perceptual hash")
+
+
+def format_label(mime: str | None) -> str:
+    """A picture format's short name from its MIME type: ``image/heic`` -> ``HEIC``,
+    ``image/x-canon-cr2`` -> ``CANON-CR2``, ``image/svg+xml`` -> ``SVG``."""
+    sub = (mime or "").partition("/")[2].removeprefix("x-").removeprefix("vnd.")
+    return sub.partition("+")[0].upper() or "unknown"
+
+
+def _coverage_gap(result: _Draft, stage: str, reason: str) -> None:
+    """Record a coverage gap (status ``incomplete``, issue 12's outcome classes): what could
+    be done was done, part of the content was not examined. Never hides an error."""
+    if result.status == DONE:
+        result.status, result.stage, result.reason = INCOMPLETE, stage, reason
+
+
 def _member_result(data: bytes, name: bytes, identifier: Identifier,
                    options: WorkerOptions, stage: Callable[[str], None],
                    path: str) -> FileResult:
@@ -488,8 +553,13 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
     r.mime, r.media_kind, r.ext_mismatch = ident.mime, ident.media_kind, ident.ext_mismatch
     if ident.problem:
         r.warnings.append(Problem("identify", "IdentifyFailed", ident.problem))
-    if options.perceptual and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
-        _perceptual(r, data, options, stage, path)
+    if options.perceptual and r.media_kind == "image":
+        if len(data) <= options.max_decode_bytes:
+            _perceptual(r, data, options, stage, path)
+        else:
+            _coverage_gap(r, "decode", f"picture not decoded: {len(data)} bytes is over the "
+                          f"decode limit ({options.max_decode_bytes} bytes); digests kept, "
+                          "no perceptual hash")
     stage("expand")
     return r.freeze()
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.helpers import ANSWERS, DISK, Scan, read_oracle, scan, unpack
+from tests.images.helpers import ANSWERS, DISK, Read, Scan, read_oracle, scan, unpack
+from triage.sources.base import FileEntry
 from triage.sources.tsk import FAT_RECOVERY_NOTE, OVERWRITTEN_NOTE
 
 EXT2 = DISK / "dfvfs"
@@ -106,19 +107,21 @@ def test_every_oracle_is_covered() -> None:
     assert sorted(p.name for p in (ANSWERS / "tsk").glob("*.tsv")) == sorted(ORACLES)
 
 
-def expected_difference(row_path: str, inode: str, ours_error: str | None,
-                        bad_ranges: list[tuple[int, int]]) -> str | None:
+def expected_difference(row_path: str, inode: str, entry: FileEntry,
+                        read: Read | None) -> str | None:
     """Differences from the TSK listing that we keep on purpose, with the reason."""
-    if inode == "0" and ours_error:
+    never_read = read is None and entry.preset_status is not None and \
+        entry.preset_status[0] == "skipped"
+    if inode == "0" and never_read:
         # A deleted name whose inode number was cleared (ext2 ímynd.dd, r/- rows): icat of
-        # inode 0 prints nothing, so the listing shows the empty-file MD5. We record an
-        # error instead: there is no content, and the empty digest would be a false claim
-        # (RELIABILITY #5).
+        # inode 0 prints nothing, so the listing shows the empty-file MD5. There is no
+        # content: not applicable by design (skipped), never the empty digest, which would
+        # be a false claim (RELIABILITY #5).
         return "no metadata"
-    if row_path.endswith("$BadClus:$Bad") and bad_ranges:
-        # NTFS $Bad is a sparse stream as long as the volume with no data runs; icat
-        # prints nothing (size 0 in the listing). libtsk cannot read it, so we report
-        # its logical size with the whole range unreadable: status partial, no digest.
+    if row_path.endswith("$BadClus:$Bad") and never_read:
+        # NTFS $Bad is a sparse stream as long as the volume, allocated only on clusters
+        # marked bad; icat prints nothing (size 0 in the listing). Recorded with its
+        # logical size, never read (not applicable by design, issue 12).
         return "sparse $Bad"
     return None
 
@@ -143,9 +146,7 @@ def test_tsk_oracle(tsv: str, tmp_path: Path) -> None:
         entry = ours[key]
         assert entry.deleted == r.deleted, r.path
         read = result.read(entry)
-        error = (read.error if read else None) or (
-            entry.preset_status[2] if entry.preset_status else None)
-        if expected_difference(r.path, r.inode, error, read.bad_ranges if read else []):
+        if expected_difference(r.path, r.inode, entry, read):
             continue
         assert read is not None, (r.path, entry.preset_status)
         assert read.error is None and not read.bad_ranges, (r.path, read)

@@ -253,8 +253,9 @@ def test_verify_image_match_and_cli(built: Path, tmp_path: Path) -> None:
     bad = tmp_path / "tampered.E01"
     _corrupt_stored_md5(built / "ext4.E01", bad)
     mismatch = runner.invoke(app, ["verify-image", str(bad)])
-    assert mismatch.exit_code == 1 and "MISMATCH" in mismatch.output, mismatch.output
+    # Issue 12's exit-code table: 7 mismatch, 8 nothing stored to compare with.
+    assert mismatch.exit_code == 7 and "MISMATCH" in mismatch.output, mismatch.output
     raw = runner.invoke(app, ["verify-image", str(built / "ext4.raw")])
-    assert raw.exit_code == 3 and "NOT VERIFIED" in raw.output
+    assert raw.exit_code == 8 and "NOT VERIFIED" in raw.output
     missing = runner.invoke(app, ["verify-image", str(tmp_path / "nope.E01")])
     assert missing.exit_code == 4

@@ -276,3 +276,54 @@ def test_zip_directories_and_symbolic_links_are_listed_with_their_kind() -> None
     assert got == [(b"photos", "directory", None, "skipped", None),
                    (b"photos/a.jpg", "file", None, None, jpeg),
                    (b"latest.jpg", "symlink", b"photos/a.jpg", "skipped", None)]
+
+
+@pytest.mark.parametrize("mkfs", [
+    ["mkfs.fat", "-C", "{img}", "2048"],
+    ["mkfs.ext4", "-q", "-F", "{img}", "3M"],
+    ["mkfs.ntfs", "-q", "-F", "-C", "{img}"],
+])
+def test_declared_size_of_real_file_systems_is_their_size(
+        mkfs: list[str], tmp_path: pytest.TempPathFactory) -> None:
+    """The size a file system declares (used to tell a boot record from a disk) is read
+    from the fields mkfs writes: the whole image, never more."""
+    import shutil
+    import subprocess
+
+    from triage.sources.disk_containers import DECLARED_SIZE_HEAD_BYTES, declared_size
+
+    if shutil.which(mkfs[0]) is None:
+        pytest.skip(f"{mkfs[0]} not installed")
+    img = tmp_path / "fs.img"  # type: ignore[operator]
+    if mkfs[0] == "mkfs.ntfs":
+        img.write_bytes(b"\0" * (4 << 20))
+    subprocess.run([a.format(img=img) for a in mkfs], check=True, capture_output=True)
+    data = img.read_bytes()
+    declared = declared_size(data[:DECLARED_SIZE_HEAD_BYTES])
+    assert declared is not None and 0.99 * len(data) <= declared <= len(data)
+
+
+def test_a_boot_record_is_a_note_not_a_gap(tmp_path: pytest.TempPathFactory) -> None:
+    """NTFS $Boot (the first 8 KiB of the volume being scanned) and a truncated file system
+    declare more than they hold: a note on the file, never a coverage gap (issue 12: a
+    healthy NTFS volume exits 0)."""
+    import shutil
+    import subprocess
+
+    from triage.members import Note
+
+    if shutil.which("mkfs.ntfs") is None:
+        pytest.skip("mkfs.ntfs not installed")
+    img = tmp_path / "ntfs.img"  # type: ignore[operator]
+    img.write_bytes(b"\0" * (4 << 20))
+    subprocess.run(["mkfs.ntfs", "-q", "-F", "-C", str(img)], check=True, capture_output=True)
+    data = img.read_bytes()
+    declared = struct.unpack_from("<Q", data, 0x28)[0] * 512
+    events = list(walk(data[:8192], Limits(), name=b"$Boot"))
+    assert [type(e) for e in events] == [Note], events
+    assert (f"a boot record or a truncated image: it declares {declared} bytes and holds "
+            "8192") in events[0].text  # type: ignore[union-attr]
+    # The whole file system is opened as a disk, as before.
+    whole = list(walk(data, Limits(), name=b"ntfs.img"))
+    assert not any(isinstance(e, Problem) for e in whole)
+    assert any(isinstance(e, Found) for e in whole)

@@ -182,6 +182,9 @@ def _walk(path: tuple[bytes, ...], data: bytes, kind: str | None, name: bytes,
                 yield from _walk(child_path, m.data, child_kind, m.name, limits, budget,
                                  carve)
     except ContainerError as e:
+        if "boot-record" in e.flags:  # not a disk at all (members/disk.py): a note
+            yield Note(path, e.reason)
+            return
         yield Problem(path, e.reason, e.flags)
         return
     if kind == "disk":

@@ -18,7 +18,14 @@ from typing import Any, BinaryIO
 
 from ..errors import EvidenceError
 from ..sources.base import FILE, FileEntry
-from ..sources.disk_containers import LAYOUT_HEAD_BYTES, detect_nested, open_nested
+from ..sources.disk_containers import (
+    DECLARED_SIZE_HEAD_BYTES,
+    LAYOUT_HEAD_BYTES,
+    declared_size,
+    detect_nested,
+    has_disk_layout,
+    open_nested,
+)
 from .base import Budget, ContainerError, Limits, Member, member_caps, read_capped, short
 
 
@@ -66,6 +73,8 @@ def expand_disk(stream: BinaryIO, limits: Limits, budget: Budget,
         img = ContainerImg(container)
         layout = probe_layout(img)
         problems = [v.error for v in layout.volumes if v.error]
+        if not any(v.error is None for v in layout.volumes) and kind == "raw":
+            _refuse_boot_record(stream, problems)
         # libtsk cannot tell a damaged file system from one it does not support (APFS,
         # btrfs, XFS ...): either way not looked into, a coverage gap rather than damage.
         if not any(v.error is None for v in layout.volumes):
@@ -91,6 +100,27 @@ def expand_disk(stream: BinaryIO, limits: Limits, budget: Budget,
                                  f"{'; '.join(problems)}", ("nested-disk", "unsupported"))
     finally:
         container.close()
+
+
+def _refuse_boot_record(stream: BinaryIO, problems: list[str]) -> None:
+    """Raise ``ContainerError`` flagged ``boot-record`` when the raw data declares a larger
+    volume than it holds: a boot record (NTFS ``$Boot`` is the first sectors of the very
+    volume being scanned; a saved MBR) or a truncated image. Neither is a disk that could be
+    looked into, so it is a note on the file, not a coverage gap: otherwise every NTFS
+    volume would end with a gap (issue 12: healthy images exit 0)."""
+    here = stream.tell()
+    try:
+        stream.seek(0)
+        head = stream.read(DECLARED_SIZE_HEAD_BYTES)
+        held = stream.seek(0, 2)
+    finally:
+        stream.seek(here)
+    declared = declared_size(head)
+    if declared is not None and declared > held:
+        raise ContainerError(
+            f"nested disk image (raw, {has_disk_layout(head)}): not opened: a boot record "
+            f"or a truncated image: it declares {declared} bytes and holds {held}"
+            + (f" ({'; '.join(problems)})" if problems else ""), ("nested-disk", "boot-record"))
 
 
 def _member(fs: Any, entry: FileEntry, limits: Limits, budget: Budget,

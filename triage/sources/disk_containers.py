@@ -647,6 +647,53 @@ def has_disk_layout(head: bytes) -> str | None:
     return next((name for name, ok in checks if ok), None)
 
 
+#: Bytes :func:`declared_size` needs: up to the ISO 9660 primary descriptor's block size.
+DECLARED_SIZE_HEAD_BYTES = ISO9660_DESCRIPTOR + 2048
+
+
+def declared_size(head: bytes) -> int | None:
+    """The size in bytes that the partition table or file system at the start of ``head``
+    says it spans (None when unknown): data that declares more than it holds is a boot
+    record (NTFS ``$Boot``, a saved MBR) or a truncated image, not a disk to look into.
+    Fields (lower bounds where a format has more): NTFS bytes per sector (0x0B) x total
+    sectors (0x28); FAT bytes per sector x total sectors (0x13, else 0x20); exFAT volume
+    length (0x48) << bytes-per-sector shift (0x6C); ext2/3/4 s_blocks_count_lo x
+    1024 << s_log_block_size (superblock at 1024); HFS+ total blocks x block size
+    (big-endian, at 1024+40); ISO 9660 volume space size x logical block size (primary
+    descriptor, both-endian fields read little-endian); GPT the backup header's LBA (header
+    at 512, field 0x20) + 1, x 512; MBR the end of the last partition (x 512)."""
+    kind = has_disk_layout(head)
+    try:
+        if kind == "gpt":
+            return (struct.unpack_from("<Q", head, 512 + 0x20)[0] + 1) * 512
+        if kind == "ntfs":
+            bps = struct.unpack_from("<H", head, 0x0B)[0]
+            return bps * struct.unpack_from("<Q", head, 0x28)[0]
+        if kind == "fat":
+            bps, total16 = struct.unpack_from("<H", head, 0x0B)[0], \
+                struct.unpack_from("<H", head, 0x13)[0]
+            return bps * (total16 or struct.unpack_from("<I", head, 0x20)[0])
+        if kind == "exfat":
+            return struct.unpack_from("<Q", head, 0x48)[0] << head[0x6C]
+        if kind == "ext":
+            blocks, log = struct.unpack_from("<II", head, 1024 + 4)[0], \
+                struct.unpack_from("<I", head, 1024 + 24)[0]
+            return blocks * (1024 << min(log, 16))
+        if kind == "hfs+":
+            size, blocks = struct.unpack_from(">II", head, 1024 + 40)
+            return size * blocks
+        if kind == "iso9660":
+            blocks = struct.unpack_from("<I", head, ISO9660_DESCRIPTOR + 80)[0]
+            return blocks * struct.unpack_from("<H", head, ISO9660_DESCRIPTOR + 128)[0]
+        if kind == "mbr":
+            ends = [sum(struct.unpack_from("<II", head, 446 + 16 * i + 8))
+                    for i in range(4) if head[446 + 16 * i + 4] != 0]
+            return max(ends) * 512
+    except struct.error:
+        return None
+    return None
+
+
 # --------------------------------------------------------------------------- registry
 
 

@@ -19,7 +19,7 @@ import heapq
 import io
 import struct
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,33 @@ _NAME_FLAG_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
 _META_FLAG_ALLOC = int(pytsk3.TSK_FS_META_FLAG_ALLOC)
 _META_FLAG_UNALLOC = int(pytsk3.TSK_FS_META_FLAG_UNALLOC)
 _VS_PART_FLAG_ALLOC = int(pytsk3.TSK_VS_PART_FLAG_ALLOC)
+
+# Not applicable by design (status ``skipped``, issue 12's outcome classes): entries that are
+# recorded but never read because there is nothing of the user's to read, by the format's
+# own definition. Anything else that cannot be read stays an error.
+#
+# NTFS $BadClus (reserved MFT entry 8, NTFS_MFT_BADCLUS in TSK's tsk_ntfs.h) keeps the
+# volume's bad clusters in its $DATA stream named $Bad: a sparse stream exactly as long as the
+# volume whose only allocated runs sit on clusters marked bad (LCN = VCN; Microsoft's
+# chkdsk sources, badfile.hxx: "stored as a sparse file with LCN = VCN"). istat on DFTT
+# 7-undel-ntfs shows "$DATA (128-1) Name: $Bad Non-Resident size: 6160384 init_size: 0":
+# nothing in it was ever written. libtsk drops its single all-sparse run (ntfs.c,
+# ntfs_make_data_run: "special case for $BADCLUST ... If there is only one run entry and it
+# is sparse, then there are no bad blocks, so get rid of it"), so a read returns no bytes
+# (icat 8-128-1 prints nothing) and reading it would count the whole volume as unreadable.
+# Other sparse streams (a user's sparse file, $UsnJrnl:$J) hold real data and are read:
+# their sparse runs read as zeros, which is their content.
+_NTFS_MFT_BADCLUS = 8
+_NTFS_BADCLUS_STREAM = b"$Bad"
+BADCLUS_REASON = ("NTFS bad-cluster list $BadClus:$Bad: sparse by design, as long as the "
+                  "volume and allocated only on clusters marked bad ({n} marked bad): "
+                  "recorded, never read")
+#: A volume without a file system whose every byte has one value (zeroed, or erased flash
+#: at 0xFF) is unformatted: nothing to list or read (checked by reading all of it).
+BLANK_VOLUME_REASON = ("{where}: unformatted: no file system, and all {n} bytes are "
+                       "{value:#04x}: nothing to read")
+EMPTY_VOLUME_REASON = "{where}: empty partition (0 bytes): nothing to read"
+BLANK_CHECK_CHUNK = 4 << 20
 
 _META_KIND = {
     int(pytsk3.TSK_FS_META_TYPE_REG): base.FILE,
@@ -185,6 +212,42 @@ def probe_layout(img: pytsk3.Img_Info, sector_size: int = 512) -> Layout:
                 vol.error = f"partition {scanned} ({desc}): {vol.error}"
         layout.volumes.append(vol)
     return layout
+
+
+def blank_volume(img: pytsk3.Img_Info, vol: Volume,
+                 tick: Callable[[], None] = lambda: None) -> str | None:
+    """Why a volume without a file system (``vol.error`` set by :func:`probe_layout`) is
+    not applicable, or None when it is not blank (it then stays an error).
+
+    Blank means empty (0 bytes) or every byte one value, found by reading all of it
+    (``tick`` is called after each 4 MiB, so that the caller can say it is alive). A volume
+    that extends past the end of the image, or whose bytes cannot all be read, is never
+    blank: what is missing might have held anything.
+    """
+    where = (f"partition {vol.prefix[1:].decode()} ({vol.description})" if vol.prefix
+             else vol.description)
+    if vol.length == 0:
+        return EMPTY_VOLUME_REASON.format(where=where)
+    if vol.offset + vol.length > int(img.get_size()):
+        return None
+    value: bytes | None = None
+    pos = 0
+    while pos < vol.length:
+        n = min(BLANK_CHECK_CHUNK, vol.length - pos)
+        try:
+            chunk = bytes(img.read(vol.offset + pos, n))
+        except OSError:
+            return None
+        if len(chunk) != n:
+            return None
+        if value is None:
+            value = chunk[:1]
+        if chunk.strip(value):
+            return None
+        pos += n
+        tick()
+    assert value is not None
+    return BLANK_VOLUME_REASON.format(where=where, n=vol.length, value=value[0])
 
 
 def _probe_fs(img: pytsk3.Img_Info, vol: Volume) -> None:
@@ -325,7 +388,14 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
                   "recovered" if name_unalloc else
                   f"name without readable metadata (meta address {addr})")
         if kind == base.FILE:
-            preset = ("error", "enumerate", reason)
+            # A deleted name of meta address 0 has no metadata at all, by design: in
+            # ext2/3/4 inode 0 marks an unused directory entry ("A value of 0 indicate that
+            # the entry is not used", Poirier, "The Second Extended File System", directory
+            # entry field ``inode``) and TSK lists such names so (fls "r/- * 0:"). Nothing
+            # to read: not applicable. A name whose metadata exists but cannot be loaded
+            # (nonzero address) or an allocated name without metadata stays an error.
+            no_metadata = name_unalloc and addr == 0
+            preset = ("skipped" if no_metadata else "error", "enumerate", reason)
         notes.append(reason)
         yield (FileEntry(identity=f"{vol.offset}:{addr}:none:{_identity_path(full)}",
                          path=full, kind=kind, allocated=False, deleted=deleted, inode=addr,
@@ -394,9 +464,14 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
                 printed = True
                 if kind == base.DIRECTORY and not aname:
                     continue
+                stream_preset = preset
+                if (stream_preset is None and addr == _NTFS_MFT_BADCLUS
+                        and aname == _NTFS_BADCLUS_STREAM):
+                    stream_preset = ("skipped", "enumerate", BADCLUS_REASON.format(
+                        n=_allocated_blocks(f, atype, aid)))
                 yield make(aname or b"", (atype, aid),
                            base.FILE if kind in (base.FILE, base.DIRECTORY) else kind,
-                           asize, preset), None
+                           asize, stream_preset), None
             elif atype == _ATTR_NTFS_IDXROOT:
                 printed = True
                 if aname == b"$I30":
@@ -411,6 +486,22 @@ def _file_entries(fs: Any, vol: Volume, f: Any, rel: bytes, ntfs: bool, fat: boo
         return
     size = int(meta.size) if kind == base.FILE else None
     yield make(b"", None, kind, size, preset), descend
+
+
+def _allocated_blocks(f: Any, atype: int, aid: int) -> int:
+    """Blocks of one attribute's data runs that are neither sparse nor filler (0 when it
+    has no runs or they cannot be loaded)."""
+    try:
+        for a in f:
+            if (int(a.info.type), int(a.info.id)) != (atype, aid):
+                continue
+            if not int(a.info.flags) & _ATTR_FLAG_NONRES:
+                return 0
+            return sum(max(int(run.len), 0) for run in a
+                       if not int(run.flags) & _RUN_FLAG_NODATA)
+    except OSError:
+        pass
+    return 0
 
 
 def _attrs(f: Any) -> list[tuple[int, int, bytes | None, int]]:

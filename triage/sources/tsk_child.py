@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
@@ -43,7 +43,7 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) ->
     from . import base
     from .base import FileEntry
     from .disk_containers import open_container
-    from .tsk import ContainerImg, probe_layout, walk_volume
+    from .tsk import ContainerImg, blank_volume, probe_layout, walk_volume
 
     try:
         container = open_container(path, kind)
@@ -68,9 +68,15 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) ->
             # against the volume's folder in the evidence, "." for a lone file system.
             faults.check("enumerate", display_bytes(vol.prefix) if vol.prefix else ".")
             if vol.error:
+                # An unformatted (blank) volume is not applicable; any other volume without
+                # a file system libtsk can open is an error.
+                blank = blank_volume(img, vol, _heartbeat(conn)) if vol.fs_type is None \
+                    else None
+                status = ("skipped", "enumerate", blank) if blank else \
+                    ("error", "enumerate", vol.error)
                 conn.send(("entries", [FileEntry(
                     identity=f"{vol.offset}:volume:error", path=vol.prefix,
-                    kind=base.OTHER, preset_status=("error", "enumerate", vol.error))]))
+                    kind=base.OTHER, preset_status=status)]))
                 conn.send(("volume_done", vol.index))
                 continue
             batch: list[Any] = []
@@ -96,6 +102,19 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) ->
             conn.send(("volume_done", vol.index))
     conn.send(("done",))
     return 0
+
+
+def _heartbeat(conn: Connection) -> Callable[[], None]:
+    """A callback that sends an empty batch at most every BATCH_SECONDS: the supervisor
+    gives up on a child that says nothing for ``timeout`` seconds."""
+    last = [time.monotonic()]
+
+    def tick() -> None:
+        if time.monotonic() - last[0] > BATCH_SECONDS:
+            conn.send(("entries", []))
+            last[0] = time.monotonic()
+
+    return tick
 
 
 def _fault_injection(stage: str) -> None:
