@@ -28,6 +28,7 @@ from triage.members import (
     Found,
     Limits,
     Member,
+    Note,
     Problem,
     container_kind,
     expand,
@@ -462,10 +463,13 @@ EXPECTED_PROBLEMS = {
     "small/rar5.rar": "unsupported: RAR", "exiftool/ZIP.rar": "unsupported: RAR",
     # 130 bytes: no xref table, no /Type keys; qpdf's recovery finds no pages.
     "small/pdf.pdf": "corrupt PDF: PdfError",
-    # A hybrid ISO 9660 + GPT boot image cut to 40 KiB: recognised as a disk image inside
-    # the evidence (GPT header), but libtsk finds no readable volume in what is left.
-    "exiftool/ISO.iso": "nested disk image (raw): not opened: no partition table and no "
-                        "file system libtsk recognises",
+}
+#: Notes these files deserve (not problems): a hybrid ISO 9660 + GPT boot image cut to
+#: 40 KiB is recognised as a disk image inside the evidence (GPT header) that declares far
+#: more than it holds: a truncated image, a note (no readable volume in what is left).
+EXPECTED_NOTES = {
+    "exiftool/ISO.iso": "nested disk image (raw, gpt): not opened: a boot record or a "
+                        "truncated image: it declares 391118848 bytes and holds 40960",
 }
 #: Members the sweep must find (path, inner path).
 EXPECTED_MEMBERS = {
@@ -483,6 +487,7 @@ def test_shared_testdata_archives_and_documents() -> None:
     if not media.is_dir():
         pytest.fail(f"shared test data not found at {media}")
     seen_problems: dict[str, str] = {}
+    seen_notes: dict[str, str] = {}
     seen_members: set[tuple[str, bytes]] = set()
     kinds: dict[str, str] = {}
     for sub in ("small", "exiftool"):
@@ -497,6 +502,10 @@ def test_shared_testdata_archives_and_documents() -> None:
                 if isinstance(e, Problem):
                     seen_problems[rel] = e.reason
                     continue
+                if isinstance(e, Note):
+                    if "not opened" in e.text:
+                        seen_notes[rel] = e.text
+                    continue
                 seen_members.add((rel, inner_path(e.path)))
                 if e.member.entry_kind == "directory":  # listed, as on a file system
                     assert e.member.status == "skipped"
@@ -506,6 +515,9 @@ def test_shared_testdata_archives_and_documents() -> None:
         k: v.split(":")[0] for k, v in EXPECTED_PROBLEMS.items()}
     for rel, prefix in EXPECTED_PROBLEMS.items():
         assert seen_problems[rel].startswith(prefix), (rel, seen_problems[rel])
+    assert set(seen_notes) == set(EXPECTED_NOTES)
+    for rel, prefix in EXPECTED_NOTES.items():
+        assert seen_notes[rel].startswith(prefix), (rel, seen_notes[rel])
     assert EXPECTED_MEMBERS <= seen_members, EXPECTED_MEMBERS - seen_members
     assert {kinds[p] for p in ("exiftool/OOXML.docx", "exiftool/OpenDoc.ods",
                                "exiftool/iWork.numbers", "small/zip.zip")} == {"zip"}
