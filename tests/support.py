@@ -45,13 +45,14 @@ def rows(case: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row
 def simulate(case: Path, sql: str, params: tuple[Any, ...] = (), *,
              tables: tuple[str, ...]) -> None:
     """Change a case's data rows the way an older triage or another source would have left
-    them (a test's set-up, not tampering): the change is an audited action (``test.simulate``)
-    that records the digest of ``tables`` (the tables ``sql`` changes), so the case still
-    verifies and opens (triage.datadigest)."""
+    them (a test's set-up, not tampering): the change is an audited action that records the
+    digest of ``tables`` (the tables ``sql`` changes), so the case still verifies and opens
+    (triage.datadigest). It is recorded as ``case.migrate`` (with the SQL in its details):
+    the only action that may change any row of any run (datadigest.tables_changed_by)."""
     from triage.case import Case
 
     with Case.open(case, create=False) as c, \
-            c.audited_change("test.simulate", {"sql": sql}, tables) as conn:
+            c.audited_change("case.migrate", {"simulated": sql}, tables) as conn:
         conn.execute(sql, params)
 
 

@@ -271,7 +271,7 @@ def test_the_opening_after_a_death_records_the_rows_as_found(tmp_path: Path) -> 
 def test_audited_change_and_an_unaudited_one(tmp_path: Path) -> None:
     path = _case_with_runs(tmp_path)
     with Case.open(path, create=False) as c, \
-            c.audited_change("evidence.verified", {"evidence": 1}, ("evidence",)) as t:
+            c.audited_change("image.verify", {"evidence": 1}, ("evidence",)) as t:
         t.execute("UPDATE evidence SET computed_md5=?", ("a" * 32,))
     with Case.open(path, create=False) as c:
         assert c.check_data().ok
@@ -324,3 +324,108 @@ def test_a_wide_table_and_every_value_type(tmp_path: Path) -> None:
     got = datadigest.table_digest(conn, datadigest.TableSpec("wide", None, "t.id"))
     conn.close()
     assert got == {"-": _independent(db, "wide", "NULL", "t.id", "-")}
+
+
+# -- issue 12 item 5 review: what an audit row may explain --------------------------------
+
+
+@pytest.mark.parametrize("action", ["case.note", "report.export", "image.verify"])
+def test_an_action_that_never_changes_matches_cannot_explain_a_change(
+        tmp_path: Path, action: str) -> None:
+    path = _case_with_runs(tmp_path)
+    with Case.open(path, create=False) as c, c.audited_change(action, {}, ("matches",)) as t:
+        t.execute("UPDATE matches SET category='non-pertinent' WHERE run_id=2")
+    r = _verify(path)
+    assert r.returncode == EXIT_VERIFY_FAILED, r.stdout
+    assert (f"FAIL case data: table matches: audit row 6 ({action}) records a change of "
+            f"table matches (run 2), which a {action} never makes") in r.stdout
+    with pytest.raises(CaseDataError, match="table matches"):
+        Case.open(path, create=False)
+
+
+def test_a_later_run_cannot_change_an_ended_runs_matches(tmp_path: Path) -> None:
+    path = _case_with_runs(tmp_path)
+    # A forged end row of a later run that also rewrote run 2's hit.
+    with Case.open(path, create=False) as c, \
+            c.audited_change("match.end", {"run": 3}, ("matches",)) as t:
+        t.execute("UPDATE matches SET category='non-pertinent' WHERE run_id=2")
+    r = _verify(path)
+    assert r.returncode == EXIT_VERIFY_FAILED, r.stdout
+    assert ("table matches: audit row 6 (match.end) records a change of table matches in "
+            "run 2, which had ended before it") in r.stdout
+
+
+def _old_case(tmp_path: Path) -> Path:
+    """The schema 1 fixture (made by a triage without data digests: one csv export whose
+    manifest anchors the audit head), without its WAL files (as the review's repro)."""
+    case = tmp_path / "v1" / "case"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "schema_v1" / "case", case)
+    for p in case.glob("case.sqlite-*"):
+        p.unlink()
+    return case
+
+
+def _tamper(case: Path, sql: str) -> None:
+    conn = sqlite3.connect(case / "case.sqlite")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def test_an_old_case_edited_after_its_export_is_not_laundered_by_the_migration(
+        tmp_path: Path) -> None:
+    case = _old_case(tmp_path)
+    _tamper(case, "UPDATE matches SET category='non-pertinent' WHERE known=0")
+    assert _verify(case).returncode == EXIT_VERIFY_FAILED
+    before = hashlib.sha256((case / "case.sqlite").read_bytes()).hexdigest()
+    r = run_triage("report", str(case), "--format", "csv")
+    assert r.returncode == EXIT_VERIFY_FAILED, r.stdout + r.stderr
+    assert "report.csv.manifest.json" in r.stderr and "changed outside triage" in r.stderr
+    assert hashlib.sha256((case / "case.sqlite").read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in (case / "exports").iterdir()) == [
+        "report.csv", "report.csv.manifest.json"]
+    with pytest.raises(CaseDataError, match=r"report\.csv\.manifest\.json"):
+        Case.open(case, create=False)
+    r = _verify(case)
+    assert r.returncode == EXIT_VERIFY_FAILED, r.stdout
+
+
+def test_an_old_case_migrated_clean_records_its_baseline_and_verifies(tmp_path: Path) -> None:
+    case = _old_case(tmp_path)
+    assert run_triage("report", str(case), "--format", "csv").returncode == 0
+    migrate = json.loads(rows(case, "SELECT details FROM audit WHERE action='case.migrate'"
+                              )[0]["details"])
+    manifest = json.loads((case / "exports" / "report.csv.manifest.json").read_text())
+    assert migrate[datadigest.BASELINE_KEY]["sha256"] == manifest["case_database"]["sha256"]
+    assert migrate[datadigest.BASELINE_KEY]["audit_head"] == manifest["audit"]["seq"]
+    assert migrate[datadigest.BASELINE_KEY]["checked_against_manifests"] == [
+        "exports/report.csv.manifest.json"]
+    r = _verify(case)
+    assert r.returncode == 0, r.stdout
+
+
+def test_an_old_export_kept_elsewhere_catches_the_laundered_migration(tmp_path: Path) -> None:
+    """The manifest is not in the case directory, so the migration cannot refuse; the row
+    that records the first digest says what it found, and verify with that manifest fails."""
+    case = _old_case(tmp_path)
+    handed = tmp_path / "handed-over"
+    shutil.move(case / "exports", handed)
+    _tamper(case, "UPDATE matches SET category='non-pertinent' WHERE known=0")
+    assert run_triage("report", str(case), "--format", "csv").returncode == 0
+    r = run_triage("verify", str(case), "--manifest",
+                   str(handed / "report.csv.manifest.json"))
+    assert r.returncode == EXIT_VERIFY_FAILED, r.stdout
+    assert ("had no data digest at this export; the first (audit row 7, case.migrate) was "
+            "recorded of a database file") in r.stdout
+
+
+def test_a_killed_scan_exported_then_resumed_and_matched_verifies_clean(
+        evidence: Path, store: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    _slow_scan_killed(evidence, case, 5)
+    assert run_triage("report", str(case), "-f", "csv").returncode == 0
+    assert scan_json(evidence, case)["resumed"] is True
+    assert run_triage("match", str(case), "--store", str(store)).returncode == 0
+    r = _verify(case)
+    assert r.returncode == 0, r.stdout
+    assert "data changed since the export" in r.stdout

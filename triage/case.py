@@ -287,6 +287,10 @@ class Case:
         #: The last passed data check while it still describes the data: cleared by every
         #: write transaction of this object (the case lock keeps other triage writers out).
         self._intact: datadigest.DataCheck | None = None
+        #: The database file as this opening found it, recorded with the first digest of
+        #: the tables in ``_uncovered`` (see :meth:`_check_baseline`).
+        self._baseline: dict[str, Any] | None = None
+        self._uncovered: set[str] = set()
 
     @property
     def needs_migration(self) -> bool:
@@ -369,6 +373,8 @@ class Case:
                 case._check_integrity(db)
                 case.schema_found = case._found_version(db)
                 plan = CASE_SCHEMA.plan(case.schema_found, db)
+                # Before _configure (which may rewrite the file's header): the file as found.
+                case._check_baseline(db, bool(plan))
             case._configure()
             if fresh:
                 case._create_schema()
@@ -417,6 +423,51 @@ class Case:
             raise
         case._lock_fd = lock_fd
         return case
+
+    def _check_baseline(self, db: Path, migrating: bool) -> None:
+        """Before a migration or the first digest of a table that has none (a case made by
+        a triage without data digests): nothing in the chain covers those rows, so the
+        first digest would vouch for whatever is there. When an export's manifest in the
+        case directory anchors the audit chain's current head (nothing was audited since
+        that export), the database file must be byte-identical to the one the manifest
+        recorded; else :class:`CaseDataError` (exit 7) naming the manifest, nothing written.
+        What the opening found is recorded (:data:`datadigest.BASELINE_KEY`) in the audit
+        row that records the first digest, for ``triage verify``."""
+        try:
+            first = datadigest.baselines(self.conn)
+            uncovered = set(datadigest.TABLE_NAMES) - set(first)
+            if not migrating and not uncovered:
+                return
+            head = self.conn.execute(
+                "SELECT seq, row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        except sqlite3.Error as e:
+            self.conn.close()
+            raise CaseError(f"{db}: cannot read the case's audit trail: {e}") from e
+        state = datadigest.database_file_state(db)
+        checked: list[str] = []
+        if head is not None:
+            for path, doc in datadigest.manifests_anchoring(self.directory, int(head[0]),
+                                                            str(head[1])):
+                rec = doc.get("case_database") or {}
+                wal = (rec.get("wal") or {}).get("sha256") if isinstance(rec, dict) else None
+                if not isinstance(rec, dict) or rec.get("sha256") != state["sha256"] or \
+                        wal != (state.get("wal") or {}).get("sha256"):
+                    self.conn.close()
+                    raise CaseDataError(
+                        f"{db}: the case database (SHA-256 {state['sha256']}) is not the one "
+                        f"the export manifest {path} recorded "
+                        f"({rec.get('sha256') if isinstance(rec, dict) else '?'}), and "
+                        "nothing was audited since that export: the database was changed "
+                        "outside triage. Nothing was written (no migration, no data digest "
+                        "of the changed rows). 'triage verify' shows the details; work from "
+                        "a copy you trust.")
+                checked.append(str(path.relative_to(self.directory)))
+        self._uncovered = uncovered | (set(datadigest.TABLE_NAMES) if migrating else set())
+        self._baseline = {"sha256": state["sha256"], "size": state["size"],
+                          "wal": state.get("wal"),
+                          "audit_head": int(head[0]) if head is not None else None,
+                          "schema_version": self.schema_found,
+                          "checked_against_manifests": checked}
 
     def _require_data_intact(self, db: Path) -> datadigest.DataCheck:
         try:
@@ -663,6 +714,13 @@ class Case:
         if tables:
             details = {**details, datadigest.DIGEST_KEY: datadigest.record(
                 datadigest.compute(c, tables))}
+        if self._baseline is not None and self._uncovered:
+            digest = details.get(datadigest.DIGEST_KEY)
+            digested = set(digest.get("tables", {})) if isinstance(digest, dict) else set()
+            if digested & self._uncovered:
+                # The first digest of these tables: say what the opening found before it.
+                details = {**details, datadigest.BASELINE_KEY: self._baseline}
+                self._uncovered -= digested
         row = c.execute("SELECT row_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
         t, user, host = utc_now(), _user(), _host()

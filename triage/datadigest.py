@@ -45,6 +45,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .util import canonical_json
@@ -52,6 +53,9 @@ from .util import canonical_json
 DIGEST_VERSION = 1
 #: The key of an audit row's details that holds a data digest.
 DIGEST_KEY = "data_digest"
+#: The key of an audit row's details that describes the database file as the opening that
+#: recorded a table's first digest found it (see :mod:`triage.case`).
+BASELINE_KEY = "data_baseline"
 #: The partition of rows without a run.
 NO_RUN = "-"
 _FILE_RUN = "(SELECT f.run_id FROM files f WHERE f.id = t.file_id)"
@@ -90,6 +94,51 @@ ALWAYS_RECORDED = frozenset({"case"})
 
 #: {table: {partition: [rows, sha256]}}
 Tables = dict[str, dict[str, list[Any]]]
+
+#: Tables whose rows a scan may change in partitions of runs that had ended before it: a
+#: resumed scan rewrites entries (``files``, and with them ``hashes`` and ``images``) of the
+#: killed run that left them pending, ``--retry-quarantined`` rewrites quarantined entries
+#: of earlier runs (and their ``errors``), and an evidence row gets its identity. Never the
+#: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
+#: own there.
+SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence"})
+
+
+def tables_changed_by(action: str) -> frozenset[str]:
+    """The tables an audit row of ``action`` may record a change of (any partition): a
+    run's end and ``run.interrupted`` (what the run wrote), ``case.migrate`` (a migration
+    may rewrite any row), ``case.create``/``case.update`` (``case``), ``image.verify``
+    (``evidence``). Any other action (``report.export`` included) changes no data row."""
+    if action.endswith(".end") or action in ("run.interrupted", "case.migrate"):
+        return frozenset(TABLE_NAMES)
+    if action in ("case.create", "case.update"):
+        return frozenset({"case"})
+    if action == "image.verify":
+        return frozenset({"evidence"})
+    return frozenset()
+
+
+def tables_of_ended_runs_changed_by(action: str) -> frozenset[str]:
+    """The tables in which ``action`` may change the partitions of runs that had ended
+    before it (see :data:`SCAN_REWRITES`): all for ``case.migrate``; the scan's for a
+    scan's end and ``run.interrupted`` (a dead scan resumed entries too); ``evidence`` for
+    ``image.verify``; nothing else (a ``match`` adds its own run's rows only)."""
+    if action == "case.migrate":
+        return frozenset(TABLE_NAMES)
+    if action in ("scan.end", "run.interrupted"):
+        return SCAN_REWRITES
+    if action == "image.verify":
+        return frozenset({"evidence"})
+    return frozenset()
+
+
+def run_partitions(table: str, parts: Mapping[str, list[Any]], runs: set[int]
+                   ) -> dict[str, list[Any] | None]:
+    """The partitions of ``runs`` in one table's partitions map (None: no rows)."""
+    spec = next(s for s in TABLES if s.name == table)
+    if spec.partition is None:
+        return {}
+    return {str(r): parts.get(str(r)) for r in runs}
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -192,25 +241,142 @@ class RunState:
         return sorted(set(self.started) - self.ended)
 
 
-def recorded(conn: sqlite3.Connection) -> tuple[dict[str, Recorded], list[str]]:
+def recorded(conn: sqlite3.Connection, violations: list[tuple[str, str]] | None = None
+             ) -> tuple[dict[str, Recorded], list[str]]:
     """The last recorded digest of each table, and problems with recorded digests (an
-    unknown digest version, unreadable JSON)."""
+    unknown digest version, unreadable JSON).
+
+    ``violations`` (when given) receives ``(table, detail)`` for every recorded change no
+    action of that name makes: a digest that differs from the previous digest of its table
+    where :func:`tables_changed_by` does not allow the action to change the table, or in
+    a partition of a run that had ended before the row where
+    :func:`tables_of_ended_runs_changed_by` does not allow it. The first digest of a table
+    is not such a change (see :func:`baselines` for what it started from)."""
     out: dict[str, Recorded] = {}
     problems: list[str] = []
+    ended: set[int] = set()
     for seq, action, details in conn.execute(
             "SELECT seq, action, details FROM audit WHERE json_valid(details) AND "
-            f"json_type(details, '$.{DIGEST_KEY}') IS NOT NULL ORDER BY seq"):
-        doc = json.loads(details)[DIGEST_KEY]
+            f"(json_type(details, '$.{DIGEST_KEY}') IS NOT NULL OR ((action LIKE '%.end' "
+            "OR action = 'run.interrupted') AND json_type(details, '$.run') = 'integer')) "
+            "ORDER BY seq"):
+        full = json.loads(details)
+        if DIGEST_KEY not in full:
+            ended.add(int(full["run"]))
+            continue
+        doc = full[DIGEST_KEY]
         if not isinstance(doc, dict) or doc.get("version") != DIGEST_VERSION or \
                 not isinstance(doc.get("tables"), dict):
             version = doc.get("version") if isinstance(doc, dict) else "?"
             problems.append(f"audit row {seq} ({action}): a data digest this triage cannot "
                             f"read (version {version})")
             continue
+        ended_before = set(ended)
         for table, parts in doc["tables"].items():
             if table in TABLE_NAMES and isinstance(parts, dict):
+                prev = out.get(table)
+                if violations is not None and prev is not None and prev.partitions != parts:
+                    violations.extend(_violations(table, prev, int(seq), str(action), parts,
+                                                  ended_before))
                 out[table] = Recorded(int(seq), str(action), parts)
+        if (action.endswith(".end") or action == "run.interrupted") and \
+                isinstance(full.get("run"), int):
+            ended.add(int(full["run"]))
     return out, problems
+
+
+def _violations(table: str, prev: Recorded, seq: int, action: str,
+                parts: Mapping[str, list[Any]], ended: set[int]) -> list[tuple[str, str]]:
+    where = f"audit row {seq} ({action}) records a change of table {table}"
+    if table not in tables_changed_by(action):
+        keys = sorted((k for k in set(prev.partitions) | set(parts)
+                       if prev.partitions.get(k) != parts.get(k)),
+                      key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+        runs = [k for k in keys if k != NO_RUN]
+        spec = next(s for s in TABLES if s.name == table)
+        at = f" (run {', '.join(runs)})" if runs and spec.partition is not None else ""
+        return [(table, f"{where}{at}, which a {action} never makes (digest before: audit "
+                        f"row {prev.seq}, {prev.action})")]
+    if table in tables_of_ended_runs_changed_by(action):
+        return []
+    old = run_partitions(table, prev.partitions, ended)
+    new = run_partitions(table, parts, ended)
+    changed = sorted((k for k in old if old[k] != new[k]), key=int)
+    return [(table, f"{where} in run {k}, which had ended before it; a {action} never "
+                    f"changes an ended run's rows there (digest before: audit row "
+                    f"{prev.seq}, {prev.action})") for k in changed]
+
+
+#: A manifest larger than this is not read (as triage.report.manifest.MAX_MANIFEST_BYTES).
+_MAX_MANIFEST_BYTES = 1 << 20
+_MANIFEST_SUFFIX = ".manifest.json"
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def database_file_state(db: Path) -> dict[str, Any]:
+    """SHA-256 and size of the database file and of its WAL when that holds anything (as
+    :func:`triage.report.manifest.database_state` records them in a manifest)."""
+    digest, size = _sha256_file(db)
+    state: dict[str, Any] = {"path": db.name, "sha256": digest, "size": size, "wal": None}
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        wd, ws = _sha256_file(wal)
+        state["wal"] = {"path": wal.name, "sha256": wd, "size": ws}
+    return state
+
+
+def manifests_anchoring(case_dir: Path, seq: int, row_hash: str
+                        ) -> list[tuple[Path, dict[str, Any]]]:
+    """Export manifests under ``case_dir`` (regular files, not links, folders reached
+    through links not searched) whose audit anchor is ``(seq, row_hash)``: the exports made
+    when the audit chain's head was that row. Unreadable ones are skipped (``triage
+    verify`` reports them)."""
+    root = case_dir.resolve()
+    out: list[tuple[Path, dict[str, Any]]] = []
+    for p in sorted(case_dir.rglob("*" + _MANIFEST_SUFFIX)):
+        try:
+            if p.is_symlink() or not p.is_file() or \
+                    not p.parent.resolve().is_relative_to(root):
+                continue
+            with p.open("rb") as f:
+                raw = f.read(_MAX_MANIFEST_BYTES + 1)
+            if len(raw) > _MAX_MANIFEST_BYTES:
+                continue
+            doc = json.loads(raw)
+        except (OSError, ValueError):
+            continue
+        audit = doc.get("audit") if isinstance(doc, dict) else None
+        if isinstance(audit, dict) and audit.get("seq") == seq and \
+                audit.get("row_hash") == row_hash:
+            out.append((p, doc))
+    return out
+
+
+def baselines(conn: sqlite3.Connection) -> dict[str, tuple[int, str, dict[str, Any] | None]]:
+    """For each table, the FIRST audit row that recorded its digest: ``(seq, action,
+    data_baseline)``, where ``data_baseline`` (:data:`BASELINE_KEY`, None when not
+    recorded) describes the database file that row's opening found before writing."""
+    out: dict[str, tuple[int, str, dict[str, Any] | None]] = {}
+    for seq, action, details in conn.execute(
+            "SELECT seq, action, details FROM audit WHERE json_valid(details) AND "
+            f"json_type(details, '$.{DIGEST_KEY}.tables') = 'object' ORDER BY seq"):
+        full = json.loads(details)
+        base = full.get(BASELINE_KEY)
+        for table in full[DIGEST_KEY]["tables"]:
+            if table in TABLE_NAMES and table not in out:
+                out[table] = (int(seq), str(action), base if isinstance(base, dict) else None)
+        if len(out) == len(TABLE_NAMES):
+            break
+    return out
 
 
 def run_state(conn: sqlite3.Connection) -> RunState:
@@ -273,10 +439,13 @@ class DataCheck:
     #: The runs table against the chain, and unreadable digests.
     problems: tuple[str, ...] = ()
     recorded_at: dict[str, int] = field(default_factory=dict)
+    #: ``(table, detail)``: recorded changes no action of that name makes (see
+    #: :func:`recorded`).
+    violations: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.differences and not self.problems
+        return not self.differences and not self.problems and not self.violations
 
     def failures(self) -> list[tuple[str, str]]:
         """``(table or subject, detail)`` of every failure, grouped by table."""
@@ -288,6 +457,7 @@ class DataCheck:
                               key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
                 label = f"table {table}" + (f" (run {', '.join(runs)})" if runs else "")
                 out.append((label, "; ".join(d.describe() for d in ds)))
+            out.extend((f"table {table}", v) for t, v in self.violations if t == table)
         out.extend(("runs vs audit trail", p) for p in self.problems)
         return out
 
@@ -308,7 +478,8 @@ def compare(conn: sqlite3.Connection, current: Tables | None = None) -> DataChec
     end is missing from the chain is a failure: the end of the audit trail was cut off.
     """
     now = current if current is not None else compute(conn)
-    last, problems = recorded(conn)
+    violations: list[tuple[str, str]] = []
+    last, problems = recorded(conn, violations)
     runs = run_state(conn)
     status = {int(i): str(s) for i, s in conn.execute("SELECT id, status FROM runs")}
     dead: list[int] = []
@@ -349,9 +520,9 @@ def compare(conn: sqlite3.Connection, current: Tables | None = None) -> DataChec
                 (unverifiable if writers_of_all else differences).append(d)
     return DataCheck(now, tuple(differences), tuple(unverifiable), tuple(dead),
                      tuple(uncovered), tuple(problems),
-                     {t: r.seq for t, r in last.items()})
+                     {t: r.seq for t, r in last.items()}, tuple(violations))
 
 
-__all__ = ["DIGEST_KEY", "DIGEST_VERSION", "NO_RUN", "TABLES", "TABLE_NAMES", "DataCheck",
-           "Difference", "Recorded", "TableSpec", "compare", "compute", "record", "summary",
+__all__ = ["BASELINE_KEY", "DIGEST_KEY", "DIGEST_VERSION", "NO_RUN", "TABLES", "TABLE_NAMES",
+           "DataCheck", "Difference", "Recorded", "TableSpec", "compare", "compute", "record", "summary",
            "table_digest"]

@@ -307,3 +307,23 @@ def test_the_manifest_records_the_data_digest_and_verify_names_changes_since(
     assert code == 0, text
     assert ("its data rows agree with the digests the audit trail recorded; data changed "
             "since the export: runs, hash_sets_used, matches") in text
+
+
+def test_an_audited_row_appended_after_an_export_cannot_explain_an_exported_hit_changing(
+        case_copy: Path) -> None:
+    """The review's repro: after an export, an audited change by an action that never
+    changes hits (``case.note``) rewrites an ended run's hit; verify fails naming the table
+    and the run, and so does every later export attempt."""
+    from triage.case import Case
+
+    report(case_copy, "html", case_copy / "exports" / "r.html")
+    run = _match_run(case_copy)
+    with Case.open(case_copy, create=False) as c, \
+            c.audited_change("case.note", {}, ["matches"]) as x:
+        x.execute("UPDATE matches SET category='non-pertinent' WHERE run_id=?", (run,))
+    code, text = _verify(case_copy)
+    assert code == EXIT_VERIFY_FAILED, text
+    assert "FAIL case data: table matches" in text
+    assert "which a case.note never makes" in text
+    assert "FAIL case database case.sqlite vs r.html.manifest.json" in text
+    _refused_without_writing(case_copy, "report", str(case_copy), "-f", "csv")

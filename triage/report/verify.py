@@ -193,6 +193,10 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
             (current.get("wal") or {}).get("sha256") == (dbrec.get("wal") or {}).get("sha256"))
     subject = f"case database {DB_NAME} vs {path.name}"
     changed = _changed_tables(doc.get("case_data"), data)
+    unexplained: list[str] = []
+    notes: list[str] = []
+    if case is not None and audit and later and not same:
+        unexplained, notes = _since_export(case, audit["seq"], dbrec, later)
     if same:
         out.append(Check(subject, True, f"SHA-256 {current['sha256']} as recorded"))
     elif data is not None and not data.ok:
@@ -201,6 +205,10 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
                          "the change: the data rows do not match the digests the audit trail "
                          f"recorded (see 'case data': "
                          f"{', '.join(s for s, _ in data.failures())})"))
+    elif later and unexplained:
+        out.append(Check(subject, False, f"SHA-256 {current['sha256']} does not match the "
+                         f"manifest's {dbrec.get('sha256')}, and the audited actions since "
+                         f"the export do not explain the change: {'; '.join(unexplained)}"))
     elif later:
         acts = ", ".join(f"{s} {a}" for s, a in later[:5]) + (" ..." if len(later) > 5 else "")
         since = ("" if changed is None else
@@ -208,7 +216,8 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
                  "; the data rows are as at the export")
         out.append(Check(subject, True, f"changed since this export by {len(later)} audited "
                          f"actions ({acts}), and its data rows agree with the digests the "
-                         f"audit trail recorded{since}"))
+                         f"audit trail recorded{since}"
+                         + "".join(f"; {n}" for n in notes)))
     elif current["sha256"] == dbrec.get("sha256"):
         wal_now = (current.get("wal") or {}).get("sha256") or "none"
         wal_then = (dbrec.get("wal") or {}).get("sha256") or "none"
@@ -220,6 +229,69 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
                          f"manifest's {dbrec.get('sha256')} and no audited action explains "
                          "the change"))
     return out
+
+
+def _since_export(case: Case, seq: int, dbrec: Any, later: list[tuple[int, str]]
+                  ) -> tuple[list[str], list[str]]:
+    """What the audited actions after the export (audit row ``seq``) cannot explain, and
+    notes on what cannot be verified:
+
+    * rows of runs that had ended before the export are frozen: each table's partitions of
+      those runs must be as the export's own audit row recorded them, unless a later action
+      may change them (:func:`datadigest.tables_of_ended_runs_changed_by`: a migration, a
+      scan's resume or retry, an image verification);
+    * a table with no digest at the export (a case made by a triage without data digests)
+      is first digested by a later row; that row's opening recorded the database file it
+      found (:data:`datadigest.BASELINE_KEY`): when nothing was audited between the export
+      and that opening, the file must be the one the manifest recorded.
+    """
+    failures: list[str] = []
+    notes: list[str] = []
+    row = case.conn.execute("SELECT details FROM audit WHERE seq=? AND json_valid(details)",
+                            (seq,)).fetchone()
+    at_export = json.loads(row[0]).get(datadigest.DIGEST_KEY) if row else None
+    tables = at_export.get("tables") if isinstance(at_export, dict) and \
+        at_export.get("version") == datadigest.DIGEST_VERSION else None
+    if isinstance(tables, dict):
+        ended = {int(r) for (r,) in case.conn.execute(
+            "SELECT json_extract(details, '$.run') FROM audit WHERE seq<=? AND "
+            "json_valid(details) AND json_type(details, '$.run') = 'integer' AND "
+            "(action LIKE '%.end' OR action = 'run.interrupted')", (seq,))}
+        allowed: set[str] = set()
+        for _, action in later:
+            allowed |= datadigest.tables_of_ended_runs_changed_by(action)
+        now = case.current_data()
+        for table in datadigest.TABLE_NAMES:
+            if table in allowed or not isinstance(tables.get(table), dict):
+                continue
+            then = datadigest.run_partitions(table, tables[table], ended)
+            cur = datadigest.run_partitions(table, now.get(table, {}), ended)
+            runs = sorted((k for k in then if then[k] != cur[k]), key=int)
+            if runs:
+                failures.append(f"table {table} (run {', '.join(runs)}): rows of runs that "
+                                "had ended before the export differ from the digest the "
+                                f"export's audit row {seq} recorded, and no action since "
+                                "may change them")
+    firsts = datadigest.baselines(case.conn)
+    want_wal = (dbrec.get("wal") or {}).get("sha256") if isinstance(dbrec, dict) else None
+    late = sorted(t for t, (first, _, _) in firsts.items() if first > seq)
+    by_row: dict[int, list[str]] = {}
+    for t in late:
+        by_row.setdefault(firsts[t][0], []).append(t)
+    for first, names in sorted(by_row.items()):
+        action, base = firsts[names[0]][1], firsts[names[0]][2]
+        what = f"{', '.join(names)} had no data digest at this export; the first (audit row " \
+               f"{first}, {action})"
+        if base is None or base.get("audit_head") != seq:
+            notes.append(f"NOT verifiable: {what} was recorded after other audited actions, "
+                         "so the rows as exported cannot be told from later ones")
+        elif base.get("sha256") != (dbrec.get("sha256") if isinstance(dbrec, dict) else None) \
+                or (base.get("wal") or {}).get("sha256") != want_wal:
+            failures.append(f"{what} was recorded of a database file (SHA-256 "
+                            f"{base.get('sha256')}) that is not the one this export "
+                            "recorded, with nothing audited in between: the rows were "
+                            "changed outside triage before that digest")
+    return failures, notes
 
 
 def _signature(path: Path, raw: bytes, signer: Any, trusted: PublicKey | None) -> Check:
