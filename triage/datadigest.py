@@ -523,6 +523,8 @@ def compare(conn: sqlite3.Connection, current: Tables | None = None) -> DataChec
                      {t: r.seq for t, r in last.items()}, tuple(violations))
 
 
-__all__ = ["BASELINE_KEY", "DIGEST_KEY", "DIGEST_VERSION", "NO_RUN", "TABLES", "TABLE_NAMES",
-           "DataCheck", "Difference", "Recorded", "TableSpec", "compare", "compute", "record", "summary",
-           "table_digest"]
+__all__ = ["BASELINE_KEY", "DIGEST_KEY", "DIGEST_VERSION", "NO_RUN", "SCAN_REWRITES", "TABLES",
+           "TABLE_NAMES", "DataCheck", "Difference", "Recorded", "TableSpec", "baselines",
+           "compare", "compute", "database_file_state", "manifests_anchoring", "record",
+           "run_partitions", "summary", "table_digest", "tables_changed_by",
+           "tables_of_ended_runs_changed_by"]
