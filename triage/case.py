@@ -743,7 +743,9 @@ class Case:
         """One transaction that changes data tables outside a run (``covers``: the tables
         it changes) and ends with its audit row recording their digest: every writer of
         data rows outside :func:`triage.runs.case_run` uses this, or ``triage verify`` and
-        the next opening for writing report the change as made outside triage."""
+        the next opening for writing report the change as made outside triage. ``action``
+        must be one that may change those tables
+        (:func:`triage.datadigest.tables_changed_by`), or verification fails."""
         tables = tuple(covers)
         with self.transaction() as c:
             yield c

@@ -17,8 +17,10 @@ Checks, each named in the result:
    chain are caught here); and the case database's SHA-256. A database that differs from a
    manifest passes, with a note, only when audit rows were appended after the export's
    own row (the case changed since by recorded actions: a later export, match or scan)
-   AND the data rows agree with the digests the chain recorded; the tables whose data
-   changed since the export are named.
+   AND the data rows agree with the digests the chain recorded AND those actions may have
+   made the change (:func:`_since_export`: rows of runs ended before the export are
+   frozen; a table first digested after the export must start from the exported file);
+   the tables whose data changed since the export are named.
 
 The case is opened read-only (:meth:`Case.open` with ``readonly``): nothing is written or
 created, so verification never changes what it checks, and a case on read-only media
