@@ -197,8 +197,8 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
     changed = _changed_tables(doc.get("case_data"), data)
     unexplained: list[str] = []
     notes: list[str] = []
-    if case is not None and audit and later and not same:
-        unexplained, notes = _since_export(case, audit["seq"], dbrec, later)
+    if case is not None and data is not None and audit and later and not same:
+        unexplained, notes = _since_export(case, audit["seq"], dbrec, later, data.current)
     if same:
         out.append(Check(subject, True, f"SHA-256 {current['sha256']} as recorded"))
     elif data is not None and not data.ok:
@@ -233,8 +233,8 @@ def _manifest(path: Path, case: Case | None, current: dict[str, Any],
     return out
 
 
-def _since_export(case: Case, seq: int, dbrec: Any, later: list[tuple[int, str]]
-                  ) -> tuple[list[str], list[str]]:
+def _since_export(case: Case, seq: int, dbrec: Any, later: list[tuple[int, str]],
+                  now: datadigest.Tables) -> tuple[list[str], list[str]]:
     """What the audited actions after the export (audit row ``seq``) cannot explain, and
     notes on what cannot be verified:
 
@@ -262,7 +262,6 @@ def _since_export(case: Case, seq: int, dbrec: Any, later: list[tuple[int, str]]
         allowed: set[str] = set()
         for _, action in later:
             allowed |= datadigest.tables_of_ended_runs_changed_by(action)
-        now = case.current_data()
         for table in datadigest.TABLE_NAMES:
             if table in allowed or not isinstance(tables.get(table), dict):
                 continue
