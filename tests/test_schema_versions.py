@@ -6,6 +6,7 @@ exactly the schema of a new one."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -98,6 +99,11 @@ def test_old_case_migrates_on_report_and_keeps_the_old_file(old: Path, tmp_path:
     migrate = [json.loads(a["details"]) for a in audit if a["action"] == "case.migrate"]
     # The migration records the digest of the migrated data rows (triage.datadigest).
     assert set(migrate[0].pop("data_digest")["tables"]) == set(TABLE_NAMES)
+    # ... and the file it found, checked against the export that anchors the audit head.
+    assert migrate[0].pop("data_baseline") == {
+        "sha256": hashlib.sha256(original).hexdigest(), "size": len(original), "wal": None,
+        "audit_head": 6, "schema_version": 1,
+        "checked_against_manifests": ["exports/report.csv.manifest.json"]}
     assert migrate == [{"from_version": 1, "to_version": CASE_SCHEMA.current,
                         "previous_file": kept.name,
                         "steps": [f"{m.version}: {m.summary}"

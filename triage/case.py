@@ -386,13 +386,13 @@ class Case:
                 if plan:
                     case._migrate(db, plan)
         except SchemaError as e:
-            conn.close()
+            case.conn.close()  # (case.conn: _check_baseline reopens it)
             raise CaseError(str(e)) from e
         except sqlite3.Error as e:
-            conn.close()
+            case.conn.close()
             raise _write_error(db, e, "cannot open the case database") from e
         except BaseException:
-            conn.close()
+            case.conn.close()
             raise
         return case
 
@@ -443,7 +443,18 @@ class Case:
         except sqlite3.Error as e:
             self.conn.close()
             raise CaseError(f"{db}: cannot read the case's audit trail: {e}") from e
-        state = datadigest.database_file_state(db)
+        # Hashed with no SQLite connection open in this process: closing another descriptor
+        # of the file would drop SQLite's POSIX locks on it (https://www.sqlite.org/
+        # howtocorrupt.html, section 2.2), and another process could then remove the WAL.
+        self.conn.close()
+        try:
+            state = datadigest.database_file_state(db)
+        except OSError as e:
+            raise CaseError(f"{db}: cannot read the case database: {_os_reason(e)}") from e
+        try:
+            self.conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+        except sqlite3.Error as e:
+            raise CaseError(f"{db}: cannot open case database: {e}") from e
         checked: list[str] = []
         if head is not None:
             for path, doc in datadigest.manifests_anchoring(self.directory, int(head[0]),

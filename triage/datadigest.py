@@ -366,16 +366,21 @@ def baselines(conn: sqlite3.Connection) -> dict[str, tuple[int, str, dict[str, A
     data_baseline)``, where ``data_baseline`` (:data:`BASELINE_KEY`, None when not
     recorded) describes the database file that row's opening found before writing."""
     out: dict[str, tuple[int, str, dict[str, Any] | None]] = {}
-    for seq, action, details in conn.execute(
-            "SELECT seq, action, details FROM audit WHERE json_valid(details) AND "
-            f"json_type(details, '$.{DIGEST_KEY}.tables') = 'object' ORDER BY seq"):
-        full = json.loads(details)
-        base = full.get(BASELINE_KEY)
-        for table in full[DIGEST_KEY]["tables"]:
-            if table in TABLE_NAMES and table not in out:
-                out[table] = (int(seq), str(action), base if isinstance(base, dict) else None)
-        if len(out) == len(TABLE_NAMES):
-            break
+    cur = conn.execute(
+        "SELECT seq, action, details FROM audit WHERE json_valid(details) AND "
+        f"json_type(details, '$.{DIGEST_KEY}.tables') = 'object' ORDER BY seq")
+    try:
+        for seq, action, details in cur:
+            full = json.loads(details)
+            base = full.get(BASELINE_KEY)
+            for table in full[DIGEST_KEY]["tables"]:
+                if table in TABLE_NAMES and table not in out:
+                    out[table] = (int(seq), str(action),
+                                  base if isinstance(base, dict) else None)
+            if len(out) == len(TABLE_NAMES):
+                break
+    finally:
+        cur.close()  # a statement left open would hold its read snapshot
     return out
 
 
