@@ -266,6 +266,29 @@ def test_explicit_out_needs_force_and_replaces_the_manifest(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout
 
 
+def test_force_replaces_only_an_export_never_the_case_or_the_evidence(tmp_path: Path) -> None:
+    """--force replaces an earlier export, nothing else: not the case database, not a file
+    of the evidence (or a new file inside it), not a manifest, not any other file."""
+    ev = _evidence(tmp_path / "ev")
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    link = tmp_path / "ev-link"
+    link.symlink_to(ev)
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    assert run_triage("report", str(case), "-f", "csv").returncode == 0
+    kept_ev, kept_db = _tree(ev), (case / "case.sqlite").read_bytes()
+    for out in (case / "case.sqlite", case / "case.lock", ev / "p0.png", ev / "sub" / "r.csv",
+                ev / "r.csv", link / "r.csv", other,
+                case / "exports" / "report.csv.manifest.json"):
+        proc = run_triage("report", str(case), "-f", "csv", "--out", str(out), "--force")
+        assert proc.returncode == 2, (out, proc.stdout, proc.stderr)
+        assert str(out.name) in proc.stderr
+    assert _tree(ev) == kept_ev and (case / "case.sqlite").read_bytes() == kept_db
+    assert other.read_text() == "mine"
+    assert run_triage("verify", str(case)).returncode == 0
+
+
 # -- item 2 and the symlink bullet: images ----------------------------------------
 
 def test_e01_through_a_link_without_extension(tmp_path: Path) -> None:
@@ -473,8 +496,8 @@ def _exit_codes(text: str) -> set[int]:
 
 def test_each_command_lists_only_its_own_exit_codes() -> None:
     assert _exit_codes(_help("scan")) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}
-    assert _exit_codes(_help("match")) == {0, 1, 2, 5, 6, 130}
-    assert _exit_codes(_help("report")) == {0, 1, 2, 5, 130}
+    assert _exit_codes(_help("match")) == {0, 1, 2, 5, 6, 7, 130}  # 7: a case edited outside triage
+    assert _exit_codes(_help("report")) == {0, 1, 2, 5, 7, 130}
     assert _exit_codes(_help("verify")) == {0, 1, 2, 5, 7, 130}
     assert _exit_codes(_help("verify-image")) == {0, 1, 2, 4, 5, 7, 8, 130}
     assert _exit_codes(_help()) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}

@@ -79,16 +79,23 @@ SCAN_EXITS = exit_codes_help(
     c2="usage error (also: case inside the evidence or evidence inside the case; case "
        "details differ without --update-case)",
     c6="hash-set problem (matching failed; the scan's results are kept)",
-    c7="--verify-image: the image does not match its stored hash",
+    c7="--verify-image: the image does not match its stored hash; or the case's data rows "
+       "were changed outside triage (nothing written)",
+    c8="coverage gap: some entries ended incomplete, nothing worse; or --verify-image "
+       "found no stored hash to compare with",
     c130="interrupted (run the same scan again to resume)")
 DEMO_EXITS = exit_codes_help(
     EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE_ERRORS, EXIT_EVIDENCE, EXIT_CASE,
     EXIT_HASH_SETS, EXIT_COVERAGE_GAP, EXIT_INTERRUPTED)
-MATCH_EXITS = exit_codes_help(EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_HASH_SETS,
-                              EXIT_INTERRUPTED)
+MATCH_EXITS = exit_codes_help(
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_HASH_SETS, EXIT_VERIFICATION,
+    EXIT_INTERRUPTED,
+    c7="the case's data rows were changed outside triage (nothing written)")
 REPORT_EXITS = exit_codes_help(
-    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_INTERRUPTED,
-    c2="usage error (also: --out names an existing file and --force is not given)",
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_VERIFICATION, EXIT_INTERRUPTED,
+    c2="usage error (also: --out names an existing export and --force is not given, or "
+       "a file that is not an export, the case's own files or the evidence)",
+    c7="the case's data rows were changed outside triage (nothing exported)",
     c5="case cannot be used, or the export cannot be written")
 VERIFY_EXITS = exit_codes_help(
     EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_VERIFICATION, EXIT_INTERRUPTED,

@@ -61,6 +61,32 @@ def refuse_nesting(case_dir: str | os.PathLike[str], evidence: str,
                     "evidence. Keep the evidence outside the case directory.")
 
 
+def refuse_export_target(out: str | os.PathLike[str], case_dir: str | os.PathLike[str],
+                         evidence: Sequence[str]) -> None:
+    """Raise :class:`UsageError` when an export written to ``out`` would overwrite the case's
+    own files (its database, write-ahead log, lock, kept schema copies), or land in or on
+    any of the case's ``evidence`` paths (a folder, an image file or segment): triage never
+    writes to the evidence, and ``--force`` only ever replaces an earlier export."""
+    target = os.fspath(out)
+    real = os.path.realpath(target)
+    case_real = os.path.realpath(os.fspath(case_dir))
+    name = os.path.basename(real)
+    if os.path.dirname(real) == case_real and (name.startswith("case.sqlite")
+                                                or name == "case.lock"):
+        raise UsageError(f"{target}: that is one of the case's own files, not an export; "
+                         "choose another --out")
+    for ev in evidence:
+        if os.path.lexists(ev) and (_inside(_nearest_existing(target), ev)
+                                    or _same_file(target, ev)):
+            raise UsageError(f"{target}: inside or on the evidence {ev}; triage never writes "
+                             "to the evidence. Choose an --out outside it.")
+
+
+def _same_file(a: str, b: str) -> bool:
+    ia, ib = _ids(a), _ids(b)
+    return ia is not None and ia == ib
+
+
 def _resolved(path: str) -> str:
     return os.path.realpath(path)
 

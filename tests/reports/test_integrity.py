@@ -97,3 +97,19 @@ def test_category_order_puts_illegal_first() -> None:
     assert sorted(labels, key=category_rank) == [
         DHS["1"], CAID["B"], DHS["2"], DHS["3"], "unmapped:7", DHS["0"], DHS["5"],
         NO_CATEGORY]
+
+
+def test_audit_appendix_summarises_data_digests() -> None:
+    """A run's data digest reads as the tables and row counts it covers, never as a page of
+    SHA-256 values (those stay in the case, where verify recomputes them)."""
+    import re
+
+    from triage.report.document import Lines, _details
+
+    digest = {"version": 1, "tables": {"files": {"1": [32, "a" * 64], "2": [3, "b" * 64]},
+                                       "matches": {}}}
+    cell = _details(json.dumps({"run": 1, "data_digest": digest}))
+    assert isinstance(cell, Lines)
+    text = "\n".join(cell.parts)
+    assert "data_digest: rows of files 35, matches 0" in text
+    assert not re.search(r"[0-9a-f]{64}", text)

@@ -637,4 +637,25 @@ def _details(text: str) -> Cell:
         return text
     if not isinstance(v, Mapping | list):
         return _s(v)
+    if isinstance(v, Mapping) and isinstance(v.get("data_digest"), Mapping):
+        v = {**v, "data_digest": _digest_summary(v["data_digest"])}
     return Lines(tuple(f"{k}: {x}" if k else x for k, x in flatten(v)))
+
+
+def _digest_summary(digest: Mapping[str, Any]) -> str:
+    """A data digest (:mod:`triage.datadigest`) as a reader needs it: which tables it covers
+    and how many rows; the SHA-256 values stay in the case database, where ``triage
+    verify`` recomputes them (a page of hexadecimal helps no reader)."""
+    tables = digest.get("tables")
+    if not isinstance(tables, Mapping):
+        return "recorded"
+    counts = []
+    for table, parts in sorted(tables.items()):
+        rows = 0
+        if isinstance(parts, Mapping):
+            for value in parts.values():
+                if isinstance(value, list | tuple) and value and isinstance(value[0], int):
+                    rows += value[0]
+        counts.append(f"{table} {rows}")
+    return ("rows of " + ", ".join(counts) + " (SHA-256 per table and run, checked by "
+            "triage verify)")

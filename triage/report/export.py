@@ -11,6 +11,7 @@ the manifest's database hash covers the export's own audit row.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any
 from .. import __version__, datadigest
 from ..case import DB_NAME, Case
 from ..errors import TriageError
+from ..placement import refuse_export_target
 from . import Exporter, get
 from . import manifest as mf
 from . import model as md
@@ -145,11 +147,37 @@ def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    """An explicit ``--out`` never replaces an earlier export unless ``force``."""
-    if not force and _taken(out):
+    """An explicit ``--out`` never replaces an earlier export unless ``force``, and even
+    then only an export: a file with a triage manifest beside it (never a manifest or a
+    signature itself, never any other file)."""
+    if out.name.endswith((mf.MANIFEST_SUFFIX, mf.SIGNATURE_SUFFIX)):
+        raise ReportError(f"{out}: that name is for an export's manifest or signature; "
+                          "choose another --out")
+    if not _taken(out):
+        return
+    if not force:
         raise ReportError(f"{out}: an export (or its manifest) already exists there; give "
                           "--force to replace it and its manifest, or choose another --out "
                           "(the default name is always new)")
+    if os.path.lexists(out) and not os.path.lexists(mf.manifest_path(out)):
+        raise ReportError(f"{out}: a file that is not a triage export (no manifest beside "
+                          "it) is there; --force only replaces an earlier export. Choose "
+                          "another --out")
+
+
+def _evidence_paths(case: Case) -> list[str]:
+    """Every path of the case's evidence: as given, and the resolved target of a link."""
+    paths: list[str] = []
+    for path_bytes, description in case.conn.execute(
+            "SELECT path_bytes, description FROM evidence"):
+        paths.append(os.fsdecode(bytes(path_bytes)))
+        try:
+            resolved = json.loads(description or "{}").get("resolved_path")
+        except (ValueError, AttributeError):
+            resolved = None
+        if isinstance(resolved, str):
+            paths.append(resolved)
+    return paths
 
 
 def export(case_dir: Path, fmt: str, out: Path | None = None, *,
@@ -186,6 +214,7 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
         data = case.require_data_intact()
         # Named under the lock: two exports of the case never pick the same new name.
         target = out if out is not None else default_output(case_dir, fmt, opts)
+        refuse_export_target(target, case_dir, _evidence_paths(case))
         source = case.upgraded_copy() if case.needs_migration else case
         try:
             done = _stream(source, exporter, opts, target, gen, fingerprint)
