@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_systree
-from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
+from sidebyside import Timings, checkout, load, tree_arguments, triage_argv
 
 MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
          "default": ["--no-match"]}
@@ -93,15 +93,8 @@ def seek_distance(prefix: str, image: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", default="main")
-    ap.add_argument("--head", default=WORKTREE)
-    ap.add_argument("--tree", type=Path)
-    ap.add_argument("--files", type=int, default=40_000)
-    ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--modes", default="crypto,default")
+    tree_arguments(ap, runs=1)
     ap.add_argument("--no-seek", action="store_true", help="skip the strace seek runs")
-    ap.add_argument("--workdir", type=Path)
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-disk-", dir=args.workdir))
     try:

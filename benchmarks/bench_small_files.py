@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_systree
-from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
+from sidebyside import Timings, checkout, load, tree_arguments, triage_argv
 
 MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
          "default": ["--no-match"]}
@@ -70,14 +70,7 @@ def libmagic_floor(files: list[str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", default="main")
-    ap.add_argument("--head", default=WORKTREE)
-    ap.add_argument("--tree", type=Path)
-    ap.add_argument("--files", type=int, default=40_000)
-    ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--modes", default="crypto,default")
-    ap.add_argument("--workdir", type=Path)
+    tree_arguments(ap, runs=2)
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-small-", dir=args.workdir))
     try:

@@ -10,6 +10,7 @@ figure (the machine is shared).
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -23,6 +24,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORKTREE = "WORKTREE"
+
+
+def tree_arguments(ap: argparse.ArgumentParser, runs: int) -> None:
+    """The options every side-by-side benchmark of a generated file tree takes: the two
+    versions, the tree (or its size), runs, jobs, scan modes and a work folder."""
+    ap.add_argument("--base", default="main")
+    ap.add_argument("--head", default=WORKTREE)
+    ap.add_argument("--tree", type=Path)
+    ap.add_argument("--files", type=int, default=40_000)
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--modes", default="crypto,default")
+    ap.add_argument("--workdir", type=Path)
 
 
 def checkout(rev: str, work: Path) -> Path:
