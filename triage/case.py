@@ -58,6 +58,11 @@ APPEND_ONLY_TRIGGERS = ("audit_no_update", "audit_no_delete")
 LOCK_NAME = "case.lock"
 #: Files of a case that triage opens and must never reach through a symbolic link.
 CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
+#: ``hash_variants.variant`` of a draft-decoded value that a full-decode confirmation
+#: replaced in ``hashes`` (issue 14), and the preprocessing step that marks a draft decode
+#: (written by :func:`triage.worker.decode_image`).
+DRAFT_VARIANT = "draft"
+DRAFT_STEP = "JPEG draft decode"
 
 
 def _v4_no_libmagic_description(c: sqlite3.Connection) -> None:
@@ -126,6 +131,27 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
+def _v6_picture_variants(c: sqlite3.Connection) -> None:
+    # Issue 14: hashes of rotated, mirrored and unletterboxed forms of pictures, and what a
+    # hit needs to be weighed (variant, quality, grade, decode, files with the same value).
+    # Old cases have no variants (a rescan computes them) and their old hits no grade.
+    # (Idempotent: a case stamped older by hand, as in a test, may have them already.)
+    have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
+    for column, kind in (("variant", "TEXT"), ("quality", "INTEGER"), ("grade", "TEXT"),
+                         ("decode", "TEXT"), ("files_same_value", "INTEGER")):
+        if column not in have:
+            c.execute(f"ALTER TABLE matches ADD COLUMN {column} {kind}")
+    c.execute("""CREATE TABLE IF NOT EXISTS hash_variants (
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    algorithm     TEXT NOT NULL,
+    variant       TEXT NOT NULL,          -- rot90, flipx, unletterboxed+rot90, draft, ...
+    value         TEXT NOT NULL,          -- canonical lower-case hex
+    quality       INTEGER,
+    preprocessing TEXT,
+    PRIMARY KEY (file_id, algorithm, variant)
+) STRICT""")
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -142,6 +168,8 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
+        Migration(6, "picture variants and graded hits (issue 14: rotations, mirror images, "
+                  "unletterboxing, full-decode confirmation)", _v6_picture_variants),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1017,6 +1045,7 @@ class Case:
                 streams = [a.name for a in stream_algorithms()]
                 c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
                           f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
+                c.execute("DELETE FROM hash_variants WHERE file_id=?", (r.file_id,))
             else:
                 c.execute(
                     "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
@@ -1024,6 +1053,19 @@ class Case:
                     "WHERE id=?",
                     (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
                      r.media_kind, r.ext_mismatch, run_id, r.file_id))
+                if r.full_decode:
+                    # A full-decode confirmation (issue 14): the draft-decoded values it
+                    # replaces are kept, as variant "draft", for the record.
+                    c.execute("DELETE FROM hash_variants WHERE file_id=? AND variant != ?",
+                              (r.file_id, DRAFT_VARIANT))
+                    c.execute(
+                        "INSERT OR REPLACE INTO hash_variants(file_id, algorithm, variant, "
+                        "value, quality, preprocessing) SELECT file_id, algorithm, ?, value, "
+                        "quality, preprocessing FROM hashes WHERE file_id=? AND "
+                        "instr(preprocessing, ?) > 0",
+                        (DRAFT_VARIANT, r.file_id, DRAFT_STEP))
+                else:
+                    c.execute("DELETE FROM hash_variants WHERE file_id=?", (r.file_id,))
                 c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
             # Writing the same result twice (an interrupt between commit and bookkeeping)
@@ -1036,7 +1078,12 @@ class Case:
                     "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
                     "VALUES (?, ?, ?, ?, ?)",
                     [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
-                     for h in r.hashes])
+                     for h in r.hashes if h.variant is None])
+                c.executemany(
+                    "INSERT OR REPLACE INTO hash_variants(file_id, algorithm, variant, value, "
+                    "quality, preprocessing) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.file_id, h.algorithm, h.variant, h.value, h.quality, h.preprocessing)
+                     for h in r.hashes if h.variant is not None])
             if r.image:
                 im = r.image
                 c.execute(

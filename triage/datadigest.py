@@ -4,13 +4,14 @@ item 5): the audit chain covers the rows that reports are made from, not only it
 Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says the same):
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
-  ``images``, ``errors``, ``hash_sets_used``, ``matches``: every table an export reads.
+  ``images``, ``hash_variants`` (schema 6), ``errors``, ``hash_sets_used``, ``matches``:
+  every table an export or a match reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``hash_sets_used.run_id``, ``evidence.added_run_id``, ``runs.id``); a
-  ``hashes`` or ``images`` row belongs to the partition of its file. A NULL run (and the
+  ``hashes``, ``images`` or ``hash_variants`` row belongs to the partition of its file. A NULL run (and the
   one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
@@ -80,6 +81,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("files", "t.run_id", "t.id", "entries last written by run"),
     TableSpec("hashes", _FILE_RUN, "t.file_id, t.algorithm", "hashes of entries of run"),
     TableSpec("images", _FILE_RUN, "t.file_id", "picture facts of entries of run"),
+    TableSpec("hash_variants", _FILE_RUN, "t.file_id, t.algorithm, t.variant",
+              "picture variant hashes of entries of run"),
     TableSpec("errors", "t.run_id", "t.id"),
     TableSpec("hash_sets_used", "t.run_id", "t.id"),
     TableSpec("matches", "t.run_id", "t.id"),
@@ -101,7 +104,8 @@ Tables = dict[str, dict[str, list[Any]]]
 #: of earlier runs (and their ``errors``), and an evidence row gets its identity. Never the
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
-SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence"})
+SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence",
+                           "hash_variants"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:

@@ -238,6 +238,9 @@ class FileResult:
     warnings: tuple[Problem, ...] = ()
     #: Items found inside this file (archive members, embedded pictures), depth first.
     children: tuple[InnerItem, ...] = ()
+    #: Pictures decoded at full size to confirm draft-decoded near candidates (issue 14):
+    #: the draft values this result replaces are kept as variant "draft".
+    full_decode: bool = False
 
 
 @pickled_by_fields

@@ -155,7 +155,30 @@ CREATE TABLE IF NOT EXISTS matches (
     offender_identified INTEGER,
     known           INTEGER NOT NULL DEFAULT 0,  -- hit in a "known files" set (NSRL)
     entry_ref       TEXT,                 -- record id in the source (MediaID, line no.)
+    -- schema 6 (issue 14): which form of the picture matched (dihedral variant,
+    -- unletterboxed; NULL for exact matches), the file value's quality, the hit's grade
+    -- (exact, confirmed, review, unconfirmed), how the picture was decoded for the value
+    -- (full, confirmed: draft candidate re-decoded at full size, draft: not confirmed) and
+    -- how many files of the case matched the same set entry value in this run
+    variant         TEXT,
+    quality         INTEGER,
+    grade           TEXT,
+    decode          TEXT,
+    files_same_value INTEGER,
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
+) STRICT;
+
+-- Schema 6 (issue 14): the perceptual hashes of other forms of a picture than the one
+-- stored (rotations, mirror images, the unletterboxed picture; "draft": the draft-decoded
+-- value a full-decode confirmation replaced in `hashes`). Matched like `hashes`.
+CREATE TABLE IF NOT EXISTS hash_variants (
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    algorithm     TEXT NOT NULL,
+    variant       TEXT NOT NULL,          -- rot90, flipx, unletterboxed+rot90, draft, ...
+    value         TEXT NOT NULL,          -- canonical lower-case hex
+    quality       INTEGER,
+    preprocessing TEXT,
+    PRIMARY KEY (file_id, algorithm, variant)
 ) STRICT;
 
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).

@@ -98,6 +98,11 @@ class WorkerOptions:
     #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit. The default
     #: lets every picture under the default max_pixels decode (see membudget).
     memory_limit: int | None = membudget.DEFAULT_WORKER_MEMORY
+    #: Hash the picture's dihedral variants (rotations, mirror images) and, when it has
+    #: uniform dark borders, its unletterboxed form too (issue 14).
+    variants: bool = True
+    #: Set by the worker for a task with ``full_decode`` (a confirmation pass).
+    confirming: bool = False
     #: Look inside archives and documents, and carve pictures embedded in other data.
     containers: bool = True
     #: Larger containers are hashed but not expanded (their bytes would sit in memory).
@@ -137,6 +142,9 @@ class Task:
     attempt: int = 1
     #: Workers that died on this file before (this run or earlier ones): quarantine counts.
     crashes: int = 0
+    #: Decode every picture of the file at full size (no JPEG draft mode): the second
+    #: pass that confirms draft-decoded near candidates (issue 14, :mod:`triage.confirm`).
+    full_decode: bool = False
 
 
 @dataclass(slots=True)
@@ -158,6 +166,7 @@ class _Draft:
     image: PictureFacts | None = None
     warnings: list[Problem] = field(default_factory=list)
     children: list[InnerItem] = field(default_factory=list)
+    full_decode: bool = False
 
     def freeze(self) -> FileResult:
         return FileResult(
@@ -166,7 +175,7 @@ class _Draft:
             read_status=self.read_status, mime=self.mime,
             media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
             hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
-            children=tuple(self.children))
+            children=tuple(self.children), full_decode=self.full_decode)
 
 
 @pickled_by_fields
@@ -281,6 +290,9 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     ``progress`` is called around each inner item of a container (see :class:`Progress`)."""
     entry, path = task.entry, task.display_path
     result = _Draft(file_id=task.file_id, attempts=task.attempt)
+    if task.full_decode:
+        options = replace(options, draft_size=0, confirming=True)
+        result.full_decode = True
     current = ["idle"]
 
     def stage(name: str) -> None:
@@ -474,10 +486,7 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         faults.check("hash", path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for alg in options.picture_algorithms():
-                value, quality = alg.compute(image)
-                result.hashes.append(HashValue(alg.name, value, quality,
-                                               f"{facts.preprocessing}; {alg.preprocessing}"))
+            facts = _picture_hashes(result, image, facts, options)
         result.warnings.extend(Problem("hash", w.category.__name__, _short(Exception(
             str(w.message)))) for w in caught)
     except Exception as e:
@@ -488,6 +497,38 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         image.close()
         membudget.release()
     result.image = facts
+
+
+def _picture_hashes(result: _Draft, image: Image.Image, facts: PictureFacts,
+                    options: WorkerOptions) -> PictureFacts:
+    """Every picture algorithm's value of the decoded picture, and with
+    ``options.variants`` of its dihedral variants and, when it has dark borders, of its
+    unletterboxed form (issue 14; :mod:`hashsets.algorithms.variants`). The value of the
+    picture as stored has ``variant`` None; borders found are added to the facts'
+    preprocessing. Returns the facts."""
+    from hashsets.algorithms.variants import picture_variants
+
+    algorithms = options.picture_algorithms()
+    by_name = {a.name: a for a in algorithms}
+    if not options.variants:
+        for alg in algorithms:
+            value, quality = alg.compute(image)
+            result.hashes.append(HashValue(alg.name, value, quality,
+                                           f"{facts.preprocessing}; {alg.preprocessing}"))
+        return facts
+    values, box = picture_variants(image, algorithms)
+    if box is not None:
+        facts = replace(facts, preprocessing=(
+            f"{facts.preprocessing}; {box.describe(image.width, image.height)} (hashed as "
+            "variant 'unletterboxed' as well as the picture as stored)"))
+    for v in values:
+        alg = by_name[v.algorithm]
+        how = f"{facts.preprocessing}; {alg.preprocessing}"
+        if v.preprocessing:
+            how = f"{how}; {v.preprocessing}"
+        result.hashes.append(HashValue(v.algorithm, v.value, v.quality, how,
+                                       None if v.variant == "original" else v.variant))
+    return facts
 
 
 #: libmagic's MIME types of formats that Pillow registers under another one
@@ -543,7 +584,7 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
                    options: WorkerOptions, stage: Callable[[str], None],
                    path: str) -> FileResult:
     """Hash, identify and (for pictures) perceptually hash one inner item held in memory."""
-    r = _Draft(file_id=0, read_status="full")
+    r = _Draft(file_id=0, read_status="full", full_decode=options.confirming)
     r.hashes = []
     for alg in options.stream_algorithms():
         hasher = alg.new()
