@@ -1309,6 +1309,28 @@ class Case:
                     "AND status='pending' AND id>? ORDER BY id LIMIT ?",
                     (evidence_id, after_id, limit))]
 
+    def entries_by_id(self, evidence_id: int, file_ids: Sequence[int]) -> list[PendingEntry]:
+        """Entries of one evidence by id (as :meth:`pending_page` rebuilds them, whatever
+        their status), in id order: the second pass of a scan (issue 14's full-decode
+        confirmation) hands them to workers again."""
+        out: list[PendingEntry] = []
+        ids = sorted(set(file_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out.extend(
+                PendingEntry(file_id=fid, entry=FileEntry(
+                    identity=identity, path=path, kind=kind, size=size, inode=inode,
+                    locator=json.loads(locator) if locator else None),
+                    display_path=display, extension=ext, attempts=attempts,
+                    worker_crashes=crashes)
+                for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
+                crashes in self.conn.execute(
+                    "SELECT id, identity, path, display_path, kind, size, inode, locator, "
+                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    f"AND id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                    (evidence_id, *chunk)))
+        return out
+
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:
         n, size = self.conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM files "

@@ -11,8 +11,9 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``hash_sets_used.run_id``, ``evidence.added_run_id``, ``runs.id``); a
-  ``hashes``, ``images`` or ``hash_variants`` row belongs to the partition of its file. A NULL run (and the
-  one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
+  ``hashes``, ``images`` or ``hash_variants`` row belongs to the partition of its file. A
+  NULL run (and the one-row ``case`` table) is the partition ``-``. So a failure names the
+  table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
       triage data digest 1\\n

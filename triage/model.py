@@ -286,6 +286,18 @@ class MatchHit:
     offender_identified: bool | None
     known: bool
     entry_ref: str
+    #: Issue 14: the form of the picture that matched (``original``, ``rot90``,
+    #: ``unletterboxed`` ... see :mod:`hashsets.algorithms.variants`; None for an exact
+    #: match), the file value's quality, the hit's grade (``exact``, ``confirmed``,
+    #: ``review``, ``unconfirmed``: :data:`triage.matching.GRADES`), how the picture was
+    #: decoded for the value (``full``; ``confirmed``: a draft-decoded candidate re-decoded
+    #: at full size; ``draft``: not confirmed) and how many files of the case matched the
+    #: same set value in this run.
+    variant: str | None = None
+    quality: int | None = None
+    grade: str | None = None
+    decode: str | None = None
+    files_same_value: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +361,12 @@ class MatchSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     damaged_sets: tuple[DamagedSet, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Hits per grade (issue 14; every grade listed, 0 included).
+    by_grade: dict[str, int] = field(default_factory=dict)
+    #: Draft-decoded pictures re-decoded at full size to confirm near candidates, and those
+    #: that could not be (evidence not reachable, decode failed): their hits stay
+    #: "unconfirmed candidate".
+    confirmation: dict[str, int] = field(default_factory=dict)
     #: ``triage match`` only: entries of the case still pending (an unfinished scan).
     pending_entries: int | None = field(default=None, metadata=OMIT_NONE)
 

@@ -242,8 +242,9 @@ def find_letterbox(image: Image.Image, black: int = LETTERBOX_BLACK) -> Letterbo
     height, width = grey.shape
     if width < 8 or height < 8:
         return None
-    dark_rows = (grey < black).all(axis=1)
-    dark_cols = (grey < black).all(axis=0)
+    dark = grey < black
+    dark_rows: npt.NDArray[np.bool_] = np.asarray(dark.all(axis=1))
+    dark_cols: npt.NDArray[np.bool_] = np.asarray(dark.all(axis=0))
 
     def run(flags: npt.NDArray[np.bool_]) -> int:
         lit = np.flatnonzero(~flags)
@@ -332,6 +333,6 @@ def picture_variants(image: Image.Image, algorithms: Sequence[PictureAlgorithm],
                     out.append(VariantValue(alg.name, variant_name(base, name), value,
                                             quality, "; ".join(steps)))
     finally:
-        for base, picture, _ in forms[1:]:
+        for _, picture, _ in forms[1:]:
             picture.close()
     return out, found
