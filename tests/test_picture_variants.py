@@ -5,6 +5,7 @@ python-threatexchange's tests) and against hashing each transformed picture in f
 from __future__ import annotations
 
 import json
+
 import pytest
 from PIL import Image
 
