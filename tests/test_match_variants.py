@@ -168,4 +168,25 @@ def test_a_later_match_without_the_evidence_leaves_unconfirmed_candidates(
                and h["set_name"] == "pdq-only.txt")
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("unconfirmed", "draft", 2)
     assert summary["by_grade"]["unconfirmed"] >= 1
+    assert summary["confirmation"] == {"candidates": 1, "confirmed": 0, "failed": 0,
+                                       "not_reachable": 1}
     assert any("unconfirmed candidates" in n for n in summary["notes"])
+
+
+def test_a_later_match_re_opens_reachable_evidence(built: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    """The same, with the evidence still there: `triage match` decodes the candidate again
+    at full size, records it in an audited change, and the case still verifies."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    shutil.copyfile(PDQ_DIR / "sample-b.jpg", ev / "copy.jpg")
+    case = tmp_path / "case"
+    _cli("scan", str(ev), "--case", str(case), "--no-match", "-q", "--jobs", "1")
+    summary = json.loads(_cli("match", str(case), "--store", str(built["store"]), "--json"))
+    assert summary["confirmation"] == {"candidates": 1, "confirmed": 1, "failed": 0,
+                                       "not_reachable": 0}
+    hit = next(h for h in _hits(case) if h["algorithm"] == "pdq"
+               and h["set_name"] == "pdq-only.txt")
+    assert (hit["grade"], hit["decode"], hit["distance"]) == ("review", "confirmed", 0)
+    assert summary["by_grade"]["unconfirmed"] == 0
+    assert "all checks passed" in _cli("verify", str(case))

@@ -1024,6 +1024,12 @@ class Case:
         with self.transaction() as c:
             self._write_results(c, run_id, results)
 
+    def write_results_in(self, c: sqlite3.Connection, run_id: int,
+                         results: Sequence[FileResult]) -> None:
+        """Record final results inside a transaction the caller holds (an
+        :meth:`audited_change`: ``triage match``'s full-decode confirmation)."""
+        self._write_results(c, run_id, results)
+
     def _write_results(self, c: sqlite3.Connection, run_id: int,
                        results: Sequence[FileResult]) -> None:
         now = utc_now()

@@ -18,19 +18,21 @@ errors table at stage ``confirm`` and the file's near hits stay "unconfirmed can
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hashsets.algorithms import get
+from hashsets.errors import HashSetFileError
 from hashsets.matching import load_perceptual, near_matches
 from hashsets.store import HashSetStore
 
 from . import membudget
 from .case import CHILD_ID_BASE, CHILD_SLOTS, Case
 from .model import FileResult
-from .pipeline import WorkerPool
+from .pipeline import DEFAULT_TIMEOUT, WorkerPool
 from .worker import Task, WorkerOptions
 
 #: ``errors.stage`` of a confirmation that failed.
@@ -95,11 +97,12 @@ class Outcome:
         return {"confirmed": self.confirmed, "failed": self.failed}
 
 
-def confirm(case: Case, run_id: int, evidence_id: int, spec: tuple[str, Any],
-            file_ids: list[int], worker: WorkerOptions, jobs: int, timeout: float,
-            memory: membudget.MemoryPlan) -> Outcome:
+def confirm(case: Case, evidence_id: int, spec: tuple[str, Any], file_ids: list[int],
+            worker: WorkerOptions, jobs: int, timeout: float, memory: membudget.MemoryPlan,
+            record: Callable[[FileResult], None], run_id: int) -> Outcome:
     """Decode ``file_ids`` (top-level files of one evidence) again at full size in the
-    worker pool and record each result that ends as the draft one did (see module doc)."""
+    worker pool; hand each result that ends as the draft one did to ``record``; record a
+    failure at stage ``confirm`` for the others (see module doc)."""
     outcome = Outcome()
     if not file_ids:
         return outcome
@@ -114,20 +117,71 @@ def confirm(case: Case, run_id: int, evidence_id: int, spec: tuple[str, Any],
 
     with WorkerPool(spec, worker, jobs, timeout, memory) as pool:
         for result in pool.run(tasks()):
-            _record(case, run_id, result, status.get(result.file_id), outcome)
+            before = status.get(result.file_id)
+            if result.status == before and result.status in ("done", "incomplete"):
+                record(result)
+                outcome.confirmed += 1
+                continue
+            outcome.failed += 1
+            why = result.reason or f"ended {result.status}"
+            case.record_error(run_id, CONFIRM_STAGE,
+                              result.error_class or "ConfirmationFailed",
+                              f"full-decode confirmation failed ({result.status} at "
+                              f"{result.stage or 'unknown'}: {why}); the draft-decoded values "
+                              "stand and their near hits stay unconfirmed candidates",
+                              file_id=result.file_id)
     return outcome
 
 
-def _record(case: Case, run_id: int, result: FileResult, before: str | None,
-            outcome: Outcome) -> None:
-    if result.status == before and result.status in ("done", "incomplete"):
-        case.record_progress(run_id, [result])
-        outcome.confirmed += 1
-        return
-    outcome.failed += 1
-    why = result.reason or f"ended {result.status}"
-    case.record_error(run_id, CONFIRM_STAGE, result.error_class or "ConfirmationFailed",
-                      f"full-decode confirmation failed ({result.status} at "
-                      f"{result.stage or 'unknown'}: {why}); the draft-decoded values "
-                      "stand and their near hits stay unconfirmed candidates",
-                      file_id=result.file_id)
+def confirm_for_match(case: Case, run_id: int, store_path: Path,
+                      limits: dict[str, int]) -> dict[str, int]:
+    """``triage match``: re-open each evidence that holds draft-decoded near candidates,
+    when it is reachable and still the evidence the case scanned (same identity), decode
+    the candidates again at full size and record the results in one audited transaction
+    (``match.confirm``). Candidates of evidence that cannot be re-opened stay draft values
+    (their hits are "unconfirmed candidate"). Returns the counts for the summary."""
+    import json
+    import os
+
+    from .datadigest import CONFIRM_ACTION, CONFIRM_REWRITES
+    from .evidence_identity import differences
+    from .pipeline import default_jobs
+    from .scan import _evidence_facts
+    from .sources import open_source
+
+    try:
+        todo = candidates(case, store_path, limits)
+    except (HashSetFileError, sqlite3.Error):
+        todo = {}  # an unusable store: matching names it (exit 6)
+    counts = {"candidates": sum(len(v) for v in todo.values()), "confirmed": 0, "failed": 0,
+              "not_reachable": 0}
+    for evidence_id, ids in sorted(todo.items()):
+        path_bytes, identity = case.conn.execute(
+            "SELECT path_bytes, identity FROM evidence WHERE id=?", (evidence_id,)).fetchone()
+        given = os.fsdecode(bytes(path_bytes))
+        try:
+            resolved = os.path.realpath(given)
+            source = open_source(resolved)
+        except Exception:  # gone, unmounted, unreadable: not reachable, said in the summary
+            counts["not_reachable"] += len(ids)
+            continue
+        try:
+            facts = _evidence_facts(source, given, resolved)
+            if identity is None or differences(json.loads(identity), facts.identity):
+                counts["not_reachable"] += len(ids)  # other evidence at that path now
+                continue
+            results: list[FileResult] = []
+            jobs = min(default_jobs(), len(ids))
+            outcome = confirm(case, evidence_id, source.spec(), ids, WorkerOptions(), jobs,
+                              DEFAULT_TIMEOUT, membudget.plan(None, jobs), results.append,
+                              run_id)
+        finally:
+            source.close()
+        if results:
+            with case.audited_change(CONFIRM_ACTION, {
+                    "run": run_id, "evidence": evidence_id,
+                    "files": [r.file_id for r in results]}, CONFIRM_REWRITES) as c:
+                case.write_results_in(c, run_id, results)
+        counts["confirmed"] += outcome.confirmed
+        counts["failed"] += outcome.failed
+    return counts

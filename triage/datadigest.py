@@ -109,17 +109,27 @@ SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence",
                            "hash_variants"})
 
 
+#: ``triage match`` re-opening the evidence to decode draft-decoded near candidates again at
+#: full size (issue 14, :mod:`triage.confirm`): one audited transaction that rewrites those
+#: entries' results (moving them to the match run), as a resumed scan would.
+CONFIRM_ACTION = "match.confirm"
+CONFIRM_REWRITES = frozenset({"files", "hashes", "images", "hash_variants", "errors"})
+
+
 def tables_changed_by(action: str) -> frozenset[str]:
     """The tables an audit row of ``action`` may record a change of (any partition): a
     run's end and ``run.interrupted`` (what the run wrote), ``case.migrate`` (a migration
     may rewrite any row), ``case.create``/``case.update`` (``case``), ``image.verify``
-    (``evidence``). Any other action (``report.export`` included) changes no data row."""
+    (``evidence``), ``match.confirm`` (the entries a full-decode confirmation rewrote). Any
+    other action (``report.export`` included) changes no data row."""
     if action.endswith(".end") or action in ("run.interrupted", "case.migrate"):
         return frozenset(TABLE_NAMES)
     if action in ("case.create", "case.update"):
         return frozenset({"case"})
     if action == "image.verify":
         return frozenset({"evidence"})
+    if action == CONFIRM_ACTION:
+        return CONFIRM_REWRITES
     return frozenset()
 
 
@@ -127,13 +137,16 @@ def tables_of_ended_runs_changed_by(action: str) -> frozenset[str]:
     """The tables in which ``action`` may change the partitions of runs that had ended
     before it (see :data:`SCAN_REWRITES`): all for ``case.migrate``; the scan's for a
     scan's end and ``run.interrupted`` (a dead scan resumed entries too); ``evidence`` for
-    ``image.verify``; nothing else (a ``match`` adds its own run's rows only)."""
+    ``image.verify``; the confirmed entries' for ``match.confirm``; nothing else (a
+    ``match`` adds its own run's rows only)."""
     if action == "case.migrate":
         return frozenset(TABLE_NAMES)
     if action in ("scan.end", "run.interrupted"):
         return SCAN_REWRITES
     if action == "image.verify":
         return frozenset({"evidence"})
+    if action == CONFIRM_ACTION:
+        return CONFIRM_REWRITES
     return frozenset()
 
 

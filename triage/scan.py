@@ -512,8 +512,8 @@ def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     worker = options.worker
     if worker.container_seconds > options.timeout / 2:
         worker = replace(worker, container_seconds=options.timeout / 2)
-    outcome = confirm(case, run_id, evidence_id, spec, todo, worker, options.jobs,
-                      options.timeout, memory)
+    outcome = confirm(case, evidence_id, spec, todo, worker, options.jobs, options.timeout,
+                      memory, lambda r: case.record_progress(run_id, [r]), run_id)
     return {"candidates": len(todo), **outcome.as_dict()}
 
 
