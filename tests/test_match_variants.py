@@ -190,3 +190,36 @@ def test_a_later_match_re_opens_reachable_evidence(built: dict[str, Any],
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("review", "confirmed", 0)
     assert summary["by_grade"]["unconfirmed"] == 0
     assert "all checks passed" in _cli("verify", str(case))
+
+
+def test_reports_sort_and_label_hits_by_grade(built: dict[str, Any], tmp_path: Path) -> None:
+    """CSV (--rows hits), JSONL and HTML list hits best grade first, with the grade in
+    words and the variant."""
+    import csv
+
+    from triage.model import GRADE_LABELS, GRADES
+
+    case = built["case"]
+    out = tmp_path / "hits.csv"
+    _cli("report", str(case), "--format", "csv", "--rows", "hits", "--out", str(out))
+    table = list(csv.DictReader(out.open(encoding="utf-8")))
+    ranks = [GRADES.index(r["grade"]) for r in table]
+    firsts: dict[str, int] = {}
+    for r, rank in zip(table, ranks, strict=True):
+        firsts.setdefault(r["path"], rank)
+    assert list(firsts.values()) == sorted(firsts.values())  # files by best grade
+    assert table[0]["grade"] == "exact" and table[0]["path"] == "copy.jpg"
+    for r in table:
+        assert r["grade_label"] == GRADE_LABELS[r["grade"]]
+    rotated = next(r for r in table if r["path"] == "rot90.jpg" and r["algorithm"] == "pdq")
+    assert rotated["variant"] == "rot270" and rotated["decode"] == "confirmed"
+    jsonl = tmp_path / "r.jsonl"
+    _cli("report", str(case), "--format", "jsonl", "--out", str(jsonl))
+    hits = [h for line in jsonl.read_text().splitlines()
+            if (rec := json.loads(line)).get("type") == "file" for h in rec["hits"]]
+    assert hits and all(h["grade_label"] == GRADE_LABELS[h["grade"]] for h in hits)
+    html = tmp_path / "r.html"
+    _cli("report", str(case), "--format", "html", "--out", str(html))
+    text = html.read_text()
+    assert "rotated 90 degrees clockwise (variant rot270)" in text
+    assert text.index(GRADE_LABELS["exact"]) < text.index(GRADE_LABELS["review"])

@@ -29,7 +29,16 @@ from hashsets.store import HashSetStore, SetInfo, default_store_path
 
 from .case import DRAFT_STEP, DRAFT_VARIANT, Case
 from .errors import HashSetError
-from .model import DamagedSet, KnownHits, MatchHit, MatchSummary, SetHits, SetUsed, to_dict
+from .model import (
+    GRADES,
+    DamagedSet,
+    KnownHits,
+    MatchHit,
+    MatchSummary,
+    SetHits,
+    SetUsed,
+    to_dict,
+)
 from .util import canonical_json
 
 NO_CATEGORY = "(none)"
@@ -95,18 +104,6 @@ def match_case(case: Case, run_id: int, store_path: str | Path | None = None,
         store.close()
 
 
-#: Grades of a hit, best first (issue 14 item 4): a cryptographic match; a near match of
-#: two different algorithms on the same set entry (variants of one algorithm do not confirm
-#: each other); a single-algorithm near match, for review; a near candidate whose value
-#: comes from a draft (reduced) decode that could not be confirmed at full size.
-GRADES = ("exact", "confirmed", "review", "unconfirmed")
-GRADE_LABELS = {
-    "exact": "exact match (cryptographic hash)",
-    "confirmed": "near match confirmed by two algorithms",
-    "review": "near match, one algorithm: for review",
-    "unconfirmed": "unconfirmed candidate (draft decode only)",
-}
-GRADE_RANK = {g: i for i, g in enumerate(GRADES)}
 #: Decode states of a perceptual value (``matches.decode``).
 DECODE_FULL, DECODE_CONFIRMED, DECODE_DRAFT = "full", "confirmed", "draft"
 ORIGINAL = "original"

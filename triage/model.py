@@ -264,6 +264,28 @@ class InnerItem:
 
 
 # -- matching ------------------------------------------------------------------------
+#: Grades of a hit, best first (issue 14 item 4): a cryptographic match; a near match of
+#: two different algorithms on the same set entry (variants of one algorithm do not confirm
+#: each other); a single-algorithm near match, for review; a near candidate whose value
+#: comes from a draft (reduced) decode that could not be confirmed at full size.
+GRADES = ("exact", "confirmed", "review", "unconfirmed")
+GRADE_LABELS = {
+    "exact": "exact match (cryptographic hash)",
+    "confirmed": "near match confirmed by two algorithms",
+    "review": "near match, one algorithm: for review",
+    "unconfirmed": "unconfirmed candidate (draft decode only)",
+}
+#: The label of a hit recorded before hits were graded (a match run of an older triage).
+UNGRADED_LABEL = "not graded (matched by an older triage)"
+
+
+def grade_label(grade: str | None, match_type: str) -> str:
+    """How a report names a hit's grade."""
+    if grade is None:
+        return GRADE_LABELS["exact"] if match_type == "exact" else UNGRADED_LABEL
+    return GRADE_LABELS.get(grade, grade)
+
+
 @dataclass(frozen=True, slots=True)
 class MatchHit:
     """One hit of a file's hash in a hash set, with the set's and the entry's metadata:
