@@ -170,6 +170,10 @@ def scan(
     perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (every "
                                              "picture algorithm: pHash, dHash, PDQ) of "
                                              "images.")] = True,
+    variants: Annotated[bool, typer.Option(help="Also hash every picture's rotations and "
+                                           "mirror images (8 forms) and, with dark borders, "
+                                           "its unletterboxed form, so rotated, flipped "
+                                           "and letterboxed copies match.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
                                             "in pixels (0: full decode).")] = 360,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
@@ -224,7 +228,7 @@ def scan(
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
                              max_pixels=max_pixels, containers=containers,
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
-                             memory_limit=worker_limit),
+                             memory_limit=worker_limit, variants=variants),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
