@@ -499,6 +499,14 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
     result.image = facts
 
 
+#: Decoded pictures larger than this are hashed as stored only, without variants: the
+#: letterbox check and cut hold grey and cropped copies (up to 6 bytes a pixel) that the
+#: decode's memory estimate (membudget, 32-36 bytes a pixel) does not include (rotations of
+#: large pictures are hashed from a reduced copy, hashsets.algorithms.variants). Every
+#: draft-decoded JPEG is far below it; 64 MP adds at most 384 MiB.
+VARIANTS_MAX_PIXELS = 64_000_000
+
+
 def _picture_hashes(result: _Draft, image: Image.Image, facts: PictureFacts,
                     options: WorkerOptions) -> PictureFacts:
     """Every picture algorithm's value of the decoded picture, and with
@@ -510,7 +518,14 @@ def _picture_hashes(result: _Draft, image: Image.Image, facts: PictureFacts,
 
     algorithms = options.picture_algorithms()
     by_name = {a.name: a for a in algorithms}
-    if not options.variants:
+    large = image.width * image.height > VARIANTS_MAX_PIXELS
+    if options.variants and large:
+        result.warnings.append(Problem(
+            "hash", "VariantsSkipped",
+            f"{image.width}x{image.height} decoded pixels is over {VARIANTS_MAX_PIXELS:,}: "
+            "rotations, mirror images and letterbox forms not hashed (their transposed "
+            "copies are not in the decode's memory estimate); the picture as stored is"))
+    if not options.variants or large:
         for alg in algorithms:
             value, quality = alg.compute(image)
             result.hashes.append(HashValue(alg.name, value, quality,

@@ -47,8 +47,8 @@ How each algorithm computes its variants, from the one decoded picture:
 Unletterboxing (:func:`unletterbox`): uniform dark rows and columns at the edges (every
 pixel's grey value below :data:`LETTERBOX_BLACK`) are cut off before hashing, as
 python-threatexchange's ``PhotoContent.unletterbox`` does; the cut is recorded, and the
-picture as stored is hashed too. The cropped picture gets the eight variants as well, named
-``unletterboxed`` and ``unletterboxed+rot90`` ... .
+picture as stored is hashed too. The cropped picture is hashed as it is (variant
+``unletterboxed``), not rotated: that would double the cost for a rarer case.
 """
 
 from __future__ import annotations
@@ -94,8 +94,11 @@ UNLETTERBOXED = "unletterboxed"
 #: lifts black bars to a few grey levels; 25 is well below any dark content worth keeping.
 LETTERBOX_BLACK = 25
 #: A border is cut only when it takes at least this fraction of the picture's width or
-#: height (a one-pixel dark edge is content, not a letterbox) ...
-LETTERBOX_MIN_FRACTION = 0.02
+#: height (a thin dark edge is content, not a letterbox; 2% cut single rows of icons and
+#: dark illustrations in the shared test pictures) ...
+LETTERBOX_MIN_FRACTION = 0.04
+#: ... in a picture at least this large on both sides (smaller ones are icons) ...
+LETTERBOX_MIN_SIDE = 64
 #: ... and never when less than this fraction would remain (an almost black picture).
 LETTERBOX_MIN_KEEP = 0.2
 
@@ -240,10 +243,10 @@ def find_letterbox(image: Image.Image, black: int = LETTERBOX_BLACK) -> Letterbo
     :data:`LETTERBOX_MIN_FRACTION` and :data:`LETTERBOX_MIN_KEEP`)."""
     import numpy as np
 
+    if image.width < LETTERBOX_MIN_SIDE or image.height < LETTERBOX_MIN_SIDE:
+        return None
     grey = np.asarray(image.convert("L"))
     height, width = grey.shape
-    if width < 8 or height < 8:
-        return None
     dark = grey < black
     dark_rows: npt.NDArray[np.bool_] = np.asarray(dark.all(axis=1))
     dark_cols: npt.NDArray[np.bool_] = np.asarray(dark.all(axis=0))
@@ -303,12 +306,22 @@ class VariantValue:
     preprocessing: str
 
 
+#: Pictures larger than this (decoded pixels) have their rotated and mirrored forms hashed
+#: from a copy reduced by a whole factor (Pillow ``reduce``, a box filter) to at most this
+#: many pixels: eight PDQ computations of a 15 MP picture took 84 s on a loaded 2-core
+#: machine (a per-file timeout). Every JPEG decoded in draft mode is below it; PDQ, pHash
+#: and dHash reduce every picture to 64x64, 32x32 or 9x8 anyway, so the values move by a few
+#: bits, like a draft decode's (benchmarks/bench_variants.py). The picture as stored, and
+#: the unletterboxed form, are always hashed at the size decoded.
+VARIANTS_FULL_PIXELS = 2_000_000
+
+
 def picture_variants(image: Image.Image, algorithms: Sequence[PictureAlgorithm], *,
                      dihedral: bool = True, letterbox: bool = True
                      ) -> tuple[list[VariantValue], Letterbox | None]:
     """Every form of ``image`` hashed by every algorithm, ``original`` included: the
     eight dihedral variants (``dihedral``), and when the picture has dark borders
-    (``letterbox``) its unletterboxed form with its eight variants. Returns the values
+    (``letterbox``) its unletterboxed form (as it is, not rotated). Returns the values
     and the borders found (None: none). Never keeps or writes out pixels."""
     forms: list[tuple[str | None, Image.Image, str]] = [(None, image, "")]
     found: Letterbox | None = None
@@ -318,23 +331,40 @@ def picture_variants(image: Image.Image, algorithms: Sequence[PictureAlgorithm],
             cropped, found = cut
             forms.append((UNLETTERBOXED, cropped, found.describe(image.width, image.height)))
     out: list[VariantValue] = []
+    small: Image.Image | None = None
+    reduced = ""
+    if dihedral and image.width * image.height > VARIANTS_FULL_PIXELS:
+        factor = 2
+        while image.width * image.height > VARIANTS_FULL_PIXELS * factor * factor:
+            factor += 1
+        small = image.reduce(factor)
+        reduced = (f" (hashed from the picture reduced by 1/{factor}, box filter, to "
+                   f"{small.width}x{small.height})")
     try:
         for base, picture, how in forms:
             for alg in algorithms:
-                if dihedral:
+                # The cropped picture as it is only: a letterboxed AND rotated copy is
+                # rarer, and its eight PDQ computations would double the cost.
+                if dihedral and base is None and small is None:
                     values = dihedral_values(alg, picture)
                 else:
                     values = {"original": alg.compute(picture)}
+                    if dihedral and base is None and small is not None:
+                        turned = dihedral_values(alg, small)
+                        values.update({k: v for k, v in turned.items() if k != "original"})
                 for name in DIHEDRAL:
                     if name not in values:
                         continue
                     value, quality = values[name]
                     steps = [s for s in (how, "" if name == "original"
-                                         else f"dihedral variant {name}: {MEANING[name]}")
+                                         else f"dihedral variant {name}: {MEANING[name]}"
+                                         f"{reduced}")
                              if s]
                     out.append(VariantValue(alg.name, variant_name(base, name), value,
                                             quality, "; ".join(steps)))
     finally:
         for _, picture, _ in forms[1:]:
             picture.close()
+        if small is not None:
+            small.close()
     return out, found
