@@ -13,8 +13,9 @@
 #
 # Debian packages: e2fsprogs (mkfs.ext2, debugfs), dosfstools (mkfs.fat), mtools (mcopy,
 # mdel), fdisk (sfdisk), coreutils, gzip; Python 3 with Pillow (PYTHON, default python3).
-# Re-running it gives an image with the same files and digests (file-system timestamps and
-# ids are fixed too, so in practice the same bytes); the committed image is the reference.
+# Re-running it gives an image with the same files, sizes and digests (ids and most times
+# are fixed; a few inode and label times are the current time, so the bytes differ): the
+# committed image is the reference, and tests/test_selftest.py checks it with fls/icat.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../triage/selftest/data}
@@ -30,7 +31,7 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-export SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=1700000000 MTOOLS_SKIP_CHECK=1
+export SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=1700000000 MTOOLS_SKIP_CHECK=1 TZ=UTC
 
 # --- the files ----------------------------------------------------------------------------
 mkdir -p tree/docs tree/pictures
@@ -51,12 +52,15 @@ open("tree/deleted.bin", "wb").write(block[:1000][::-1])
 Image.radial_gradient("L").resize((64, 64), Image.Resampling.BILINEAR).save(
     "tree/pictures/gradient.png", optimize=False, compress_level=9)
 EOF
+# Fixed times (mcopy -m and mkfs.ext2 -d keep the source files' times): the same bytes on
+# every run.
+find tree -exec touch -h -d @1700000000 {} +
 
 # --- FAT12, 128 KiB, one file deleted by mdel -----------------------------------------------
 mkfs.fat -C -F 12 -s 1 -n SELFTEST -i 5e1f7e57 fat.raw 128 >/dev/null
-mmd -i fat.raw ::/DOCS ::/PICTURES
-mcopy -i fat.raw -m tree/docs/readme.txt ::/DOCS/README.TXT
-mcopy -i fat.raw -m tree/pictures/gradient.png ::/PICTURES/GRADIENT.PNG
+# (files in the root folder only: mmd stamps a new folder with the current time)
+mcopy -i fat.raw -m tree/docs/readme.txt ::/README.TXT
+mcopy -i fat.raw -m tree/pictures/gradient.png ::/GRADIENT.PNG
 mcopy -i fat.raw -m tree/deleted.bin ::/DELETED.BIN
 mdel -i fat.raw ::/DELETED.BIN
 
@@ -78,8 +82,8 @@ gzip -n -9 -c disk.img > "$out/disk.img.gz"
 h() { sha256sum "$1" | cut -d' ' -f1; }
 s() { wc -c < "$1" | tr -d ' '; }
 {
-    printf 'p1/DOCS/README.TXT\t%s\t%s\t0\n' "$(s tree/docs/readme.txt)" "$(h tree/docs/readme.txt)"
-    printf 'p1/PICTURES/GRADIENT.PNG\t%s\t%s\t0\n' "$(s tree/pictures/gradient.png)" \
+    printf 'p1/README.TXT\t%s\t%s\t0\n' "$(s tree/docs/readme.txt)" "$(h tree/docs/readme.txt)"
+    printf 'p1/GRADIENT.PNG\t%s\t%s\t0\n' "$(s tree/pictures/gradient.png)" \
         "$(h tree/pictures/gradient.png)"
     printf 'p1/_ELETED.BIN\t%s\t%s\t1\n' "$(s tree/deleted.bin)" "$(h tree/deleted.bin)"
     for f in docs/readme.txt docs/empty.txt pictures/gradient.png random.bin; do
