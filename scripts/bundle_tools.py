@@ -33,7 +33,7 @@ from pathlib import Path
 OPTIONAL_EXTRAS = {"--with-test-tools": "test", "--with-cluster": "cluster"}
 #: apt options that make it resolve against a given dpkg status file, in memory only
 #: (no cache files written, no lock taken: simulation).
-APT_SIM = ["-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=",
+APT_SIM = ["-o", "Dir::Cache::pkgcache=",
            "-o", "Debug::NoLocking=1", "-o", "APT::Get::Show-Versions=1", "-s", "-q",
            "--no-install-recommends", "install"]
 _INST = re.compile(r"^Inst (?P<name>\S+) (?:\[\S+\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]")
@@ -48,9 +48,15 @@ def extras(pyproject: Path, flags: list[str]) -> str:
     return ",".join(sorted(g for g in groups if g not in skip))
 
 
+#: apt's parsed package lists, kept for the runs of one process (apt parses ~50 MB of lists
+#: otherwise each time; the system's own cache is off in Debian's container images).
+_SRCCACHE = tempfile.TemporaryDirectory(prefix="bundle-apt-")
+
+
 def _apt(status: Path, packages: list[str]) -> list[tuple[str, str, str]]:
-    proc = subprocess.run(["apt-get", "-o", f"Dir::State::status={status}", *APT_SIM,
-                           *packages], capture_output=True, text=True, check=False,
+    cache = f"Dir::Cache::srcpkgcache={_SRCCACHE.name}/srcpkgcache.bin"
+    proc = subprocess.run(["apt-get", "-o", f"Dir::State::status={status}", "-o", cache,
+                           *APT_SIM, *packages], capture_output=True, text=True, check=False,
                           env={**os.environ, "LC_ALL": "C"})
     if proc.returncode != 0:
         sys.exit(f"bundle_tools: apt cannot resolve {' '.join(packages)}:\n{proc.stdout}"
@@ -92,11 +98,10 @@ def stock_packages() -> list[tuple[str, str, str]]:
     dump = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True,
                           check=True).stdout
     base: set[str] = set()
-    for para in dump.split("\n\n"):
-        fields = dict(ln.split(": ", 1) for ln in para.splitlines() if ": " in ln
-                      and not ln.startswith(" "))
-        if fields.get("Priority") == "required" or fields.get("Essential") == "yes":
-            base.add(fields["Package"])
+    for para in dump.split("\n\n"):  # 60,000 stanzas: substring tests first (fast)
+        para = "\n" + para + "\n"
+        if "\nPriority: required\n" in para or "\nEssential: yes\n" in para:
+            base.add(para.split("\nPackage: ", 1)[1].split("\n", 1)[0])
     with tempfile.NamedTemporaryFile("w", suffix=".status") as empty:
         return _apt(Path(empty.name), sorted(base))
 
@@ -113,7 +118,8 @@ def licences(wheels: Path, debs_dir: Path, out: Path) -> None:
     for whl in sorted(wheels.glob("*.whl")):
         target = out / "python" / whl.name.removesuffix(".whl")
         with zipfile.ZipFile(whl) as z:
-            names = [n for n in z.namelist() if ".dist-info/" in n and _LICENCE.search(n)]
+            names = [n for n in z.namelist() if ".dist-info/" in n and _LICENCE.search(n)
+                     and not n.endswith("/")]
             meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
             for n in [*names, meta]:
                 dest = target / n.split(".dist-info/", 1)[1]
