@@ -36,7 +36,10 @@ OPTIONAL_EXTRAS = {"--with-test-tools": "test", "--with-cluster": "cluster"}
 APT_SIM = ["-o", "Dir::Cache::pkgcache=",
            "-o", "Debug::NoLocking=1", "-o", "APT::Get::Show-Versions=1", "-s", "-q",
            "--no-install-recommends", "install"]
-_INST = re.compile(r"^Inst (?P<name>\S+) (?:\[\S+\] )?\((?P<version>\S+) .*\[(?P<arch>[^\]]+)\]")
+#: "Inst NAME [OLD] (VERSION ARCHIVE [ARCH]) [BROKEN ...]": the first bracket inside the
+#: parentheses is the architecture.
+_INST = re.compile(r"^Inst (?P<name>\S+) (?:\[\S+\] )?\((?P<version>\S+) [^)\[]*"
+                   r"\[(?P<arch>[^\]]+)\]\)")
 #: Licence files inside a wheel's .dist-info (PEP 639 puts them under licenses/).
 _LICENCE = re.compile(r"(^|/)(LICEN[CS]E|COPYING|NOTICE|AUTHORS|COPYRIGHT)[^/]*$|"
                       r"\.dist-info/licenses/", re.IGNORECASE)
@@ -64,7 +67,7 @@ def _apt(status: Path, packages: list[str]) -> list[tuple[str, str, str]]:
     out = []
     for line in proc.stdout.splitlines():
         if m := _INST.match(line):
-            out.append((m["name"], m["version"], m["arch"].split()[0].split(",")[0]))
+            out.append((m["name"], m["version"], m["arch"]))
     return out
 
 
