@@ -487,8 +487,10 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             facts = _picture_hashes(result, image, facts, options)
-        result.warnings.extend(Problem("hash", w.category.__name__, _short(Exception(
-            str(w.message)))) for w in caught)
+        # Each conversion of a picture repeats the library's warning (the variants convert
+        # it several times): each distinct warning is recorded once.
+        result.warnings.extend(dict.fromkeys(Problem("hash", w.category.__name__, _short(
+            Exception(str(w.message)))) for w in caught))
     except Exception as e:
         del result.hashes[computed_before:]
         fail("hash", e)

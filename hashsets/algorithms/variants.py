@@ -337,7 +337,12 @@ def picture_variants(image: Image.Image, algorithms: Sequence[PictureAlgorithm],
         factor = 2
         while image.width * image.height > VARIANTS_FULL_PIXELS * factor * factor:
             factor += 1
-        small = image.reduce(factor)
+        # reduce() takes L, RGB, RGBA ...; not bilevel or palette pictures: those are
+        # converted as PDQ converts them (imagehash's grey conversion gives the same grey).
+        source = image if image.mode in ("L", "RGB") else image.convert("RGB")
+        small = source.reduce(factor)
+        if source is not image:
+            source.close()
         reduced = (f" (hashed from the picture reduced by 1/{factor}, box filter, to "
                    f"{small.width}x{small.height})")
     try:
