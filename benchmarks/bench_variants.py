@@ -8,8 +8,8 @@ media/pdq, media/imageio and media/pillow JPEGs/PNGs that decode).
 a. **Cost**, per picture, decoded as the scanner does (JPEG draft 360), one thread: the
    registry's three perceptual hashes of the picture as stored (what a scan did before
    issue 14) against :func:`hashsets.algorithms.variants.picture_variants` (8 dihedral
-   forms of each, letterbox detection, and the 8 forms of the unletterboxed picture when
-   borders are found). Best of ``--repeat`` per picture; sums and the ratio are printed.
+   forms of each, letterbox detection, and the unletterboxed picture when borders are
+   found). Best of ``--repeat`` per picture; sums and the ratio are printed.
 b. **Exactness** of the shortcuts: pHash/dHash variants from two reduced grids against
    hashing each transformed picture in full (expected 0 bits everywhere), and Meta's DCT
    shortcut (``pdqhash.compute_dihedral``, not used) against PDQ of the transformed picture.
@@ -90,7 +90,7 @@ def cost(paths: list[Path], repeat: int) -> None:
     print(f"   picture as stored only (pHash, dHash, PDQ): {plain_total / n * 1000:7.2f} ms "
           "per picture")
     print(f"   with 8 dihedral variants + letterbox check: {variants_total / n * 1000:7.2f} ms "
-          f"per picture ({boxed} with borders: 16 forms)")
+          f"per picture ({boxed} with borders: one more form)")
     print(f"   extra: {(variants_total - plain_total) / n * 1000:.2f} ms per picture, "
           f"x{variants_total / plain_total:.2f}")
 
