@@ -44,7 +44,16 @@ from hashsets.algorithms import stream_algorithms
 from . import isolation, membudget
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, Checkpoint, Progress, StageCell, Task, WorkerOptions, worker_main
+from .worker import (
+    STAGES,
+    Checkpoint,
+    Progress,
+    StageCell,
+    Task,
+    VideoBudget,
+    WorkerOptions,
+    worker_main,
+)
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -378,6 +387,11 @@ class WorkerPool:
                     message.size, self.timeout))
                 # These can come without pause: the checkpoint is due all the same.
                 self._checkpoint_if_due(w, task, on_checkpoint)
+                continue
+            if isinstance(message, VideoBudget):
+                # A video's deadline grows with its duration (issue 15): its decoding time
+                # budget, plus the base timeout for everything around it.
+                w.deadline = max(w.deadline, time.monotonic() + message.seconds + self.timeout)
                 continue
             if isinstance(message, membudget.GrantRequest):
                 self._grant_request(w, message.nbytes)
