@@ -213,6 +213,7 @@ CREATE TABLE IF NOT EXISTS video_matches (
     min_quality      INTEGER NOT NULL,
     query_threshold  REAL,
     known_threshold  REAL,
+    compared_interval REAL,               -- 'video': seconds per frame both were compared at
     query_ranges     TEXT NOT NULL,       -- JSON [[start, end], ...] seconds in this file
     known_ranges     TEXT NOT NULL,       -- JSON, seconds in the known video ([] for pictures)
     UNIQUE (run_id, match_id)
