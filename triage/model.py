@@ -429,6 +429,20 @@ class FileProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoCoverage:
+    """How far the files identified as video were examined (issue 15): decoded to the end,
+    decoded in part (a bound or damage stopped it; its frames kept), not decoded; frames
+    stored; and why not, by short reason class (with counts)."""
+
+    videos: int = 0
+    decoded: int = 0
+    decoded_in_part: int = 0
+    not_decoded: int = 0
+    frames: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CaseCounts:
     """Counts over the files of a case (or of one evidence in it)."""
 
@@ -446,6 +460,9 @@ class CaseCounts:
     problems_shown: tuple[FileProblem, ...] = ()
     #: The first 20 files that ended as coverage gaps (status incomplete), with the reason.
     gaps_shown: tuple[FileProblem, ...] = ()
+    #: Videos (issue 15): None when the case holds none (so the JSON of scans without
+    #: videos is unchanged).
+    videos: VideoCoverage | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
