@@ -161,7 +161,9 @@ def _video_hits(case: Path) -> dict[str, dict[str, object]]:
 def test_scan_finds_the_edited_copy_of_a_known_video(tmp_path: Path, every_frame: bool) -> None:
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    for name in ("chair-22-with-small-logo-bar", "pattern-hd-no-bar"):
+    # Every frame: the logo copy only (the pattern clip is checked at 1 fps; CI time).
+    for name in ("chair-22-with-small-logo-bar",
+                 *(() if every_frame else ("pattern-hd-no-bar",))):
         shutil.copyfile(VPDQ / f"{name}.mp4", evidence / f"{name}.mp4")
     store = _store_with(tmp_path, (VPDQ / "chair-orig-22-sd-bar.vpdq.txt", "1"))
     extra = ("--video-seconds-per-hash", "0") if every_frame else ()
@@ -185,8 +187,9 @@ def test_scan_finds_the_edited_copy_of_a_known_video(tmp_path: Path, every_frame
     assert isinstance(matches, dict) and matches["near"] == 1
     assert matches["thresholds"]["vpdq_query_percent"] == 80
     videos = summary["videos"]
-    assert videos == {"decoded": 2, "decoded_in_part": 0, "not_decoded": 0, "reasons": {},
-                      "videos": 2, "frames": videos["frames"]}  # type: ignore[index]
+    n = 1 if every_frame else 2
+    assert videos == {"decoded": n, "decoded_in_part": 0, "not_decoded": 0, "reasons": {},
+                      "videos": n, "frames": videos["frames"]}  # type: ignore[index]
     verify = run_triage("verify", str(tmp_path / "case"))
     assert verify.returncode == 0, verify.stdout
 
@@ -198,7 +201,6 @@ def test_a_picture_from_one_frame_is_found_in_a_known_video(tmp_path: Path) -> N
     import av
     import numpy as np
     import pdqhash
-    from PIL import Image
 
     evidence = tmp_path / "evidence"
     evidence.mkdir()

@@ -340,17 +340,17 @@ def _frames_vs_pictures(store: HashSetStore, sets: Sequence[SetInfo], videos: Fr
         si = int(kp.set_index[ki])
         if (si, ki) not in meta:
             continue
-        k = _known(kp.sets[si], int(kp.refs[ki]), meta[(si, ki)])
+        kn = _known(kp.sets[si], int(kp.refs[ki]), meta[(si, ki)])
         first = min(found, key=lambda h: (h.query_timestamp, h.distance))
         best = min(found, key=lambda h: (h.distance, h.query_timestamp))
         step = sampling_step(videos.timestamp[videos.video == fid])
         ranges = time_ranges([h.query_timestamp for h in found], step)
-        label = k.entry_ref or k.name or f"record {k.ref}"
+        label = kn.entry_ref or kn.name or f"{kn.set.name} record {kn.ref}"
         text = (f"frame {first.query_frame} at {first.query_timestamp:.3f} s of this video "
                 f"matches {label} (distance {first.distance}; closest: frame "
                 f"{best.query_frame} at {best.query_timestamp:.3f} s, distance "
                 f"{best.distance}); matching frames at {_ranges_text(ranges)}")
-        add(_hit(fid, k, "pdq", best.query_pdq, words_to_hex(kp.words[ki:ki + 1])[0],
+        add(_hit(fid, kn, "pdq", best.query_pdq, words_to_hex(kp.words[ki:ki + 1])[0],
                  best.distance, rule.distance, text),
             {"kind": "frame", "query_ranges": [list(r) for r in ranges],
              "query_frames": int((videos.video == fid).sum()),
