@@ -185,12 +185,44 @@ class FrameTable:
         t = self.take(keep)
         if not len(t):
             return t, t, np.zeros(0, dtype=np.int64)
-        key = np.concatenate([t.video[:, None].astype(np.uint64), t.words], axis=1)
-        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        return t.take(first[order]), t, rank[inverse.reshape(-1)].astype(np.int64)
+        order = _sorted_rows(t.video, t.words)
+        sv, sw = t.video[order], t.words[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (sv[1:] != sv[:-1]) | (sw[1:] != sw[:-1]).any(axis=1)
+        group = np.cumsum(new) - 1
+        first = order[new]
+        by_first = np.argsort(first, kind="stable")
+        rank = np.empty_like(by_first)
+        rank[by_first] = np.arange(len(by_first))
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[order] = rank[group]
+        return t.take(first[by_first]), t, inverse
+
+
+def _sorted_rows(video: npt.NDArray[np.int64], words: Words) -> npt.NDArray[np.int64]:
+    """Row order by (video, value), equal rows in their original order (stable). Two
+    stable argsorts on the video and the first word decide almost every row; only runs
+    that tie on both are sorted again on the other words. (np.lexsort on all five uint64
+    keys, or np.unique(axis=0), are 10-20 times slower on a million frames.)"""
+    order = np.argsort(words[:, 0], kind="stable")
+    order = order[np.argsort(video[order], kind="stable")]
+    if words.shape[1] == 1 or len(order) < 2:
+        return order
+    sv, s0 = video[order], words[order, 0]
+    tie = (sv[1:] == sv[:-1]) & (s0[1:] == s0[:-1])
+    if not tie.any():
+        return order
+    member = np.zeros(len(order), dtype=bool)
+    member[1:] |= tie
+    member[:-1] |= tie
+    pos = np.flatnonzero(member)
+    starts = np.ones(len(pos), dtype=bool)
+    starts[1:] = ~tie[pos[1:] - 1]  # a tie group begins where the row does not tie back
+    group = np.cumsum(starts)
+    sub = order[pos]
+    keys = [words[sub, j] for j in reversed(range(1, words.shape[1]))]
+    order[pos] = sub[np.lexsort([*keys, group])]
+    return order
 
 
 def pack(frames: Sequence[Frame]) -> tuple[bytes, bytes, bytes, bytes]:
