@@ -292,3 +292,19 @@ def test_video_sets_import_from_folder_and_zip(tmp_path: Path) -> None:
     (folder / "chair-22-with-small-logo-bar.vpdq.txt").write_text("0,100," + "0" * 64 + ",0\n")
     r = run_triage("hashset", "verify", "--store", str(store), "--json")
     assert [v["status"] for v in json.loads(r.stdout)] == ["changed", "ok"]
+
+
+def test_a_video_deadline_grows_with_its_duration(tmp_path: Path) -> None:
+    """--timeout 1 gives a 2.5 MB file a deadline of about 1.1 s; hashing every frame of the
+    22 s clip takes several seconds: the worker's VideoBudget message (60 s + duration)
+    raises the deadline, so the video is not killed as a hang."""
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    shutil.copyfile(VPDQ / "chair-orig-22-sd-bar.mp4", evidence / "clip.mp4")
+    r = run_triage("scan", str(evidence), "--case", str(tmp_path / "case"), "--json", "-q",
+                   "--no-match", "--timeout", "1", "--video-seconds-per-hash", "0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["pool"]["timeouts"] == 0
+    [video] = rows(tmp_path / "case", "SELECT frames_hashed, stopped FROM videos")
+    assert (video["frames_hashed"], video["stopped"]) == (673, None)

@@ -11,6 +11,9 @@ worker one task at a time and waits on all pipes at once with a deadline:
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
   inside a container each inner item gets a file's deadline again (worker ``Progress``);
+* a video's deadline grows with its duration (read from the container by the worker, which
+  sends its decoding time budget as a ``VideoBudget`` before decoding: the deadline becomes
+  that budget plus the base timeout; issue 15);
 * every task sent comes back as exactly one :class:`~triage.model.FileResult`;
 * large picture decodes are admitted against the scan's total memory budget
   (:mod:`triage.membudget`): a worker asks for a grant before decoding and the supervisor

@@ -1,18 +1,19 @@
 """Video matching for a case (issue 15): part of :func:`triage.matching.match_case`.
 
-Three kinds of hit, each one ``matches`` row (so every report, export and summary counts
-it with its set, category, closest distance and threshold) plus one ``video_matches`` row
-with the detail:
+Three kinds of hit, each one ``matches`` row with algorithm ``vpdq`` (so every report,
+export and summary counts it with its set, category, closest frame distance and threshold,
+and explains it with its text, ``entry_ref``) plus one ``video_matches`` row with the
+detail:
 
 * ``video``: a scanned video against each known video of the store's vPDQ sets, by Meta's
-  rule (:mod:`hashsets.video`): algorithm ``vpdq``, both percentages, the thresholds, and
+  rule (:mod:`hashsets.video`): both percentages, the thresholds, and
   the matched time ranges of both videos; ``file_value``/``known_value`` are the closest
   frame pair.
 * ``frame``: a scanned video's frames against the PDQ values of picture sets: one row per
-  known picture a frame matches (algorithm ``pdq``), naming the first matching frame's
+  known picture a frame matches, naming the first matching frame's
   timestamp and every matching time range.
 * ``picture``: a scanned picture's PDQ against the frames of known videos: one row per
-  known video (algorithm ``pdq``), naming the closest frame and its timestamp.
+  known video, naming the closest frame and its timestamp.
 
 Frames follow the frame rule (distance <= ``vpdq``, quality >= ``vpdq_min_quality`` on both
 sides; a picture set's values carry no quality and are taken as they are).
@@ -350,7 +351,7 @@ def _frames_vs_pictures(store: HashSetStore, sets: Sequence[SetInfo], videos: Fr
                 f"matches {label} (distance {first.distance}; closest: frame "
                 f"{best.query_frame} at {best.query_timestamp:.3f} s, distance "
                 f"{best.distance}); matching frames at {_ranges_text(ranges)}")
-        add(_hit(fid, kn, "pdq", best.query_pdq, words_to_hex(kp.words[ki:ki + 1])[0],
+        add(_hit(fid, kn, "vpdq", best.query_pdq, words_to_hex(kp.words[ki:ki + 1])[0],
                  best.distance, rule.distance, text),
             {"kind": "frame", "query_ranges": [list(r) for r in ranges],
              "query_frames": int((videos.video == fid).sum()),
@@ -382,7 +383,7 @@ def _pictures_vs_frames(case: Case, known_frames: FrameTable, known: list[_Known
         text = (f"{k.name} frame {best.known_frame} at {best.known_timestamp:.3f} s "
                 f"(distance {best.distance}); frames of the known video within the "
                 f"threshold at {_ranges_text(ranges)}")
-        add(_hit(fid, k, "pdq", best.query_pdq, best.known_pdq, best.distance, rule.distance,
+        add(_hit(fid, k, "vpdq", best.query_pdq, best.known_pdq, best.distance, rule.distance,
                  text),
             {"kind": "picture", "known_video": k.name, "query_ranges": [],
              "known_ranges": [list(r) for r in ranges], "known_matched": len(found)})
