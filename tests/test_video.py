@@ -308,3 +308,38 @@ def test_a_video_deadline_grows_with_its_duration(tmp_path: Path) -> None:
     assert summary["pool"]["timeouts"] == 0
     [video] = rows(tmp_path / "case", "SELECT frames_hashed, stopped FROM videos")
     assert (video["frames_hashed"], video["stopped"]) == (673, None)
+
+
+class _Sequential:
+    """A stream that can only be read forward (as the evidence sources give them)."""
+
+    def __init__(self, path: Path, opened: list[int]) -> None:
+        self._f = open(path, "rb")
+        opened.append(1)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def test_large_videos_are_read_again_through_a_seekable_reader() -> None:
+    """Videos over what is kept in memory are decoded through ReopeningReader: forward seeks
+    read ahead, backward seeks reopen; the frames are those of the in-memory path."""
+    from triage.video import ReopeningReader
+
+    clip = VPDQ / "test-padded-dimensions.mp4"
+    direct = hash_video(lambda: open(clip, "rb"), VideoLimits())
+    opened: list[int] = []
+    again = hash_video(lambda: ReopeningReader(lambda: _Sequential(clip, opened),
+                                               clip.stat().st_size), VideoLimits())
+    assert again.frames == direct.frames and again.frames_decoded == direct.frames_decoded
+    assert len(opened) >= 1
+    r = ReopeningReader(lambda: _Sequential(clip, opened), clip.stat().st_size)
+    head = r.read(8)
+    r.seek(-4, 2)
+    tail = r.read(4)
+    r.seek(0)
+    assert r.read(8) == head and tail == clip.read_bytes()[-4:]
+    r.close()

@@ -288,20 +288,29 @@ class ReopeningReader(io.RawIOBase):
         return n
 
     def _reopen(self) -> None:
-        try:
-            self._stream.close()
-        except OSError:
-            pass
+        self._close_stream()
         self._stream = self._open()
         self._pos = 0
+
+    def _close_stream(self) -> None:
+        """Close the current stream; a file that changed while it was read is never
+        ignored (:class:`~triage.sources.base.ContentChangedError` propagates: the frames
+        might not be of the content the digests are of)."""
+        from .sources.base import ContentChangedError
+
+        try:
+            self._stream.close()
+        except ContentChangedError:
+            raise
+        except OSError:
+            pass
 
     def close(self) -> None:
         if not self.closed:
             try:
-                self._stream.close()
-            except OSError:
-                pass
-        super().close()
+                self._close_stream()
+            finally:
+                super().close()
 
 
 def limits_of(options: Any) -> VideoLimits:

@@ -213,6 +213,10 @@ def find(case: Case, store: HashSetStore, sets: Sequence[SetInfo], limits: dict[
                              **detail}))
 
     videos = case_videos(case)
+    pictures = case.conn.execute("SELECT 1 FROM hashes WHERE algorithm='pdq' LIMIT 1"
+                                 ).fetchone() is not None
+    if not len(videos) and not pictures:
+        return out  # nothing in the case a video set could match: its frames stay unread
     known_frames, known = load_video_sets(store, sets, damaged)
     if len(videos) and len(known_frames):
         for m, interval in aligned_matches(videos, _case_rates(case), known_frames, rule):
