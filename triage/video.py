@@ -117,8 +117,14 @@ def _tags(container: Any, stream: Any) -> tuple[str | None, tuple[tuple[str, str
     return (visible(created)[:MAX_TAG] if created else None), kept
 
 
+#: MIME types libmagic calls video that FFmpeg has no demuxer for: not opened is a coverage
+#: gap (a format not decodable here), not damage.
+NO_DEMUXER = frozenset({"video/x-mng"})
+
+
 def hash_video(opener: Callable[[], IO[bytes]], limits: VideoLimits,
-               budget: Callable[[float], None] | None = None) -> VideoFacts:
+               budget: Callable[[float], None] | None = None,
+               mime: str | None = None) -> VideoFacts:
     """Decode the first video stream from ``opener()`` (a seekable binary file object,
     closed here) and hash its frames with vPDQ (see the module doc). ``budget(seconds)`` is
     told the time budget once the duration is known, before decoding starts.
@@ -135,6 +141,9 @@ def hash_video(opener: Callable[[], IO[bytes]], limits: VideoLimits,
         try:
             container = av.open(f, mode="r", metadata_errors="ignore")
         except (av.FFmpegError, ValueError, OSError, UnicodeDecodeError) as e:
+            if mime in NO_DEMUXER:
+                raise VideoProblem(f"format not decodable here: {mime} (FFmpeg has no "
+                                   "demuxer for it)", gap=True) from e
             raise VideoProblem(f"container not readable: {_why(e)}", gap=False) from e
         with container:
             return _decode(container, limits, budget, av, np, pdqhash)
@@ -173,7 +182,7 @@ def _decode(container: Any, limits: VideoLimits, budget: Callable[[float], None]
         creation_time=created, tags=tags, seconds_per_hash=limits.seconds_per_hash)
     if width < MIN_HASHABLE_DIM or height < MIN_HASHABLE_DIM:
         raise VideoProblem(f"video stream {width}x{height}: smaller than "
-                           f"{MIN_HASHABLE_DIM} pixels on a side, not hashable", gap=False)
+                           f"{MIN_HASHABLE_DIM} pixels on a side, not hashable", gap=True)
     if width * height > limits.max_pixels:
         raise VideoProblem(f"limit: video frames of {width}x{height} are over "
                            f"--video-max-pixels ({limits.max_pixels}); not decoded", gap=True)
@@ -234,7 +243,10 @@ def _decode(container: Any, limits: VideoLimits, budget: Callable[[float], None]
                                gap=False) from e
         stopped = f"decoding failed at frame {decoded} ({decoded / fps:.3f} s): {_why(e)}"
     if not frames and stopped is None:
-        raise VideoProblem("no frame could be decoded", gap=False)
+        # FFmpeg read the container but gave no frame and no error (Debian's ffmpeg agrees
+        # on such files: Pillow's FLI samples, stripped exiftool samples): not shown to be
+        # damage, not examined: a coverage gap.
+        raise VideoProblem(f"FFmpeg decoded no frame of the {codec} stream", gap=True)
     return VideoFacts(**facts, frames_decoded=decoded, frames_hashed=hashed,
                       hashed_width=out_w, hashed_height=out_h,
                       preprocessing="; ".join(steps), frames=tuple(frames), stopped=stopped)

@@ -486,7 +486,7 @@ def _video(result: _Draft, data: bytes | None, reopen: Callable[[], Any], size: 
 
     try:
         faults.check("decode", path)
-        facts = video.hash_video(opener, limits, budget)
+        facts = video.hash_video(opener, limits, budget, result.mime)
     except video.VideoProblem as e:
         if e.gap is None:
             result.warnings.append(Problem("decode", "NoVideoStream", _short(e)))
