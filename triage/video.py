@@ -190,7 +190,8 @@ def _decode(container: Any, limits: VideoLimits, budget: Callable[[float], None]
         raise VideoProblem("frame rate unknown: frame timestamps cannot be given as vPDQ "
                            "does; not hashed", gap=True)
     out_w, out_h = (limits.size, limits.size) if limits.size else (width, height)
-    steps = [f"first video stream ({codec})",
+    steps = [f"PyAV {av.__version__} (FFmpeg {getattr(av, 'ffmpeg_version_info', '?')})",
+             f"first video stream ({codec})",
              "every frame" if limits.seconds_per_hash == 0 else
              f"every {max(1, int(limits.seconds_per_hash * fps))}th decoded frame "
              f"({limits.seconds_per_hash:g} s at {fps:.3f} fps)",
