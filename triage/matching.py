@@ -26,7 +26,9 @@ from hashsets.algorithms import get as get_algorithm
 from hashsets.errors import HashSetFileError
 from hashsets.matching import Hit, exact_matches, load_perceptual, near_matches
 from hashsets.store import HashSetStore, SetInfo, default_store_path
+from hashsets.video import THRESHOLD_DEFAULTS as VIDEO_THRESHOLDS
 
+from . import videomatch
 from .case import DRAFT_STEP, DRAFT_VARIANT, Case
 from .errors import HashSetError
 from .model import (
@@ -63,6 +65,8 @@ def effective_thresholds(overrides: dict[str, int] | None) -> dict[str, int]:
     for alg in gated():
         key = alg.name + MIN_QUALITY
         out[key], limit[key] = int(alg.min_quality or 0), MAX_QUALITY
+    for key, (default, top) in VIDEO_THRESHOLDS.items():  # vPDQ's rule (issue 15)
+        out[key], limit[key] = default, top
     for key, value in (overrides or {}).items():
         if key not in out:
             raise HashSetError(f"unknown threshold {key!r} (known: {', '.join(sorted(out))})")
@@ -227,11 +231,13 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
             best[key] = (h, q)
     near_meta = {id(h): q for h, q in best.values()}
     found.extend(h for h, _ in best.values())
+    video = videomatch.find(case, store, sets, limits, damaged)  # issue 15
     if damaged:
         # No partial results from a damaged set: a hit list missing some of its entries
         # would read as complete. The set is named; the other sets' hits stand.
         bad = {d.set_id for d in damaged}
         found = [h for h in found if h.set_id not in bad]
+        video.drop_sets(bad)
         # Nor is it "used": listed with 0 hits it would read as matched and clean.
         sets = [s for s in sets if s.set_id not in bad]
     damaged_sets = tuple(DamagedSet(set_id=d.set_id, name=d.set_name, error=str(d))
@@ -239,8 +245,10 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
     by_id = {s.set_id: s for s in sets}
     order = {s.set_id: i for i, s in enumerate(sets)}
     found.sort(key=lambda h: (h.query, order[h.set_id], h.algorithm, h.known_value))
-    hits = _graded([_match_hit(h, by_id[h.set_id], near_meta.get(id(h))) for h in found],
-                   [h.ref for h in found])
+    video_hits = video.match_hits()
+    hits = _graded([_match_hit(h, by_id[h.set_id], near_meta.get(id(h))) for h in found]
+                   + video_hits,
+                   [h.ref for h in found] + [-1 - i for i in range(len(video_hits))])
     with case.transaction() as c:
         c.execute("DELETE FROM matches WHERE run_id=?", (run_id,))
         c.execute("DELETE FROM hash_sets_used WHERE run_id=?", (run_id,))
@@ -261,6 +269,7 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
               h.category_raw, h.series, _int(h.victim_identified),
               _int(h.offender_identified), int(h.known), h.entry_ref, h.variant, h.quality,
               h.grade, h.decode, h.files_same_value) for h in hits])
+        video.record(c, run_id)
     summary = summarise(store_name, limits, [_set_used(s) for s in sets], hits, skipped,
                         damaged_sets, confirmation)
     case.audit("match", {"run": run_id, "store": summary.store,

@@ -237,7 +237,9 @@ def explain(f: File, h: Hit) -> str:
     same = (f"; {h.files_same_value} files of the case match this value"
             if (h.files_same_value or 0) > 1 else "")
     caution = f"; CAUTION: {f.caution}" if f.caution else ""
-    return f"{how} in {kind} {h.set_label}{cat}{grade}{same}{caution}"
+    # Video hits (issue 15): their text holds the percentages, time ranges and timestamps.
+    video = f"; {h.entry_ref}" if h.algorithm == "vpdq" and h.entry_ref else ""
+    return f"{how} in {kind} {h.set_label}{cat}{grade}{same}{video}{caution}"
 
 
 #: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
