@@ -227,6 +227,8 @@ CREATE TABLE IF NOT EXISTS video_matches (
     query_ranges     TEXT NOT NULL,       -- JSON [[start, end], ...] seconds in this file
     known_ranges     TEXT NOT NULL,       -- JSON, seconds in the known video ([] for pictures)
     UNIQUE (run_id, match_id)
+) STRICT;
+
 -- Schema 7 (issue 14): the perceptual hashes of other forms of a picture than the one
 -- stored (rotations, mirror images, the unletterboxed picture; "draft": the draft-decoded
 -- value a full-decode confirmation replaced in `hashes`). Matched like `hashes`.
