@@ -126,6 +126,27 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
+_V6_CARVED = """CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT"""
+
+
+def _v6_carved(c: sqlite3.Connection) -> None:
+    c.execute(_V6_CARVED)
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -142,6 +163,7 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
+        Migration(6, "carved items' locations in disk images (issue 17)", _v6_carved),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1119,6 +1141,16 @@ class Case:
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
+            if child.carve is not None:
+                cf = child.carve
+                c.execute(
+                    "INSERT INTO carved(file_id, area, volume_offset, image_offset, length, "
+                    "block_size, first_block, last_block, slack_of, format, partial) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO UPDATE SET "
+                    "partial=excluded.partial",
+                    (fid, cf.area, cf.volume_offset, cf.image_offset, cf.length,
+                     cf.block_size, cf.first_block, cf.last_block, cf.slack_of, cf.format,
+                     int(cf.partial)))
             out.append(replace(child.result, file_id=fid))
         return parent, out
 

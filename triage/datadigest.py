@@ -4,13 +4,14 @@ item 5): the audit chain covers the rows that reports are made from, not only it
 Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says the same):
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
-  ``images``, ``errors``, ``hash_sets_used``, ``matches``: every table an export reads.
+  ``images``, ``errors``, ``hash_sets_used``, ``matches``, ``carved``: every table an export
+  reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``hash_sets_used.run_id``, ``evidence.added_run_id``, ``runs.id``); a
-  ``hashes`` or ``images`` row belongs to the partition of its file. A NULL run (and the
+  ``hashes``, ``images`` or ``carved`` row belongs to the partition of its file. A NULL run (and the
   one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
@@ -83,6 +84,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("errors", "t.run_id", "t.id"),
     TableSpec("hash_sets_used", "t.run_id", "t.id"),
     TableSpec("matches", "t.run_id", "t.id"),
+    TableSpec("carved", _FILE_RUN, "t.file_id", "carved items of entries of run"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 #: Tables whose rows of a run are written by that run alone (``matches`` and
@@ -101,7 +103,7 @@ Tables = dict[str, dict[str, list[Any]]]
 #: of earlier runs (and their ``errors``), and an evidence row gets its identity. Never the
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
-SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence"})
+SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "carved"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:

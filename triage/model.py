@@ -258,6 +258,29 @@ class InnerItem:
     kind: str = FILE
     #: A link's stored target (symbolic link, or the member a tar hard link names).
     link_target: bytes | None = None
+    #: Where a carved item was found on the disk (issue 17); None for any other item.
+    carve: CarveFacts | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class CarveFacts:
+    """Where a carved item lies in a disk image (issue 17): one row of the ``carved``
+    table. ``area`` is ``unallocated``, ``slack`` or ``unpartitioned``; blocks are the
+    volume's file-system blocks of ``block_size`` bytes (None outside a volume);
+    ``slack_of`` is the display path of the file whose slack held it; ``partial`` says
+    the item is known to be incomplete (its end not found, or it does not decode)."""
+
+    area: str
+    volume_offset: int | None
+    image_offset: int
+    length: int
+    block_size: int | None
+    first_block: int | None
+    last_block: int | None
+    slack_of: str | None
+    format: str
+    partial: bool = False
 
 
 # -- matching ------------------------------------------------------------------------

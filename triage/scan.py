@@ -111,6 +111,8 @@ class ScanOptions:
     update_case: bool = False
     #: Hash the whole image and compare with the hashes stored at acquisition (E01).
     verify_image: bool = False
+    #: Disk images: carve unallocated space, slack and unpartitioned space (issue 17).
+    carve: bool = True
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
@@ -118,7 +120,8 @@ class ScanOptions:
              "memory_budget": self.memory_budget,
              "match": self.match, "store": self.store, "thresholds": self.thresholds,
              "retry_quarantined": self.retry_quarantined,
-             "update_case": self.update_case, "verify_image": self.verify_image}
+             "update_case": self.update_case, "verify_image": self.verify_image,
+             "carve": self.carve}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -203,6 +206,8 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     resolved = _resolve(evidence)
     source = open_source(resolved)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
+    if hasattr(source, "carve"):  # disk images (issue 17)
+        source.carve = options.carve
     started = time.monotonic()
     warnings: list[str] = []
     given_info = {"number": options.case_number, "examiner": options.examiner,
@@ -382,6 +387,10 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     # Nothing pending (an empty folder, a finished scan): no worker is started.
     pool = (_process(case, evidence_id, run_id, source.spec(), options, progress) if files
             else PoolSummary())
+    if ev.source_type != "directory":
+        from .carved import link_found_again
+
+        link_found_again(case, evidence_id)
     summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
     if options.verify_image:
         summary = replace(summary, image_verification=_verify_image(
@@ -505,7 +514,8 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
                            params).fetchone()[0]
     hashed_bytes = c.execute(
         f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done', "
-        f"'{INCOMPLETE}') AND kind='file'", params).fetchone()[0]
+        f"'{INCOMPLETE}') AND kind='file' AND coalesce(locator, '') NOT LIKE '[\"carve\"%'",
+        params).fetchone()[0]
     dup_groups, dup_files = c.execute(
         "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM hashes h "
         f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "

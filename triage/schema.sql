@@ -158,6 +158,25 @@ CREATE TABLE IF NOT EXISTS matches (
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
 ) STRICT;
 
+-- Items carved from a disk image's unallocated space, file slack or unpartitioned space
+-- (schema 6, issue 17): where each lies. One row per carved item (a files row whose
+-- parent is the area's entry).
+CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT;
+
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,

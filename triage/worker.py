@@ -31,6 +31,7 @@ from hashsets.algorithms import (
 )
 
 from . import faults, membudget
+from .carving import is_carve_locator
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -111,6 +112,11 @@ class WorkerOptions:
     #: Expansion time per top-level container (``Limits.max_seconds``: decoding and
     #: hashing the members are not counted; the scan lowers it to half ``--timeout``).
     container_seconds: float = 30.0
+    #: Carving a disk image's unallocated space, slack and unpartitioned space (issue 17):
+    #: bounds per carving area (items, carved bytes, bytes per item).
+    carve_max_items: int = 10_000
+    carve_max_bytes: int = 4 << 30
+    carve_max_item_bytes: int = 64 << 20
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]
@@ -296,6 +302,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.read_status = read_status
         return result.freeze()
 
+    if is_carve_locator(entry.locator):  # an image's unallocated space, slack (issue 17)
+        from .carving_worker import carve_entry
+
+        return carve_entry(source, identifier, task, options, stage, progress)
     stage("open")
     try:
         faults.check("open", path)

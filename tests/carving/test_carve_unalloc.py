@@ -1,0 +1,177 @@
+"""Carving disk images' unallocated space and slack (issue 17), against independent tools:
+the unallocated blocks against ``blkls`` (The Sleuth Kit), the carved items' MD5, SHA-1 and
+SHA-256 against ``md5sum``/``sha1sum``/``sha256sum`` of the pictures and videos that
+``build_carve.sh`` wrote into the images before deleting them or re-formatting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import rows, scan_json
+from triage.sources.image import ImageSource
+
+HERE = Path(__file__).resolve().parent
+IMAGES = ("fat32", "fat32re", "ext4", "ext4re", "hostile")
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("mkfs.fat", "mcopy", "mke2fs", "debugfs", "ffmpeg",
+                                      "blkls")),
+    reason="needs dosfstools, mtools, e2fsprogs, ffmpeg, sleuthkit (scripts/bootstrap.sh)")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("carve")
+    subprocess.run(["sh", str(HERE / "build_carve.sh"), str(out)], check=True)
+    return out
+
+
+def _expected(built: Path) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for line in (built / "expected.tsv").read_text().splitlines():
+        image, name, md5 = line.split("\t")
+        out.setdefault(image.removesuffix(".raw"), []).append((name, md5))
+    return out
+
+
+def _areas(image: Path) -> dict[str, list[list[object]]]:
+    src = ImageSource(str(image))
+    try:
+        out: dict[str, list[list[object]]] = {}
+        for e in src.entries():
+            loc = getattr(e, "locator", None)
+            if isinstance(loc, (list, tuple)) and loc and loc[0] == "carve":
+                out.setdefault(loc[1], []).extend(loc[5])
+        return out
+    finally:
+        src.close()
+
+
+def _blkls_free(image: Path) -> tuple[set[int], int]:
+    """The unallocated block addresses ``blkls -l`` lists, and the block size fsstat says."""
+    listing = subprocess.run(["blkls", "-l", str(image)], check=True, capture_output=True,
+                             text=True).stdout.splitlines()
+    free = {int(line.split("|")[0]) for line in listing
+            if line.endswith("|f") and line.split("|")[0].isdigit()}
+    stat = subprocess.run(["fsstat", str(image)], check=True, capture_output=True,
+                          text=True).stdout
+    size = next(int(line.split(":")[1]) for line in stat.splitlines()
+                if line.startswith(("Block Size:", "Sector Size:")))
+    return free, size
+
+
+@pytest.mark.parametrize("name", ["fat32", "fat32re", "ext4", "ext4re"])
+def test_unallocated_blocks_are_blkls_blocks(built: Path, name: str) -> None:
+    image = built / f"{name}.raw"
+    free, bs = _blkls_free(image)
+    areas = _areas(image)
+    mine: set[int] = set()
+    for off, length, owner in areas["unallocated"]:
+        assert owner is None
+        assert isinstance(off, int) and isinstance(length, int)
+        assert off % bs == 0 and length % bs == 0
+        mine.update(range(off // bs, (off + length) // bs))
+    assert mine == free
+    # The bytes too: blkls writes the unallocated blocks' content in block order.
+    want = hashlib.md5(subprocess.run(["blkls", str(image)], check=True,
+                                      capture_output=True).stdout).hexdigest()
+    got = hashlib.md5()
+    with open(image, "rb") as f:
+        for off, length, _ in areas["unallocated"]:
+            f.seek(int(off))  # type: ignore[call-overload]
+            got.update(f.read(int(length)))  # type: ignore[call-overload]
+    assert got.hexdigest() == want
+
+
+def _carved(case: Path) -> list[dict[str, object]]:
+    return [dict(r) for r in rows(
+        case, "SELECT k.*, f.display_path, f.status, f.status_reason, f.size, "
+              "(SELECT value FROM hashes WHERE file_id=f.id AND algorithm='md5') AS md5, "
+              "(SELECT value FROM hashes WHERE file_id=f.id AND algorithm='sha1') AS sha1, "
+              "(SELECT value FROM hashes WHERE file_id=f.id AND algorithm='sha256') AS sha256 "
+              "FROM carved k JOIN files f ON f.id = k.file_id ORDER BY k.image_offset")]
+
+
+def _tool(tool: str, data: bytes) -> str:
+    return subprocess.run([tool], input=data, check=True, capture_output=True
+                          ).stdout.split()[0].decode()
+
+
+@pytest.mark.parametrize("name", ["fat32", "fat32re", "ext4", "ext4re"])
+def test_every_deleted_picture_carved_with_the_originals_digests(built: Path,
+                                                                 tmp_path: Path,
+                                                                 name: str) -> None:
+    case = tmp_path / "case"
+    scan_json(built / f"{name}.raw", case, expect=(0,))
+    carved = _carved(case)
+    for item, md5 in _expected(built)[name]:
+        hits = [c for c in carved if c["md5"] == md5]
+        assert hits, f"{item} not carved from {name}"
+        c = hits[0]
+        assert c["status"] == "done" and c["partial"] == 0
+        original = (built / "media" / item.removeprefix("slack:")).read_bytes()
+        assert c["sha1"] == _tool("sha1sum", original)
+        assert c["sha256"] == _tool("sha256sum", original)
+        assert c["length"] == c["size"] == len(original)
+        # Where it lies: the image's bytes there are the original's.
+        with open(built / f"{name}.raw", "rb") as f:
+            f.seek(int(c["image_offset"]))  # type: ignore[call-overload]
+            assert f.read(len(original)) == original
+        bs = int(c["block_size"])  # type: ignore[call-overload]
+        assert c["first_block"] == (int(c["image_offset"]) - int(c["volume_offset"])) // bs  # type: ignore[call-overload]
+        if item.startswith("slack:"):
+            assert (c["area"], c["slack_of"]) == ("slack", "small.txt")
+        else:
+            assert c["area"] == "unallocated"
+    if name == "fat32":
+        # TSK lists the deleted FAT files (naive recovery): the carved item is the same
+        # content found again, at the same place, not a second discovery.
+        same = rows(case, "SELECT k.same_location, s.deleted, s.display_path FROM carved k "
+                          "JOIN files s ON s.id = k.same_as_file_id")
+        assert len(same) == len(_expected(built)["fat32"])
+        assert all(r[0] == 1 and r[1] == 1 for r in same)
+
+
+def test_hostile_unallocated_ends_within_bounds_with_reasons(built: Path,
+                                                              tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(built / "hostile.raw", case, expect=(8,))
+    carved = _carved(case)
+    gif = _expected(built)["hostile"][0][1]
+    assert [c["status"] for c in carved if c["md5"] == gif] == ["done"]
+    partial = [c for c in carved if c["partial"]]
+    # The JPEG that never ends, the 40 JPEG starts, the PNG with a lying chunk length.
+    assert len(partial) == 42
+    assert all(c["status"] == "incomplete" and c["md5"] is None and
+               str(c["status_reason"]).startswith("partial carve: ") for c in partial)
+    assert {c["format"] for c in partial} == {"jpg", "png"}
+    # The BMP whose header claims 60 MB is not carved at all.
+    assert not [c for c in carved if c["format"] == "bmp"]
+    # With a bound of 5 items, the area stops there and says so.
+    case2 = tmp_path / "case2"
+    from triage.scan import ScanOptions, scan
+    from triage.worker import WorkerOptions
+
+    scan(str(built / "hostile.raw"), case2, ScanOptions(
+        jobs=1, match=False, worker=WorkerOptions(carve_max_items=5)))
+    area = rows(case2, "SELECT status, status_reason FROM files WHERE display_path = "
+                       "'$Unallocated'")
+    assert area[0]["status"] == "incomplete"
+    assert str(area[0]["status_reason"]).startswith("limit: 5 carved items (max items per "
+                                                    "area) reached at image byte ")
+    assert len(_carved(case2)) == 5
+
+
+def test_no_carve_lists_no_areas(built: Path, tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(built / "fat32.raw", case, "--no-carve", expect=(0,))
+    assert rows(case, "SELECT count(*) FROM carved")[0][0] == 0
+    assert not rows(case, "SELECT 1 FROM files WHERE locator LIKE '[\"carve\"%'")
+    assert json.loads(rows(case, "SELECT options FROM runs")[0][0])["carve"] is False
+    assert rows(case, "SELECT count(*) FROM files WHERE display_path = 'keep.txt'")[0][0] == 1

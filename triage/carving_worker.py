@@ -1,0 +1,111 @@
+"""The worker side of carving (issue 17): one carving entry (an area of a disk image) in,
+one result with an inner item per carved candidate out (see :mod:`triage.carving`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .carving import Bounds, Carved, CarveState, carve_range, item_name
+from .identify import Identifier
+from .model import DONE, ERROR, INCOMPLETE, CarveFacts, FileResult, InnerItem
+from .sources.base import Source
+from .worker import Task, WorkerOptions, _Draft, _member_result
+
+AREA_LABEL = {"unallocated": "unallocated space", "slack": "slack",
+              "unpartitioned": "unpartitioned space"}
+#: Said on every carved item (and in reports): what carving can and cannot promise.
+CAUTION = ("carved without file-system metadata: no name or times; the content may be "
+           "incomplete or mixed with other data")
+
+
+def _facts(area: str, vol_offset: int | None, block_size: int | None, c: Carved
+           ) -> CarveFacts:
+    first = last = None
+    if vol_offset is not None and block_size:
+        first = (c.offset - vol_offset) // block_size
+        last = (c.offset + max(c.length, 1) - 1 - vol_offset) // block_size
+    return CarveFacts(area, vol_offset, c.offset, c.length, block_size, first, last,
+                      c.owner, c.ext, c.partial is not None)
+
+
+def _where(area: str, prefix: str, f: CarveFacts) -> str:
+    where = (f"carved from the slack of {f.slack_of}" if area == "slack" and f.slack_of
+             else f"carved from {AREA_LABEL.get(area, area)}")
+    if prefix:
+        where += f" of {prefix}"
+    where += f": image bytes {f.image_offset}-{f.image_offset + f.length - 1}"
+    if f.first_block is not None:
+        where += f", blocks {f.first_block}-{f.last_block} of {f.block_size} bytes"
+    return where
+
+
+def carve_entry(source: Source, identifier: Identifier, task: Task, options: WorkerOptions,
+                stage: Callable[[str], None],
+                progress: Callable[[int], None] | None = None) -> FileResult:
+    """Carve one area. Never raises for the evidence's problems: an unreadable part is
+    the area's error (its items found before it are kept), a bound hit its coverage gap."""
+    _, area, vol_offset, block_size, align, ranges = task.entry.locator
+    result = _Draft(file_id=task.file_id, attempts=task.attempt, read_status="full")
+    read = getattr(source, "read_image", None)
+    if read is None:
+        result.status, result.stage, result.error_class = ERROR, "open", "NotAnImage"
+        result.reason = "carving needs a disk image source"
+        return result.freeze()
+    prefix = task.display_path.rsplit("/", 1)[0] if "/" in task.display_path else ""
+    bounds = Bounds(options.carve_max_items, options.carve_max_bytes,
+                    options.carve_max_item_bytes)
+    state = CarveState()
+    align_base = vol_offset if vol_offset is not None else 0
+    stage("read")
+    for off, length, owner in ranges:
+        for c in carve_range(read, int(off), int(length), owner, align_base, int(align),
+                             bounds, state):
+            facts = _facts(area, vol_offset, block_size, c)
+            if c.data is None:
+                child = FileResult(file_id=0, status=INCOMPLETE, stage="carve",
+                                   reason=c.partial, error_class="PartialCarve",
+                                   read_status="none")
+            else:
+                if progress is not None:
+                    progress(len(c.data))
+                child = _member_result(c.data, item_name(c), identifier, options, stage,
+                                       f"{task.display_path}!{item_name(c).decode()}")
+                if progress is not None:
+                    progress(0)
+                if child.status == ERROR and child.stage == "decode":
+                    # Strict decoding failed: the carve is partial (fragmented, cut short
+                    # or mixed), not an error of the evidence; digests are kept.
+                    child = _partial(child, f"partial carve: does not decode strictly "
+                                     f"({child.reason}): truncated, fragmented or mixed "
+                                     "with other data; digests kept")
+                    facts = CarveFacts(**{**_asdict(facts), "partial": True})
+            stage("read")
+            result.children.append(InnerItem(
+                inner=(item_name(c),), member_kind="carved", size=c.length, mtime=None,
+                offset=c.offset, flags=(_where(area, prefix, facts), CAUTION),
+                result=child, carve=facts))
+        if state.stopped is not None or state.unreadable:
+            break
+    if state.unreadable:
+        shown = ", ".join(f"{o}+{n}" for o, n in state.unreadable[:10])
+        result.status, result.stage, result.error_class = ERROR, "read", "UnreadableRanges"
+        result.reason = (f"unreadable image ranges (offset+length), not carved: {shown}; "
+                         "items found before them are kept")
+        result.read_status = "partial"
+    elif state.stopped is not None:
+        result.status, result.stage, result.error_class = INCOMPLETE, "carve", "CarveLimit"
+        result.reason = f"{state.stopped[1]}; the rest of the area was not carved"
+    else:
+        result.status = DONE
+    return result.freeze()
+
+
+def _asdict(f: CarveFacts) -> dict[str, object]:
+    return {k: getattr(f, k) for k in CarveFacts.__dataclass_fields__}
+
+
+def _partial(r: FileResult, reason: str) -> FileResult:
+    from dataclasses import replace
+
+    return replace(r, status=INCOMPLETE, stage="carve", error_class="PartialCarve",
+                   reason=reason)
