@@ -4,6 +4,7 @@ one result with an inner item per carved candidate out (see :mod:`triage.carving
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from .carving import Bounds, Carved, CarveState, carve_range, item_name
 from .identify import Identifier
@@ -78,7 +79,7 @@ def carve_entry(source: Source, identifier: Identifier, task: Task, options: Wor
                     child = _partial(child, f"partial carve: does not decode strictly "
                                      f"({child.reason}): truncated, fragmented or mixed "
                                      "with other data; digests kept")
-                    facts = CarveFacts(**{**_asdict(facts), "partial": True})
+                    facts = replace(facts, partial=True)
             stage("read")
             result.children.append(InnerItem(
                 inner=(item_name(c),), member_kind="carved", size=c.length, mtime=None,
@@ -100,12 +101,6 @@ def carve_entry(source: Source, identifier: Identifier, task: Task, options: Wor
     return result.freeze()
 
 
-def _asdict(f: CarveFacts) -> dict[str, object]:
-    return {k: getattr(f, k) for k in CarveFacts.__dataclass_fields__}
-
-
 def _partial(r: FileResult, reason: str) -> FileResult:
-    from dataclasses import replace
-
     return replace(r, status=INCOMPLETE, stage="carve", error_class="PartialCarve",
                    reason=reason)

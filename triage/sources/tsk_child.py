@@ -42,10 +42,9 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int,
     os.environ["TZ"] = "UTC"
     time.tzset()
     _fault_injection("start")
-    from . import base
+    from . import base, unalloc
     from .base import FileEntry
     from .disk_containers import open_container
-    from . import unalloc
     from .tsk import ContainerImg, blank_volume, probe_layout, walk_volume
 
     try:
@@ -114,8 +113,8 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int,
             conn.send(("volume_done", vol.index))
         if carve and layout.unpartitioned:  # the child that reaches the end says it
             size = img.get_size()
-            ranges = [(o, min(n, size - o), None) for o, n in layout.unpartitioned
-                      if o < size]
+            ranges: list[tuple[int, int, str | None]] = [
+                (o, min(n, size - o), None) for o, n in layout.unpartitioned if o < size]
             area = unalloc.Area(unalloc.UNPARTITIONED, 0, layout.sector_size,
                                 f"the {layout.volume_system} partition table's unallocated "
                                 "entries", ranges)
