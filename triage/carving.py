@@ -422,3 +422,63 @@ def item_name(c: Carved) -> bytes:
 
 def is_picture_ext(ext: str) -> bool:
     return ext in _PICTURE_MIME_EXT
+
+
+# --------------------------------------------------------------------------- fragments
+
+
+def block_hits(read: Callable[[int, int], bytes], ranges: list[tuple[int, int]],
+               align_base: int, lookup: Callable[[list[bytes]], dict[bytes, list[
+                   tuple[int, int]]]], tick: Callable[[], None] = lambda: None,
+               ) -> dict[int, list[tuple[int, int]]]:
+    """Blocks of known files in some ranges of the image: ``{known id: [(image offset,
+    offset in the known file), ...]}``. Every 4096-byte block at ``align_base + k * 4096``
+    that lies inside a range is hashed (MD5) and looked up (``lookup``, e.g.
+    :meth:`hashsets.blocks.BlockIndex.lookup`); blocks of one repeated byte are skipped (the
+    set holds none). An unreadable part of a range ends that range."""
+    import hashlib
+
+    from hashsets.blocks import BLOCK
+
+    out: dict[int, list[tuple[int, int]]] = {}
+    for off, length in ranges:
+        pos = align_base + -(-(off - align_base) // BLOCK) * BLOCK
+        end = off + length
+        while pos + BLOCK <= end:
+            tick()
+            n = min(SCAN_STEP, (end - pos) // BLOCK * BLOCK)
+            try:
+                data = read(pos, n)
+            except OSError:
+                break
+            md5s: list[bytes] = []
+            where: list[int] = []
+            for i in range(0, len(data) - BLOCK + 1, BLOCK):
+                block = data[i:i + BLOCK]
+                if block.count(block[:1]) == BLOCK:
+                    continue
+                md5s.append(hashlib.md5(block).digest())
+                where.append(pos + i)
+            found = lookup(md5s) if md5s else {}
+            for md5, at in zip(md5s, where, strict=True):
+                for kid, koff in found.get(md5, ()):
+                    out.setdefault(kid, []).append((at, koff))
+            if len(data) < n:
+                break
+            pos += n
+    return out
+
+
+def runs_of(hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Hits (where found, known-file offset) as runs ``(where, known offset, length)`` of
+    consecutive blocks: the next block found 4096 bytes on is the known file's next."""
+    from hashsets.blocks import BLOCK
+
+    runs: list[list[int]] = []
+    for at, koff in sorted(hits):
+        last = runs[-1] if runs else None
+        if last is not None and last[0] + last[2] == at and last[1] + last[2] == koff:
+            last[2] += BLOCK
+        else:
+            runs.append([at, koff, BLOCK])
+    return [(a, k, n) for a, k, n in runs]

@@ -6,9 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .carving import Bounds, Carved, CarveState, carve_range, item_name
+from .carving import Bounds, Carved, CarveState, block_hits, carve_range, item_name, runs_of
 from .identify import Identifier
-from .model import DONE, ERROR, INCOMPLETE, CarveFacts, FileResult, InnerItem
+from .model import (
+    DONE,
+    ERROR,
+    INCOMPLETE,
+    CarveFacts,
+    FileResult,
+    FragmentFacts,
+    InnerItem,
+    Problem,
+)
 from .sources.base import Source
 from .worker import Task, WorkerOptions, _Draft, _member_result
 
@@ -87,6 +96,8 @@ def carve_entry(source: Source, identifier: Identifier, task: Task, options: Wor
                 result=child, carve=facts))
         if state.stopped is not None or state.unreadable:
             break
+    if options.block_store and state.unreadable is None:
+        _fragments(result, read, ranges, align_base, options.block_store, stage, task)
     if state.unreadable:
         shown = ", ".join(f"{o}+{n}" for o, n in state.unreadable[:10])
         result.status, result.stage, result.error_class = ERROR, "read", "UnreadableRanges"
@@ -104,3 +115,48 @@ def carve_entry(source: Source, identifier: Identifier, task: Task, options: Wor
 def _partial(r: FileResult, reason: str) -> FileResult:
     return replace(r, status=INCOMPLETE, stage="carve", error_class="PartialCarve",
                    reason=reason)
+
+
+def _fragments(result: _Draft, read: Callable[[int, int], bytes],
+               ranges: list[list[object]], align_base: int, store: str,
+               stage: Callable[[str], None], task: Task) -> None:
+    """Block-hash fragment matching of the area (issue 17): one inner item per known file
+    whose blocks are found, ``fragment of <known file>`` with the share found and where."""
+    from pathlib import Path
+
+    from hashsets.blocks import BlockIndex, covered_bytes
+
+    stage("read")
+    try:
+        index = BlockIndex(Path(store))
+    except Exception as e:  # a damaged block set costs the matching, not the carving
+        result.warnings.append(Problem("fragments", "BlockSetUnreadable",
+                                       f"block-hash set {store}: {e}"))
+        return
+    try:
+        hits = block_hits(read, [(int(o), int(n)) for o, n, _ in ranges],  # type: ignore[call-overload]
+                          align_base, index.lookup)
+        for kid in sorted(hits):
+            known = index.known(kid)
+            runs = runs_of(hits[kid])
+            found = covered_bytes(k for _, k in hits[kid])
+            share = found / known.indexed_bytes if known.indexed_bytes else 0.0
+            first = runs[0][0]
+            facts = FragmentFacts(known.set_name, known.path, known.sha256, known.size,
+                                  known.indexed_bytes, found, len(hits[kid]), tuple(runs))
+            where = ", ".join(f"image bytes {a}-{a + n - 1} = known bytes {k}-{k + n - 1}"
+                              for a, k, n in runs[:5])
+            more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
+            note = (f"fragment of {known.path} (block-hash set {known.set_name}, SHA-256 "
+                    f"{known.sha256}): {found} of its {known.indexed_bytes} indexed bytes "
+                    f"({share:.1%}) found in {len(runs)} run(s): {where}{more}")
+            child = FileResult(file_id=0, status=DONE, stage="fragments", reason=note)
+            result.children.append(InnerItem(
+                inner=(f"@{first}.fragment-{kid}".encode(),), member_kind="fragment",
+                size=sum(n for _, _, n in runs), mtime=None, offset=first,
+                flags=(note,), result=child, fragment=facts))
+    except Exception as e:
+        result.warnings.append(Problem("fragments", type(e).__name__,
+                                       f"block-hash matching stopped: {e}"))
+    finally:
+        index.close()

@@ -143,8 +143,23 @@ _V6_CARVED = """CREATE TABLE IF NOT EXISTS carved (
 ) STRICT"""
 
 
+_V6_FRAGMENTS = """CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT"""
+
+
 def _v6_carved(c: sqlite3.Connection) -> None:
     c.execute(_V6_CARVED)
+    c.execute(_V6_FRAGMENTS)
 
 
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
@@ -163,7 +178,8 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
-        Migration(6, "carved items' locations in disk images (issue 17)", _v6_carved),
+        Migration(6, "carved items and block-hash fragment hits in disk images (issue 17)",
+                  _v6_carved),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1151,6 +1167,16 @@ class Case:
                     (fid, cf.area, cf.volume_offset, cf.image_offset, cf.length,
                      cf.block_size, cf.first_block, cf.last_block, cf.slack_of, cf.format,
                      int(cf.partial)))
+            if child.fragment is not None:
+                fr = child.fragment
+                c.execute(
+                    "INSERT OR REPLACE INTO fragments(file_id, set_name, known_path, "
+                    "known_sha256, known_size, indexed_bytes, found_bytes, blocks, "
+                    "first_offset, runs) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (fid, fr.set_name, fr.known_path, fr.known_sha256, fr.known_size,
+                     fr.indexed_bytes, fr.found_bytes, fr.blocks,
+                     fr.runs[0][0] if fr.runs else 0,
+                     canonical_json([list(r) for r in fr.runs])))
             out.append(replace(child.result, file_id=fid))
         return parent, out
 

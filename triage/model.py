@@ -260,6 +260,27 @@ class InnerItem:
     link_target: bytes | None = None
     #: Where a carved item was found on the disk (issue 17); None for any other item.
     carve: CarveFacts | None = None
+    #: A fragment of a known file found by its block hashes (issue 17); None otherwise.
+    fragment: FragmentFacts | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FragmentFacts:
+    """Blocks of one known file (a block-hash set's) found in the data searched: one row
+    of the ``fragments`` table. ``found_bytes`` of the known file's ``indexed_bytes``
+    (the bytes its kept blocks cover) matched; ``runs`` are ``(image or file offset where
+    found, offset in the known file, length)`` of each run of consecutive matching
+    blocks."""
+
+    set_name: str
+    known_path: str
+    known_sha256: str
+    known_size: int
+    indexed_bytes: int
+    found_bytes: int
+    blocks: int
+    runs: tuple[tuple[int, int, int], ...]
 
 
 @pickled_by_fields

@@ -436,6 +436,9 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     if worker.container_seconds > options.timeout / 2:
         # Expansion must give up (and say which limit) before the pool's deadline does.
         worker = replace(worker, container_seconds=options.timeout / 2)
+    blocks = _block_store(options)
+    if blocks is not None and worker.block_store is None:
+        worker = replace(worker, block_store=blocks)
     memory = membudget.plan(options.memory_budget, options.jobs)
     if memory.jobs < memory.jobs_requested:
         progress.warn(f"--jobs {memory.jobs_requested} lowered to {memory.jobs}: "
@@ -491,6 +494,18 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                 case.record_progress(run_id, buffer)
                 buffer.clear()
         return pool.stats.summary()
+
+
+def _block_store(options: ScanOptions) -> str | None:
+    """The block-hash set beside the hash-set store, when one was imported (issue 17:
+    fragment matching is on only then)."""
+    from hashsets.blocks import block_store_path
+    from hashsets.store import default_store_path
+
+    if not options.carve:
+        return None
+    path = block_store_path(Path(options.store) if options.store else default_store_path())
+    return str(path) if path.is_file() else None
 
 
 def _match(case: Case, run_id: int, options: ScanOptions) -> MatchSummary:

@@ -177,6 +177,21 @@ CREATE TABLE IF NOT EXISTS carved (
     same_location   INTEGER               -- 1: that file's data starts at image_offset
 ) STRICT;
 
+-- Fragments of known files found by block hashes (schema 6, issue 17): one row per known
+-- file found in an area or a file (a files row whose parent is what was searched).
+CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT;
+
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,

@@ -117,6 +117,9 @@ class WorkerOptions:
     carve_max_items: int = 10_000
     carve_max_bytes: int = 4 << 30
     carve_max_item_bytes: int = 64 << 20
+    #: A block-hash set (``hashsets.blocks``) to find fragments of known files in carving
+    #: areas with; None: no fragment matching (none imported).
+    block_store: str | None = None
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]

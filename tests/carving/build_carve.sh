@@ -102,3 +102,20 @@ i=0; while [ $i -lt 40 ]; do head -c 623 media/p5.jpg; head -c $((512 * 100 - 62
 # and one intact picture after all that
 dd if=media/p3.gif of=hostile.raw bs=512 seek=$((at + 20000)) conv=notrunc status=none
 printf 'hostile.raw\tp3.gif\t%s\n' "$(md5 media/p3.gif)" >> expected.tsv
+
+# --- ext4: a known file deleted, then the second half of its blocks overwritten ------------
+rm -rf known fragtree && mkdir -p known fragtree
+head -c 131072 /dev/urandom > known/k.bin
+head -c 40000 /dev/urandom > known/other.bin
+cp media/keep.txt known/k.bin fragtree/
+rm -f frag.raw && truncate -s 4M frag.raw
+mke2fs -q -t ext4 -b 4096 -E nodiscard -O ^has_journal -d fragtree frag.raw
+# Logical blocks 16-31 (the second half), wherever the allocator put them.
+blocks=""
+i=16; while [ $i -lt 32 ]; do
+    blocks="$blocks $(debugfs -R "bmap k.bin $i" frag.raw 2>/dev/null)"; i=$((i + 1))
+done
+debugfs -w -R "rm k.bin" frag.raw >/dev/null 2>&1
+for b in $blocks; do
+    head -c 4096 /dev/urandom | dd of=frag.raw bs=4096 seek="$b" conv=notrunc status=none
+done

@@ -175,3 +175,36 @@ def test_no_carve_lists_no_areas(built: Path, tmp_path: Path) -> None:
     assert not rows(case, "SELECT 1 FROM files WHERE locator LIKE '[\"carve\"%'")
     assert json.loads(rows(case, "SELECT options FROM runs")[0][0])["carve"] is False
     assert rows(case, "SELECT count(*) FROM files WHERE display_path = 'keep.txt'")[0][0] == 1
+
+
+def test_fragments_of_a_half_overwritten_known_file(built: Path, tmp_path: Path) -> None:
+    from tests.support import run_triage
+
+    store = tmp_path / "store" / "hashsets.sqlite"
+    proc = run_triage("hashset", "import-blocks", str(built / "known"), "--store", str(store),
+                      "--json")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    # k.bin: 128 KiB at 512-byte steps = 249 windows; other.bin 40000 bytes = 71.
+    assert (stats["files"], stats["blocks_kept"]) == (2, 249 + 71)
+    case = tmp_path / "case"
+    scan_json(built / "frag.raw", case, "--store", str(store), expect=(0,))
+    hits = [dict(r) for r in rows(case, "SELECT g.*, f.display_path, f.status_reason FROM "
+                                        "fragments g JOIN files f ON f.id = g.file_id")]
+    assert len(hits) == 1
+    h = hits[0]
+    known = (built / "known" / "k.bin").read_bytes()
+    assert h["known_path"] == "k.bin"
+    assert h["known_sha256"] == _tool("sha256sum", known)
+    assert (h["indexed_bytes"], h["found_bytes"], h["blocks"]) == (131072, 65536, 16)
+    runs = json.loads(str(h["runs"]))
+    # The first half, in as many runs as the allocator made extents of it; each run's
+    # bytes in the image are the known file's at that offset.
+    assert sum(n for _, _, n in runs) == 65536
+    assert sorted(k for _, k, _ in runs)[0] == 0
+    with open(built / "frag.raw", "rb") as f:
+        for at, k, n in runs:
+            f.seek(at)
+            assert f.read(n) == known[k:k + n]
+    assert "(50.0%)" in str(h["status_reason"])
+    assert str(h["display_path"]).startswith("$Unallocated!@")

@@ -20,6 +20,7 @@ attribute ``"{type}-{id}"`` (NTFS) or ``default``.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO, ClassVar
@@ -122,6 +123,9 @@ class ImageSource(Source):
 
         if not entry.readable or entry.locator is None:
             raise EvidenceError(f"{self.path}: {entry.path!r} is not a readable entry")
+        if entry.locator[0] == "carve":  # a carving area (issue 17): its ranges, in order
+            return _RangeStream(self._open_container(),  # type: ignore[return-value]
+                                [(int(o), int(n)) for o, n, _ in entry.locator[5]])
         offset = entry.locator[0]
         fs = self._fs(offset)
         label = f"{self.path}:{entry.path.decode('utf-8', 'backslashreplace')}"
@@ -208,6 +212,36 @@ class ImageSource(Source):
             elif tag == "end":
                 return msg[1]
         return "ended without a status"  # pragma: no cover - run_child always ends with "end"
+
+
+class _RangeStream(io.RawIOBase):
+    """The bytes of some ranges of the media, one after the other (a carving area)."""
+
+    def __init__(self, container: Container, ranges: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self._container = container
+        self._ranges = ranges
+        self._i = 0
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while self._i < len(self._ranges):
+            off, length = self._ranges[self._i]
+            if self._pos >= length:
+                self._i += 1
+                self._pos = 0
+                continue
+            n = length - self._pos if size is None or size < 0 else min(size,
+                                                                         length - self._pos)
+            data = self._container.read(off + self._pos, n)
+            if len(data) != n:
+                raise OSError(f"image range at byte {off + self._pos}: short read")
+            self._pos += n
+            return data
+        return b""
 
 
 # --------------------------------------------------------------------------- verify
