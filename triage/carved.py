@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from .case import Case
+from .model import CarvingSummary
 
 #: Said wherever carved items are listed.
 CAUTION = ("Carved items were recovered without file-system metadata (no name, no times) "
@@ -69,4 +70,47 @@ def carved_items(case: Case, evidence_id: int | None = None) -> list[dict[str, A
             f"LEFT JOIN files s ON s.id = k.same_as_file_id {where} "
             "ORDER BY f.evidence_id, k.image_offset, k.file_id", params):
         out.append({k: r[k] for k in r.keys()})
+    return out
+
+
+#: Carved items and fragment hits listed in a scan's summary (the report lists all).
+SUMMARY_ITEMS = 50
+
+
+def summary(case: Case, evidence_id: int) -> CarvingSummary | None:
+    """The scan summary's carving section, or None when the evidence has no carved item
+    and no fragment hit (a folder, or carving off)."""
+    items = carved_items(case, evidence_id)
+    frags = fragment_hits(case, evidence_id)
+    if not items and not frags:
+        return None
+    shown = tuple({k: it[k] for k in ("display_path", "area", "image_offset", "length",
+                                      "format", "status", "status_reason", "md5",
+                                      "sha256", "slack_of", "same_as_path", "partial")}
+                  for it in items[:SUMMARY_ITEMS])
+    return CarvingSummary(
+        items=len(items), intact=sum(1 for i in items if not i["partial"]),
+        partial=sum(1 for i in items if i["partial"]),
+        found_again=sum(1 for i in items if i["same_as_file_id"] is not None),
+        fragments=len(frags), caution=CAUTION, carved=shown,
+        fragment_hits=tuple(frags[:SUMMARY_ITEMS]))
+
+
+def fragment_hits(case: Case, evidence_id: int | None = None) -> list[dict[str, Any]]:
+    """Every fragment hit (of one evidence, or all): the known file, the share found and
+    where, with the area or file it was found in."""
+    where = "WHERE f.evidence_id = ?" if evidence_id else ""
+    params: tuple[Any, ...] = (evidence_id,) if evidence_id else ()
+    out = []
+    for r in case.query(
+            "SELECT g.set_name, g.known_path, g.known_sha256, g.known_size, "
+            "g.indexed_bytes, g.found_bytes, g.blocks, g.first_offset, g.runs, "
+            "p.display_path AS found_in FROM fragments g JOIN files f ON f.id = g.file_id "
+            f"JOIN files p ON p.id = f.parent_id {where} "
+            "ORDER BY f.evidence_id, g.first_offset, g.file_id", params):
+        d = {k: r[k] for k in r.keys()}
+        d["runs"] = json.loads(d["runs"])
+        d["share"] = round(d["found_bytes"] / d["indexed_bytes"], 4) if d["indexed_bytes"] \
+            else 0.0
+        out.append(d)
     return out

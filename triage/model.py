@@ -492,6 +492,23 @@ class ImageCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CarvingSummary:
+    """Carved items and fragment hits of one evidence (issue 17). ``found_again``: carved
+    items whose content is a listed file's (the same content found again, not a new
+    discovery); ``partial``: known incomplete; ``items``: every carved item and partial
+    candidate (up to ``shown`` of them are listed in ``carved``)."""
+
+    items: int
+    intact: int
+    partial: int
+    found_again: int
+    fragments: int
+    caution: str
+    carved: tuple[dict[str, Any], ...] = ()
+    fragment_hits: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a scan (or the demo) reports to a person and a batch script.
 
@@ -515,6 +532,8 @@ class RunSummary:
     case_changes: tuple[FieldChange, ...] | None = field(default=None, metadata=OMIT_NONE)
     #: ``--verify-image`` only.
     image_verification: ImageCheck | None = field(default=None, metadata=OMIT_NONE)
+    #: Disk images carved (issue 17): what carving and fragment matching found.
+    carving: CarvingSummary | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def by_status(self) -> dict[str, int]:

@@ -389,8 +389,10 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
             else PoolSummary())
     if ev.source_type != "directory":
         from .carved import link_found_again
+        from .carved import summary as carving_summary
 
         link_found_again(case, evidence_id)
+        summary = replace(summary, carving=carving_summary(case, evidence_id))
     summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
     if options.verify_image:
         summary = replace(summary, image_verification=_verify_image(

@@ -208,3 +208,29 @@ def test_fragments_of_a_half_overwritten_known_file(built: Path, tmp_path: Path)
             assert f.read(n) == known[k:k + n]
     assert "(50.0%)" in str(h["status_reason"])
     assert str(h["display_path"]).startswith("$Unallocated!@")
+
+
+def test_reports_and_json_list_carved_items_with_the_caution(built: Path,
+                                                            tmp_path: Path) -> None:
+    from tests.support import run_triage
+    from triage.carved import CAUTION
+
+    case = tmp_path / "case"
+    out = scan_json(built / "ext4.raw", case, expect=(0,))
+    carving = out["carving"]
+    assert carving["caution"] == CAUTION
+    assert (carving["items"], carving["intact"], carving["partial"]) == (3, 3, 0)
+    assert carving["found_again"] == 2  # p1.jpg and v1.mp4 are listed deleted files
+    slack = [c for c in carving["carved"] if c["area"] == "slack"]
+    assert [(c["slack_of"], c["same_as_path"]) for c in slack] == [("small.txt", None)]
+    jsonl = tmp_path / "r.jsonl"
+    assert run_triage("report", str(case), "-f", "jsonl", "-o", str(jsonl)).returncode == 0
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    carved = [x for x in lines if x["type"] == "carved"]
+    assert sorted(x["md5"] for x in carved) == sorted(c["md5"] for c in carving["carved"])
+    html = tmp_path / "r.html"
+    assert run_triage("report", str(case), "-o", str(html)).returncode == 0
+    text = html.read_text()
+    assert "Carved items and fragments of known files" in text
+    assert "may be incomplete, fragmented or mixed with other data" in text
+    assert run_triage("verify", str(case)).returncode == 0
