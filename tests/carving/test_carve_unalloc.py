@@ -145,10 +145,15 @@ def test_hostile_unallocated_ends_within_bounds_with_reasons(built: Path,
     carved = _carved(case)
     gif = _expected(built)["hostile"][0][1]
     assert [c["status"] for c in carved if c["md5"] == gif] == ["done"]
-    partial = [c for c in carved if c["partial"]]
+    # The JPEG cut short and closed with an EOI: carved (digests kept), strict decoding
+    # refuses it: a partial carve.
+    cut = [c for c in carved if c["partial"] and c["md5"] is not None]
+    assert len(cut) == 1 and cut[0]["status"] == "incomplete" and cut[0]["length"] == 8002
+    assert str(cut[0]["status_reason"]).startswith("partial carve: does not decode strictly")
+    partial = [c for c in carved if c["partial"] and c["md5"] is None]
     # The JPEG that never ends, the 40 JPEG starts, the PNG with a lying chunk length.
     assert len(partial) == 42
-    assert all(c["status"] == "incomplete" and c["md5"] is None and
+    assert all(c["status"] == "incomplete" and
                str(c["status_reason"]).startswith("partial carve: ") for c in partial)
     assert {c["format"] for c in partial} == {"jpg", "png"}
     # The BMP whose header claims 60 MB is not carved at all.
