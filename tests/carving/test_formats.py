@@ -4,6 +4,7 @@ parsing, lying headers refused, bounds kept (issue 17)."""
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import struct
 
@@ -41,7 +42,7 @@ def test_bitmap_runs_equal_a_bit_by_bit_walk(count: int) -> None:
     got = [i for s, n in _runs_from_bits(bitmap, count) for i in range(s, s + n)]
     assert got == free
     runs = list(_runs_from_bits(bitmap, count))
-    assert all(a[0] + a[1] < b[0] for a, b in zip(runs, runs[1:], strict=False))
+    assert all(a[0] + a[1] < b[0] for a, b in itertools.pairwise(runs))
 
 
 def test_complement_of_allocated_runs() -> None:
