@@ -100,7 +100,7 @@ printf 'BM\000\000\200\003\000\000\000\000\066\000\000\000\050\000\000\000' |
 i=0; while [ $i -lt 40 ]; do head -c 623 media/p5.jpg; head -c $((512 * 100 - 623)) /dev/zero; i=$((i + 1)); done |
     dd of=hostile.raw bs=512 seek=$((at + 9000)) conv=notrunc status=none
 # A JPEG cut short and closed with an EOI: its end parses, strict decoding refuses it.
-{ head -c 8000 media/p5.jpg; printf '\377\331'; } |
+{ head -c 700 media/p5.jpg; printf '\377\331'; } |
     dd of=hostile.raw bs=512 seek=$((at + 30000)) conv=notrunc status=none
 # and one intact picture after all that
 dd if=media/p3.gif of=hostile.raw bs=512 seek=$((at + 20000)) conv=notrunc status=none
