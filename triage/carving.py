@@ -482,3 +482,41 @@ def runs_of(hits: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
         else:
             runs.append([at, koff, BLOCK])
     return [(a, k, n) for a, k, n in runs]
+
+
+class BlockCollector:
+    """The MD5 of every 4096-byte block of a file at 4096-byte file offsets, fed the file's
+    chunks as they are read (issue 17: fragments of known files inside files). Blocks of one
+    repeated byte are left out; after :data:`MAX_FILE_BLOCKS` blocks it stops (``capped``)."""
+
+    def __init__(self) -> None:
+        self.offsets: list[int] = []
+        self.md5s: list[bytes] = []
+        self._pending = b""
+        self._pos = 0
+        self.capped = False
+
+    def update(self, chunk: bytes) -> None:
+        import hashlib
+
+        from hashsets.blocks import BLOCK
+
+        if self.capped:
+            return
+        data = self._pending + chunk if self._pending else chunk
+        i = 0
+        while i + BLOCK <= len(data):
+            block = data[i:i + BLOCK]
+            if block.count(block[:1]) != BLOCK:
+                self.offsets.append(self._pos + i)
+                self.md5s.append(hashlib.md5(block).digest())
+                if len(self.md5s) >= MAX_FILE_BLOCKS:
+                    self.capped = True
+                    return
+            i += BLOCK
+        self._pos += i
+        self._pending = data[i:]
+
+
+#: Blocks hashed per file for fragment matching (4 GiB of a file; 16 bytes each).
+MAX_FILE_BLOCKS = 1 << 20

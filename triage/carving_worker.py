@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .carving import Bounds, Carved, CarveState, block_hits, carve_range, item_name, runs_of
+from hashsets.blocks import BlockIndex
+
+from .carving import (
+    BlockCollector,
+    Bounds,
+    Carved,
+    CarveState,
+    block_hits,
+    carve_range,
+    item_name,
+    runs_of,
+)
 from .identify import Identifier
 from .model import (
     DONE,
@@ -124,8 +135,6 @@ def _fragments(result: _Draft, read: Callable[[int, int], bytes],
     whose blocks are found, ``fragment of <known file>`` with the share found and where."""
     from pathlib import Path
 
-    from hashsets.blocks import BlockIndex, covered_bytes
-
     stage("read")
     try:
         index = BlockIndex(Path(store))
@@ -136,27 +145,71 @@ def _fragments(result: _Draft, read: Callable[[int, int], bytes],
     try:
         hits = block_hits(read, [(int(o), int(n)) for o, n, _ in ranges],  # type: ignore[call-overload]
                           align_base, index.lookup)
-        for kid in sorted(hits):
-            known = index.known(kid)
-            runs = runs_of(hits[kid])
-            found = covered_bytes(k for _, k in hits[kid])
-            share = found / known.indexed_bytes if known.indexed_bytes else 0.0
-            first = runs[0][0]
-            facts = FragmentFacts(known.set_name, known.path, known.sha256, known.size,
-                                  known.indexed_bytes, found, len(hits[kid]), tuple(runs))
-            where = ", ".join(f"image bytes {a}-{a + n - 1} = known bytes {k}-{k + n - 1}"
-                              for a, k, n in runs[:5])
-            more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
-            note = (f"fragment of {known.path} (block-hash set {known.set_name}, SHA-256 "
-                    f"{known.sha256}): {found} of its {known.indexed_bytes} indexed bytes "
-                    f"({share:.1%}) found in {len(runs)} run(s): {where}{more}")
-            child = FileResult(file_id=0, status=DONE, stage="fragments", reason=note)
-            result.children.append(InnerItem(
-                inner=(f"@{first}.fragment-{kid}".encode(),), member_kind="fragment",
-                size=sum(n for _, _, n in runs), mtime=None, offset=first,
-                flags=(note,), result=child, fragment=facts))
+        _add_fragments(result, index, hits, None, "image bytes")
     except Exception as e:
         result.warnings.append(Problem("fragments", type(e).__name__,
                                        f"block-hash matching stopped: {e}"))
     finally:
         index.close()
+
+
+def file_fragments(result: _Draft, blocks: BlockCollector, store: str,
+                   stage: Callable[[str], None]) -> None:
+    """Fragments of known files inside a file that was read (issue 17): one inner item per
+    known file some of whose blocks it holds, except a known file with the file's own
+    SHA-256 (that is an exact match, found by the hash sets)."""
+    from pathlib import Path
+
+    from hashsets.blocks import BlockIndex
+
+    if not blocks.md5s:
+        return
+    own = next((h.value for h in result.hashes if h.algorithm == "sha256"), None)
+    try:
+        index = BlockIndex(Path(store))
+    except Exception as e:
+        result.warnings.append(Problem("fragments", "BlockSetUnreadable",
+                                       f"block-hash set {store}: {e}"))
+        return
+    try:
+        found = index.lookup(blocks.md5s)
+        hits: dict[int, list[tuple[int, int]]] = {}
+        for md5, at in zip(blocks.md5s, blocks.offsets, strict=True):
+            for kid, koff in found.get(md5, ()):
+                hits.setdefault(kid, []).append((at, koff))
+        _add_fragments(result, index, hits, own, "file bytes")
+        if blocks.capped:
+            result.warnings.append(Problem("fragments", "FragmentLimit", (
+                f"only the first {len(blocks.md5s)} blocks searched for fragments")))
+    except Exception as e:
+        result.warnings.append(Problem("fragments", type(e).__name__,
+                                       f"block-hash matching stopped: {e}"))
+    finally:
+        index.close()
+
+
+def _add_fragments(result: _Draft, index: BlockIndex, hits: dict[int, list[tuple[int, int]]],
+                   own_sha256: str | None, unit: str) -> None:
+    from hashsets.blocks import covered_bytes
+
+    for kid in sorted(hits):
+        known = index.known(kid)
+        if own_sha256 is not None and known.sha256 == own_sha256:
+            continue
+        runs = runs_of(hits[kid])
+        found = covered_bytes(k for _, k in hits[kid])
+        share = found / known.indexed_bytes if known.indexed_bytes else 0.0
+        first = runs[0][0]
+        facts = FragmentFacts(known.set_name, known.path, known.sha256, known.size,
+                              known.indexed_bytes, found, len(hits[kid]), tuple(runs))
+        where = ", ".join(f"{unit} {a}-{a + n - 1} = known bytes {k}-{k + n - 1}"
+                          for a, k, n in runs[:5])
+        more = f" and {len(runs) - 5} more runs" if len(runs) > 5 else ""
+        note = (f"fragment of {known.path} (block-hash set {known.set_name}, SHA-256 "
+                f"{known.sha256}): {found} of its {known.indexed_bytes} indexed bytes "
+                f"({share:.1%}) found in {len(runs)} run(s): {where}{more}")
+        child = FileResult(file_id=0, status=DONE, stage="fragments", reason=note)
+        result.children.append(InnerItem(
+            inner=(f"@{first}.fragment-{kid}".encode(),), member_kind="fragment",
+            size=sum(n for _, _, n in runs), mtime=None, offset=first,
+            flags=(note,), result=child, fragment=facts))

@@ -31,7 +31,7 @@ from hashsets.algorithms import (
 )
 
 from . import faults, membudget
-from .carving import is_carve_locator
+from .carving import BlockCollector, is_carve_locator
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -319,6 +319,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         return fail("open", e, "none")
 
     hashers = [(a.name, a.new()) for a in options.stream_algorithms()]
+    blocks = BlockCollector() if options.block_store else None  # issue 17: fragments
     keep: list[bytes] | None = None
     expand = False
     total = 0
@@ -348,6 +349,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         while chunk:
             for _, hasher in hashers:
                 hasher.update(chunk)
+            if blocks is not None:
+                blocks.update(chunk)
             total += len(chunk)
             chunk = stream.read(CHUNK_SIZE)
             if chunk and keep is not None:
@@ -422,6 +425,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     if data is not None and expand and result.status == DONE:
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path, progress)
+    if blocks is not None and options.block_store:
+        from .carving_worker import file_fragments
+
+        file_fragments(result, blocks, options.block_store, stage)
     return result.freeze()
 
 

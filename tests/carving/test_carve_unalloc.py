@@ -195,8 +195,14 @@ def test_fragments_of_a_half_overwritten_known_file(built: Path, tmp_path: Path)
     case = tmp_path / "case"
     scan_json(built / "frag.raw", case, "--store", str(store), expect=(0,))
     hits = [dict(r) for r in rows(case, "SELECT g.*, f.display_path, f.status_reason FROM "
-                                        "fragments g JOIN files f ON f.id = g.file_id")]
-    assert len(hits) == 1
+                                        "fragments g JOIN files f ON f.id = g.file_id "
+                                        "ORDER BY f.display_path")]
+    # Found in unallocated space, and in the deleted k.bin that TSK still lists (its
+    # blocks now hold the first half and the random overwrite).
+    assert [str(h["display_path"]).split("!")[0] for h in hits] == ["$Unallocated", "k.bin"]
+    deleted = hits[1]
+    assert (deleted["found_bytes"], json.loads(str(deleted["runs"]))) == (
+        65536, [[0, 0, 65536]])
     h = hits[0]
     known = (built / "known" / "k.bin").read_bytes()
     assert h["known_path"] == "k.bin"
@@ -239,3 +245,28 @@ def test_reports_and_json_list_carved_items_with_the_caution(built: Path,
     assert "Carved items and fragments of known files" in text
     assert "may be incomplete, fragmented or mixed with other data" in text
     assert run_triage("verify", str(case)).returncode == 0
+
+
+def test_fragments_inside_files_of_a_folder(built: Path, tmp_path: Path) -> None:
+    from tests.support import run_triage
+
+    store = tmp_path / "store" / "hashsets.sqlite"
+    assert run_triage("hashset", "import-blocks", str(built / "known"), "--store",
+                      str(store)).returncode == 0
+    known = (built / "known" / "k.bin").read_bytes()
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    # The first half of k.bin 1536 bytes into another file; and k.bin itself (an exact
+    # copy is an exact match, not a fragment).
+    (folder / "mixed.bin").write_bytes(b"\x01\x02" * 768 + known[:65536] + b"\x03" * 999)
+    (folder / "k-copy.bin").write_bytes(known)
+    case = tmp_path / "case"
+    scan_json(folder, case, "--store", str(store), expect=(0,))
+    hits = [dict(r) for r in rows(case, "SELECT g.*, p.display_path AS found_in FROM "
+                                        "fragments g JOIN files f ON f.id = g.file_id "
+                                        "JOIN files p ON p.id = f.parent_id")]
+    assert [(h["found_in"], h["known_path"]) for h in hits] == [("mixed.bin", "k.bin")]
+    # 4096-byte blocks of mixed.bin at 4096, 8192, ... are k.bin's at 2560, 6656, ...:
+    # 15 of them lie inside the half that was copied.
+    assert (hits[0]["found_bytes"], hits[0]["blocks"]) == (15 * 4096, 15)
+    assert json.loads(str(hits[0]["runs"])) == [[4096, 2560, 15 * 4096]]
