@@ -3,13 +3,13 @@
 #
 #   tests/carving/build_carve.sh OUTDIR
 #
-# Debian packages: dosfstools (mkfs.fat), mtools (mcopy, mdel), e2fsprogs (mke2fs, debugfs),
+# Debian packages: dosfstools (mkfs.fat), mtools (mcopy, mdel), e2fsprogs (mke2fs, debugfs), fdisk (sfdisk),
 # ffmpeg, coreutils. Pictures and videos are generated here
 # (ffmpeg test patterns: benign). OUTDIR/expected.tsv lists what carving must
 # recover:  image<TAB>name<TAB>md5 (from md5sum, an independent oracle).
 set -eu
 out=${1:?usage: build_carve.sh OUTDIR}
-for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd; do
+for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd sfdisk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "build_carve.sh: $tool not found" >&2; exit 2; }
 done
 mkdir -p "$out"
@@ -122,3 +122,11 @@ debugfs -w -R "rm k.bin" frag.raw >/dev/null 2>&1
 for b in $blocks; do
     head -c 4096 /dev/urandom | dd of=frag.raw bs=4096 seek="$b" conv=notrunc status=none
 done
+
+# --- MBR disk: an unformatted partition and unpartitioned space, a picture in each -------
+rm -f mbr.raw && truncate -s 8M mbr.raw
+printf 'start=2048, size=8192, type=83\n' | sfdisk -q mbr.raw >/dev/null
+dd if=media/p3.gif of=mbr.raw bs=512 seek=$((2048 + 100)) conv=notrunc status=none
+dd if=media/p1.jpg of=mbr.raw bs=512 seek=12288 conv=notrunc status=none
+printf 'mbr.raw\tp1/$Unallocated:p3.gif\t%s\n' "$(md5 media/p3.gif)" >> expected.tsv
+printf 'mbr.raw\t$Unpartitioned:p1.jpg\t%s\n' "$(md5 media/p1.jpg)" >> expected.tsv

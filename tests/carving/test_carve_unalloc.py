@@ -270,3 +270,17 @@ def test_fragments_inside_files_of_a_folder(built: Path, tmp_path: Path) -> None
     # 15 of them lie inside the half that was copied.
     assert (hits[0]["found_bytes"], hits[0]["blocks"]) == (15 * 4096, 15)
     assert json.loads(str(hits[0]["runs"])) == [[4096, 2560, 15 * 4096]]
+
+
+def test_unpartitioned_space_and_a_volume_without_file_system(built: Path,
+                                                              tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan_json(built / "mbr.raw", case, expect=(3,))  # the unformatted partition: an error
+    carved = {(str(c["display_path"]).split("!")[0], c["md5"], c["area"], c["image_offset"])
+              for c in _carved(case)}
+    want = dict(_expected(built)["mbr"])
+    assert carved == {
+        ("p1/$Unallocated", want["p1/$Unallocated:p3.gif"], "unallocated", (2048 + 100) * 512),
+        ("$Unpartitioned", want["$Unpartitioned:p1.jpg"], "unpartitioned", 12288 * 512)}
+    area = rows(case, "SELECT notes FROM files WHERE display_path = 'p1/$Unallocated'")
+    assert "the whole volume (no file system libtsk can open)" in area[0][0]
