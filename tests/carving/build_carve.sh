@@ -3,13 +3,14 @@
 #
 #   tests/carving/build_carve.sh OUTDIR
 #
-# Debian packages: dosfstools (mkfs.fat), mtools (mcopy, mdel), e2fsprogs (mke2fs, debugfs), fdisk (sfdisk),
+# Debian packages: dosfstools (mkfs.fat), mtools (mcopy, mdel), e2fsprogs (mke2fs, debugfs),
+# fdisk (sfdisk), ntfs-3g (mkntfs),
 # ffmpeg, coreutils. Pictures and videos are generated here
 # (ffmpeg test patterns: benign). OUTDIR/expected.tsv lists what carving must
 # recover:  image<TAB>name<TAB>md5 (from md5sum, an independent oracle).
 set -eu
 out=${1:?usage: build_carve.sh OUTDIR}
-for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd sfdisk; do
+for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd sfdisk mkntfs; do
     command -v "$tool" >/dev/null 2>&1 || { echo "build_carve.sh: $tool not found" >&2; exit 2; }
 done
 mkdir -p "$out"
@@ -130,3 +131,7 @@ dd if=media/p3.gif of=mbr.raw bs=512 seek=$((2048 + 100)) conv=notrunc status=no
 dd if=media/p1.jpg of=mbr.raw bs=512 seek=12288 conv=notrunc status=none
 printf 'mbr.raw\tp1/$Unallocated:p3.gif\t%s\n' "$(md5 media/p3.gif)" >> expected.tsv
 printf 'mbr.raw\t$Unpartitioned:p1.jpg\t%s\n' "$(md5 media/p1.jpg)" >> expected.tsv
+
+# --- NTFS (4 KiB clusters), for the unallocated-blocks check against blkls ---------------
+rm -f ntfs.raw && truncate -s 8M ntfs.raw
+mkntfs -q -F -f -s 512 -c 4096 ntfs.raw >/dev/null
