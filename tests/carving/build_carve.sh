@@ -134,4 +134,4 @@ printf 'mbr.raw\t$Unpartitioned:p1.jpg\t%s\n' "$(md5 media/p1.jpg)" >> expected.
 
 # --- NTFS (4 KiB clusters), for the unallocated-blocks check against blkls ---------------
 rm -f ntfs.raw && truncate -s 8M ntfs.raw
-mkntfs -q -F -f -s 512 -c 4096 ntfs.raw >/dev/null
+mkntfs -q -F -f -s 512 -c 4096 ntfs.raw >/dev/null 2>&1
