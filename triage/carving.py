@@ -300,6 +300,11 @@ def identify_at(data: bytes, i: int) -> tuple[str, int | None, int] | None:
 #: Every signature, as a zero-width lookahead: every position where one starts.
 _SIGNATURES = re.compile(
     rb"(?=\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|(?s:.{4})ftyp)")
+#: A signature at the position (for reading a candidate's whole item bound).
+_MAGIC = re.compile(
+    rb"\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|(?s:.{4})ftyp")
+#: Bytes read beyond each scan step before any candidate asks for more.
+LOOKAHEAD = 1 << 20
 #: First bytes of every signature except ISO BMFF's (whose "ftyp" is at +4).
 _FIRST = re.compile(rb"[\xff\x89GBR\x1a]")
 
@@ -342,7 +347,9 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
     while cursor < end and state.stopped is None:
         tick()
         scan_stop = min(end, cursor + SCAN_STEP)
-        want = min(end, scan_stop + bounds.max_item_bytes)
+        # Read ahead a little; a candidate whose signature is there gets the rest of its
+        # item bound read for it (below): signatures are rare, copies of the bound are not.
+        want = min(end, scan_stop + min(LOOKAHEAD, bounds.max_item_bytes))
         keep = buf[cursor - base:] if base <= cursor <= base + len(buf) else b""
         if cursor + len(keep) < want:
             try:
@@ -366,6 +373,13 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
             at = base + k
             if at < nxt:
                 continue
+            need = min(end, at + bounds.max_item_bytes)
+            if base + len(buf) < need and _MAGIC.match(buf, k):
+                try:
+                    more = read(base + len(buf), need - base - len(buf))
+                except OSError:
+                    more = b""
+                buf += more  # a short read ends the item there (its parse says partial)
             found = identify_at(buf, k)
             if found is None:
                 continue
