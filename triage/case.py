@@ -141,6 +141,40 @@ def _v6_videos(c: sqlite3.Connection) -> None:
     for name in ("videos", "video_frames", "video_matches"):
         start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
         c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+_V7_CARVED = """CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT"""
+
+
+_V7_FRAGMENTS = """CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT"""
+
+
+def _v7_carved(c: sqlite3.Connection) -> None:
+    c.execute(_V7_CARVED)
+    c.execute(_V7_FRAGMENTS)
 
 
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
@@ -160,6 +194,8 @@ CASE_SCHEMA = SchemaLine(
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
         Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
+        Migration(7, "carved items and block-hash fragment hits in disk images (issue 17)",
+                  _v7_carved),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1141,6 +1177,26 @@ class Case:
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
+            if child.carve is not None:
+                cf = child.carve
+                c.execute(
+                    "INSERT INTO carved(file_id, area, volume_offset, image_offset, length, "
+                    "block_size, first_block, last_block, slack_of, format, partial) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO UPDATE SET "
+                    "partial=excluded.partial",
+                    (fid, cf.area, cf.volume_offset, cf.image_offset, cf.length,
+                     cf.block_size, cf.first_block, cf.last_block, cf.slack_of, cf.format,
+                     int(cf.partial)))
+            if child.fragment is not None:
+                fr = child.fragment
+                c.execute(
+                    "INSERT OR REPLACE INTO fragments(file_id, set_name, known_path, "
+                    "known_sha256, known_size, indexed_bytes, found_bytes, blocks, "
+                    "first_offset, runs) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (fid, fr.set_name, fr.known_path, fr.known_sha256, fr.known_size,
+                     fr.indexed_bytes, fr.found_bytes, fr.blocks,
+                     fr.runs[0][0] if fr.runs else 0,
+                     canonical_json([list(r) for r in fr.runs])))
             out.append(replace(child.result, file_id=fid))
         return parent, out
 

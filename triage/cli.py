@@ -197,6 +197,9 @@ def scan(
     video_max_seconds: Annotated[float, typer.Option(
         min=1, help="Most seconds of decoding per video (the budget is 60 s plus the "
         "video's duration, up to this).")] = 1800.0,
+    carve: Annotated[bool, typer.Option(help="Disk images: carve pictures and videos from "
+                                        "each volume's unallocated space, its files' "
+                                        "slack and unpartitioned space (issue 17).")] = True,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
     store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
@@ -249,7 +252,7 @@ def scan(
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
         examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined,
-        update_case=update_case, verify_image=verify_image)
+        update_case=update_case, verify_image=verify_image, carve=carve)
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)

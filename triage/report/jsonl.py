@@ -90,6 +90,10 @@ class JSONLExporter(Exporter):
         out.write(_line(header(model)))
         for f in model.files():
             out.write(_line(file_object(f)))
+        for c in model.carved():  # issue 17: carved items, then fragment hits
+            out.write(_line({"type": "carved", **c}))
+        for g in model.fragments():
+            out.write(_line({"type": "fragment", **g}))
         for x in model.errors():
             out.write(_line({"type": "error", **asdict(x)}))
         for a in model.audit:
