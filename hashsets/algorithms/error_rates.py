@@ -34,8 +34,8 @@ MIN_QUALITY = "_min_quality"
 LIMITS = ("These figures come from benign pictures only. Published work shows that "
           "perceptual hashes can be evaded (most pictures can be altered to escape a match) "
           "and collided on purpose (an unrelated picture made to match), so a near match is "
-          "evidence of similarity, not identity: it must be confirmed by looking at the "
-          "file (docs/error-rates.md).")
+          "evidence of similarity, not identity, to be confirmed by an examiner "
+          "(docs/error-rates.md).")
 
 
 class ErrorRatesUnavailable(ValueError):
@@ -250,6 +250,10 @@ def _statement(rates: ErrorRates, name: str, t: int, thresholds: Mapping[str, An
                 f"no measured error rate (thresholds {lo}-{hi} were measured): the false-"
                 "match rate and recall of this run are unknown.")
     text = f.sentence()
+    if a.min_quality is not None and a.copies_below_quality_gate:
+        text += (f" {a.copies_below_quality_gate:,} copies under the quality gate "
+                 f"({a.min_quality}) were never matched: counted as not found, their pairs "
+                 "not counted.")
     gate = thresholds.get(name + MIN_QUALITY)
     if a.min_quality is not None and isinstance(gate, int) and gate != a.min_quality:
         text += (f" This run's {a.label} quality gate was {gate}, the figures were measured "
