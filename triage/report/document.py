@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hashsets.algorithms import error_rates
 from hashsets.formats.categories import CAID, DHS, ICSE, PROJECTVIC
 
 from ..model import (
@@ -527,6 +528,8 @@ def _method(m: ReportModel) -> Section:
                             caption="Thresholds"))
     else:
         blocks.append(Para("No thresholds recorded."))
+    # Measured error rates of the thresholds used (issue 14; hashsets/algorithms/error_rates).
+    blocks.extend(Para(text) for text in error_rates.method_statements(m.thresholds))
     if m.preprocessing:
         blocks.append(Table((Col("algorithm", 20), Col("preprocessing", 60, "path"),
                              Col("values", 20, "num")),

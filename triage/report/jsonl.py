@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
+from hashsets.algorithms import error_rates
+
 from ..model import outcome_counts
 from . import Exporter, Sink
 from .model import File, ReportModel
@@ -63,7 +65,8 @@ def header(m: ReportModel) -> dict[str, Any]:
                    "thresholds": m.thresholds,
                    "preprocessing": [{"algorithm": a, "preprocessing": p, "values": n}
                                      for a, p, n in m.preprocessing],
-                   "runs": [asdict(r) for r in m.runs]},
+                   "runs": [asdict(r) for r in m.runs],
+                   "error_rates": error_rates.method_data(m.thresholds)},
         "hash_sets": [asdict(s) for s in m.hash_sets],
         "summary": {"status_counts": m.status_counts,
                     "by_outcome": outcome_counts(m.status_counts),
