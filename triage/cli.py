@@ -110,12 +110,13 @@ VERIFY_IMAGE_EXITS = exit_codes_help(
     c7="mismatch: the computed hash differs from the stored hash",
     c8="not verified: the image stores no hash to compare with")
 
+
 class _LazyCommands(TyperGroup):
     """The root command group: ``scan`` and ``demo`` are defined here; the other commands
-    (hash sets, match, report, verify, verify-image, key) are added from their modules when
-    the command line names one of them or help lists them (:func:`_register`), so that
-    ``triage scan`` and ``triage --version`` do not import the hash-set store, the report
-    model or their libraries (numpy, sqlite-utils, fpdf: start-up time, issue 13)."""
+    (hash sets, match, report, verify, verify-image, key, selftest) are added from their
+    modules when the command line names one of them or help lists them (:func:`_register`),
+    so that ``triage scan`` and ``triage --version`` do not import the hash-set store, the
+    report model or their libraries (numpy, sqlite-utils, fpdf: start-up time, issue 13)."""
 
     _loaded = False
 
@@ -336,6 +337,7 @@ def _register(target: typer.Typer) -> None:
     from .cli_hashset import match_command
     from .cli_image import verify_image_command
     from .cli_report import key_app, report_command, verify_command
+    from .cli_selftest import SELFTEST_EXITS, selftest_command
 
     target.add_typer(hashset_app, name="hashset")
     target.command("match", epilog=MATCH_EXITS)(match_command)
@@ -343,6 +345,7 @@ def _register(target: typer.Typer) -> None:
     target.command("report", epilog=REPORT_EXITS)(report_command)
     target.command("verify", epilog=VERIFY_EXITS)(verify_command)
     target.add_typer(key_app, name="key")
+    target.command("selftest", epilog=SELFTEST_EXITS)(selftest_command)
 
 
 def main() -> None:
