@@ -38,7 +38,15 @@ from . import __version__, datadigest, faults
 from .errors import CaseDataError, CaseError, CaseInUseError, EvidenceMismatchError
 from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
-from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
+from .model import (
+    FileEntry,
+    FileResult,
+    InnerItem,
+    PendingEntry,
+    Problem,
+    StoredEntry,
+    VideoFacts,
+)
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 if TYPE_CHECKING:
@@ -126,6 +134,15 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
+def _v6_videos(c: sqlite3.Connection) -> None:
+    # Issue 15: videos, their vPDQ frames and video hits, in tables of their own (schema.sql
+    # holds their definitions: the same statements create them in a fresh case).
+    sql = resources.files("triage").joinpath("schema.sql").read_text(encoding="utf-8")
+    for name in ("videos", "video_frames", "video_matches"):
+        start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+        c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -142,6 +159,7 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
+        Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1023,7 +1041,9 @@ class Case:
         for r in pending:
             if r.file_id in kept:
                 self._keep_checkpoint(c, run_id, r)
-        c.executemany("DELETE FROM images WHERE file_id=?", [(r.file_id,) for r in pending])
+        for table in ("images", "videos", "video_frames"):
+            c.executemany(f"DELETE FROM {table} WHERE file_id=?",
+                          [(r.file_id,) for r in pending])
         c.executemany(
             "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -1035,6 +1055,9 @@ class Case:
             [(r.file_id, im.format, im.width, im.height, im.mode, im.frames,
               im.decoded_width, im.decoded_height, im.preprocessing)
              for r in pending if (im := r.image)])
+        for r in pending:
+            if r.video:
+                _write_video(c, r.file_id, r.video)
         for r in pending:
             self._write_errors(c, run_id, r, now)
 
@@ -1086,6 +1109,8 @@ class Case:
                  r.media_kind, r.ext_mismatch, run_id, r.file_id))
             c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
         c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
         if r.hashes:
             c.executemany(
                 "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
@@ -1100,6 +1125,8 @@ class Case:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
                  im.decoded_width, im.decoded_height, im.preprocessing))
+        if r.video:
+            _write_video(c, r.file_id, r.video)
         self._write_errors(c, run_id, r, now)
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
@@ -1391,6 +1418,25 @@ class Case:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
+
+
+def _write_video(c: sqlite3.Connection, file_id: int, v: VideoFacts) -> None:
+    """A video's facts and frames (issue 15)."""
+    c.execute(
+        "INSERT INTO videos(file_id, container, codec, width, height, frame_rate, duration, "
+        "streams, video_streams, audio_streams, creation_time, tags, frames_decoded, "
+        "frames_hashed, seconds_per_hash, hashed_width, hashed_height, preprocessing, "
+        "stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, v.container, v.codec, v.width, v.height, v.frame_rate, v.duration,
+         v.streams, v.video_streams, v.audio_streams, v.creation_time,
+         canonical_json(dict(v.tags)), v.frames_decoded, v.frames_hashed,
+         float(v.seconds_per_hash), v.hashed_width, v.hashed_height, v.preprocessing,
+         v.stopped))
+    c.executemany(
+        "INSERT INTO video_frames(file_id, seq, frame_number, timestamp, pdq, quality, "
+        "repeats) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(file_id, i, f.frame_number, f.timestamp, f.pdq, f.quality, f.repeats)
+         for i, f in enumerate(v.frames)])
 
 
 def _entry_values(entry: FileEntry) -> tuple[object, ...]:
