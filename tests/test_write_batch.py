@@ -8,10 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from triage.case import Case
-from triage.model import FileEntry, FileResult, HashValue, PictureFacts, Problem
+from triage.model import (
+    FileEntry,
+    FileResult,
+    HashValue,
+    PictureFacts,
+    Problem,
+    VideoFacts,
+    VideoFrame,
+)
 
 TABLES = {"files": "id", "hashes": "file_id, algorithm", "images": "file_id",
-          "errors": "id"}
+          "videos": "file_id", "video_frames": "file_id, seq", "errors": "id"}
 #: Columns that hold the time of the write (different between the two cases).
 TIMES = {"time_utc"}
 
@@ -33,7 +41,14 @@ def _results(ids: list[int], tag: str) -> list[FileResult]:
         kind = k % 4
         hashes = (HashValue("md5", f"{tag}{k:031x}"[:32], None),
                   HashValue("sha256", f"{tag}{k:063x}"[:64], None))
-        if kind == 0:
+        if kind == 0 and k % 8 == 4:
+            video = VideoFacts("mov,mp4", "h264", 4, 3, 25.0, 1.0, 1, 1, 0, None, (), 25, 2,
+                               0.5, 4, 3, "draft", frames=(
+                                   VideoFrame(0, 0.0, f"{tag}{k:063x}"[:64], 90),
+                                   VideoFrame(12, 0.48, f"{tag}{k:063x}"[:64], 80, 2)))
+            out.append(FileResult(fid, "done", mime="video/mp4", media_kind="video",
+                                  ext_mismatch=1, hashes=hashes, video=video))
+        elif kind == 0:
             out.append(FileResult(fid, "done", mime="image/jpeg", media_kind="image",
                                   ext_mismatch=0, hashes=hashes, image=pic))
         elif kind == 1:
@@ -91,5 +106,6 @@ def test_batched_rows_equal_one_at_a_time(tmp_path: Path) -> None:
     one_by_one, batched = dumps
     assert batched == one_by_one
     assert len(batched[-1]["errors"]) >= n // 2  # the comparison covers error rows and ids
+    assert batched[0]["video_frames"] and batched[1]["video_frames"]
     kept = [h for h in batched[0]["hashes"] if h[2] == "c" * 64]
     assert kept and not [h for h in batched[0]["hashes"] if h[2] == "d" * 16]
