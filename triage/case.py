@@ -1058,60 +1058,112 @@ class Case:
             if r.children:
                 pending[i], inner = self._insert_children(c, run_id, r)
                 pending.extend(inner)
+        if len({r.file_id for r in pending}) != len(pending):
+            for r in pending:  # the same file twice: one at a time, in order
+                self._write_result(c, run_id, r, now)
+            return
+        # Each result touches only its own file's rows, so the same statements for all of
+        # them run as one executemany each (issue 13: five statements per file made the
+        # supervisor's share of many small files); the errors rows keep the per-file order
+        # of the one-at-a-time path, so their ids are the same.
+        kept = {r.file_id for r in pending if self._keeps_checkpoint(c, r)}
+        plain = [r for r in pending if r.file_id not in kept]
+        c.executemany(
+            "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+            "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? WHERE id=?",
+            [(r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.media_kind,
+              r.ext_mismatch, run_id, r.file_id) for r in plain])
+        c.executemany("DELETE FROM hashes WHERE file_id=?", [(r.file_id,) for r in plain])
         for r in pending:
-            # A file given up before this attempt read it in full keeps what an earlier
-            # attempt's checkpoint recorded (identification and digests).
-            keep = r.status == "quarantined" and not r.hashes and c.execute(
-                "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
-                (r.file_id,)).fetchone() is not None
-            if keep:
-                c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
-                          "attempts=?, run_id=? WHERE id=?",
-                          (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
-                streams = [a.name for a in stream_algorithms()]
-                c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
-                          f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
-            else:
-                c.execute(
-                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                    "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
-                    "WHERE id=?",
-                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
-                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
-                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
-            # Writing the same result twice (an interrupt between commit and bookkeeping)
-            # must not duplicate its error rows; enumeration/file-system rows stay.
-            c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
-                      f"({', '.join('?' * len(RESULT_STAGES))})",
-                      (r.file_id, run_id, *RESULT_STAGES))
-            if r.hashes:
-                c.executemany(
-                    "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
-                     for h in r.hashes])
-            if r.image:
-                im = r.image
-                c.execute(
-                    "INSERT INTO images(file_id, format, width, height, mode, frames, "
-                    "decoded_width, decoded_height, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
-                     im.decoded_width, im.decoded_height, im.preprocessing))
+            if r.file_id in kept:
+                self._keep_checkpoint(c, run_id, r)
+        for table in ("images", "videos", "video_frames"):
+            c.executemany(f"DELETE FROM {table} WHERE file_id=?",
+                          [(r.file_id,) for r in pending])
+        c.executemany(
+            "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+             for r in pending for h in r.hashes])
+        c.executemany(
+            "INSERT INTO images(file_id, format, width, height, mode, frames, "
+            "decoded_width, decoded_height, preprocessing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+              im.decoded_width, im.decoded_height, im.preprocessing)
+             for r in pending if (im := r.image)])
+        for r in pending:
             if r.video:
                 _write_video(c, r.file_id, r.video)
-            if r.status in ("error", "quarantined"):
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, r.stage or "unknown",
-                           r.error_class or "Error", r.reason or "", now))
-            for w in r.warnings:
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+        for r in pending:
+            self._write_errors(c, run_id, r, now)
+
+    @staticmethod
+    def _keeps_checkpoint(c: sqlite3.Connection, r: FileResult) -> bool:
+        """A file given up before this attempt read it in full keeps what an earlier
+        attempt's checkpoint recorded (identification and digests)."""
+        return r.status == "quarantined" and not r.hashes and c.execute(
+            "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
+            (r.file_id,)).fetchone() is not None
+
+    @staticmethod
+    def _keep_checkpoint(c: sqlite3.Connection, run_id: int, r: FileResult) -> None:
+        c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
+                  "attempts=?, run_id=? WHERE id=?",
+                  (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
+        streams = [a.name for a in stream_algorithms()]
+        c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
+                  f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
+
+    @staticmethod
+    def _write_errors(c: sqlite3.Connection, run_id: int, r: FileResult, now: str) -> None:
+        # Writing the same result twice (an interrupt between commit and bookkeeping)
+        # must not duplicate its error rows; enumeration/file-system rows stay.
+        c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
+                  f"({', '.join('?' * len(RESULT_STAGES))})",
+                  (r.file_id, run_id, *RESULT_STAGES))
+        if r.status in ("error", "quarantined"):
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, r.stage or "unknown",
+                       r.error_class or "Error", r.reason or "", now))
+        for w in r.warnings:
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+
+    def _write_result(self, c: sqlite3.Connection, run_id: int, r: FileResult,
+                      now: str) -> None:
+        """One result's rows (the batched path of :meth:`_write_results`, one file)."""
+        if self._keeps_checkpoint(c, r):
+            self._keep_checkpoint(c, run_id, r)
+        else:
+            c.execute(
+                "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
+                "WHERE id=?",
+                (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
+                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
+            c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
+        if r.hashes:
+            c.executemany(
+                "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+                 for h in r.hashes])
+        if r.image:
+            im = r.image
+            c.execute(
+                "INSERT INTO images(file_id, format, width, height, mode, frames, "
+                "decoded_width, decoded_height, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+                 im.decoded_width, im.decoded_height, im.preprocessing))
+        if r.video:
+            _write_video(c, r.file_id, r.video)
+        self._write_errors(c, run_id, r, now)
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
                          parent: FileResult) -> tuple[FileResult, list[FileResult]]:
