@@ -25,6 +25,7 @@ from hashsets.algorithms import (
     Algorithm,
     PictureAlgorithm,
     StreamAlgorithm,
+    compute_all,
     computed,
     get,
     register,
@@ -474,8 +475,7 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         faults.check("hash", path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for alg in options.picture_algorithms():
-                value, quality = alg.compute(image)
+            for alg, value, quality in compute_all(image, options.picture_algorithms()):
                 result.hashes.append(HashValue(alg.name, value, quality,
                                                f"{facts.preprocessing}; {alg.preprocessing}"))
         result.warnings.extend(Problem("hash", w.category.__name__, _short(Exception(

@@ -36,6 +36,7 @@ class PHash(PictureAlgorithm):
     libraries: ClassVar[dict[str, str]] = {"imagehash": "ImageHash", "PIL": "Pillow",
                                            "scipy": "scipy", "numpy": "numpy"}
     default_threshold = PHASH_MATCH_DISTANCE
+    input_mode = "L"  # imagehash's first step
     # Golden values computed with ImageHash 4.3 (pinned; a change in the library shows here).
     examples: ClassVar[dict[str, str]] = {"radial-gradient": "ee989837e69ac819",
                                           "gradient-rgb": "aa5b9c3ca30ac877"}
@@ -54,6 +55,7 @@ class DHash(PictureAlgorithm):
     libraries: ClassVar[dict[str, str]] = {"imagehash": "ImageHash", "PIL": "Pillow",
                                            "numpy": "numpy"}
     default_threshold = DHASH_MATCH_DISTANCE
+    input_mode = "L"  # imagehash's first step
     examples: ClassVar[dict[str, str]] = {"radial-gradient": "0f0f0f0f0f0f0f0f",
                                           "linear-gradient": "0000000000000000"}
     preprocessing = "imagehash.dhash(hash_size=8): Pillow convert('L'), resize 9x8 LANCZOS"
@@ -73,6 +75,7 @@ class PDQ(PictureAlgorithm):
                                            "numpy": "numpy"}
     default_threshold = PDQ_MATCH_DISTANCE
     min_quality = PDQ_MIN_QUALITY
+    input_mode = "RGB"
     # Golden values computed with pdqhash 0.2 (pinned).
     examples: ClassVar[dict[str, str]] = {
         "radial-gradient": "e660f9d8e99952666e6788dc999962666666ddd89999666666661d9919992a26",
