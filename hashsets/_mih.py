@@ -19,6 +19,34 @@ from typing import Any
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+@intrinsic
+def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:  # pragma: no cover - compiled
+    """Ask the processor to fetch ``array[index]`` into cache (LLVM's ``llvm.prefetch``;
+    no bounds check: a prefetch never faults). Numba has no prefetch of its own."""
+    signature = types.void(array, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        arytype = sig.args[0]
+        ary = context.make_array(arytype)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, arytype, ary, [args[1]],
+                                       wraparound=False, boundscheck=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0i8")
+        # read, highest locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
 
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
@@ -67,8 +95,8 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
     within whose radius it lies (``chunk_masks[j]``: the chunk's bits in the words).
 
     Each query runs in phases whose memory reads do not depend on each other (bucket
-    bounds of every probe, then the candidates' ids, then their first words), so the
-    processor overlaps the cache misses instead of waiting for each in turn.
+    bounds of every probe, then the candidates' ids, prefetched, then their first words),
+    so the processor overlaps the cache misses instead of waiting for each in turn.
 
     Returns ``(pairs written, next query)``: when the output is full, the query that did
     not fit is rolled back and is the next query (the caller grows the output, goes on).
@@ -111,6 +139,12 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
             cand_chunk = np.empty(size, dtype=np.int64)
             first_word = np.empty(size, dtype=np.uint64)
         c = 0
+        for x in range(e):  # the buckets' cache lines requested together, not in turn
+            if hi[x] > lo[x]:
+                if is_packed:
+                    _prefetch(packed, lo[x])
+                else:
+                    _prefetch(ids, lo[x])
         if is_packed:
             q_word = queries[qi, 0]
             for x in range(e):

@@ -158,14 +158,18 @@ def compute_all(image: Image.Image, algorithms: Iterable[PictureAlgorithm]
     """``(algorithm, hex, quality)`` of each algorithm on one decoded picture, in order,
     converting the image once per :attr:`~PictureAlgorithm.input_mode` (pHash and dHash
     share one grey image) instead of once per algorithm. The converted images are closed
-    before returning; ``image`` is the caller's."""
+    before returning; ``image`` is the caller's.
+
+    Palette ("P") pictures are left to each algorithm, as before: Pillow warns once per
+    conversion of one with transparency, and the scanner records each warning, so sharing
+    would change what a scan records (issue 13: nothing may)."""
     converted: dict[str, Image.Image] = {}
     out: list[tuple[PictureAlgorithm, str, int | None]] = []
     try:
         for alg in algorithms:
             mode = alg.input_mode
             source = image
-            if mode is not None and image.mode != mode:
+            if mode is not None and image.mode not in (mode, "P"):
                 if mode not in converted:
                     converted[mode] = image.convert(mode)
                 source = converted[mode]
