@@ -38,7 +38,15 @@ from . import __version__, datadigest, faults
 from .errors import CaseDataError, CaseError, CaseInUseError, EvidenceMismatchError
 from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
-from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
+from .model import (
+    FileEntry,
+    FileResult,
+    InnerItem,
+    PendingEntry,
+    Problem,
+    StoredEntry,
+    VideoFacts,
+)
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 if TYPE_CHECKING:
@@ -126,6 +134,15 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
+def _v6_videos(c: sqlite3.Connection) -> None:
+    # Issue 15: videos, their vPDQ frames and video hits, in tables of their own (schema.sql
+    # holds their definitions: the same statements create them in a fresh case).
+    sql = resources.files("triage").joinpath("schema.sql").read_text(encoding="utf-8")
+    for name in ("videos", "video_frames", "video_matches"):
+        start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+        c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -142,6 +159,7 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
+        Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1026,6 +1044,8 @@ class Case:
                      r.media_kind, r.ext_mismatch, run_id, r.file_id))
                 c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+            c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+            c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
             # Writing the same result twice (an interrupt between commit and bookkeeping)
             # must not duplicate its error rows; enumeration/file-system rows stay.
             c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
@@ -1045,6 +1065,8 @@ class Case:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
                      im.decoded_width, im.decoded_height, im.preprocessing))
+            if r.video:
+                _write_video(c, r.file_id, r.video)
             if r.status in ("error", "quarantined"):
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1344,6 +1366,25 @@ class Case:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
+
+
+def _write_video(c: sqlite3.Connection, file_id: int, v: VideoFacts) -> None:
+    """A video's facts and frames (issue 15)."""
+    c.execute(
+        "INSERT INTO videos(file_id, container, codec, width, height, frame_rate, duration, "
+        "streams, video_streams, audio_streams, creation_time, tags, frames_decoded, "
+        "frames_hashed, seconds_per_hash, hashed_width, hashed_height, preprocessing, "
+        "stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, v.container, v.codec, v.width, v.height, v.frame_rate, v.duration,
+         v.streams, v.video_streams, v.audio_streams, v.creation_time,
+         canonical_json(dict(v.tags)), v.frames_decoded, v.frames_hashed,
+         float(v.seconds_per_hash), v.hashed_width, v.hashed_height, v.preprocessing,
+         v.stopped))
+    c.executemany(
+        "INSERT INTO video_frames(file_id, seq, frame_number, timestamp, pdq, quality, "
+        "repeats) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(file_id, i, f.frame_number, f.timestamp, f.pdq, f.quality, f.repeats)
+         for i, f in enumerate(v.frames)])
 
 
 def _entry_values(entry: FileEntry) -> tuple[object, ...]:

@@ -182,6 +182,21 @@ def scan(
                                                   "but not expanded (MiB).")] = 512,
     max_depth: Annotated[int, typer.Option(min=1, help="Nesting depth of containers inside "
                                            "containers.")] = 5,
+    video: Annotated[bool, typer.Option(help="Decode videos and hash their frames with "
+                                        "vPDQ (docs/video.md).")] = True,
+    video_seconds_per_hash: Annotated[float, typer.Option(
+        min=0, help="Seconds of video per hashed frame (vPDQ's seconds_per_hash; 0: every "
+        "frame).")] = 1.0,
+    video_size: Annotated[int, typer.Option(
+        min=0, help="Scale frames to N x N before PDQ (vPDQ's downsample; 0: the video's "
+        "own size).")] = 0,
+    video_max_frames: Annotated[int, typer.Option(
+        min=1, help="Most frames hashed per video.")] = 100_000,
+    video_max_pixels: Annotated[int, typer.Option(
+        min=1, help="Videos with larger frames are not decoded.")] = 7680 * 4320,
+    video_max_seconds: Annotated[float, typer.Option(
+        min=1, help="Most seconds of decoding per video (the budget is 60 s plus the "
+        "video's duration, up to this).")] = 1800.0,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
     store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
@@ -224,7 +239,11 @@ def scan(
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
                              max_pixels=max_pixels, containers=containers,
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
-                             memory_limit=worker_limit),
+                             memory_limit=worker_limit, video=video,
+                             video_seconds_per_hash=video_seconds_per_hash,
+                             video_size=video_size, video_max_frames=video_max_frames,
+                             video_max_pixels=video_max_pixels,
+                             video_max_seconds=video_max_seconds),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
@@ -301,6 +320,7 @@ def _register() -> None:
     from .cli_hashset import match_command
     from .cli_image import verify_image_command
     from .cli_report import key_app, report_command, verify_command
+    from .cli_selftest import SELFTEST_EXITS, selftest_command
 
     app.add_typer(hashset_app, name="hashset")
     app.command("match", epilog=MATCH_EXITS)(match_command)
@@ -308,6 +328,7 @@ def _register() -> None:
     app.command("report", epilog=REPORT_EXITS)(report_command)
     app.command("verify", epilog=VERIFY_EXITS)(verify_command)
     app.add_typer(key_app, name="key")
+    app.command("selftest", epilog=SELFTEST_EXITS)(selftest_command)
 
 
 _register()

@@ -154,6 +154,9 @@ def import_(
              "hash length.")] = None,
     limit: Annotated[list[str] | None, typer.Option(
         "--limit", metavar="NAME=N", help=_limit_help())] = None,
+    category: Annotated[str | None, typer.Option(
+        help="Category of every video of a vPDQ video set (a folder or zip of NAME.vpdq.txt "
+             "files; a categories.csv inside wins), mapped like any category.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -174,7 +177,8 @@ def import_(
             try:
                 r = st.import_file(f, name=set_name, format=format, category_map=category_map,
                                    known=True if known else None,
-                                   options={"algorithm": algorithm} if algorithm else None,
+                                   options=({"algorithm": algorithm} if algorithm else {})
+                                   | ({"category": category} if category else {}) or None,
                                    limits=limits)
             except HashSetFileError as e:
                 failed = True

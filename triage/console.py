@@ -148,6 +148,13 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         t.add_row(f"  kind: {kind}", f"{n:,}")
     t.add_row("extension mismatches", f"{counts.extension_mismatches:,}")
     t.add_row("images with perceptual hashes", f"{counts.images_with_perceptual_hashes:,}")
+    if counts.videos is not None:  # issue 15
+        v = counts.videos
+        t.add_row("videos: decoded / in part / not decoded",
+                  f"{v.decoded:,} / {v.decoded_in_part:,} / {v.not_decoded:,} "
+                  f"({v.frames:,} frames hashed)")
+        for why, n in v.reasons.items():
+            t.add_row(for_terminal(f"  not fully decoded: {why}"), f"{n:,}")
     t.add_row("duplicate groups (same SHA-256)",
               f"{counts.duplicate_groups:,} ({counts.files_in_duplicate_groups:,} files)")
     t.add_row("bytes hashed", f"{counts.hashed_bytes:,}")

@@ -219,6 +219,52 @@ class PictureFacts:
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One hashed video frame (vPDQ, issue 15): Meta's frame number (decoded frames counted
+    from 0) and timestamp (frame number / frame rate), PDQ and quality. ``repeats``: how
+    many consecutive hashed frames had this same PDQ value (collapsed into this one)."""
+
+    frame_number: int
+    timestamp: float
+    pdq: str
+    quality: int
+    repeats: int = 1
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class VideoFacts:
+    """What decoding a video showed (never any pixel, issue 15): the container's and first
+    video stream's facts, the container-level creation time and device tags when present
+    (``tags``: sorted ``(key, value)`` pairs of a fixed list of keys), how many frames were
+    decoded and hashed at which sampling (``seconds_per_hash`` 0: every frame), the size
+    frames were scaled to for PDQ, the preprocessing, and the hashed frames (consecutive
+    identical values collapsed). ``stopped`` names the bound or problem that ended decoding
+    early (None: decoded to the end)."""
+
+    container: str | None
+    codec: str | None
+    width: int
+    height: int
+    frame_rate: float | None
+    duration: float | None
+    streams: int
+    video_streams: int
+    audio_streams: int
+    creation_time: str | None
+    tags: tuple[tuple[str, str], ...]
+    frames_decoded: int
+    frames_hashed: int
+    seconds_per_hash: float
+    hashed_width: int
+    hashed_height: int
+    preprocessing: str
+    frames: tuple[VideoFrame, ...] = ()
+    stopped: str | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class FileResult:
     """What a worker (or the supervisor) learned about one file."""
 
@@ -238,6 +284,8 @@ class FileResult:
     warnings: tuple[Problem, ...] = ()
     #: Items found inside this file (archive members, embedded pictures), depth first.
     children: tuple[InnerItem, ...] = ()
+    #: A video's facts and hashed frames (issue 15), None for everything else.
+    video: VideoFacts | None = None
 
 
 @pickled_by_fields
@@ -381,6 +429,20 @@ class FileProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoCoverage:
+    """How far the files identified as video were examined (issue 15): decoded to the end,
+    decoded in part (a bound or damage stopped it; its frames kept), not decoded; frames
+    stored; and why not, by short reason class (with counts)."""
+
+    videos: int = 0
+    decoded: int = 0
+    decoded_in_part: int = 0
+    not_decoded: int = 0
+    frames: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CaseCounts:
     """Counts over the files of a case (or of one evidence in it)."""
 
@@ -398,6 +460,9 @@ class CaseCounts:
     problems_shown: tuple[FileProblem, ...] = ()
     #: The first 20 files that ended as coverage gaps (status incomplete), with the reason.
     gaps_shown: tuple[FileProblem, ...] = ()
+    #: Videos (issue 15): None when the case holds none (so the JSON of scans without
+    #: videos is unchanged).
+    videos: VideoCoverage | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)

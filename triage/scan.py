@@ -49,6 +49,7 @@ from .runs import case_run
 from .sources import open_source
 from .sources.base import EntryAmendment, FileEntry, Source
 from .util import display_bytes
+from .videocoverage import video_coverage
 from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
@@ -534,4 +535,5 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         images_with_perceptual_hashes=perceptual,
         problems_shown=first_20("'error', 'quarantined'"),
         gaps_shown=first_20(f"'{INCOMPLETE}'"),
+        videos=video_coverage(c, evidence_id),
     )

@@ -10,7 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import HashSetFileError
-from .base import HEAD_SIZE, Batch, BulkItem, Format, Item, ParseContext, Record, Rejected
+from .base import (
+    HEAD_SIZE,
+    Batch,
+    BulkItem,
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    VideoRecord,
+)
 from .bsd import BSDChecksums
 from .csvtable import CSVTable
 from .hashdeep import Hashdeep
@@ -22,6 +32,7 @@ from .nsrl3 import NSRLRDS3
 from .perceptual import PerceptualList
 from .plain import PlainList
 from .vics import CAID, VICS
+from .vpdq import VPDQSet
 
 FORMATS: dict[str, Format] = {}
 
@@ -33,7 +44,7 @@ def register(fmt: Format) -> Format:
     return fmt
 
 
-for _fmt in (CAID(), VICS(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
+for _fmt in (CAID(), VICS(), VPDQSet(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
              BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
     register(_fmt)
 
@@ -60,6 +71,8 @@ def detect_format(path: str | Path) -> Format:
     Raises :class:`HashSetFileError` naming the file when none does.
     """
     p = Path(path)
+    if p.is_dir():  # only video sets come as folders (one file per video)
+        return FORMATS["vpdq"]
     head = read_head(p)
     for fmt in FORMATS.values():
         if fmt.detect(p, head):
@@ -69,4 +82,4 @@ def detect_format(path: str | Path) -> Format:
 
 
 __all__ = ["FORMATS", "Batch", "BulkItem", "Format", "Item", "ParseContext", "Record",
-           "Rejected", "detect_format", "get", "register"]
+           "Rejected", "VideoRecord", "detect_format", "get", "register"]

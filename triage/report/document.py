@@ -222,7 +222,9 @@ def explain(f: File, h: Hit) -> str:
         how = (f"near {h.algorithm} match: Hamming distance {h.distance} <= threshold "
                f"{h.threshold}")
     caution = f"; CAUTION: {f.caution}" if f.caution else ""
-    return f"{how} in {kind} {h.set_label}{cat}{caution}"
+    # Video hits (issue 15): their text holds the percentages, time ranges and timestamps.
+    video = f"; {h.entry_ref}" if h.algorithm == "vpdq" and h.entry_ref else ""
+    return f"{how} in {kind} {h.set_label}{cat}{video}{caution}"
 
 
 #: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
