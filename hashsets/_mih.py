@@ -24,6 +24,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+
 @intrinsic
 def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:  # pragma: no cover - compiled
     """Ask the processor to fetch ``array[index]`` into cache (LLVM's ``llvm.prefetch``;
@@ -142,9 +143,9 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
         for x in range(e):  # the buckets' cache lines requested together, not in turn
             if hi[x] > lo[x]:
                 if is_packed:
-                    _prefetch(packed, lo[x])
+                    _prefetch(packed, lo[x])  # type: ignore[call-arg]
                 else:
-                    _prefetch(ids, lo[x])
+                    _prefetch(ids, lo[x])  # type: ignore[call-arg]
         if is_packed:
             q_word = queries[qi, 0]
             for x in range(e):
