@@ -141,6 +141,40 @@ def _v6_videos(c: sqlite3.Connection) -> None:
     for name in ("videos", "video_frames", "video_matches"):
         start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
         c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+_V7_CARVED = """CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT"""
+
+
+_V7_FRAGMENTS = """CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT"""
+
+
+def _v7_carved(c: sqlite3.Connection) -> None:
+    c.execute(_V7_CARVED)
+    c.execute(_V7_FRAGMENTS)
 
 
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
@@ -160,6 +194,8 @@ CASE_SCHEMA = SchemaLine(
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
         Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
+        Migration(7, "carved items and block-hash fragment hits in disk images (issue 17)",
+                  _v7_carved),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1022,60 +1058,112 @@ class Case:
             if r.children:
                 pending[i], inner = self._insert_children(c, run_id, r)
                 pending.extend(inner)
+        if len({r.file_id for r in pending}) != len(pending):
+            for r in pending:  # the same file twice: one at a time, in order
+                self._write_result(c, run_id, r, now)
+            return
+        # Each result touches only its own file's rows, so the same statements for all of
+        # them run as one executemany each (issue 13: five statements per file made the
+        # supervisor's share of many small files); the errors rows keep the per-file order
+        # of the one-at-a-time path, so their ids are the same.
+        kept = {r.file_id for r in pending if self._keeps_checkpoint(c, r)}
+        plain = [r for r in pending if r.file_id not in kept]
+        c.executemany(
+            "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+            "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? WHERE id=?",
+            [(r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.media_kind,
+              r.ext_mismatch, run_id, r.file_id) for r in plain])
+        c.executemany("DELETE FROM hashes WHERE file_id=?", [(r.file_id,) for r in plain])
         for r in pending:
-            # A file given up before this attempt read it in full keeps what an earlier
-            # attempt's checkpoint recorded (identification and digests).
-            keep = r.status == "quarantined" and not r.hashes and c.execute(
-                "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
-                (r.file_id,)).fetchone() is not None
-            if keep:
-                c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
-                          "attempts=?, run_id=? WHERE id=?",
-                          (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
-                streams = [a.name for a in stream_algorithms()]
-                c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
-                          f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
-            else:
-                c.execute(
-                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                    "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
-                    "WHERE id=?",
-                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
-                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
-                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
-            # Writing the same result twice (an interrupt between commit and bookkeeping)
-            # must not duplicate its error rows; enumeration/file-system rows stay.
-            c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
-                      f"({', '.join('?' * len(RESULT_STAGES))})",
-                      (r.file_id, run_id, *RESULT_STAGES))
-            if r.hashes:
-                c.executemany(
-                    "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
-                     for h in r.hashes])
-            if r.image:
-                im = r.image
-                c.execute(
-                    "INSERT INTO images(file_id, format, width, height, mode, frames, "
-                    "decoded_width, decoded_height, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
-                     im.decoded_width, im.decoded_height, im.preprocessing))
+            if r.file_id in kept:
+                self._keep_checkpoint(c, run_id, r)
+        for table in ("images", "videos", "video_frames"):
+            c.executemany(f"DELETE FROM {table} WHERE file_id=?",
+                          [(r.file_id,) for r in pending])
+        c.executemany(
+            "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+             for r in pending for h in r.hashes])
+        c.executemany(
+            "INSERT INTO images(file_id, format, width, height, mode, frames, "
+            "decoded_width, decoded_height, preprocessing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+              im.decoded_width, im.decoded_height, im.preprocessing)
+             for r in pending if (im := r.image)])
+        for r in pending:
             if r.video:
                 _write_video(c, r.file_id, r.video)
-            if r.status in ("error", "quarantined"):
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, r.stage or "unknown",
-                           r.error_class or "Error", r.reason or "", now))
-            for w in r.warnings:
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+        for r in pending:
+            self._write_errors(c, run_id, r, now)
+
+    @staticmethod
+    def _keeps_checkpoint(c: sqlite3.Connection, r: FileResult) -> bool:
+        """A file given up before this attempt read it in full keeps what an earlier
+        attempt's checkpoint recorded (identification and digests)."""
+        return r.status == "quarantined" and not r.hashes and c.execute(
+            "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
+            (r.file_id,)).fetchone() is not None
+
+    @staticmethod
+    def _keep_checkpoint(c: sqlite3.Connection, run_id: int, r: FileResult) -> None:
+        c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
+                  "attempts=?, run_id=? WHERE id=?",
+                  (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
+        streams = [a.name for a in stream_algorithms()]
+        c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
+                  f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
+
+    @staticmethod
+    def _write_errors(c: sqlite3.Connection, run_id: int, r: FileResult, now: str) -> None:
+        # Writing the same result twice (an interrupt between commit and bookkeeping)
+        # must not duplicate its error rows; enumeration/file-system rows stay.
+        c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
+                  f"({', '.join('?' * len(RESULT_STAGES))})",
+                  (r.file_id, run_id, *RESULT_STAGES))
+        if r.status in ("error", "quarantined"):
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, r.stage or "unknown",
+                       r.error_class or "Error", r.reason or "", now))
+        for w in r.warnings:
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+
+    def _write_result(self, c: sqlite3.Connection, run_id: int, r: FileResult,
+                      now: str) -> None:
+        """One result's rows (the batched path of :meth:`_write_results`, one file)."""
+        if self._keeps_checkpoint(c, r):
+            self._keep_checkpoint(c, run_id, r)
+        else:
+            c.execute(
+                "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
+                "WHERE id=?",
+                (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
+                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
+            c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
+        if r.hashes:
+            c.executemany(
+                "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+                 for h in r.hashes])
+        if r.image:
+            im = r.image
+            c.execute(
+                "INSERT INTO images(file_id, format, width, height, mode, frames, "
+                "decoded_width, decoded_height, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+                 im.decoded_width, im.decoded_height, im.preprocessing))
+        if r.video:
+            _write_video(c, r.file_id, r.video)
+        self._write_errors(c, run_id, r, now)
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
                          parent: FileResult) -> tuple[FileResult, list[FileResult]]:
@@ -1141,6 +1229,26 @@ class Case:
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
+            if child.carve is not None:
+                cf = child.carve
+                c.execute(
+                    "INSERT INTO carved(file_id, area, volume_offset, image_offset, length, "
+                    "block_size, first_block, last_block, slack_of, format, partial) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO UPDATE SET "
+                    "partial=excluded.partial",
+                    (fid, cf.area, cf.volume_offset, cf.image_offset, cf.length,
+                     cf.block_size, cf.first_block, cf.last_block, cf.slack_of, cf.format,
+                     int(cf.partial)))
+            if child.fragment is not None:
+                fr = child.fragment
+                c.execute(
+                    "INSERT OR REPLACE INTO fragments(file_id, set_name, known_path, "
+                    "known_sha256, known_size, indexed_bytes, found_bytes, blocks, "
+                    "first_offset, runs) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (fid, fr.set_name, fr.known_path, fr.known_sha256, fr.known_size,
+                     fr.indexed_bytes, fr.found_bytes, fr.blocks,
+                     fr.runs[0][0] if fr.runs else 0,
+                     canonical_json([list(r) for r in fr.runs])))
             out.append(replace(child.result, file_id=fid))
         return parent, out
 

@@ -25,6 +25,15 @@ from hashsets.formats.bounds import ImportLimits
 from hashsets.store import STORE_ENV, HashSetStore, default_store_path
 
 from .cli_errors import exit_codes
+from .cli_thresholds import (
+    DhashOpt,
+    MinQualityOpt,
+    PdqOpt,
+    PdqQualityOpt,
+    PhashOpt,
+    ThresholdOpt,
+    thresholds_from,
+)
 from .errors import HashSetError
 from .model import MatchSummary, to_json
 from .textsafe import for_terminal, terminal_line
@@ -49,71 +58,6 @@ StoreOpt = Annotated[Path | None, typer.Option(
     f"directory; also ${STORE_ENV}).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of "
                                        "tables.")]
-def _threshold_help() -> str:
-    from hashsets.algorithms import near_algorithms
-
-    defaults = ", ".join(f"{a.name} {a.default_threshold}" for a in near_algorithms())
-    return (f"Near-match threshold ALGO=N, the largest Hamming distance that matches; "
-            f"repeatable (defaults: {defaults}).")
-
-
-def _quality_help() -> str:
-    from hashsets.algorithms import gated
-
-    defaults = ", ".join(f"{a.name} {a.min_quality}" for a in gated())
-    return (f"Quality gate ALGO=N: hashes below quality N (0-100) are not matched; "
-            f"repeatable (defaults: {defaults}).")
-
-
-# Near-match thresholds, shared by `triage scan` and `triage match`; the generic options
-# follow the algorithm registry, the per-algorithm ones are the documented older spellings.
-ThresholdOpt = Annotated[list[str] | None, typer.Option(
-    "--threshold", metavar="ALGO=N", help=_threshold_help())]
-MinQualityOpt = Annotated[list[str] | None, typer.Option(
-    "--min-quality", metavar="ALGO=N", help=_quality_help())]
-PhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="Same as --threshold "
-                                              "phash=N.")]
-DhashOpt = Annotated[int | None, typer.Option(min=0, max=64, help="Same as --threshold "
-                                              "dhash=N.")]
-PdqOpt = Annotated[int | None, typer.Option(min=0, max=256, help="Same as --threshold pdq=N.")]
-PdqQualityOpt = Annotated[int | None, typer.Option(min=0, max=100, help="Same as "
-                                                   "--min-quality pdq=N.")]
-
-
-def thresholds_from(threshold: list[str] | None, min_quality: list[str] | None,
-                    phash: int | None = None, dhash: int | None = None,
-                    pdq: int | None = None, pdq_min_quality: int | None = None
-                    ) -> dict[str, int]:
-    """The thresholds given on the command line as :func:`triage.matching.effective_thresholds`
-    keys (defaults stay with the algorithms; ranges are checked there)."""
-    from hashsets.algorithms import ALGORITHMS
-
-    from .matching import MIN_QUALITY, effective_thresholds
-
-    out: dict[str, int] = {}
-    for option, items, suffix in (("--threshold", threshold, ""),
-                                  ("--min-quality", min_quality, MIN_QUALITY)):
-        for item in items or ():
-            name, sep, value = item.partition("=")
-            name = name.strip().lower()
-            if not sep or not value.strip().isdigit():
-                raise typer.BadParameter(f"{item!r} is not ALGO=N (e.g. pdq=31)",
-                                         param_hint=option)
-            if name not in ALGORITHMS:
-                raise typer.BadParameter(f"unknown algorithm {name!r} (known: "
-                                         f"{', '.join(ALGORITHMS)})", param_hint=option)
-            out[name + suffix] = int(value)
-    for key, v in (("phash", phash), ("dhash", dhash), ("pdq", pdq),
-                   ("pdq" + MIN_QUALITY, pdq_min_quality)):
-        if v is not None:
-            out[key] = v
-    try:
-        effective_thresholds(out)
-    except HashSetError as e:  # a bad value on the command line is a usage error
-        raise typer.BadParameter(str(e), param_hint="--threshold/--min-quality") from None
-    return out
-
-
 _errors = exit_codes
 
 
@@ -193,6 +137,44 @@ def import_(
         _dump(results)
     if failed:
         raise typer.Exit(HashSetError.exit_code)
+
+
+@app.command("import-blocks")
+def import_blocks(
+    folder: Annotated[Path, typer.Argument(help="Folder of known files (read recursively; "
+                                           "symbolic links not followed).",
+                                           exists=True, file_okay=False)],
+    name: Annotated[str | None, typer.Option(help="Block-set name (default: the folder's "
+                                             "name); importing a name again replaces it.")
+                    ] = None,
+    max_files: Annotated[int, typer.Option(min=1, help="Drop blocks found in more than this "
+                                           "many known files (common blocks).")] = 4,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a block-hash set from a folder of known files (issue 17): the MD5 of every
+    4 KiB block at 512-byte-aligned offsets, without constant and very common blocks. Scans
+    of disk images then report fragments of these files found in unallocated space, slack
+    and unpartitioned space, with the share found. Kept beside the store
+    (<store>.blocks.sqlite)."""
+    from hashsets.blocks import block_store_path
+    from hashsets.blocks import import_blocks as run_import
+
+    path = block_store_path(store if store is not None else default_store_path())
+    with _errors():
+        stats = run_import(folder, path, name=name, max_files=max_files)
+    result = {"block_store": str(path), "files": stats.files, "blocks_kept": stats.blocks_kept,
+              "blocks_dropped_common": stats.blocks_dropped_common,
+              "files_without_blocks": list(stats.files_without_blocks)}
+    if json_out:
+        _dump(result)
+        return
+    out.print(for_terminal(
+        f"{stats.files} files, {stats.blocks_kept} blocks kept, "
+        f"{stats.blocks_dropped_common} dropped as common, into {path}"))
+    if stats.files_without_blocks:
+        out.print(for_terminal(f"{len(stats.files_without_blocks)} files have no block "
+                               "kept (smaller than 4 KiB, constant or common)"))
 
 
 @app.command("list")

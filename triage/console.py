@@ -177,6 +177,19 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         console.print(c)
     if summary.image_verification is not None:
         print_image_check(summary.image_verification, console)
+    if summary.carving is not None:  # issue 17
+        cs = summary.carving
+        k = Table(title="Carved from unallocated space, slack and unpartitioned space",
+                  title_justify="left")
+        k.add_column("what")
+        k.add_column("count", justify="right")
+        k.add_row("carved items", f"{cs.items:,}")
+        k.add_row("  intact (end parsed, decodes)", f"{cs.intact:,}")
+        k.add_row("  partial carves (coverage gaps)", f"{cs.partial:,}")
+        k.add_row("  same content as a listed file (found again)", f"{cs.found_again:,}")
+        k.add_row("fragments of known files (block hashes)", f"{cs.fragments:,}")
+        console.print(k)
+        console.print(terminal_line("caution: ", cs.caution))
     if summary.matches is not None:
         print_matches(summary.matches, console)
     _print_files(console, "Files that could not be processed (errors)",

@@ -5,15 +5,16 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
   ``images``, ``videos``, ``video_frames``, ``errors``, ``hash_sets_used``, ``matches``,
-  ``video_matches``: every table an export reads.
+  ``video_matches``, ``carved``, ``fragments``: every table an export reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``video_matches.run_id``, ``hash_sets_used.run_id``,
-  ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos`` or
-  ``video_frames`` row belongs to the partition of its file. A NULL run (and the
-  one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
+  ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos``,
+  ``video_frames``, ``carved`` or ``fragments`` row belongs to the partition of its file. A
+  NULL run (and the one-row ``case`` table) is the partition ``-``. So a failure names the
+  table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
       triage data digest 1\\n
@@ -89,6 +90,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("hash_sets_used", "t.run_id", "t.id"),
     TableSpec("matches", "t.run_id", "t.id"),
     TableSpec("video_matches", "t.run_id", "t.id"),
+    TableSpec("carved", _FILE_RUN, "t.file_id", "carved items of entries of run"),
+    TableSpec("fragments", _FILE_RUN, "t.file_id", "fragment hits of entries of run"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 #: Tables whose rows of a run are written by that run alone (``matches`` and
@@ -108,7 +111,7 @@ Tables = dict[str, dict[str, list[Any]]]
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
 SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "videos",
-                           "video_frames"})
+                           "video_frames", "carved", "fragments"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:

@@ -306,6 +306,50 @@ class InnerItem:
     kind: str = FILE
     #: A link's stored target (symbolic link, or the member a tar hard link names).
     link_target: bytes | None = None
+    #: Where a carved item was found on the disk (issue 17); None for any other item.
+    carve: CarveFacts | None = None
+    #: A fragment of a known file found by its block hashes (issue 17); None otherwise.
+    fragment: FragmentFacts | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FragmentFacts:
+    """Blocks of one known file (a block-hash set's) found in the data searched: one row
+    of the ``fragments`` table. ``found_bytes`` of the known file's ``indexed_bytes``
+    (the bytes its kept blocks cover) matched; ``runs`` are ``(image or file offset where
+    found, offset in the known file, length)`` of each run of consecutive matching
+    blocks."""
+
+    set_name: str
+    known_path: str
+    known_sha256: str
+    known_size: int
+    indexed_bytes: int
+    found_bytes: int
+    blocks: int
+    runs: tuple[tuple[int, int, int], ...]
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class CarveFacts:
+    """Where a carved item lies in a disk image (issue 17): one row of the ``carved``
+    table. ``area`` is ``unallocated``, ``slack`` or ``unpartitioned``; blocks are the
+    volume's file-system blocks of ``block_size`` bytes (None outside a volume);
+    ``slack_of`` is the display path of the file whose slack held it; ``partial`` says
+    the item is known to be incomplete (its end not found, or it does not decode)."""
+
+    area: str
+    volume_offset: int | None
+    image_offset: int
+    length: int
+    block_size: int | None
+    first_block: int | None
+    last_block: int | None
+    slack_of: str | None
+    format: str
+    partial: bool = False
 
 
 # -- matching ------------------------------------------------------------------------
@@ -513,6 +557,23 @@ class ImageCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CarvingSummary:
+    """Carved items and fragment hits of one evidence (issue 17). ``found_again``: carved
+    items whose content is a listed file's (the same content found again, not a new
+    discovery); ``partial``: known incomplete; ``items``: every carved item and partial
+    candidate (up to ``shown`` of them are listed in ``carved``)."""
+
+    items: int
+    intact: int
+    partial: int
+    found_again: int
+    fragments: int
+    caution: str
+    carved: tuple[dict[str, Any], ...] = ()
+    fragment_hits: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a scan (or the demo) reports to a person and a batch script.
 
@@ -536,6 +597,8 @@ class RunSummary:
     case_changes: tuple[FieldChange, ...] | None = field(default=None, metadata=OMIT_NONE)
     #: ``--verify-image`` only.
     image_verification: ImageCheck | None = field(default=None, metadata=OMIT_NONE)
+    #: Disk images carved (issue 17): what carving and fragment matching found.
+    carving: CarvingSummary | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def by_status(self) -> dict[str, int]:

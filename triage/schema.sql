@@ -219,6 +219,40 @@ CREATE TABLE IF NOT EXISTS video_matches (
     UNIQUE (run_id, match_id)
 ) STRICT;
 
+-- Items carved from a disk image's unallocated space, file slack or unpartitioned space
+-- (schema 7, issue 17): where each lies. One row per carved item (a files row whose
+-- parent is the area's entry).
+CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT;
+
+-- Fragments of known files found by block hashes (schema 7, issue 17): one row per known
+-- file found in an area or a file (a files row whose parent is what was searched).
+CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT;
+
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,

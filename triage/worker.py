@@ -32,6 +32,7 @@ from hashsets.algorithms import (
 )
 
 from . import faults, membudget
+from .carving import BlockCollector, is_carve_locator
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -132,6 +133,14 @@ class WorkerOptions:
     #: Videos up to this size are kept in memory after the single read and decoded from
     #: there; larger ones are read a second time from the evidence for decoding.
     video_memory_bytes: int = 256 << 20
+    #: Carving a disk image's unallocated space, slack and unpartitioned space (issue 17):
+    #: bounds per carving area (items, carved bytes, bytes per item).
+    carve_max_items: int = 10_000
+    carve_max_bytes: int = 4 << 30
+    carve_max_item_bytes: int = 64 << 20
+    #: A block-hash set (``hashsets.blocks``) to find fragments of known files in carving
+    #: areas with; None: no fragment matching (none imported).
+    block_store: str | None = None
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]
@@ -331,6 +340,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.read_status = read_status
         return result.freeze()
 
+    if is_carve_locator(entry.locator):  # an image's unallocated space, slack (issue 17)
+        from .carving_worker import carve_entry
+
+        return carve_entry(source, identifier, task, options, stage, progress)
     stage("open")
     try:
         faults.check("open", path)
@@ -341,6 +354,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         return fail("open", e, "none")
 
     hashers = [(a.name, a.new()) for a in options.stream_algorithms()]
+    blocks = BlockCollector() if options.block_store else None  # issue 17: fragments
     keep: list[bytes] | None = None
     expand = False
     total = 0
@@ -370,6 +384,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         while chunk:
             for _, hasher in hashers:
                 hasher.update(chunk)
+            if blocks is not None:
+                blocks.update(chunk)
             total += len(chunk)
             chunk = stream.read(CHUNK_SIZE)
             if chunk and keep is not None:
@@ -449,6 +465,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     if data is not None and expand and result.status == DONE:
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path, progress)
+    if blocks is not None and options.block_store:
+        from .carving_worker import file_fragments
+
+        file_fragments(result, blocks, options.block_store, stage)
     return result.freeze()
 
 
