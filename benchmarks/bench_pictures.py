@@ -9,7 +9,8 @@ them 12 MP, by default); without ``--corpus`` one is generated. The floor is a m
 on ``--jobs`` processes doing only the unavoidable work per file: read it once, the three
 digests (MD5, SHA-1, SHA-256), the same JPEG draft decode as the scanner (draft 360, first
 frame, no rotation or letterbox removal) and the three perceptual hashes, computed by the
-registry's own algorithms (``hashsets.algorithms``). Then ``triage scan JPEG_DIR --no-match``
+registry's own algorithms (``hashsets.algorithms.compute_all``: one conversion per
+input mode). Then ``triage scan JPEG_DIR --no-match``
 of base and head alternately. Goal: 200 images/s, or within 1.2x of the floor.
 """
 
@@ -27,6 +28,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the floor: this checkout's
 from sidebyside import WORKTREE, Timings, checkout, load, triage_argv
 
 GOAL_RATE = 200.0
@@ -37,7 +39,7 @@ DRAFT = 360  # triage.worker.WorkerOptions.draft_size
 def _minimal(path: str) -> int:
     from PIL import Image
 
-    from hashsets.algorithms import picture_algorithms
+    from hashsets.algorithms import compute_all, picture_algorithms
 
     with open(path, "rb") as f:
         data = f.read()
@@ -46,8 +48,7 @@ def _minimal(path: str) -> int:
     im = Image.open(io.BytesIO(data))
     im.draft("RGB" if im.mode == "RGB" else None, (DRAFT, DRAFT))
     im.load()
-    for alg in picture_algorithms():
-        alg.compute(im)
+    compute_all(im, picture_algorithms())  # one grey image for pHash and dHash
     return len(data)
 
 

@@ -8,11 +8,12 @@ Near: :class:`NearIndex` finds every known hash within Hamming distance ``t`` of
 with exact recall, by multi-index hashing (Norouzi et al., "Fast Exact Search in Hamming
 Space with Multi-Index Hashing", 2012/2014): the bits are cut into ``m`` chunks with radii
 ``r_j`` such that ``sum(r_j + 1) > t``; then any pair within ``t`` agrees within ``r_j`` on
-at least one chunk ``j`` (pigeonhole). For a batch of queries we index the queries' chunk
-neighbourhoods (all values within ``r_j`` of each query chunk) in a direct-address table and
-stream the known hashes through it, so memory stays small and no per-query Python runs.
-Every candidate is verified by its full distance, so there are no false positives and, by
-the pigeonhole argument, no misses. :func:`brute_force` is the oracle.
+at least one chunk ``j`` (pigeonhole). The known hashes are indexed once per threshold, one
+table per chunk (bucket = the known values with that chunk value); each query probes the
+buckets within ``r_j`` of its chunks (compiled loops in :mod:`hashsets._mih`, threads over
+slices of a batch of queries). Every candidate is verified by its full distance, so there
+are no false positives and, by the pigeonhole argument, no misses. :func:`brute_force` is
+the oracle.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ from .algorithms import EMPTY_DIGESTS, get
 from .errors import DamagedSetError
 from .store import HashSetStore, SetInfo
 
-#: Widest chunk indexed by a direct-address table (2**24 int32 offsets = 64 MiB).
+#: Widest chunk indexed by a direct-address table (2**24 uint32 offsets = 64 MiB).
 MAX_CHUNK_BITS = 24
-#: Known hashes processed per step (bounds temporary memory; one step per thread).
-BLOCK = 1 << 17
-#: Threads scanning known blocks (numpy releases the GIL; DESIGN.md: 2-core machines).
+#: Memory allowed for one threshold's tables (PDQ at 10M known needs ~0.9 GB, pHash
+#: ~0.5 GB; issue 13: the whole index under 2 GB).
+TABLE_BUDGET = 1_500_000_000
+#: Relative costs in the plan's model (measured with benchmarks/bench_near.py: a probe and
+#: a candidate are each one random memory read; a one-word candidate read in bucket order
+#: costs about a fifth of that).
+COST_PROBE = 1.0
+COST_CANDIDATE = 1.0
+COST_PACKED = 0.2
+#: Queries per task of the thread pool (one compiled call each).
+QUERY_SLICE = 256
+#: Threads searching slices of a batch (the compiled loop releases the GIL; DESIGN.md:
+#: 2-core machines).
 MAX_THREADS = 4
 
 Words = npt.NDArray[np.uint64]
@@ -251,21 +262,34 @@ class Plan:
 
     @staticmethod
     def make(bits: int, threshold: int, n_queries: int, n_known: int) -> Plan:
+        """The plan of least expected work per query for ``n_known`` known values.
+
+        A probe costs one random read of a table (``COST_PROBE``), a candidate one random
+        read of a known value (``COST_CANDIDATE``; ``COST_PACKED`` for one-word values,
+        whose buckets hold the values in order); a bucket holds ``n_known / 2**length``
+        values on average. Chunks are at most ``MAX_CHUNK_BITS`` bits and no longer than
+        ``n_known`` needs (tables of empty buckets cost memory and probes), and the tables
+        must fit in ``TABLE_BUDGET`` bytes. ``n_queries`` does not change the choice: the
+        tables are built once per index and threshold and serve every batch."""
+        del n_queries
         best: tuple[float, Plan] | None = None
-        lo = -(-bits // MAX_CHUNK_BITS)
+        per_candidate = COST_PACKED if n_words(bits) == 1 else COST_CANDIDATE
+        longest = max(1, min(MAX_CHUNK_BITS, max(n_known, 1).bit_length() + 1))
+        lo = -(-bits // longest)
         for m in range(lo, min(bits, max(lo, threshold + 1)) + 1):
             lengths = [bits // m + (1 if j < bits % m else 0) for j in range(m)]
             slots = threshold + 1
             radii = [slots // m - 1 + (1 if j < slots % m else 0) for j in range(m)]
-            if any(L > MAX_CHUNK_BITS for L in lengths):
-                continue
             cost = 0.0
+            memory = 0
             for L, r in zip(lengths, radii, strict=True):
                 if r < 0:
                     continue
                 v = _n_masks(L, r)
-                cost += n_known * 2.0 + n_queries * v * 1.0 + \
-                    n_queries * v * n_known / 2.0 ** L * 4.0 + 2.0 ** L * 0.5
+                cost += v * (COST_PROBE + n_known / 2.0 ** L * per_candidate)
+                memory += _table_bytes(L, n_known, n_words(bits))
+            if memory > TABLE_BUDGET and best is not None:
+                continue
             if best is None or cost < best[0]:
                 starts = list(itertools.accumulate([0, *lengths[:-1]]))
                 best = (cost, Plan(tuple(zip(starts, lengths, radii, strict=True))))
@@ -274,24 +298,10 @@ class Plan:
         return best[1]
 
 
-def _group(keys: npt.NDArray[np.int64], n_queries: int, per_query: int, n_keys: int
-           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """CSR grouping of query ids by key: ``sorted_q[offsets[k]:offsets[k + 1]]`` are the
-    queries with key ``k``. ``keys`` holds ``per_query`` distinct keys per query, in query
-    order. scipy's COO->CSR conversion is a linear-time counting sort; without scipy a
-    numpy sort is used (several times slower on large batches)."""
-    try:
-        from scipy.sparse import csr_matrix
-    except ImportError:
-        order = np.argsort(keys, kind="stable")
-        counts = np.bincount(keys, minlength=n_keys)
-        offsets = np.zeros(n_keys + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        return offsets, order // per_query
-    cols = np.repeat(np.arange(n_queries, dtype=np.int32), per_query)
-    m = csr_matrix((np.ones(len(keys), dtype=np.int8), (keys.astype(np.int32), cols)),
-                   shape=(n_keys, n_queries))
-    return m.indptr.astype(np.int64), m.indices.astype(np.int64)
+def _table_bytes(length: int, n_known: int, words: int) -> int:
+    """Memory of one chunk's table: offsets, ids and (one-word values) the values."""
+    offset_bytes = 4 if n_known < 2**32 else 8
+    return (2**length + 1) * offset_bytes + n_known * (4 + (8 if words == 1 else 0))
 
 
 def _chunk(words: Words, start: int, length: int) -> npt.NDArray[np.int64]:
@@ -309,6 +319,31 @@ def _chunk(words: Words, start: int, length: int) -> npt.NDArray[np.int64]:
     return v.astype(np.int64)
 
 
+def _chunk_mask(n_word: int, start: int, length: int) -> Words:
+    """The bits ``[start, start+length)`` (from the most significant) as a word mask."""
+    value = ((1 << length) - 1) << (n_word * 64 - start - length)
+    return np.frombuffer(value.to_bytes(n_word * 8, "big"), dtype=">u8").astype(np.uint64)
+
+
+@dataclass
+class _Tables:
+    """The multi-index tables of one plan (see :func:`hashsets._mih.search_range`)."""
+
+    plan: Plan
+    radii: npt.NDArray[np.int64]
+    chunk_masks: Words
+    mask_start: npt.NDArray[np.int64]
+    masks: npt.NDArray[np.int64]
+    table_start: npt.NDArray[np.int64]
+    offsets: npt.NDArray[Any]
+    ids: npt.NDArray[Any]
+    packed: Words
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.offsets, self.ids, self.packed, self.masks))
+
+
 class NearIndex:
     """Known perceptual hashes of one algorithm, searchable by Hamming radius.
 
@@ -316,7 +351,11 @@ class NearIndex:
     right-aligned and the unused high bits zero (see :func:`hex_to_words`); queries alike.
     ``search`` returns every ``(query index, known index, distance)`` with
     ``distance <= threshold``, sorted by query then known index: the same result as
-    :func:`brute_force`.
+    :func:`brute_force`. Many queries per call are cheapest per query (one thread per
+    slice of the batch); the tables of a threshold are built on its first search (see
+    :meth:`prepare`) and kept, so later calls with the same threshold pay only the queries.
+    ``known`` is referenced, not copied (when already a C-contiguous uint64 array): do not
+    change it while the index is in use.
     """
 
     def __init__(self, known: Words, bits: int, threads: int | None = None) -> None:
@@ -328,84 +367,81 @@ class NearIndex:
         self.bits = bits
         #: Offset of the value's most significant bit in the words (the zero padding).
         self.pad = n_words(bits) * 64 - bits
+        self._tables: dict[int, _Tables] = {}
 
     def __len__(self) -> int:
         return len(self.known)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the known values and every table built so far."""
+        return self.known.nbytes + sum(t.nbytes for t in self._tables.values())
+
+    def prepare(self, threshold: int) -> None:
+        """Build the tables for ``threshold`` now (``search`` does it on first use)."""
+        if threshold >= 0 and len(self.known) and threshold not in self._tables:
+            self._tables[threshold] = self._build(threshold)
+
+    def _build(self, threshold: int) -> _Tables:
+        from . import _mih
+
+        n = len(self.known)
+        plan = Plan.make(self.bits, threshold, 0, n)
+        w = self.known.shape[1]
+        radii = np.array([r for _, _, r in plan.chunks], dtype=np.int64)
+        probed = [(s, L, r) for s, L, r in plan.chunks if r >= 0]
+        chunk_masks = np.array([_chunk_mask(w, s + self.pad, L) for s, L, _ in plan.chunks],
+                               dtype=np.uint64).reshape(len(plan.chunks), w)
+        masks = [_masks(L, r) if r >= 0 else np.zeros(0, np.int64) for _, L, r in plan.chunks]
+        mask_start = np.zeros(len(masks) + 1, dtype=np.int64)
+        np.cumsum([len(m) for m in masks], out=mask_start[1:])
+        table_start = np.zeros(len(probed) + 1, dtype=np.int64)
+        np.cumsum([2**L + 1 for _, L, _ in probed], out=table_start[1:])
+        offsets = np.zeros(int(table_start[-1]), dtype=np.uint32 if n < 2**32 else np.int64)
+        ids = np.empty(len(probed) * n, dtype=np.uint32 if n < 2**32 else np.int64)
+        for s, (start, L, _) in enumerate(probed):
+            keys = _chunk(self.known, start + self.pad, L)
+            _mih.build_table(keys, offsets[table_start[s]:table_start[s + 1]],
+                             ids[s * n:(s + 1) * n])
+        packed = self.known[ids, 0] if w == 1 else np.zeros(0, dtype=np.uint64)
+        return _Tables(plan, radii, chunk_masks, mask_start, np.concatenate(masks),
+                       table_start, offsets, ids, packed)
 
     def search(self, queries: Words, threshold: int
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         empty = np.zeros(0, dtype=np.int64)
-        if len(queries) == 0 or len(self.known) == 0:
+        if len(queries) == 0 or len(self.known) == 0 or threshold < 0:
             return empty, empty.copy(), empty.copy()
-        if threshold < 0:
-            return empty, empty.copy(), empty.copy()
-        plan = Plan.make(self.bits, threshold, len(queries), len(self.known))
-        out_q: list[npt.NDArray[np.int64]] = []
-        out_k: list[npt.NDArray[np.int64]] = []
-        out_d: list[npt.NDArray[np.int64]] = []
-        workers = max(1, min(self.threads, len(self.known) // BLOCK + 1))
-        with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in the hot loops
-            for offset, length, radius in plan.chunks:
-                if radius < 0:
-                    continue
-                start = offset + self.pad
-                # Table of every value within `radius` of each query's chunk -> query ids.
-                masks = _masks(length, radius)
-                qc = _chunk(queries, start, length)
-                keys = (qc[:, None] ^ masks[None, :]).ravel()
-                offsets, sorted_q = _group(keys, len(queries), len(masks), 1 << length)
-                del keys
+        if queries.ndim != 2 or queries.shape[1] != self.known.shape[1]:
+            raise ValueError(f"queries must be an (n, {self.known.shape[1]}) uint64 array")
+        self.prepare(threshold)
+        tables = self._tables[threshold]
+        qkeys = np.stack([_chunk(queries, s + self.pad, L) for s, L, _ in tables.plan.chunks],
+                         axis=1)
+        slices = [(a, min(a + QUERY_SLICE, len(queries)))
+                  for a in range(0, len(queries), QUERY_SLICE)]
+        with ThreadPoolExecutor(max(1, min(self.threads, len(slices)))) as pool:
+            parts = list(pool.map(lambda s: self._search_slice(tables, queries, qkeys,
+                                                               threshold, *s), slices))
+        q_all, k_all, d_all = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return _sorted(q_all, k_all, d_all)
 
-                # A bitmap of the occupied keys (2 MiB for 24 bits) stays in cache; the big
-                # offsets table is then only read for known hashes that have candidates.
-                bitmap = np.packbits(np.diff(offsets) > 0, bitorder="little") \
-                    if len(sorted_q) < (1 << length) // 2 else None
+    def _search_slice(self, t: _Tables, queries: Words, qkeys: npt.NDArray[np.int64],
+                      threshold: int, q0: int, q1: int
+                      ) -> tuple[npt.NDArray[np.int64], ...]:
+        from . import _mih
 
-                def scan(b0: int, start: int = start, length: int = length,
-                         offsets: npt.NDArray[np.int64] = offsets,
-                         sorted_q: npt.NDArray[np.int64] = sorted_q,
-                         bitmap: npt.NDArray[np.uint8] | None = bitmap
-                         ) -> tuple[npt.NDArray[np.int64], ...]:
-                    block = self.known[b0:b0 + BLOCK]
-                    kc = _chunk(block, start, length)
-                    if bitmap is not None:
-                        hit = (bitmap[kc >> 3] >> (kc & 7).astype(np.uint8)) & 1
-                        idx = np.flatnonzero(hit)
-                        kc = kc[idx]
-                    else:
-                        idx = None
-                    lo = offsets[kc]
-                    cnt = offsets[kc + 1] - lo
-                    nz = np.nonzero(cnt)[0]
-                    c = cnt[nz]
-                    total = int(c.sum())
-                    k_local = np.repeat(nz if idx is None else idx[nz], c)
-                    pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c) + \
-                        np.repeat(lo[nz], c)
-                    q = sorted_q[pos]
-                    if block.shape[1] > 2:
-                        # Most candidates are far: two words decide most of them cheaply.
-                        part = np.bitwise_count(queries[q, 0] ^ block[k_local, 0]) + \
-                            np.bitwise_count(queries[q, 1] ^ block[k_local, 1])
-                        near = np.flatnonzero(part <= threshold)
-                        q, k_local = q[near], k_local[near]
-                    d = _distances(queries[q], block[k_local])
-                    ok = d <= threshold
-                    return q[ok], k_local[ok] + b0, d[ok]
-
-                for q, k, d in pool.map(scan, range(0, len(self.known), BLOCK)):
-                    if len(q):
-                        out_q.append(q)
-                        out_k.append(k)
-                        out_d.append(d)
-        if not out_q:
-            return empty, empty.copy(), empty.copy()
-        q_all, k_all, d_all = (np.concatenate(x) for x in (out_q, out_k, out_d))
-        # A pair may be found through several chunks: keep one.
-        key = q_all * len(self.known) + k_all
-        _, first = np.unique(key, return_index=True)
-        return _sorted(q_all[first], k_all[first], d_all[first])
+        cap = 4096
+        out: list[tuple[npt.NDArray[np.int64], ...]] = []
+        while q0 < q1:
+            oq, ok, od = (np.empty(cap, dtype=np.int64) for _ in range(3))
+            n, q0 = _mih.search_range(self.known, t.packed, queries, qkeys, t.radii,
+                                      t.chunk_masks, t.mask_start, t.masks, t.table_start,
+                                      t.offsets, t.ids, threshold, q0, q1, oq, ok, od)
+            out.append((oq[:n], ok[:n], od[:n]))
+            cap *= 2  # full (or done): a larger buffer for the rest
+        return tuple(np.concatenate([o[i] for o in out]) for i in range(3))
 
 
 @dataclass

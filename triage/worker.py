@@ -25,6 +25,7 @@ from hashsets.algorithms import (
     Algorithm,
     PictureAlgorithm,
     StreamAlgorithm,
+    compute_all,
     computed,
     get,
     register,
@@ -638,8 +639,7 @@ def _picture_hashes(result: _Draft, image: Image.Image, facts: PictureFacts,
             "rotations, mirror images and letterbox forms not hashed (their transposed "
             "copies are not in the decode's memory estimate); the picture as stored is"))
     if not options.variants or large:
-        for alg in algorithms:
-            value, quality = alg.compute(image)
+        for alg, value, quality in compute_all(image, algorithms):
             result.hashes.append(HashValue(alg.name, value, quality,
                                            f"{facts.preprocessing}; {alg.preprocessing}"))
         return facts

@@ -18,6 +18,7 @@ from .base import (
     Hasher,
     PictureAlgorithm,
     StreamAlgorithm,
+    compute_all,
     example_picture,
 )
 from .crypto import EMPTY_DIGESTS, MD5, SHA1, SHA256
@@ -122,6 +123,7 @@ __all__ = [
     "Hasher",
     "PictureAlgorithm",
     "StreamAlgorithm",
+    "compute_all",
     "computed",
     "example_picture",
     "gated",

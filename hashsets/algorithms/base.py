@@ -23,6 +23,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from PIL import Image
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -140,6 +142,11 @@ class PictureAlgorithm(Algorithm):
     kind = "perceptual"
     computed_from = "picture"
     match = "near"
+    #: The Pillow mode ``compute`` converts its image to first (None: it uses the image as
+    #: given). ``compute`` of ``image.convert(input_mode)`` must equal ``compute(image)``:
+    #: a caller hashing one picture with several algorithms converts once per mode
+    #: (:func:`compute_all`).
+    input_mode: ClassVar[str | None] = None
 
     @abstractmethod
     def compute(self, image: Image.Image) -> tuple[str, int | None]:
@@ -147,6 +154,34 @@ class PictureAlgorithm(Algorithm):
 
     def compute_example(self, key: str) -> str:
         return self.compute(example_picture(key))[0]
+
+
+def compute_all(image: Image.Image, algorithms: Iterable[PictureAlgorithm]
+                ) -> list[tuple[PictureAlgorithm, str, int | None]]:
+    """``(algorithm, hex, quality)`` of each algorithm on one decoded picture, in order,
+    converting the image once per :attr:`~PictureAlgorithm.input_mode` (pHash and dHash
+    share one grey image) instead of once per algorithm. The converted images are closed
+    before returning; ``image`` is the caller's.
+
+    Palette ("P") pictures are left to each algorithm, as before: Pillow warns once per
+    conversion of one with transparency, and the scanner records each warning, so sharing
+    would change what a scan records (issue 13: nothing may)."""
+    converted: dict[str, Image.Image] = {}
+    out: list[tuple[PictureAlgorithm, str, int | None]] = []
+    try:
+        for alg in algorithms:
+            mode = alg.input_mode
+            source = image
+            if mode is not None and image.mode not in (mode, "P"):
+                if mode not in converted:
+                    converted[mode] = image.convert(mode)
+                source = converted[mode]
+            value, quality = alg.compute(source)
+            out.append((alg, value, quality))
+    finally:
+        for im in converted.values():
+            im.close()
+    return out
 
 
 #: Synthetic example pictures (no evidence, built from Pillow's own generators).

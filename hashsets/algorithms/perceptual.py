@@ -47,6 +47,7 @@ class PHash(PictureAlgorithm):
                                            "scipy": "scipy", "numpy": "numpy"}
     default_threshold = PHASH_MATCH_DISTANCE
     draft_margin = PHASH_DRAFT_MARGIN
+    input_mode = "L"  # imagehash's first step
     # Golden values computed with ImageHash 4.3 (pinned; a change in the library shows here).
     examples: ClassVar[dict[str, str]] = {"radial-gradient": "ee989837e69ac819",
                                           "gradient-rgb": "aa5b9c3ca30ac877"}
@@ -66,6 +67,7 @@ class DHash(PictureAlgorithm):
                                            "numpy": "numpy"}
     default_threshold = DHASH_MATCH_DISTANCE
     draft_margin = DHASH_DRAFT_MARGIN
+    input_mode = "L"  # imagehash's first step
     examples: ClassVar[dict[str, str]] = {"radial-gradient": "0f0f0f0f0f0f0f0f",
                                           "linear-gradient": "0000000000000000"}
     preprocessing = "imagehash.dhash(hash_size=8): Pillow convert('L'), resize 9x8 LANCZOS"
@@ -86,6 +88,7 @@ class PDQ(PictureAlgorithm):
     default_threshold = PDQ_MATCH_DISTANCE
     draft_margin = PDQ_DRAFT_MARGIN
     min_quality = PDQ_MIN_QUALITY
+    input_mode = "RGB"
     # Golden values computed with pdqhash 0.2 (pinned).
     examples: ClassVar[dict[str, str]] = {
         "radial-gradient": "e660f9d8e99952666e6788dc999962666666ddd89999666666661d9919992a26",

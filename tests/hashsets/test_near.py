@@ -75,15 +75,39 @@ def test_empty_inputs() -> None:
     assert all(len(x) == 0 for x in NearIndex(k, 64).search(q, 10))
 
 
-def test_near_index_without_scipy(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
+def test_near_index_threads_slices_and_full_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several threads over many small slices of a batch, and output buffers that fill up
+    mid-query (a query near thousands of duplicates): still the brute-force result."""
+    from hashsets import matching
 
-    monkeypatch.setitem(sys.modules, "scipy.sparse", None)  # import fails: numpy grouping
+    monkeypatch.setattr(matching, "QUERY_SLICE", 7)
     rng = np.random.default_rng(5)
     known = rng.integers(0, 2**64, size=(3000, 4), dtype=np.uint64)
-    q = np.array([_flip(rng, known[i], 256, 20 + i % 20) for i in range(60)], dtype=np.uint64)
-    got = NearIndex(known, 256, threads=2).search(q, 31)
-    assert _same(got, brute_force(q, known, 31)) and len(got[0]) >= 30
+    known[1000:] = known[0]  # 1,500 copies of one value (hot buckets) ...
+    known[2500:] ^= rng.integers(0, 2, size=(500, 4), dtype=np.uint64)  # ... and 500 near
+    q = np.array([_flip(rng, known[i * 40], 256, 20 + i % 20) for i in range(60)],
+                 dtype=np.uint64)
+    q[::9] = known[0]
+    index = NearIndex(known, 256, threads=2)
+    got = index.search(q, 31)
+    assert _same(got, brute_force(q, known, 31)) and len(got[0]) > 5000
+    # the tables of a threshold are kept; another threshold gets its own
+    assert _same(index.search(q, 8), brute_force(q, known, 8))
+    assert _same(index.search(q[:5], 31), brute_force(q[:5], known, 31))
+
+
+def test_near_index_clustered_values() -> None:
+    """Values that share most chunks (near-duplicate families, biased bits): buckets far
+    larger than uniform values give, and pairs found through several chunks, each once."""
+    rng = np.random.default_rng(11)
+    centres = rng.integers(0, 2**64, size=(40, 1), dtype=np.uint64)
+    noise = np.zeros((4000, 1), dtype=np.uint64)
+    for b in range(64):
+        noise[:, 0] |= (rng.random(4000) < 0.04).astype(np.uint64) << np.uint64(b)
+    known = centres[rng.integers(0, 40, size=4000)] ^ noise
+    queries = centres[rng.integers(0, 40, size=300)] ^ (noise[:300] << np.uint64(1))
+    got = NearIndex(known, 64).search(queries, 10)
+    assert _same(got, brute_force(queries, known, 10)) and len(got[0]) > 10_000
 
 
 def _random_values(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
