@@ -1,11 +1,12 @@
 """Carved items in the case (issue 17): linking each to a listed file with the same
 content, and reading them back for reports.
 
-A carved item whose SHA-256 equals that of a file the walk listed (a deleted file, most
-often: its clusters are unallocated, so carving finds its bytes again) is the same content
-found again, not a second discovery: ``carved.same_as_file_id`` names that file (a deleted
-one first, then the lowest id) and ``same_location`` says whether that file's data starts
-where the item was carved (the very same bytes) or elsewhere (a copy).
+A carved item whose SHA-256 equals that of a file the walk listed is linked to it:
+``carved.same_as_file_id`` names that file (a deleted one first, then the lowest id) and
+``same_location`` says whether that file's data starts where the item was carved. Only
+when it does (a deleted file's own clusters, carved again) is the item the same content
+found again, not a second discovery; the same content at another place is another copy,
+and reports say so (the number of copies matters to an examiner).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CAUTION = ("Carved items were recovered without file-system metadata (no name, n
 
 def link_found_again(case: Case, evidence_id: int) -> int:
     """Set ``same_as_file_id`` / ``same_location`` of the evidence's carved items; returns
-    how many are the same content as a listed file."""
+    how many are a listed file's own data found again (same content, same place)."""
     c = case.conn
     rows = c.execute(
         "SELECT k.file_id, k.image_offset, h.value FROM carved k "
@@ -52,7 +53,7 @@ def link_found_again(case: Case, evidence_id: int) -> int:
                       "WHERE file_id=? AND (same_as_file_id IS NOT ? OR "
                       "same_location IS NOT ?)",
                       [(s, w, f, s, w) for s, w, f in updates])
-    return sum(1 for s, _, _ in updates if s is not None)
+    return sum(1 for s, w, _ in updates if s is not None and w)
 
 
 def carved_items(case: Case, evidence_id: int | None = None) -> list[dict[str, Any]]:
@@ -86,12 +87,16 @@ def summary(case: Case, evidence_id: int) -> CarvingSummary | None:
         return None
     shown = tuple({k: it[k] for k in ("display_path", "area", "image_offset", "length",
                                       "format", "status", "status_reason", "md5",
-                                      "sha256", "slack_of", "same_as_path", "partial")}
+                                      "sha256", "slack_of", "same_as_path",
+                                      "same_location", "partial")}
                   for it in items[:SUMMARY_ITEMS])
     return CarvingSummary(
         items=len(items), intact=sum(1 for i in items if not i["partial"]),
         partial=sum(1 for i in items if i["partial"]),
-        found_again=sum(1 for i in items if i["same_as_file_id"] is not None),
+        found_again=sum(1 for i in items
+                        if i["same_as_file_id"] is not None and i["same_location"]),
+        copies=sum(1 for i in items
+                   if i["same_as_file_id"] is not None and not i["same_location"]),
         fragments=len(frags), caution=CAUTION, carved=shown,
         fragment_hits=tuple(frags[:SUMMARY_ITEMS]))
 

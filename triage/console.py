@@ -186,7 +186,9 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         k.add_row("carved items", f"{cs.items:,}")
         k.add_row("  intact (end parsed, decodes)", f"{cs.intact:,}")
         k.add_row("  partial carves (coverage gaps)", f"{cs.partial:,}")
-        k.add_row("  same content as a listed file (found again)", f"{cs.found_again:,}")
+        k.add_row("  a listed file's own data (found again)", f"{cs.found_again:,}")
+        k.add_row("  a listed file's content at another place (another copy)",
+                  f"{cs.copies:,}")
         k.add_row("fragments of known files (block hashes)", f"{cs.fragments:,}")
         console.print(k)
         console.print(terminal_line("caution: ", cs.caution))

@@ -602,8 +602,9 @@ class ImageCheck:
 @dataclass(frozen=True, slots=True)
 class CarvingSummary:
     """Carved items and fragment hits of one evidence (issue 17). ``found_again``: carved
-    items whose content is a listed file's (the same content found again, not a new
-    discovery); ``partial``: known incomplete; ``items``: every carved item and partial
+    items that are a listed file's own data (same content where that file's data starts:
+    found again, not a new discovery); ``copies``: carved items with a listed file's
+    content at another place (another copy); ``partial``: known incomplete; ``items``: every carved item and partial
     candidate (up to ``shown`` of them are listed in ``carved``)."""
 
     items: int
@@ -612,6 +613,7 @@ class CarvingSummary:
     found_again: int
     fragments: int
     caution: str
+    copies: int = 0
     carved: tuple[dict[str, Any], ...] = ()
     fragment_hits: tuple[dict[str, Any], ...] = ()
 

@@ -283,3 +283,29 @@ def test_unpartitioned_space_and_a_volume_without_file_system(built: Path,
         ("$Unpartitioned", want["$Unpartitioned:p1.jpg"], "unpartitioned", 12288 * 512)}
     area = rows(case, "SELECT notes FROM files WHERE display_path = 'p1/$Unallocated'")
     assert "the whole volume (no file system libtsk can open)" in area[0][0]
+
+
+def test_a_copy_elsewhere_is_another_copy_not_found_again(built: Path,
+                                                          tmp_path: Path) -> None:
+    """Only a listed file's own data carved again is "found again"; the same content at
+    another place in unallocated space is another copy, counted apart (cold review: every
+    same-content item was counted as found again)."""
+    image = tmp_path / "copy.raw"
+    image.write_bytes((built / "ext4.raw").read_bytes())
+    picture = (built / "media" / "p1.jpg").read_bytes()
+    free, bs = _blkls_free(image)
+    need = -(-len(picture) // bs)
+    # The last run of free blocks long enough, well clear of the deleted files' data.
+    top = max(free)
+    start = top - need - 8
+    assert all(b in free for b in range(start, start + need + 1))
+    with open(image, "r+b") as f:
+        f.seek(start * bs)
+        f.write(picture)
+    out = scan_json(image, tmp_path / "case", expect=(0,))
+    carving = out["carving"]
+    assert carving["found_again"] == 2  # p1.jpg and v1.mp4: their own clusters
+    assert carving["copies"] == 1
+    copy = [c for c in carving["carved"] if c["image_offset"] == start * bs]
+    assert [(c["same_as_path"], c["same_location"]) for c in copy] == [("p1.jpg", 0)]
+    assert copy[0]["md5"] == _tool("md5sum", picture)

@@ -359,14 +359,19 @@ def _carved(m: ReportModel) -> Section:
         if r["first_block"] is not None:
             where += f", blocks {r['first_block']}-{r['last_block']}"
         state = "partial carve" if r["partial"] else r["status"]
-        rows.append((r["display_path"], where, r["format"], state, short(r["md5"]),
-                     _s(r["same_as"]) or "-"))
+        same = "-"
+        if r["same_as"]:
+            same = _s(r["same_as"]) + (" (its own data: found again)" if r["same_location"]
+                                       else " (another copy, elsewhere)")
+        rows.append((r["display_path"], where, r["format"], state, short(r["md5"]), same))
     if rows:
         blocks.append(Table(
             (Col("item", 22, "path"), Col("where", 30), Col("format", 8),
              Col("outcome", 12), Col("MD5", 12, "mono"), Col("same content as", 16, "path")),
-            tuple(rows), caption="Carved items (\"same content as\": a listed file holds "
-            "exactly these bytes: found again, not a second discovery)", name="carved"))
+            tuple(rows), caption="Carved items (\"same content as\": a listed file holds exactly "
+            "these bytes; \"its own data\": carved where that file's data lies, found "
+            "again, not a second discovery; \"another copy\": the same content at "
+            "another place)", name="carved"))
     frows = []
     for r in m.fragments():
         share = r["found_bytes"] / r["indexed_bytes"] if r["indexed_bytes"] else 0.0

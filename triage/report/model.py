@@ -209,7 +209,7 @@ class ReportModel:
             "SELECT f.display_path, k.area, k.image_offset, k.length, k.first_block, "
             "k.last_block, k.block_size, k.slack_of, k.format, k.partial, f.status, "
             "f.status_reason, (SELECT value FROM hashes WHERE file_id = f.id AND "
-            "algorithm = 'md5') AS md5, s.display_path AS same_as "
+            "algorithm = 'md5') AS md5, s.display_path AS same_as, k.same_location "
             "FROM carved k JOIN files f ON f.id = k.file_id "
             "LEFT JOIN files s ON s.id = k.same_as_file_id "
             "ORDER BY f.evidence_id, k.image_offset, k.file_id")
