@@ -604,8 +604,9 @@ class CarvingSummary:
     """Carved items and fragment hits of one evidence (issue 17). ``found_again``: carved
     items that are a listed file's own data (same content where that file's data starts:
     found again, not a new discovery); ``copies``: carved items with a listed file's
-    content at another place (another copy); ``partial``: known incomplete; ``items``: every carved item and partial
-    candidate (up to ``shown`` of them are listed in ``carved``)."""
+    content at another place (another copy); ``partial``: known incomplete; ``items``:
+    every carved item and partial candidate (up to ``shown`` of them are listed in
+    ``carved``)."""
 
     items: int
     intact: int
