@@ -54,12 +54,24 @@ def _v2_application_id(c: sqlite3.Connection) -> None:
     so that a store is recognised before any table is read."""
 
 
+def _v3_digest_and_fields(c: sqlite3.Connection) -> None:
+    """Version 3 (issue 14): a content digest per set (``sets.digest``, what ``verify``
+    checks the stored values against; NULL for sets imported before) and the source's other
+    fields per entry (``e{num}.fields``, JSON)."""
+    c.execute("ALTER TABLE sets ADD COLUMN digest TEXT")
+    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND "
+                             "name GLOB 'e[0-9]*'").fetchall():
+        c.execute(f'ALTER TABLE "{name}" ADD COLUMN fields TEXT')
+
+
 #: The store's schema versions (see :mod:`hashsets.versioning`). Version 1: the first
 #: release. ``_SCHEMA`` always creates the newest.
 STORE_SCHEMA = SchemaLine(
     what="hash-set store",
     application_id=0x74726773,  # "trgs": triage hash-set store
-    migrations=(Migration(2, "application id", _v2_application_id),),
+    migrations=(Migration(2, "application id", _v2_application_id),
+                Migration(3, "issue 14: content digest per set (hashset verify checks stored "
+                          "values), entry fields", _v3_digest_and_fields)),
 )
 SCHEMA_VERSION = str(STORE_SCHEMA.current)
 #: Entry (metadata) rows per executemany call; also the size of packed hash batches.
@@ -94,13 +106,15 @@ CREATE TABLE IF NOT EXISTS sets (
     category_map    TEXT,               -- JSON mapping used at import
     known           INTEGER NOT NULL,
     info            TEXT NOT NULL,      -- JSON: format details (VICS context, member...)
-    tool_version    TEXT NOT NULL
+    tool_version    TEXT NOT NULL,
+    digest          TEXT                -- JSON: content digest (hashsets.digest); NULL for
+                                        -- sets imported before schema 3
 ) STRICT;
 """
 
 _ENTRY_COLUMNS = ("ref", "category", "category_raw", "series", "victim_identified",
                   "offender_identified", "is_distributed", "baseline", "entry_ref", "name",
-                  "photodna")
+                  "photodna", "fields")
 
 
 def default_store_path() -> Path:
@@ -154,10 +168,16 @@ class SetInfo:
     known: bool
     info: dict[str, Any]
     tool_version: str
+    #: The content digest recorded at import (:mod:`hashsets.digest`); None for sets
+    #: imported before the store had one (schema 3).
+    digest: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("num")
+        d.pop("digest")
+        d["content_digest"] = "recorded" if self.digest else "none (imported before " \
+            "digests were recorded)"
         return d
 
     @property
@@ -183,7 +203,7 @@ class VerifyResult:
     set_id: str
     name: str
     source_path: str
-    status: str  # ok | changed | missing | damaged
+    status: str  # ok | changed | missing | damaged | altered | unverified
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -388,7 +408,7 @@ class HashSetStore:
     _SET_COLUMNS = ("num", "set_id", "name", "format", "version", "source_path",
                     "source_sha256", "source_size", "imported_utc", "accepted", "rejected",
                     "empty_digests", "duplicates", "hash_counts", "rejected_examples",
-                    "category_map", "known", "info", "tool_version")
+                    "category_map", "known", "info", "tool_version", "digest")
 
     def _row_to_set(self, row: tuple[Any, ...]) -> SetInfo:
         d = dict(zip(self._SET_COLUMNS, row, strict=True))
@@ -396,7 +416,14 @@ class HashSetStore:
             d[k] = json.loads(d[k])
         d["category_map"] = json.loads(d["category_map"]) if d["category_map"] else None
         d["known"] = bool(d["known"])
+        d["digest"] = json.loads(d["digest"]) if d["digest"] else None
         return SetInfo(**d)
+
+    def _set_columns(self) -> tuple[str, ...]:
+        """The set-row columns a read-only store has (a store of schema 2 or older, read
+        without migrating, has no ``digest`` column)."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(sets)")}
+        return tuple(c if c in have else f"NULL AS {c}" for c in self._SET_COLUMNS)
 
     def sets(self) -> list[SetInfo]:
         """All sets, in import order (deterministic). Raises :class:`DamagedSetError` for
@@ -412,7 +439,7 @@ class HashSetStore:
         :class:`HashSetFileError` when the set table itself cannot be read."""
         try:
             rows = self.conn.execute(
-                f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets ORDER BY num").fetchall()
+                f"SELECT {', '.join(self._set_columns())} FROM sets ORDER BY num").fetchall()
         except sqlite3.Error as e:
             raise HashSetFileError(f"{self.path}: the store's set table cannot be read: "
                                    f"{e}") from e
@@ -585,13 +612,15 @@ class HashSetStore:
                     c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
                               "category_raw TEXT, series TEXT, victim_identified INTEGER, "
                               "offender_identified INTEGER, is_distributed INTEGER, "
-                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT)")
+                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT, "
+                              "fields TEXT)")
                     has_entries = True
                 entry_rows.append((
                     item.ref, label(mapping, item.category_raw), item.category_raw, item.series,
                     _flag(item.victim_identified), _flag(item.offender_identified),
                     _flag(item.is_distributed), _flag(item.baseline), item.entry_ref,
-                    item.name, item.photodna))
+                    item.name, item.photodna,
+                    json.dumps(item.fields, sort_keys=True) if item.fields else None))
                 if len(entry_rows) >= BATCH:
                     c.executemany(entry_sql, entry_rows)
                     entry_rows.clear()
@@ -619,9 +648,24 @@ class HashSetStore:
              json.dumps(counts, sort_keys=True), json.dumps(examples),
              json.dumps(mapping, sort_keys=True) if mapping is not None else None,
              json.dumps(ctx.info, sort_keys=True, default=str), num))
-        row = c.execute(f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?",
-                        (num,)).fetchone()
-        return self._row_to_set(row)
+        info = self._row_to_set(c.execute(
+            f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?", (num,)).fetchone())
+        digest = self._content_digest(info)
+        c.execute("UPDATE sets SET digest=? WHERE num=?", (json.dumps(digest, sort_keys=True),
+                                                            num))
+        info.digest = digest
+        return info
+
+    def _content_digest(self, s: SetInfo) -> dict[str, Any]:
+        """The set's content digest as stored now (:mod:`hashsets.digest`)."""
+        from . import digest as dg
+
+        names = [c for c in self._SET_COLUMNS if c not in ("num", "digest")]
+        row = self.conn.execute(f"SELECT {', '.join(names)} FROM sets WHERE num=?",
+                                (s.num,)).fetchone()
+        return dg.compute(self.conn, dict(zip(names, row, strict=True)), self.tables(s),
+                          {alg: ALGORITHMS[alg].hex_length // 2 if alg in ALGORITHMS else 0
+                           for alg in s.hash_counts}, self.entry_table(s))
 
     # -- removing and verifying --------------------------------------------------------
     def remove(self, ident: str) -> SetInfo:
@@ -635,11 +679,24 @@ class HashSetStore:
         return s
 
     def verify(self, ident: str | None = None) -> list[VerifyResult]:
-        """Check each set's source file against its recorded SHA-256 and the stored row
-        counts against the recorded counts. Status: ok, changed, missing or damaged."""
+        """Check each set: its stored values and fields against the content digest recorded
+        at import (:mod:`hashsets.digest`), its row counts against the recorded counts, and
+        its source file against the recorded SHA-256.
+
+        Status, the first that applies: ``damaged`` (a table cannot be read or holds another
+        number of rows than recorded), ``altered`` (stored values or fields differ from the
+        digest; the detail names each part: ``md5 values``, ``entry field 'category'``),
+        ``missing`` / ``changed`` (the source file), ``unverified`` (a set imported before
+        digests were recorded: its stored values cannot be checked; the detail says how to
+        record one or re-import), else ``ok``."""
+        from . import digest as dg
+
         sets = [self.get_set(ident)] if ident else self.sets()
         out: list[VerifyResult] = []
         for s in sets:
+            def result(status: str, detail: str, s: SetInfo = s) -> None:
+                out.append(VerifyResult(s.set_id, s.name, s.source_path, status, detail))
+
             damaged = []
             for alg, table in self.tables(s).items():
                 try:
@@ -649,26 +706,74 @@ class HashSetStore:
                     continue
                 if n != s.hash_counts[alg]:
                     damaged.append(f"{alg}: {n} values stored, {s.hash_counts[alg]} recorded")
-            src = Path(s.source_path)
             if damaged:
-                out.append(VerifyResult(s.set_id, s.name, s.source_path, "damaged",
-                                        "; ".join(damaged)))
-            elif not src.is_file():
-                out.append(VerifyResult(s.set_id, s.name, s.source_path, "missing",
-                                        "source file no longer at its recorded path"))
-            else:
-                try:
-                    digest, size = sha256_file(src)
-                except OSError as e:
-                    out.append(VerifyResult(s.set_id, s.name, s.source_path, "missing",
-                                            f"cannot read: {e.strerror or e}"))
+                result("damaged", "; ".join(damaged))
+                continue
+            altered: list[str] = []
+            if s.digest is not None:
+                if s.digest.get("version") != dg.DIGEST_VERSION:
+                    result("unverified", f"content digest of version "
+                           f"{s.digest.get('version')!r}, this triage checks version "
+                           f"{dg.DIGEST_VERSION}")
                     continue
-                if digest != s.source_sha256:
-                    out.append(VerifyResult(
-                        s.set_id, s.name, s.source_path, "changed",
-                        f"SHA-256 is now {digest} ({size} bytes), was {s.source_sha256} "
-                        f"({s.source_size} bytes) at import; re-import it"))
-                else:
-                    out.append(VerifyResult(s.set_id, s.name, s.source_path, "ok",
-                                            "source unchanged"))
+                try:
+                    altered = dg.differences(s.digest, self._content_digest(s))
+                except sqlite3.Error as e:
+                    result("damaged", f"cannot read the set's rows: {e}")
+                    continue
+            if altered:
+                result("altered", "stored content differs from the digest recorded at "
+                       "import: " + "; ".join(altered) + "; remove the set and re-import "
+                       "it from its source file")
+                continue
+            source = self._source_state(s)
+            if source is not None:
+                result(*source)
+            elif s.digest is None:
+                result("unverified", "source unchanged, but the stored values cannot be "
+                       "checked: the set was imported before content digests were recorded. "
+                       f"Re-import it ('triage hashset remove {s.set_id}', then 'triage "
+                       f"hashset import {s.source_path}'), or record a digest of the store as "
+                       f"it is now ('triage hashset verify {s.set_id} --record-digest')")
+            else:
+                result("ok", "stored values and fields match the digest recorded at import; "
+                       "source unchanged")
+        return out
+
+    def _source_state(self, s: SetInfo) -> tuple[str, str] | None:
+        """``(status, detail)`` when the source file is missing or changed, else None."""
+        src = Path(s.source_path)
+        if not src.is_file():
+            return "missing", "source file no longer at its recorded path"
+        try:
+            digest, size = sha256_file(src)
+        except OSError as e:
+            return "missing", f"cannot read: {e.strerror or e}"
+        if digest != s.source_sha256:
+            return "changed", (f"SHA-256 is now {digest} ({size} bytes), was "
+                               f"{s.source_sha256} ({s.source_size} bytes) at import; "
+                               "re-import it")
+        return None
+
+    def record_digest(self, ident: str | None = None) -> list[VerifyResult]:
+        """Record a content digest for each set (or the one named) that has none, of its
+        rows AS STORED NOW, after checking its row counts and source file (a set whose
+        source is missing or changed gets none). Statuses: ``recorded``, ``ok`` (it had
+        one already; nothing changed), or the failing :meth:`verify` status."""
+        if self.readonly:
+            raise HashSetFileError(f"{self.path}: store opened read-only")
+        out: list[VerifyResult] = []
+        for r in self.verify(ident):
+            if r.status != "unverified" or self.get_set(r.set_id).digest is not None:
+                out.append(r)
+                continue
+            s = self.get_set(r.set_id)
+            with self._transaction() as c:
+                digest = self._content_digest(s)
+                c.execute("UPDATE sets SET digest=? WHERE num=?",
+                          (json.dumps(digest, sort_keys=True), s.num))
+            out.append(VerifyResult(s.set_id, s.name, s.source_path, "recorded",
+                                    "content digest recorded of the store as it is now (it "
+                                    "vouches for later checks, not for the time before; "
+                                    "re-importing from the source is the stronger check)"))
         return out

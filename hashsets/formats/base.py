@@ -19,7 +19,7 @@ from .bounds import ImportLimits, LineReader, clip, open_lines, zip_member_reade
 HEAD_SIZE = 64 * 1024
 
 
-_NO_METADATA = (None,) * 9
+_NO_METADATA = (None,) * 10
 
 
 @dataclass(slots=True)
@@ -42,13 +42,17 @@ class Record:
     entry_ref: str | None = None  # the source's own id (VICS MediaID, ICSE Image ID)
     name: str | None = None  # file name, when the source gives one
     photodna: str | None = None  # stored, exported, never matched (proprietary)
+    #: The source's other fields of this record (iLook path and size, HashKeeper
+    #: directory...), by the source's own column name: kept in the store and copied into
+    #: every match on this entry.
+    fields: dict[str, str] | None = None
 
     @property
     def has_metadata(self) -> bool:
         # A tuple comparison, not any(): this runs once per record of multi-million imports.
         return (self.category_raw, self.series, self.victim_identified,
                 self.offender_identified, self.is_distributed, self.baseline, self.entry_ref,
-                self.name, self.photodna) != _NO_METADATA
+                self.name, self.photodna, self.fields) != _NO_METADATA
 
 
 @dataclass(slots=True)
