@@ -521,7 +521,8 @@ class HashSetStore:
         try:
             with self._transaction() as c:
                 info = self._load(c, src, digest, size, fmt, ctx, mapping, is_known,
-                                  name or src.name)
+                                  name or src.name, chosen_known=known is not None,
+                                  chosen_name=name is not None)
         except HashSetFileError:
             raise
         except sqlite3.Error as e:
@@ -540,11 +541,15 @@ class HashSetStore:
         for alg, n in info.duplicates.items():
             if n:
                 msgs.append(f"{n} duplicate {alg} values (the first record is used)")
+        msgs.extend(f"{src}: {note}" for note in ctx.notes)
         return ImportResult(info, messages=msgs)
 
     def _load(self, c: sqlite3.Connection, src: Path, digest: str, size: int, fmt: Format,
               ctx: ParseContext, mapping: dict[str, str] | None, known: bool,
-              name: str) -> SetInfo:
+              name: str, *, chosen_known: bool = False, chosen_name: bool = False) -> SetInfo:
+        """Parse and store one set (inside the caller's transaction). The set's name and
+        known flag are the caller's when chosen, else what the file itself says
+        (``ctx.name``, ``ctx.known``: a HashKeeper ``.hke``), else the defaults given."""
         set_id = digest[:16]
         cur = c.execute(
             "INSERT INTO sets(set_id, name, format, source_path, source_sha256, source_size, "
@@ -642,9 +647,12 @@ class HashSetStore:
                 counts[alg] = col.stored
                 duplicates[alg] = col.duplicates(c)
         c.execute(
-            "UPDATE sets SET version=?, accepted=?, rejected=?, empty_digests=?, duplicates=?, "
-            "hash_counts=?, rejected_examples=?, category_map=?, info=? WHERE num=?",
-            (ctx.version, accepted, rejected, empty, json.dumps(duplicates, sort_keys=True),
+            "UPDATE sets SET name=?, known=?, version=?, accepted=?, rejected=?, "
+            "empty_digests=?, duplicates=?, hash_counts=?, rejected_examples=?, category_map=?, "
+            "info=? WHERE num=?",
+            (name if chosen_name or not ctx.name else ctx.name,
+             int(known if chosen_known or ctx.known is None else (known or ctx.known)),
+             ctx.version, accepted, rejected, empty, json.dumps(duplicates, sort_keys=True),
              json.dumps(counts, sort_keys=True), json.dumps(examples),
              json.dumps(mapping, sort_keys=True) if mapping is not None else None,
              json.dumps(ctx.info, sort_keys=True, default=str), num))

@@ -140,7 +140,7 @@ def import_(
                                              "several files, used as a prefix).")] = None,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="File format: auto (detect from the content), "
-        f"{', '.join(FORMATS)}.")] = "auto",
+        f"{', '.join(FORMATS)} (md5deep: the same as md5sum).")] = "auto",
     category_map: Annotated[str | None, typer.Option(
         help="Category mapping: a preset (dhs, projectvic, caid, icse, known), a JSON file, "
              "or raw=label pairs ('1=A,2=B,3=C'). CAID's A/B/C encoding is UNCONFIRMED: "

@@ -16,6 +16,7 @@ from .csvtable import CSVTable
 from .hashdeep import Hashdeep
 from .hashkeeper import HashKeeper
 from .icse import ICSE
+from .ilook import ILook
 from .md5sum import SumFile
 from .nsrl2 import NSRLRDS2
 from .nsrl3 import NSRLRDS3
@@ -34,15 +35,21 @@ def register(fmt: Format) -> Format:
 
 
 for _fmt in (CAID(), VICS(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
-             BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
+             ILook(), BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
     register(_fmt)
+
+
+#: Other names a format is known by (md5deep writes md5sum-style lines, with or without
+#: sizes; its own documentation and ours call them md5deep lists).
+ALIASES = {"md5deep": "md5sum"}
 
 
 def get(name: str) -> Format:
     try:
-        return FORMATS[name.lower()]
+        key = name.lower()
+        return FORMATS[ALIASES.get(key, key)]
     except KeyError:
-        known = ", ".join(FORMATS)
+        known = ", ".join([*FORMATS, *ALIASES])
         raise HashSetFileError(f"unknown hash-set format {name!r} (known: {known})") from None
 
 

@@ -99,7 +99,7 @@ class ParseContext:
     ``options`` holds format options (e.g. ``algorithm`` for bare lists); ``limits`` the
     bounds every reader enforces (:mod:`hashsets.formats.bounds`). A parser sets
     ``version`` when the format carries one, and may add to ``info`` (shown by
-    ``hashset show``).
+    ``hashset show``), ``name``, ``known`` and ``notes``.
     """
 
     path: Path
@@ -107,6 +107,12 @@ class ParseContext:
     limits: ImportLimits = field(default_factory=ImportLimits)
     version: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: What the file says of itself, used unless the examiner chose (a HashKeeper ``.hke``:
+    #: the set's name, and ``known`` from its notable flag).
+    name: str | None = None
+    known: bool | None = None
+    #: Sentences for the examiner, shown after the import (a missing ``.hke``...).
+    notes: list[str] = field(default_factory=list)
 
 
 Item = Record | Rejected

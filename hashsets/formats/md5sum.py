@@ -24,6 +24,8 @@ from .base import (
 )
 
 _LINE = re.compile(r"^\s*(?:(?P<size>\d+)\s+)?(?P<hex>[0-9A-Fa-f]{16,})\s[ *](?P<name>.*)$")
+#: Most lines among the first 20 that detection lets pass without the sum-line shape.
+MAX_BAD_LINES = 2
 _STRICT = re.compile(r"^\s*(?:\d+\s+)?[0-9A-Fa-f]{32}(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{32})?"
                      r"\s[ *].+$")
 
@@ -34,8 +36,12 @@ class SumFile(Format):
                    "output with or without sizes")
 
     def detect(self, path: Path, head: bytes) -> bool:
+        """The first content lines are sum lines, but for a few bad ones (a damaged or
+        hand-edited list): at most :data:`MAX_BAD_LINES` of them, and fewer than the good
+        ones. The bad lines are rejected at import, each with its line number."""
         lines = first_lines(head)
-        return bool(lines) and all(_STRICT.match(ln) for ln in lines)
+        good = sum(1 for ln in lines if _STRICT.match(ln))
+        return good > 0 and len(lines) - good <= min(MAX_BAD_LINES, good - 1)
 
     def parse(self, ctx: ParseContext) -> Iterator[Item]:
         algorithm: str | None = ctx.options.get("algorithm")
