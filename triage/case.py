@@ -126,6 +126,15 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
+def _v6_match_entry(c: sqlite3.Connection) -> None:
+    # Issue 14 #6: the matched set entry's name and fields, copied from the store, so that
+    # the case alone says which record matched (older matches have none: NULL).
+    have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
+    for column in ("entry_name", "entry_fields"):
+        if column not in have:  # (a case stamped older by hand, as in a test, has them)
+            c.execute(f"ALTER TABLE matches ADD COLUMN {column} TEXT")
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -142,6 +151,8 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
+        Migration(6, "matched set entry's name and fields in each match (issue 14 hash sets)",
+                  _v6_match_entry),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)

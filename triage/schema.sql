@@ -155,6 +155,9 @@ CREATE TABLE IF NOT EXISTS matches (
     offender_identified INTEGER,
     known           INTEGER NOT NULL DEFAULT 0,  -- hit in a "known files" set (NSRL)
     entry_ref       TEXT,                 -- record id in the source (MediaID, line no.)
+    -- the matched set entry's name and other fields, JSON (schema 6, issue 14)
+    entry_name      TEXT,
+    entry_fields    TEXT,
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
 ) STRICT;
 

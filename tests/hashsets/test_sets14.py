@@ -58,7 +58,7 @@ def test_a_changed_category_names_the_field(store: HashSetStore, tmp_path: Path)
     store.conn.execute(f"UPDATE {entries} SET category = 'harmless' WHERE ref = "
                        f"(SELECT min(ref) FROM {entries})")
     [r] = store.verify()
-    assert r.status == "altered" and "entry field 'category'" in r.detail
+    assert r.set_id == set_id and r.status == "altered" and "entry field 'category'" in r.detail
     assert "md5 values" not in r.detail
 
 

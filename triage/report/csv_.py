@@ -15,6 +15,7 @@ for algorithms with a quality gate).
 from __future__ import annotations
 
 import csv
+import json
 from typing import Any
 
 from hashsets.algorithms import computed, stream_algorithms
@@ -48,7 +49,7 @@ def hit_columns() -> tuple[str, ...]:
         "set_version", "set_id", "set_kind", "algorithm", "match_type", "distance",
         "threshold", "file_value", "known_value", "category", "category_raw", "series",
         "victim_identified", "offender_identified", "entry_ref",
-        *(a.name for a in stream_algorithms()),
+        *(a.name for a in stream_algorithms()), "entry_name", "entry_fields",
     )
 
 
@@ -95,7 +96,15 @@ def _hit_row(f: File, h: Hit) -> dict[str, Any]:
         "category_raw": h.category_raw, "series": h.series,
         "victim_identified": h.victim_identified, "offender_identified": h.offender_identified,
         "entry_ref": h.entry_ref, **{a.name: f.hash_value(a.name) for a in stream_algorithms()},
+        "entry_name": h.entry_name, "entry_fields": _fields_text(h.entry_fields),
     }
+
+
+def _fields_text(fields: object) -> str | None:
+    """A matched entry's fields as one cell: compact JSON, keys sorted (None: none)."""
+    if not fields:
+        return None
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class CSVExporter(Exporter):

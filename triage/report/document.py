@@ -587,12 +587,21 @@ def _hit_values(m: ReportModel) -> Section:
     rows = []
     for n, (f, h) in enumerate(m.hits(), 1):
         rows.append((str(n), lines(h.algorithm, f"file  {h.file_value}",
-                                   f"known {h.known_value}"), explain(f, h)))
+                                   f"known {h.known_value}"),
+                     lines(explain(f, h), *_entry_lines(h))))
     blocks: tuple[Para | Table, ...] = (Table(
         (Col("#", 5, "num"), Col("algorithm, full values (file, known)", 55, "mono"),
          Col("explanation", 40)), tuple(rows)),) if rows else (Para("No hits."),)
     return Section("hitvalues", "Appendix D. Hit details: full hash values and explanation",
                    blocks, appendix=True)
+
+
+def _entry_lines(h: Hit) -> tuple[str, ...]:
+    """The matched set entry as a reader needs it (issue 14): its id and name, then each of
+    its fields (the source's own columns, its line or record number) as ``key: value``."""
+    head = "set entry " + (h.entry_ref or "") + (f": {h.entry_name}" if h.entry_name else "")
+    fields = h.entry_fields if isinstance(h.entry_fields, Mapping) else {}
+    return (head, *(f"{k}: {v}" for k, v in flatten(dict(fields))))
 
 
 def _audit(m: ReportModel) -> Section:
