@@ -43,7 +43,7 @@ from .base import (
 )
 from .bounds import open_lines
 
-#: The spanning marker an old PKZIP/WinZip zip may start with (PKWARE APPNOTE 8.5.4:
+#: The spanning marker an old PKZIP/WinZip zip may start with (PKWARE APPNOTE section 8.5:
 #: "temporary spanning marker", 0x30304b50, written before the first local header of a
 #: split archive that fitted on one segment).
 ZIP_PK00 = b"PK00"
