@@ -1,4 +1,5 @@
-"""CSV export: one row per file (``rows=files``, default) or per hit (``rows=hits``).
+"""CSV export: one row per file (``rows=files``, default), per hit (``rows=hits``) or per
+member of a group of entries with the same SHA-256 (``rows=duplicates``).
 
 Safe against formula injection (OWASP "CSV Injection"): every cell that starts with ``=``,
 ``+``, ``-``, ``@``, tab, CR or LF gets a leading apostrophe, so a spreadsheet shows it as
@@ -23,7 +24,7 @@ from hashsets.algorithms import computed, stream_algorithms
 from ..model import OUTCOME_OF_STATUS
 from ..textsafe import for_csv
 from . import Exporter, Sink
-from .model import File, Hit, ReportModel
+from .model import DUPLICATE_SCOPES, File, Hit, ReportModel
 
 
 def hash_columns() -> tuple[str, ...]:
@@ -51,6 +52,11 @@ def hit_columns() -> tuple[str, ...]:
         "victim_identified", "offender_identified", "entry_ref",
         *(a.name for a in stream_algorithms()), "entry_name", "entry_fields",
     )
+
+
+def duplicate_columns() -> tuple[str, ...]:
+    return ("scope", "group", "sha256", "size", "group_size", "other_scope", "file_id",
+            "path", "path_bytes_hex")
 
 
 def neutralise(value: object) -> str:
@@ -110,12 +116,14 @@ def _fields_text(fields: object) -> str | None:
 class CSVExporter(Exporter):
     name = "csv"
     extension = "csv"
-    description = "CSV, one row per file (--rows files) or per hit (--rows hits)"
+    description = ("CSV, one row per file (--rows files), per hit (--rows hits) or per "
+                   "duplicate (--rows duplicates)")
 
     def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
         rows_kind = options.get("rows", "files")
-        if rows_kind not in ("files", "hits"):
-            raise ValueError(f"--rows must be 'files' or 'hits', not {rows_kind!r}")
+        if rows_kind not in ("files", "hits", "duplicates"):
+            raise ValueError(f"--rows must be 'files', 'hits' or 'duplicates', not "
+                             f"{rows_kind!r}")
         # Streamed: one row at a time, straight to ``out`` (nothing kept per file).
         w = csv.writer(_Utf8(out), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         out.write("\ufeff".encode())
@@ -125,12 +133,23 @@ class CSVExporter(Exporter):
             for f in model.files():
                 r = _file_row(f)
                 w.writerow([neutralise(r[c]) for c in columns])
-        else:
+        elif rows_kind == "hits":
             columns = hit_columns()
             w.writerow(columns)
             for f, h in model.hits():
                 r = _hit_row(f, h)
                 w.writerow([neutralise(r[c]) for c in columns])
+        else:  # one row per member of a duplicate group (issue 14 #8)
+            columns = duplicate_columns()
+            w.writerow(columns)
+            for scope in DUPLICATE_SCOPES:
+                for g in model.duplicate_groups(scope):
+                    for m in g.members:
+                        r = {"scope": g.scope, "group": g.number, "sha256": g.sha256,
+                             "size": g.size, "group_size": len(g.members),
+                             "other_scope": g.other_scope, "file_id": m.file_id,
+                             "path": m.path, "path_bytes_hex": m.path_bytes_hex}
+                        w.writerow([neutralise(r[c]) for c in columns])
 
 
 class _Utf8:
