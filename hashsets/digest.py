@@ -17,8 +17,10 @@ digest lives in the same file as the rows it covers: it detects changes made wit
 another program, or by damage, not by someone who recomputes it; the source file's SHA-256
 (checked by ``verify`` too) and a re-import from it remain the independent anchor.
 
-Every value is read back from SQLite (never taken from the importer's memory), so import
-and verify compute the digest with the same code over the same rows.
+``verify`` reads every value back from SQLite. At import the entry table and the set row
+are read back too; a hash table written in one sorted pass (imports up to
+``SPILL_ROWS`` values) is digested from the arrays written, which are its rows in key order
+(a test checks both ways agree), so that large imports do not pay for a read-back.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 #: Version of the digest layout (stored with it; a digest of another version is not
 #: compared but reported).
@@ -50,25 +53,35 @@ def _canonical(value: Any) -> bytes:
                       default=str).encode("ascii")
 
 
+def rows_digest(values: npt.NDArray[np.uint8], refs: npt.NDArray[np.int64],
+                hasher: Any | None = None) -> Any:
+    """Feed rows (``values``: ``(n, nbytes)`` uint8, ``refs``: int64, already in key order)
+    to a SHA-256 hasher (a new one when None): value bytes, then ref as 8 bytes big-endian,
+    per row. Returns the hasher."""
+    h = hasher if hasher is not None else hashlib.sha256()
+    n, nbytes = values.shape
+    block = np.empty((n, nbytes + 8), dtype=np.uint8)
+    block[:, :nbytes] = values
+    block[:, nbytes:] = refs.astype(">i8").view(np.uint8).reshape(-1, 8)
+    h.update(block.tobytes())
+    return h
+
+
 def hash_table_digest(conn: sqlite3.Connection, table: str, nbytes: int) -> str:
-    """SHA-256 over the rows of one hash table in key order: value bytes, then ref as 8
-    bytes big-endian, per row. A value of the wrong length (a damaged or altered row) is
-    digested as it is, so it changes the result."""
+    """SHA-256 over the rows of one hash table in key order (:func:`rows_digest`), read
+    back from SQLite. A value of the wrong length (a damaged or altered row) is digested
+    as it is, so it changes the result."""
     h = hashlib.sha256()
     cur = conn.execute(f"SELECT value, ref FROM {table} ORDER BY value, ref")
     while rows := cur.fetchmany(FETCH_ROWS):
-        values = [bytes(v) if isinstance(v, bytes | memoryview) else _canonical(v)
-                  for v, _ in rows]
-        refs = np.array([int(r) for _, r in rows], dtype=">i8")
-        if all(len(v) == nbytes for v in values):
-            block = np.empty((len(rows), nbytes + 8), dtype=np.uint8)
-            block[:, :nbytes] = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(
-                -1, nbytes)
-            block[:, nbytes:] = refs.view(np.uint8).reshape(-1, 8)
-            h.update(block.tobytes())
+        values, refs = zip(*rows, strict=True)
+        if all(isinstance(v, bytes) for v in values) and set(map(len, values)) == {nbytes}:
+            rows_digest(np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, nbytes),
+                        np.array(refs, dtype=np.int64), h)
         else:
-            for v, r in zip(values, refs.tolist(), strict=True):
-                h.update(v + int(r).to_bytes(8, "big", signed=True))
+            for v, r in zip(values, refs, strict=True):
+                raw = bytes(v) if isinstance(v, bytes | memoryview) else _canonical(v)
+                h.update(raw + int(r).to_bytes(8, "big", signed=True))
     return h.hexdigest()
 
 
@@ -77,15 +90,17 @@ def entry_columns(conn: sqlite3.Connection, table: str) -> list[str]:
 
 
 def entry_digests(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """One SHA-256 per column of an entry table, over ``[ref, value]`` lines by ref."""
+    """One SHA-256 per column of an entry table: its values in ``ref`` order, each as
+    SQLite's ``quote()`` literal (type and value, self-delimiting) followed by 0x1e. The
+    ``ref`` column is one of them, so the row a value belongs to is covered too."""
     columns = entry_columns(conn, table)
     hashers = {c: hashlib.sha256() for c in columns}
-    cur = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY ref")
+    cur = conn.execute(f"SELECT {', '.join(f'quote({c})' for c in columns)} FROM {table} "
+                       "ORDER BY ref")
     while rows := cur.fetchmany(FETCH_ROWS):
-        for row in rows:
-            ref = row[0]
-            for c, v in zip(columns, row, strict=True):
-                hashers[c].update(_canonical([ref, v]) + b"\n")
+        for c, values in zip(columns, zip(*rows, strict=True), strict=True):
+            hashers[c].update(("\x1e".join(values) + "\x1e").encode("utf-8",
+                                                                     "surrogatepass"))
     return {c: h.hexdigest() for c, h in hashers.items()}
 
 
@@ -95,13 +110,18 @@ def set_row_digests(row: Mapping[str, Any]) -> dict[str, str]:
 
 
 def compute(conn: sqlite3.Connection, row: Mapping[str, Any], tables: Mapping[str, str],
-            nbytes: Mapping[str, int], entry_table: str | None) -> dict[str, Any]:
+            nbytes: Mapping[str, int], entry_table: str | None,
+            known: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The digest of one set: ``row`` is its ``sets`` row without ``num`` and ``digest``,
-    ``tables`` maps algorithm to hash table, ``nbytes`` algorithm to value length."""
+    ``tables`` maps algorithm to hash table, ``nbytes`` algorithm to value length.
+    ``known`` holds hash-table digests the importer computed from the very arrays it wrote
+    in one sorted pass (the table's rows in key order: the same bytes, without reading
+    them back); the other tables are read back."""
+    known = known or {}
     return {
         "version": DIGEST_VERSION,
         "set": set_row_digests(row),
-        "hashes": {alg: hash_table_digest(conn, t, nbytes[alg])
+        "hashes": {alg: known[alg] if alg in known else hash_table_digest(conn, t, nbytes[alg])
                    for alg, t in sorted(tables.items())},
         "entries": entry_digests(conn, entry_table) if entry_table else {},
     }

@@ -255,6 +255,9 @@ class _Column:
         self.stored = 0
         self.runs = 0
         self._dups = 0
+        #: SHA-256 of the rows written, in key order (:func:`hashsets.digest.rows_digest`),
+        #: while they were written in one sorted run; None once a second run is written.
+        self.digest: str | None = None
 
     def add(self, values: npt.NDArray[np.uint8], refs: npt.NDArray[np.int64]) -> None:
         if len(refs):
@@ -292,6 +295,9 @@ class _Column:
         self.parts = []
         self.in_memory = 0
         values, refs = _sort_rows(values, refs)
+        from .digest import rows_digest
+
+        self.digest = rows_digest(values, refs).hexdigest() if self.runs == 0 else None
         if self.runs == 0:
             c.execute(f"CREATE TABLE {self.table} (value BLOB NOT NULL, ref INTEGER NOT NULL, "
                       "PRIMARY KEY (value, ref)) WITHOUT ROWID")
@@ -323,6 +329,8 @@ class HashSetStore:
                  readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.readonly = readonly
+        #: Hash-table digests of the import in progress (see ``_Column.digest``).
+        self._written: dict[str, str] = {}
         #: The version a migration at this opening started from, if any.
         self.migrated_from: int | None = None
         try:
@@ -550,6 +558,7 @@ class HashSetStore:
         """Parse and store one set (inside the caller's transaction). The set's name and
         known flag are the caller's when chosen, else what the file itself says
         (``ctx.name``, ``ctx.known``: a HashKeeper ``.hke``), else the defaults given."""
+        self._written = {}
         set_id = digest[:16]
         cur = c.execute(
             "INSERT INTO sets(set_id, name, format, source_path, source_sha256, source_size, "
@@ -643,6 +652,8 @@ class HashSetStore:
         duplicates: dict[str, int] = {}
         for alg, col in columns.items():
             col.write(c)
+            if col.digest is not None:
+                self._written[alg] = col.digest
             if col.stored:
                 counts[alg] = col.stored
                 duplicates[alg] = col.duplicates(c)
@@ -658,14 +669,17 @@ class HashSetStore:
              json.dumps(ctx.info, sort_keys=True, default=str), num))
         info = self._row_to_set(c.execute(
             f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?", (num,)).fetchone())
-        digest = self._content_digest(info)
-        c.execute("UPDATE sets SET digest=? WHERE num=?", (json.dumps(digest, sort_keys=True),
-                                                            num))
-        info.digest = digest
+        content = self._content_digest(info, self._written)
+        self._written = {}
+        c.execute("UPDATE sets SET digest=? WHERE num=?",
+                  (json.dumps(content, sort_keys=True), num))
+        info.digest = content
         return info
 
-    def _content_digest(self, s: SetInfo) -> dict[str, Any]:
-        """The set's content digest as stored now (:mod:`hashsets.digest`)."""
+    def _content_digest(self, s: SetInfo,
+                        written: dict[str, str] | None = None) -> dict[str, Any]:
+        """The set's content digest as stored now (:mod:`hashsets.digest`); ``written``:
+        hash-table digests an import computed while writing (see ``_Column.digest``)."""
         from . import digest as dg
 
         names = [c for c in self._SET_COLUMNS if c not in ("num", "digest")]
@@ -673,7 +687,7 @@ class HashSetStore:
                                 (s.num,)).fetchone()
         return dg.compute(self.conn, dict(zip(names, row, strict=True)), self.tables(s),
                           {alg: ALGORITHMS[alg].hex_length // 2 if alg in ALGORITHMS else 0
-                           for alg in s.hash_counts}, self.entry_table(s))
+                           for alg in s.hash_counts}, self.entry_table(s), written)
 
     # -- removing and verifying --------------------------------------------------------
     def remove(self, ident: str) -> SetInfo:
