@@ -7,10 +7,21 @@ zip and SQLite files) and consumes nothing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import HashSetFileError
-from .base import HEAD_SIZE, Batch, BulkItem, Format, Item, ParseContext, Record, Rejected
+from .base import (
+    HEAD_SIZE,
+    Batch,
+    BulkItem,
+    Format,
+    Item,
+    ParseContext,
+    Record,
+    Rejected,
+    first_lines,
+)
 from .bsd import BSDChecksums
 from .csvtable import CSVTable
 from .hashdeep import Hashdeep
@@ -25,6 +36,8 @@ from .plain import PlainList
 from .vics import CAID, VICS
 
 FORMATS: dict[str, Format] = {}
+#: A line that starts with 64 hex digits and goes on (a label): SHA-256 or PDQ.
+_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}\b")
 
 
 def register(fmt: Format) -> Format:
@@ -71,7 +84,12 @@ def detect_format(path: str | Path) -> Format:
     for fmt in FORMATS.values():
         if fmt.detect(p, head):
             return fmt
-    raise HashSetFileError(f"{p}: format not recognised; choose one with --format "
+    hint = ""
+    lines = first_lines(head)
+    if lines and all(_HEX64.match(ln) for ln in lines):
+        hint = (" (64 hex digits with a label: SHA-256 or PDQ? for PDQ give --format "
+                "perceptual --algorithm pdq)")
+    raise HashSetFileError(f"{p}: format not recognised{hint}; choose one with --format "
                            f"({', '.join(FORMATS)})")
 
 

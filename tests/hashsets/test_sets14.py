@@ -301,3 +301,29 @@ def test_digest_written_while_importing_equals_the_read_back(
         assert s.digest["hashes"]["md5"] == dg.hash_table_digest(
             st.conn, st.tables(s)["md5"], 16)
         assert [r.status for r in st.verify()] == ["ok"]
+
+
+def test_sum_lines_of_64_hex_are_ambiguous_unless_binary_mode(store: HashSetStore,
+                                                              tmp_path: Path) -> None:
+    """``<64 hex>  <label>`` is how PDQ lists are often written (the demo's own is), and
+    sha256sum's text mode: refused without --algorithm. sha256sum's binary-mode marker
+    (``HEX *name``) says SHA-256."""
+    p = tmp_path / "pdq-or-sha.txt"
+    p.write_text(f"{fx.sha256(b'a')}  picture-a\n{fx.sha256(b'b')}  picture-b\n")
+    assert detect_format(p).name == "md5sum"
+    with pytest.raises(HashSetFileError, match=r"record 1: 64 hex digits is ambiguous "
+                       r"\(sha256 or pdq\).*--algorithm sha256\|pdq"):
+        store.import_file(p)
+    assert store.sets() == []
+    assert store.import_file(p, options={"algorithm": "pdq"}).set.hash_counts == {"pdq": 2}
+    q = tmp_path / "SHA256SUMS"
+    q.write_text(f"{fx.sha256(b'a')} *a.bin\n")
+    assert store.import_file(q).set.hash_counts == {"sha256": 1}
+
+
+def test_unrecognised_64_hex_with_labels_names_the_pdq_choice(tmp_path: Path) -> None:
+    p = tmp_path / "labelled.txt"
+    p.write_text(f"{fx.sha256(b'a')},label a\n{fx.sha256(b'b')},label b\n")
+    with pytest.raises(HashSetFileError, match=r"SHA-256 or PDQ.*--format perceptual "
+                       r"--algorithm pdq"):
+        detect_format(p)
