@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,12 @@ import numpy.typing as npt
 #: Version of the digest layout (stored with it; a digest of another version is not
 #: compared but reported).
 DIGEST_VERSION = 1
-#: Rows fetched per step while digesting a hash table.
+#: Rows fetched per step while digesting a hash table (about 10 MB of Python objects).
 FETCH_ROWS = 200_000
+#: Entry rows fetched per step (each up to 12 text values).
+ENTRY_FETCH_ROWS = 20_000
+#: Rows digested per slice from the import's arrays (about 24 MB for MD5).
+DIGEST_ROWS = 1 << 20
 
 
 def _sha(parts: Iterable[bytes]) -> str:
@@ -60,10 +64,12 @@ def rows_digest(values: npt.NDArray[np.uint8], refs: npt.NDArray[np.int64],
     per row. Returns the hasher."""
     h = hasher if hasher is not None else hashlib.sha256()
     n, nbytes = values.shape
-    block = np.empty((n, nbytes + 8), dtype=np.uint8)
-    block[:, :nbytes] = values
-    block[:, nbytes:] = refs.astype(">i8").view(np.uint8).reshape(-1, 8)
-    h.update(block.tobytes())
+    for i in range(0, n, DIGEST_ROWS):  # a slice at a time: bounded extra memory
+        v, r = values[i:i + DIGEST_ROWS], refs[i:i + DIGEST_ROWS]
+        block = np.empty((len(v), nbytes + 8), dtype=np.uint8)
+        block[:, :nbytes] = v
+        block[:, nbytes:] = r.astype(">i8").view(np.uint8).reshape(-1, 8)
+        h.update(block.tobytes())
     return h
 
 
@@ -97,11 +103,55 @@ def entry_digests(conn: sqlite3.Connection, table: str) -> dict[str, str]:
     hashers = {c: hashlib.sha256() for c in columns}
     cur = conn.execute(f"SELECT {', '.join(f'quote({c})' for c in columns)} FROM {table} "
                        "ORDER BY ref")
-    while rows := cur.fetchmany(FETCH_ROWS):
-        for c, values in zip(columns, zip(*rows, strict=True), strict=True):
-            hashers[c].update(("\x1e".join(values) + "\x1e").encode("utf-8",
-                                                                     "surrogatepass"))
+    while rows := cur.fetchmany(ENTRY_FETCH_ROWS):
+        _update(hashers, columns, zip(*rows, strict=True))
     return {c: h.hexdigest() for c, h in hashers.items()}
+
+
+def _update(hashers: Mapping[str, Any], columns: Sequence[str],
+            values: Iterable[Sequence[str]]) -> None:
+    for c, col in zip(columns, values, strict=True):
+        hashers[c].update(("\x1e".join(col) + "\x1e").encode("utf-8", "surrogatepass"))
+
+
+class EntryDigest:
+    """The entry digests of :func:`entry_digests`, computed while the importer writes the
+    rows (in ``ref`` order, the values as it binds them), so that an import does not read
+    its entries back. ``result`` is None when a value's literal cannot be told here (the
+    caller then reads the table back)."""
+
+    def __init__(self, columns: Sequence[str], integer: Iterable[str] = ()) -> None:
+        self.columns = list(columns)
+        self.hashers = {c: hashlib.sha256() for c in self.columns}
+        self.exact = True
+        #: Per column: True for INTEGER affinity, False for TEXT (SQLite converts a value
+        #: bound to a column of the other affinity; such a row is read back instead).
+        self.integer = [c in set(integer) for c in self.columns]
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Digest a batch of rows as bound (column by column: list comprehensions and C
+        string joins, no Python call per value)."""
+        if not self.exact or not rows:
+            return
+        none = type(None)
+        for c, col, as_int in zip(self.columns, zip(*rows, strict=True), self.integer,
+                                  strict=True):
+            kinds = set(map(type, col)) - {none}
+            if kinds - ({int} if as_int else {str}):
+                self.exact = False  # SQLite would convert it: read the table back
+                return
+            if as_int:
+                text = "\x1e".join(["NULL" if v is None else str(v) for v in col])
+            else:
+                text = "\x1e".join(["NULL" if v is None else "'" + v.replace("'", "''") + "'"
+                                    for v in col])
+                if "\x00" in text:  # quote() stops at a NUL: read the table back
+                    self.exact = False
+                    return
+            self.hashers[c].update((text + "\x1e").encode("utf-8", "surrogatepass"))
+
+    def result(self) -> dict[str, str] | None:
+        return {c: h.hexdigest() for c, h in self.hashers.items()} if self.exact else None
 
 
 def set_row_digests(row: Mapping[str, Any]) -> dict[str, str]:
@@ -111,19 +161,22 @@ def set_row_digests(row: Mapping[str, Any]) -> dict[str, str]:
 
 def compute(conn: sqlite3.Connection, row: Mapping[str, Any], tables: Mapping[str, str],
             nbytes: Mapping[str, int], entry_table: str | None,
-            known: Mapping[str, str] | None = None) -> dict[str, Any]:
+            known: Mapping[str, str] | None = None,
+            entries: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The digest of one set: ``row`` is its ``sets`` row without ``num`` and ``digest``,
     ``tables`` maps algorithm to hash table, ``nbytes`` algorithm to value length.
     ``known`` holds hash-table digests the importer computed from the very arrays it wrote
     in one sorted pass (the table's rows in key order: the same bytes, without reading
-    them back); the other tables are read back."""
+    them back); the other tables are read back. ``entries``: the entry digests the
+    importer computed while writing (:class:`EntryDigest`), else the table is read back."""
     known = known or {}
     return {
         "version": DIGEST_VERSION,
         "set": set_row_digests(row),
         "hashes": {alg: known[alg] if alg in known else hash_table_digest(conn, t, nbytes[alg])
                    for alg, t in sorted(tables.items())},
-        "entries": entry_digests(conn, entry_table) if entry_table else {},
+        "entries": (dict(entries) if entries is not None else
+                    entry_digests(conn, entry_table) if entry_table else {}),
     }
 
 

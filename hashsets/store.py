@@ -117,6 +117,11 @@ _ENTRY_COLUMNS = ("ref", "category", "category_raw", "series", "victim_identifie
                   "photodna", "fields")
 
 
+#: The INTEGER columns of an entry table (the others are TEXT).
+_ENTRY_INTEGER_COLUMNS = ("ref", "victim_identified", "offender_identified", "is_distributed",
+                          "baseline")
+
+
 def default_store_path() -> Path:
     """``$TRIAGE_HASHSET_STORE``, else ``platformdirs.user_data_dir("triage")/hashsets.sqlite``."""
     env = os.environ.get(STORE_ENV)
@@ -331,6 +336,7 @@ class HashSetStore:
         self.readonly = readonly
         #: Hash-table digests of the import in progress (see ``_Column.digest``).
         self._written: dict[str, str] = {}
+        self._written_entries: dict[str, str] | None = None
         #: The version a migration at this opening started from, if any.
         self.migrated_from: int | None = None
         try:
@@ -558,7 +564,7 @@ class HashSetStore:
         """Parse and store one set (inside the caller's transaction). The set's name and
         known flag are the caller's when chosen, else what the file itself says
         (``ctx.name``, ``ctx.known``: a HashKeeper ``.hke``), else the defaults given."""
-        self._written = {}
+        self._written, self._written_entries = {}, None
         set_id = digest[:16]
         cur = c.execute(
             "INSERT INTO sets(set_id, name, format, source_path, source_sha256, source_size, "
@@ -575,6 +581,9 @@ class HashSetStore:
         has_entries = False
         entry_sql = (f"INSERT INTO e{num}({', '.join(_ENTRY_COLUMNS)}) "
                      f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})")
+        from .digest import EntryDigest
+
+        entry_digest = EntryDigest(_ENTRY_COLUMNS, _ENTRY_INTEGER_COLUMNS)
 
         def column(alg: str, ref: int) -> _Column:
             col = columns.get(alg)
@@ -637,9 +646,12 @@ class HashSetStore:
                     json.dumps(item.fields, sort_keys=True) if item.fields else None))
                 if len(entry_rows) >= BATCH:
                     c.executemany(entry_sql, entry_rows)
+                    entry_digest.add(entry_rows)
                     entry_rows.clear()
         if entry_rows:
             c.executemany(entry_sql, entry_rows)
+            entry_digest.add(entry_rows)
+        self._written_entries = entry_digest.result() if has_entries else None
         if accepted == 0:
             detail = ""
             if examples:
@@ -669,17 +681,18 @@ class HashSetStore:
              json.dumps(ctx.info, sort_keys=True, default=str), num))
         info = self._row_to_set(c.execute(
             f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?", (num,)).fetchone())
-        content = self._content_digest(info, self._written)
-        self._written = {}
+        content = self._content_digest(info, self._written, self._written_entries)
+        self._written, self._written_entries = {}, None
         c.execute("UPDATE sets SET digest=? WHERE num=?",
                   (json.dumps(content, sort_keys=True), num))
         info.digest = content
         return info
 
-    def _content_digest(self, s: SetInfo,
-                        written: dict[str, str] | None = None) -> dict[str, Any]:
-        """The set's content digest as stored now (:mod:`hashsets.digest`); ``written``:
-        hash-table digests an import computed while writing (see ``_Column.digest``)."""
+    def _content_digest(self, s: SetInfo, written: dict[str, str] | None = None,
+                        entries: dict[str, str] | None = None) -> dict[str, Any]:
+        """The set's content digest as stored now (:mod:`hashsets.digest`); ``written`` and
+        ``entries``: hash-table and entry digests an import computed while writing (see
+        ``_Column.digest`` and :class:`hashsets.digest.EntryDigest`)."""
         from . import digest as dg
 
         names = [c for c in self._SET_COLUMNS if c not in ("num", "digest")]
@@ -687,7 +700,8 @@ class HashSetStore:
                                 (s.num,)).fetchone()
         return dg.compute(self.conn, dict(zip(names, row, strict=True)), self.tables(s),
                           {alg: ALGORITHMS[alg].hex_length // 2 if alg in ALGORITHMS else 0
-                           for alg in s.hash_counts}, self.entry_table(s), written)
+                           for alg in s.hash_counts}, self.entry_table(s), written,
+                          entries)
 
     # -- removing and verifying --------------------------------------------------------
     def remove(self, ident: str) -> SetInfo:

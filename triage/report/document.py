@@ -7,7 +7,8 @@ third parties).
 
 Layout contract (issue 12, "reports designed for the reader"): the report opens with an
 executive summary, then the hits, then coverage (what was not processed and why), then the
-appendices (method, hash sets, evidence details, full hash values, chain of custody).
+appendices (method, hash sets, evidence details, full hash values, chain of custody,
+duplicate groups).
 Structured values (evidence descriptions, run arguments, audit details) are shown as
 key/value rows, never as JSON. Every table declares its columns' widths (percent of the
 table) so that it fits an A4 portrait page (:data:`PORTRAIT_MAX_COLUMNS` columns at most)
