@@ -301,6 +301,7 @@ def _register() -> None:
     from .cli_hashset import match_command
     from .cli_image import verify_image_command
     from .cli_report import key_app, report_command, verify_command
+    from .cli_selftest import SELFTEST_EXITS, selftest_command
 
     app.add_typer(hashset_app, name="hashset")
     app.command("match", epilog=MATCH_EXITS)(match_command)
@@ -308,6 +309,7 @@ def _register() -> None:
     app.command("report", epilog=REPORT_EXITS)(report_command)
     app.command("verify", epilog=VERIFY_EXITS)(verify_command)
     app.add_typer(key_app, name="key")
+    app.command("selftest", epilog=SELFTEST_EXITS)(selftest_command)
 
 
 _register()
