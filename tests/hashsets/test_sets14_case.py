@@ -68,6 +68,15 @@ def test_entry_name_and_fields_in_matches_and_exports(tmp_path: Path) -> None:
     assert sorted((h["entry_name"], h["entry_fields"]["record"]) for h in hits) == [
         ("item-1.bin", 2), ("item-2.bin", 3)]
 
+    # VICS: each Media record's Comments name the matched entry.
+    r = run_triage("report", str(case), "-f", "vics", "--out", str(tmp_path / "v.json"),
+                   "--generated-at", "2026-12-02T00:00:00Z")
+    assert r.returncode == 0, r.stderr
+    media = json.loads((tmp_path / "v.json").read_text())["value"][0]["Media"]
+    comments = sorted(m["Comments"] for m in media)
+    assert comments[0].endswith("; set entry 5: item-1.bin")
+    assert comments[1].endswith("; set entry 5: item-2.bin")
+
     # HTML: the hit details name the entry and list its fields.
     r = run_triage("report", str(case), "-f", "html", "--out", str(tmp_path / "r.html"),
                    "--generated-at", "2026-12-02T00:00:00Z")
