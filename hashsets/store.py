@@ -13,6 +13,11 @@ Layout (created explicitly, never inferred):
 * ``h{num}_{algorithm}``: ``(value BLOB, ref)``: one row per hash value, a ``WITHOUT ROWID``
   table whose primary key ``(value, ref)`` is the index (sets imported by earlier versions
   have a rowid table with an index on ``(value, ref)``; readers see no difference).
+* ``v{num}`` (video sets, schema 3, issue 15): one row per video ``(ref, frames, pdq,
+  quality, frame_number, timestamp)``, each column but the first two an array of all the
+  video's frames in file order (:func:`hashsets.video.pack`: 32-byte PDQ values, quality
+  u8, frame number u32 LE, timestamp f64 LE), so that 10,000 videos load as 10,000 rows;
+  the video's name and category are its ``e{num}`` row (``name``, ``category``).
 
 One table per set and algorithm keeps imports fast (values sorted in memory, then appended
 to the b-tree in key order by a few large statements) and makes
@@ -39,7 +44,15 @@ import numpy.typing as npt
 from . import __version__
 from .algorithms import ALGORITHMS, EMPTY_DIGESTS
 from .errors import DamagedSetError, HashSetFileError
-from .formats import Batch, BulkItem, Format, ParseContext, Record, detect_format
+from .formats import (
+    Batch,
+    BulkItem,
+    Format,
+    ParseContext,
+    Record,
+    VideoRecord,
+    detect_format,
+)
 from .formats import get as get_format
 from .formats.bounds import ImportLimits, exceeded
 from .formats.categories import label, resolve
@@ -54,8 +67,15 @@ def _v2_application_id(c: sqlite3.Connection) -> None:
     so that a store is recognised before any table is read."""
 
 
-def _v3_digest_and_fields(c: sqlite3.Connection) -> None:
-    """Version 3 (issue 14): a content digest per set (``sets.digest``, what ``verify``
+def _v3_video_sets(c: sqlite3.Connection) -> None:
+    """Version 3 changes no existing table: it adds video sets (per-set ``v{num}`` tables,
+    created on import). The version is raised so that an older triage, which would take a
+    video set for an empty one and report it "used" without matching it, refuses the store
+    instead."""
+
+
+def _v4_digest_and_fields(c: sqlite3.Connection) -> None:
+    """Version 4 (issue 14): a content digest per set (``sets.digest``, what ``verify``
     checks the stored values against; NULL for sets imported before) and the source's other
     fields per entry (``e{num}.fields``, JSON)."""
     c.execute("ALTER TABLE sets ADD COLUMN digest TEXT")
@@ -70,8 +90,9 @@ STORE_SCHEMA = SchemaLine(
     what="hash-set store",
     application_id=0x74726773,  # "trgs": triage hash-set store
     migrations=(Migration(2, "application id", _v2_application_id),
-                Migration(3, "issue 14: content digest per set (hashset verify checks stored "
-                          "values), entry fields", _v3_digest_and_fields)),
+                Migration(3, "vPDQ video sets (issue 15)", _v3_video_sets),
+                Migration(4, "issue 14: content digest per set (hashset verify checks stored "
+                          "values), entry fields", _v4_digest_and_fields)),
 )
 SCHEMA_VERSION = str(STORE_SCHEMA.current)
 #: Entry (metadata) rows per executemany call; also the size of packed hash batches.
@@ -108,7 +129,7 @@ CREATE TABLE IF NOT EXISTS sets (
     info            TEXT NOT NULL,      -- JSON: format details (VICS context, member...)
     tool_version    TEXT NOT NULL,
     digest          TEXT                -- JSON: content digest (hashsets.digest); NULL for
-                                        -- sets imported before schema 3
+                                        -- sets imported before schema 4
 ) STRICT;
 """
 
@@ -130,6 +151,23 @@ def default_store_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("triage")) / STORE_FILE
+
+
+def source_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a set's source: a file's own, or for a folder (a video set, one
+    file per video) the SHA-256 of its listing: one line ``SHA256  SIZE  NAME`` per regular
+    file, sorted by name (links and subfolders are not read), and the total size."""
+    if not path.is_dir():
+        return sha256_file(path)
+    lines: list[str] = []
+    total = 0
+    for p in sorted(path.iterdir(), key=lambda p: p.name):
+        if p.is_symlink() or not p.is_file():
+            continue
+        digest, size = sha256_file(p)
+        total += size
+        lines.append(f"{digest}  {size}  {p.name}\n")
+    return hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape")).hexdigest(), total
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -174,7 +212,7 @@ class SetInfo:
     info: dict[str, Any]
     tool_version: str
     #: The content digest recorded at import (:mod:`hashsets.digest`); None for sets
-    #: imported before the store had one (schema 3).
+    #: imported before the store had one (schema 4).
     digest: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -485,6 +523,10 @@ class HashSetStore:
         """Algorithm -> hash table name of a set (only algorithms it has values for)."""
         return {alg: f"h{s.num}_{alg}" for alg, n in s.hash_counts.items() if n}
 
+    def video_table(self, s: SetInfo) -> str | None:
+        """The table of a video set's frames (``v{num}``), None for other sets."""
+        return f"v{s.num}" if s.info.get("videos") else None
+
     def entry_table(self, s: SetInfo) -> str | None:
         name = f"e{s.num}"
         row = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
@@ -510,14 +552,14 @@ class HashSetStore:
         chosen = None if format == "auto" else get_format(format)
         if self.readonly:
             raise HashSetFileError(f"{self.path}: store opened read-only")
-        if not src.is_file():
+        if not src.is_file() and not (src.is_dir() and not src.is_symlink()):
             raise HashSetFileError(f"{src}: no such file")
         named = (options or {}).get("algorithm")
         if named is not None and str(named).lower() not in ALGORITHMS:
             raise HashSetFileError(f"{src}: unknown hash algorithm {named!r} (known: "
                                    f"{', '.join(ALGORITHMS)})")
         try:
-            digest, size = sha256_file(src)
+            digest, size = source_digest(src)
         except OSError as e:
             raise HashSetFileError(f"{src}: cannot read: {e.strerror or e}") from e
         row = self.conn.execute("SELECT set_id FROM sets WHERE source_sha256=?",
@@ -579,6 +621,7 @@ class HashSetStore:
         accepted = rejected = empty = 0
         examples: list[list[Any]] = []
         has_entries = False
+        videos = video_frames = 0
         entry_sql = (f"INSERT INTO e{num}({', '.join(_ENTRY_COLUMNS)}) "
                      f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})")
         from .digest import EntryDigest
@@ -615,6 +658,28 @@ class HashSetStore:
                     mask = keep & item.present[alg] if alg in item.present else keep
                     column(alg, int(item.refs[0])).add(values[mask], item.refs[mask])
                 spill_if_large()
+                continue
+            if isinstance(item, VideoRecord):
+                from .video import pack
+
+                if not videos:
+                    c.execute(f"CREATE TABLE v{num} (ref INTEGER PRIMARY KEY, frames INTEGER "
+                              "NOT NULL, pdq BLOB NOT NULL, quality BLOB NOT NULL, "
+                              "frame_number BLOB NOT NULL, timestamp BLOB NOT NULL)")
+                c.execute(f"INSERT INTO v{num} VALUES (?, ?, ?, ?, ?, ?)",
+                          (item.ref, len(item.frames), *pack(item.frames)))
+                if not has_entries:
+                    c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
+                              "category_raw TEXT, series TEXT, victim_identified INTEGER, "
+                              "offender_identified INTEGER, is_distributed INTEGER, "
+                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT)")
+                    has_entries = True
+                entry_rows.append((item.ref, label(mapping, item.category_raw),
+                                   item.category_raw, None, None, None, None, None,
+                                   item.source, item.name, None))
+                videos += 1
+                video_frames += len(item.frames)
+                accepted += 1
                 continue
             if not isinstance(item, Record):
                 rejected += 1
@@ -660,6 +725,8 @@ class HashSetStore:
             raise HashSetFileError(f"{src}: no usable records as format {fmt.name} "
                                    f"({rejected} rejected, {empty} empty-file digests)"
                                    f"{detail}; nothing imported")
+        if videos:
+            ctx.info.update(videos=videos, video_frames=video_frames)
         counts: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         for alg, col in columns.items():
@@ -711,6 +778,7 @@ class HashSetStore:
             for table in self.tables(s).values():
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute(f"DROP TABLE IF EXISTS e{s.num}")
+            c.execute(f"DROP TABLE IF EXISTS v{s.num}")
             c.execute("DELETE FROM sets WHERE num=?", (s.num,))
         return s
 
@@ -742,6 +810,17 @@ class HashSetStore:
                     continue
                 if n != s.hash_counts[alg]:
                     damaged.append(f"{alg}: {n} values stored, {s.hash_counts[alg]} recorded")
+            if (vt := self.video_table(s)) is not None:
+                try:
+                    n, f = self.conn.execute(f"SELECT count(*), coalesce(sum(frames), 0) "
+                                             f"FROM {vt}").fetchone()
+                except sqlite3.Error as e:
+                    damaged.append(f"{vt}: {e}")
+                else:
+                    if (n, f) != (s.info.get("videos"), s.info.get("video_frames")):
+                        damaged.append(f"videos: {n} videos of {f} frames stored, "
+                                       f"{s.info.get('videos')} of "
+                                       f"{s.info.get('video_frames')} recorded")
             if damaged:
                 result("damaged", "; ".join(damaged))
                 continue
@@ -779,10 +858,10 @@ class HashSetStore:
     def _source_state(self, s: SetInfo) -> tuple[str, str] | None:
         """``(status, detail)`` when the source file is missing or changed, else None."""
         src = Path(s.source_path)
-        if not src.is_file():
+        if not src.is_file() and not src.is_dir():
             return "missing", "source file no longer at its recorded path"
         try:
-            digest, size = sha256_file(src)
+            digest, size = source_digest(src)
         except OSError as e:
             return "missing", f"cannot read: {e.strerror or e}"
         if digest != s.source_sha256:

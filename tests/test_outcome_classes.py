@@ -106,10 +106,12 @@ def test_healthy_ntfs_exits_0_and_badclus_is_recorded_never_read(ntfs: Path,
     assert not rows(tmp_path / "cli", "SELECT 1 FROM errors WHERE file_id=?", (bad["id"],))
 
     # No byte of it is counted by the progress bar: the total is exactly the bytes the
-    # workers were given, and less than the stream alone.
+    # workers were given, and less than the stream alone (carving off: the unallocated
+    # space it would read is no file's).
     progress = _Recorder()
     result = scan(str(ntfs), tmp_path / "lib",
-                  ScanOptions(jobs=1, match=False, worker=WorkerOptions(containers=False)),
+                  ScanOptions(jobs=1, match=False, carve=False,
+                              worker=WorkerOptions(containers=False)),
                   progress=progress)
     read = rows(tmp_path / "lib", "SELECT coalesce(sum(size), 0) AS n FROM files "
                                   "WHERE attempts > 0")[0]["n"]

@@ -38,7 +38,15 @@ from . import __version__, datadigest, faults
 from .errors import CaseDataError, CaseError, CaseInUseError, EvidenceMismatchError
 from .evidence_identity import differences as evidence_differences
 from .identify import extension_of
-from .model import FileEntry, FileResult, InnerItem, PendingEntry, Problem, StoredEntry
+from .model import (
+    FileEntry,
+    FileResult,
+    InnerItem,
+    PendingEntry,
+    Problem,
+    StoredEntry,
+    VideoFacts,
+)
 from .util import canonical_json, display_bytes, utc_from_timestamp, utc_now
 
 if TYPE_CHECKING:
@@ -126,7 +134,50 @@ def _v5_incomplete_status(c: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"after widening the status constraint: {problems[:3]}")
 
 
-def _v6_match_entry(c: sqlite3.Connection) -> None:
+def _v6_videos(c: sqlite3.Connection) -> None:
+    # Issue 15: videos, their vPDQ frames and video hits, in tables of their own (schema.sql
+    # holds their definitions: the same statements create them in a fresh case).
+    sql = resources.files("triage").joinpath("schema.sql").read_text(encoding="utf-8")
+    for name in ("videos", "video_frames", "video_matches"):
+        start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+        c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+_V7_CARVED = """CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT"""
+
+
+_V7_FRAGMENTS = """CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT"""
+
+
+def _v7_carved(c: sqlite3.Connection) -> None:
+    c.execute(_V7_CARVED)
+    c.execute(_V7_FRAGMENTS)
+
+
+def _v8_match_entry(c: sqlite3.Connection) -> None:
     # Issue 14 #6: the matched set entry's name and fields, copied from the store, so that
     # the case alone says which record matched (older matches have none: NULL).
     have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
@@ -151,8 +202,11 @@ CASE_SCHEMA = SchemaLine(
                   _v4_no_libmagic_description),
         Migration(5, "status 'incomplete': a coverage gap (issue 12's outcome classes)",
                   _v5_incomplete_status),
-        Migration(6, "matched set entry's name and fields in each match (issue 14 hash sets)",
-                  _v6_match_entry),
+        Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
+        Migration(7, "carved items and block-hash fragment hits in disk images (issue 17)",
+                  _v7_carved),
+        Migration(8, "matched set entry's name and fields in each match (issue 14 hash sets)",
+                  _v8_match_entry),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1037,6 +1091,8 @@ class Case:
                      r.media_kind, r.ext_mismatch, run_id, r.file_id))
                 c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
             c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+            c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+            c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
             # Writing the same result twice (an interrupt between commit and bookkeeping)
             # must not duplicate its error rows; enumeration/file-system rows stay.
             c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
@@ -1056,6 +1112,8 @@ class Case:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
                      im.decoded_width, im.decoded_height, im.preprocessing))
+            if r.video:
+                _write_video(c, r.file_id, r.video)
             if r.status in ("error", "quarantined"):
                 c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
                           "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1130,6 +1188,26 @@ class Case:
                             (ev, child_identity)).fetchone()[0]
             ids[child.inner] = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
+            if child.carve is not None:
+                cf = child.carve
+                c.execute(
+                    "INSERT INTO carved(file_id, area, volume_offset, image_offset, length, "
+                    "block_size, first_block, last_block, slack_of, format, partial) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO UPDATE SET "
+                    "partial=excluded.partial",
+                    (fid, cf.area, cf.volume_offset, cf.image_offset, cf.length,
+                     cf.block_size, cf.first_block, cf.last_block, cf.slack_of, cf.format,
+                     int(cf.partial)))
+            if child.fragment is not None:
+                fr = child.fragment
+                c.execute(
+                    "INSERT OR REPLACE INTO fragments(file_id, set_name, known_path, "
+                    "known_sha256, known_size, indexed_bytes, found_bytes, blocks, "
+                    "first_offset, runs) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (fid, fr.set_name, fr.known_path, fr.known_sha256, fr.known_size,
+                     fr.indexed_bytes, fr.found_bytes, fr.blocks,
+                     fr.runs[0][0] if fr.runs else 0,
+                     canonical_json([list(r) for r in fr.runs])))
             out.append(replace(child.result, file_id=fid))
         return parent, out
 
@@ -1355,6 +1433,25 @@ class Case:
             return list(self.conn.execute(sql, params))
         finally:
             self.conn.row_factory = None
+
+
+def _write_video(c: sqlite3.Connection, file_id: int, v: VideoFacts) -> None:
+    """A video's facts and frames (issue 15)."""
+    c.execute(
+        "INSERT INTO videos(file_id, container, codec, width, height, frame_rate, duration, "
+        "streams, video_streams, audio_streams, creation_time, tags, frames_decoded, "
+        "frames_hashed, seconds_per_hash, hashed_width, hashed_height, preprocessing, "
+        "stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (file_id, v.container, v.codec, v.width, v.height, v.frame_rate, v.duration,
+         v.streams, v.video_streams, v.audio_streams, v.creation_time,
+         canonical_json(dict(v.tags)), v.frames_decoded, v.frames_hashed,
+         float(v.seconds_per_hash), v.hashed_width, v.hashed_height, v.preprocessing,
+         v.stopped))
+    c.executemany(
+        "INSERT INTO video_frames(file_id, seq, frame_number, timestamp, pdq, quality, "
+        "repeats) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(file_id, i, f.frame_number, f.timestamp, f.pdq, f.quality, f.repeats)
+         for i, f in enumerate(v.frames)])
 
 
 def _entry_values(entry: FileEntry) -> tuple[object, ...]:

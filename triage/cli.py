@@ -182,6 +182,24 @@ def scan(
                                                   "but not expanded (MiB).")] = 512,
     max_depth: Annotated[int, typer.Option(min=1, help="Nesting depth of containers inside "
                                            "containers.")] = 5,
+    video: Annotated[bool, typer.Option(help="Decode videos and hash their frames with "
+                                        "vPDQ (docs/video.md).")] = True,
+    video_seconds_per_hash: Annotated[float, typer.Option(
+        min=0, help="Seconds of video per hashed frame (vPDQ's seconds_per_hash; 0: every "
+        "frame).")] = 1.0,
+    video_size: Annotated[int, typer.Option(
+        min=0, help="Scale frames to N x N before PDQ (vPDQ's downsample; 0: the video's "
+        "own size).")] = 0,
+    video_max_frames: Annotated[int, typer.Option(
+        min=1, help="Most frames hashed per video.")] = 100_000,
+    video_max_pixels: Annotated[int, typer.Option(
+        min=1, help="Videos with larger frames are not decoded.")] = 7680 * 4320,
+    video_max_seconds: Annotated[float, typer.Option(
+        min=1, help="Most seconds of decoding per video (the budget is 60 s plus the "
+        "video's duration, up to this).")] = 1800.0,
+    carve: Annotated[bool, typer.Option(help="Disk images: carve pictures and videos from "
+                                        "each volume's unallocated space, its files' "
+                                        "slack and unpartitioned space (issue 17).")] = True,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
     store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
@@ -224,13 +242,17 @@ def scan(
         worker=WorkerOptions(perceptual=perceptual, draft_size=draft_size,
                              max_pixels=max_pixels, containers=containers,
                              max_container_bytes=container_max_mb << 20, max_depth=max_depth,
-                             memory_limit=worker_limit),
+                             memory_limit=worker_limit, video=video,
+                             video_seconds_per_hash=video_seconds_per_hash,
+                             video_size=video_size, video_max_frames=video_max_frames,
+                             video_max_pixels=video_max_pixels,
+                             video_max_seconds=video_max_seconds),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
         examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined,
-        update_case=update_case, verify_image=verify_image)
+        update_case=update_case, verify_image=verify_image, carve=carve)
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)

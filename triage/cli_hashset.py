@@ -154,6 +154,9 @@ def import_(
              "hash length.")] = None,
     limit: Annotated[list[str] | None, typer.Option(
         "--limit", metavar="NAME=N", help=_limit_help())] = None,
+    category: Annotated[str | None, typer.Option(
+        help="Category of every video of a vPDQ video set (a folder or zip of NAME.vpdq.txt "
+             "files; a categories.csv inside wins), mapped like any category.")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -174,7 +177,8 @@ def import_(
             try:
                 r = st.import_file(f, name=set_name, format=format, category_map=category_map,
                                    known=True if known else None,
-                                   options={"algorithm": algorithm} if algorithm else None,
+                                   options=({"algorithm": algorithm} if algorithm else {})
+                                   | ({"category": category} if category else {}) or None,
                                    limits=limits)
             except HashSetFileError as e:
                 failed = True
@@ -189,6 +193,44 @@ def import_(
         _dump(results)
     if failed:
         raise typer.Exit(HashSetError.exit_code)
+
+
+@app.command("import-blocks")
+def import_blocks(
+    folder: Annotated[Path, typer.Argument(help="Folder of known files (read recursively; "
+                                           "symbolic links not followed).",
+                                           exists=True, file_okay=False)],
+    name: Annotated[str | None, typer.Option(help="Block-set name (default: the folder's "
+                                             "name); importing a name again replaces it.")
+                    ] = None,
+    max_files: Annotated[int, typer.Option(min=1, help="Drop blocks found in more than this "
+                                           "many known files (common blocks).")] = 4,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a block-hash set from a folder of known files (issue 17): the MD5 of every
+    4 KiB block at 512-byte-aligned offsets, without constant and very common blocks. Scans
+    of disk images then report fragments of these files found in unallocated space, slack
+    and unpartitioned space, with the share found. Kept beside the store
+    (<store>.blocks.sqlite)."""
+    from hashsets.blocks import block_store_path
+    from hashsets.blocks import import_blocks as run_import
+
+    path = block_store_path(store if store is not None else default_store_path())
+    with _errors():
+        stats = run_import(folder, path, name=name, max_files=max_files)
+    result = {"block_store": str(path), "files": stats.files, "blocks_kept": stats.blocks_kept,
+              "blocks_dropped_common": stats.blocks_dropped_common,
+              "files_without_blocks": list(stats.files_without_blocks)}
+    if json_out:
+        _dump(result)
+        return
+    out.print(for_terminal(
+        f"{stats.files} files, {stats.blocks_kept} blocks kept, "
+        f"{stats.blocks_dropped_common} dropped as common, into {path}"))
+    if stats.files_without_blocks:
+        out.print(for_terminal(f"{len(stats.files_without_blocks)} files have no block "
+                               "kept (smaller than 4 KiB, constant or common)"))
 
 
 @app.command("list")

@@ -148,6 +148,13 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         t.add_row(f"  kind: {kind}", f"{n:,}")
     t.add_row("extension mismatches", f"{counts.extension_mismatches:,}")
     t.add_row("images with perceptual hashes", f"{counts.images_with_perceptual_hashes:,}")
+    if counts.videos is not None:  # issue 15
+        v = counts.videos
+        t.add_row("videos: decoded / in part / not decoded",
+                  f"{v.decoded:,} / {v.decoded_in_part:,} / {v.not_decoded:,} "
+                  f"({v.frames:,} frames hashed)")
+        for why, n in v.reasons.items():
+            t.add_row(for_terminal(f"  not fully decoded: {why}"), f"{n:,}")
     t.add_row("duplicate groups (same SHA-256)",
               f"{counts.duplicate_groups:,} ({counts.files_in_duplicate_groups:,} files)")
     t.add_row("bytes hashed", f"{counts.hashed_bytes:,}")
@@ -170,6 +177,19 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         console.print(c)
     if summary.image_verification is not None:
         print_image_check(summary.image_verification, console)
+    if summary.carving is not None:  # issue 17
+        cs = summary.carving
+        k = Table(title="Carved from unallocated space, slack and unpartitioned space",
+                  title_justify="left")
+        k.add_column("what")
+        k.add_column("count", justify="right")
+        k.add_row("carved items", f"{cs.items:,}")
+        k.add_row("  intact (end parsed, decodes)", f"{cs.intact:,}")
+        k.add_row("  partial carves (coverage gaps)", f"{cs.partial:,}")
+        k.add_row("  same content as a listed file (found again)", f"{cs.found_again:,}")
+        k.add_row("fragments of known files (block hashes)", f"{cs.fragments:,}")
+        console.print(k)
+        console.print(terminal_line("caution: ", cs.caution))
     if summary.matches is not None:
         print_matches(summary.matches, console)
     _print_files(console, "Files that could not be processed (errors)",

@@ -4,14 +4,17 @@ item 5): the audit chain covers the rows that reports are made from, not only it
 Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says the same):
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
-  ``images``, ``errors``, ``hash_sets_used``, ``matches``: every table an export reads.
+  ``images``, ``videos``, ``video_frames``, ``errors``, ``hash_sets_used``, ``matches``,
+  ``video_matches``, ``carved``, ``fragments``: every table an export reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
-  ``matches.run_id``, ``hash_sets_used.run_id``, ``evidence.added_run_id``, ``runs.id``); a
-  ``hashes`` or ``images`` row belongs to the partition of its file. A NULL run (and the
-  one-row ``case`` table) is the partition ``-``. So a failure names the table and the run.
+  ``matches.run_id``, ``video_matches.run_id``, ``hash_sets_used.run_id``,
+  ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos``,
+  ``video_frames``, ``carved`` or ``fragments`` row belongs to the partition of its file. A
+  NULL run (and the one-row ``case`` table) is the partition ``-``. So a failure names the
+  table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
       triage data digest 1\\n
@@ -22,9 +25,10 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 
   where ROW is every column's value as ``T:HEX`` joined by ``,``: ``T`` is the first letter
   of SQLite's ``typeof()`` (``n`` null, ``i`` integer, ``t`` text, ``b`` blob; ``r`` real,
-  which no column of the schema can hold) and ``HEX`` is SQLite's ``hex()`` of the value
+  held by the video tables only) and ``HEX`` is SQLite's ``hex()`` of the value
   (upper-case hex of the text's UTF-8 bytes, of a blob's bytes, of an integer's decimal
-  text; empty for NULL). Both functions are computed by SQLite in C and stream; the encoding
+  text, of a real's text as SQLite writes it (``%!.15g``, the video tables' seconds and
+  percentages); empty for NULL). Both functions are computed by SQLite in C and stream; the encoding
   is unambiguous (type tags, no separator can occur inside hex) and keeps every byte
   (a NUL inside a text value too).
 * A digest is ``{"version": 1, "tables": {TABLE: {KEY: [ROWS, SHA256], ...}, ...}}``. It is
@@ -80,15 +84,20 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("files", "t.run_id", "t.id", "entries last written by run"),
     TableSpec("hashes", _FILE_RUN, "t.file_id, t.algorithm", "hashes of entries of run"),
     TableSpec("images", _FILE_RUN, "t.file_id", "picture facts of entries of run"),
+    TableSpec("videos", _FILE_RUN, "t.file_id", "video facts of entries of run"),
+    TableSpec("video_frames", _FILE_RUN, "t.file_id, t.seq", "video frames of entries of run"),
     TableSpec("errors", "t.run_id", "t.id"),
     TableSpec("hash_sets_used", "t.run_id", "t.id"),
     TableSpec("matches", "t.run_id", "t.id"),
+    TableSpec("video_matches", "t.run_id", "t.id"),
+    TableSpec("carved", _FILE_RUN, "t.file_id", "carved items of entries of run"),
+    TableSpec("fragments", _FILE_RUN, "t.file_id", "fragment hits of entries of run"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 #: Tables whose rows of a run are written by that run alone (``matches`` and
 #: ``hash_sets_used`` in one transaction of the match; ``runs`` by its start and end): a run
 #: that died cannot have changed the rows of another run there.
-PER_RUN_TABLES = frozenset({"runs", "matches", "hash_sets_used"})
+PER_RUN_TABLES = frozenset({"runs", "matches", "hash_sets_used", "video_matches"})
 #: Tables only ever changed together with a digest of them (``set_case_info``).
 ALWAYS_RECORDED = frozenset({"case"})
 
@@ -101,7 +110,8 @@ Tables = dict[str, dict[str, list[Any]]]
 #: of earlier runs (and their ``errors``), and an evidence row gets its identity. Never the
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
-SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence"})
+SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "videos",
+                           "video_frames", "carved", "fragments"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:

@@ -26,7 +26,9 @@ from hashsets.algorithms import ALGORITHMS, EMPTY_DIGESTS, gated, near_algorithm
 from hashsets.errors import HashSetFileError
 from hashsets.matching import Hit, exact_matches, load_perceptual, near_matches
 from hashsets.store import HashSetStore, SetInfo, default_store_path
+from hashsets.video import THRESHOLD_DEFAULTS as VIDEO_THRESHOLDS
 
+from . import videomatch
 from .case import Case
 from .errors import HashSetError
 from .model import DamagedSet, KnownHits, MatchHit, MatchSummary, SetHits, SetUsed, to_dict
@@ -54,6 +56,8 @@ def effective_thresholds(overrides: dict[str, int] | None) -> dict[str, int]:
     for alg in gated():
         key = alg.name + MIN_QUALITY
         out[key], limit[key] = int(alg.min_quality or 0), MAX_QUALITY
+    for key, (default, top) in VIDEO_THRESHOLDS.items():  # vPDQ's rule (issue 15)
+        out[key], limit[key] = default, top
     for key, value in (overrides or {}).items():
         if key not in out:
             raise HashSetError(f"unknown threshold {key!r} (known: {', '.join(sorted(out))})")
@@ -121,11 +125,13 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
         for alg in sorted(near_q):
             known = load_perceptual(store, alg, sets, damaged)
             found.extend(near_matches(store, near_q[alg], limits[alg], known, damaged))
+    video = videomatch.find(case, store, sets, limits, damaged)  # issue 15
     if damaged:
         # No partial results from a damaged set: a hit list missing some of its entries
         # would read as complete. The set is named; the other sets' hits stand.
         bad = {d.set_id for d in damaged}
         found = [h for h in found if h.set_id not in bad]
+        video.drop_sets(bad)
         # Nor is it "used": listed with 0 hits it would read as matched and clean.
         sets = [s for s in sets if s.set_id not in bad]
     damaged_sets = tuple(DamagedSet(set_id=d.set_id, name=d.set_name, error=str(d))
@@ -134,6 +140,7 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
     order = {s.set_id: i for i, s in enumerate(sets)}
     found.sort(key=lambda h: (h.query, order[h.set_id], h.algorithm, h.known_value))
     hits = [_match_hit(h, by_id[h.set_id]) for h in found]
+    hits.extend(video.match_hits())
     with case.transaction() as c:
         c.execute("DELETE FROM matches WHERE run_id=?", (run_id,))
         c.execute("DELETE FROM hash_sets_used WHERE run_id=?", (run_id,))
@@ -153,6 +160,7 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
               h.category_raw, h.series, _int(h.victim_identified),
               _int(h.offender_identified), int(h.known), h.entry_ref, h.entry_name,
               canonical_json(h.entry_fields) if h.entry_fields else None) for h in hits])
+        video.record(c, run_id)
     summary = summarise(store_name, limits, [_set_used(s) for s in sets], hits, skipped,
                         damaged_sets)
     case.audit("match", {"run": run_id, "store": summary.store,

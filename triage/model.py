@@ -219,6 +219,52 @@ class PictureFacts:
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One hashed video frame (vPDQ, issue 15): Meta's frame number (decoded frames counted
+    from 0) and timestamp (frame number / frame rate), PDQ and quality. ``repeats``: how
+    many consecutive hashed frames had this same PDQ value (collapsed into this one)."""
+
+    frame_number: int
+    timestamp: float
+    pdq: str
+    quality: int
+    repeats: int = 1
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class VideoFacts:
+    """What decoding a video showed (never any pixel, issue 15): the container's and first
+    video stream's facts, the container-level creation time and device tags when present
+    (``tags``: sorted ``(key, value)`` pairs of a fixed list of keys), how many frames were
+    decoded and hashed at which sampling (``seconds_per_hash`` 0: every frame), the size
+    frames were scaled to for PDQ, the preprocessing, and the hashed frames (consecutive
+    identical values collapsed). ``stopped`` names the bound or problem that ended decoding
+    early (None: decoded to the end)."""
+
+    container: str | None
+    codec: str | None
+    width: int
+    height: int
+    frame_rate: float | None
+    duration: float | None
+    streams: int
+    video_streams: int
+    audio_streams: int
+    creation_time: str | None
+    tags: tuple[tuple[str, str], ...]
+    frames_decoded: int
+    frames_hashed: int
+    seconds_per_hash: float
+    hashed_width: int
+    hashed_height: int
+    preprocessing: str
+    frames: tuple[VideoFrame, ...] = ()
+    stopped: str | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class FileResult:
     """What a worker (or the supervisor) learned about one file."""
 
@@ -238,6 +284,8 @@ class FileResult:
     warnings: tuple[Problem, ...] = ()
     #: Items found inside this file (archive members, embedded pictures), depth first.
     children: tuple[InnerItem, ...] = ()
+    #: A video's facts and hashed frames (issue 15), None for everything else.
+    video: VideoFacts | None = None
 
 
 @pickled_by_fields
@@ -258,6 +306,50 @@ class InnerItem:
     kind: str = FILE
     #: A link's stored target (symbolic link, or the member a tar hard link names).
     link_target: bytes | None = None
+    #: Where a carved item was found on the disk (issue 17); None for any other item.
+    carve: CarveFacts | None = None
+    #: A fragment of a known file found by its block hashes (issue 17); None otherwise.
+    fragment: FragmentFacts | None = None
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FragmentFacts:
+    """Blocks of one known file (a block-hash set's) found in the data searched: one row
+    of the ``fragments`` table. ``found_bytes`` of the known file's ``indexed_bytes``
+    (the bytes its kept blocks cover) matched; ``runs`` are ``(image or file offset where
+    found, offset in the known file, length)`` of each run of consecutive matching
+    blocks."""
+
+    set_name: str
+    known_path: str
+    known_sha256: str
+    known_size: int
+    indexed_bytes: int
+    found_bytes: int
+    blocks: int
+    runs: tuple[tuple[int, int, int], ...]
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class CarveFacts:
+    """Where a carved item lies in a disk image (issue 17): one row of the ``carved``
+    table. ``area`` is ``unallocated``, ``slack`` or ``unpartitioned``; blocks are the
+    volume's file-system blocks of ``block_size`` bytes (None outside a volume);
+    ``slack_of`` is the display path of the file whose slack held it; ``partial`` says
+    the item is known to be incomplete (its end not found, or it does not decode)."""
+
+    area: str
+    volume_offset: int | None
+    image_offset: int
+    length: int
+    block_size: int | None
+    first_block: int | None
+    last_block: int | None
+    slack_of: str | None
+    format: str
+    partial: bool = False
 
 
 # -- matching ------------------------------------------------------------------------
@@ -386,6 +478,20 @@ class FileProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoCoverage:
+    """How far the files identified as video were examined (issue 15): decoded to the end,
+    decoded in part (a bound or damage stopped it; its frames kept), not decoded; frames
+    stored; and why not, by short reason class (with counts)."""
+
+    videos: int = 0
+    decoded: int = 0
+    decoded_in_part: int = 0
+    not_decoded: int = 0
+    frames: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class CaseCounts:
     """Counts over the files of a case (or of one evidence in it)."""
 
@@ -403,6 +509,9 @@ class CaseCounts:
     problems_shown: tuple[FileProblem, ...] = ()
     #: The first 20 files that ended as coverage gaps (status incomplete), with the reason.
     gaps_shown: tuple[FileProblem, ...] = ()
+    #: Videos (issue 15): None when the case holds none (so the JSON of scans without
+    #: videos is unchanged).
+    videos: VideoCoverage | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +562,23 @@ class ImageCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CarvingSummary:
+    """Carved items and fragment hits of one evidence (issue 17). ``found_again``: carved
+    items whose content is a listed file's (the same content found again, not a new
+    discovery); ``partial``: known incomplete; ``items``: every carved item and partial
+    candidate (up to ``shown`` of them are listed in ``carved``)."""
+
+    items: int
+    intact: int
+    partial: int
+    found_again: int
+    fragments: int
+    caution: str
+    carved: tuple[dict[str, Any], ...] = ()
+    fragment_hits: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a scan (or the demo) reports to a person and a batch script.
 
@@ -476,6 +602,8 @@ class RunSummary:
     case_changes: tuple[FieldChange, ...] | None = field(default=None, metadata=OMIT_NONE)
     #: ``--verify-image`` only.
     image_verification: ImageCheck | None = field(default=None, metadata=OMIT_NONE)
+    #: Disk images carved (issue 17): what carving and fragment matching found.
+    carving: CarvingSummary | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def by_status(self) -> dict[str, int]:

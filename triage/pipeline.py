@@ -11,6 +11,9 @@ worker one task at a time and waits on all pipes at once with a deadline:
 * a worker that exceeds the file's deadline is killed (SIGKILL) and the file ends as an
   ``error`` at the stage it was in (``timeout``); it is not retried (a hang hangs again);
   inside a container each inner item gets a file's deadline again (worker ``Progress``);
+* a video's deadline grows with its duration (read from the container by the worker, which
+  sends its decoding time budget as a ``VideoBudget`` before decoding: the deadline becomes
+  that budget plus the base timeout; issue 15);
 * every task sent comes back as exactly one :class:`~triage.model.FileResult`;
 * large picture decodes are admitted against the scan's total memory budget
   (:mod:`triage.membudget`): a worker asks for a grant before decoding and the supervisor
@@ -44,7 +47,16 @@ from hashsets.algorithms import stream_algorithms
 from . import isolation, membudget
 from .errors import TriageError
 from .model import FileResult, PoolSummary
-from .worker import STAGES, Checkpoint, Progress, StageCell, Task, WorkerOptions, worker_main
+from .worker import (
+    STAGES,
+    Checkpoint,
+    Progress,
+    StageCell,
+    Task,
+    VideoBudget,
+    WorkerOptions,
+    worker_main,
+)
 
 #: Deadline per file: a base plus time for its size at a deliberately slow rate, so a huge
 #: file on a slow disk is not mistaken for a hang.
@@ -378,6 +390,11 @@ class WorkerPool:
                     message.size, self.timeout))
                 # These can come without pause: the checkpoint is due all the same.
                 self._checkpoint_if_due(w, task, on_checkpoint)
+                continue
+            if isinstance(message, VideoBudget):
+                # A video's deadline grows with its duration (issue 15): its decoding time
+                # budget, plus the base timeout for everything around it.
+                w.deadline = max(w.deadline, time.monotonic() + message.seconds + self.timeout)
                 continue
             if isinstance(message, membudget.GrantRequest):
                 self._grant_request(w, message.nbytes)

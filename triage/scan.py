@@ -49,6 +49,7 @@ from .runs import case_run
 from .sources import open_source
 from .sources.base import EntryAmendment, FileEntry, Source
 from .util import display_bytes
+from .videocoverage import video_coverage
 from .worker import Task, WorkerOptions
 
 ENUM_BATCH = 2000
@@ -111,6 +112,8 @@ class ScanOptions:
     update_case: bool = False
     #: Hash the whole image and compare with the hashes stored at acquisition (E01).
     verify_image: bool = False
+    #: Disk images: carve unallocated space, slack and unpartitioned space (issue 17).
+    carve: bool = True
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
@@ -118,7 +121,8 @@ class ScanOptions:
              "memory_budget": self.memory_budget,
              "match": self.match, "store": self.store, "thresholds": self.thresholds,
              "retry_quarantined": self.retry_quarantined,
-             "update_case": self.update_case, "verify_image": self.verify_image}
+             "update_case": self.update_case, "verify_image": self.verify_image,
+             "carve": self.carve}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -203,6 +207,8 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     resolved = _resolve(evidence)
     source = open_source(resolved)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
+    if hasattr(source, "carve"):  # disk images (issue 17)
+        source.carve = options.carve
     started = time.monotonic()
     warnings: list[str] = []
     given_info = {"number": options.case_number, "examiner": options.examiner,
@@ -382,6 +388,12 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     # Nothing pending (an empty folder, a finished scan): no worker is started.
     pool = (_process(case, evidence_id, run_id, source.spec(), options, progress) if files
             else PoolSummary())
+    if ev.source_type != "directory":
+        from .carved import link_found_again
+        from .carved import summary as carving_summary
+
+        link_found_again(case, evidence_id)
+        summary = replace(summary, carving=carving_summary(case, evidence_id))
     summary = replace(summary, pool=pool, counts=summarize(case, evidence_id))
     if options.verify_image:
         summary = replace(summary, image_verification=_verify_image(
@@ -427,6 +439,9 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     if worker.container_seconds > options.timeout / 2:
         # Expansion must give up (and say which limit) before the pool's deadline does.
         worker = replace(worker, container_seconds=options.timeout / 2)
+    blocks = _block_store(options)
+    if blocks is not None and worker.block_store is None:
+        worker = replace(worker, block_store=blocks)
     memory = membudget.plan(options.memory_budget, options.jobs)
     if memory.jobs < memory.jobs_requested:
         progress.warn(f"--jobs {memory.jobs_requested} lowered to {memory.jobs}: "
@@ -484,6 +499,18 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
         return pool.stats.summary()
 
 
+def _block_store(options: ScanOptions) -> str | None:
+    """The block-hash set beside the hash-set store, when one was imported (issue 17:
+    fragment matching is on only then)."""
+    from hashsets.blocks import block_store_path
+    from hashsets.store import default_store_path
+
+    if not options.carve:
+        return None
+    path = block_store_path(Path(options.store) if options.store else default_store_path())
+    return str(path) if path.is_file() else None
+
+
 def _match(case: Case, run_id: int, options: ScanOptions) -> MatchSummary:
     from .matching import match_case
 
@@ -505,7 +532,8 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
                            params).fetchone()[0]
     hashed_bytes = c.execute(
         f"SELECT coalesce(sum(size), 0) FROM files {where} {and_} status IN ('done', "
-        f"'{INCOMPLETE}') AND kind='file'", params).fetchone()[0]
+        f"'{INCOMPLETE}') AND kind='file' AND coalesce(locator, '') NOT LIKE '[\"carve\"%'",
+        params).fetchone()[0]
     dup_groups, dup_files = c.execute(
         "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM hashes h "
         f"JOIN files f ON f.id=h.file_id {where.replace('evidence_id', 'f.evidence_id')} "
@@ -534,4 +562,5 @@ def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:
         images_with_perceptual_hashes=perceptual,
         problems_shown=first_20("'error', 'quarantined'"),
         gaps_shown=first_20(f"'{INCOMPLETE}'"),
+        videos=video_coverage(c, evidence_id),
     )

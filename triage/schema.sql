@@ -102,6 +102,40 @@ CREATE TABLE IF NOT EXISTS images (
     preprocessing TEXT NOT NULL
 ) STRICT;
 
+-- Videos (schema 6, issue 15): the first video stream's facts and its vPDQ frames.
+CREATE TABLE IF NOT EXISTS videos (
+    file_id          INTEGER PRIMARY KEY REFERENCES files(id),
+    container        TEXT,                -- FFmpeg's format name (mov,mp4,m4a,3gp,3g2,mj2)
+    codec            TEXT,
+    width            INTEGER,
+    height           INTEGER,
+    frame_rate       REAL,                -- avg_frame_rate, else r_frame_rate (as vPDQ)
+    duration         REAL,                -- seconds, from the container
+    streams          INTEGER,
+    video_streams    INTEGER,
+    audio_streams    INTEGER,
+    creation_time    TEXT,                -- container tag, as written in the file
+    tags             TEXT,                -- JSON object: device and place tags kept
+    frames_decoded   INTEGER NOT NULL,
+    frames_hashed    INTEGER NOT NULL,
+    seconds_per_hash REAL NOT NULL,       -- 0: every frame
+    hashed_width     INTEGER,
+    hashed_height    INTEGER,
+    preprocessing    TEXT NOT NULL,
+    stopped          TEXT                 -- the bound or problem that ended decoding early
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS video_frames (
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    seq           INTEGER NOT NULL,       -- 0, 1, ... in frame order
+    frame_number  INTEGER NOT NULL,       -- decoded frames counted from 0 (vPDQ)
+    timestamp     REAL NOT NULL,          -- frame number / frame rate, seconds
+    pdq           TEXT NOT NULL,
+    quality       INTEGER NOT NULL,
+    repeats       INTEGER NOT NULL,       -- consecutive hashed frames with this value
+    PRIMARY KEY (file_id, seq)
+) STRICT;
+
 CREATE TABLE IF NOT EXISTS hashes (
     file_id       INTEGER NOT NULL REFERENCES files(id),
     algorithm     TEXT NOT NULL,
@@ -155,10 +189,71 @@ CREATE TABLE IF NOT EXISTS matches (
     offender_identified INTEGER,
     known           INTEGER NOT NULL DEFAULT 0,  -- hit in a "known files" set (NSRL)
     entry_ref       TEXT,                 -- record id in the source (MediaID, line no.)
-    -- the matched set entry's name and other fields, JSON (schema 6, issue 14)
+    -- the matched set entry's name and other fields, JSON (schema 8, issue 14)
     entry_name      TEXT,
     entry_fields    TEXT,
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
+) STRICT;
+
+-- Video hits (schema 6, issue 15): the detail of a matches row of a video or a frame:
+-- Meta's vPDQ rule with both percentages, its thresholds and the matched time ranges.
+CREATE TABLE IF NOT EXISTS video_matches (
+    id               INTEGER PRIMARY KEY,
+    run_id           INTEGER NOT NULL REFERENCES runs(id),
+    match_id         INTEGER NOT NULL REFERENCES matches(id),
+    file_id          INTEGER NOT NULL REFERENCES files(id),
+    kind             TEXT NOT NULL CHECK (kind IN ('video', 'frame', 'picture')),
+    set_id           TEXT NOT NULL,
+    known_video      TEXT,                -- the known video's name (video sets)
+    query_percent    REAL,                -- 'video': share of this video's unique frames
+    known_percent    REAL,                -- 'video': share of the known video's unique frames
+    query_frames     INTEGER,
+    known_frames     INTEGER,
+    query_matched    INTEGER,
+    known_matched    INTEGER,
+    distance         INTEGER NOT NULL,    -- closest frame pair
+    threshold        INTEGER NOT NULL,    -- frame distance threshold
+    min_quality      INTEGER NOT NULL,
+    query_threshold  REAL,
+    known_threshold  REAL,
+    compared_interval REAL,               -- 'video': seconds per frame both were compared at
+    query_ranges     TEXT NOT NULL,       -- JSON [[start, end], ...] seconds in this file
+    known_ranges     TEXT NOT NULL,       -- JSON, seconds in the known video ([] for pictures)
+    UNIQUE (run_id, match_id)
+) STRICT;
+
+-- Items carved from a disk image's unallocated space, file slack or unpartitioned space
+-- (schema 7, issue 17): where each lies. One row per carved item (a files row whose
+-- parent is the area's entry).
+CREATE TABLE IF NOT EXISTS carved (
+    file_id         INTEGER PRIMARY KEY REFERENCES files(id),
+    area            TEXT NOT NULL CHECK (area IN ('unallocated', 'slack', 'unpartitioned')),
+    volume_offset   INTEGER,              -- byte offset of the volume in the image
+    image_offset    INTEGER NOT NULL,     -- byte offset of the item in the image
+    length          INTEGER NOT NULL,     -- bytes carved (or searched, for a partial one)
+    block_size      INTEGER,              -- the volume's block size
+    first_block     INTEGER,              -- block range within the volume
+    last_block      INTEGER,
+    slack_of        TEXT,                 -- display path of the file whose slack held it
+    format          TEXT NOT NULL,        -- jpg, png, gif, bmp, webp, heic, mp4, mov, ...
+    partial         INTEGER NOT NULL DEFAULT 0,  -- 1: known incomplete (no end, no decode)
+    same_as_file_id INTEGER REFERENCES files(id),  -- a listed file with the same SHA-256
+    same_location   INTEGER               -- 1: that file's data starts at image_offset
+) STRICT;
+
+-- Fragments of known files found by block hashes (schema 7, issue 17): one row per known
+-- file found in an area or a file (a files row whose parent is what was searched).
+CREATE TABLE IF NOT EXISTS fragments (
+    file_id       INTEGER PRIMARY KEY REFERENCES files(id),  -- the hit (an inner item)
+    set_name      TEXT NOT NULL,          -- the block-hash set
+    known_path    TEXT NOT NULL,          -- the known file, as imported
+    known_sha256  TEXT NOT NULL,
+    known_size    INTEGER NOT NULL,
+    indexed_bytes INTEGER NOT NULL,       -- bytes of the known file its kept blocks cover
+    found_bytes   INTEGER NOT NULL,       -- of those, bytes found here
+    blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
+    first_offset  INTEGER NOT NULL,       -- where the first one was found
+    runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
 ) STRICT;
 
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).

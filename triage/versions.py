@@ -22,7 +22,7 @@ from . import __version__
 _DISTRIBUTIONS = ("Pillow", "numpy", "python-magic", "typer", "rich", "PyWavelets",
                   "pytsk3", "libewf-python", "libvmdk-python", "libvhdi-python",
                   "libqcow-python", "olefile", "py7zr", "pikepdf", "ijson", "sqlite-utils",
-                  "fpdf2", "cryptography")
+                  "fpdf2", "cryptography", "av")
 
 
 def _version(dist: str) -> str | None:

@@ -31,6 +31,7 @@ from hashsets.algorithms import (
 )
 
 from . import faults, membudget
+from .carving import BlockCollector, is_carve_locator
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -44,6 +45,7 @@ from .model import (
     InnerItem,
     PictureFacts,
     Problem,
+    VideoFacts,
     pickled_by_fields,
 )
 from .picturecheck import DamagedPicture, jpeg_shortfall
@@ -111,6 +113,33 @@ class WorkerOptions:
     #: Expansion time per top-level container (``Limits.max_seconds``: decoding and
     #: hashing the members are not counted; the scan lowers it to half ``--timeout``).
     container_seconds: float = 30.0
+    # -- video (issue 15, triage.video) --
+    #: Decode videos and hash their frames with vPDQ.
+    video: bool = True
+    #: Seconds of video per hashed frame, as vPDQ's seconds_per_hash (1: Meta's default of
+    #: one frame per second; 0: every frame).
+    video_seconds_per_hash: float = 1.0
+    #: Scale frames to N x N before PDQ (Meta's downsample option; 0: the stream's size).
+    video_size: int = 0
+    #: Most frames hashed per video.
+    video_max_frames: int = 100_000
+    #: Most pixels per decoded frame (8K UHD).
+    video_max_pixels: int = 7680 * 4320
+    #: Decoding time budget: base + duration x factor seconds, at most the ceiling.
+    video_base_seconds: float = 60.0
+    video_seconds_per_second: float = 1.0
+    video_max_seconds: float = 1800.0
+    #: Videos up to this size are kept in memory after the single read and decoded from
+    #: there; larger ones are read a second time from the evidence for decoding.
+    video_memory_bytes: int = 256 << 20
+    #: Carving a disk image's unallocated space, slack and unpartitioned space (issue 17):
+    #: bounds per carving area (items, carved bytes, bytes per item).
+    carve_max_items: int = 10_000
+    carve_max_bytes: int = 4 << 30
+    carve_max_item_bytes: int = 64 << 20
+    #: A block-hash set (``hashsets.blocks``) to find fragments of known files in carving
+    #: areas with; None: no fragment matching (none imported).
+    block_store: str | None = None
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]
@@ -158,6 +187,7 @@ class _Draft:
     image: PictureFacts | None = None
     warnings: list[Problem] = field(default_factory=list)
     children: list[InnerItem] = field(default_factory=list)
+    video: VideoFacts | None = None
 
     def freeze(self) -> FileResult:
         return FileResult(
@@ -166,7 +196,7 @@ class _Draft:
             read_status=self.read_status, mime=self.mime,
             media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
             hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
-            children=tuple(self.children))
+            children=tuple(self.children), video=self.video)
 
 
 @pickled_by_fields
@@ -188,6 +218,17 @@ class Progress:
     member that hangs still is."""
 
     size: int
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class VideoBudget:
+    """Sent before a video is decoded (issue 15): the decoding time budget it grows to
+    with its duration (``triage.video.VideoLimits.budget``); the supervisor raises the
+    file's deadline to it plus the base timeout, so that only a decoder that hangs past its
+    own budget is killed."""
+
+    seconds: float
 
 
 class UnsupportedImage(Exception):
@@ -271,14 +312,16 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
 def process_entry(source: Source, identifier: Identifier, task: Task,
                   options: WorkerOptions, set_stage: Callable[[str], None],
                   checkpoint: Callable[[FileResult], None] | None = None,
-                  progress: Callable[[int], None] | None = None) -> FileResult:
+                  progress: Callable[[int], None] | None = None,
+                  budget: Callable[[float], None] | None = None) -> FileResult:
     """Read, identify and hash one entry. Never raises for problems with the file itself:
     they become the result's status, stage and reason.
 
     ``checkpoint`` receives the result as it stands once the file was read in full and its
     digests are known, before decoding and expansion (the stages that hostile content
     targets): if those crash or hang, the supervisor still records the digests.
-    ``progress`` is called around each inner item of a container (see :class:`Progress`)."""
+    ``progress`` is called around each inner item of a container (see :class:`Progress`);
+    ``budget`` with a video's decoding time budget (see :class:`VideoBudget`)."""
     entry, path = task.entry, task.display_path
     result = _Draft(file_id=task.file_id, attempts=task.attempt)
     current = ["idle"]
@@ -296,6 +339,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
             result.read_status = read_status
         return result.freeze()
 
+    if is_carve_locator(entry.locator):  # an image's unallocated space, slack (issue 17)
+        from .carving_worker import carve_entry
+
+        return carve_entry(source, identifier, task, options, stage, progress)
     stage("open")
     try:
         faults.check("open", path)
@@ -306,6 +353,7 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         return fail("open", e, "none")
 
     hashers = [(a.name, a.new()) for a in options.stream_algorithms()]
+    blocks = BlockCollector() if options.block_store else None  # issue 17: fragments
     keep: list[bytes] | None = None
     expand = False
     total = 0
@@ -335,6 +383,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         while chunk:
             for _, hasher in hashers:
                 hasher.update(chunk)
+            if blocks is not None:
+                blocks.update(chunk)
             total += len(chunk)
             chunk = stream.read(CHUNK_SIZE)
             if chunk and keep is not None:
@@ -393,6 +443,11 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                           "kept, no perceptual hash")
         else:
             _perceptual(result, data, options, stage, path)
+    if options.video and result.media_kind == "video" and result.status == DONE:
+        if data is None and checkpoint is not None:
+            checkpoint(result.freeze())
+        _video(result, data, lambda: source.open_entry(entry), total, options, stage, path,
+               budget)
     if kind == "disk" and not options.containers and result.status == DONE:
         result.warnings.append(Problem("container", "NestedDiskImage",
                                        f"nested disk image ({nested_head_kind(first)}): not "
@@ -414,6 +469,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     if data is not None and expand and result.status == DONE:
         stage("expand")
         _expand(result, data, entry.path, identifier, options, stage, path, progress)
+    if blocks is not None and options.block_store:
+        from .carving_worker import file_fragments
+
+        file_fragments(result, blocks, options.block_store, stage)
     return result.freeze()
 
 
@@ -422,11 +481,62 @@ def _keep_limit(kind: str, container: str | None, expand: bool,
     """How large a file may be for its bytes to be kept in memory after the single read:
     images (to decode), containers (to expand) and other data (to carve pictures from)."""
     limit = options.max_decode_bytes if options.perceptual and kind == "image" else 0
+    if options.video and kind == "video":
+        limit = max(limit, options.video_memory_bytes)
     if container is not None:
         limit = max(limit, options.max_container_bytes)
     elif expand:
         limit = max(limit, options.max_carve_bytes)
     return limit
+
+
+def _video(result: _Draft, data: bytes | None, reopen: Callable[[], Any], size: int,
+           options: WorkerOptions, stage: Callable[[str], None], path: str,
+           budget: Callable[[float], None] | None, seconds: float | None = None) -> None:
+    """Decode a video and hash its frames with vPDQ (:mod:`triage.video`), from ``data``
+    when it was kept in memory, else read again through ``reopen``; record the facts and
+    frames, or why not (a bound or an undecodable stream is a coverage gap, damage an
+    error). ``seconds`` caps the time budget (inner items of containers)."""
+    from . import video
+
+    stage("decode")
+    limits = video.limits_of(options)
+    if seconds is not None:
+        limits = replace(limits, max_seconds=min(limits.max_seconds, seconds))
+
+    def opener() -> Any:
+        if data is not None:
+            return io.BytesIO(data)
+        return video.ReopeningReader(reopen, size)
+
+    try:
+        faults.check("decode", path)
+        facts = video.hash_video(opener, limits, budget, result.mime)
+    except video.VideoProblem as e:
+        if e.gap is None:
+            result.warnings.append(Problem("decode", "NoVideoStream", _short(e)))
+        elif e.gap:
+            result.warnings.append(Problem("decode", "VideoNotDecoded", _short(e)))
+            _coverage_gap(result, "decode", f"video not decoded: {_short(e)}; digests kept, "
+                          "no vPDQ")
+        else:
+            result.status, result.stage = ERROR, "decode"
+            result.error_class, result.reason = "VideoDecodeError", _short(e)
+        return
+    except MemoryError as e:
+        result.status, result.stage, result.error_class = ERROR, "decode", "MemoryError"
+        result.reason = f"memory limit exceeded (MemoryError) while decoding the video: {e}"
+        return
+    except (OSError, ValueError) as e:
+        result.status, result.stage = ERROR, "decode"
+        result.error_class, result.reason = e.__class__.__name__, _short(e)
+        return
+    result.video = facts
+    if facts.stopped:
+        result.warnings.append(Problem("decode", "VideoStopped", _short(Exception(
+            facts.stopped))))
+        _coverage_gap(result, "decode", f"video decoded in part: {facts.stopped}; "
+                      f"{len(facts.frames)} hashed frames kept")
 
 
 def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
@@ -565,6 +675,9 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
             _coverage_gap(r, "decode", f"picture not decoded: {len(data)} bytes is over the "
                           f"decode limit ({options.max_decode_bytes} bytes); digests kept, "
                           "no perceptual hash")
+    if options.video and r.media_kind == "video":
+        _video(r, data, lambda: io.BytesIO(data), len(data), options, stage, path, None,
+               seconds=options.container_seconds)
     stage("expand")
     return r.freeze()
 
@@ -733,6 +846,9 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
     def progress(size: int) -> None:
         conn.send(Progress(size))
 
+    def budget(seconds: float) -> None:
+        conn.send(VideoBudget(seconds))
+
     while True:
         try:
             task = membudget.next_message(conn)  # tasks queue up in the pipe (prefetch)
@@ -741,7 +857,7 @@ def worker_main(conn: Connection, spec: tuple[str, Any], options: WorkerOptions,
         if task is None:
             break
         result = process_entry(source, identifier, task, options, set_stage, checkpoint,
-                               progress)
+                               progress, budget)
         set_stage("send")
         conn.send(result)
         set_stage("idle")

@@ -20,6 +20,7 @@ from .base import (
     ParseContext,
     Record,
     Rejected,
+    VideoRecord,
     first_lines,
 )
 from .bsd import BSDChecksums
@@ -34,6 +35,7 @@ from .nsrl3 import NSRLRDS3
 from .perceptual import PerceptualList
 from .plain import PlainList
 from .vics import CAID, VICS
+from .vpdq import VPDQSet
 
 FORMATS: dict[str, Format] = {}
 #: A line that starts with 64 hex digits and goes on (a label): SHA-256 or PDQ.
@@ -47,7 +49,7 @@ def register(fmt: Format) -> Format:
     return fmt
 
 
-for _fmt in (CAID(), VICS(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
+for _fmt in (CAID(), VICS(), VPDQSet(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
              ILook(), BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
     register(_fmt)
 
@@ -80,6 +82,8 @@ def detect_format(path: str | Path) -> Format:
     Raises :class:`HashSetFileError` naming the file when none does.
     """
     p = Path(path)
+    if p.is_dir():  # only video sets come as folders (one file per video)
+        return FORMATS["vpdq"]
     head = read_head(p)
     for fmt in FORMATS.values():
         if fmt.detect(p, head):
@@ -94,4 +98,4 @@ def detect_format(path: str | Path) -> Format:
 
 
 __all__ = ["FORMATS", "Batch", "BulkItem", "Format", "Item", "ParseContext", "Record",
-           "Rejected", "detect_format", "get", "register"]
+           "Rejected", "VideoRecord", "detect_format", "get", "register"]

@@ -7,13 +7,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import HashSetFileError
 from .bounds import ImportLimits, LineReader, clip, open_lines, zip_member_reader
+
+if TYPE_CHECKING:
+    from ..video import Frame
 
 #: Bytes of a file that ``detect`` looks at. Enough for a VICS header or a CSV header row.
 HEAD_SIZE = 64 * 1024
@@ -115,8 +118,21 @@ class ParseContext:
     notes: list[str] = field(default_factory=list)
 
 
-Item = Record | Rejected
-BulkItem = Record | Rejected | Batch
+@dataclass(slots=True)
+class VideoRecord:
+    """One accepted video of a video set (vPDQ, :mod:`hashsets.formats.vpdq`): its name,
+    category and hashed frames in file order. ``ref`` is its 1-based record number."""
+
+    ref: int
+    name: str
+    frames: list[Frame]
+    category_raw: str | None = None
+    #: Where in the source it was read (the file or archive member).
+    source: str = ""
+
+
+Item = Record | Rejected | VideoRecord
+BulkItem = Record | Rejected | Batch | VideoRecord
 
 
 class Format(ABC):

@@ -18,7 +18,16 @@ import pytest
 
 from hashsets.algorithms import ALGORITHMS
 from hashsets.errors import HashSetFileError
-from hashsets.formats import FORMATS, Batch, ParseContext, Record, Rejected, detect_format, get
+from hashsets.formats import (
+    FORMATS,
+    Batch,
+    ParseContext,
+    Record,
+    Rejected,
+    VideoRecord,
+    detect_format,
+    get,
+)
 
 from . import fixtures as fx
 
@@ -51,6 +60,9 @@ SAMPLES: dict[str, Sample] = {
     "perceptual": lambda d: (_write(d / "p.txt", "# pdq\n" + "ab" * 32 + ",label one\n"),
                              1, {}),
     "plain": lambda d: (_write(d / "l.txt", f"{fx.md5(b'1')}\n{fx.md5(b'2').upper()}\n"), 2, {}),
+    # Meta's per-video vPDQ output (testdata/video/vpdq/*.vpdq.txt), one video (issue 15).
+    "vpdq": lambda d: (_write(d / "clip.vpdq.txt", "0,100," + "ab" * 32 + ",0.000\n"
+                              "1,49," + "cd" * 32 + ",0.033\n"), 1, {}),
 }
 
 
@@ -68,11 +80,15 @@ def test_format_contract(name: str, tmp_path: Path) -> None:
     assert detect_format(path).name == name
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
     items = list(fmt.parse(ParseContext(path, options)))
-    records = [i for i in items if isinstance(i, Record)]
+    records = [i for i in items if isinstance(i, Record | VideoRecord)]
     assert len(records) == expected
     refs = [i.ref for i in items]
     assert refs == sorted(refs) and all(r >= 1 for r in refs)
     for r in records:
+        if isinstance(r, VideoRecord):  # a video: its frames' PDQ values, canonical
+            assert r.frames and all(ALGORITHMS["pdq"].normalize(f.pdq) == f.pdq
+                                    for f in r.frames)
+            continue
         assert r.hashes or r.photodna
         for alg, value in r.hashes.items():
             assert ALGORITHMS[alg].normalize(value) == value  # canonical lower-case hex

@@ -160,8 +160,11 @@ class Scan:
         return [e for e in self.entries if e.preset_status and e.preset_status[0] == "error"]
 
 
-def scan(path: Path | str, *, timeout: float = 60, read: bool = True) -> Scan:
+def scan(path: Path | str, *, timeout: float = 60, read: bool = True,
+         carve: bool = False) -> Scan:
+    """``carve``: list the carving areas too (issue 17; off: the TSK oracles list files)."""
     source = ImageSource(str(path), timeout=timeout)
+    source.carve = carve
     describe = source.describe()
     entries: list[FileEntry] = []
     amendments: list[EntryAmendment] = []

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hashsets.algorithms import error_rates
 from hashsets.formats.categories import CAID, DHS, ICSE, PROJECTVIC
 
 from ..model import (
@@ -223,7 +224,9 @@ def explain(f: File, h: Hit) -> str:
         how = (f"near {h.algorithm} match: Hamming distance {h.distance} <= threshold "
                f"{h.threshold}")
     caution = f"; CAUTION: {f.caution}" if f.caution else ""
-    return f"{how} in {kind} {h.set_label}{cat}{caution}"
+    # Video hits (issue 15): their text holds the percentages, time ranges and timestamps.
+    video = f"; {h.entry_ref}" if h.algorithm == "vpdq" and h.entry_ref else ""
+    return f"{how} in {kind} {h.set_label}{cat}{video}{caution}"
 
 
 #: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
@@ -322,10 +325,47 @@ def _size(n: int | None) -> str:
 # -- the document -----------------------------------------------------------------------
 def build(m: ReportModel) -> tuple[Section, ...]:
     """The report's sections, in order."""
+    carved = (_carved(m),) if m.carved_count or m.fragment_count else ()
     return (
-        _summary(m), _hits(m), _coverage(m),
+        _summary(m), _hits(m), _coverage(m), *carved,
         _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m), _duplicates(m),
     )
+
+
+def _carved(m: ReportModel) -> Section:
+    """Carved items and fragments of known files (issue 17), with the caution that carved
+    content may be incomplete."""
+    from ..carved import CAUTION
+
+    blocks: list[Para | Table] = [Para(CAUTION)]
+    rows = []
+    for r in m.carved():
+        where = f"{r['area']}" + (f" of {r['slack_of']}" if r["slack_of"] else "")
+        where += f", image bytes {r['image_offset']}+{r['length']}"
+        if r["first_block"] is not None:
+            where += f", blocks {r['first_block']}-{r['last_block']}"
+        state = "partial carve" if r["partial"] else r["status"]
+        rows.append((r["display_path"], where, r["format"], state, short(r["md5"]),
+                     _s(r["same_as"]) or "-"))
+    if rows:
+        blocks.append(Table(
+            (Col("item", 22, "path"), Col("where", 30), Col("format", 8),
+             Col("outcome", 12), Col("MD5", 12, "mono"), Col("same content as", 16, "path")),
+            tuple(rows), caption="Carved items (\"same content as\": a listed file holds "
+            "exactly these bytes: found again, not a second discovery)", name="carved"))
+    frows = []
+    for r in m.fragments():
+        share = r["found_bytes"] / r["indexed_bytes"] if r["indexed_bytes"] else 0.0
+        frows.append((f"fragment of {r['known_path']}", r["set_name"],
+                      f"{share:.1%} ({r['found_bytes']} of {r['indexed_bytes']} bytes)",
+                      f"{r['found_in']}, from image byte {r['first_offset']}"))
+    if frows:
+        blocks.append(Table(
+            (Col("known file", 28, "path"), Col("block set", 16), Col("share found", 22),
+             Col("where", 34, "path")), tuple(frows),
+            caption="Fragments of known files found by their 4 KiB block hashes",
+            name="fragments"))
+    return Section("carved", "Carved items and fragments of known files", tuple(blocks))
 
 
 def _summary(m: ReportModel) -> Section:
@@ -490,6 +530,8 @@ def _method(m: ReportModel) -> Section:
                             caption="Thresholds"))
     else:
         blocks.append(Para("No thresholds recorded."))
+    # Measured error rates of the thresholds used (issue 14; hashsets/algorithms/error_rates).
+    blocks.extend(Para(text) for text in error_rates.method_statements(m.thresholds))
     if m.preprocessing:
         blocks.append(Table((Col("algorithm", 20), Col("preprocessing", 60, "path"),
                              Col("values", 20, "num")),

@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
+from hashsets.algorithms import error_rates
+
 from ..model import outcome_counts
 from . import Exporter, Sink
 from .model import DUPLICATE_SCOPES, DuplicateGroup, File, ReportModel
@@ -77,7 +79,8 @@ def header(m: ReportModel) -> dict[str, Any]:
                    "thresholds": m.thresholds,
                    "preprocessing": [{"algorithm": a, "preprocessing": p, "values": n}
                                      for a, p, n in m.preprocessing],
-                   "runs": [asdict(r) for r in m.runs]},
+                   "runs": [asdict(r) for r in m.runs],
+                   "error_rates": error_rates.method_data(m.thresholds)},
         "hash_sets": [asdict(s) for s in m.hash_sets],
         "summary": {"status_counts": m.status_counts,
                     "by_outcome": outcome_counts(m.status_counts),
@@ -106,8 +109,12 @@ class JSONLExporter(Exporter):
         for f in model.files():
             out.write(_line(file_object(f)))
         for scope in DUPLICATE_SCOPES:
-            for g in model.duplicate_groups(scope):
-                out.write(_line(duplicate_object(g)))
+            for group in model.duplicate_groups(scope):
+                out.write(_line(duplicate_object(group)))
+        for c in model.carved():  # issue 17: carved items, then fragment hits
+            out.write(_line({"type": "carved", **c}))
+        for g in model.fragments():
+            out.write(_line({"type": "fragment", **g}))
         for x in model.errors():
             out.write(_line({"type": "error", **asdict(x)}))
         for a in model.audit:

@@ -281,6 +281,33 @@ class ReportModel:
         """The duplicate groups of one scope (``files`` or ``inner``; streamed, one group
         held at a time)."""
         return self.reader.duplicate_groups(scope)
+    #: Carved items and fragment hits (issue 17): counts; rows by :meth:`carved`.
+    carved_count: int = 0
+    fragment_count: int = 0
+
+    def carved(self) -> Iterator[dict[str, Any]]:
+        """Every carved item, in evidence then image order (streamed)."""
+        if not self.carved_count:
+            return iter(())
+        return self.reader.rows(
+            "SELECT f.display_path, k.area, k.image_offset, k.length, k.first_block, "
+            "k.last_block, k.block_size, k.slack_of, k.format, k.partial, f.status, "
+            "f.status_reason, (SELECT value FROM hashes WHERE file_id = f.id AND "
+            "algorithm = 'md5') AS md5, s.display_path AS same_as "
+            "FROM carved k JOIN files f ON f.id = k.file_id "
+            "LEFT JOIN files s ON s.id = k.same_as_file_id "
+            "ORDER BY f.evidence_id, k.image_offset, k.file_id")
+
+    def fragments(self) -> Iterator[dict[str, Any]]:
+        """Every fragment hit, in evidence then image order (streamed)."""
+        if not self.fragment_count:
+            return iter(())
+        return self.reader.rows(
+            "SELECT p.display_path AS found_in, g.set_name, g.known_path, g.known_sha256, "
+            "g.indexed_bytes, g.found_bytes, g.blocks, g.first_offset, g.runs "
+            "FROM fragments g JOIN files f ON f.id = g.file_id "
+            "JOIN files p ON p.id = f.parent_id "
+            "ORDER BY f.evidence_id, g.first_offset, g.file_id")
 
     def files(self) -> Iterator[File]:
         """Every file entry (streamed)."""
@@ -394,7 +421,16 @@ def load(case: Case, generated_utc: str, tool_version: str,
                                   [run_id, f"%{OVERWRITTEN_NOTE}%"]),
         coverage=_coverage(rd),
         reader=rd, signer_fingerprint=signer_fingerprint,
+        carved_count=_count_if(rd, "carved"), fragment_count=_count_if(rd, "fragments"),
         duplicates=_duplicate_counts(rd))
+
+
+def _count_if(rd: CaseReader, table: str) -> int:
+    """Rows of a table added by schema 6 (issue 17); 0 in a case opened without it."""
+    if not rd.count("SELECT count(*) AS n FROM sqlite_schema WHERE type='table' AND name=?",
+                    [table]):
+        return 0
+    return rd.count(f"SELECT count(*) AS n FROM {table}")
 
 
 def _coverage(rd: CaseReader) -> tuple[CoverageGroup, ...]:

@@ -20,6 +20,7 @@ attribute ``"{type}-{id}"`` (NTFS) or ``default``.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO, ClassVar
@@ -35,6 +36,9 @@ class ImageSource(Source):
     """A disk image file (or the first segment of a split set)."""
 
     name: ClassVar[str] = "image"
+    #: List each volume's unallocated space, its files' slack and the disk's unpartitioned
+    #: space as carving entries (issue 17; ``scan --no-carve`` turns it off).
+    carve: bool = True
 
     def __init__(self, path: str, *, timeout: float | None = None) -> None:
         """``timeout``: :attr:`enumeration_timeout` (default: the Source contract's)."""
@@ -119,10 +123,18 @@ class ImageSource(Source):
 
         if not entry.readable or entry.locator is None:
             raise EvidenceError(f"{self.path}: {entry.path!r} is not a readable entry")
+        if entry.locator[0] == "carve":  # a carving area (issue 17): its ranges, in order
+            return _RangeStream(self._open_container(),  # type: ignore[return-value]
+                                [(int(o), int(n)) for o, n, _ in entry.locator[5]])
         offset = entry.locator[0]
         fs = self._fs(offset)
         label = f"{self.path}:{entry.path.decode('utf-8', 'backslashreplace')}"
         return open_content(fs, entry.locator, label)  # type: ignore[return-value]
+
+    def read_image(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the media at ``offset`` (worker side: carving reads the
+        image's unallocated ranges directly). Raises ``OSError`` for an unreadable range."""
+        return self._open_container().read(offset, size)
 
     def close(self) -> None:
         self._fs_cache.clear()
@@ -184,7 +196,7 @@ class ImageSource(Source):
         cleanly, else why not ("crashed ...", "hung ..."); ``current[0]`` is then the
         volume it was working on."""
         for msg in run_child(self.path, self.kind or "raw", mode, start,
-                             self.enumeration_timeout):
+                             self.enumeration_timeout, carve=self.carve):
             tag = msg[0]
             if tag == "layout":
                 if sink is not None:
@@ -200,6 +212,36 @@ class ImageSource(Source):
             elif tag == "end":
                 return msg[1]
         return "ended without a status"  # pragma: no cover - run_child always ends with "end"
+
+
+class _RangeStream(io.RawIOBase):
+    """The bytes of some ranges of the media, one after the other (a carving area)."""
+
+    def __init__(self, container: Container, ranges: list[tuple[int, int]]) -> None:
+        super().__init__()
+        self._container = container
+        self._ranges = ranges
+        self._i = 0
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while self._i < len(self._ranges):
+            off, length = self._ranges[self._i]
+            if self._pos >= length:
+                self._i += 1
+                self._pos = 0
+                continue
+            n = length - self._pos if size is None or size < 0 else min(size,
+                                                                         length - self._pos)
+            data = self._container.read(off + self._pos, n)
+            if len(data) != n:
+                raise OSError(f"image range at byte {off + self._pos}: short read")
+            self._pos += n
+            return data
+        return b""
 
 
 # --------------------------------------------------------------------------- verify

@@ -26,9 +26,10 @@ from typing import Any
 import pytsk3
 
 from ..errors import EvidenceError
-from . import base
+from . import base, unalloc
 from .base import EntryAmendment, FileEntry, Problem
 from .disk_containers import Container
+from .unalloc import SlackCollector
 
 MAX_DEPTH = 128  # deeper directory nesting is treated as a damaged file system (cycle)
 READ_CHUNK = 1 << 20
@@ -50,6 +51,7 @@ _NAME_FLAG_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
 _META_FLAG_ALLOC = int(pytsk3.TSK_FS_META_FLAG_ALLOC)
 _META_FLAG_UNALLOC = int(pytsk3.TSK_FS_META_FLAG_UNALLOC)
 _VS_PART_FLAG_ALLOC = int(pytsk3.TSK_VS_PART_FLAG_ALLOC)
+_VS_PART_FLAG_UNALLOC = int(pytsk3.TSK_VS_PART_FLAG_UNALLOC)
 
 # Not applicable by design (status ``skipped``, issue 12's outcome classes): entries that are
 # recorded but never read because there is nothing of the user's to read, by the format's
@@ -162,6 +164,9 @@ class Layout:
     partitions: list[dict[str, Any]] = field(default_factory=list)  # every table entry
     volumes: list[Volume] = field(default_factory=list)
     error: str | None = None
+    #: ``(byte offset, length)`` of the volume system's unallocated entries (space no
+    #: partition holds; issue 17 carves it).
+    unpartitioned: list[tuple[int, int]] = field(default_factory=list)
 
 
 def probe_layout(img: pytsk3.Img_Info, sector_size: int = 512) -> Layout:
@@ -197,6 +202,8 @@ def probe_layout(img: pytsk3.Img_Info, sector_size: int = 512) -> Layout:
                  "allocated": bool(int(part.flags) & _VS_PART_FLAG_ALLOC)}
         layout.partitions.append(entry)
         if not entry["allocated"]:
+            if int(part.flags) & _VS_PART_FLAG_UNALLOC and entry["length"] > 0:
+                layout.unpartitioned.append((entry["offset"], entry["length"]))
             continue
         scanned += 1
         vol = Volume(len(layout.volumes), entry["offset"], entry["length"], desc,
@@ -285,11 +292,12 @@ def _times(meta: Any) -> tuple[dict[str, float | None], dict[str, Any]]:
     return out, raw
 
 
-def walk_volume(img: pytsk3.Img_Info, vol: Volume,
-                check: bool = True) -> Iterator[FileEntry | EntryAmendment]:
+def walk_volume(img: pytsk3.Img_Info, vol: Volume, check: bool = True,
+                carve: bool = False) -> Iterator[FileEntry | EntryAmendment]:
     """Every entry of one volume, depth first, children in name-byte order, then (``check``)
     the :class:`EntryAmendment` items of the block-ownership consistency check
-    (:class:`BlockCheck`).
+    (:class:`BlockCheck`), then (``carve``, issue 17) the entries of the volume's
+    unallocated space and of its files' slack (:func:`carve_areas`).
 
     Cycle and depth protection: a directory meta address is entered once; nesting deeper
     than MAX_DEPTH ends that branch with an error entry. Per-directory failures become error
@@ -297,6 +305,7 @@ def walk_volume(img: pytsk3.Img_Info, vol: Volume,
     """
     fs = pytsk3.FS_Info(img, offset=vol.offset)
     blocks = BlockCheck(img, fs, vol) if check else None
+    slack = SlackCollector(vol.offset, int(fs.info.block_size)) if carve else None
     ntfs = vol.fs_type == "ntfs"
     fat = vol.fs_type in ("fat12", "fat16", "fat32")
     root = int(fs.info.root_inum)
@@ -340,9 +349,44 @@ def walk_volume(img: pytsk3.Img_Info, vol: Volume,
                 subdirs.append((descend, rel, depth + 1, entry.deleted))
             if blocks is not None and loaded:
                 blocks.add(loaded[0], produced)
+            if slack is not None and loaded and produced and not produced[0].deleted:
+                slack.add(loaded[0], _display(produced[0].path), _DATA_ATTRS,
+                          _ATTR_FLAG_NONRES, _RUN_FLAG_NODATA)
         stack.extend(reversed(subdirs))
     if blocks is not None:
         yield from blocks.finish()
+    if slack is not None:
+        yield from carve_areas(img, fs, vol, slack)
+
+
+def carve_areas(img: Any, fs: Any, vol: Volume, slack: SlackCollector) -> Iterator[FileEntry]:
+    """The carving entries of one walked volume (issue 17): its unallocated space, from
+    the file system's allocation map (:func:`unalloc.free_blocks`), and its files' slack.
+    An allocation map that cannot be read is an error entry, never a silent skip."""
+    folder = vol.prefix
+    limit = int(img.get_size())
+    try:
+        runs, bs, method = unalloc.free_blocks(img.read, fs, vol.fs_type, vol.offset,
+                                               slack.allocated)
+    except (OSError, ValueError, struct.error) as e:
+        yield FileEntry(identity=f"{vol.offset}:carve:unallocated:error",
+                        path=(folder + b"/" if folder else b"") + b"$Unallocated",
+                        kind=base.OTHER, preset_status=(
+                            "error", "enumerate", f"unallocated space not carved: the "
+                            f"allocation map of the {vol.fs_type} volume cannot be read: "
+                            f"{type(e).__name__}: {_tsk_msg(e)}"))
+    else:
+        area = unalloc.Area(unalloc.UNALLOCATED, vol.offset, bs, method,
+                            unalloc.to_bytes(runs, vol.offset, bs, limit))
+        if area.ranges:
+            yield from unalloc.area_entries(area, folder)
+    if slack.slack:
+        note = (f"slack of only the first {unalloc.MAX_SLACK_RANGES} files listed; "
+                f"{slack.dropped} more not carved") if slack.dropped else None
+        ranges = [(o, min(n, limit - o), w) for o, n, w in sorted(slack.slack) if o < limit]
+        area = unalloc.Area(unalloc.SLACK, vol.offset, slack.block_size,
+                            "the allocated files' data runs past their sizes", ranges, note)
+        yield from unalloc.area_entries(area, folder)
 
 
 def _error_entry(vol: Volume, path: bytes, addr: int | None, stage: str,

@@ -25,22 +25,24 @@ BATCH_SECONDS = 0.5
 
 
 def run_child(path: str, kind: str, mode: str, start: int,
-              timeout: float) -> Iterator[tuple[Any, ...]]:
-    """Start the child and yield its messages; always ends with ``("end", reason|None)``."""
-    yield from isolation.stream(child_main, (path, kind, mode, start), timeout,
+              timeout: float, carve: bool = False) -> Iterator[tuple[Any, ...]]:
+    """Start the child and yield its messages; always ends with ``("end", reason|None)``.
+    ``carve``: list each volume's carving areas too (issue 17)."""
+    yield from isolation.stream(child_main, (path, kind, mode, start, carve), timeout,
                                 name="tsk-enumeration")
 
 
 # --------------------------------------------------------------------------- child side
 
 
-def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) -> int:
+def child_main(conn: Connection, path: str, kind: str, mode: str, start: int,
+               carve: bool = False) -> int:
     """Probe the layout and (mode ``walk``) walk volumes ``start``.. sending messages."""
     # libtsk converts FAT local times with mktime(): the child runs in UTC.
     os.environ["TZ"] = "UTC"
     time.tzset()
     _fault_injection("start")
-    from . import base
+    from . import base, unalloc
     from .base import FileEntry
     from .disk_containers import open_container
     from .tsk import ContainerImg, blank_volume, probe_layout, walk_volume
@@ -74,15 +76,24 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) ->
                     else None
                 status = ("skipped", "enumerate", blank) if blank else \
                     ("error", "enumerate", vol.error)
-                conn.send(("entries", [FileEntry(
+                listed: list[Any] = [FileEntry(
                     identity=f"{vol.offset}:volume:error", path=vol.prefix,
-                    kind=base.OTHER, preset_status=status)]))
+                    kind=base.OTHER, preset_status=status)]
+                if carve and not blank and vol.length > 0 and vol.offset < img.get_size():
+                    # No file system to ask: every byte of the volume may hold deleted
+                    # pictures (a card whose file system was wiped), so all of it is carved.
+                    whole = unalloc.Area(
+                        unalloc.UNALLOCATED, vol.offset, layout.sector_size,
+                        "the whole volume (no file system libtsk can open)",
+                        [(vol.offset, min(vol.length, img.get_size() - vol.offset), None)])
+                    listed.extend(unalloc.area_entries(whole, vol.prefix))
+                conn.send(("entries", listed))
                 conn.send(("volume_done", vol.index))
                 continue
             batch: list[Any] = []
             last = time.monotonic()
             try:
-                for entry in walk_volume(img, vol):
+                for entry in walk_volume(img, vol, carve=carve):
                     batch.append(entry)
                     if len(batch) >= BATCH or time.monotonic() - last > BATCH_SECONDS:
                         conn.send(("entries", batch))
@@ -100,6 +111,14 @@ def child_main(conn: Connection, path: str, kind: str, mode: str, start: int) ->
                 conn.send(("entries", batch))
             _fault_injection("volume_done")
             conn.send(("volume_done", vol.index))
+        if carve and layout.unpartitioned:  # the child that reaches the end says it
+            size = img.get_size()
+            ranges: list[tuple[int, int, str | None]] = [
+                (o, min(n, size - o), None) for o, n in layout.unpartitioned if o < size]
+            area = unalloc.Area(unalloc.UNPARTITIONED, 0, layout.sector_size,
+                                f"the {layout.volume_system} partition table's unallocated "
+                                "entries", ranges)
+            conn.send(("entries", unalloc.area_entries(area, b"")))
     conn.send(("done",))
     return 0
 
