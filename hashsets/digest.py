@@ -162,7 +162,8 @@ def set_row_digests(row: Mapping[str, Any]) -> dict[str, str]:
 def compute(conn: sqlite3.Connection, row: Mapping[str, Any], tables: Mapping[str, str],
             nbytes: Mapping[str, int], entry_table: str | None,
             known: Mapping[str, str] | None = None,
-            entries: Mapping[str, str] | None = None) -> dict[str, Any]:
+            entries: Mapping[str, str] | None = None,
+            video_table: str | None = None) -> dict[str, Any]:
     """The digest of one set: ``row`` is its ``sets`` row without ``num`` and ``digest``,
     ``tables`` maps algorithm to hash table, ``nbytes`` algorithm to value length.
     ``known`` holds hash-table digests the importer computed from the very arrays it wrote
@@ -177,6 +178,8 @@ def compute(conn: sqlite3.Connection, row: Mapping[str, Any], tables: Mapping[st
                    for alg, t in sorted(tables.items())},
         "entries": (dict(entries) if entries is not None else
                     entry_digests(conn, entry_table) if entry_table else {}),
+        # A video set's frames (``v{num}``, read back: one row per video), per column.
+        **({"videos": entry_digests(conn, video_table)} if video_table else {}),
     }
 
 
@@ -185,7 +188,7 @@ def differences(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str
     'category'``, ``set field 'known'``, ``entry table missing``..."""
     out: list[str] = []
     for part, what in (("set", "set field"), ("hashes", "stored values of"),
-                       ("entries", "entry field")):
+                       ("entries", "entry field"), ("videos", "video field")):
         a = recorded.get(part) or {}
         b = now.get(part) or {}
         for key in sorted(set(a) | set(b)):

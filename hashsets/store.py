@@ -138,6 +138,11 @@ _ENTRY_COLUMNS = ("ref", "category", "category_raw", "series", "victim_identifie
                   "photodna", "fields")
 
 
+#: An entry table (``_ENTRY_COLUMNS``; ``fields`` since schema 4).
+_ENTRY_TABLE = ("CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, category_raw TEXT, "
+                "series TEXT, victim_identified INTEGER, offender_identified INTEGER, "
+                "is_distributed INTEGER, baseline INTEGER, entry_ref TEXT, name TEXT, "
+                "photodna TEXT, fields TEXT)")
 #: The INTEGER columns of an entry table (the others are TEXT).
 _ENTRY_INTEGER_COLUMNS = ("ref", "victim_identified", "offender_identified", "is_distributed",
                           "baseline")
@@ -669,14 +674,11 @@ class HashSetStore:
                 c.execute(f"INSERT INTO v{num} VALUES (?, ?, ?, ?, ?, ?)",
                           (item.ref, len(item.frames), *pack(item.frames)))
                 if not has_entries:
-                    c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
-                              "category_raw TEXT, series TEXT, victim_identified INTEGER, "
-                              "offender_identified INTEGER, is_distributed INTEGER, "
-                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT)")
+                    c.execute(_ENTRY_TABLE.format(num=num))
                     has_entries = True
                 entry_rows.append((item.ref, label(mapping, item.category_raw),
                                    item.category_raw, None, None, None, None, None,
-                                   item.source, item.name, None))
+                                   item.source, item.name, None, None))
                 videos += 1
                 video_frames += len(item.frames)
                 accepted += 1
@@ -697,11 +699,7 @@ class HashSetStore:
                     spill_if_large()
             if item.has_metadata:
                 if not has_entries:
-                    c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
-                              "category_raw TEXT, series TEXT, victim_identified INTEGER, "
-                              "offender_identified INTEGER, is_distributed INTEGER, "
-                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT, "
-                              "fields TEXT)")
+                    c.execute(_ENTRY_TABLE.format(num=num))
                     has_entries = True
                 entry_rows.append((
                     item.ref, label(mapping, item.category_raw), item.category_raw, item.series,
@@ -768,7 +766,7 @@ class HashSetStore:
         return dg.compute(self.conn, dict(zip(names, row, strict=True)), self.tables(s),
                           {alg: ALGORITHMS[alg].hex_length // 2 if alg in ALGORITHMS else 0
                            for alg in s.hash_counts}, self.entry_table(s), written,
-                          entries)
+                          entries, self.video_table(s))
 
     # -- removing and verifying --------------------------------------------------------
     def remove(self, ident: str) -> SetInfo:

@@ -351,3 +351,17 @@ def test_entry_text_with_a_nul_is_read_back(store: HashSetStore, tmp_path: Path)
     p.write_text(f"md5,name\n{fx.md5(b'a')},a\x00b.jpg\n")
     s = store.import_file(p).set
     assert [r.status for r in store.verify()] == ["ok"] and s.digest is not None
+
+
+def test_a_changed_video_frame_is_named(tmp_path: Path) -> None:
+    from .test_formats import SAMPLES
+
+    path, _, options = SAMPLES["vpdq"](tmp_path)
+    with HashSetStore(tmp_path / "s.sqlite") as st:
+        s = st.import_file(path, format="vpdq", options=options or None).set
+        vt = st.video_table(s)
+        assert vt is not None and [r.status for r in st.verify()] == ["ok"]
+        st.conn.execute(f"UPDATE {vt} SET pdq = zeroblob(length(pdq)) WHERE ref = "
+                        f"(SELECT min(ref) FROM {vt})")
+        [r] = st.verify()
+        assert r.status == "altered" and "video field 'pdq'" in r.detail
