@@ -159,8 +159,8 @@ def test_killed_then_resumed_scan_and_a_later_match_verify_clean(
     # says so without failing.
     r = _verify(case)
     assert r.returncode == 0, r.stdout
-    assert ("no digest recorded for runs, evidence, files, hashes, images, errors (its first "
-            "run never ended): NOT verifiable") in r.stdout
+    assert ("no digest recorded for runs, evidence, files, hashes, images, hash_variants, "
+            "errors (its first run never ended): NOT verifiable") in r.stdout
     summary = scan_json(evidence, case)  # the resume
     assert summary["resumed"] is True and summary["by_status"].get("pending", 0) == 0
     interrupted = rows(case, "SELECT details FROM audit WHERE action='run.interrupted'")

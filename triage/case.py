@@ -66,6 +66,13 @@ APPEND_ONLY_TRIGGERS = ("audit_no_update", "audit_no_delete")
 LOCK_NAME = "case.lock"
 #: Files of a case that triage opens and must never reach through a symbolic link.
 CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
+#: ``hash_variants.variant`` of a draft-decoded value that a full-decode confirmation
+#: replaced in ``hashes`` (issue 14), and the preprocessing step that marks a draft decode
+#: (written by :func:`triage.worker.decode_image`).
+DRAFT_VARIANT = "draft"
+DRAFT_STEP = "JPEG draft decode"
+VARIANT_INSERT = ("INSERT OR REPLACE INTO hash_variants(file_id, algorithm, variant, value, "
+                  "quality, preprocessing) VALUES (?, ?, ?, ?, ?, ?)")
 
 
 def _v4_no_libmagic_description(c: sqlite3.Connection) -> None:
@@ -177,7 +184,28 @@ def _v7_carved(c: sqlite3.Connection) -> None:
     c.execute(_V7_FRAGMENTS)
 
 
-def _v8_match_entry(c: sqlite3.Connection) -> None:
+def _v8_picture_variants(c: sqlite3.Connection) -> None:
+    # Issue 14: hashes of rotated, mirrored and unletterboxed forms of pictures, and what a
+    # hit needs to be weighed (variant, quality, grade, decode, files with the same value).
+    # Old cases have no variants (a rescan computes them) and their old hits no grade.
+    # (Idempotent: a case stamped older by hand, as in a test, may have them already.)
+    have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
+    for column, kind in (("variant", "TEXT"), ("quality", "INTEGER"), ("grade", "TEXT"),
+                         ("decode", "TEXT"), ("files_same_value", "INTEGER")):
+        if column not in have:
+            c.execute(f"ALTER TABLE matches ADD COLUMN {column} {kind}")
+    c.execute("""CREATE TABLE IF NOT EXISTS hash_variants (
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    algorithm     TEXT NOT NULL,
+    variant       TEXT NOT NULL,          -- rot90, flipx, unletterboxed+rot90, draft, ...
+    value         TEXT NOT NULL,          -- canonical lower-case hex
+    quality       INTEGER,
+    preprocessing TEXT,
+    PRIMARY KEY (file_id, algorithm, variant)
+) STRICT""")
+
+
+def _v9_match_entry(c: sqlite3.Connection) -> None:
     # Issue 14 #6: the matched set entry's name and fields, copied from the store, so that
     # the case alone says which record matched (older matches have none: NULL).
     have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
@@ -205,8 +233,10 @@ CASE_SCHEMA = SchemaLine(
         Migration(6, "videos, vPDQ frames and video hits (issue 15)", _v6_videos),
         Migration(7, "carved items and block-hash fragment hits in disk images (issue 17)",
                   _v7_carved),
-        Migration(8, "matched set entry's name and fields in each match (issue 14 hash sets)",
-                  _v8_match_entry),
+        Migration(8, "picture variants and graded hits (issue 14: rotations, mirror images, "
+                  "unletterboxing, full-decode confirmation)", _v8_picture_variants),
+        Migration(9, "matched set entry's name and fields in each match (issue 14 hash sets)",
+                  _v9_match_entry),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1061,6 +1091,12 @@ class Case:
         with self.transaction() as c:
             self._write_results(c, run_id, results)
 
+    def write_results_in(self, c: sqlite3.Connection, run_id: int,
+                         results: Sequence[FileResult]) -> None:
+        """Record final results inside a transaction the caller holds (an
+        :meth:`audited_change`: ``triage match``'s full-decode confirmation)."""
+        self._write_results(c, run_id, results)
+
     def _write_results(self, c: sqlite3.Connection, run_id: int,
                        results: Sequence[FileResult]) -> None:
         now = utc_now()
@@ -1069,60 +1105,139 @@ class Case:
             if r.children:
                 pending[i], inner = self._insert_children(c, run_id, r)
                 pending.extend(inner)
+        if len({r.file_id for r in pending}) != len(pending):
+            for r in pending:  # the same file twice: one at a time, in order
+                self._write_result(c, run_id, r, now)
+            return
+        # Each result touches only its own file's rows, so the same statements for all of
+        # them run as one executemany each (issue 13: five statements per file made the
+        # supervisor's share of many small files); the errors rows keep the per-file order
+        # of the one-at-a-time path, so their ids are the same.
+        kept = {r.file_id for r in pending if self._keeps_checkpoint(c, r)}
+        plain = [r for r in pending if r.file_id not in kept]
+        c.executemany(
+            "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+            "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? WHERE id=?",
+            [(r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.media_kind,
+              r.ext_mismatch, run_id, r.file_id) for r in plain])
+        for r in plain:
+            self._replace_variants(c, r)
+        c.executemany("DELETE FROM hashes WHERE file_id=?", [(r.file_id,) for r in plain])
         for r in pending:
-            # A file given up before this attempt read it in full keeps what an earlier
-            # attempt's checkpoint recorded (identification and digests).
-            keep = r.status == "quarantined" and not r.hashes and c.execute(
-                "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
-                (r.file_id,)).fetchone() is not None
-            if keep:
-                c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
-                          "attempts=?, run_id=? WHERE id=?",
-                          (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
-                streams = [a.name for a in stream_algorithms()]
-                c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
-                          f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
-            else:
-                c.execute(
-                    "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                    "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
-                    "WHERE id=?",
-                    (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
-                     r.media_kind, r.ext_mismatch, run_id, r.file_id))
-                c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
-            c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
-            # Writing the same result twice (an interrupt between commit and bookkeeping)
-            # must not duplicate its error rows; enumeration/file-system rows stay.
-            c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
-                      f"({', '.join('?' * len(RESULT_STAGES))})",
-                      (r.file_id, run_id, *RESULT_STAGES))
-            if r.hashes:
-                c.executemany(
-                    "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
-                     for h in r.hashes])
-            if r.image:
-                im = r.image
-                c.execute(
-                    "INSERT INTO images(file_id, format, width, height, mode, frames, "
-                    "decoded_width, decoded_height, preprocessing) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
-                     im.decoded_width, im.decoded_height, im.preprocessing))
+            if r.file_id in kept:
+                self._keep_checkpoint(c, run_id, r)
+        for table in ("images", "videos", "video_frames"):
+            c.executemany(f"DELETE FROM {table} WHERE file_id=?",
+                          [(r.file_id,) for r in pending])
+        c.executemany(
+            "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+             for r in pending for h in r.hashes if h.variant is None])
+        c.executemany(VARIANT_INSERT, [(r.file_id, h.algorithm, h.variant, h.value, h.quality,
+                                        h.preprocessing)
+                                       for r in pending for h in r.hashes
+                                       if h.variant is not None])
+        c.executemany(
+            "INSERT INTO images(file_id, format, width, height, mode, frames, "
+            "decoded_width, decoded_height, preprocessing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+              im.decoded_width, im.decoded_height, im.preprocessing)
+             for r in pending if (im := r.image)])
+        for r in pending:
             if r.video:
                 _write_video(c, r.file_id, r.video)
-            if r.status in ("error", "quarantined"):
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, r.stage or "unknown",
-                           r.error_class or "Error", r.reason or "", now))
-            for w in r.warnings:
-                c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
-                          "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
-                          (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+        for r in pending:
+            self._write_errors(c, run_id, r, now)
+
+    @staticmethod
+    def _keeps_checkpoint(c: sqlite3.Connection, r: FileResult) -> bool:
+        """A file given up before this attempt read it in full keeps what an earlier
+        attempt's checkpoint recorded (identification and digests)."""
+        return r.status == "quarantined" and not r.hashes and c.execute(
+            "SELECT 1 FROM hashes WHERE file_id=? AND algorithm='sha256'",
+            (r.file_id,)).fetchone() is not None
+
+    @staticmethod
+    def _keep_checkpoint(c: sqlite3.Connection, run_id: int, r: FileResult) -> None:
+        c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
+                  "attempts=?, run_id=? WHERE id=?",
+                  (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
+        streams = [a.name for a in stream_algorithms()]
+        c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
+                  f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
+        c.execute("DELETE FROM hash_variants WHERE file_id=?", (r.file_id,))
+
+    @staticmethod
+    def _replace_variants(c: sqlite3.Connection, r: FileResult) -> None:
+        """Before a result's ``hashes`` are replaced: drop its picture variants (issue 14),
+        except that a full-decode confirmation keeps the draft-decoded values it replaces,
+        as variant "draft", for the record."""
+        if r.full_decode:
+            c.execute("DELETE FROM hash_variants WHERE file_id=? AND variant != ?",
+                      (r.file_id, DRAFT_VARIANT))
+            c.execute(
+                "INSERT OR REPLACE INTO hash_variants(file_id, algorithm, variant, value, "
+                "quality, preprocessing) SELECT file_id, algorithm, ?, value, quality, "
+                "preprocessing FROM hashes WHERE file_id=? AND instr(preprocessing, ?) > 0",
+                (DRAFT_VARIANT, r.file_id, DRAFT_STEP))
+        else:
+            c.execute("DELETE FROM hash_variants WHERE file_id=?", (r.file_id,))
+
+    @staticmethod
+    def _write_errors(c: sqlite3.Connection, run_id: int, r: FileResult, now: str) -> None:
+        # Writing the same result twice (an interrupt between commit and bookkeeping)
+        # must not duplicate its error rows; enumeration/file-system rows stay.
+        c.execute(f"DELETE FROM errors WHERE file_id=? AND run_id=? AND stage IN "
+                  f"({', '.join('?' * len(RESULT_STAGES))})",
+                  (r.file_id, run_id, *RESULT_STAGES))
+        if r.status in ("error", "quarantined"):
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, r.stage or "unknown",
+                       r.error_class or "Error", r.reason or "", now))
+        for w in r.warnings:
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, "
+                      "message, time_utc) VALUES (?, ?, ?, ?, ?, ?)",
+                      (r.file_id, run_id, w.stage, w.error_class, w.message, now))
+
+    def _write_result(self, c: sqlite3.Connection, run_id: int, r: FileResult,
+                      now: str) -> None:
+        """One result's rows (the batched path of :meth:`_write_results`, one file)."""
+        if self._keeps_checkpoint(c, r):
+            self._keep_checkpoint(c, run_id, r)
+        else:
+            c.execute(
+                "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
+                "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
+                "WHERE id=?",
+                (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
+                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
+            self._replace_variants(c, r)
+            c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
+        c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
+        if r.hashes:
+            c.executemany(
+                "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(r.file_id, h.algorithm, h.value, h.quality, h.preprocessing)
+                 for h in r.hashes if h.variant is None])
+            c.executemany(VARIANT_INSERT, [(r.file_id, h.algorithm, h.variant, h.value,
+                                            h.quality, h.preprocessing)
+                                           for h in r.hashes if h.variant is not None])
+        if r.image:
+            im = r.image
+            c.execute(
+                "INSERT INTO images(file_id, format, width, height, mode, frames, "
+                "decoded_width, decoded_height, preprocessing) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.file_id, im.format, im.width, im.height, im.mode, im.frames,
+                 im.decoded_width, im.decoded_height, im.preprocessing))
+        if r.video:
+            _write_video(c, r.file_id, r.video)
+        self._write_errors(c, run_id, r, now)
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
                          parent: FileResult) -> tuple[FileResult, list[FileResult]]:
@@ -1350,6 +1465,28 @@ class Case:
                     "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
                     "AND status='pending' AND id>? ORDER BY id LIMIT ?",
                     (evidence_id, after_id, limit))]
+
+    def entries_by_id(self, evidence_id: int, file_ids: Sequence[int]) -> list[PendingEntry]:
+        """Entries of one evidence by id (as :meth:`pending_page` rebuilds them, whatever
+        their status), in id order: the second pass of a scan (issue 14's full-decode
+        confirmation) hands them to workers again."""
+        out: list[PendingEntry] = []
+        ids = sorted(set(file_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out.extend(
+                PendingEntry(file_id=fid, entry=FileEntry(
+                    identity=identity, path=path, kind=kind, size=size, inode=inode,
+                    locator=json.loads(locator) if locator else None),
+                    display_path=display, extension=ext, attempts=attempts,
+                    worker_crashes=crashes)
+                for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
+                crashes in self.conn.execute(
+                    "SELECT id, identity, path, display_path, kind, size, inode, locator, "
+                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    f"AND id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                    (evidence_id, *chunk)))
+        return out
 
     def pending_totals(self, evidence_id: int) -> tuple[int, int]:
         n, size = self.conn.execute(

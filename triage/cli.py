@@ -35,6 +35,8 @@ if sys.argv[1:2] == ["scan"]:
     start_early()
 
 import typer
+from typer import _click
+from typer.core import TyperGroup
 
 from . import __version__, membudget
 from .cli_errors import (
@@ -53,7 +55,7 @@ from .cli_errors import (
     exit_codes_help,
     worst_exit,
 )
-from .cli_hashset import (
+from .cli_thresholds import (
     DhashOpt,
     MinQualityOpt,
     PdqOpt,
@@ -108,8 +110,40 @@ VERIFY_IMAGE_EXITS = exit_codes_help(
     c7="mismatch: the computed hash differs from the stored hash",
     c8="not verified: the image stores no hash to compare with")
 
+
+class _LazyCommands(TyperGroup):
+    """The root command group: ``scan`` and ``demo`` are defined here; the other commands
+    (hash sets, match, report, verify, verify-image, key, selftest) are added from their
+    modules when the command line names one of them or help lists them (:func:`_register`),
+    so that ``triage scan`` and ``triage --version`` do not import the hash-set store, the
+    report model or their libraries (numpy, sqlite-utils, fpdf: start-up time, issue 13)."""
+
+    _loaded = False
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in self.commands:
+            self._load()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        more = typer.Typer(pretty_exceptions_show_locals=False,
+                           pretty_exceptions_enable=False, add_completion=False,
+                           rich_markup_mode=None)
+        _register(more)
+        for name, command in typer.main.get_group(more).commands.items():
+            self.commands.setdefault(name, command)
+
+
 app = typer.Typer(
     name="triage",
+    cls=_LazyCommands,
     help="Offline forensic triage of media files: identify by content, hash, match against "
          "known-hash sets. Never displays content. " + EXIT_CODES_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -170,6 +204,10 @@ def scan(
     perceptual: Annotated[bool, typer.Option(help="Compute perceptual hashes (every "
                                              "picture algorithm: pHash, dHash, PDQ) of "
                                              "images.")] = True,
+    variants: Annotated[bool, typer.Option(help="Also hash every picture's rotations and "
+                                           "mirror images (8 forms) and, with dark borders, "
+                                           "its unletterboxed form, so rotated, flipped "
+                                           "and letterboxed copies match.")] = True,
     draft_size: Annotated[int, typer.Option(min=0, help="JPEG reduced-size decoding target "
                                             "in pixels (0: full decode).")] = 360,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
@@ -246,7 +284,7 @@ def scan(
                              video_seconds_per_hash=video_seconds_per_hash,
                              video_size=video_size, video_max_frames=video_max_frames,
                              video_max_pixels=video_max_pixels,
-                             video_max_seconds=video_max_seconds),
+                             video_max_seconds=video_max_seconds, variants=variants),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
@@ -318,23 +356,22 @@ def _emit(summary: RunSummary, json_out: bool,
         printer(summary)
 
 
-def _register() -> None:
+def _register(target: typer.Typer) -> None:
+    """Add the commands defined in other modules to ``target`` (see :class:`_LazyCommands`).
+    """
     from .cli_hashset import app as hashset_app
     from .cli_hashset import match_command
     from .cli_image import verify_image_command
     from .cli_report import key_app, report_command, verify_command
     from .cli_selftest import SELFTEST_EXITS, selftest_command
 
-    app.add_typer(hashset_app, name="hashset")
-    app.command("match", epilog=MATCH_EXITS)(match_command)
-    app.command("verify-image", epilog=VERIFY_IMAGE_EXITS)(verify_image_command)
-    app.command("report", epilog=REPORT_EXITS)(report_command)
-    app.command("verify", epilog=VERIFY_EXITS)(verify_command)
-    app.add_typer(key_app, name="key")
-    app.command("selftest", epilog=SELFTEST_EXITS)(selftest_command)
-
-
-_register()
+    target.add_typer(hashset_app, name="hashset")
+    target.command("match", epilog=MATCH_EXITS)(match_command)
+    target.command("verify-image", epilog=VERIFY_IMAGE_EXITS)(verify_image_command)
+    target.command("report", epilog=REPORT_EXITS)(report_command)
+    target.command("verify", epilog=VERIFY_EXITS)(verify_command)
+    target.add_typer(key_app, name="key")
+    target.command("selftest", epilog=SELFTEST_EXITS)(selftest_command)
 
 
 def main() -> None:

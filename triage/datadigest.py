@@ -4,17 +4,18 @@ item 5): the audit chain covers the rows that reports are made from, not only it
 Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says the same):
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
-  ``images``, ``videos``, ``video_frames``, ``errors``, ``hash_sets_used``, ``matches``,
-  ``video_matches``, ``carved``, ``fragments``: every table an export reads.
+  ``images``, ``videos``, ``video_frames``, ``hash_variants`` (issue 14), ``errors``,
+  ``hash_sets_used``, ``matches``, ``video_matches``, ``carved``, ``fragments``: every table
+  an export or a match reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``video_matches.run_id``, ``hash_sets_used.run_id``,
   ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos``,
-  ``video_frames``, ``carved`` or ``fragments`` row belongs to the partition of its file. A
-  NULL run (and the one-row ``case`` table) is the partition ``-``. So a failure names the
-  table and the run.
+  ``video_frames``, ``carved``, ``fragments`` or ``hash_variants`` row belongs to the
+  partition of its file. A NULL run (and the one-row ``case`` table) is the partition
+  ``-``. So a failure names the table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
 
       triage data digest 1\\n
@@ -86,6 +87,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("images", _FILE_RUN, "t.file_id", "picture facts of entries of run"),
     TableSpec("videos", _FILE_RUN, "t.file_id", "video facts of entries of run"),
     TableSpec("video_frames", _FILE_RUN, "t.file_id, t.seq", "video frames of entries of run"),
+    TableSpec("hash_variants", _FILE_RUN, "t.file_id, t.algorithm, t.variant",
+              "picture variant hashes of entries of run"),
     TableSpec("errors", "t.run_id", "t.id"),
     TableSpec("hash_sets_used", "t.run_id", "t.id"),
     TableSpec("matches", "t.run_id", "t.id"),
@@ -111,20 +114,32 @@ Tables = dict[str, dict[str, list[Any]]]
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
 SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "videos",
-                           "video_frames", "carved", "fragments"})
+                           "video_frames", "carved", "fragments", "hash_variants"})
+
+
+#: ``triage match`` re-opening the evidence to decode draft-decoded near candidates again at
+#: full size (issue 14, :mod:`triage.confirm`): one audited transaction that rewrites those
+#: entries' results (moving them to the match run), as a resumed scan would (a confirmed
+#: file's result is a picture's or a container's: its video rows are rewritten with it).
+CONFIRM_ACTION = "match.confirm"
+CONFIRM_REWRITES = frozenset({"files", "hashes", "images", "hash_variants", "errors",
+                              "videos", "video_frames", "carved", "fragments"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:
     """The tables an audit row of ``action`` may record a change of (any partition): a
     run's end and ``run.interrupted`` (what the run wrote), ``case.migrate`` (a migration
     may rewrite any row), ``case.create``/``case.update`` (``case``), ``image.verify``
-    (``evidence``). Any other action (``report.export`` included) changes no data row."""
+    (``evidence``), ``match.confirm`` (the entries a full-decode confirmation rewrote). Any
+    other action (``report.export`` included) changes no data row."""
     if action.endswith(".end") or action in ("run.interrupted", "case.migrate"):
         return frozenset(TABLE_NAMES)
     if action in ("case.create", "case.update"):
         return frozenset({"case"})
     if action == "image.verify":
         return frozenset({"evidence"})
+    if action == CONFIRM_ACTION:
+        return CONFIRM_REWRITES
     return frozenset()
 
 
@@ -132,13 +147,16 @@ def tables_of_ended_runs_changed_by(action: str) -> frozenset[str]:
     """The tables in which ``action`` may change the partitions of runs that had ended
     before it (see :data:`SCAN_REWRITES`): all for ``case.migrate``; the scan's for a
     scan's end and ``run.interrupted`` (a dead scan resumed entries too); ``evidence`` for
-    ``image.verify``; nothing else (a ``match`` adds its own run's rows only)."""
+    ``image.verify``; the confirmed entries' for ``match.confirm``; nothing else (a
+    ``match`` adds its own run's rows only)."""
     if action == "case.migrate":
         return frozenset(TABLE_NAMES)
     if action in ("scan.end", "run.interrupted"):
         return SCAN_REWRITES
     if action == "image.verify":
         return frozenset({"evidence"})
+    if action == CONFIRM_ACTION:
+        return CONFIRM_REWRITES
     return frozenset()
 
 

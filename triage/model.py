@@ -286,6 +286,9 @@ class FileResult:
     children: tuple[InnerItem, ...] = ()
     #: A video's facts and hashed frames (issue 15), None for everything else.
     video: VideoFacts | None = None
+    #: Pictures decoded at full size to confirm draft-decoded near candidates (issue 14):
+    #: the draft values this result replaces are kept as variant "draft".
+    full_decode: bool = False
 
 
 @pickled_by_fields
@@ -353,6 +356,28 @@ class CarveFacts:
 
 
 # -- matching ------------------------------------------------------------------------
+#: Grades of a hit, best first (issue 14 item 4): a cryptographic match; a near match of
+#: two different algorithms on the same set entry (variants of one algorithm do not confirm
+#: each other); a single-algorithm near match, for review; a near candidate whose value
+#: comes from a draft (reduced) decode that could not be confirmed at full size.
+GRADES = ("exact", "confirmed", "review", "unconfirmed")
+GRADE_LABELS = {
+    "exact": "exact match (cryptographic hash)",
+    "confirmed": "near match confirmed by two algorithms",
+    "review": "near match, one algorithm: for review",
+    "unconfirmed": "unconfirmed candidate (draft decode only)",
+}
+#: The label of a hit recorded before hits were graded (a match run of an older triage).
+UNGRADED_LABEL = "not graded (matched by an older triage)"
+
+
+def grade_label(grade: str | None, match_type: str) -> str:
+    """How a report names a hit's grade."""
+    if grade is None:
+        return GRADE_LABELS["exact"] if match_type == "exact" else UNGRADED_LABEL
+    return GRADE_LABELS.get(grade, grade)
+
+
 @dataclass(frozen=True, slots=True)
 class MatchHit:
     """One hit of a file's hash in a hash set, with the set's and the entry's metadata:
@@ -375,6 +400,18 @@ class MatchHit:
     offender_identified: bool | None
     known: bool
     entry_ref: str
+    #: Issue 14: the form of the picture that matched (``original``, ``rot90``,
+    #: ``unletterboxed`` ... see :mod:`hashsets.algorithms.variants`; None for an exact
+    #: match), the file value's quality, the hit's grade (``exact``, ``confirmed``,
+    #: ``review``, ``unconfirmed``: :data:`triage.matching.GRADES`), how the picture was
+    #: decoded for the value (``full``; ``confirmed``: a draft-decoded candidate re-decoded
+    #: at full size; ``draft``: not confirmed) and how many files of the case matched the
+    #: same set value in this run.
+    variant: str | None = None
+    quality: int | None = None
+    grade: str | None = None
+    decode: str | None = None
+    files_same_value: int | None = None
     #: The matched set entry's name (a file name, when the set gives one) and its other
     #: fields (the source's own columns, the entry's flags, ``record``: its line or record
     #: number in the source), copied from the store (issue 14; None in older cases).
@@ -443,6 +480,12 @@ class MatchSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     damaged_sets: tuple[DamagedSet, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Hits per grade (issue 14; every grade listed, 0 included).
+    by_grade: dict[str, int] = field(default_factory=dict)
+    #: Draft-decoded pictures re-decoded at full size to confirm near candidates, and those
+    #: that could not be (evidence not reachable, decode failed): their hits stay
+    #: "unconfirmed candidate".
+    confirmation: dict[str, int] = field(default_factory=dict)
     #: ``triage match`` only: entries of the case still pending (an unfinished scan).
     pending_entries: int | None = field(default=None, metadata=OMIT_NONE)
 

@@ -30,15 +30,17 @@ is inherited; core dumps off, memory capped, stderr discarded, a private tempora
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import select
 import shutil
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from hashsets.algorithms import get as get_algorithm
@@ -193,6 +195,7 @@ class WorkerPool:
         self._tmproot = tempfile.mkdtemp(prefix=f"{isolation.TMP_PREFIX}{os.getpid()}-")
         self._workers: list[_Worker] = []
         self._next_index = 0
+        self._waiter = _Waiter()
 
     # -- lifecycle -------------------------------------------------------------------
     def _spawn(self) -> _Worker:
@@ -292,7 +295,7 @@ class WorkerPool:
             now = time.monotonic()
             wait_for = max(0.0, min((w.deadline for w in busy if w.waiting_since is None),
                                     default=now + 1.0) - now)
-            ready = wait([w.child.conn for w in busy], timeout=min(wait_for, 1.0))
+            ready = self._waiter.wait([w.child.conn for w in busy], min(wait_for, 1.0))
             if on_tick is not None:
                 on_tick()
             for i, w in enumerate(self._workers):
@@ -314,10 +317,15 @@ class WorkerPool:
         """Top up every worker whose queue is down to :data:`PREFETCH_LOW` (within the
         content and pipe limits); record all the new tasks with one ``on_dispatch`` call,
         then send them."""
+        if all(len(w.queue) > PREFETCH_LOW for w in self._workers):
+            return  # nothing to top up (most wake-ups on small files)
         plan: list[tuple[int, Task, bytes]] = []
         counts = [len(w.queue) for w in self._workers]
-        content = [sum(s.task.entry.size or 0 for s in w.queue) for w in self._workers]
-        wire = [sum(s.wire_bytes for s in w.queue) for w in self._workers]
+        # Only queues at or below PREFETCH_LOW are added to (the others are skipped below).
+        content = [sum(s.task.entry.size or 0 for s in w.queue) if n <= PREFETCH_LOW else 0
+                   for w, n in zip(self._workers, counts, strict=True)]
+        wire = [sum(s.wire_bytes for s in w.queue) if n <= PREFETCH_LOW else 0
+                for w, n in zip(self._workers, counts, strict=True)]
 
         def take(i: int) -> bool:
             task = next_task()
@@ -373,7 +381,7 @@ class WorkerPool:
         while w.queue:
             task = w.queue[0].task
             try:
-                if not conn.poll(0):
+                if not _readable_now(conn):
                     return
                 message = conn.recv()
             except (EOFError, OSError):
@@ -505,12 +513,42 @@ class WorkerPool:
         return [s.task for w in self._workers for s in w.queue]
 
 
+class _Waiter:
+    """``multiprocessing.connection.wait`` with one ``poll`` object kept while the set of
+    pipes waited on stays the same (it builds and fills a new selector on every call: a
+    measurable share of the supervisor's time on many small files, issue 13). Like it, a
+    pipe is ready when it is readable, closed or in error."""
+
+    def __init__(self) -> None:
+        self._fds: tuple[int, ...] = ()
+        self._poll = select.poll()
+
+    def wait(self, conns: Sequence[Connection], timeout: float) -> list[Connection]:
+        fds = tuple(c.fileno() for c in conns)
+        if fds != self._fds:
+            self._poll = select.poll()
+            for fd in fds:
+                self._poll.register(fd, select.POLLIN)
+            self._fds = fds
+        events = self._poll.poll(math.ceil(max(0.0, timeout) * 1000))  # EINTR: PEP 475
+        ready = {fd for fd, _ in events}
+        return [c for c in conns if c.fileno() in ready]
+
+
 def _has_message(w: _Worker) -> bool:
     """Whether the worker's pipe has something to read (a message, or EOF)."""
     try:
-        return w.child.conn.poll(0)
+        return _readable_now(w.child.conn)
     except (EOFError, OSError):
         return True
+
+
+def _readable_now(conn: Connection) -> bool:
+    """``conn.poll(0)`` without building a selector (as :class:`_Waiter`): readable, closed
+    or in error; OSError when ``conn`` itself is closed."""
+    p = select.poll()
+    p.register(conn.fileno(), select.POLLIN)
+    return bool(p.poll(0))
 
 
 def _requeue_behind(w: _Worker, retry: deque[Task]) -> None:

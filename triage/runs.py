@@ -89,13 +89,21 @@ def match(case_dir: str | os.PathLike[str], *, store: str | Path | None = None,
     The summary says how many entries were still pending (an interrupted scan): matches
     over an unfinished scan are recorded but a report prefers a run over a finished one
     (:meth:`~triage.case.Case.report_match_run`)."""
-    from .matching import match_case
+    from hashsets.store import default_store_path
+
+    from .confirm import confirm_for_match
+    from .matching import effective_thresholds, match_case
 
     options = {"store": str(store) if store else None, "thresholds": thresholds or {}}
     with case_run(case_dir, "match", argv=argv, options=options) as run:
         pending = run.case.pending_count()
+        # Issue 14: draft-decoded near candidates are decoded again at full size where
+        # the evidence can be re-opened; elsewhere their hits stay unconfirmed candidates.
+        confirmation = confirm_for_match(
+            run.case, run.run_id, Path(store) if store else default_store_path(),
+            effective_thresholds(thresholds or None))
         summary = match_case(run.case, run.run_id, store_path=store,
-                             thresholds=thresholds or None)
+                             thresholds=thresholds or None, confirmation=confirmation)
         notes = summary.notes
         if pending:
             notes = (*notes, f"{pending} entries of this case are not scanned yet (an "

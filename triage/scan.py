@@ -388,6 +388,7 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     # Nothing pending (an empty folder, a finished scan): no worker is started.
     pool = (_process(case, evidence_id, run_id, source.spec(), options, progress) if files
             else PoolSummary())
+    confirmation = _confirm(case, evidence_id, run_id, source.spec(), options, progress)
     if ev.source_type != "directory":
         from .carved import link_found_again
         from .carved import summary as carving_summary
@@ -401,7 +402,7 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     if options.match:
         try:
             faults.check("match", "*")
-            summary = replace(summary, matches=_match(case, run_id, options))
+            summary = replace(summary, matches=_match(case, run_id, options, confirmation))
         except (HashSetError, faults.InjectedFault) as e:
             # The scan's results stand; matching can be re-run with `triage match`.
             summary = replace(summary, match_error=str(e))
@@ -511,11 +512,46 @@ def _block_store(options: ScanOptions) -> str | None:
     return str(path) if path.is_file() else None
 
 
-def _match(case: Case, run_id: int, options: ScanOptions) -> MatchSummary:
+
+
+def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
+             options: ScanOptions, progress: Progress) -> dict[str, int] | None:
+    """The scan's second pass (issue 14 item 3, :mod:`triage.confirm`): pictures of this
+    evidence whose draft-decoded values are near candidates are decoded again at full size
+    before matching. Nothing to do without matching, perceptual hashes or draft decoding.
+    Returns the counts for the match summary, None when it did not run."""
+    from hashsets.store import default_store_path
+
+    from .confirm import candidates, confirm
+    from .matching import effective_thresholds
+
+    if not (options.match and options.worker.perceptual and options.worker.draft_size):
+        return None
+    try:
+        limits = effective_thresholds(options.thresholds or None)
+        store = Path(options.store) if options.store else default_store_path()
+        todo = candidates(case, store, limits).get(evidence_id, [])
+    except Exception as e:  # the store's problems are matching's to report
+        progress.warn(f"full-decode confirmation skipped: {e}")
+        return None
+    if not todo:
+        return {"candidates": 0, "confirmed": 0, "failed": 0}
+    progress.note(f"decoding {len(todo)} draft-decoded near candidate(s) again at full size")
+    memory = membudget.plan(options.memory_budget, options.jobs)
+    worker = options.worker
+    if worker.container_seconds > options.timeout / 2:
+        worker = replace(worker, container_seconds=options.timeout / 2)
+    outcome = confirm(case, evidence_id, spec, todo, worker, options.jobs, options.timeout,
+                      memory, lambda r: case.record_progress(run_id, [r]), run_id)
+    return {"candidates": len(todo), **outcome.as_dict()}
+
+
+def _match(case: Case, run_id: int, options: ScanOptions,
+           confirmation: dict[str, int] | None = None) -> MatchSummary:
     from .matching import match_case
 
     return match_case(case, run_id, store_path=Path(options.store) if options.store else None,
-                      thresholds=options.thresholds or None)
+                      thresholds=options.thresholds or None, confirmation=confirmation)
 
 
 def summarize(case: Case, evidence_id: int | None = None) -> CaseCounts:

@@ -189,7 +189,17 @@ CREATE TABLE IF NOT EXISTS matches (
     offender_identified INTEGER,
     known           INTEGER NOT NULL DEFAULT 0,  -- hit in a "known files" set (NSRL)
     entry_ref       TEXT,                 -- record id in the source (MediaID, line no.)
-    -- the matched set entry's name and other fields, JSON (schema 8, issue 14)
+    -- schema 8 (issue 14): which form of the picture matched (dihedral variant,
+    -- unletterboxed; NULL for exact matches), the file value's quality, the hit's grade
+    -- (exact, confirmed, review, unconfirmed), how the picture was decoded for the value
+    -- (full, confirmed: draft candidate re-decoded at full size, draft: not confirmed) and
+    -- how many files of the case matched the same set entry value in this run
+    variant         TEXT,
+    quality         INTEGER,
+    grade           TEXT,
+    decode          TEXT,
+    files_same_value INTEGER,
+    -- the matched set entry's name and other fields, JSON (schema 9, issue 14)
     entry_name      TEXT,
     entry_fields    TEXT,
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
@@ -254,6 +264,19 @@ CREATE TABLE IF NOT EXISTS fragments (
     blocks        INTEGER NOT NULL,       -- matching 4 KiB blocks
     first_offset  INTEGER NOT NULL,       -- where the first one was found
     runs          TEXT NOT NULL           -- JSON [[where found, known-file offset, length]]
+) STRICT;
+
+-- Schema 8 (issue 14): the perceptual hashes of other forms of a picture than the one
+-- stored (rotations, mirror images, the unletterboxed picture; "draft": the draft-decoded
+-- value a full-decode confirmation replaced in `hashes`). Matched like `hashes`.
+CREATE TABLE IF NOT EXISTS hash_variants (
+    file_id       INTEGER NOT NULL REFERENCES files(id),
+    algorithm     TEXT NOT NULL,
+    variant       TEXT NOT NULL,          -- rot90, flipx, unletterboxed+rot90, draft, ...
+    value         TEXT NOT NULL,          -- canonical lower-case hex
+    quality       INTEGER,
+    preprocessing TEXT,
+    PRIMARY KEY (file_id, algorithm, variant)
 ) STRICT;
 
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).

@@ -32,6 +32,11 @@ def canonical_json(value: Any) -> str:
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+#: Bytes shown as themselves by :func:`display_bytes`: printable ASCII (0x20-0x7E, none of
+#: them a format character) except the two it escapes, ``\\`` and ``!``.
+_PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b"\\!")
+
+
 def display_bytes(raw: bytes) -> str:
     """An unambiguous, printable form of a file-system or member name (or path).
 
@@ -42,6 +47,8 @@ def display_bytes(raw: bytes) -> str:
     (``a.zip!photo.jpg``), so a real file named ``a.zip!photo.jpg`` (shown
     ``a.zip\\x21photo.jpg``) can never read like a member of ``a.zip``.
     """
+    if not raw.translate(None, _PLAIN):  # nothing to escape: the common case, in C
+        return raw.decode("ascii")
     text = raw.decode("utf-8", errors="surrogateescape")
     out: list[str] = []
     for ch in text:

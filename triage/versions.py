@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import re
 import sqlite3
 import ssl
 import sys
@@ -25,26 +24,15 @@ _DISTRIBUTIONS = ("Pillow", "numpy", "python-magic", "typer", "rich", "PyWavelet
                   "fpdf2", "cryptography", "av")
 
 
-def _version(dist: str) -> str | None:
-    return _installed().get(_normalise(dist))
-
-
-def _normalise(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 @cache
-def _installed() -> dict[str, str]:
-    """Installed distributions' versions by normalised name, from one pass over the path
-    (``metadata.version`` searches the whole path once per name: ~0.1 s of start-up). The
-    first found wins, as with ``metadata.version``."""
-    out: dict[str, str] = {}
-    for d in metadata.distributions():
-        name = d.metadata["Name"]
-        if name:
-            out.setdefault(_normalise(name), d.version)
-    return out
+def _version(dist: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed (the first
+    found on the path wins, as with ``metadata.version``, which finds a name in the path's
+    cached listings without reading every distribution's metadata: start-up time)."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def algorithm_versions() -> dict[str, dict[str, str]]:

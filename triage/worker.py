@@ -100,6 +100,11 @@ class WorkerOptions:
     #: Address-space limit per worker in bytes (RLIMIT_AS); None for no limit. The default
     #: lets every picture under the default max_pixels decode (see membudget).
     memory_limit: int | None = membudget.DEFAULT_WORKER_MEMORY
+    #: Hash the picture's dihedral variants (rotations, mirror images) and, when it has
+    #: uniform dark borders, its unletterboxed form too (issue 14).
+    variants: bool = True
+    #: Set by the worker for a task with ``full_decode`` (a confirmation pass).
+    confirming: bool = False
     #: Look inside archives and documents, and carve pictures embedded in other data.
     containers: bool = True
     #: Larger containers are hashed but not expanded (their bytes would sit in memory).
@@ -166,6 +171,9 @@ class Task:
     attempt: int = 1
     #: Workers that died on this file before (this run or earlier ones): quarantine counts.
     crashes: int = 0
+    #: Decode every picture of the file at full size (no JPEG draft mode): the second
+    #: pass that confirms draft-decoded near candidates (issue 14, :mod:`triage.confirm`).
+    full_decode: bool = False
 
 
 @dataclass(slots=True)
@@ -188,6 +196,7 @@ class _Draft:
     warnings: list[Problem] = field(default_factory=list)
     children: list[InnerItem] = field(default_factory=list)
     video: VideoFacts | None = None
+    full_decode: bool = False
 
     def freeze(self) -> FileResult:
         return FileResult(
@@ -196,7 +205,7 @@ class _Draft:
             read_status=self.read_status, mime=self.mime,
             media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
             hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
-            children=tuple(self.children), video=self.video)
+            children=tuple(self.children), video=self.video, full_decode=self.full_decode)
 
 
 @pickled_by_fields
@@ -324,6 +333,9 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
     ``budget`` with a video's decoding time budget (see :class:`VideoBudget`)."""
     entry, path = task.entry, task.display_path
     result = _Draft(file_id=task.file_id, attempts=task.attempt)
+    if task.full_decode:
+        options = replace(options, draft_size=0, confirming=True)
+        result.full_decode = True
     current = ["idle"]
 
     def stage(name: str) -> None:
@@ -589,12 +601,11 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         faults.check("hash", path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for alg in options.picture_algorithms():
-                value, quality = alg.compute(image)
-                result.hashes.append(HashValue(alg.name, value, quality,
-                                               f"{facts.preprocessing}; {alg.preprocessing}"))
-        result.warnings.extend(Problem("hash", w.category.__name__, _short(Exception(
-            str(w.message)))) for w in caught)
+            facts = _picture_hashes(result, image, facts, options)
+        # Each conversion of a picture repeats the library's warning (the variants convert
+        # it several times): each distinct warning is recorded once.
+        result.warnings.extend(dict.fromkeys(Problem("hash", w.category.__name__, _short(
+            Exception(str(w.message)))) for w in caught))
     except Exception as e:
         del result.hashes[computed_before:]
         fail("hash", e)
@@ -603,6 +614,53 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
         image.close()
         membudget.release()
     result.image = facts
+
+
+#: Decoded pictures larger than this are hashed as stored only, without variants: the
+#: letterbox check and cut hold grey and cropped copies (up to 6 bytes a pixel) that the
+#: decode's memory estimate (membudget, 32-36 bytes a pixel) does not include (rotations of
+#: large pictures are hashed from a reduced copy, hashsets.algorithms.variants). Every
+#: draft-decoded JPEG is far below it; 64 MP adds at most 384 MiB.
+VARIANTS_MAX_PIXELS = 64_000_000
+
+
+def _picture_hashes(result: _Draft, image: Image.Image, facts: PictureFacts,
+                    options: WorkerOptions) -> PictureFacts:
+    """Every picture algorithm's value of the decoded picture, and with
+    ``options.variants`` of its dihedral variants and, when it has dark borders, of its
+    unletterboxed form (issue 14; :mod:`hashsets.algorithms.variants`). The value of the
+    picture as stored has ``variant`` None; borders found are added to the facts'
+    preprocessing. Returns the facts."""
+    from hashsets.algorithms.variants import picture_variants
+
+    algorithms = options.picture_algorithms()
+    by_name = {a.name: a for a in algorithms}
+    large = image.width * image.height > VARIANTS_MAX_PIXELS
+    if options.variants and large:
+        result.warnings.append(Problem(
+            "hash", "VariantsSkipped",
+            f"{image.width}x{image.height} decoded pixels is over {VARIANTS_MAX_PIXELS:,}: "
+            "rotations, mirror images and letterbox forms not hashed (their transposed "
+            "copies are not in the decode's memory estimate); the picture as stored is"))
+    if not options.variants or large:
+        for alg in algorithms:
+            value, quality = alg.compute(image)
+            result.hashes.append(HashValue(alg.name, value, quality,
+                                           f"{facts.preprocessing}; {alg.preprocessing}"))
+        return facts
+    values, box = picture_variants(image, algorithms)
+    if box is not None:
+        facts = replace(facts, preprocessing=(
+            f"{facts.preprocessing}; {box.describe(image.width, image.height)} (hashed as "
+            "variant 'unletterboxed' as well as the picture as stored)"))
+    for v in values:
+        alg = by_name[v.algorithm]
+        how = f"{facts.preprocessing}; {alg.preprocessing}"
+        if v.preprocessing:
+            how = f"{how}; {v.preprocessing}"
+        result.hashes.append(HashValue(v.algorithm, v.value, v.quality, how,
+                                       None if v.variant == "original" else v.variant))
+    return facts
 
 
 #: libmagic's MIME types of formats that Pillow registers under another one
@@ -658,7 +716,7 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
                    options: WorkerOptions, stage: Callable[[str], None],
                    path: str) -> FileResult:
     """Hash, identify and (for pictures) perceptually hash one inner item held in memory."""
-    r = _Draft(file_id=0, read_status="full")
+    r = _Draft(file_id=0, read_status="full", full_decode=options.confirming)
     r.hashes = []
     for alg in options.stream_algorithms():
         hasher = alg.new()

@@ -61,6 +61,9 @@ class Algorithm(ABC):
     #: Values whose quality (0-100) is below this are too unreliable to match; None: the
     #: algorithm has no notion of quality.
     min_quality: ClassVar[int | None] = None
+    #: Bits beyond the threshold within which a value computed from a reduced (JPEG draft)
+    #: decode is a candidate worth decoding again at full size (issue 14); 0: none.
+    draft_margin: ClassVar[int] = 0
     #: How the input is prepared, stored with every computed value.
     preprocessing: ClassVar[str] = ""
     #: Import name -> distribution name of every library a value depends on: preloaded in

@@ -50,7 +50,10 @@ def hit_columns() -> tuple[str, ...]:
         "set_version", "set_id", "set_kind", "algorithm", "match_type", "distance",
         "threshold", "file_value", "known_value", "category", "category_raw", "series",
         "victim_identified", "offender_identified", "entry_ref",
-        *(a.name for a in stream_algorithms()), "entry_name", "entry_fields",
+        *(a.name for a in stream_algorithms()),
+        # issue 14: graded hits
+        "grade", "grade_label", "variant", "quality", "decode", "files_same_value",
+        "entry_name", "entry_fields",
     )
 
 
@@ -102,6 +105,8 @@ def _hit_row(f: File, h: Hit) -> dict[str, Any]:
         "category_raw": h.category_raw, "series": h.series,
         "victim_identified": h.victim_identified, "offender_identified": h.offender_identified,
         "entry_ref": h.entry_ref, **{a.name: f.hash_value(a.name) for a in stream_algorithms()},
+        "grade": h.grade, "grade_label": h.grade_label, "variant": h.variant,
+        "quality": h.quality, "decode": h.decode, "files_same_value": h.files_same_value,
         "entry_name": h.entry_name, "entry_fields": _fields_text(h.entry_fields),
     }
 

@@ -221,12 +221,27 @@ def explain(f: File, h: Hit) -> str:
     if h.match_type == "exact":
         how = f"exact {h.algorithm} match"
     else:
-        how = (f"near {h.algorithm} match: Hamming distance {h.distance} <= threshold "
-               f"{h.threshold}")
+        how = f"near {h.algorithm} match"
+        if h.variant and h.variant != "original":
+            from hashsets.algorithms.variants import describe
+
+            how += f" of {describe(h.variant)} (variant {h.variant})"
+        relation = "<=" if h.threshold is None or h.distance <= h.threshold else ">"
+        how += f": Hamming distance {h.distance} {relation} threshold {h.threshold}"
+        if h.quality is not None:
+            how += f", quality {h.quality}"
+        if h.decode == "confirmed":
+            how += ", on the full decode (the draft decode was a candidate)"
+        elif h.decode == "draft":
+            how += (", on a reduced (draft) decode that could not be checked at full size "
+                    "(up to 16 bits off)")
+    grade = f"; grade: {h.grade_label}" if not h.known else ""
+    same = (f"; {h.files_same_value} files of the case match this value"
+            if (h.files_same_value or 0) > 1 else "")
     caution = f"; CAUTION: {f.caution}" if f.caution else ""
     # Video hits (issue 15): their text holds the percentages, time ranges and timestamps.
     video = f"; {h.entry_ref}" if h.algorithm == "vpdq" and h.entry_ref else ""
-    return f"{how} in {kind} {h.set_label}{cat}{video}{caution}"
+    return f"{how} in {kind} {h.set_label}{cat}{grade}{same}{video}{caution}"
 
 
 #: Known labels after the illegal ones, most relevant first (DHS/Project VIC 2, 3, ICSE
@@ -459,9 +474,20 @@ def _hits(m: ReportModel) -> Section:
     for n, (f, h) in enumerate(m.hits(), 1):
         how = h.match_type if h.match_type == "exact" else \
             f"near, distance {h.distance} (threshold {_s(h.threshold)})"
+        extra = [h.grade_label] if not h.known else []
+        if h.variant and h.variant != "original":
+            extra.append(f"variant {h.variant}")
         rows.append((str(n), f.display_path, category_text(h), _set(h),
-                     lines(h.algorithm, how), short(h.file_value), _caution(f)))
+                     lines(h.algorithm, how, *extra), short(h.file_value), _caution(f)))
     if rows:
+        blocks.append(Para("Hits are listed by grade: exact (cryptographic) matches first, "
+                           "then near matches confirmed by two algorithms on the same set "
+                           "entry, then single-algorithm near matches (for review), then "
+                           "unconfirmed candidates (values from a reduced decode that could "
+                           "not be checked at full size); known-file hits last. A near "
+                           "match is evidence of similarity, not identity. 'Variant' names "
+                           "the rotation, mirror image or border cut of the file's picture "
+                           "that matched."))
         blocks.append(Para("Full hash values and a one-sentence explanation of every hit: "
                            "appendix D. The CSV export (--rows hits) holds them too. 'May be "
                            "overwritten': a deleted file whose blocks may have been "

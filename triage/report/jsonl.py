@@ -38,7 +38,7 @@ def file_object(f: File) -> dict[str, Any]:
     d["notes"] = list(f.notes)
     d["caution"] = f.caution
     d["hits"] = [{k: v for k, v in _fields(h).items() if k != "file_id"}
-                 | {"set_label": h.set_label} for h in f.hits]
+                 | {"set_label": h.set_label, "grade_label": h.grade_label} for h in f.hits]
     d["type"] = "file"
     return d
 

@@ -77,6 +77,12 @@ UNPROCESSED = ("incomplete", "error", "quarantined", "pending")
 COVERAGE_EXAMPLES = 3
 #: A match row of the current match run on a file that exists (``m`` and ``f`` aliases).
 _RUN_HITS = "FROM matches m JOIN files f ON f.id = m.file_id WHERE m.run_id IS ?"
+#: A hit's rank in reports (issue 14): case-set hits by grade (exact, confirmed, review,
+#: unconfirmed; ungraded near hits of an older match run after them), known-file hits last.
+GRADE_RANK_SQL = ("CASE WHEN {t}known <> 0 THEN 9 WHEN {t}grade = 'exact' OR ({t}grade IS "
+                  "NULL AND {t}match_type = 'exact') THEN 0 WHEN {t}grade = 'confirmed' THEN 1 "
+                  "WHEN {t}grade = 'review' THEN 2 WHEN {t}grade = 'unconfirmed' THEN 3 "
+                  "ELSE 4 END")
 
 __all__ = ["DUPLICATE_SCOPES", "NO_CATEGORY", "OVERWRITTEN_NOTE", "AuditRow", "CaseReader",
            "CoverageGroup", "DuplicateCounts", "DuplicateGroup", "DuplicateMember", "ErrorRow",
@@ -101,11 +107,18 @@ class CaseReader:
         return int(next(iter(self.rows(sql, params)))["n"] or 0)
 
     # -- streamed rows -----------------------------------------------------------
-    def files(self, where: str = "", params: Sequence[Any] = ()) -> Iterator[File]:
-        """File entries (``f``) matching ``where``, by display path then id, each with its
-        hashes, picture facts and the current run's hits."""
+    def files(self, where: str = "", params: Sequence[Any] = (), *,
+              by_grade: bool = False) -> Iterator[File]:
+        """File entries (``f``) matching ``where``, by display path then id (with
+        ``by_grade``: by the best grade of their hits in the current run first), each with
+        its hashes, picture facts and the current run's hits (best grade first)."""
+        order = "f.display_path, f.id"
+        if by_grade:
+            order = (f"(SELECT min({GRADE_RANK_SQL.format(t='g.')}) FROM matches g WHERE "
+                     f"g.file_id = f.id AND g.run_id IS ?), {order}")
+            params = [*params, self.run_id]
         rows = self.rows(f"SELECT {File.select('f')} FROM files f {where} "
-                         "ORDER BY f.display_path, f.id", params)
+                         f"ORDER BY {order}", params)
         while batch := list(islice(rows, FILE_BATCH)):
             yield from self._assemble(batch)
 
@@ -121,7 +134,8 @@ class CaseReader:
             f"WHERE file_id IN ({marks})", ids)}
         hits: dict[int, list[Hit]] = defaultdict(list)
         for r in self.rows(f"SELECT {Hit.select()} FROM matches WHERE run_id IS ? AND "
-                           f"file_id IN ({marks}) ORDER BY file_id, known, set_name, set_id, "
+                           f"file_id IN ({marks}) ORDER BY file_id, "
+                           f"{GRADE_RANK_SQL.format(t='')}, known, set_name, set_id, "
                            "algorithm, known_value", [self.run_id, *ids]):
             hits[r["file_id"]].append(Hit.from_row(r))
         for r in batch:
@@ -314,9 +328,12 @@ class ReportModel:
         return self.reader.files()
 
     def files_with_hits(self) -> Iterator[File]:
-        """The file entries with at least one hit of the current match run (streamed)."""
+        """The file entries with at least one hit of the current match run, best grade
+        first (exact, confirmed, for review, unconfirmed; files with known-file hits only
+        last), then by display path (streamed)."""
         return self.reader.files("WHERE EXISTS (SELECT 1 FROM matches m WHERE "
-                                 "m.file_id = f.id AND m.run_id IS ?)", [self.match_run_id])
+                                 "m.file_id = f.id AND m.run_id IS ?)", [self.match_run_id],
+                                 by_grade=True)
 
     def hits(self) -> Iterator[tuple[File, Hit]]:
         """Every hit with its file, files in report order (streamed)."""

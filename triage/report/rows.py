@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
-from ..model import MatchHit
+from ..model import MatchHit, grade_label
 
 #: The note the scanner puts on a deleted file whose blocks may have been reallocated.
 OVERWRITTEN_NOTE = "content may be overwritten"
@@ -126,6 +126,11 @@ class Hit(MatchHit, Record):
     def set_label(self) -> str:
         v = f" {self.set_version}" if self.set_version else ""
         return f"{self.set_name}{v} ({self.set_id})"
+
+    @property
+    def grade_label(self) -> str:
+        """The hit's grade in words (issue 14; :data:`triage.model.GRADES`)."""
+        return grade_label(self.grade, self.match_type)
 
 
 #: Columns of the ``images`` table a file's ``image`` dict holds (picture facts, no pixels).

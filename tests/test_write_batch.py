@@ -1,0 +1,111 @@
+"""Case.write_results writes a batch with one statement per table (issue 13): the rows must
+be exactly those of writing each result on its own, in order, including the error rows'
+ids, a rewrite of files that already have rows, a quarantined file that keeps its
+checkpointed digests, and a batch naming the same file twice (written one at a time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from triage.case import Case
+from triage.model import (
+    FileEntry,
+    FileResult,
+    HashValue,
+    PictureFacts,
+    Problem,
+    VideoFacts,
+    VideoFrame,
+)
+
+TABLES = {"files": "id", "hashes": "file_id, algorithm", "images": "file_id",
+          "videos": "file_id", "video_frames": "file_id, seq", "errors": "id"}
+#: Columns that hold the time of the write (different between the two cases).
+TIMES = {"time_utc"}
+
+
+def _case(path: Path, n: int) -> tuple[Case, int, list[int]]:
+    case = Case.open(path)
+    run = case.start_run("scan", ["scan"], {}, {})
+    ev = case.add_evidence(path="ev", path_bytes=b"ev", source_type="directory", size=None,
+                           description={}, run_id=run)
+    entries = [FileEntry(identity=f"f{i}", path=f"d/f{i}.jpg".encode(), kind="file")
+               for i in range(n)]
+    return case, run, [e.file_id for e in case.insert_entries(ev, run, entries)]
+
+
+def _results(ids: list[int], tag: str) -> list[FileResult]:
+    pic = PictureFacts("JPEG", 4, 3, "RGB", 1, 4, 3, "draft")
+    out = []
+    for k, fid in enumerate(ids):
+        kind = k % 4
+        hashes = (HashValue("md5", f"{tag}{k:031x}"[:32], None),
+                  HashValue("sha256", f"{tag}{k:063x}"[:64], None))
+        if kind == 0 and k % 8 == 4:
+            video = VideoFacts("mov,mp4", "h264", 4, 3, 25.0, 1.0, 1, 1, 0, None, (), 25, 2,
+                               0.5, 4, 3, "draft", frames=(
+                                   VideoFrame(0, 0.0, f"{tag}{k:063x}"[:64], 90),
+                                   VideoFrame(12, 0.48, f"{tag}{k:063x}"[:64], 80, 2)))
+            out.append(FileResult(fid, "done", mime="video/mp4", media_kind="video",
+                                  ext_mismatch=1, hashes=hashes, video=video))
+        elif kind == 0:
+            out.append(FileResult(fid, "done", mime="image/jpeg", media_kind="image",
+                                  ext_mismatch=0, hashes=hashes, image=pic))
+        elif kind == 1:
+            out.append(FileResult(fid, "done", mime="text/plain", media_kind="other",
+                                  hashes=hashes, warnings=(
+                                      Problem("identify", "Odd", f"{tag} warning {k}"),)))
+        elif kind == 2:
+            out.append(FileResult(fid, "error", stage="decode", reason=f"{tag} bad {k}",
+                                  error_class="DecodeError", hashes=hashes, warnings=(
+                                      Problem("container", "W", f"{tag} w {k}"),)))
+        else:  # no digests this attempt: keeps a checkpoint's if there is one
+            out.append(FileResult(fid, "quarantined", stage="worker", attempts=2,
+                                  reason=f"{tag} crash {k}", error_class="WorkerCrash"))
+    return out
+
+
+def _dump(case: Case) -> dict[str, list[tuple[object, ...]]]:
+    out = {}
+    for table, order in TABLES.items():
+        cur = case.conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        cols = [d[0] for d in cur.description]
+        out[table] = [tuple(v for c, v in zip(cols, row, strict=True) if c not in TIMES)
+                      for row in cur]
+    return out
+
+
+def _write(case: Case, run: int, batches: list[list[FileResult]], one_by_one: bool) -> None:
+    for batch in batches:
+        if one_by_one:
+            for r in batch:
+                case.write_results(run, [r])
+        else:
+            case.write_results(run, batch)
+
+
+def test_batched_rows_equal_one_at_a_time(tmp_path: Path) -> None:
+    n = 12
+    dumps = []
+    for one in (True, False):
+        case, run, ids = _case(tmp_path / f"case-{one}", n)
+        first = _results(ids, "a")
+        # Checkpointed digests for two files that then end quarantined without digests.
+        case.write_results(run, [FileResult(ids[3], "pending", hashes=(
+            HashValue("sha256", "c" * 64, None), HashValue("phash", "d" * 16, None)))])
+        case.write_results(run, [FileResult(ids[7], "pending", hashes=(
+            HashValue("sha256", "e" * 64, None),))])
+        again = _results(list(reversed(ids)), "b")  # rewrites every file's rows
+        twice = [*_results(ids[:3], "c"), *_results(ids[:2], "d")]  # files 0, 1 twice
+        states = []
+        for batch in (first, again, twice):
+            _write(case, run, [batch], one)
+            states.append(_dump(case))
+        dumps.append(states)
+        case.close()
+    one_by_one, batched = dumps
+    assert batched == one_by_one
+    assert len(batched[-1]["errors"]) >= n // 2  # the comparison covers error rows and ids
+    assert batched[0]["video_frames"] and batched[1]["video_frames"]
+    kept = [h for h in batched[0]["hashes"] if h[2] == "c" * 64]
+    assert kept and not [h for h in batched[0]["hashes"] if h[2] == "d" * 16]
