@@ -5,6 +5,7 @@
 * import rate: a bare md5 list of N lines, and a synthetic NSRL RDSv3 minimal database of
   N/3 rows (3 hashes each), both into a fresh store (hashes/s, index build included);
 * exact lookup rate: 100,000 md5 queries (half present) against the store built above;
+* ``hashset verify`` of that store: every stored value checked against its content digest;
 * near matching: --queries query hashes against --near-size random known PDQ (t=31) and
   pHash (t=10) hashes, uniform random queries and a mix where 10% are near duplicates of
   known hashes; multi-index vs brute force on a sample, recall checked on the sample.
@@ -76,6 +77,14 @@ def bench_import(tmp: Path, size: int, rows: list[tuple[str, str, str]]) -> None
     rows.append(("exact lookup (md5)", f"{len(q):,} queries vs {size + n3 * 3:,} stored",
                  f"{dt:.2f} s", f"{len(q) / dt:,.0f} lookups/s"))
     assert len({h.query for h in hits}) >= 50_000
+    # verify (issue 14): every stored value read back and checked against the content
+    # digest recorded at import, plus the source files' SHA-256.
+    t0 = time.perf_counter()
+    results = store.verify()
+    dt = time.perf_counter() - t0
+    rows.append(("hashset verify (content digest)", f"{size + n3 * 3:,} stored values",
+                 f"{dt:.2f} s", f"{(size + n3 * 3) / dt:,.0f} values/s"))
+    assert [r.status for r in results] == ["ok", "ok"]
     store.close()
 
 

@@ -75,6 +75,9 @@ class Hit:
     baseline: bool | None = None
     entry_ref: str | None = None
     name: str | None = None
+    #: The entry's other fields (the source's own, e.g. an iLook path and size) as
+    #: canonical JSON text, or None.
+    fields: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,25 +93,29 @@ def _entries(store: HashSetStore, s: SetInfo, refs: Iterable[int]) -> dict[int, 
         return {}
     out: dict[int, tuple[Any, ...]] = {}
     refs = sorted(set(refs))
+    # A store of schema 2 or older read without migrating has no ``fields`` column.
+    has_fields = any(r[1] == "fields" for r in store.conn.execute(
+        f"PRAGMA table_info({table})"))
+    fields_col = "fields" if has_fields else "NULL"
     for i in range(0, len(refs), 500):
         chunk = refs[i:i + 500]
         for row in store.conn.execute(
                 f"SELECT ref, category, category_raw, series, victim_identified, "
-                f"offender_identified, is_distributed, baseline, entry_ref, name FROM {table} "
-                f"WHERE ref IN ({', '.join('?' * len(chunk))})", chunk):
+                f"offender_identified, is_distributed, baseline, entry_ref, name, {fields_col} "
+                f"FROM {table} WHERE ref IN ({', '.join('?' * len(chunk))})", chunk):
             out[row[0]] = row[1:]
     return out
 
 
 def _hit(s: SetInfo, meta: tuple[Any, ...] | None, **kw: Any) -> Hit:
     if meta is None:
-        meta = (None,) * 9
-    cat, raw, series, vic, off, dist, base, eref, name = meta
+        meta = (None,) * 10
+    cat, raw, series, vic, off, dist, base, eref, name, extra = meta
     if cat is None and s.known:
         cat = "known"
     return Hit(set_id=s.set_id, category=cat, category_raw=raw, series=series,
                victim_identified=_b(vic), offender_identified=_b(off), is_distributed=_b(dist),
-               baseline=_b(base), entry_ref=eref, name=name, **kw)
+               baseline=_b(base), entry_ref=eref, name=name, fields=extra, **kw)
 
 
 def _damaged(store: HashSetStore, s: SetInfo, what: str, e: Exception) -> DamagedSetError:

@@ -74,13 +74,25 @@ def _v3_video_sets(c: sqlite3.Connection) -> None:
     instead."""
 
 
+def _v4_digest_and_fields(c: sqlite3.Connection) -> None:
+    """Version 4 (issue 14): a content digest per set (``sets.digest``, what ``verify``
+    checks the stored values against; NULL for sets imported before) and the source's other
+    fields per entry (``e{num}.fields``, JSON)."""
+    c.execute("ALTER TABLE sets ADD COLUMN digest TEXT")
+    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='table' AND "
+                             "name GLOB 'e[0-9]*'").fetchall():
+        c.execute(f'ALTER TABLE "{name}" ADD COLUMN fields TEXT')
+
+
 #: The store's schema versions (see :mod:`hashsets.versioning`). Version 1: the first
 #: release. ``_SCHEMA`` always creates the newest.
 STORE_SCHEMA = SchemaLine(
     what="hash-set store",
     application_id=0x74726773,  # "trgs": triage hash-set store
     migrations=(Migration(2, "application id", _v2_application_id),
-                Migration(3, "vPDQ video sets (issue 15)", _v3_video_sets)),
+                Migration(3, "vPDQ video sets (issue 15)", _v3_video_sets),
+                Migration(4, "issue 14: content digest per set (hashset verify checks stored "
+                          "values), entry fields", _v4_digest_and_fields)),
 )
 SCHEMA_VERSION = str(STORE_SCHEMA.current)
 #: Entry (metadata) rows per executemany call; also the size of packed hash batches.
@@ -115,13 +127,25 @@ CREATE TABLE IF NOT EXISTS sets (
     category_map    TEXT,               -- JSON mapping used at import
     known           INTEGER NOT NULL,
     info            TEXT NOT NULL,      -- JSON: format details (VICS context, member...)
-    tool_version    TEXT NOT NULL
+    tool_version    TEXT NOT NULL,
+    digest          TEXT                -- JSON: content digest (hashsets.digest); NULL for
+                                        -- sets imported before schema 4
 ) STRICT;
 """
 
 _ENTRY_COLUMNS = ("ref", "category", "category_raw", "series", "victim_identified",
                   "offender_identified", "is_distributed", "baseline", "entry_ref", "name",
-                  "photodna")
+                  "photodna", "fields")
+
+
+#: An entry table (``_ENTRY_COLUMNS``; ``fields`` since schema 4).
+_ENTRY_TABLE = ("CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, category_raw TEXT, "
+                "series TEXT, victim_identified INTEGER, offender_identified INTEGER, "
+                "is_distributed INTEGER, baseline INTEGER, entry_ref TEXT, name TEXT, "
+                "photodna TEXT, fields TEXT)")
+#: The INTEGER columns of an entry table (the others are TEXT).
+_ENTRY_INTEGER_COLUMNS = ("ref", "victim_identified", "offender_identified", "is_distributed",
+                          "baseline")
 
 
 def default_store_path() -> Path:
@@ -192,10 +216,16 @@ class SetInfo:
     known: bool
     info: dict[str, Any]
     tool_version: str
+    #: The content digest recorded at import (:mod:`hashsets.digest`); None for sets
+    #: imported before the store had one (schema 4).
+    digest: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("num")
+        d.pop("digest")
+        d["content_digest"] = "recorded" if self.digest else "none (imported before " \
+            "digests were recorded)"
         return d
 
     @property
@@ -221,7 +251,7 @@ class VerifyResult:
     set_id: str
     name: str
     source_path: str
-    status: str  # ok | changed | missing | damaged
+    status: str  # ok | changed | missing | damaged | altered | unverified
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -273,6 +303,9 @@ class _Column:
         self.stored = 0
         self.runs = 0
         self._dups = 0
+        #: SHA-256 of the rows written, in key order (:func:`hashsets.digest.rows_digest`),
+        #: while they were written in one sorted run; None once a second run is written.
+        self.digest: str | None = None
 
     def add(self, values: npt.NDArray[np.uint8], refs: npt.NDArray[np.int64]) -> None:
         if len(refs):
@@ -310,6 +343,9 @@ class _Column:
         self.parts = []
         self.in_memory = 0
         values, refs = _sort_rows(values, refs)
+        from .digest import rows_digest
+
+        self.digest = rows_digest(values, refs).hexdigest() if self.runs == 0 else None
         if self.runs == 0:
             c.execute(f"CREATE TABLE {self.table} (value BLOB NOT NULL, ref INTEGER NOT NULL, "
                       "PRIMARY KEY (value, ref)) WITHOUT ROWID")
@@ -341,6 +377,9 @@ class HashSetStore:
                  readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.readonly = readonly
+        #: Hash-table digests of the import in progress (see ``_Column.digest``).
+        self._written: dict[str, str] = {}
+        self._written_entries: dict[str, str] | None = None
         #: The version a migration at this opening started from, if any.
         self.migrated_from: int | None = None
         try:
@@ -426,7 +465,7 @@ class HashSetStore:
     _SET_COLUMNS = ("num", "set_id", "name", "format", "version", "source_path",
                     "source_sha256", "source_size", "imported_utc", "accepted", "rejected",
                     "empty_digests", "duplicates", "hash_counts", "rejected_examples",
-                    "category_map", "known", "info", "tool_version")
+                    "category_map", "known", "info", "tool_version", "digest")
 
     def _row_to_set(self, row: tuple[Any, ...]) -> SetInfo:
         d = dict(zip(self._SET_COLUMNS, row, strict=True))
@@ -434,7 +473,14 @@ class HashSetStore:
             d[k] = json.loads(d[k])
         d["category_map"] = json.loads(d["category_map"]) if d["category_map"] else None
         d["known"] = bool(d["known"])
+        d["digest"] = json.loads(d["digest"]) if d["digest"] else None
         return SetInfo(**d)
+
+    def _set_columns(self) -> tuple[str, ...]:
+        """The set-row columns a read-only store has (a store of schema 2 or older, read
+        without migrating, has no ``digest`` column)."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(sets)")}
+        return tuple(c if c in have else f"NULL AS {c}" for c in self._SET_COLUMNS)
 
     def sets(self) -> list[SetInfo]:
         """All sets, in import order (deterministic). Raises :class:`DamagedSetError` for
@@ -450,7 +496,7 @@ class HashSetStore:
         :class:`HashSetFileError` when the set table itself cannot be read."""
         try:
             rows = self.conn.execute(
-                f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets ORDER BY num").fetchall()
+                f"SELECT {', '.join(self._set_columns())} FROM sets ORDER BY num").fetchall()
         except sqlite3.Error as e:
             raise HashSetFileError(f"{self.path}: the store's set table cannot be read: "
                                    f"{e}") from e
@@ -536,7 +582,8 @@ class HashSetStore:
         try:
             with self._transaction() as c:
                 info = self._load(c, src, digest, size, fmt, ctx, mapping, is_known,
-                                  name or src.name)
+                                  name or src.name, chosen_known=known is not None,
+                                  chosen_name=name is not None)
         except HashSetFileError:
             raise
         except sqlite3.Error as e:
@@ -555,11 +602,16 @@ class HashSetStore:
         for alg, n in info.duplicates.items():
             if n:
                 msgs.append(f"{n} duplicate {alg} values (the first record is used)")
+        msgs.extend(f"{src}: {note}" for note in ctx.notes)
         return ImportResult(info, messages=msgs)
 
     def _load(self, c: sqlite3.Connection, src: Path, digest: str, size: int, fmt: Format,
               ctx: ParseContext, mapping: dict[str, str] | None, known: bool,
-              name: str) -> SetInfo:
+              name: str, *, chosen_known: bool = False, chosen_name: bool = False) -> SetInfo:
+        """Parse and store one set (inside the caller's transaction). The set's name and
+        known flag are the caller's when chosen, else what the file itself says
+        (``ctx.name``, ``ctx.known``: a HashKeeper ``.hke``), else the defaults given."""
+        self._written, self._written_entries = {}, None
         set_id = digest[:16]
         cur = c.execute(
             "INSERT INTO sets(set_id, name, format, source_path, source_sha256, source_size, "
@@ -577,6 +629,9 @@ class HashSetStore:
         videos = video_frames = 0
         entry_sql = (f"INSERT INTO e{num}({', '.join(_ENTRY_COLUMNS)}) "
                      f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})")
+        from .digest import EntryDigest
+
+        entry_digest = EntryDigest(_ENTRY_COLUMNS, _ENTRY_INTEGER_COLUMNS)
 
         def column(alg: str, ref: int) -> _Column:
             col = columns.get(alg)
@@ -619,14 +674,11 @@ class HashSetStore:
                 c.execute(f"INSERT INTO v{num} VALUES (?, ?, ?, ?, ?, ?)",
                           (item.ref, len(item.frames), *pack(item.frames)))
                 if not has_entries:
-                    c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
-                              "category_raw TEXT, series TEXT, victim_identified INTEGER, "
-                              "offender_identified INTEGER, is_distributed INTEGER, "
-                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT)")
+                    c.execute(_ENTRY_TABLE.format(num=num))
                     has_entries = True
                 entry_rows.append((item.ref, label(mapping, item.category_raw),
                                    item.category_raw, None, None, None, None, None,
-                                   item.source, item.name, None))
+                                   item.source, item.name, None, None))
                 videos += 1
                 video_frames += len(item.frames)
                 accepted += 1
@@ -647,21 +699,22 @@ class HashSetStore:
                     spill_if_large()
             if item.has_metadata:
                 if not has_entries:
-                    c.execute(f"CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, "
-                              "category_raw TEXT, series TEXT, victim_identified INTEGER, "
-                              "offender_identified INTEGER, is_distributed INTEGER, "
-                              "baseline INTEGER, entry_ref TEXT, name TEXT, photodna TEXT)")
+                    c.execute(_ENTRY_TABLE.format(num=num))
                     has_entries = True
                 entry_rows.append((
                     item.ref, label(mapping, item.category_raw), item.category_raw, item.series,
                     _flag(item.victim_identified), _flag(item.offender_identified),
                     _flag(item.is_distributed), _flag(item.baseline), item.entry_ref,
-                    item.name, item.photodna))
+                    item.name, item.photodna,
+                    json.dumps(item.fields, sort_keys=True) if item.fields else None))
                 if len(entry_rows) >= BATCH:
                     c.executemany(entry_sql, entry_rows)
+                    entry_digest.add(entry_rows)
                     entry_rows.clear()
         if entry_rows:
             c.executemany(entry_sql, entry_rows)
+            entry_digest.add(entry_rows)
+        self._written_entries = entry_digest.result() if has_entries else None
         if accepted == 0:
             detail = ""
             if examples:
@@ -676,19 +729,44 @@ class HashSetStore:
         duplicates: dict[str, int] = {}
         for alg, col in columns.items():
             col.write(c)
+            if col.digest is not None:
+                self._written[alg] = col.digest
             if col.stored:
                 counts[alg] = col.stored
                 duplicates[alg] = col.duplicates(c)
         c.execute(
-            "UPDATE sets SET version=?, accepted=?, rejected=?, empty_digests=?, duplicates=?, "
-            "hash_counts=?, rejected_examples=?, category_map=?, info=? WHERE num=?",
-            (ctx.version, accepted, rejected, empty, json.dumps(duplicates, sort_keys=True),
+            "UPDATE sets SET name=?, known=?, version=?, accepted=?, rejected=?, "
+            "empty_digests=?, duplicates=?, hash_counts=?, rejected_examples=?, category_map=?, "
+            "info=? WHERE num=?",
+            (name if chosen_name or not ctx.name else ctx.name,
+             int(known if chosen_known or ctx.known is None else (known or ctx.known)),
+             ctx.version, accepted, rejected, empty, json.dumps(duplicates, sort_keys=True),
              json.dumps(counts, sort_keys=True), json.dumps(examples),
              json.dumps(mapping, sort_keys=True) if mapping is not None else None,
              json.dumps(ctx.info, sort_keys=True, default=str), num))
-        row = c.execute(f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?",
-                        (num,)).fetchone()
-        return self._row_to_set(row)
+        info = self._row_to_set(c.execute(
+            f"SELECT {', '.join(self._SET_COLUMNS)} FROM sets WHERE num=?", (num,)).fetchone())
+        content = self._content_digest(info, self._written, self._written_entries)
+        self._written, self._written_entries = {}, None
+        c.execute("UPDATE sets SET digest=? WHERE num=?",
+                  (json.dumps(content, sort_keys=True), num))
+        info.digest = content
+        return info
+
+    def _content_digest(self, s: SetInfo, written: dict[str, str] | None = None,
+                        entries: dict[str, str] | None = None) -> dict[str, Any]:
+        """The set's content digest as stored now (:mod:`hashsets.digest`); ``written`` and
+        ``entries``: hash-table and entry digests an import computed while writing (see
+        ``_Column.digest`` and :class:`hashsets.digest.EntryDigest`)."""
+        from . import digest as dg
+
+        names = [c for c in self._SET_COLUMNS if c not in ("num", "digest")]
+        row = self.conn.execute(f"SELECT {', '.join(names)} FROM sets WHERE num=?",
+                                (s.num,)).fetchone()
+        return dg.compute(self.conn, dict(zip(names, row, strict=True)), self.tables(s),
+                          {alg: ALGORITHMS[alg].hex_length // 2 if alg in ALGORITHMS else 0
+                           for alg in s.hash_counts}, self.entry_table(s), written,
+                          entries, self.video_table(s))
 
     # -- removing and verifying --------------------------------------------------------
     def remove(self, ident: str) -> SetInfo:
@@ -703,11 +781,24 @@ class HashSetStore:
         return s
 
     def verify(self, ident: str | None = None) -> list[VerifyResult]:
-        """Check each set's source file against its recorded SHA-256 and the stored row
-        counts against the recorded counts. Status: ok, changed, missing or damaged."""
+        """Check each set: its stored values and fields against the content digest recorded
+        at import (:mod:`hashsets.digest`), its row counts against the recorded counts, and
+        its source file against the recorded SHA-256.
+
+        Status, the first that applies: ``damaged`` (a table cannot be read or holds another
+        number of rows than recorded), ``altered`` (stored values or fields differ from the
+        digest; the detail names each part: ``md5 values``, ``entry field 'category'``),
+        ``missing`` / ``changed`` (the source file), ``unverified`` (a set imported before
+        digests were recorded: its stored values cannot be checked; the detail says how to
+        record one or re-import), else ``ok``."""
+        from . import digest as dg
+
         sets = [self.get_set(ident)] if ident else self.sets()
         out: list[VerifyResult] = []
         for s in sets:
+            def result(status: str, detail: str, s: SetInfo = s) -> None:
+                out.append(VerifyResult(s.set_id, s.name, s.source_path, status, detail))
+
             damaged = []
             for alg, table in self.tables(s).items():
                 try:
@@ -728,26 +819,74 @@ class HashSetStore:
                         damaged.append(f"videos: {n} videos of {f} frames stored, "
                                        f"{s.info.get('videos')} of "
                                        f"{s.info.get('video_frames')} recorded")
-            src = Path(s.source_path)
             if damaged:
-                out.append(VerifyResult(s.set_id, s.name, s.source_path, "damaged",
-                                        "; ".join(damaged)))
-            elif not src.is_file() and not src.is_dir():
-                out.append(VerifyResult(s.set_id, s.name, s.source_path, "missing",
-                                        "source file no longer at its recorded path"))
-            else:
-                try:
-                    digest, size = source_digest(src)
-                except OSError as e:
-                    out.append(VerifyResult(s.set_id, s.name, s.source_path, "missing",
-                                            f"cannot read: {e.strerror or e}"))
+                result("damaged", "; ".join(damaged))
+                continue
+            altered: list[str] = []
+            if s.digest is not None:
+                if s.digest.get("version") != dg.DIGEST_VERSION:
+                    result("unverified", f"content digest of version "
+                           f"{s.digest.get('version')!r}, this triage checks version "
+                           f"{dg.DIGEST_VERSION}")
                     continue
-                if digest != s.source_sha256:
-                    out.append(VerifyResult(
-                        s.set_id, s.name, s.source_path, "changed",
-                        f"SHA-256 is now {digest} ({size} bytes), was {s.source_sha256} "
-                        f"({s.source_size} bytes) at import; re-import it"))
-                else:
-                    out.append(VerifyResult(s.set_id, s.name, s.source_path, "ok",
-                                            "source unchanged"))
+                try:
+                    altered = dg.differences(s.digest, self._content_digest(s))
+                except sqlite3.Error as e:
+                    result("damaged", f"cannot read the set's rows: {e}")
+                    continue
+            if altered:
+                result("altered", "stored content differs from the digest recorded at "
+                       "import: " + "; ".join(altered) + "; remove the set and re-import "
+                       "it from its source file")
+                continue
+            source = self._source_state(s)
+            if source is not None:
+                result(*source)
+            elif s.digest is None:
+                result("unverified", "source unchanged, but the stored values cannot be "
+                       "checked: the set was imported before content digests were recorded. "
+                       f"Re-import it ('triage hashset remove {s.set_id}', then 'triage "
+                       f"hashset import {s.source_path}'), or record a digest of the store as "
+                       f"it is now ('triage hashset verify {s.set_id} --record-digest')")
+            else:
+                result("ok", "stored values and fields match the digest recorded at import; "
+                       "source unchanged")
+        return out
+
+    def _source_state(self, s: SetInfo) -> tuple[str, str] | None:
+        """``(status, detail)`` when the source file is missing or changed, else None."""
+        src = Path(s.source_path)
+        if not src.is_file() and not src.is_dir():
+            return "missing", "source file no longer at its recorded path"
+        try:
+            digest, size = source_digest(src)
+        except OSError as e:
+            return "missing", f"cannot read: {e.strerror or e}"
+        if digest != s.source_sha256:
+            return "changed", (f"SHA-256 is now {digest} ({size} bytes), was "
+                               f"{s.source_sha256} ({s.source_size} bytes) at import; "
+                               "re-import it")
+        return None
+
+    def record_digest(self, ident: str | None = None) -> list[VerifyResult]:
+        """Record a content digest for each set (or the one named) that has none, of its
+        rows AS STORED NOW, after checking its row counts and source file (a set whose
+        source is missing or changed gets none). Statuses: ``recorded``, ``ok`` (it had
+        one already; nothing changed), or the failing :meth:`verify` status."""
+        if self.readonly:
+            raise HashSetFileError(f"{self.path}: store opened read-only")
+        out: list[VerifyResult] = []
+        for r in self.verify(ident):
+            if r.status != "unverified" or self.get_set(r.set_id).digest is not None:
+                out.append(r)
+                continue
+            s = self.get_set(r.set_id)
+            with self._transaction() as c:
+                digest = self._content_digest(s)
+                c.execute("UPDATE sets SET digest=? WHERE num=?",
+                          (json.dumps(digest, sort_keys=True), s.num))
+            out.append(VerifyResult(s.set_id, s.name, s.source_path, "recorded",
+                                    "content digest recorded of the store as it is now (it "
+                                    "vouches for later checks, not for the time before; "
+                                    "re-importing from the source is the stronger check)"))
         return out

@@ -205,6 +205,15 @@ def _v8_picture_variants(c: sqlite3.Connection) -> None:
 ) STRICT""")
 
 
+def _v9_match_entry(c: sqlite3.Connection) -> None:
+    # Issue 14 #6: the matched set entry's name and fields, copied from the store, so that
+    # the case alone says which record matched (older matches have none: NULL).
+    have = {r[1] for r in c.execute("PRAGMA table_info(matches)")}
+    for column in ("entry_name", "entry_fields"):
+        if column not in have:  # (a case stamped older by hand, as in a test, has them)
+            c.execute(f"ALTER TABLE matches ADD COLUMN {column} TEXT")
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -226,6 +235,8 @@ CASE_SCHEMA = SchemaLine(
                   _v7_carved),
         Migration(8, "picture variants and graded hits (issue 14: rotations, mirror images, "
                   "unletterboxing, full-decode confirmation)", _v8_picture_variants),
+        Migration(9, "matched set entry's name and fields in each match (issue 14 hash sets)",
+                  _v9_match_entry),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)

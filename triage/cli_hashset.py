@@ -84,7 +84,7 @@ def import_(
                                              "several files, used as a prefix).")] = None,
     format: Annotated[str, typer.Option(
         "--format", "-f", help="File format: auto (detect from the content), "
-        f"{', '.join(FORMATS)}.")] = "auto",
+        f"{', '.join(FORMATS)} (md5deep: the same as md5sum).")] = "auto",
     category_map: Annotated[str | None, typer.Option(
         help="Category mapping: a preset (dhs, projectvic, caid, icse, known), a JSON file, "
              "or raw=label pairs ('1=A,2=B,3=C'). CAID's A/B/C encoding is UNCONFIRMED: "
@@ -240,11 +240,22 @@ def verify(
                                                   "all).")] = None,
     store: StoreOpt = None,
     json_out: JsonOpt = False,
+    record_digest: Annotated[bool, typer.Option(
+        "--record-digest", help="For sets imported before content digests were recorded: "
+        "record one of the store as it is now (after checking counts and the source file), "
+        "so later checks cover every stored value. Re-importing from the source is the "
+        "stronger check.")] = False,
 ) -> None:
-    """Check that each set's source file is unchanged since import (SHA-256) and that the
-    store holds what was imported. Exit code 6 when anything is not ok."""
+    """Check every stored value and field of each set against the digest recorded at import,
+    the row counts, and that the set's source file is unchanged (SHA-256). Statuses: ok,
+    altered (naming the values or fields that differ), damaged, changed, missing,
+    unverified (no digest: imported before digests were recorded). Exit code 6 when
+    anything is not ok."""
     with _errors():
-        results = _store(store, readonly=True).verify(set_ref)
+        if record_digest:
+            results = _store(store).record_digest(set_ref)
+        else:
+            results = _store(store, readonly=True).verify(set_ref)
     if json_out:
         _dump([r.to_dict() for r in results])
     else:
@@ -252,11 +263,11 @@ def verify(
         for col in ("set id", "name", "status", "detail"):
             t.add_column(col)
         for r in results:
-            colour = "green" if r.status == "ok" else "red"
+            colour = "green" if r.status in ("ok", "recorded") else "red"
             t.add_row(for_terminal(r.set_id), for_terminal(r.name),
                       for_terminal(r.status, style=colour), for_terminal(r.detail))
         out.print(t)
-    if any(r.status != "ok" for r in results):
+    if any(r.status not in ("ok", "recorded") for r in results):
         raise typer.Exit(HashSetError.exit_code)
 
 

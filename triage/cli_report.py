@@ -47,6 +47,7 @@ DEFAULT_FORMAT = ReportFormat("html")
 class CsvRows(StrEnum):
     files = "files"
     hits = "hits"
+    duplicates = "duplicates"
 
 
 def report_command(
@@ -55,13 +56,16 @@ def report_command(
                       ] = DEFAULT_FORMAT,
     out_path: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
-        "vics-case.json for vics, report-hits.csv for --rows hits; -2, -3 ... added when "
+        "vics-case.json for vics, report-hits.csv for --rows hits, report-duplicates.csv "
+        "for --rows duplicates; -2, -3 ... added when "
         "taken, never overwritten). The manifest is written beside it as "
         "<out>.manifest.json. An existing --out is refused without --force.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the export at --out and its manifest (and signature).")
                      ] = False,
-    rows: Annotated[CsvRows, typer.Option(help="CSV only: one row per file or per hit.")
+    rows: Annotated[CsvRows, typer.Option(help="CSV only: one row per file, per hit, or "
+                                          "per member of a duplicate group (same SHA-256; "
+                                          "files and items inside files apart).")
                     ] = CsvRows.files,
     generated_at: Annotated[str | None, typer.Option(
         help="Generation time to print (ISO-8601, UTC), for byte-identical re-exports; "

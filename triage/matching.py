@@ -17,9 +17,11 @@ output order is deterministic.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from hashsets.algorithms import ALGORITHMS, EMPTY_DIGESTS, gated, near_algorithms
 from hashsets.algorithms import get as get_algorithm
@@ -262,13 +264,14 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
             "INSERT INTO matches(run_id, file_id, set_id, set_name, set_version, algorithm, "
             "match_type, file_value, known_value, distance, threshold, category, category_raw, "
             "series, victim_identified, offender_identified, known, entry_ref, variant, "
-            "quality, grade, decode, files_same_value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "quality, grade, decode, files_same_value, entry_name, entry_fields) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(run_id, h.file_id, h.set_id, h.set_name, h.set_version, h.algorithm,
               h.match_type, h.file_value, h.known_value, h.distance, h.threshold, h.category,
               h.category_raw, h.series, _int(h.victim_identified),
               _int(h.offender_identified), int(h.known), h.entry_ref, h.variant, h.quality,
-              h.grade, h.decode, h.files_same_value) for h in hits])
+              h.grade, h.decode, h.files_same_value, h.entry_name,
+              canonical_json(h.entry_fields) if h.entry_fields else None) for h in hits])
         video.record(c, run_id)
     summary = summarise(store_name, limits, [_set_used(s) for s in sets], hits, skipped,
                         damaged_sets, confirmation)
@@ -319,7 +322,26 @@ def _match_hit(h: Hit, s: SetInfo, q: NearQuery | None = None) -> MatchHit:
                     entry_ref=h.entry_ref if h.entry_ref is not None else str(h.ref),
                     variant=q.variant if q is not None else None,
                     quality=q.quality if q is not None else None,
-                    decode=q.decode if q is not None else None)
+                    decode=q.decode if q is not None else None,
+                    entry_name=h.name, entry_fields=entry_fields(h))
+
+
+def entry_fields(h: Hit) -> dict[str, Any]:
+    """The matched entry's fields for the case: the source's own columns (JSON text in the
+    store), the entry's flags that have no column of their own, and ``record``: its line or
+    record number in the source (an entry id need not be unique: HashKeeper's is not)."""
+    out: dict[str, Any] = {}
+    if h.fields:
+        try:
+            extra = json.loads(h.fields)
+        except ValueError:
+            extra = {"fields": h.fields}  # kept as stored, never guessed
+        out.update(extra if isinstance(extra, dict) else {"fields": extra})
+    for key, value in (("is_distributed", h.is_distributed), ("baseline", h.baseline)):
+        if value is not None:
+            out[key] = value
+    out["record"] = h.ref
+    return out
 
 
 def summarise(store: str, thresholds: dict[str, int], sets: list[SetUsed],

@@ -412,6 +412,11 @@ class MatchHit:
     grade: str | None = None
     decode: str | None = None
     files_same_value: int | None = None
+    #: The matched set entry's name (a file name, when the set gives one) and its other
+    #: fields (the source's own columns, the entry's flags, ``record``: its line or record
+    #: number in the source), copied from the store (issue 14; None in older cases).
+    entry_name: str | None = None
+    entry_fields: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

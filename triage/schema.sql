@@ -199,6 +199,9 @@ CREATE TABLE IF NOT EXISTS matches (
     grade           TEXT,
     decode          TEXT,
     files_same_value INTEGER,
+    -- the matched set entry's name and other fields, JSON (schema 9, issue 14)
+    entry_name      TEXT,
+    entry_fields    TEXT,
     UNIQUE (run_id, file_id, set_id, algorithm, known_value)
 ) STRICT;
 

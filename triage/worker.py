@@ -465,6 +465,11 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         result.warnings.append(Problem("container", "NestedDiskImage",
                                        f"nested disk image ({nested_head_kind(first)}): not "
                                        "opened: looking inside files is off (--no-containers)"))
+    elif kind is not None and not options.containers and result.status == DONE:
+        # Recognised but not expanded, by the examiner's choice: said, never silent.
+        result.warnings.append(Problem("container", "ContainerNotExpanded",
+                                       f"{kind} container: not expanded: looking inside files "
+                                       "is off (--no-containers)"))
     if container is not None and data is None and result.status == DONE:
         # A container recognised but too large to hold in memory: a bound, not by design.
         why = (f"{total} bytes is over --container-max-mb ({options.max_container_bytes} "

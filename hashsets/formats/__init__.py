@@ -7,6 +7,7 @@ zip and SQLite files) and consumes nothing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import HashSetFileError
@@ -20,12 +21,14 @@ from .base import (
     Record,
     Rejected,
     VideoRecord,
+    first_lines,
 )
 from .bsd import BSDChecksums
 from .csvtable import CSVTable
 from .hashdeep import Hashdeep
 from .hashkeeper import HashKeeper
 from .icse import ICSE
+from .ilook import ILook
 from .md5sum import SumFile
 from .nsrl2 import NSRLRDS2
 from .nsrl3 import NSRLRDS3
@@ -35,6 +38,8 @@ from .vics import CAID, VICS
 from .vpdq import VPDQSet
 
 FORMATS: dict[str, Format] = {}
+#: A line that starts with 64 hex digits and goes on (a label): SHA-256 or PDQ.
+_HEX64 = re.compile(r"^[0-9A-Fa-f]{64}\b")
 
 
 def register(fmt: Format) -> Format:
@@ -45,15 +50,21 @@ def register(fmt: Format) -> Format:
 
 
 for _fmt in (CAID(), VICS(), VPDQSet(), NSRLRDS3(), NSRLRDS2(), Hashdeep(), ICSE(), HashKeeper(),
-             BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
+             ILook(), BSDChecksums(), SumFile(), CSVTable(), PerceptualList(), PlainList()):
     register(_fmt)
+
+
+#: Other names a format is known by (md5deep writes md5sum-style lines, with or without
+#: sizes; its own documentation and ours call them md5deep lists).
+ALIASES = {"md5deep": "md5sum"}
 
 
 def get(name: str) -> Format:
     try:
-        return FORMATS[name.lower()]
+        key = name.lower()
+        return FORMATS[ALIASES.get(key, key)]
     except KeyError:
-        known = ", ".join(FORMATS)
+        known = ", ".join([*FORMATS, *ALIASES])
         raise HashSetFileError(f"unknown hash-set format {name!r} (known: {known})") from None
 
 
@@ -77,7 +88,12 @@ def detect_format(path: str | Path) -> Format:
     for fmt in FORMATS.values():
         if fmt.detect(p, head):
             return fmt
-    raise HashSetFileError(f"{p}: format not recognised; choose one with --format "
+    hint = ""
+    lines = first_lines(head)
+    if lines and all(_HEX64.match(ln) for ln in lines):
+        hint = (" (64 hex digits with a label: SHA-256 or PDQ? for PDQ give --format "
+                "perceptual --algorithm pdq)")
+    raise HashSetFileError(f"{p}: format not recognised{hint}; choose one with --format "
                            f"({', '.join(FORMATS)})")
 
 

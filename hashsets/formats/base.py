@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 HEAD_SIZE = 64 * 1024
 
 
-_NO_METADATA = (None,) * 9
+_NO_METADATA = (None,) * 10
 
 
 @dataclass(slots=True)
@@ -45,13 +45,17 @@ class Record:
     entry_ref: str | None = None  # the source's own id (VICS MediaID, ICSE Image ID)
     name: str | None = None  # file name, when the source gives one
     photodna: str | None = None  # stored, exported, never matched (proprietary)
+    #: The source's other fields of this record (iLook path and size, HashKeeper
+    #: directory...), by the source's own column name: kept in the store and copied into
+    #: every match on this entry.
+    fields: dict[str, str] | None = None
 
     @property
     def has_metadata(self) -> bool:
         # A tuple comparison, not any(): this runs once per record of multi-million imports.
         return (self.category_raw, self.series, self.victim_identified,
                 self.offender_identified, self.is_distributed, self.baseline, self.entry_ref,
-                self.name, self.photodna) != _NO_METADATA
+                self.name, self.photodna, self.fields) != _NO_METADATA
 
 
 @dataclass(slots=True)
@@ -98,7 +102,7 @@ class ParseContext:
     ``options`` holds format options (e.g. ``algorithm`` for bare lists); ``limits`` the
     bounds every reader enforces (:mod:`hashsets.formats.bounds`). A parser sets
     ``version`` when the format carries one, and may add to ``info`` (shown by
-    ``hashset show``).
+    ``hashset show``), ``name``, ``known`` and ``notes``.
     """
 
     path: Path
@@ -106,6 +110,12 @@ class ParseContext:
     limits: ImportLimits = field(default_factory=ImportLimits)
     version: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: What the file says of itself, used unless the examiner chose (a HashKeeper ``.hke``:
+    #: the set's name, and ``known`` from its notable flag).
+    name: str | None = None
+    known: bool | None = None
+    #: Sentences for the examiner, shown after the import (a missing ``.hke``...).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,9 +1,11 @@
 """Bare hex lists: one hash per line, comments (#) and blank lines ignored.
 
 The algorithm is fixed per file: the ``algorithm`` option, or else guessed from the first
-hash's length among the stream algorithms of the registry (32 md5, 40 sha1, 64 sha256; a
-64-digit PDQ list needs ``algorithm=pdq`` or the ``perceptual`` format; any registered
-algorithm can be given). Lines of another length are rejected with their line number.
+hash's length among the stream algorithms of the registry (32 md5, 40 sha1). A length that
+a picture algorithm shares (64 digits: SHA-256 or PDQ) is ambiguous and is never guessed:
+the import is refused with a message naming ``--algorithm sha256|pdq`` (issue 14: a PDQ
+list silently imported as SHA-256 would never match). Any registered algorithm can be
+given. Lines of another length are rejected with their line number.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..algorithms import get, stream_algorithms
+from ..algorithms import get, picture_algorithms, stream_algorithms
 from .base import (
     Batch,
     BulkItem,
@@ -23,6 +25,7 @@ from .base import (
     ParseContext,
     Record,
     Rejected,
+    fail,
     first_lines,
     open_text,
 )
@@ -101,6 +104,12 @@ class _State:
                 return Rejected(lineno, f"{len(text)} characters is no "
                                         f"{'/'.join(lengths.values())} length; give the "
                                         "algorithm explicitly")
+            same = [a.name for a in picture_algorithms() if a.hex_length == len(text)]
+            if same and _HEX.fullmatch(text):
+                names = "|".join([guess, *same])
+                raise fail(self.ctx, lineno, f"{len(text)} hex digits is ambiguous "
+                           f"({' or '.join([guess, *same])}); nothing imported: give "
+                           f"--algorithm {names}")
             self.algorithm, self.n_hex = guess, len(text)
             self.ctx.info["algorithm"] = guess
         if len(text) != self.n_hex:

@@ -149,3 +149,76 @@ def rds3(path: Path, rows: list[tuple[str, str, str]] | None = None,
     conn.commit()
     conn.close()
     return path
+
+
+# -- iLook and HashKeeper (issue 14) ---------------------------------------------------------
+# Built here from ../shared/FORMATS.md ("iLook hash sets", "HashKeeper bundles") and the
+# layout of hashdeep's own sample (tests/testfiles/ilookv4.hsh in hashdeep's repository):
+# upper-case hex, empty SHA-256/384/512 columns, a Windows path, day-first local times, a
+# last row with one field too many, no final line break. The hash values are of ITEMS.
+
+ILOOK_V4_HEADER = ("V4Hash,HashSHA1,FileName,FilePath,FileSize,HashSHA256,HashSHA384,"
+                   "HashSHA512,CreateTime,ModTime,LastAccessTime")
+ILOOK_V3_HEADER = "V3Hash,HashSHA1,FileName,FilePath,FileSize,HashSHA256,HashSHA384,HashSHA512"
+
+
+def ilook(path: Path, version: int = 4) -> Path:
+    """ITEMS[0..2] as an iLook set; the v4 file ends with an empty-file row of 12 fields."""
+    rows = [ILOOK_V4_HEADER if version == 4 else ILOOK_V3_HEADER]
+    for i, data in enumerate(ITEMS[:3]):
+        sha = sha256(data).upper() if i == 1 else ""
+        times = f",16.4.2008 14:29:24,16.4.2008 10:2{i}:28,18.4.2008" if version == 4 else ""
+        rows.append(f"{md5(data).upper()},{sha1(data).upper()},item-{i + 1}.bin,"
+                    f"D:\\items\\,{len(data)},{sha},,{times}")
+    if version == 4:
+        rows.append(f"{EMPTY_MD5.upper()},{EMPTY_SHA1.upper()},NULL,DEV,,0,,,,"
+                    "16.4.2008 14:29:24,2.4.2008 14:25:16,18.4.2008")
+    path.write_bytes("\r\n".join(rows).encode())
+    return path
+
+
+HK_HEADER = ('"file_id","hashset_id","file_name","directory","hash","file_size",'
+             '"date_modified","time_modified","time_zone","comments","date_accessed",'
+             '"time_accessed"')
+HKE_HEADER = ('"hashset_id","name","vendor","package","version","authenicated_flag",'
+              '"notable_flag","initials","num_of_files","description","date_loaded"')
+
+
+def hashkeeper_hsh(path: Path, hashset_id: str = "77") -> Path:
+    """ITEMS[0..2] as a HashKeeper .hsh; records 1 and 2 share file_id 5 (as two records of
+    Microsoft's published sample do)."""
+    rows = [HK_HEADER]
+    for i, (fid, data) in enumerate(zip(("5", "5", "9"), ITEMS[:3], strict=True)):
+        rows.append(f'{fid},{hashset_id},"item-{i + 1}.bin","C:\\WINDOWS",'
+                    f'"{md5(data).upper()}",{len(data)},1/2/2003,12:00:00,"",,,')
+    path.write_text("\r\n".join(rows) + "\r\n")
+    return path
+
+
+def hashkeeper_hke(path: Path, notable: str = "0", hashset_id: str = "77",
+                   files: int = 3) -> Path:
+    path.write_text(HKE_HEADER + "\r\n" + f'{hashset_id},"Windows XP SP1 sample","Microsoft",'
+                    f'"Windows XP","SP1",0,{notable},"AB",{files},"sample set",1/2/2003\r\n')
+    return path
+
+
+def hashkeeper_zip(path: Path, notable: str = "0", pk00: bool = False) -> Path:
+    """A .zip holding NAME.hsh and NAME.hke; with ``pk00`` it starts with the spanning
+    marker, offsets adjusted as PKZIP wrote them (the central directory counts the
+    marker)."""
+    import io
+    import zipfile
+
+    tmp = path.with_name(path.name + ".parts")
+    tmp.mkdir()
+    buf = io.BytesIO()
+    if pk00:
+        buf.write(b"PK00")
+    with zipfile.ZipFile(buf, "a" if pk00 else "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("WINXP.hsh", hashkeeper_hsh(tmp / "WINXP.hsh").read_bytes())
+        zf.writestr("WINXP.hke", hashkeeper_hke(tmp / "WINXP.hke", notable).read_bytes())
+    path.write_bytes(buf.getvalue())
+    for p in tmp.iterdir():
+        p.unlink()
+    tmp.rmdir()
+    return path

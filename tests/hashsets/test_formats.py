@@ -51,6 +51,7 @@ SAMPLES: dict[str, Sample] = {
     "hashkeeper": lambda d: (_write(d / "hk.hke", '"file_id","hashset_id","file_name",'
                                     '"directory","hash","file_size"\n'
                                     f'1,7,"a.jpg","c:\\\\","{fx.md5(b"x").upper()}",1\n'), 1, {}),
+    "ilook": lambda d: (fx.ilook(d / "set.hsh"), 3, {}),
     "bsd": lambda d: (_write(d / "bsd.txt", f"MD5 (a b.txt) = {fx.md5(b'a')}\n"
                              f"SHA256 (c) = {fx.sha256(b'c')}\n"), 2, {}),
     "md5sum": lambda d: (fx.MD5DEEP_SIZE, 4, {}),
@@ -216,9 +217,14 @@ def test_perceptual_phash_detected_without_declaration(tmp_path: Path) -> None:
     assert recs[0].hashes == {"phash": "ba8c84536bd3c366"} and recs[0].category_raw == "known-a"
 
 
-def test_64_hex_list_is_sha256_unless_told_pdq(tmp_path: Path) -> None:
-    p = _write(tmp_path / "x.txt", "ab" * 32 + "\n")
-    recs = list(get("plain").parse(ParseContext(p)))
+def test_64_hex_list_is_refused_unless_the_algorithm_is_given(tmp_path: Path) -> None:
+    p = _write(tmp_path / "x.txt", "# list\n" + "ab" * 32 + "\n")
+    with pytest.raises(HashSetFileError, match=r"x\.txt: record 2: 64 hex digits is "
+                       r"ambiguous \(sha256 or pdq\).*--algorithm sha256\|pdq"):
+        list(get("plain").parse(ParseContext(p)))
+    with pytest.raises(HashSetFileError, match="ambiguous"):
+        list(get("plain").parse_bulk(ParseContext(p)) or ())
+    recs = list(get("plain").parse(ParseContext(p, {"algorithm": "sha256"})))
     assert recs[0].hashes == {"sha256": "ab" * 32}
     recs = list(get("perceptual").parse(ParseContext(p, {"algorithm": "pdq"})))
     assert recs[0].hashes == {"pdq": "ab" * 32}

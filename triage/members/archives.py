@@ -141,6 +141,19 @@ def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str) -> Member:
                   status_hint=SKIPPED)
 
 
+#: PKWARE APPNOTE section 8.5: the first segment of a split or spanned archive starts with the
+#: "spanning signature" 0x08074b50.
+ZIP_SPLIT_SEGMENT = b"PK\x07\x08"
+
+
+def _starts_with(stream: BinaryIO, signature: bytes) -> bool:
+    try:
+        stream.seek(0)
+        return stream.read(len(signature)) == signature
+    except (OSError, ValueError):
+        return False
+
+
 def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Member]:
     """Entries of a zip in central-directory order: files with their data; directories and
     symbolic links (Unix entries, Info-ZIP) listed without data, ``skipped`` with their
@@ -150,6 +163,11 @@ def expand_zip(stream: BinaryIO, limits: Limits, budget: Budget) -> Iterator[Mem
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error,
             UnicodeDecodeError, NotImplementedError) as e:
+        if _starts_with(stream, ZIP_SPLIT_SEGMENT):
+            # The first segment of a split archive has no central directory of its own.
+            raise ContainerError("unsupported: one segment of a split (spanned) zip; its "
+                                 "other segments are needed to expand it (not expanded; "
+                                 "the segment itself is hashed)", ("unsupported",)) from e
         raise ContainerError(f"corrupt zip: {short(e)}", ("corrupt",)) from e
     with zf:
         for index, info in enumerate(infos):

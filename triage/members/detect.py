@@ -9,6 +9,10 @@ from __future__ import annotations
 ZIP_LOCAL = b"PK\x03\x04"
 ZIP_EMPTY = b"PK\x05\x06"  # end of central directory only: an empty archive
 ZIP_SPANNED = b"PK\x07\x08"  # split/spanned archive marker before the first local header
+#: The temporary spanning marker of old PKZIP/WinZip (PKWARE APPNOTE section 8.5,
+#: 0x30304b50): a spanned archive that fitted on one segment, a plain zip after these 4
+#: bytes (unzip and Python's zipfile read it). Recognised only with a local header after.
+ZIP_PK00 = b"PK00"
 GZIP = b"\x1f\x8b\x08"  # magic + CM=deflate
 BZIP2 = b"BZh"  # + block size '1'..'9' + block or end-of-stream magic
 BZIP2_BLOCK = b"\x31\x41\x59\x26\x53\x59"
@@ -33,6 +37,13 @@ def _tar_checksum_ok(head: bytes) -> bool:
     stored = int(field, 8)
     block = head[:148] + b" " * 8 + head[156:512]
     return stored in (sum(block), sum(b - 256 if b > 127 else b for b in block))
+
+
+def is_zip(head: bytes, mime: str = "") -> bool:
+    """A local header, an empty archive, a split-archive marker, or the ``PK00`` marker
+    followed by a local header."""
+    return head.startswith((ZIP_LOCAL, ZIP_EMPTY, ZIP_SPANNED)) or \
+        head.startswith(ZIP_PK00 + ZIP_LOCAL)
 
 
 def is_bzip2(head: bytes, mime: str = "") -> bool:

@@ -46,9 +46,7 @@ def register(kind: MemberKind) -> MemberKind:
     return kind
 
 
-register(MemberKind("zip", lambda h, m: h.startswith((d.ZIP_LOCAL, d.ZIP_EMPTY,
-                                                       d.ZIP_SPANNED)),
-                    lambda s, lim, b, n: expand_zip(s, lim, b)))
+register(MemberKind("zip", d.is_zip, lambda s, lim, b, n: expand_zip(s, lim, b)))
 register(MemberKind("gzip", lambda h, m: h.startswith(d.GZIP),
                     lambda s, lim, b, n: expand_compressed("gzip", s, lim, b, n)))
 register(MemberKind("bzip2", d.is_bzip2,

@@ -1,4 +1,5 @@
-"""CSV export: one row per file (``rows=files``, default) or per hit (``rows=hits``).
+"""CSV export: one row per file (``rows=files``, default), per hit (``rows=hits``) or per
+member of a group of entries with the same SHA-256 (``rows=duplicates``).
 
 Safe against formula injection (OWASP "CSV Injection"): every cell that starts with ``=``,
 ``+``, ``-``, ``@``, tab, CR or LF gets a leading apostrophe, so a spreadsheet shows it as
@@ -15,6 +16,7 @@ for algorithms with a quality gate).
 from __future__ import annotations
 
 import csv
+import json
 from typing import Any
 
 from hashsets.algorithms import computed, stream_algorithms
@@ -22,7 +24,7 @@ from hashsets.algorithms import computed, stream_algorithms
 from ..model import OUTCOME_OF_STATUS
 from ..textsafe import for_csv
 from . import Exporter, Sink
-from .model import File, Hit, ReportModel
+from .model import DUPLICATE_SCOPES, File, Hit, ReportModel
 
 
 def hash_columns() -> tuple[str, ...]:
@@ -51,7 +53,13 @@ def hit_columns() -> tuple[str, ...]:
         *(a.name for a in stream_algorithms()),
         # issue 14: graded hits
         "grade", "grade_label", "variant", "quality", "decode", "files_same_value",
+        "entry_name", "entry_fields",
     )
+
+
+def duplicate_columns() -> tuple[str, ...]:
+    return ("scope", "group", "sha256", "size", "group_size", "other_scope", "file_id",
+            "path", "path_bytes_hex")
 
 
 def neutralise(value: object) -> str:
@@ -99,18 +107,28 @@ def _hit_row(f: File, h: Hit) -> dict[str, Any]:
         "entry_ref": h.entry_ref, **{a.name: f.hash_value(a.name) for a in stream_algorithms()},
         "grade": h.grade, "grade_label": h.grade_label, "variant": h.variant,
         "quality": h.quality, "decode": h.decode, "files_same_value": h.files_same_value,
+        "entry_name": h.entry_name, "entry_fields": _fields_text(h.entry_fields),
     }
+
+
+def _fields_text(fields: object) -> str | None:
+    """A matched entry's fields as one cell: compact JSON, keys sorted (None: none)."""
+    if not fields:
+        return None
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class CSVExporter(Exporter):
     name = "csv"
     extension = "csv"
-    description = "CSV, one row per file (--rows files) or per hit (--rows hits)"
+    description = ("CSV, one row per file (--rows files), per hit (--rows hits) or per "
+                   "duplicate (--rows duplicates)")
 
     def write(self, model: ReportModel, options: dict[str, Any], out: Sink) -> None:
         rows_kind = options.get("rows", "files")
-        if rows_kind not in ("files", "hits"):
-            raise ValueError(f"--rows must be 'files' or 'hits', not {rows_kind!r}")
+        if rows_kind not in ("files", "hits", "duplicates"):
+            raise ValueError(f"--rows must be 'files', 'hits' or 'duplicates', not "
+                             f"{rows_kind!r}")
         # Streamed: one row at a time, straight to ``out`` (nothing kept per file).
         w = csv.writer(_Utf8(out), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         out.write("\ufeff".encode())
@@ -120,12 +138,23 @@ class CSVExporter(Exporter):
             for f in model.files():
                 r = _file_row(f)
                 w.writerow([neutralise(r[c]) for c in columns])
-        else:
+        elif rows_kind == "hits":
             columns = hit_columns()
             w.writerow(columns)
             for f, h in model.hits():
                 r = _hit_row(f, h)
                 w.writerow([neutralise(r[c]) for c in columns])
+        else:  # one row per member of a duplicate group (issue 14 #8)
+            columns = duplicate_columns()
+            w.writerow(columns)
+            for scope in DUPLICATE_SCOPES:
+                for g in model.duplicate_groups(scope):
+                    for m in g.members:
+                        r = {"scope": g.scope, "group": g.number, "sha256": g.sha256,
+                             "size": g.size, "group_size": len(g.members),
+                             "other_scope": g.other_scope, "file_id": m.file_id,
+                             "path": m.path, "path_bytes_hex": m.path_bytes_hex}
+                        w.writerow([neutralise(r[c]) for c in columns])
 
 
 class _Utf8:

@@ -7,7 +7,8 @@ third parties).
 
 Layout contract (issue 12, "reports designed for the reader"): the report opens with an
 executive summary, then the hits, then coverage (what was not processed and why), then the
-appendices (method, hash sets, evidence details, full hash values, chain of custody).
+appendices (method, hash sets, evidence details, full hash values, chain of custody,
+duplicate groups).
 Structured values (evidence descriptions, run arguments, audit details) are shown as
 key/value rows, never as JSON. Every table declares its columns' widths (percent of the
 table) so that it fits an A4 portrait page (:data:`PORTRAIT_MAX_COLUMNS` columns at most)
@@ -342,7 +343,7 @@ def build(m: ReportModel) -> tuple[Section, ...]:
     carved = (_carved(m),) if m.carved_count or m.fragment_count else ()
     return (
         _summary(m), _hits(m), _coverage(m), *carved,
-        _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m),
+        _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m), _duplicates(m),
     )
 
 
@@ -439,6 +440,7 @@ def _summary(m: ReportModel) -> Section:
                + (f", of which {m.hits_overwritten} may have overwritten content (not a "
                   "confident identification)" if m.hits_overwritten else "") + ".")
     blocks.append(Para(deleted))
+    blocks.append(Para(_duplicates_sentence(m)))
     blocks.append(Para(_coverage_sentence(outcomes)))
     blocks.append(Para(NO_IMAGES, "note"))
     return Section("summary", "Executive summary", tuple(blocks))
@@ -660,12 +662,68 @@ def _hit_values(m: ReportModel) -> Section:
     rows = []
     for n, (f, h) in enumerate(m.hits(), 1):
         rows.append((str(n), lines(h.algorithm, f"file  {h.file_value}",
-                                   f"known {h.known_value}"), explain(f, h)))
+                                   f"known {h.known_value}"),
+                     lines(explain(f, h), *_entry_lines(h))))
     blocks: tuple[Para | Table, ...] = (Table(
         (Col("#", 5, "num"), Col("algorithm, full values (file, known)", 55, "mono"),
          Col("explanation", 40)), tuple(rows)),) if rows else (Para("No hits."),)
     return Section("hitvalues", "Appendix D. Hit details: full hash values and explanation",
                    blocks, appendix=True)
+
+
+def _duplicates_sentence(m: ReportModel) -> str:
+    d = m.duplicates
+    if not (d.file_groups or d.inner_groups):
+        return "Duplicates (same SHA-256): none."
+    return (f"Duplicates (same SHA-256): {d.file_groups} group(s) of files ({d.files} files) "
+            f"and {d.inner_groups} group(s) of items inside files ({d.inner_items} items), "
+            "listed in appendix F.")
+
+
+#: The scopes of appendix F, as a reader sees them.
+DUPLICATE_SCOPE_TITLES = {"files": "Files with the same content (the evidence's own files)",
+                          "inner": "Items inside files with the same content (archive and "
+                                   "document members, carved pictures)"}
+_OTHER_SCOPE = {"files": "also as {n} item(s) inside files",
+                "inner": "also as {n} file(s) of the evidence"}
+
+
+def _duplicates(m: ReportModel) -> Section:
+    """Appendix F (issue 14 #8): every group of entries with the same SHA-256, the
+    evidence's files and the items found inside files listed apart."""
+    d = m.duplicates
+    blocks: list[Para | Table] = [Para(
+        "Entries with the same SHA-256 have the same content. Files of the evidence and "
+        "items found inside files are grouped apart; a group says when the same content "
+        f"occurs in the other list too. Empty entries are left out ({d.empty_left_out}: "
+        "every empty file has the same SHA-256, which says nothing about content).")]
+    for scope in ("files", "inner"):
+        rows: list[tuple[Cell, ...]] = []
+        for g in m.duplicate_groups(scope):
+            other = _OTHER_SCOPE[scope].format(n=g.other_scope) if g.other_scope else ""
+            for i, member in enumerate(g.members):
+                first = i == 0
+                rows.append((str(g.number) if first else "",
+                             lines(g.sha256, other) if first else "",
+                             lines(_size(g.size), f"{len(g.members)} entries") if first
+                             else "", member.path))
+        if rows:
+            blocks.append(Table((Col("group", 8, "num"), Col("SHA-256", 30, "mono"),
+                                 Col("size", 16), Col("entry", 46, "path")), tuple(rows),
+                                caption=DUPLICATE_SCOPE_TITLES[scope],
+                                name=f"duplicates-{scope}"))
+        else:
+            blocks.append(Para(f"{DUPLICATE_SCOPE_TITLES[scope]}: none."))
+    return Section("duplicates", "Appendix F. Duplicate groups (same SHA-256)", tuple(blocks),
+                   appendix=True)
+
+
+def _entry_lines(h: Hit) -> tuple[str, ...]:
+    """The matched set entry as a reader needs it (issue 14): its id and name, then each of
+    its fields (the source's own columns, its line or record number) as ``key: value``."""
+    head = "set entry " + (h.entry_ref or "") + (f": {h.entry_name}" if h.entry_name else "")
+    fields = h.entry_fields if isinstance(h.entry_fields, Mapping) else {}
+    return (head, *(f"{k}: {v}" for k, v in flatten(dict(fields))))
 
 
 def _audit(m: ReportModel) -> Section:

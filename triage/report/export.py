@@ -136,6 +136,8 @@ def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
     (or its manifest) is taken: a default name never overwrites an earlier export."""
     ext = get(fmt).extension
     stem = "report-hits" if fmt == "csv" and options.get("rows") == "hits" else "report"
+    if fmt == "csv" and options.get("rows") == "duplicates":
+        stem = "report-duplicates"
     if fmt == "vics":
         stem = "vics-case"
     folder = case_dir / EXPORTS_DIR

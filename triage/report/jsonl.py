@@ -2,8 +2,10 @@
 
 Line 1 is ``{"type": "header", ...}`` (format version, generation time, case, evidence, method,
 hash sets, summary, audit chain state); then one ``{"type": "file", ...}`` per file entry
-(with its hashes and hits), then one ``{"type": "error", ...}`` per recorded error and one
-``{"type": "audit", ...}`` per audit row (export events excluded, see the model).
+(with its hashes and hits), one ``{"type": "duplicate_group", ...}`` per group of entries
+with the same SHA-256 (files first, then items inside files, each grouped apart), then one
+``{"type": "error", ...}`` per recorded error and one ``{"type": "audit", ...}`` per audit
+row (export events excluded, see the model).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hashsets.algorithms import error_rates
 
 from ..model import outcome_counts
 from . import Exporter, Sink
-from .model import File, ReportModel
+from .model import DUPLICATE_SCOPES, DuplicateGroup, File, ReportModel
 
 JSONL_VERSION = 1
 
@@ -39,6 +41,18 @@ def file_object(f: File) -> dict[str, Any]:
                  | {"set_label": h.set_label, "grade_label": h.grade_label} for h in f.hits]
     d["type"] = "file"
     return d
+
+
+def duplicate_object(g: DuplicateGroup) -> dict[str, Any]:
+    """One duplicate group (issue 14 #8): scope (``files``: the evidence's own files;
+    ``inner``: items found inside files), its number in that scope, the shared SHA-256 and
+    size, the members (file id, display path, path bytes as hex) and ``other_scope``: how
+    many entries of the other scope have the same SHA-256."""
+    return {"type": "duplicate_group", "scope": g.scope, "group": g.number,
+            "sha256": g.sha256, "size": g.size, "count": len(g.members),
+            "other_scope": g.other_scope,
+            "members": [{"file_id": x.file_id, "path": x.path,
+                         "path_bytes_hex": x.path_bytes_hex} for x in g.members]}
 
 
 def _fields(record: Any) -> dict[str, Any]:
@@ -76,7 +90,8 @@ def header(m: ReportModel) -> dict[str, Any]:
                     "files_known": m.files_known, "by_category": m.by_category,
                     "by_set": [asdict(s) for s in m.by_set],
                     "known_by_set": [asdict(s) for s in m.known_by_set],
-                    "skipped_reasons": [list(r) for r in m.skipped_reasons]},
+                    "skipped_reasons": [list(r) for r in m.skipped_reasons],
+                    "duplicates": asdict(m.duplicates)},
         "audit": {"rows": len(m.audit), "last_row_hash": m.audit_head,
                   "problems": list(m.audit_problems)},
         "signer_fingerprint": m.signer_fingerprint,
@@ -93,6 +108,9 @@ class JSONLExporter(Exporter):
         out.write(_line(header(model)))
         for f in model.files():
             out.write(_line(file_object(f)))
+        for scope in DUPLICATE_SCOPES:
+            for group in model.duplicate_groups(scope):
+                out.write(_line(duplicate_object(group)))
         for c in model.carved():  # issue 17: carved items, then fragment hits
             out.write(_line({"type": "carved", **c}))
         for g in model.fragments():

@@ -84,8 +84,8 @@ GRADE_RANK_SQL = ("CASE WHEN {t}known <> 0 THEN 9 WHEN {t}grade = 'exact' OR ({t
                   "WHEN {t}grade = 'review' THEN 2 WHEN {t}grade = 'unconfirmed' THEN 3 "
                   "ELSE 4 END")
 
-__all__ = ["NO_CATEGORY", "OVERWRITTEN_NOTE", "AuditRow", "CaseReader", "CoverageGroup",
-           "ErrorRow",
+__all__ = ["DUPLICATE_SCOPES", "NO_CATEGORY", "OVERWRITTEN_NOTE", "AuditRow", "CaseReader",
+           "CoverageGroup", "DuplicateCounts", "DuplicateGroup", "DuplicateMember", "ErrorRow",
            "Evidence", "File", "Hash", "HashSetUsed", "Hit", "ReportModel", "Run",
            "SetSummary", "load", "reading"]
 
@@ -143,11 +143,65 @@ class CaseReader:
             yield File.from_row(r, hashes=tuple(hashes.get(fid, ())), image=images.get(fid),
                                 hits=tuple(hits.get(fid, ())))
 
+    def duplicate_groups(self, scope: str) -> Iterator[DuplicateGroup]:
+        """Groups of entries of ``scope`` with the same SHA-256, by SHA-256; members by
+        display path then id (see :class:`DuplicateGroup`)."""
+        if scope not in DUPLICATE_SCOPES:
+            raise ValueError(f"duplicate scope {scope!r} is not one of {DUPLICATE_SCOPES}")
+        inner = 1 if scope == "inner" else 0
+        mine, other = ("ni", "nf") if inner else ("nf", "ni")
+        rows = self.rows(
+            f"WITH {_DUP_ENTRIES}, c AS (SELECT sha256, sum(nested = 0) AS nf, "
+            "sum(nested = 1) AS ni FROM d GROUP BY sha256) "
+            f"SELECT d.sha256, d.id, d.display_path, d.path_hex, d.size, c.{other} AS other "
+            f"FROM d JOIN c ON c.sha256 = d.sha256 WHERE d.nested = ? AND c.{mine} > 1 "
+            "ORDER BY d.sha256, d.display_path, d.id", [*_EMPTY_SHA256, inner])
+        number = 0
+        current: list[dict[str, Any]] = []
+        for r in rows:
+            if current and r["sha256"] != current[0]["sha256"]:
+                number += 1
+                yield _group(scope, number, current)
+                current = []
+            current.append(r)
+        if current:
+            yield _group(scope, number + 1, current)
+
     def errors(self) -> Iterator[ErrorRow]:
         """Every recorded error, by id, with the display path of its file."""
         for r in self.rows(f"SELECT {ErrorRow.select('e')} FROM errors e "
                            "LEFT JOIN files ef ON ef.id = e.file_id ORDER BY e.id"):
             yield ErrorRow.from_row(r)
+
+
+#: The SHA-256 of no bytes (FIPS 180-4; hashsets.algorithms.EMPTY_DIGESTS): every empty
+#: entry has it, so it makes no duplicate group.
+_EMPTY_SHA256 = ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",)
+#: Entries with a SHA-256 (``d``): top-level files (``nested`` 0) and items inside files
+#: (``nested`` 1, they have a parent), the empty content left out.
+_DUP_ENTRIES = ("d AS (SELECT h.value AS sha256, f.id AS id, f.display_path AS display_path, "
+                "lower(hex(f.path)) AS path_hex, f.size AS size, "
+                "(f.parent_id IS NOT NULL) AS nested FROM hashes h JOIN files f "
+                "ON f.id = h.file_id WHERE h.algorithm = 'sha256' AND h.value <> ?)")
+
+
+def _group(scope: str, number: int, rows: list[dict[str, Any]]) -> DuplicateGroup:
+    return DuplicateGroup(scope, number, rows[0]["sha256"], rows[0]["size"],
+                          tuple(DuplicateMember(r["id"], r["display_path"], r["path_hex"])
+                                for r in rows), int(rows[0]["other"] or 0))
+
+
+def _duplicate_counts(rd: CaseReader) -> DuplicateCounts:
+    r = next(iter(rd.rows(
+        f"WITH {_DUP_ENTRIES}, g AS (SELECT nested, count(*) AS n FROM d "
+        "GROUP BY sha256, nested HAVING count(*) > 1) "
+        "SELECT (SELECT count(*) FROM g WHERE nested = 0) AS fg, "
+        "(SELECT coalesce(sum(n), 0) FROM g WHERE nested = 0) AS fn, "
+        "(SELECT count(*) FROM g WHERE nested = 1) AS ig, "
+        "(SELECT coalesce(sum(n), 0) FROM g WHERE nested = 1) AS inn", _EMPTY_SHA256)))
+    empty = rd.count("SELECT count(*) AS n FROM hashes WHERE algorithm = 'sha256' AND "
+                     "value = ?", _EMPTY_SHA256)
+    return DuplicateCounts(int(r["fg"]), int(r["fn"]), int(r["ig"]), int(r["inn"]), empty)
 
 
 @dataclass(frozen=True)
@@ -160,6 +214,44 @@ class CoverageGroup:
     reason: str
     count: int
     examples: tuple[str, ...]
+
+
+#: Scopes of duplicate groups (issue 14 #8): the evidence's own files, and the items found
+#: inside files (archive and document members, carved pictures), each grouped apart.
+DUPLICATE_SCOPES = ("files", "inner")
+
+
+@dataclass(frozen=True)
+class DuplicateMember:
+    file_id: int
+    path: str  # display path
+    path_bytes_hex: str
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Entries of one scope with the same SHA-256 (two or more). ``other_scope`` counts the
+    entries of the other scope with that SHA-256 too (a file also found inside an
+    archive), so the two listings can be read together."""
+
+    scope: str  # "files" or "inner"
+    number: int  # 1, 2 ... within its scope, in SHA-256 order
+    sha256: str
+    size: int | None
+    members: tuple[DuplicateMember, ...]
+    other_scope: int
+
+
+@dataclass(frozen=True)
+class DuplicateCounts:
+    """Groups and entries in them per scope, and the empty entries left out (every empty
+    file has the same SHA-256; that says nothing about content)."""
+
+    file_groups: int
+    files: int
+    inner_groups: int
+    inner_items: int
+    empty_left_out: int
 
 
 @dataclass(frozen=True)
@@ -197,6 +289,12 @@ class ReportModel:
     coverage: tuple[CoverageGroup, ...]
     reader: CaseReader = field(repr=False, compare=False)
     signer_fingerprint: str | None = None
+    duplicates: DuplicateCounts = DuplicateCounts(0, 0, 0, 0, 0)
+
+    def duplicate_groups(self, scope: str) -> Iterator[DuplicateGroup]:
+        """The duplicate groups of one scope (``files`` or ``inner``; streamed, one group
+        held at a time)."""
+        return self.reader.duplicate_groups(scope)
     #: Carved items and fragment hits (issue 17): counts; rows by :meth:`carved`.
     carved_count: int = 0
     fragment_count: int = 0
@@ -340,7 +438,8 @@ def load(case: Case, generated_utc: str, tool_version: str,
                                   [run_id, f"%{OVERWRITTEN_NOTE}%"]),
         coverage=_coverage(rd),
         reader=rd, signer_fingerprint=signer_fingerprint,
-        carved_count=_count_if(rd, "carved"), fragment_count=_count_if(rd, "fragments"))
+        carved_count=_count_if(rd, "carved"), fragment_count=_count_if(rd, "fragments"),
+        duplicates=_duplicate_counts(rd))
 
 
 def _count_if(rd: CaseReader, table: str) -> int:

@@ -120,7 +120,7 @@ class Hit(MatchHit, Record):
     result model's :class:`~triage.model.MatchHit`, read back by column name."""
 
     _convert: ClassVar[Converters] = {"victim_identified": flag, "offender_identified": flag,
-                                      "known": bool}
+                                      "known": bool, "entry_fields": parse_json}
 
     @property
     def set_label(self) -> str:

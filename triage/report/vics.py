@@ -28,11 +28,16 @@ from hashsets.algorithms import computed
 
 from . import Exporter, Sink
 from .document import explain
-from .model import File, ReportModel
+from .model import File, Hit, ReportModel
 
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
 #: Algorithms with their own top-level VICS field.
 TOP_LEVEL = ("md5", "sha1")
+
+
+def _entry(h: Hit) -> str:
+    """The matched set entry, when the set names it (issue 14): ``; set entry ID: NAME``."""
+    return f"; set entry {h.entry_ref}: {h.entry_name}" if h.entry_name else ""
 
 
 def _category(raw: str | None) -> int | str | None:
@@ -92,7 +97,8 @@ class VICSExporter(Exporter):
                 "OffenderIdentified": _flag([h.offender_identified for _, h in hits]),
                 "Series": next((h.series for _, h in hits if h.series), None),
                 "RelativeFilePath": first.display_path,
-                "Comments": " | ".join(dict.fromkeys(explain(f, h) for f, h in hits)),
+                "Comments": " | ".join(dict.fromkeys(explain(f, h) + _entry(h)
+                                                     for f, h in hits)),
                 "AlternativeHashes": [{"HashName": a.label, "HashValue": first.hash_value(a.name)}
                                       for a in computed()
                                       if a.name not in TOP_LEVEL and first.hash_value(a.name)],
