@@ -14,7 +14,7 @@
 # 4. checks the validation record says PASS.
 # Not exercised here: install.sh's `dpkg -i` of missing packages (CI runs as root with the
 # packages already installed; README "Installing on an air-gapped workstation").
-# Needs root (dpkg --dry-run, unshare -n). .ci/run runs it when TRIAGE_CI_BUNDLE=1.
+# Needs root (dpkg --dry-run, unshare -n). .ci/run runs it when CI=true or TRIAGE_CI_BUNDLE=1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/triage-check-bundle.XXXXXX)
