@@ -481,7 +481,10 @@ def test_help_fits_80_columns_with_every_option_name_whole() -> None:
         text = _help(name)
         assert max(len(line) for line in text.splitlines()) <= 80, name
         assert "…" not in text, name
-        params = command.commands[name].params  # type: ignore[attr-defined]
+        # The root group adds most commands on demand (cli._LazyCommands): ask it by name.
+        sub = command.get_command(typer.Context(command), name)  # type: ignore[attr-defined]
+        assert sub is not None, name
+        params = sub.params
         for p in params:
             for opt in (*p.opts, *p.secondary_opts):
                 if opt.startswith("-"):

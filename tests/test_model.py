@@ -44,7 +44,8 @@ SCAN_KEYS = {"by_kind", "by_status", "case_database", "duplicate_groups", "elaps
              "evidence"}  # added by issue 12 item 6 (resume and new-entry counts)
 MATCH_KEYS = {"store", "thresholds", "sets", "hits", "exact", "near", "files_matched",
               "by_category", "by_set", "known", "skipped", "notes",
-              "damaged_sets"}  # added by issue 10 item 8 (new key, old ones unchanged)
+              "damaged_sets",  # added by issue 10 item 8 (new key, old ones unchanged)
+              "by_grade", "confirmation"}  # added by issue 14 (match grades, second pass)
 
 
 def _result() -> FileResult:

@@ -520,13 +520,13 @@ def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     evidence whose draft-decoded values are near candidates are decoded again at full size
     before matching. Nothing to do without matching, perceptual hashes or draft decoding.
     Returns the counts for the match summary, None when it did not run."""
+    if not (options.match and options.worker.perceptual and options.worker.draft_size):
+        return None
     from hashsets.store import default_store_path
 
     from .confirm import candidates, confirm
     from .matching import effective_thresholds
 
-    if not (options.match and options.worker.perceptual and options.worker.draft_size):
-        return None
     try:
         limits = effective_thresholds(options.thresholds or None)
         store = Path(options.store) if options.store else default_store_path()

@@ -129,14 +129,11 @@ def copy_case(src: Path, dst: Path) -> Path:
 
 
 def _app():  # type: ignore[no-untyped-def]
-    from triage.cli import EXIT_CODES_HELP, app
-    from triage.cli_report import key_app, report_command, verify_command
+    """The real command line: ``report``, ``verify`` and ``key`` are added on demand by its
+    root group (``triage.cli._LazyCommands``); nothing is registered here, so that the order
+    and set of commands other tests see stay the real ones."""
+    from triage.cli import app
 
-    names = {c.name for c in app.registered_commands}
-    if "report" not in names:
-        app.command("report", epilog=EXIT_CODES_HELP)(report_command)
-        app.command("verify", epilog=EXIT_CODES_HELP)(verify_command)
-        app.add_typer(key_app, name="key")
     return app
 
 
