@@ -16,6 +16,9 @@
 # Re-running it gives an image with the same files, sizes and digests (ids and most times
 # are fixed; a few inode and label times are the current time, so the bytes differ): the
 # committed image is the reference, and tests/test_selftest.py checks it with fls/icat.
+# When OUTDIR holds a reference.json (the package data folder), scripts/selftest_reference.py
+# then records the new image's full scan listing in it (disk.scan_entries; PYTHON must be
+# able to import triage): review the diff before committing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../triage/selftest/data}
@@ -93,3 +96,6 @@ s() { wc -c < "$1" | tr -d ' '; }
 } > "$out/disk-expected.tsv"
 echo "build_selftest_image.sh: wrote $out/disk.img.gz ($(s "$out/disk.img.gz") bytes) and" \
      "$out/disk-expected.tsv" >&2
+if [ -f "$out/reference.json" ]; then
+    "$py" "$here/selftest_reference.py" "$out"
+fi

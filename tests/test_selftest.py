@@ -35,7 +35,8 @@ def test_selftest_passes_and_writes_a_signed_record(tmp_path: Path) -> None:
     assert record["verdict"] == "PASS" and record["failed"] == []
     ids = [c["id"] for c in record["checks"]]
     # every group ran and none broke off
-    for prefix in ("digest.", "picture.", "disk.file.", "disk.picture.", "hashset.import",
+    for prefix in ("digest.", "picture.", "disk.entries", "disk.file.", "disk.picture.",
+                   "hashset.import",
                    "hashset.match", "export.verify", "export.tamper", "offline."):
         assert any(i.startswith(prefix) for i in ids), prefix
     assert not any(i.endswith(".run") for i in ids)
@@ -107,6 +108,60 @@ def test_a_changed_reference_value_fails_naming_the_check(
     assert "observed: ba7816bf" in result.output  # the failure shows what was computed
 
 
+def test_the_listing_fails_on_a_missing_or_an_unexpected_entry(tmp_path: Path) -> None:
+    """disk.entries compares the scan's whole listing with the reference's both ways: an
+    entry the reference lists but the scan does not (missing) and one the scan records but
+    the reference does not (unexpected, here the virtual $Slack area) each fail it, named;
+    every other check still passes."""
+    data = tmp_path / "data"
+    shutil.copytree(selftest.DATA, data)
+    ref = json.loads((data / "reference.json").read_text())
+    entries = ref["disk"]["scan_entries"]
+    entries.remove("p2/$Slack")
+    entries.append("p2/EXTRA.TXT")
+    (data / "reference.json").write_text(json.dumps(ref))
+
+    result = selftest.run(data)
+    assert [c.id for c in result.failed] == ["disk.entries"]
+    bad = result.failed[0]
+    assert bad.expected == f"{len(entries)} entries, none missing, none unexpected"
+    assert bad.observed == (f"{len(entries)} entries; missing (1): p2/EXTRA.TXT; "
+                            "unexpected (1): p2/$Slack")
+
+
+def test_the_listing_check_both_ways_and_bounded() -> None:
+    listing = ["$Unpartitioned", "p1/$Slack", "p1/$Unallocated", "p1/A", "p1/A"]
+    assert selftest.entries_check(listing, list(reversed(listing))).ok
+    extra = selftest.entries_check(listing, [*listing, "p1/$Unallocated!@512.tif"])
+    assert not extra.ok and extra.observed == (
+        "6 entries; unexpected (1): p1/$Unallocated!@512.tif")
+    gone = selftest.entries_check(listing, listing[1:])
+    assert not gone.ok and gone.observed == "4 entries; missing (1): $Unpartitioned"
+    twice = selftest.entries_check(listing, [*listing, "p1/A"])  # recorded once more
+    assert not twice.ok and "unexpected (1): p1/A" in twice.observed
+    many = selftest.entries_check([], [f"x{i:02}" for i in range(25)])
+    shown = ", ".join(f"x{i:02}" for i in range(selftest.SHOWN_ENTRIES))
+    assert many.observed == f"25 entries; unexpected (25): {shown} and 15 more"
+
+
+def test_the_reference_listing_is_what_its_script_writes(tmp_path: Path) -> None:
+    """scripts/selftest_reference.py, run on a copy of the package data, writes exactly the
+    committed reference.json (the listing is current, the layout stable: the command the
+    README names regenerates it deterministically)."""
+    import sys
+
+    data = tmp_path / "data"
+    shutil.copytree(selftest.DATA, data)
+    ref = json.loads((data / "reference.json").read_text())
+    del ref["disk"]["scan_entries"]
+    (data / "reference.json").write_text(json.dumps(ref))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "selftest_reference.py"),
+                           str(data)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (data / "reference.json").read_bytes() == (
+        selftest.DATA / "reference.json").read_bytes()
+
+
 def test_an_existing_record_is_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / "validation.json").write_text("{}")
     proc = run_triage("selftest", "--out", str(tmp_path))
@@ -139,14 +194,17 @@ def test_the_committed_disk_image_is_what_its_script_builds(tmp_path: Path) -> N
     raw.write_bytes(gzip.decompress((selftest.DATA / "disk.img.gz").read_bytes()))
     mmls = subprocess.run(["mmls", str(raw)], capture_output=True, text=True, check=True)
     assert "DOS FAT12 (0x01)" in mmls.stdout and "Linux (0x83)" in mmls.stdout
-    expected = {f["path"]: f for f in selftest.load_reference()["disk"]["files"]}
+    reference = selftest.load_reference()["disk"]
+    expected = {f["path"]: f for f in reference["files"]}
     assert sum(f["deleted"] for f in expected.values()) == 2
+    listed = set()
     for part, offset in (("p1", 64), ("p2", 320)):
         fls = subprocess.run(["fls", "-r", "-p", "-o", str(offset), str(raw)],
                              capture_output=True, text=True, check=True).stdout
         for line in fls.splitlines():
             meta, name = line.split("\t", 1)
             path = f"{part}/{name}"
+            listed.add(path)
             if path not in expected:
                 continue
             inode = meta.split()[-1].rstrip(":")
@@ -157,3 +215,13 @@ def test_the_committed_disk_image_is_what_its_script_builds(tmp_path: Path) -> N
             assert len(data) == want["size"], path
             assert ("*" in meta) == want["deleted"], path
     assert not expected, f"not found by fls: {sorted(expected)}"
+    # The reference's full scan listing: every entry fls lists, the carving areas mmls and
+    # the file systems leave (unpartitioned sectors before p1 and after p2, each volume's
+    # free blocks and its files' slack), carved items inside an area, nothing else.
+    assert "Unallocated" in mmls.stdout
+    areas = {"$Unpartitioned", "p1/$Unallocated", "p1/$Slack", "p2/$Unallocated",
+             "p2/$Slack"}
+    entries = reference["scan_entries"]
+    assert len(entries) == len(set(entries))
+    carved = {e for e in entries if e.split("!", 1)[0] in areas and "!" in e}
+    assert set(entries) - carved == listed | areas

@@ -11,9 +11,11 @@ recorded with both, whether it passes or not:
 * ``disk.*``: a scan (the real pipeline: worker processes, libtsk, libmagic, decoding) of a
   tiny raw disk image shipped as package data (``data/disk.img.gz``, built by
   ``scripts/build_selftest_image.sh``: an MBR partition table, FAT12 and ext2, each with a
-  deleted file): every expected file with its size, SHA-256, deleted flag and status, no
-  entry in the outcome class error or coverage gap, and the perceptual hashes of the picture
-  in it;
+  deleted file): the scan's full listing equal to the reference's (``disk.scan_entries``,
+  both ways: no entry missing, none unexpected, the ``$Unallocated``, ``$Slack`` and
+  ``$Unpartitioned`` areas and carved items included), every expected file with its size,
+  SHA-256, deleted flag and status, no entry in the outcome class error or coverage gap,
+  and the perceptual hashes of the picture in it;
 * ``hashset.*``: two hash sets written by the self-test (a SHA-256 list and a PDQ list
   whose value is the picture's PDQ with bits flipped) imported into a private store, and
   the scan's matches: exact hits on the known file, near hits at the known distance;
@@ -38,7 +40,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hashsets.store import ImportResult
+
+    from ..model import RunSummary
 
 #: Where the reference values and the disk image live (package data).
 DATA = Path(str(resources.files(__package__) / "data"))
@@ -83,8 +90,9 @@ class SelftestResult:
 
 
 def load_reference(data: Path | None = None) -> dict[str, Any]:
-    """The reference values (``data/reference.json``) with the disk listing
-    (``data/disk-expected.tsv``) under ``disk.files``."""
+    """The reference values (``data/reference.json``, the scan's full listing under
+    ``disk.scan_entries``) with the disk image's files (``data/disk-expected.tsv``) under
+    ``disk.files``."""
     folder = DATA if data is None else data
     ref: dict[str, Any] = json.loads((folder / REFERENCE).read_text(encoding="utf-8"))
     files = []
@@ -225,12 +233,22 @@ def _readonly_db(path: Path) -> Iterator[Any]:
         conn.close()
 
 
-def _disk(ref: dict[str, Any], folder: Path, tmp: Path, jobs: int) -> Iterator[Check]:
+@dataclass(frozen=True)
+class DiskScan:
+    """The self-test's scan of its disk image: the hash sets imported before it, its
+    summary and its case folder."""
+
+    imported: list[ImportResult]
+    summary: RunSummary
+    case_dir: Path
+
+
+def scan_disk(ref: dict[str, Any], folder: Path, tmp: Path, jobs: int = 1) -> DiskScan:
+    """Decompress the disk image into ``tmp``, import the self-test's two hash sets into a
+    private store there and scan the image into a case there, as the ``disk`` checks do
+    (``scripts/selftest_reference.py`` records the listing of this same scan)."""
     from hashsets.store import HashSetStore
 
-    from ..case import DB_NAME
-    from ..report.export import export
-    from ..report.verify import verify
     from ..scan import ScanOptions, scan
 
     disk = ref["disk"]
@@ -256,15 +274,68 @@ def _disk(ref: dict[str, Any], folder: Path, tmp: Path, jobs: int) -> Iterator[C
                                       options={"algorithm": "pdq"})]
     finally:
         store.close()
-    yield _check("hashset.import", "two one-entry hash sets import (SHA-256 and PDQ lists)",
-                 "2 sets, 2 entries",
-                 f"{len(imported)} sets, {sum(r.set.accepted for r in imported)} entries")
-
     case_dir = tmp / "case"
     options = ScanOptions(jobs=jobs, store=str(store_path), case_number="SELFTEST",
                           examiner="triage selftest", agency="triage selftest",
                           notes="known-answer disk image shipped with triage")
     summary = scan(str(image), case_dir, options, argv=["selftest"])
+    return DiskScan(imported, summary, case_dir)
+
+
+def scan_entries(case_dir: Path) -> list[str]:
+    """Every entry the case's scan recorded (display paths, sorted; a path recorded twice
+    is listed twice): files, folders, the file systems' own entries, and the virtual
+    entries of a disk image (``$Unallocated``, ``$Slack``, ``$Unpartitioned`` areas and the
+    items carved from them)."""
+    from ..case import DB_NAME
+
+    with _readonly_db(case_dir / DB_NAME) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT display_path FROM files"))
+
+
+#: Paths shown at most in each list (missing, unexpected) of a failed ``disk.entries``.
+SHOWN_ENTRIES = 10
+
+
+def _shown(paths: list[str]) -> str:
+    more = len(paths) - SHOWN_ENTRIES
+    return ", ".join(paths[:SHOWN_ENTRIES]) + (f" and {more} more" if more > 0 else "")
+
+
+def entries_check(expected: list[str], observed: list[str]) -> Check:
+    """``disk.entries``: the scan's listing is exactly the reference's, both ways (a
+    missing entry and an unexpected one both fail, each listed, at most SHOWN_ENTRIES)."""
+    from collections import Counter
+
+    want, got = Counter(expected), Counter(observed)
+    missing = sorted((want - got).elements())
+    unexpected = sorted((got - want).elements())
+    agree = f"{len(expected)} entries, none missing, none unexpected"
+    parts = [f"{len(observed)} entries"]
+    if missing:
+        parts.append(f"missing ({len(missing)}): {_shown(missing)}")
+    if unexpected:
+        parts.append(f"unexpected ({len(unexpected)}): {_shown(unexpected)}")
+    return _check("disk.entries", "the scan lists exactly the disk image's entries in the "
+                  "reference (disk.scan_entries: files, folders, file-system entries, "
+                  "unallocated, slack and unpartitioned areas, carved items), none missing "
+                  "and none more", agree,
+                  agree if not (missing or unexpected) else "; ".join(parts))
+
+
+def _disk(ref: dict[str, Any], folder: Path, tmp: Path, jobs: int) -> Iterator[Check]:
+    from ..case import DB_NAME
+    from ..report.export import export
+    from ..report.verify import verify
+
+    disk = ref["disk"]
+    pic = disk["picture_hashes"]
+    files = {f["path"]: f for f in disk["files"]}
+    done = scan_disk(ref, folder, tmp, jobs)
+    imported, summary, case_dir = done.imported, done.summary, done.case_dir
+    yield _check("hashset.import", "two one-entry hash sets import (SHA-256 and PDQ lists)",
+                 "2 sets, 2 entries",
+                 f"{len(imported)} sets, {sum(r.set.accepted for r in imported)} entries")
     outcomes = {s: n for s, n in sorted(summary.by_status.items()) if n}
     yield _check("disk.outcomes", "every entry of the disk image ends done or not "
                  "applicable by design (no error, no coverage gap, matching ran)",
@@ -287,6 +358,7 @@ def _disk(ref: dict[str, Any], folder: Path, tmp: Path, jobs: int) -> Iterator[C
             "SELECT f.display_path, m.algorithm, m.match_type, m.distance FROM matches m "
             "JOIN files f ON f.id = m.file_id").fetchall())
 
+    yield entries_check(disk["scan_entries"], scan_entries(case_dir))
     for path, f in files.items():
         want = (f"size {f['size']}, SHA-256 {f['sha256']}, "
                 f"{'deleted' if f['deleted'] else 'allocated'}, done")
