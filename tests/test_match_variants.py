@@ -137,7 +137,7 @@ def test_grades(built: dict[str, Any]) -> None:
     hits = _hits(built["case"])
     by = {(h["path"], h["set_name"], h["algorithm"]): h for h in hits}
     assert by[("copy.jpg", "exact.md5", "md5")]["grade"] == "exact"
-    # PDQ and pHash on the same CSV entry: confirmed by two algorithms.
+    # PDQ and pHash on the same CSV entry, both on the picture as stored: confirmed.
     assert by[("copy.jpg", "both.csv", "pdq")]["grade"] == "confirmed"
     assert by[("copy.jpg", "both.csv", "phash")]["grade"] == "confirmed"
     # One algorithm only: for review.
@@ -169,7 +169,7 @@ def test_a_later_match_without_the_evidence_leaves_unconfirmed_candidates(
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("unconfirmed", "draft", 2)
     assert summary["by_grade"]["unconfirmed"] >= 1
     assert summary["confirmation"] == {"candidates": 1, "confirmed": 0, "failed": 0,
-                                       "not_reachable": 1}
+                                       "content_changed": 0, "not_reachable": 1}
     assert any("unconfirmed candidates" in n for n in summary["notes"])
 
 
@@ -184,7 +184,7 @@ def test_a_later_match_re_opens_reachable_evidence(built: dict[str, Any],
     _cli("scan", str(ev), "--case", str(case), "--no-match", "-q", "--jobs", "1")
     summary = json.loads(_cli("match", str(case), "--store", str(built["store"]), "--json"))
     assert summary["confirmation"] == {"candidates": 1, "confirmed": 1, "failed": 0,
-                                       "not_reachable": 0}
+                                       "content_changed": 0, "not_reachable": 0}
     hit = next(h for h in _hits(case) if h["algorithm"] == "pdq"
                and h["set_name"] == "pdq-only.txt")
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("review", "confirmed", 0)

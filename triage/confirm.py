@@ -14,17 +14,27 @@ killed during the pass leaves each file either draft-decoded (and a candidate ag
 resume) or confirmed, never half of each. A confirmation that fails (a timeout, a crash,
 a full decode over the memory budget) changes nothing: the failure is recorded in the
 errors table at stage ``confirm`` and the file's near hits stay "unconfirmed candidate".
+
+A full decode is only used for the content the scan recorded: the re-read file's
+cryptographic digests (MD5, SHA-1, SHA-256) must equal those in the case. Otherwise (the
+evidence changed between the passes, or another file is at the locator now) the result is
+refused the same way, with a reason starting ``content_changed`` that names the recorded
+and the re-read digest, and counted apart (``content_changed``).
+
+``triage match`` confirms with the options of the scan that wrote each candidate's result
+(draft size, perceptual hashes, variants, worker limits, jobs, timeout, memory budget), as
+recorded in its run row (:func:`scan_options`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hashsets.algorithms import get
+from hashsets.algorithms import ALGORITHMS, get
 from hashsets.errors import HashSetFileError
 from hashsets.matching import load_perceptual, near_matches
 from hashsets.store import HashSetStore
@@ -37,6 +47,12 @@ from .worker import Task, WorkerOptions
 
 #: ``errors.stage`` of a confirmation that failed.
 CONFIRM_STAGE = "confirm"
+#: ``errors.error_class`` and start of the reason of a confirmation refused because the
+#: re-read content's digests differ from the recorded ones.
+CONTENT_CHANGED_CLASS = "ContentChanged"
+CONTENT_CHANGED = "content_changed"
+#: The digest named first in a refusal (the strongest one both hold).
+_DIGEST_ORDER = ("sha256", "sha1", "md5")
 
 
 def top_level(file_id: int) -> int:
@@ -92,23 +108,68 @@ class Outcome:
 
     confirmed: int = 0
     failed: int = 0
+    #: Refused: the re-read content's digests differ from the recorded ones.
+    content_changed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"confirmed": self.confirmed, "failed": self.failed}
+        return {"confirmed": self.confirmed, "failed": self.failed,
+                "content_changed": self.content_changed}
+
+
+def _crypto(algorithm: str) -> bool:
+    a = ALGORITHMS.get(algorithm)
+    return a is not None and a.match == "exact"
+
+
+def recorded_digests(case: Case, file_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The cryptographic digests the case holds for ``file_ids``: {file id: {algorithm:
+    value}}."""
+    out: dict[int, dict[str, str]] = {}
+    ids = sorted(set(file_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for fid, alg, value in case.conn.execute(
+                f"SELECT file_id, algorithm, value FROM hashes WHERE file_id IN "
+                f"({', '.join('?' * len(chunk))})", chunk):
+            if _crypto(alg):
+                out.setdefault(int(fid), {})[alg] = value
+    return out
+
+
+def content_change(recorded: dict[str, str], result: FileResult) -> str | None:
+    """Why a re-read result is not the content the scan recorded (None when it is): a
+    cryptographic digest that differs, or none that both hold to compare."""
+    reread = {h.algorithm: h.value for h in result.hashes if h.variant is None
+              and _crypto(h.algorithm)}
+    common = sorted(set(recorded) & set(reread),
+                    key=lambda a: (_DIGEST_ORDER.index(a) if a in _DIGEST_ORDER
+                                   else len(_DIGEST_ORDER), a))
+    if not common:
+        have = ", ".join(sorted(recorded)) or "none"
+        got = ", ".join(sorted(reread)) or "none"
+        return (f"{CONTENT_CHANGED}: no digest to compare (recorded: {have}; re-read: "
+                f"{got}), so the re-read content cannot be shown to be the one scanned")
+    for alg in common:
+        if recorded[alg].lower() != reread[alg].lower():
+            return (f"{CONTENT_CHANGED}: recorded {alg} {recorded[alg]}, re-read {alg} "
+                    f"{reread[alg]}")
+    return None
 
 
 def confirm(case: Case, evidence_id: int, spec: tuple[str, Any], file_ids: list[int],
             worker: WorkerOptions, jobs: int, timeout: float, memory: membudget.MemoryPlan,
             record: Callable[[FileResult], None], run_id: int) -> Outcome:
     """Decode ``file_ids`` (top-level files of one evidence) again at full size in the
-    worker pool; hand each result that ends as the draft one did to ``record``; record a
-    failure at stage ``confirm`` for the others (see module doc)."""
+    worker pool; hand each result that ends as the draft one did, from the content the
+    case recorded (same cryptographic digests), to ``record``; record a failure at stage
+    ``confirm`` for the others (see module doc)."""
     outcome = Outcome()
     if not file_ids:
         return outcome
     status = dict(case.conn.execute(
         f"SELECT id, status FROM files WHERE id IN ({', '.join('?' * len(file_ids))})",
         file_ids).fetchall())
+    digests = recorded_digests(case, file_ids)
 
     def tasks() -> Iterator[Task]:
         for p in case.entries_by_id(evidence_id, file_ids):
@@ -119,8 +180,18 @@ def confirm(case: Case, evidence_id: int, spec: tuple[str, Any], file_ids: list[
         for result in pool.run(tasks()):
             before = status.get(result.file_id)
             if result.status == before and result.status in ("done", "incomplete"):
-                record(result)
-                outcome.confirmed += 1
+                changed = content_change(digests.get(result.file_id, {}), result)
+                if changed is None:
+                    record(result)
+                    outcome.confirmed += 1
+                    continue
+                # Never a full decode of other content than the one scanned: the draft
+                # values stand (they are of the content the digests recorded).
+                outcome.content_changed += 1
+                case.record_error(run_id, CONFIRM_STAGE, CONTENT_CHANGED_CLASS,
+                                  f"{changed}; the full-decode values are not used: the "
+                                  "draft-decoded values stand and their near hits stay "
+                                  "unconfirmed candidates", file_id=result.file_id)
                 continue
             outcome.failed += 1
             why = result.reason or f"ended {result.status}"
@@ -133,11 +204,45 @@ def confirm(case: Case, evidence_id: int, spec: tuple[str, Any], file_ids: list[
     return outcome
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a confirmation pass runs: the worker options, jobs, per-file timeout and
+    memory budget (``--memory-budget``: None from the machine, 0 none)."""
+
+    worker: WorkerOptions
+    jobs: int
+    timeout: float
+    memory_budget: int | None
+
+
+def settings(recorded: dict[str, Any] | None) -> Settings:
+    """The confirmation settings from a scan's recorded options (see
+    :func:`triage.runs.scan_options`); an option the record lacks (an older triage) takes
+    its default. As in the scan, expansion gives up at half the per-file timeout."""
+    from .pipeline import default_jobs
+
+    recorded = recorded or {}
+    names = {f.name for f in fields(WorkerOptions)} - {"confirming"}
+    given: dict[str, Any] = {k: v for k, v in (recorded.get("worker") or {}).items()
+                             if k in names}
+    if given.get("algorithms") is not None:  # a JSON list; names this triage knows
+        given["algorithms"] = tuple(a for a in given["algorithms"] if a in ALGORITHMS)
+    worker = WorkerOptions(**given)
+    jobs = int(recorded.get("jobs") or default_jobs())
+    timeout = float(recorded.get("timeout") or DEFAULT_TIMEOUT)
+    if worker.container_seconds > timeout / 2:
+        worker = replace(worker, container_seconds=timeout / 2)
+    budget = recorded.get("memory_budget")
+    return Settings(worker, max(1, jobs), timeout, None if budget is None else int(budget))
+
+
 def confirm_for_match(case: Case, run_id: int, store_path: Path,
                       limits: dict[str, int]) -> dict[str, int]:
     """``triage match``: re-open each evidence that holds draft-decoded near candidates,
     when it is reachable and still the evidence the case scanned (same identity), decode
-    the candidates again at full size and record the results in one audited transaction
+    the candidates again at full size, with the options of the scan that wrote their
+    results (:func:`triage.runs.scan_options`: a scan made with ``--no-variants`` gets no
+    variants here either), and record the results in one audited transaction
     (``match.confirm``). Candidates of evidence that cannot be re-opened stay draft values
     (their hits are "unconfirmed candidate"). Returns the counts for the summary."""
     import json
@@ -145,7 +250,7 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
 
     from .datadigest import CONFIRM_ACTION, CONFIRM_REWRITES
     from .evidence_identity import differences
-    from .pipeline import default_jobs
+    from .runs import scan_options
     from .scan import _evidence_facts
     from .sources import open_source
 
@@ -154,7 +259,7 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
     except (HashSetFileError, sqlite3.Error):
         todo = {}  # an unusable store: matching names it (exit 6)
     counts = {"candidates": sum(len(v) for v in todo.values()), "confirmed": 0, "failed": 0,
-              "not_reachable": 0}
+              "content_changed": 0, "not_reachable": 0}
     for evidence_id, ids in sorted(todo.items()):
         path_bytes, identity = case.conn.execute(
             "SELECT path_bytes, identity FROM evidence WHERE id=?", (evidence_id,)).fetchone()
@@ -165,16 +270,30 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
         except Exception:  # gone, unmounted, unreadable: not reachable, said in the summary
             counts["not_reachable"] += len(ids)
             continue
+        # The candidates by the scan run that wrote their results: each group is
+        # confirmed with that scan's recorded options.
+        by_run: dict[int | None, list[int]] = {}
+        for fid in ids:
+            row = case.conn.execute("SELECT run_id FROM files WHERE id=?", (fid,)).fetchone()
+            by_run.setdefault(None if row is None or row[0] is None else int(row[0]),
+                              []).append(fid)
+        results: list[FileResult] = []
+        outcome = Outcome()
         try:
             facts = _evidence_facts(source, given, resolved)
             if identity is None or differences(json.loads(identity), facts.identity):
                 counts["not_reachable"] += len(ids)  # other evidence at that path now
                 continue
-            results: list[FileResult] = []
-            jobs = min(default_jobs(), len(ids))
-            outcome = confirm(case, evidence_id, source.spec(), ids, WorkerOptions(), jobs,
-                              DEFAULT_TIMEOUT, membudget.plan(None, jobs), results.append,
-                              run_id)
+            for wrote, group in sorted(by_run.items(), key=lambda kv: (kv[0] is None,
+                                                                       kv[0] or 0)):
+                s = settings(scan_options(case, evidence_id, wrote))
+                jobs = min(s.jobs, len(group))
+                done = confirm(case, evidence_id, source.spec(), group, s.worker, jobs,
+                               s.timeout, membudget.plan(s.memory_budget, jobs),
+                               results.append, run_id)
+                outcome.confirmed += done.confirmed
+                outcome.failed += done.failed
+                outcome.content_changed += done.content_changed
         finally:
             source.close()
         if results:
@@ -182,6 +301,6 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
                     "run": run_id, "evidence": evidence_id,
                     "files": [r.file_id for r in results]}, CONFIRM_REWRITES) as c:
                 case.write_results_in(c, run_id, results)
-        counts["confirmed"] += outcome.confirmed
-        counts["failed"] += outcome.failed
+        for key, value in outcome.as_dict().items():
+            counts[key] += value
     return counts

@@ -284,22 +284,34 @@ def _match(case: Case, run_id: int, store: HashSetStore, store_name: str,
     return summary
 
 
+#: The rule of the ``confirmed`` grade (issue 14 item 4): a near hit of the anchor
+#: algorithm (PDQ) and a near hit of one of the corroborating algorithms (pHash, dHash) on
+#: the same set entry, from the same form of the picture (equal ``variant``), neither from
+#: a draft decode. pHash with dHash alone, or PDQ on one variant with pHash on another,
+#: stay ``review``.
+CONFIRM_ANCHOR = "pdq"
+CONFIRM_CORROBORATORS = frozenset({"phash", "dhash"})
+
+
 def _graded(hits: list[MatchHit], refs: list[int]) -> list[MatchHit]:
-    """Each hit with its grade (:data:`GRADES`) and the number of files whose hit is on
-    the same set value (``files_same_value``). ``refs`` are the hits' set entries."""
+    """Each hit with its grade (:data:`GRADES`, rule of ``confirmed``: see
+    :data:`CONFIRM_ANCHOR`) and the number of files whose hit is on the same set value
+    (``files_same_value``). ``refs`` are the hits' set entries."""
     same: dict[tuple[str, str, str], set[int]] = defaultdict(set)
-    algorithms_on_entry: dict[tuple[int, str, int], set[str]] = defaultdict(set)
+    algorithms_on_form: dict[tuple[int, str, int, str | None], set[str]] = defaultdict(set)
     for h, ref in zip(hits, refs, strict=True):
         same[(h.set_id, h.algorithm, h.known_value)].add(h.file_id)
         if h.match_type == "near" and h.decode != DECODE_DRAFT:
-            algorithms_on_entry[(h.file_id, h.set_id, ref)].add(h.algorithm)
+            algorithms_on_form[(h.file_id, h.set_id, ref, h.variant)].add(h.algorithm)
     out = []
     for h, ref in zip(hits, refs, strict=True):
+        on_form = algorithms_on_form.get((h.file_id, h.set_id, ref, h.variant), set())
         if h.match_type == "exact":
             grade = "exact"
         elif h.decode == DECODE_DRAFT:
             grade = "unconfirmed"
-        elif len(algorithms_on_entry[(h.file_id, h.set_id, ref)]) >= 2:
+        elif (h.algorithm in CONFIRM_CORROBORATORS | {CONFIRM_ANCHOR}
+              and CONFIRM_ANCHOR in on_form and on_form & CONFIRM_CORROBORATORS):
             grade = "confirmed"
         else:
             grade = "review"
@@ -392,7 +404,8 @@ def summarise(store: str, thresholds: dict[str, int], sets: list[SetUsed],
     if by_grade["unconfirmed"]:
         notes.append(f"{by_grade['unconfirmed']} near hits are unconfirmed candidates: their "
                      "values come from a reduced (draft) decode that could not be checked "
-                     "at full size (evidence not reachable, or the full decode failed)")
+                     "at full size (evidence not reachable, the full decode failed, or the "
+                     "content re-read was not the content scanned)")
     if known_files:
         notes.append(f"{len(known_files)} files are in known-file sets (NSRL means known, "
                      "not good; nothing is hidden)")

@@ -356,14 +356,15 @@ class CarveFacts:
 
 
 # -- matching ------------------------------------------------------------------------
-#: Grades of a hit, best first (issue 14 item 4): a cryptographic match; a near match of
-#: two different algorithms on the same set entry (variants of one algorithm do not confirm
-#: each other); a single-algorithm near match, for review; a near candidate whose value
-#: comes from a draft (reduced) decode that could not be confirmed at full size.
+#: Grades of a hit, best first (issue 14 item 4): a cryptographic match; a PDQ near match
+#: with a pHash or dHash near match on the same set entry and the same form of the picture,
+#: neither draft-decoded (:data:`triage.matching.CONFIRM_ANCHOR`); any other near match,
+#: for review; a near candidate whose value comes from a draft (reduced) decode that could
+#: not be confirmed at full size.
 GRADES = ("exact", "confirmed", "review", "unconfirmed")
 GRADE_LABELS = {
     "exact": "exact match (cryptographic hash)",
-    "confirmed": "near match confirmed by two algorithms",
+    "confirmed": "near match confirmed by PDQ with pHash or dHash",
     "review": "near match, one algorithm: for review",
     "unconfirmed": "unconfirmed candidate (draft decode only)",
 }

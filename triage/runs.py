@@ -18,6 +18,7 @@ command line only parses options, calls these and maps errors to exit codes.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,6 +80,33 @@ def case_run(case_dir: str | os.PathLike[str], command: str, *,
                     raise
                 # Already failing: the original error is the one to report; the run stays
                 # 'running' and is marked 'interrupted' at the next opening.
+
+
+def scan_options(case: Case, evidence_id: int, run_id: int | None = None
+                 ) -> dict[str, Any] | None:
+    """The options a scan of the evidence was run with, as its run row records them
+    (``ScanOptions.recorded``): those of ``run_id`` when it is a scan run (the run that
+    wrote a file's result, ``files.run_id``), else those of the last scan run that wrote a
+    result of the evidence or added it. None when the case records no such scan."""
+    conn = case.conn
+    if run_id is not None:
+        row = conn.execute("SELECT options FROM runs WHERE id=? AND command='scan'",
+                           (run_id,)).fetchone()
+        if row is not None:
+            return _options(row[0])
+    row = conn.execute(
+        "SELECT options FROM runs WHERE command='scan' AND id IN (SELECT run_id FROM files "
+        "WHERE evidence_id=? UNION SELECT added_run_id FROM evidence WHERE id=?) "
+        "ORDER BY id DESC LIMIT 1", (evidence_id, evidence_id)).fetchone()
+    return None if row is None else _options(row[0])
+
+
+def _options(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def match(case_dir: str | os.PathLike[str], *, store: str | Path | None = None,

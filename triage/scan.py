@@ -535,7 +535,7 @@ def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
         progress.warn(f"full-decode confirmation skipped: {e}")
         return None
     if not todo:
-        return {"candidates": 0, "confirmed": 0, "failed": 0}
+        return {"candidates": 0, "confirmed": 0, "failed": 0, "content_changed": 0}
     progress.note(f"decoding {len(todo)} draft-decoded near candidate(s) again at full size")
     memory = membudget.plan(options.memory_budget, options.jobs)
     worker = options.worker

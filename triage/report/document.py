@@ -486,8 +486,9 @@ def _hits(m: ReportModel) -> Section:
                      lines(h.algorithm, how, *extra), short(h.file_value), _caution(f)))
     if rows:
         blocks.append(Para("Hits are listed by grade: exact (cryptographic) matches first, "
-                           "then near matches confirmed by two algorithms on the same set "
-                           "entry, then single-algorithm near matches (for review), then "
+                           "then near matches confirmed by PDQ with pHash or dHash on the "
+                           "same set entry and the same form of the picture, then other "
+                           "near matches (for review), then "
                            "unconfirmed candidates (values from a reduced decode that could "
                            "not be checked at full size); known-file hits last. A near "
                            "match is evidence of similarity, not identity. 'Variant' names "
