@@ -82,3 +82,25 @@ def test_json_summary_is_machine_readable(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     assert summary["by_status"] == {"done": 1}
     assert summary["case_database"].endswith("case.sqlite")
+
+
+def test_carve_bound_options_parse_sizes_and_default_to_the_workers() -> None:
+    """``scan --carve-max-bytes`` takes bytes or K/M/G/T (1024-based); both carving bound
+    options default to WorkerOptions' bounds (the CLI keeps its own copy: start-up time)."""
+    import pytest
+
+    from triage import cli
+    from triage.worker import WorkerOptions
+
+    assert [cli.parse_size(v) for v in ("1", "4096", "20K", "512M", "4G", "1T", "2GiB",
+                                        "3mb", " 7k ")] == [
+        1, 4096, 20 << 10, 512 << 20, 4 << 30, 1 << 40, 2 << 30, 3 << 20, 7 << 10]
+    for bad in ("", "0", "-1", "1.5G", "G", "12Q", "٣K"):
+        with pytest.raises(typer.BadParameter):
+            cli.parse_size(bad)
+    assert cli._CARVE_MAX_ITEMS == WorkerOptions().carve_max_items
+    assert cli._CARVE_MAX_BYTES == WorkerOptions().carve_max_bytes
+    assert cli.parse_size(cli._CARVE_MAX_BYTES_SHOWN) == cli._CARVE_MAX_BYTES
+    text = run_triage("scan", "--help", env={"COLUMNS": "80"}).stdout
+    assert "--carve-max-items" in text and "--carve-max-bytes SIZE" in text
+    assert "[default: 4G]" in text and "[default: 10000;" in text

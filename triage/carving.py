@@ -15,9 +15,13 @@ in slack. Each candidate's END is found by parsing its format, never guessed:
 * RIFF (AVI, WebP): the RIFF chunk size;
 * ISO base media (MP4, MOV, 3GP, HEIC/HEIF): the top-level boxes, walked by size while
   each is a known box type; an MP4/MOV needs ``moov``, a HEIF ``meta``;
-* Matroska/WebM: the EBML header and the Segment's size.
-
-TIFF is not carved (its end is the furthest of its strip offsets: not done yet).
+* Matroska/WebM: the EBML header and the Segment's size;
+* TIFF (classic, little- and big-endian): the furthest byte any of its structures reaches
+  (:func:`tiff_end`): every IFD of the chain and of its SubIFDs/EXIF/GPS/Interoperability
+  IFDs, every out-of-line tag value, every strip or tile (offsets + byte counts) and a
+  JPEGInterchangeFormat thumbnail. TIFF-based camera raw files are carved the same way
+  when their data hang off those structures (offsets inside maker notes are not
+  followed). BigTIFF (version 43, 64-bit offsets) is not carved.
 
 A carved item is identified, hashed, decoded and perceptually hashed like any inner item
 (``worker._member_result``). An item that was carved but does not decode strictly (a JPEG
@@ -25,9 +29,10 @@ cut short, fragmented, or with foreign data inside) is a **partial carve**: stat
 ``incomplete``, with the decoder's reason. A candidate whose header parses but whose end is
 not found within the range or the item bound is recorded too, without data (``partial``).
 
-Bounds per carving entry (``WorkerOptions``): items, carved bytes, bytes per item; each one
-hit is the parent's coverage gap (``incomplete``), naming the bound, its value and where it
-was hit. Carved content may be incomplete or mixed with other data: reports say so.
+Bounds per carving entry (``WorkerOptions``; ``scan --carve-max-items`` and
+``--carve-max-bytes``): items, carved bytes, bytes per item; each one hit is the parent's
+coverage gap (``incomplete``), naming the bound, its value, the option that raises it and
+where it was hit. Carved content may be incomplete or mixed with other data: reports say so.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from .members.carve import gif_end, jpeg_end, png_end
 SCAN_STEP = 8 << 20
 SECTOR = 512
 
-_PICTURE_MIME_EXT = {"jpg", "png", "gif", "bmp", "webp", "heic"}
+_PICTURE_MIME_EXT = {"jpg", "png", "gif", "bmp", "webp", "heic", "tif"}
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,165 @@ def mkv_end(data: bytes, start: int) -> tuple[int, str] | None:
     return (end, ext) if end <= len(data) else None
 
 
+#: TIFF 6.0 field types (and TIFF-PT's IFD, 13): their sizes in bytes. Any other type
+#: (BigTIFF's 16-18 included) makes the file unreadable here.
+_TIFF_TYPE_SIZE = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4,
+                   12: 8, 13: 4}
+#: Tags whose values are offsets of child IFDs (SubIFDs, EXIF, GPS, Interoperability).
+_TIFF_CHILD_IFDS = frozenset({330, 34665, 34853, 40965})
+#: (offsets tag, byte counts tag) pairs whose data the file holds: strips, tiles, free
+#: space, the JPEGInterchangeFormat thumbnail (513 offset, 514 length).
+_TIFF_DATA = ((273, 279), (324, 325), (288, 289), (513, 514))
+#: Bounds of one TIFF's walk: IFDs (pages and child IFDs), entries over all IFDs, entries
+#: in one IFD, strip/tile offsets over all IFDs. A file past any of them is not carved.
+TIFF_MAX_IFDS = 1024
+TIFF_MAX_ENTRIES = 65536
+TIFF_MAX_IFD_ENTRIES = 4096
+TIFF_MAX_STRIPS = 1 << 20
+
+
+class _TiffBad(Exception):
+    """Not a TIFF that can be carved: a structure that breaks the format."""
+
+
+class _TiffShort(Exception):
+    """A structure lies past the bytes at hand (the file is cut short or larger)."""
+
+
+def _tiff_walk(data: bytes, start: int) -> int:
+    """The end of the classic TIFF at ``start`` (see :func:`tiff_end`); raises
+    :class:`_TiffBad` or :class:`_TiffShort`, with ``args[1]`` True once the first IFD
+    has parsed as a picture's (strips or tiles whose offsets and counts agree)."""
+    avail = len(data) - start
+    bo = "<" if data[start:start + 2] == b"II" else ">"
+    first = struct.unpack_from(bo + "I", data, start + 4)[0]
+    pending: list[int] = [first]
+    seen: set[int] = set()
+    end = 8
+    entries_total = strips_total = 0
+    picture = False
+
+    def need(off: int, length: int, what: str) -> None:
+        if off < 8 and length:
+            raise _TiffBad(f"{what} at {off}, inside the header", picture)
+        if off + length > 0xFFFFFFFF:  # past what 32-bit offsets can address
+            raise _TiffBad(f"{what} at {off}+{length} past 4 GiB", picture)
+        if off + length > avail:
+            raise _TiffShort(f"{what} at {off}+{length} past the data", picture)
+
+    def values(typ: int, count: int, field: int) -> Iterator[tuple[int, ...]]:
+        """A SHORT/LONG/IFD field's values, inline or out of line, in chunks (a large
+        array is never held whole)."""
+        fmt = {3: "H", 4: "I", 13: "I"}.get(typ)
+        if fmt is None:
+            raise _TiffBad(f"offsets of type {typ}", picture)
+        size = _TIFF_TYPE_SIZE[typ]
+        at = field if size * count <= 4 else start + struct.unpack_from(bo + "I", data,
+                                                                          field)[0]
+        for k in range(0, count, 65536):
+            m = min(65536, count - k)
+            yield struct.unpack_from(f"{bo}{m}{fmt}", data, at + k * size)
+
+    while pending:
+        ifd = pending.pop(0)
+        if ifd in seen:
+            raise _TiffBad(f"IFD loop at {ifd}", picture)
+        if len(seen) >= TIFF_MAX_IFDS:
+            raise _TiffBad(f"more than {TIFF_MAX_IFDS} IFDs", picture)
+        seen.add(ifd)
+        need(ifd, 2, "IFD")
+        count = struct.unpack_from(bo + "H", data, start + ifd)[0]
+        if count == 0 or count > TIFF_MAX_IFD_ENTRIES:
+            raise _TiffBad(f"IFD at {ifd} with {count} entries", picture)
+        entries_total += count
+        if entries_total > TIFF_MAX_ENTRIES:
+            raise _TiffBad(f"more than {TIFF_MAX_ENTRIES} IFD entries", picture)
+        ifd_end = ifd + 2 + 12 * count + 4
+        need(ifd, ifd_end - ifd, "IFD")
+        end = max(end, ifd_end)
+        fields: dict[int, tuple[int, int, int]] = {}
+        for e in range(count):
+            field = start + ifd + 2 + 12 * e
+            tag, typ, n = struct.unpack_from(bo + "HHI", data, field)
+            if typ not in _TIFF_TYPE_SIZE:
+                raise _TiffBad(f"tag {tag} of unknown type {typ}", picture)
+            fields[tag] = (typ, n, field + 8)
+        if ifd == first:
+            if 256 not in fields or 257 not in fields or not (
+                    (273 in fields) or (324 in fields)):
+                raise _TiffBad("the first IFD holds no picture (no size, strips or tiles)",
+                               False)
+            picture = True
+        for tag, (typ, n, field) in fields.items():
+            size = _TIFF_TYPE_SIZE[typ] * n
+            if size > 4:
+                off = struct.unpack_from(bo + "I", data, field)[0]
+                need(off, size, f"tag {tag} value")
+                end = max(end, off + size)
+        for otag, ctag in _TIFF_DATA:
+            if otag not in fields and ctag not in fields:
+                continue
+            # Strips and tiles must come with their byte counts; free space or a
+            # thumbnail without its length (old-style JPEG TIFFs) adds no end.
+            strict = otag in (273, 324)
+            if otag not in fields or ctag not in fields:
+                if not strict:
+                    continue
+                raise _TiffBad(f"tag {otag} without {ctag} or the reverse", picture)
+            (otyp, on, ofield), (ctyp, cn, cfield) = fields[otag], fields[ctag]
+            if on != cn or on == 0:
+                if not strict:
+                    continue
+                raise _TiffBad(f"{on} offsets and {cn} byte counts (tags {otag}, {ctag})",
+                               picture)
+            strips_total += on
+            if strips_total > TIFF_MAX_STRIPS:
+                raise _TiffBad(f"more than {TIFF_MAX_STRIPS} strips or tiles", picture)
+            for offsets, counts in zip(values(otyp, on, ofield), values(ctyp, cn, cfield),
+                                       strict=True):
+                used = [(o, o + c) for o, c in zip(offsets, counts, strict=True) if c]
+                if used:
+                    low, far = min(used)[0], max(e for _, e in used)
+                    need(low, far - low, f"tag {otag} data")
+                    end = max(end, far)
+        for tag in sorted(_TIFF_CHILD_IFDS & fields.keys()):
+            typ, n, field = fields[tag]
+            if n > TIFF_MAX_IFDS:
+                raise _TiffBad(f"{n} child IFDs (tag {tag})", picture)
+            for chunk in values(typ, n, field):
+                pending.extend(v for v in chunk if v)
+        nxt = struct.unpack_from(bo + "I", data, start + ifd + 2 + 12 * count)[0]
+        if nxt:
+            pending.append(nxt)
+    return start + end
+
+
+def tiff_scan(data: bytes, start: int) -> tuple[int | None, bool]:
+    """(end or None, whether the first IFD parsed as a picture's) of the classic TIFF
+    (``II*\\0`` or ``MM\\0*``) at ``start``; see :func:`tiff_end`."""
+    if len(data) < start + 8 or bytes(data[start:start + 4]) not in (b"II*\x00",
+                                                                     b"MM\x00*"):
+        return None, False
+    try:
+        return _tiff_walk(data, start), True
+    except (_TiffBad, _TiffShort) as e:
+        return None, bool(e.args[1]) and isinstance(e, _TiffShort)
+    except struct.error:  # a read past the data the checks above did not foresee
+        return None, False
+
+
+def tiff_end(data: bytes, start: int) -> int | None:
+    """End of the classic TIFF at ``start``: the furthest byte reached by the header, each
+    IFD (its entries and next-IFD offset), each out-of-line tag value (count x type size
+    over 4 bytes), each strip and tile (StripOffsets/TileOffsets + their byte counts, SHORT
+    or LONG, inline or out of line), free space and a JPEGInterchangeFormat thumbnail,
+    walking the IFD chain and the SubIFDs, EXIF, GPS and Interoperability IFDs. None when a
+    structure lies past ``data``, the first IFD holds no picture, a type is unknown, the
+    IFDs loop, or a walk bound (:data:`TIFF_MAX_IFDS` ...) is passed. Bytes after the
+    furthest structure (padding) are not part of it."""
+    return tiff_scan(data, start)[0]
+
+
 def identify_at(data: bytes, i: int) -> tuple[str, int | None, int] | None:
     """The candidate at ``i``: (extension, end or None, length of its header when that
     parses, else 0), or None when no signature is there."""
@@ -294,19 +458,26 @@ def identify_at(data: bytes, i: int) -> tuple[str, int | None, int] | None:
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         m = mkv_end(data, i)
         return (m[1], m[0], 1) if m is not None else None
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        end, picture = tiff_scan(data, i)
+        # A first IFD that parses as a picture's but a structure past the data: a TIFF
+        # cut short (or larger than the item bound), recorded as a partial candidate.
+        return ("tif", end, 1) if end is not None else ("tif", None, 8) if picture else None
     return None
 
 
 #: Every signature, as a zero-width lookahead: every position where one starts.
 _SIGNATURES = re.compile(
-    rb"(?=\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|(?s:.{4})ftyp)")
+    rb"(?=\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|II\*\x00|MM\x00\*"
+    rb"|(?s:.{4})ftyp)")
 #: A signature at the position (for reading a candidate's whole item bound).
 _MAGIC = re.compile(
-    rb"\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|(?s:.{4})ftyp")
+    rb"\xff\xd8\xff|\x89PNG\r\n\x1a\n|GIF8[79]a|BM|RIFF|\x1a\x45\xdf\xa3|II\*\x00|MM\x00\*"
+    rb"|(?s:.{4})ftyp")
 #: Bytes read beyond each scan step before any candidate asks for more.
 LOOKAHEAD = 1 << 20
 #: First bytes of every signature except ISO BMFF's (whose "ftyp" is at +4).
-_FIRST = re.compile(rb"[\xff\x89GBR\x1a]")
+_FIRST = re.compile(rb"[\xff\x89GBR\x1aIM]")
 
 
 def _candidates(buf: bytes, lo: int, hi: int, first_aligned: int, align: int
@@ -328,6 +499,11 @@ def _candidates(buf: bytes, lo: int, hi: int, first_aligned: int, align: int
         at = fourth.find(b"f", at + 1)
     for k in sorted(picks):
         yield first_aligned + k * align
+
+
+def _items_hit(bounds: Bounds, at: int) -> str:
+    return (f"limit: {bounds.max_items} carved items (max items per area, scan "
+            f"--carve-max-items) reached at image byte {at}")
 
 
 def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, owner: str | None,
@@ -390,12 +566,12 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
                     stop = None
                 else:
                     if state.items >= bounds.max_items:
-                        state.stopped = ("items", f"limit: {bounds.max_items} carved items "
-                                         f"(max items per area) reached at image byte {at}")
+                        state.stopped = ("items", _items_hit(bounds, at))
                         return
                     if state.carved_bytes + size > bounds.max_bytes:
                         state.stopped = ("bytes", f"limit: {bounds.max_bytes} carved bytes "
-                                         f"(max bytes per area) reached at image byte {at}")
+                                         f"(max bytes per area, scan --carve-max-bytes) "
+                                         f"reached at image byte {at}")
                         return
                     state.items += 1
                     state.carved_bytes += size
@@ -405,8 +581,7 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
             if not header_ok:
                 continue
             if state.items >= bounds.max_items:
-                state.stopped = ("items", f"limit: {bounds.max_items} carved items (max "
-                                 f"items per area) reached at image byte {at}")
+                state.stopped = ("items", _items_hit(bounds, at))
                 return
             state.items += 1
             reach = min(bounds.max_item_bytes, end - at)

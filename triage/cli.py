@@ -169,6 +169,31 @@ def _root(
     """triage: offline forensic triage of media files."""
 
 
+#: The carving bounds' defaults (``WorkerOptions``; the worker module is imported only
+#: when a scan runs: start-up time).
+_CARVE_MAX_ITEMS = 10_000
+_CARVE_MAX_BYTES = 4 << 30
+_CARVE_MAX_BYTES_SHOWN = "4G"
+_SIZE_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+
+
+def parse_size(text: str | int) -> int:
+    """A size in bytes: digits, optionally followed by K, M, G or T (1024-based; ``KiB``,
+    ``MB`` and lower case are read the same). Raises :class:`typer.BadParameter`."""
+    if isinstance(text, int):
+        return text
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = raw[-1:] if raw[-1:] in _SIZE_UNITS else ""
+    number = raw[:len(raw) - len(unit)].strip()
+    if not number.isdigit() or not number.isascii():
+        raise typer.BadParameter(f"{text!r} is not a size (bytes, or a number with K, M, "
+                                 "G or T)")
+    value = int(number) << _SIZE_UNITS[unit]
+    if value < 1:
+        raise typer.BadParameter("must be at least 1 byte")
+    return value
+
+
 @app.command(epilog=SCAN_EXITS)
 def scan(
     evidence: Annotated[Path, typer.Argument(help="Evidence: a folder (a mounted file "
@@ -238,6 +263,14 @@ def scan(
     carve: Annotated[bool, typer.Option(help="Disk images: carve pictures and videos from "
                                         "each volume's unallocated space, its files' "
                                         "slack and unpartitioned space (issue 17).")] = True,
+    carve_max_items: Annotated[int, typer.Option(
+        min=1, help="Most items carved per area ($Unallocated, $Slack, ...); the rest of the "
+        "area is then a recorded coverage gap.")] = _CARVE_MAX_ITEMS,
+    carve_max_bytes: Annotated[int, typer.Option(
+        metavar="SIZE", parser=parse_size, show_default=False,
+        help="Most bytes carved per area: bytes, or with K, M, G, T (1024-based); the "
+        "rest of the area is then a recorded coverage gap.  [default: "
+        f"{_CARVE_MAX_BYTES_SHOWN}]")] = _CARVE_MAX_BYTES,
     match: Annotated[bool, typer.Option(help="Match against the hash-set store after the "
                                         "scan.")] = True,
     store: Annotated[Path | None, typer.Option(envvar="TRIAGE_HASHSET_STORE",
@@ -284,7 +317,9 @@ def scan(
                              video_seconds_per_hash=video_seconds_per_hash,
                              video_size=video_size, video_max_frames=video_max_frames,
                              video_max_pixels=video_max_pixels,
-                             video_max_seconds=video_max_seconds, variants=variants),
+                             video_max_seconds=video_max_seconds, variants=variants,
+                             carve_max_items=carve_max_items,
+                             carve_max_bytes=carve_max_bytes),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),

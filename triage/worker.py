@@ -139,7 +139,8 @@ class WorkerOptions:
     #: there; larger ones are read a second time from the evidence for decoding.
     video_memory_bytes: int = 256 << 20
     #: Carving a disk image's unallocated space, slack and unpartitioned space (issue 17):
-    #: bounds per carving area (items, carved bytes, bytes per item).
+    #: bounds per carving area (items, carved bytes, bytes per item); the first two are
+    #: ``scan --carve-max-items`` and ``--carve-max-bytes``.
     carve_max_items: int = 10_000
     carve_max_bytes: int = 4 << 30
     carve_max_item_bytes: int = 64 << 20

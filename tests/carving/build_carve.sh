@@ -5,12 +5,12 @@
 #
 # Debian packages: dosfstools (mkfs.fat), mtools (mcopy, mdel), e2fsprogs (mke2fs, debugfs),
 # fdisk (sfdisk), ntfs-3g (mkntfs),
-# ffmpeg, coreutils. Pictures and videos are generated here
+# ffmpeg, libtiff-tools (tiffcp), coreutils. Pictures and videos are generated here
 # (ffmpeg test patterns: benign). OUTDIR/expected.tsv lists what carving must
 # recover:  image<TAB>name<TAB>md5 (from md5sum, an independent oracle).
 set -eu
 out=${1:?usage: build_carve.sh OUTDIR}
-for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd sfdisk mkntfs; do
+for tool in mkfs.fat mcopy mdel mke2fs debugfs ffmpeg md5sum dd sfdisk mkntfs tiffcp; do
     command -v "$tool" >/dev/null 2>&1 || { echo "build_carve.sh: $tool not found" >&2; exit 2; }
 done
 mkdir -p "$out"
@@ -135,3 +135,51 @@ printf 'mbr.raw\t$Unpartitioned:p1.jpg\t%s\n' "$(md5 media/p1.jpg)" >> expected.
 # --- NTFS (4 KiB clusters), for the unallocated-blocks check against blkls ---------------
 rm -f ntfs.raw && truncate -s 8M ntfs.raw
 mkntfs -q -F -f -s 512 -c 4096 ntfs.raw >/dev/null 2>&1
+
+# --- TIFF (FAT32, deleted): strips and tiles, both byte orders, several compressions, two
+# pages; written by ffmpeg's own TIFF encoder and by libtiff's tiffcp ----------------------
+tif() {  # tif SOURCE COMPRESSION OUT: one RGB frame, ffmpeg's TIFF encoder (little-endian)
+    ffmpeg -nostdin -loglevel error -y -f lavfi -i "$1" -frames:v 1 -pix_fmt rgb24 \
+        -fflags +bitexact -flags +bitexact -map_metadata -1 -c:v tiff \
+        -compression_algo "$2" "$3"
+}
+tif testsrc2=size=96x60 raw media/t1.tif
+tif mandelbrot=size=120x90 lzw media/t2.tif
+tif smptebars=size=64x48 deflate media/t3.tif
+tif rgbtestsrc=size=80x40 packbits media/t4.tif
+tiffcp -t -w 16 -l 16 -B media/t2.tif media/t5.tif     # tiles, big-endian, LZW
+tiffcp -r 3 -c zip media/t1.tif media/t6.tif           # 20 strips, Deflate
+tiffcp media/t1.tif media/t3.tif media/t7.tif          # two pages (an IFD chain)
+tiffcp -c jpeg -r 16 media/t1.tif media/t8.tif         # JPEG strips, JPEGTables
+fat tiff.raw
+mcopy -i tiff.raw media/keep.txt ::keep.txt
+for f in t1 t2 t3 t4 t5 t6 t7 t8; do
+    mcopy -i tiff.raw "media/$f.tif" "::$f.tif"
+done
+for f in t1 t2 t3 t4 t5 t6 t7 t8; do
+    mdel -i tiff.raw "::$f.tif"
+    printf 'tiff.raw\t%s\t%s\n' "$f.tif" "$(md5 "media/$f.tif")" >> expected.tsv
+done
+# Lying TIFF headers in the unallocated space after them, one per sector (little-endian):
+# none is carved, one is a partial candidate.
+b() { for v; do printf "\\$(printf %03o "$v")"; done; }              # bytes
+w() { for v; do b $((v & 255)) $((v >> 8 & 255)); done; }             # 16-bit
+l() { for v; do w $((v & 65535)) $((v >> 16 & 65535)); done; }        # 32-bit
+ent() { w "$1" "$2"; l "$3" "$4"; }                  # IFD entry: tag type count value
+pic4() { ent 256 3 1 1; ent 257 3 1 1; }             # width 1, length 1
+hostile() {  # hostile SECTOR: the bytes on stdin at that sector of the data area
+    dd of=tiff.raw bs=512 seek=$((data + 40000 + $1)) conv=notrunc status=none
+}
+{ printf 'II*\000'; l 2147483632; } | hostile 0                    # IFD past the data
+{ printf 'II*\000'; l 8; w 4; pic4; ent 273 4 1 100; ent 279 4 1 10; l 8; } |
+    hostile 1                                                          # IFD loop
+{ printf 'II*\000'; l 8; w 5; pic4; ent 270 2 4294967295 200; ent 273 4 1 100
+  ent 279 4 1 10; l 0; } | hostile 2                                   # huge ASCII count
+{ printf 'II*\000'; l 8; w 4; pic4; ent 273 4 2147483647 200
+  ent 279 4 2147483647 300; l 0; } | hostile 3                         # huge strip count
+{ printf 'II*\000'; l 8; w 65535; } | hostile 4                       # 65535 entries
+{ printf 'II*\000'; l 8; w 4; pic4; ent 273 16 1 100; ent 279 4 1 10; l 0; } |
+    hostile 5                                                          # unknown type
+{ printf 'II*\000'; l 0; } | hostile 6                                # no IFD
+{ printf 'II*\000'; l 8; w 4; pic4; ent 273 4 1 1073741824; ent 279 4 1 1000; l 0; } |
+    hostile 7                                   # a strip 1 GiB on: a partial candidate

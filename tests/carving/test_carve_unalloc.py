@@ -167,9 +167,102 @@ def test_hostile_unallocated_ends_within_bounds_with_reasons(built: Path,
     area = rows(case2, "SELECT status, status_reason FROM files WHERE display_path = "
                        "'$Unallocated'")
     assert area[0]["status"] == "incomplete"
-    assert str(area[0]["status_reason"]).startswith("limit: 5 carved items (max items per "
-                                                    "area) reached at image byte ")
+    assert str(area[0]["status_reason"]).startswith(
+        "limit: 5 carved items (max items per area, scan --carve-max-items) reached at "
+        "image byte ")
     assert len(_carved(case2)) == 5
+
+
+#: Where build_carve.sh wrote the lying TIFF headers in tiff.raw (sector 40000 of the data
+#: area on, one per sector; the data area starts after 32 reserved sectors and 2 FATs).
+TIFF_HOSTILE = (32 + 2 * 536 + 40000) * 512
+
+
+def test_tiffs_carved_with_the_originals_digests_and_lying_headers_refused(
+        built: Path, tmp_path: Path) -> None:
+    """Deleted TIFFs written by ffmpeg's TIFF encoder and by libtiff's tiffcp (strips,
+    tiles, both byte orders, LZW/Deflate/PackBits/JPEG, two pages): each carved whole,
+    its digests those of md5sum/sha1sum/sha256sum; the lying headers after them carve
+    nothing, except the one whose first IFD parses (a partial candidate)."""
+    case = tmp_path / "case"
+    scan_json(built / "tiff.raw", case, expect=(8,))  # 8: the partial candidate
+    carved = _carved(case)
+    want = dict(_expected(built)["tiff"])
+    assert len(want) == 8
+    intact = [c for c in carved if c["md5"] is not None]
+    assert sorted(str(c["md5"]) for c in intact) == sorted(want.values())
+    for name, md5 in want.items():
+        c = next(c for c in intact if c["md5"] == md5)
+        original = (built / "media" / name).read_bytes()
+        assert (c["status"], c["partial"], c["format"]) == ("done", 0, "tif"), name
+        assert c["sha1"] == _tool("sha1sum", original)
+        assert c["sha256"] == _tool("sha256sum", original)
+        assert c["length"] == c["size"] == len(original)
+        with open(built / "tiff.raw", "rb") as f:
+            f.seek(int(c["image_offset"]))  # type: ignore[call-overload]
+            assert f.read(len(original)) == original
+        assert str(c["display_path"]).endswith(".tif")
+    # TSK lists the deleted files (FAT: first letter of the name lost, "_1.tif"): each
+    # carve is that file's own data found again.
+    same = rows(case, "SELECT k.same_location, s.display_path, s.deleted FROM carved k "
+                      "JOIN files s ON s.id = k.same_as_file_id WHERE k.format = 'tif'")
+    assert sorted(str(r[1])[1:] for r in same) == sorted(n[1:] for n in want)
+    assert all(r[0] == 1 and r[2] == 1 for r in same)
+    # The lying headers: only the one with a picture's first IFD whose strip lies 1 GiB
+    # on is recorded (partial, no data); the others (IFD past the data, IFD loop, huge
+    # counts, 65535 entries, an unknown type, no IFD) are not candidates at all.
+    rest = [c for c in carved if c["md5"] is None]
+    assert [(c["image_offset"], c["format"], c["partial"], c["status"]) for c in rest] == [
+        (TIFF_HOSTILE + 7 * 512, "tif", 1, "incomplete")]
+    assert str(rest[0]["status_reason"]).startswith("partial carve: TIF header")
+    assert not [c for c in carved if TIFF_HOSTILE <= int(c["image_offset"])  # type: ignore[call-overload]
+                < TIFF_HOSTILE + 7 * 512]
+    area = rows(case, "SELECT status FROM files WHERE display_path = '$Unallocated'")
+    assert area[0]["status"] == "done"
+    # The default bounds, recorded in the run's options.
+    worker = json.loads(rows(case, "SELECT options FROM runs")[0][0])["worker"]
+    assert (worker["carve_max_items"], worker["carve_max_bytes"]) == (10_000, 4 << 30)
+
+
+def test_bound_options_stop_the_area_and_are_recorded(built: Path, tmp_path: Path) -> None:
+    """``--carve-max-items`` and ``--carve-max-bytes`` reach the carving worker: the area
+    stops at the bound with a reason naming the option to raise; the run records them."""
+    want = dict(_expected(built)["tiff"])
+    first = (built / "media" / "t1.tif").stat().st_size  # 17496: fits in 20K, t2 does not
+    case = tmp_path / "bytes"
+    scan_json(built / "tiff.raw", case, "--carve-max-bytes", "20K", expect=(8,))
+    carved = _carved(case)
+    assert [c["md5"] for c in carved] == [want["t1.tif"]]
+    assert carved[0]["length"] == first
+    second = int(carved[0]["image_offset"]) + -(-first // 512) * 512  # type: ignore[call-overload]
+    area = rows(case, "SELECT status, status_stage, status_reason FROM files WHERE "
+                      "display_path = '$Unallocated'")
+    assert (area[0]["status"], area[0]["status_stage"]) == ("incomplete", "carve")
+    assert area[0]["status_reason"] == (
+        f"limit: 20480 carved bytes (max bytes per area, scan --carve-max-bytes) reached at "
+        f"image byte {second}; the rest of the area was not carved")
+    worker = json.loads(rows(case, "SELECT options FROM runs")[0][0])["worker"]
+    assert (worker["carve_max_items"], worker["carve_max_bytes"]) == (10_000, 20480)
+    case = tmp_path / "items"
+    scan_json(built / "tiff.raw", case, "--carve-max-items", "3", expect=(8,))
+    carved = _carved(case)
+    assert [c["md5"] for c in carved] == [want["t1.tif"], want["t2.tif"], want["t3.tif"]]
+    area = rows(case, "SELECT status, status_reason FROM files WHERE display_path = "
+                      "'$Unallocated'")
+    assert area[0]["status"] == "incomplete"
+    assert area[0]["status_reason"] == (
+        f"limit: 3 carved items (max items per area, scan --carve-max-items) reached at "
+        f"image byte {carved[2]['image_offset'] + 512}; the rest of the area was not "
+        "carved")
+    worker = json.loads(rows(case, "SELECT options FROM runs")[0][0])["worker"]
+    assert (worker["carve_max_items"], worker["carve_max_bytes"]) == (3, 4 << 30)
+    # A size that is not one is a usage error, before anything is written.
+    from tests.support import run_triage
+
+    bad = run_triage("scan", str(built / "tiff.raw"), "--case", str(tmp_path / "bad"),
+                     "--carve-max-bytes", "1.5G", "-q")
+    assert bad.returncode == 2 and "--carve-max-bytes" in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_no_carve_lists_no_areas(built: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import io
 import itertools
 import random
 import struct
+import time
 
 import pytest
 
@@ -19,6 +20,8 @@ from triage.carving import (
     mkv_end,
     riff_end,
     runs_of,
+    tiff_end,
+    tiff_scan,
 )
 from triage.sources.unalloc import _runs_from_bits, complement
 
@@ -119,7 +122,8 @@ def test_carve_range_bounds_and_partial_candidates() -> None:
                            Bounds(5, 1 << 30, 1 << 20), state))
     assert len(got) == 5 and all(c.data is None and c.partial for c in got)
     assert state.stopped is not None and state.stopped[1].startswith(
-        "limit: 5 carved items (max items per area) reached at image byte 10240")
+        "limit: 5 carved items (max items per area, scan --carve-max-items) reached at "
+        "image byte 10240")
     # An item over the bytes-per-item bound is a partial carve, not read.
     whole = _disk([(0, jpeg)], 512 * 64)
     got = list(carve_range(lambda o, n: whole[o:o + n], 0, len(whole), None, 0, 512,
@@ -130,3 +134,218 @@ def test_carve_range_bounds_and_partial_candidates() -> None:
 def test_runs_of_consecutive_blocks() -> None:
     hits = [(8192, 0), (12288, 4096), (40960, 8192), (45056, 12288), (4096, 99 * 4096)]
     assert runs_of(hits) == [(4096, 99 * 4096, 4096), (8192, 0, 8192), (40960, 8192, 8192)]
+
+
+# --------------------------------------------------------------------------- TIFF
+
+
+def _pillow_tiff(seed: int, **kw: object) -> bytes:
+    from PIL import Image
+
+    rng = random.Random(seed)
+    im = Image.frombytes("RGB", (61, 37), rng.randbytes(61 * 37 * 3))
+    if kw.pop("bilevel", False):
+        im = im.convert("1")
+    out = io.BytesIO()
+    im.save(out, "TIFF", **kw)
+    return out.getvalue()
+
+
+def _exif() -> object:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0110] = "Model X"  # an out-of-line ASCII value
+    exif.get_ifd(0x8769)[0x9003] = "2020:01:01 00:00:00"  # the EXIF IFD: a child IFD
+    exif.get_ifd(0x8769)[0x927C] = b"maker note " * 30
+    return exif
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"compression": "tiff_lzw"}, {"compression": "tiff_adobe_deflate"},
+    {"compression": "packbits"}, {"compression": "jpeg"},
+    {"compression": "group4", "bilevel": True},
+    {"strip_size": 1000},  # 13 strips, SHORT byte counts
+    {"compression": "tiff_lzw", "strip_size": 700},
+    {"exif": "exif"}, {"exif": "exif", "compression": "tiff_adobe_deflate"},
+], ids=repr)
+def test_tiff_end_of_pillow_tiffs(kw: dict[str, object]) -> None:
+    """Pillow (its own writer and libtiff's) as the independent writer: the end found is
+    the file's length, wherever the TIFF starts and whatever follows it."""
+    if kw.get("exif") == "exif":
+        kw = {**kw, "exif": _exif()}
+    tif = _pillow_tiff(11, **kw)
+    assert tiff_end(tif + b"\xff" * 300, 0) == len(tif)
+    assert tiff_end(b"junk" * 25 + tif + bytes(300), 100) == 100 + len(tif)
+    assert tiff_end(tif, 0) == len(tif)
+    for cut in (len(tif) - 1, len(tif) // 2, 9):
+        assert tiff_end(tif[:cut], 0) is None
+
+
+def test_tiff_end_of_a_pillow_multipage_tiff_leaves_its_padding() -> None:
+    """Pillow's multi-page writer pads the file to 16 bytes after the last page's
+    structures: nothing in the file says those bytes are part of it, so the carve ends
+    before them (its digests are not the file's; documented in docs/carving.md)."""
+    from PIL import Image
+
+    rng = random.Random(3)
+    pages = [Image.frombytes("L", (20 + i, 10), rng.randbytes((20 + i) * 10))
+             for i in range(3)]
+    out = io.BytesIO()
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    tif = out.getvalue()
+    end = tiff_end(tif, 0)
+    assert end is not None and 0 <= len(tif) - end < 16 and tif[end:] == bytes(len(tif) - end)
+    # Every page is inside the end: the third page's strip is the last structure.
+    with Image.open(io.BytesIO(tif[:end])) as im:
+        assert im.n_frames == 3
+        im.seek(2)
+        assert im.tobytes() == pages[2].tobytes()
+
+
+def _field(bo: str, typ: int, value: int) -> bytes:
+    """A 4-byte value field holding one inline SHORT (left-justified) or LONG."""
+    return struct.pack(bo + "HH", value, 0) if typ == 3 else struct.pack(bo + "I", value)
+
+
+def _ifd(bo: str, entries: list[tuple[int, int, int, bytes | int]], nxt: int = 0) -> bytes:
+    """An IFD: (tag, type, count, 4-byte value field or one inline value) entries."""
+    out = struct.pack(bo + "H", len(entries))
+    for tag, typ, count, value in entries:
+        field = value if isinstance(value, bytes) else _field(bo, typ, value)
+        out += struct.pack(bo + "HHI", tag, typ, count) + field
+    return out + struct.pack(bo + "I", nxt)
+
+
+def _head(bo: str, first: int) -> bytes:
+    return (b"II*\x00" if bo == "<" else b"MM\x00*") + struct.pack(bo + "I", first)
+
+
+@pytest.mark.parametrize("bo", ["<", ">"])
+def test_tiff_end_walks_every_structure(bo: str) -> None:
+    """Hand-built TIFFs of both byte orders whose furthest structure is each kind in turn:
+    a strip (SHORT offsets inline), a tile (out-of-line LONG arrays), an out-of-line
+    value, a SubIFD's strip, the second page's IFD, a JPEGInterchangeFormat thumbnail."""
+    pic = [(256, 3, 1, 4), (257, 3, 1, 4)]
+    # Strips: two SHORT offsets inline (100, 300), byte counts 50 and 80: end 380.
+    ifd = _ifd(bo, [*pic, (273, 3, 2, struct.pack(bo + "HH", 100, 300)),
+                    (279, 3, 2, struct.pack(bo + "HH", 50, 80))])
+    tif = _head(bo, 8) + ifd
+    tif = tif.ljust(380, b"\x01")
+    assert tiff_end(tif + b"\x00" * 64, 0) == 380
+    # Tiles: LONG arrays out of line at 200 and 220; the last tile 1000-1100; a zero-length
+    # tile at offset 0 (a sparse file's) does not count.
+    ifd = _ifd(bo, [*pic, (322, 3, 1, 16), (323, 3, 1, 16),
+                    (324, 4, 3, 200), (325, 4, 3, 220)])
+    body = bytearray(_head(bo, 8) + ifd)
+    body = body.ljust(1100, b"\x02")
+    body[200:212] = struct.pack(bo + "3I", 300, 1000, 0)
+    body[220:232] = struct.pack(bo + "3I", 40, 100, 0)
+    assert tiff_end(bytes(body) + bytes(50), 0) == 1100
+    # An out-of-line ASCII value past the strip: its end is the file's.
+    ifd = _ifd(bo, [*pic, (270, 2, 30, 500), (273, 4, 1, 100), (279, 4, 1, 10)])
+    body = bytearray((_head(bo, 8) + ifd).ljust(530, b"\x03"))
+    assert tiff_end(bytes(body) + bytes(50), 0) == 530
+    # A SubIFD (at 300) whose strip (2000+500) is the furthest; the IFD chain's second
+    # page (at 400), a JPEGInterchangeFormat thumbnail (3000+77).
+    ifd0 = _ifd(bo, [*pic, (273, 4, 1, 100), (279, 4, 1, 10), (330, 4, 1, 300)], nxt=400)
+    sub = _ifd(bo, [*pic, (273, 4, 1, 2000), (279, 4, 1, 500)])
+    page2 = _ifd(bo, [*pic, (273, 4, 1, 150), (279, 4, 1, 10), (513, 4, 1, 3000),
+                      (514, 4, 1, 77)])
+    body = bytearray((_head(bo, 8) + ifd0).ljust(3077, b"\x04"))
+    body[300:300 + len(sub)] = sub
+    body[400:400 + len(page2)] = page2
+    assert tiff_end(bytes(body) + bytes(99), 0) == 3077
+    assert tiff_end(bytes(body[:3076]), 0) is None
+    # Without the thumbnail, the SubIFD's strip; a thumbnail offset without its length
+    # (old-style JPEG TIFFs) adds no end.
+    for entries in ([], [(513, 4, 1, 2900)]):
+        page = _ifd(bo, [*pic, (273, 4, 1, 150), (279, 4, 1, 10), *entries])
+        body[400:400 + len(page2)] = page.ljust(len(page2), b"\x04")
+        assert len(body) == 3077
+        assert tiff_end(bytes(body) + bytes(99), 0) == 2500
+
+
+def _hostile(bo: str) -> dict[str, bytes]:
+    pic = [(256, 3, 1, 1), (257, 3, 1, 1)]
+    strip = [(273, 4, 1, 100), (279, 4, 1, 10)]
+    pad = bytes(200)
+    chain = bytearray(_head(bo, 8))
+    for k in range(2000):  # 2000 pages, each IFD pointing at the next: over the bound
+        at = len(chain)
+        entries = [*pic, *strip] if k == 0 else [(256, 3, 1, 1)]
+        chain += _ifd(bo, entries, nxt=at + 2 + 12 * len(entries) + 4 if k < 1999 else 0)
+    return {
+        "IFD past the data": _head(bo, 0x7FFFFFF0) + pad,
+        "no IFD": _head(bo, 0) + pad,
+        "IFD inside the header": _head(bo, 4) + pad,
+        "IFD loop": _head(bo, 8) + _ifd(bo, [*pic, *strip], nxt=8) + pad,
+        "SubIFD loop": _head(bo, 8) + _ifd(bo, [*pic, *strip, (330, 4, 1, 8)]) + pad,
+        "65535 entries": _head(bo, 8) + struct.pack(bo + "H", 65535) + bytes(65535 * 12 + 4),
+        "no entries": _head(bo, 8) + bytes(6) + pad,
+        "unknown type": _head(bo, 8) + _ifd(bo, [*pic, (273, 16, 1, 100), (279, 4, 1, 10)]
+                                             ) + pad,
+        "huge ASCII count": _head(bo, 8) + _ifd(bo, [*pic, (270, 2, 0xFFFFFFFF, 60), *strip]
+                                                 ) + pad,
+        "huge strip count": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 0x7FFFFFFF, 60),
+                                                     (279, 4, 0x7FFFFFFF, 80)]) + pad,
+        "4M strips": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 1 << 22, 60),
+                                              (279, 4, 1 << 22, 60)]) + bytes(1 << 24),
+        "counts disagree": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 2, 60), (279, 4, 1, 10)]
+                                                ) + pad,
+        "offsets without counts": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 1, 100)]) + pad,
+        "strip inside the header": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 1, 2),
+                                                            (279, 4, 1, 10)]) + pad,
+        "strip past 4 GiB": _head(bo, 8) + _ifd(bo, [*pic, (273, 4, 1, 0xFFFFFF00),
+                                                     (279, 4, 1, 0x1000)]) + pad,
+        "no picture (an EXIF block)": _head(bo, 8) + _ifd(bo, [(0x8769, 4, 1, 40)]) + pad,
+        "2000 IFDs": bytes(chain) + pad,
+        "BigTIFF": (b"II+\x00" if bo == "<" else b"MM\x00+") + struct.pack(bo + "HHQ", 8, 0,
+                                                                           16) + pad,
+    }
+
+
+@pytest.mark.parametrize("bo", ["<", ">"])
+def test_tiff_lying_headers_are_refused_quickly(bo: str) -> None:
+    for name, data in _hostile(bo).items():
+        started = time.monotonic()
+        assert tiff_scan(data, 0) == (None, False), name
+        assert time.monotonic() - started < 1.0, name
+    # A picture's first IFD whose strip lies past the data: a TIFF cut short (or larger
+    # than the item bound): no end, but recorded as a partial candidate.
+    short = _head(bo, 8) + _ifd(bo, [(256, 3, 1, 1), (257, 3, 1, 1), (273, 4, 1, 1 << 30),
+                                     (279, 4, 1, 1000)]) + bytes(100)
+    assert tiff_scan(short, 0) == (None, True)
+
+
+def test_tiff_mutations_never_raise() -> None:
+    """Random byte changes of real TIFFs: the walk never raises, and an end it finds is
+    inside the data."""
+    rng = random.Random(17)
+    tiffs = [_pillow_tiff(1), _pillow_tiff(2, compression="tiff_lzw", strip_size=500),
+             _pillow_tiff(3, exif=_exif())]
+    for _ in range(3000):
+        data = bytearray(rng.choice(tiffs))
+        for _ in range(rng.randrange(1, 6)):
+            at = rng.randrange(4, min(len(data), 400)) if rng.random() < 0.7 else \
+                rng.randrange(4, len(data))
+            data[at] = rng.randrange(256)
+        end, _ = tiff_scan(bytes(data), 0)
+        assert end is None or 8 <= end <= len(data)
+
+
+def test_carve_range_finds_tiffs_of_both_byte_orders() -> None:
+    le = _pillow_tiff(21, compression="tiff_lzw", strip_size=900)
+    # Big-endian, hand built: header, IFD, one strip of 700 bytes.
+    ifd = _ifd(">", [(256, 3, 1, 20), (257, 3, 1, 35), (273, 4, 1, 64), (279, 4, 1, 700)])
+    be = (_head(">", 8) + ifd).ljust(64, b"\x00") + random.Random(5).randbytes(700)
+    assert tiff_end(be, 0) == len(be)
+    disk = _disk([(512 * 4, le), (512 * 80, be), (512 * 120 + 3, be)], 512 * 160)
+    got = list(carve_range(lambda o, n: disk[o:o + n], 0, len(disk), None, 0, 512,
+                           Bounds(100, 1 << 30, 1 << 20), CarveState()))
+    assert [(c.offset, c.ext, c.data) for c in got] == [(512 * 4, "tif", le),
+                                                        (512 * 80, "tif", be)]
+    got = list(carve_range(lambda o, n: disk[o:o + n], 0, len(disk), "f", 0, 1,
+                           Bounds(100, 1 << 30, 1 << 20), CarveState()))
+    assert [(c.offset, c.data) for c in got if c.ext == "tif"] == [
+        (512 * 4, le), (512 * 80, be), (512 * 120 + 3, be)]
