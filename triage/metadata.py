@@ -370,6 +370,11 @@ def from_container(container: Any) -> tuple[MediaMetadata | None, list[Problem]]
         return None
 
     created, offset = _video_date(first(VIDEO_CREATED))
+    if created is not None and first(VIDEO_CREATED[:1]) is None:
+        # FFmpeg writes every ``creation_time`` with a ``Z`` of its own: QuickTime's
+        # header times should be UTC, but cameras often store local time there (exiftool
+        # assumes no zone either), so no offset is claimed for them.
+        offset = None
     lat, lon, alt = _iso6709(first(VIDEO_LOCATION))
     meta = MediaMetadata(
         make=_text(first(VIDEO_MAKE)), model=_text(first(VIDEO_MODEL)),

@@ -275,8 +275,10 @@ def decode_image(data: bytes, options: WorkerOptions,
     cannot carry (:class:`~triage.membudget.MemoryBudgetExceeded`; a grant taken for a large
     picture is the caller's to release, see :mod:`membudget`).
 
-    ``inspect`` is called with the picture once decoded, before any conversion (the
-    metadata reader, issue 16: it reads the picture already open, never the file again).
+    ``inspect`` is called with the picture once opened (headers read, before decoding:
+    TIFF decoding drops the orientation tag) and again once decoded (a PNG's ``eXIf``
+    chunk may follow its pixel data): the metadata reader, issue 16, which reads the
+    picture already open, never the file again, and keeps the first reading it can do.
     """
     from PIL import Image, ImageFile
 
@@ -295,6 +297,8 @@ def decode_image(data: bytes, options: WorkerOptions,
             if shortfall:
                 raise DamagedPicture(f"{shortfall}; not decoded")
         fmt, width, height, mode = im.format, im.width, im.height, im.mode
+        if inspect is not None:
+            inspect(im)
         frames: int | None
         try:
             frames = int(getattr(im, "n_frames", 1))
@@ -629,6 +633,9 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
     read = [False]
 
     def inspect(im: Image.Image) -> None:
+        if read[0] or (im.format == "PNG" and "exif" not in im.info
+                       and getattr(im, "_im", None) is None):
+            return  # read already, or a PNG whose eXIf chunk may follow the pixels
         read[0] = True
         _picture_metadata(result, im)
 
