@@ -42,6 +42,7 @@ from .model import (
     FileEntry,
     FileResult,
     InnerItem,
+    MediaMetadata,
     PendingEntry,
     Problem,
     StoredEntry,
@@ -58,7 +59,7 @@ CHILD_ID_BASE = 1 << 60
 CHILD_SLOTS = 1_000_000
 #: Stages whose error rows come from a file's result (rewritten with the result).
 RESULT_STAGES = ("open", "read", "identify", "decode", "hash", "expand", "container",
-                 "worker", "idle", "send", "unknown")
+                 "worker", "idle", "send", "unknown", "metadata")
 DB_NAME = "case.sqlite"
 GENESIS_HASH = "0" * 64
 #: The triggers of schema.sql that refuse UPDATE and DELETE on the audit table.
@@ -71,6 +72,8 @@ CASE_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", LOCK_NAME)
 #: (written by :func:`triage.worker.decode_image`).
 DRAFT_VARIANT = "draft"
 DRAFT_STEP = "JPEG draft decode"
+#: Tables of a file's metadata (issue 16), rewritten with its result.
+METADATA_TABLES = ("media_metadata", "metadata_tags")
 VARIANT_INSERT = ("INSERT OR REPLACE INTO hash_variants(file_id, algorithm, variant, value, "
                   "quality, preprocessing) VALUES (?, ?, ?, ?, ?, ?)")
 
@@ -214,6 +217,16 @@ def _v9_match_entry(c: sqlite3.Connection) -> None:
             c.execute(f"ALTER TABLE matches ADD COLUMN {column} TEXT")
 
 
+def _v10_metadata(c: sqlite3.Connection) -> None:
+    # Issue 16: pictures' and videos' metadata in tables of their own (schema.sql holds
+    # their definitions: the same statements create them in a fresh case). Older cases have
+    # none (a rescan reads it).
+    sql = resources.files("triage").joinpath("schema.sql").read_text(encoding="utf-8")
+    for name in ("media_metadata", "metadata_tags"):
+        start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+        c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -237,6 +250,8 @@ CASE_SCHEMA = SchemaLine(
                   "unletterboxing, full-decode confirmation)", _v8_picture_variants),
         Migration(9, "matched set entry's name and fields in each match (issue 14 hash sets)",
                   _v9_match_entry),
+        Migration(10, "picture and video metadata: typed fields and tags (issue 16)",
+                  _v10_metadata),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1126,7 +1141,7 @@ class Case:
         for r in pending:
             if r.file_id in kept:
                 self._keep_checkpoint(c, run_id, r)
-        for table in ("images", "videos", "video_frames"):
+        for table in ("images", "videos", "video_frames", *METADATA_TABLES):
             c.executemany(f"DELETE FROM {table} WHERE file_id=?",
                           [(r.file_id,) for r in pending])
         c.executemany(
@@ -1147,6 +1162,7 @@ class Case:
         for r in pending:
             if r.video:
                 _write_video(c, r.file_id, r.video)
+        _write_metadata(c, [(r.file_id, r.metadata) for r in pending if r.metadata])
         for r in pending:
             self._write_errors(c, run_id, r, now)
 
@@ -1218,6 +1234,8 @@ class Case:
         c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))
         c.execute("DELETE FROM videos WHERE file_id=?", (r.file_id,))
         c.execute("DELETE FROM video_frames WHERE file_id=?", (r.file_id,))
+        for table in METADATA_TABLES:
+            c.execute(f"DELETE FROM {table} WHERE file_id=?", (r.file_id,))
         if r.hashes:
             c.executemany(
                 "INSERT INTO hashes(file_id, algorithm, value, quality, preprocessing) "
@@ -1237,6 +1255,8 @@ class Case:
                  im.decoded_width, im.decoded_height, im.preprocessing))
         if r.video:
             _write_video(c, r.file_id, r.video)
+        if r.metadata:
+            _write_metadata(c, [(r.file_id, r.metadata)])
         self._write_errors(c, run_id, r, now)
 
     def _insert_children(self, c: sqlite3.Connection, run_id: int,
@@ -1589,6 +1609,27 @@ def _write_video(c: sqlite3.Connection, file_id: int, v: VideoFacts) -> None:
         "repeats) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(file_id, i, f.frame_number, f.timestamp, f.pdq, f.quality, f.repeats)
          for i, f in enumerate(v.frames)])
+
+
+def _write_metadata(c: sqlite3.Connection,
+                    rows: Sequence[tuple[int, MediaMetadata]]) -> None:
+    """Pictures' and videos' metadata (issue 16): typed fields and tag rows."""
+    c.executemany(
+        "INSERT INTO media_metadata(file_id, make, model, serial, lens_make, lens_model, "
+        "software, datetime_original, offset_original, datetime_digitized, offset_digitized, "
+        "gps_latitude, gps_longitude, gps_altitude, gps_date, gps_time, orientation, "
+        "image_unique_id, thumbnail, tags, tags_dropped) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(fid, m.make, m.model, m.serial, m.lens_make, m.lens_model, m.software,
+          m.datetime_original, m.offset_original, m.datetime_digitized, m.offset_digitized,
+          m.gps_latitude, m.gps_longitude, m.gps_altitude, m.gps_date, m.gps_time,
+          m.orientation, m.image_unique_id, int(m.thumbnail), len(m.tags), m.tags_dropped)
+         for fid, m in rows])
+    c.executemany(
+        "INSERT INTO metadata_tags(file_id, seq, source, name, value, truncated, free_text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(fid, i, t.source, t.name, t.value, int(t.truncated), int(t.free_text))
+         for fid, m in rows for i, t in enumerate(m.tags)])
 
 
 def _entry_values(entry: FileEntry) -> tuple[object, ...]:

@@ -238,6 +238,9 @@ def scan(
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images with more pixels "
                                             "(decompression bombs).")
                             ] = membudget.DEFAULT_MAX_PIXELS,
+    metadata: Annotated[bool, typer.Option(help="Read pictures' EXIF and videos' container "
+                                           "tags into the case (never shown on the "
+                                           "terminal; docs/metadata.md).")] = True,
     containers: Annotated[bool, typer.Option(help="Look inside archives and documents (zip, "
                                              "tar, gz, bz2, xz, 7z, OLE2, PDF) and carve "
                                              "pictures embedded in other data.")] = True,
@@ -319,7 +322,7 @@ def scan(
                              video_max_pixels=video_max_pixels,
                              video_max_seconds=video_max_seconds, variants=variants,
                              carve_max_items=carve_max_items,
-                             carve_max_bytes=carve_max_bytes),
+                             carve_max_bytes=carve_max_bytes, metadata=metadata),
         memory_budget=None if memory_budget is None else memory_budget << 20,
         match=match, store=str(store) if store else None,
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),

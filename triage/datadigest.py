@@ -5,15 +5,17 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
   ``images``, ``videos``, ``video_frames``, ``hash_variants`` (issue 14), ``errors``,
-  ``hash_sets_used``, ``matches``, ``video_matches``, ``carved``, ``fragments``: every table
-  an export or a match reads.
+  ``hash_sets_used``, ``matches``, ``video_matches``, ``carved``, ``fragments``,
+  ``media_metadata``, ``metadata_tags`` (issue 16): every table an export or a match
+  reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``video_matches.run_id``, ``hash_sets_used.run_id``,
   ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos``,
-  ``video_frames``, ``carved``, ``fragments`` or ``hash_variants`` row belongs to the
+  ``video_frames``, ``carved``, ``fragments``, ``hash_variants``, ``media_metadata`` or
+  ``metadata_tags`` row belongs to the
   partition of its file. A NULL run (and the one-row ``case`` table) is the partition
   ``-``. So a failure names the table and the run.
 * A partition's digest is the SHA-256 of the ASCII text::
@@ -26,7 +28,8 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 
   where ROW is every column's value as ``T:HEX`` joined by ``,``: ``T`` is the first letter
   of SQLite's ``typeof()`` (``n`` null, ``i`` integer, ``t`` text, ``b`` blob; ``r`` real,
-  held by the video tables only) and ``HEX`` is SQLite's ``hex()`` of the value
+  held by the video tables and ``media_metadata``'s GPS columns only) and ``HEX`` is
+  SQLite's ``hex()`` of the value
   (upper-case hex of the text's UTF-8 bytes, of a blob's bytes, of an integer's decimal
   text, of a real's text as SQLite writes it (``%!.15g``, the video tables' seconds and
   percentages); empty for NULL). Both functions are computed by SQLite in C and stream; the encoding
@@ -95,6 +98,9 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("video_matches", "t.run_id", "t.id"),
     TableSpec("carved", _FILE_RUN, "t.file_id", "carved items of entries of run"),
     TableSpec("fragments", _FILE_RUN, "t.file_id", "fragment hits of entries of run"),
+    TableSpec("media_metadata", _FILE_RUN, "t.file_id", "metadata of entries of run"),
+    TableSpec("metadata_tags", _FILE_RUN, "t.file_id, t.seq",
+              "metadata tags of entries of run"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 #: Tables whose rows of a run are written by that run alone (``matches`` and
@@ -114,7 +120,8 @@ Tables = dict[str, dict[str, list[Any]]]
 #: ``runs``, ``matches`` or ``hash_sets_used`` rows of an ended run: a run writes only its
 #: own there.
 SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "videos",
-                           "video_frames", "carved", "fragments", "hash_variants"})
+                           "video_frames", "carved", "fragments", "hash_variants",
+                           "media_metadata", "metadata_tags"})
 
 
 #: ``triage match`` re-opening the evidence to decode draft-decoded near candidates again at
@@ -123,7 +130,8 @@ SCAN_REWRITES = frozenset({"files", "hashes", "images", "errors", "evidence", "v
 #: file's result is a picture's or a container's: its video rows are rewritten with it).
 CONFIRM_ACTION = "match.confirm"
 CONFIRM_REWRITES = frozenset({"files", "hashes", "images", "hash_variants", "errors",
-                              "videos", "video_frames", "carved", "fragments"})
+                              "videos", "video_frames", "carved", "fragments",
+                              "media_metadata", "metadata_tags"})
 
 
 def tables_changed_by(action: str) -> frozenset[str]:

@@ -265,6 +265,56 @@ class VideoFacts:
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class MetaTag:
+    """One metadata tag of a picture or video (issue 16): where it was read (``source``:
+    ``ifd0``, ``exif``, ``gps``, ``interop``, ``ifd1`` for EXIF; ``container`` or
+    ``stream<N>`` for a video's tags), its name, its value as text (escaped like every
+    evidence-derived value; bytes as hex), whether the value was cut at the bound, and
+    whether it is free text (a comment, a description: stored, left out of exports unless
+    asked for)."""
+
+    source: str
+    name: str
+    value: str
+    truncated: bool = False
+    free_text: bool = False
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class MediaMetadata:
+    """The metadata of one picture or video (issue 16, :mod:`triage.metadata`): the fields
+    an examiner looks for, typed, and every tag read as name/value rows (``tags``, at most
+    a bound; ``tags_dropped`` counts those over it). Dates are as the file writes them
+    (EXIF ``YYYY:MM:DD HH:MM:SS``), their offsets as ``+HH:MM``; GPS coordinates in signed
+    decimal degrees (south and west negative), altitude in signed metres (below sea level
+    negative), GPS date and time in UTC. ``thumbnail``: the picture holds an embedded
+    thumbnail (never extracted)."""
+
+    make: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    lens_make: str | None = None
+    lens_model: str | None = None
+    software: str | None = None
+    datetime_original: str | None = None
+    offset_original: str | None = None
+    datetime_digitized: str | None = None
+    offset_digitized: str | None = None
+    gps_latitude: float | None = None
+    gps_longitude: float | None = None
+    gps_altitude: float | None = None
+    gps_date: str | None = None
+    gps_time: str | None = None
+    orientation: int | None = None
+    image_unique_id: str | None = None
+    thumbnail: bool = False
+    tags: tuple[MetaTag, ...] = ()
+    tags_dropped: int = 0
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class FileResult:
     """What a worker (or the supervisor) learned about one file."""
 
@@ -289,6 +339,8 @@ class FileResult:
     #: Pictures decoded at full size to confirm draft-decoded near candidates (issue 14):
     #: the draft values this result replaces are kept as variant "draft".
     full_decode: bool = False
+    #: A picture's or video's metadata (issue 16), None when it has none or was not read.
+    metadata: MediaMetadata | None = None
 
 
 @pickled_by_fields

@@ -279,6 +279,43 @@ CREATE TABLE IF NOT EXISTS hash_variants (
     PRIMARY KEY (file_id, algorithm, variant)
 ) STRICT;
 
+-- Schema 10 (issue 16): metadata of pictures (EXIF) and videos (container tags): facts about
+-- a file, escaped like every evidence-derived value, never logged or shown on the terminal.
+CREATE TABLE IF NOT EXISTS media_metadata (
+    file_id            INTEGER PRIMARY KEY REFERENCES files(id),
+    make               TEXT,
+    model              TEXT,
+    serial             TEXT,              -- body serial number (EXIF BodySerialNumber)
+    lens_make          TEXT,
+    lens_model         TEXT,
+    software           TEXT,
+    datetime_original  TEXT,              -- as written: YYYY:MM:DD HH:MM:SS
+    offset_original    TEXT,              -- +HH:MM (EXIF OffsetTimeOriginal)
+    datetime_digitized TEXT,
+    offset_digitized   TEXT,
+    gps_latitude       REAL,              -- signed decimal degrees (south negative)
+    gps_longitude      REAL,              -- signed decimal degrees (west negative)
+    gps_altitude       REAL,              -- signed metres (below sea level negative)
+    gps_date           TEXT,              -- YYYY-MM-DD, UTC
+    gps_time           TEXT,              -- HH:MM:SS[.fff], UTC
+    orientation        INTEGER,
+    image_unique_id    TEXT,
+    thumbnail          INTEGER NOT NULL,  -- 1: an embedded thumbnail exists (never extracted)
+    tags               INTEGER NOT NULL,  -- rows in metadata_tags
+    tags_dropped       INTEGER NOT NULL   -- tags over the per-file bound, not kept
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS metadata_tags (
+    file_id    INTEGER NOT NULL REFERENCES files(id),
+    seq        INTEGER NOT NULL,          -- 0, 1, ... in reading order
+    source     TEXT NOT NULL,             -- ifd0, exif, gps, interop, ifd1, container, streamN
+    name       TEXT NOT NULL,
+    value      TEXT NOT NULL,             -- escaped text; bytes as hex
+    truncated  INTEGER NOT NULL,          -- 1: value cut at the bound
+    free_text  INTEGER NOT NULL,          -- 1: a comment or description (left out of exports)
+    PRIMARY KEY (file_id, seq)
+) STRICT;
+
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,

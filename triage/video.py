@@ -124,13 +124,16 @@ NO_DEMUXER = frozenset({"video/x-mng"})
 
 def hash_video(opener: Callable[[], IO[bytes]], limits: VideoLimits,
                budget: Callable[[float], None] | None = None,
-               mime: str | None = None) -> VideoFacts:
+               mime: str | None = None,
+               on_open: Callable[[Any], None] | None = None) -> VideoFacts:
     """Decode the first video stream from ``opener()`` (a seekable binary file object,
     closed here) and hash its frames with vPDQ (see the module doc). ``budget(seconds)`` is
     told the time budget once the duration is known, before decoding starts.
 
     Raises :class:`VideoProblem` when nothing can be hashed; returns the facts (with
-    ``stopped`` set when a bound or a decoding error ended it early) otherwise."""
+    ``stopped`` set when a bound or a decoding error ended it early) otherwise.
+    ``on_open`` is called with the container once opened, before decoding (the metadata
+    reader, issue 16), whatever happens to decoding after."""
     import av
     import numpy as np
     import pdqhash
@@ -146,6 +149,8 @@ def hash_video(opener: Callable[[], IO[bytes]], limits: VideoLimits,
                                    "demuxer for it)", gap=True) from e
             raise VideoProblem(f"container not readable: {_why(e)}", gap=False) from e
         with container:
+            if on_open is not None:
+                on_open(container)
             return _decode(container, limits, budget, av, np, pdqhash)
     finally:
         f.close()

@@ -44,6 +44,7 @@ from .model import (
     FileResult,
     HashValue,
     InnerItem,
+    MediaMetadata,
     PictureFacts,
     Problem,
     VideoFacts,
@@ -147,6 +148,9 @@ class WorkerOptions:
     #: A block-hash set (``hashsets.blocks``) to find fragments of known files in carving
     #: areas with; None: no fragment matching (none imported).
     block_store: str | None = None
+    #: Read pictures' EXIF and videos' container tags (issue 16, :mod:`triage.metadata`)
+    #: from the picture or container opened for hashing.
+    metadata: bool = True
 
     def stream_algorithms(self) -> list[StreamAlgorithm]:
         return [a for a in map(get, self.algorithms) if isinstance(a, StreamAlgorithm)]
@@ -199,6 +203,7 @@ class _Draft:
     children: list[InnerItem] = field(default_factory=list)
     video: VideoFacts | None = None
     full_decode: bool = False
+    metadata: MediaMetadata | None = None
 
     def freeze(self) -> FileResult:
         return FileResult(
@@ -207,7 +212,8 @@ class _Draft:
             read_status=self.read_status, mime=self.mime,
             media_kind=self.media_kind, ext_mismatch=self.ext_mismatch,
             hashes=tuple(self.hashes), image=self.image, warnings=tuple(self.warnings),
-            children=tuple(self.children), video=self.video, full_decode=self.full_decode)
+            children=tuple(self.children), video=self.video, full_decode=self.full_decode,
+            metadata=self.metadata)
 
 
 @pickled_by_fields
@@ -258,8 +264,9 @@ def _pillow_formats() -> tuple[str, ...]:
     return tuple(sorted(f for f in Image.OPEN if f not in NEVER_DECODE))
 
 
-def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, PictureFacts,
-                                                               list[Problem]]:
+def decode_image(data: bytes, options: WorkerOptions,
+                 inspect: Callable[[Image.Image], None] | None = None
+                 ) -> tuple[Image.Image, PictureFacts, list[Problem]]:
     """Decode the first frame of an image, reduced where the format allows.
 
     Returns ``(image, facts, warnings)``. Raises on any decoding problem: truncated data
@@ -268,6 +275,11 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
     bombs (Pillow's warning is an error here), unknown format, a picture the memory budget
     cannot carry (:class:`~triage.membudget.MemoryBudgetExceeded`; a grant taken for a large
     picture is the caller's to release, see :mod:`membudget`).
+
+    ``inspect`` is called with the picture once opened (headers read, before decoding:
+    TIFF decoding drops the orientation tag) and again once decoded (a PNG's ``eXIf``
+    chunk may follow its pixel data): the metadata reader, issue 16, which reads the
+    picture already open, never the file again, and keeps the first reading it can do.
     """
     from PIL import Image, ImageFile
 
@@ -286,6 +298,8 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
             if shortfall:
                 raise DamagedPicture(f"{shortfall}; not decoded")
         fmt, width, height, mode = im.format, im.width, im.height, im.mode
+        if inspect is not None:
+            inspect(im)
         frames: int | None
         try:
             frames = int(getattr(im, "n_frames", 1))
@@ -302,6 +316,8 @@ def decode_image(data: bytes, options: WorkerOptions) -> tuple[Image.Image, Pict
         except BaseException:
             membudget.release()
             raise
+    if inspect is not None:
+        inspect(im)
     for w in caught:
         notes.append(Problem("decode", w.category.__name__, _short(Exception(str(w.message)))))
     decoded_width, decoded_height = im.size
@@ -457,6 +473,8 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
                           "kept, no perceptual hash")
         else:
             _perceptual(result, data, options, stage, path)
+    elif options.metadata and result.media_kind == "image" and data is not None:
+        _metadata_only(result, data, stage)
     if options.video and result.media_kind == "video" and result.status == DONE:
         if data is None and checkpoint is not None:
             checkpoint(result.freeze())
@@ -494,7 +512,8 @@ def _keep_limit(kind: str, container: str | None, expand: bool,
                 options: WorkerOptions) -> int:
     """How large a file may be for its bytes to be kept in memory after the single read:
     images (to decode), containers (to expand) and other data (to carve pictures from)."""
-    limit = options.max_decode_bytes if options.perceptual and kind == "image" else 0
+    limit = (options.max_decode_bytes if (options.perceptual or options.metadata)
+             and kind == "image" else 0)
     if options.video and kind == "video":
         limit = max(limit, options.video_memory_bytes)
     if container is not None:
@@ -525,7 +544,9 @@ def _video(result: _Draft, data: bytes | None, reopen: Callable[[], Any], size: 
 
     try:
         faults.check("decode", path)
-        facts = video.hash_video(opener, limits, budget, result.mime)
+        facts = video.hash_video(opener, limits, budget, result.mime,
+                                 (lambda c: _video_metadata(result, c))
+                                 if options.metadata else None)
     except video.VideoProblem as e:
         if e.gap is None:
             result.warnings.append(Problem("decode", "NoVideoStream", _short(e)))
@@ -553,6 +574,50 @@ def _video(result: _Draft, data: bytes | None, reopen: Callable[[], Any], size: 
                       f"{len(facts.frames)} hashed frames kept")
 
 
+def _picture_metadata(result: _Draft, image: Image.Image) -> None:
+    """Read a picture's EXIF (issue 16) into ``result``: never raises for the data; a
+    problem is a note (the file's status is not affected)."""
+    from . import metadata
+
+    try:
+        meta, notes = metadata.from_picture(image)
+    except Exception as e:  # a bug or a hostile case the reader missed: a note, not an error
+        meta, notes = None, [metadata.failure(e, "EXIF")]
+    result.metadata = meta
+    result.warnings.extend(notes)
+
+
+def _metadata_only(result: _Draft, data: bytes, stage: Callable[[str], None]) -> None:
+    """Read a picture's metadata from its bytes in memory without decoding it (perceptual
+    hashing off, or the decode failed): Pillow's open reads the headers only."""
+    from PIL import Image
+
+    stage("decode")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data), formats=_pillow_formats())
+    except Exception:
+        return  # not a picture Pillow opens: nothing to read (the decode says why)
+    try:
+        if im.format not in NO_RASTER_DECODER:
+            _picture_metadata(result, im)
+    finally:
+        im.close()
+
+
+def _video_metadata(result: _Draft, container: Any) -> None:
+    """Read a video's container and stream tags (issue 16) into ``result``."""
+    from . import metadata
+
+    try:
+        meta, notes = metadata.from_container(container)
+    except Exception as e:
+        meta, notes = None, [metadata.failure(e, "container tags")]
+    result.metadata = meta
+    result.warnings.extend(notes)
+
+
 def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
                 stage: Callable[[str], None], path: str) -> None:
     """Decode once and add every picture algorithm's value to ``result`` (or record why
@@ -566,10 +631,24 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
                          else _short(e))
 
     stage("decode")
+    read = [False]
+
+    def inspect(im: Image.Image) -> None:
+        if read[0] or (im.format == "PNG" and "exif" not in im.info
+                       and getattr(im, "_im", None) is None):
+            return  # read already, or a PNG whose eXIf chunk may follow the pixels
+        read[0] = True
+        _picture_metadata(result, im)
+
     try:
         faults.check("decode", path)
-        image, facts, notes = decode_image(data, options)
+        image, facts, notes = decode_image(data, options,
+                                           inspect if options.metadata else None)
     except Exception as e:
+        if options.metadata and not read[0] and not isinstance(e, faults.InjectedFault):
+            # Not decoded (damaged, a bound, no decoder): its metadata is still read, from
+            # the bytes already in memory.
+            _metadata_only(result, data, stage)
         if isinstance(e, membudget.MemoryBudgetExceeded):
             # A sound picture this machine's memory bound cannot carry: not examined, a
             # coverage gap (digests kept and matched), like every other bound.
@@ -734,6 +813,8 @@ def _member_result(data: bytes, name: bytes, identifier: Identifier,
             _coverage_gap(r, "decode", f"picture not decoded: {len(data)} bytes is over the "
                           f"decode limit ({options.max_decode_bytes} bytes); digests kept, "
                           "no perceptual hash")
+    elif options.metadata and r.media_kind == "image" and len(data) <= options.max_decode_bytes:
+        _metadata_only(r, data, stage)
     if options.video and r.media_kind == "video":
         _video(r, data, lambda: io.BytesIO(data), len(data), options, stage, path, None,
                seconds=options.container_seconds)

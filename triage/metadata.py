@@ -1,0 +1,395 @@
+"""Metadata of pictures and videos (issue 16), read in the worker from what is already open.
+
+Pictures: Pillow's EXIF reader (``Image.getexif()``) on the picture the worker opened to
+decode: IFD0, the Exif IFD (0x8769), the GPS IFD (0x8825), the Interoperability IFD (0xA005)
+and IFD1 (the thumbnail's directory: whether it holds a JPEG thumbnail is recorded, the
+thumbnail itself is never read out). Videos: the container's and streams' tags as FFmpeg
+gives them through PyAV (``creation_time``, ``com.apple.quicktime.*``, ``location`` from
+QuickTime's ``©xyz`` ...), from the container the worker opened to hash frames.
+
+Everything is bounded (:data:`MAX_TAGS` tags a file, :data:`MAX_VALUE` characters a value,
+cut values flagged, bytes as hex of at most ``MAX_VALUE // 2`` bytes). A value is text
+escaped by :func:`triage.textsafe.visible` (controls, bidi and undecodable characters as
+visible escapes), never interpreted. A problem reading metadata (hostile EXIF: offsets out
+of range, loops, huge counts) is recorded as a note naming the exception class only, never
+the library's message (it may quote data); the file's status is not affected.
+
+Nothing here is ever logged or shown on the terminal: values go to the case's
+``media_metadata`` and ``metadata_tags`` tables only (README "What goes into the case").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import MediaMetadata, MetaTag, Problem
+from .textsafe import visible
+
+#: Most tags kept per file; further tags are counted (``tags_dropped``), not kept.
+MAX_TAGS = 2_000
+#: Longest value kept, in characters (bytes: hex of at most half as many bytes).
+MAX_VALUE = 4096
+#: Most items of a multi-valued tag rendered before the value is cut.
+MAX_ITEMS = 1024
+
+# EXIF tag numbers (EXIF 2.32 / CIPA DC-008; TIFF 6.0).
+EXIF_IFD, GPS_IFD, INTEROP_IFD, SUB_IFDS = 0x8769, 0x8825, 0xA005, 0x014A
+IFD_POINTERS = frozenset({EXIF_IFD, GPS_IFD, INTEROP_IFD, SUB_IFDS})
+MAKE, MODEL, SOFTWARE, ORIENTATION = 0x010F, 0x0110, 0x0131, 0x0112
+DATETIME_ORIGINAL, DATETIME_DIGITIZED = 0x9003, 0x9004
+OFFSET_ORIGINAL, OFFSET_DIGITIZED = 0x9011, 0x9012
+BODY_SERIAL, LENS_MAKE, LENS_MODEL, IMAGE_UNIQUE_ID = 0xA431, 0xA433, 0xA434, 0xA420
+USER_COMMENT = 0x9286
+JPEG_IF = 0x0201  # IFD1 JPEGInterchangeFormat: the thumbnail's offset
+GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 0x01, 0x02, 0x03, 0x04
+GPS_ALT_REF, GPS_ALT, GPS_TIME, GPS_DATE = 0x05, 0x06, 0x07, 0x1D
+GPS_PROCESSING, GPS_AREA = 0x1B, 0x1C
+#: Windows' XP tags: UTF-16LE text in a BYTE array.
+XP_TAGS = frozenset({0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F})
+
+#: Free text: written by a person, not by the device (DESIGN.md: kept apart, left out of
+#: exports unless asked for). EXIF by number; container tags by their last name part.
+FREE_TEXT_EXIF = frozenset({0x010D, 0x010E, 0x011D, 0x013B, 0x8298, USER_COMMENT,
+                            *XP_TAGS})
+FREE_TEXT_GPS = frozenset({GPS_PROCESSING, GPS_AREA})
+FREE_TEXT_KEYS = frozenset({
+    "title", "comment", "description", "synopsis", "keywords", "keyword", "album",
+    "artist", "album_artist", "composer", "lyrics", "genre", "grouping", "copyright",
+    "author", "performer", "publisher", "subtitle", "show", "episode_id", "network",
+    "information", "displayname", "collection.user", "user", "name", "text", "usercomment",
+    "imagedescription", "xpcomment", "xptitle", "xpsubject", "xpkeywords", "xpauthor",
+    "documentname", "pagename", "encoded_by", "purl", "remark", "remarks", "notes", "note",
+    "caption", "sort_name", "sort_artist", "sort_album", "sort_album_artist"})
+
+
+@dataclass
+class _Builder:
+    tags: list[MetaTag] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(self, source: str, name: str, value: Any, free_text: bool) -> None:
+        if len(self.tags) >= MAX_TAGS:
+            self.dropped += 1
+            return
+        text, cut = render(value)
+        self.tags.append(MetaTag(source, name, text, cut, free_text))
+
+
+def render(value: Any) -> tuple[str, bool]:
+    """A tag value as bounded, escaped text and whether it was cut: text as is (trailing
+    NULs dropped), bytes as hex, rationals as decimals, sequences space-separated (as
+    ``exiftool -n`` writes them)."""
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+        cut = len(data) > MAX_VALUE // 2
+        return data[:MAX_VALUE // 2].hex(), cut
+    if isinstance(value, tuple | list):
+        parts, cut = [], len(value) > MAX_ITEMS
+        for v in value[:MAX_ITEMS]:
+            text, c = render(v)
+            parts.append(text)
+            cut = cut or c
+        text = " ".join(parts)
+    elif isinstance(value, str):
+        text, cut = visible(value.rstrip("\x00")), False
+    elif isinstance(value, bool) or isinstance(value, int):
+        text, cut = str(int(value)), False
+    elif _is_number(value):
+        f = _float(value)
+        text, cut = ("" if f is None else repr(f)), False
+    elif isinstance(value, dict):
+        text, cut = f"(directory of {len(value)} entries)", False
+    else:
+        text, cut = visible(str(value)), False
+    if len(text) > MAX_VALUE:
+        return text[:MAX_VALUE], True
+    return text, cut
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float) or hasattr(value, "numerator")
+
+
+def _float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(value: Any) -> str | None:
+    """A typed text field: bounded, escaped, None when empty or not text."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    text = visible(value.rstrip("\x00").strip())
+    return text[:MAX_VALUE] or None
+
+
+def _user_comment(raw: Any, endian: str | None) -> Any:
+    """EXIF UserComment: an 8-byte character code, then the text."""
+    if not isinstance(raw, bytes) or len(raw) < 8:
+        return raw
+    code, body = raw[:8], raw[8:]
+    if code.startswith(b"ASCII"):
+        return body.decode("ascii", "replace")
+    if code.startswith(b"UNICODE"):
+        return body.decode("utf-16-be" if endian == ">" else "utf-16-le", "replace")
+    if code == b"\x00" * 8:
+        return body.decode("latin-1")  # undefined code: exiftool reads it as text too
+    return raw
+
+
+def _xp(raw: Any) -> Any:
+    if isinstance(raw, tuple) and all(isinstance(b, int) for b in raw):
+        raw = bytes(b & 0xFF for b in raw[:MAX_VALUE * 2])
+    if isinstance(raw, bytes):
+        return raw.decode("utf-16-le", "replace")
+    return raw
+
+
+def _dms(value: Any) -> float | None:
+    if not isinstance(value, tuple | list) or not 1 <= len(value) <= 3:
+        f = _float(value)
+        return f
+    parts = [_float(v) for v in value]
+    if any(p is None for p in parts):
+        return None
+    total = 0.0
+    for p, div in zip(parts, (1.0, 60.0, 3600.0), strict=False):
+        total += (p or 0.0) / div
+    return total
+
+
+def _ref(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return str(value or "").strip("\x00 ").upper()[:1]
+
+
+def _gps_time(value: Any) -> str | None:
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        return None
+    parts = [_float(v) for v in value]
+    if any(p is None or p < 0 for p in parts):
+        return None
+    h, m, s = (p or 0.0 for p in parts)
+    whole = int(s)
+    frac = round(s - whole, 6)
+    text = f"{int(h):02d}:{int(m):02d}:{whole:02d}"
+    if frac:
+        text += f"{frac:.6f}".rstrip("0")[1:]
+    return text
+
+
+def _gps_date(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    m = re.fullmatch(r"(\d{4})[:\-](\d{2})[:\-](\d{2})", text)
+    return f"{m[1]}-{m[2]}-{m[3]}" if m else None
+
+
+def _offset(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    return text if re.fullmatch(r"[+-]\d{2}:\d{2}", text) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return None
+
+
+def failure(e: BaseException, what: str) -> Problem:
+    # The library's message is not kept: it may quote bytes of the file.
+    return Problem("metadata", "MetadataNotRead",
+                   f"{what} not fully read ({e.__class__.__name__}); what was read is kept")
+
+
+def from_picture(image: Any) -> tuple[MediaMetadata | None, list[Problem]]:
+    """The EXIF metadata of an open Pillow picture (its pixels need not be loaded; a PNG
+    whose ``eXIf`` chunk follows the pixel data is read only after decoding). Never raises
+    for a problem with the data: what was read is kept, the problem is a note."""
+    from PIL import ExifTags
+
+    notes: list[Problem] = []
+    b = _Builder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "Possibly corrupt EXIF data" and such
+        try:
+            if (image.format == "PNG" and "exif" not in image.info
+                    and getattr(image, "_im", None) is None):
+                return None, notes  # Pillow would decode the pixels to look: not here
+            exif = image.getexif()
+        except Exception as e:  # hostile EXIF: any exception of the library's parser
+            return None, [failure(e, "EXIF")]
+        if not exif and not getattr(exif, "_info", None):
+            return None, notes
+        endian = getattr(exif, "endian", None)
+        ifd0 = dict(exif.items())
+        ifds: dict[str, Mapping[int, Any]] = {"ifd0": ifd0}
+        for name, tag, needs in (("exif", EXIF_IFD, EXIF_IFD), ("gps", GPS_IFD, GPS_IFD),
+                                 ("interop", INTEROP_IFD, EXIF_IFD),
+                                 ("ifd1", ExifTags.IFD.IFD1, None)):
+            if needs is not None and needs not in ifd0:
+                continue
+            if name == "interop" and INTEROP_IFD not in ifds.get("exif", {}):
+                continue
+            try:
+                ifds[name] = dict(exif.get_ifd(tag) or {})
+            except Exception as e:
+                notes.append(failure(e, f"EXIF {name} directory"))
+    for source, entries in ifds.items():
+        names = ExifTags.GPSTAGS if source == "gps" else ExifTags.TAGS
+        for tag, raw in entries.items():
+            if not isinstance(tag, int) or (tag in IFD_POINTERS and source != "gps"):
+                continue
+            value = raw
+            if tag == USER_COMMENT and source == "exif":
+                value = _user_comment(raw, endian)
+            elif tag in XP_TAGS and source == "ifd0":
+                value = _xp(raw)
+            free = (tag in FREE_TEXT_GPS) if source == "gps" else tag in FREE_TEXT_EXIF
+            b.add(source, names.get(tag) or f"0x{tag:04x}", value, free)
+    ex, gps, ifd1 = ifds.get("exif", {}), ifds.get("gps", {}), ifds.get("ifd1", {})
+    lat, lon = _dms(gps.get(GPS_LAT)), _dms(gps.get(GPS_LON))
+    if lat is not None and _ref(gps.get(GPS_LAT_REF)) == "S":
+        lat = -lat
+    if lon is not None and _ref(gps.get(GPS_LON_REF)) == "W":
+        lon = -lon
+    alt = _float(gps.get(GPS_ALT)) if not isinstance(gps.get(GPS_ALT), tuple) else None
+    if alt is not None and gps.get(GPS_ALT_REF) in (1, b"\x01"):
+        alt = -alt
+    meta = MediaMetadata(
+        make=_text(ifd0.get(MAKE)), model=_text(ifd0.get(MODEL)),
+        serial=_text(ex.get(BODY_SERIAL)), lens_make=_text(ex.get(LENS_MAKE)),
+        lens_model=_text(ex.get(LENS_MODEL)), software=_text(ifd0.get(SOFTWARE)),
+        datetime_original=_text(ex.get(DATETIME_ORIGINAL)),
+        offset_original=_offset(ex.get(OFFSET_ORIGINAL)),
+        datetime_digitized=_text(ex.get(DATETIME_DIGITIZED)),
+        offset_digitized=_offset(ex.get(OFFSET_DIGITIZED)),
+        gps_latitude=_bounded(lat, 90.0), gps_longitude=_bounded(lon, 180.0),
+        gps_altitude=alt, gps_date=_gps_date(gps.get(GPS_DATE)),
+        gps_time=_gps_time(gps.get(GPS_TIME)), orientation=_int(ifd0.get(ORIENTATION)),
+        image_unique_id=_text(ex.get(IMAGE_UNIQUE_ID)), thumbnail=JPEG_IF in ifd1,
+        tags=tuple(b.tags), tags_dropped=b.dropped)
+    return meta, notes
+
+
+def _bounded(value: float | None, limit: float) -> float | None:
+    """A coordinate, None when out of range (damaged or hostile data); the tag rows keep
+    what was written."""
+    return value if value is not None and -limit <= value <= limit else None
+
+
+# -- videos ------------------------------------------------------------------------------
+#: Container keys of the typed fields, first found wins (FFmpeg's names; ``©mak``/``©mod``
+#: are ``make``/``model``, ``©xyz`` is ``location``, ``©swr`` ``encoder``).
+VIDEO_MAKE = ("com.apple.quicktime.make", "make", "com.android.manufacturer")
+VIDEO_MODEL = ("com.apple.quicktime.model", "model", "com.android.model")
+VIDEO_SOFTWARE = ("com.apple.quicktime.software", "software", "com.android.version")
+VIDEO_CREATED = ("com.apple.quicktime.creationdate", "creation_time", "date_recorded")
+VIDEO_LOCATION = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
+_ISO6709 = re.compile(r"([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)?")
+_DATE = re.compile(r"(\d{4})[-:](\d{2})[-:](\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
+                   r"\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _video_date(text: str | None) -> tuple[str | None, str | None]:
+    """A container date as EXIF writes one (``YYYY:MM:DD HH:MM:SS``) and its offset
+    (``Z`` is ``+00:00``; none written: None)."""
+    if not text:
+        return None, None
+    m = _DATE.match(text.strip())
+    if not m:
+        return None, None
+    date = f"{m[1]}:{m[2]}:{m[3]} {m[4]}:{m[5]}:{m[6]}"
+    zone = m[8]
+    if zone is None:
+        return date, None
+    if zone == "Z":
+        return date, "+00:00"
+    zone = zone.replace(":", "")
+    return date, f"{zone[:3]}:{zone[3:]}"
+
+
+def _iso6709(text: str | None) -> tuple[float | None, float | None, float | None]:
+    """Latitude, longitude and altitude of an ISO 6709 string in decimal degrees
+    (``+35.6895+139.6917+040.000/``); the degree-minute forms are not decoded."""
+    m = _ISO6709.match((text or "").strip())
+    if not m:
+        return None, None, None
+    try:
+        lat, lon = float(m[1]), float(m[2])
+        alt = float(m[3]) if m[3] else None
+    except ValueError:
+        return None, None, None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None, None, alt
+    return lat, lon, alt
+
+
+def from_container(container: Any) -> tuple[MediaMetadata | None, list[Problem]]:
+    """The tags of an open PyAV container and its streams."""
+    b = _Builder()
+    notes: list[Problem] = []
+    found: dict[str, str] = {}
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    try:
+        sources.append(("container", dict(container.metadata or {})))
+        for i, stream in enumerate(list(container.streams)[:64]):
+            sources.append((f"stream{i}", dict(stream.metadata or {})))
+    except Exception as e:
+        notes.append(failure(e, "container tags"))
+    for source, tags in sources:
+        for key, value in _sorted(tags.items()):
+            name = visible(str(key))[:200]
+            b.add(source, name, str(value), _free_key(str(key)))
+            if source == "container" or str(key) not in found:
+                found.setdefault(str(key), str(value))
+    if not b.tags and not b.dropped:
+        return None, notes
+    lowered = {k.lower(): v for k, v in found.items()}
+
+    def first(keys: Iterable[str]) -> str | None:
+        for k in keys:
+            if k.lower() in lowered and lowered[k.lower()].strip():
+                return lowered[k.lower()]
+        return None
+
+    created, offset = _video_date(first(VIDEO_CREATED))
+    if created is not None and first(VIDEO_CREATED[:1]) is None:
+        # FFmpeg writes every ``creation_time`` with a ``Z`` of its own: QuickTime's
+        # header times should be UTC, but cameras often store local time there (exiftool
+        # assumes no zone either), so no offset is claimed for them.
+        offset = None
+    lat, lon, alt = _iso6709(first(VIDEO_LOCATION))
+    meta = MediaMetadata(
+        make=_text(first(VIDEO_MAKE)), model=_text(first(VIDEO_MODEL)),
+        software=_text(first(VIDEO_SOFTWARE)), datetime_original=created,
+        offset_original=offset, gps_latitude=lat, gps_longitude=lon, gps_altitude=alt,
+        tags=tuple(b.tags), tags_dropped=b.dropped)
+    return meta, notes
+
+
+def _sorted(items: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    return sorted(items, key=lambda kv: str(kv[0]))
+
+
+def _free_key(key: str) -> bool:
+    last = key.lower().rsplit(".", 1)[-1]
+    for suffix in ("-eng", "_eng"):
+        last = last.removesuffix(suffix)
+    return last in FREE_TEXT_KEYS or re.sub(r"-[a-z]{3}$", "", last) in FREE_TEXT_KEYS
