@@ -21,12 +21,14 @@ cd "$(dirname "$0")/.."
 #   zip, bzip2                tests/contracts: archives made and read by independent tools
 #   ffmpeg                    tests/carving: generates the pictures and videos carved
 #                             (the PhotoRec benchmark also needs testdisk, not installed here)
+#   libimage-exiftool-perl    exiftool: independent reader of picture sizes and HEIF
+#                             properties (tests/test_heif.py; issue 16's metadata checks)
 # What triage needs at run time (scripts/bundle.sh ships these with their dependencies; the
 # other DEBS only with --with-test-tools). A new run-time package goes in both lists.
 RUNTIME_DEBS=(libmagic1 python3-venv python3-libewf fonts-dejavu-core)
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
       mtools ntfs-3g fdisk python3-libewf xz-utils unzip fonts-dejavu-core chromium
-      poppler-utils zip bzip2 ffmpeg)
+      poppler-utils zip bzip2 ffmpeg libimage-exiftool-perl)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()
