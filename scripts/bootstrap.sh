@@ -20,17 +20,18 @@ cd "$(dirname "$0")/.."
 #   chromium, poppler-utils   report tests: load the HTML headless, extract the PDF's text
 #   zip, bzip2                tests/contracts: archives made and read by independent tools
 #   ffmpeg                    tests/carving: generates the pictures and videos carved
-#   libimage-exiftool-perl    tests: independent metadata oracle (issue 16, tests/test_metadata.py)
 #                             (the PhotoRec benchmark also needs testdisk, not installed here)
 #   libtiff-tools             tests/carving: tiffcp writes the tiled, big-endian, JPEG and
 #                             two-page TIFFs carved (a second TIFF writer beside ffmpeg's)
+#   libimage-exiftool-perl    tests: independent metadata oracle (tests/test_metadata.py)
+#                             and reader of picture sizes and HEIF properties (test_heif.py)
 # What triage needs at run time (scripts/bundle.sh ships these with their dependencies; the
 # other DEBS only with --with-test-tools). A new run-time package goes in both lists.
 RUNTIME_DEBS=(libmagic1 python3-venv python3-libewf fonts-dejavu-core)
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
       mtools ntfs-3g fdisk python3-libewf xz-utils unzip fonts-dejavu-core chromium
       poppler-utils zip bzip2 ffmpeg libtiff-tools
-      libimage-exiftool-perl)  # tests: independent metadata oracle
+      libimage-exiftool-perl)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()

@@ -21,8 +21,9 @@ from triage.scan import ScanOptions, scan
 from triage.worker import WorkerOptions
 
 MEDIA = TESTDATA / "media"
-#: A HEIC picture (libmagic: image/heic); Pillow has no HEIF decoder here.
-HEIC = MEDIA / "small" / "heif.heif"
+#: A BPG picture (libmagic: image/bpg): no decoder here (HEIC was the example until
+#: pillow-heif decoded it, issue 16: tests/test_heif.py).
+UNDECODABLE = MEDIA / "small" / "bpg.bpg"
 #: A JPEG whose pixel data is cut short: a decode error (strict decoding).
 TRUNCATED = MEDIA / "pillow" / "truncated_jpeg.jpg"
 #: Wide enough that rich never folds a reason in the console summary.
@@ -198,12 +199,13 @@ def test_partition_with_data_but_no_file_system_stays_an_error(tmp_path: Path) -
 # --------------------------------------------------------------------- coverage gap (8)
 
 
-def test_heic_is_a_coverage_gap_with_digests_kept_and_matched(tmp_path: Path) -> None:
+def test_undecodable_picture_is_a_coverage_gap_digests_kept_and_matched(
+        tmp_path: Path) -> None:
     ev = tmp_path / "ev"
     ev.mkdir()
-    shutil.copyfile(HEIC, ev / "photo.heic")
-    sha256 = _tool("sha256sum", str(HEIC)).split()[0]
-    md5 = _tool("md5sum", str(HEIC)).split()[0]
+    shutil.copyfile(UNDECODABLE, ev / "photo.bpg")
+    sha256 = _tool("sha256sum", str(UNDECODABLE)).split()[0]
+    md5 = _tool("md5sum", str(UNDECODABLE)).split()[0]
     known = tmp_path / "known.md5"
     known.write_text(f"{md5}  known-picture\n")
     store = tmp_path / "store.sqlite"
@@ -217,11 +219,11 @@ def test_heic_is_a_coverage_gap_with_digests_kept_and_matched(tmp_path: Path) ->
     assert summary["by_outcome"] == {"done": 0, "not_applicable": 0, "coverage_gap": 1,
                                      "error": 0, "pending": 0}
     (gap,) = summary["gaps_shown"]
-    assert gap["path"] == "photo.heic" and gap["status"] == "incomplete"
+    assert gap["path"] == "photo.bpg" and gap["status"] == "incomplete"
     assert gap["stage"] == "decode"
-    assert "format not decodable yet: HEIC (image/heic)" in gap["reason"]
-    assert summary["hashed_bytes"] == HEIC.stat().st_size
-    (f,) = rows(tmp_path / "case", "SELECT * FROM files WHERE display_path='photo.heic'")
+    assert "format not decodable yet: BPG (image/bpg)" in gap["reason"]
+    assert summary["hashed_bytes"] == UNDECODABLE.stat().st_size
+    (f,) = rows(tmp_path / "case", "SELECT * FROM files WHERE display_path='photo.bpg'")
     assert f["status"] == "incomplete" and f["read_status"] == "full"
     digests = {r["algorithm"]: r["value"] for r in rows(
         tmp_path / "case", "SELECT algorithm, value FROM hashes WHERE file_id=?", (f["id"],))}
@@ -234,7 +236,7 @@ def test_heic_is_a_coverage_gap_with_digests_kept_and_matched(tmp_path: Path) ->
 def test_errors_outrank_gaps_and_the_summary_lists_both(tmp_path: Path) -> None:
     ev = tmp_path / "ev"
     ev.mkdir()
-    shutil.copyfile(HEIC, ev / "photo.heic")
+    shutil.copyfile(UNDECODABLE, ev / "photo.bpg")
     shutil.copyfile(TRUNCATED, ev / "cut.jpg")
     proc = run_triage("scan", str(ev), "--case", str(tmp_path / "case"), "--no-match",
                       env=WIDE)
@@ -244,7 +246,7 @@ def test_errors_outrank_gaps_and_the_summary_lists_both(tmp_path: Path) -> None:
     assert re.search(r"errors \(error, quarantined\)\s*│\s*1 ", out), out
     assert "Files that could not be processed (errors) (1)" in out
     assert "Coverage gaps: hashed and matched, but not fully examined (1)" in out
-    assert "format not decodable yet: HEIC (image/heic)" in out
+    assert "format not decodable yet: BPG (image/bpg)" in out
     assert "Every entry was processed" not in out
     assert "Not every entry was processed: 1 could not be processed (errors); 1 was " \
         "processed only in part (coverage gaps)." in out

@@ -12,8 +12,9 @@ from pathlib import Path
 
 #: Libraries the supervisor must not load to start, list or scan an empty folder (numpy
 #: comes with the hash-set store and the perceptual hashes, sqlite-utils and fpdf with the
-#: reports, PIL and libmagic with the workers' decoding and identification).
-HEAVY = ("numpy", "PIL", "sqlite_utils", "fpdf", "imagehash", "scipy", "pdqhash")
+#: reports, PIL, pillow_heif and libmagic with the workers' decoding and identification).
+HEAVY = ("numpy", "PIL", "sqlite_utils", "fpdf", "imagehash", "scipy", "pdqhash",
+         "pillow_heif")
 
 
 def _loaded(code: str) -> list[str]:
@@ -40,7 +41,8 @@ except SystemExit:
 
 
 def test_scan_of_empty_folder_loads_no_numpy_sqlite_utils_or_fpdf(tmp_path: Path) -> None:
-    """PIL and libmagic are loaded by the supervisor only to record their versions."""
+    """PIL, pillow_heif (libheif) and libmagic are loaded by the supervisor only to record
+    their versions."""
     (tmp_path / "empty").mkdir()
     loaded = _loaded(f"""
 import sys
@@ -51,7 +53,7 @@ try:
 except SystemExit as e:
     assert e.code == 0, e.code
 """)
-    assert [m for m in loaded if m not in ("PIL",)] == []
+    assert [m for m in loaded if m not in ("PIL", "pillow_heif")] == []
     assert (tmp_path / "case" / "case.sqlite").exists()
 
 

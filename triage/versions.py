@@ -17,11 +17,12 @@ from . import __version__
 
 #: Libraries that decide results besides the algorithms' own (those come from the registry):
 #: decoding and identification, disk images, what is found inside containers (olefile,
-#: py7zr, pikepdf), hash-set parsing, reports and their signatures.
+#: py7zr, pikepdf), hash-set parsing, reports and their signatures; pillow-heif decodes
+#: HEIC/HEIF (its libheif and HEVC decoder: ``heif`` below).
 _DISTRIBUTIONS = ("Pillow", "numpy", "python-magic", "typer", "rich", "PyWavelets",
                   "pytsk3", "libewf-python", "libvmdk-python", "libvhdi-python",
                   "libqcow-python", "olefile", "py7zr", "pikepdf", "ijson", "sqlite-utils",
-                  "fpdf2", "cryptography", "av")
+                  "fpdf2", "cryptography", "av", "pillow-heif")
 
 
 @cache
@@ -89,4 +90,12 @@ def versions() -> dict[str, Any]:
                                 if features.version(name)}
     except Exception as e:  # Pillow without the features module: say so, do not fail
         out["pillow_codecs"] = f"unavailable: {e}"
+    try:
+        # pillow-heif's libheif and HEVC decoder (bundled in its wheel): read here, the
+        # opener itself is registered only in the workers (triage.heif).
+        from .heif import versions as heif_versions
+
+        out["heif"] = heif_versions()
+    except Exception as e:  # not installed: HEIC pictures are then a coverage gap
+        out["heif"] = f"unavailable: {e}"
     return out

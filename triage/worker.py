@@ -249,7 +249,12 @@ class VideoBudget:
 
 
 class UnsupportedImage(Exception):
-    """Media by signature, but no decoder here (HEIC, RAW, SVG, WMF, ...)."""
+    """Media by signature, but no decoder here (RAW, SVG, WMF, ...)."""
+
+
+class HeifNotDecoded(UnsupportedImage):
+    """A HEIF picture that libheif refuses as not decodable here (a codec or feature this
+    build lacks, one of its security limits): a coverage gap, the message says why."""
 
 
 def _short(e: BaseException) -> str:
@@ -260,6 +265,9 @@ def _short(e: BaseException) -> str:
 def _pillow_formats() -> tuple[str, ...]:
     from PIL import Image
 
+    from . import heif
+
+    heif.register()  # pillow-heif's HEIF opener, in this (decoding) process only
     Image.init()
     return tuple(sorted(f for f in Image.OPEN if f not in NEVER_DECODE))
 
@@ -281,7 +289,9 @@ def decode_image(data: bytes, options: WorkerOptions,
     chunk may follow its pixel data): the metadata reader, issue 16, which reads the
     picture already open, never the file again, and keeps the first reading it can do.
     """
-    from PIL import Image, ImageFile
+    from PIL import Image, ImageFile, UnidentifiedImageError
+
+    from . import heif
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     # Pillow warns above MAX_IMAGE_PIXELS (here an error) and refuses above twice that.
@@ -290,7 +300,12 @@ def decode_image(data: bytes, options: WorkerOptions,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im: Image.Image = Image.open(io.BytesIO(data), formats=_pillow_formats())
+        formats = _pillow_formats()
+        try:
+            im: Image.Image = Image.open(io.BytesIO(data), formats=formats)
+        except UnidentifiedImageError:
+            _heif_refusal(data)
+            raise
         if im.format in NO_RASTER_DECODER:
             raise UnsupportedImage(f"no raster decoder for {im.format}")
         if im.format in ("JPEG", "MPO"):  # libjpeg fills missing data silently
@@ -313,15 +328,31 @@ def decode_image(data: bytes, options: WorkerOptions,
                         [a.name for a in options.picture_algorithms()], options.memory_limit)
         try:
             im.load()
-        except BaseException:
+            if fmt == "HEIF" and im.width * im.height > width * height:
+                # The grant and the pixel limit were for the header's size.
+                raise heif.HeifDecodeError(
+                    f"HEIF decoder {heif.register()}: decoded to {im.width}x{im.height}, "
+                    f"more than the {width}x{height} of its header")
+        except BaseException as e:
             membudget.release()
+            # libheif's errors name the decoder; a MemoryError stays one (the worker's
+            # limit), unless it is libheif's own security limit.
+            if fmt == "HEIF" and isinstance(e, Exception) and not isinstance(
+                    e, heif.HeifDecodeError) and (not isinstance(e, MemoryError)
+                                                  or heif.classify(e, "")[0]):
+                raise _heif_failure(e) from None
             raise
     if inspect is not None:
         inspect(im)
     for w in caught:
         notes.append(Problem("decode", w.category.__name__, _short(Exception(str(w.message)))))
     decoded_width, decoded_height = im.size
-    steps = ["first frame"]
+    if fmt == "HEIF":
+        many = f" of {frames} images" if frames and frames > 1 else ""
+        steps = [f"HEIF primary image{many}, full decode by {heif.register()}",
+                 "HEIF irot/imir/clap (rotation, mirror, crop) applied by libheif"]
+    else:
+        steps = ["first frame"]
     if im.mode == "LAB":
         # Pillow cannot convert LAB to RGB or L without a colour profile; the L channel is
         # the lightness the grey-based hashes want.
@@ -334,6 +365,27 @@ def decode_image(data: bytes, options: WorkerOptions,
                          decoded_width=decoded_width, decoded_height=decoded_height,
                          preprocessing="; ".join(steps))
     return im, facts, notes
+
+
+def _heif_failure(e: BaseException) -> Exception:
+    """libheif's exception as this worker's: a coverage gap (:class:`HeifNotDecoded`) or
+    damage (:class:`~triage.heif.HeifDecodeError`), the reason naming the decoder."""
+    from . import heif
+
+    gap, reason = heif.classify(e, heif.register() or "pillow-heif")
+    return HeifNotDecoded(reason) if gap else heif.HeifDecodeError(reason)
+
+
+def _heif_refusal(data: bytes) -> None:
+    """For a picture Pillow could not identify: when it is a HEIF by its brand and libheif
+    refuses to open it, raise why (Pillow swallows the plugin's message); else return."""
+    from . import heif
+
+    if heif.register() is None or not heif.is_heif(data):
+        return
+    e = heif.open_error(data)
+    if e is not None:
+        raise _heif_failure(e) from None
 
 
 def process_entry(source: Source, identifier: Identifier, task: Task,
@@ -655,9 +707,14 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
             result.warnings.append(Problem("decode", "MemoryBudgetExceeded", _short(e)))
             _coverage_gap(result, "decode", f"{_short(e)}; not decoded, digests kept")
             return
+        if isinstance(e, HeifNotDecoded):
+            result.warnings.append(Problem("decode", "UnsupportedFormat", _short(e)))
+            _coverage_gap(result, "decode", f"not decoded: {_short(e)}; digests kept, no "
+                          "perceptual hash")
+            return
         weak = result.mime in WEAK_SIGNATURES and result.ext_mismatch != 0
         if isinstance(e, UnsupportedImage | UnidentifiedImageError) and not weak:
-            # Media by signature, but no decoder takes it (HEIC, RAW, SVG, ...): hashed
+            # Media by signature, but no decoder takes it (RAW, SVG, JXL, ...): hashed
             # (digests kept and matched), not decoded: a coverage gap, not an error in the
             # file (issue 12's outcome classes).
             result.warnings.append(Problem("decode", "UnsupportedFormat",
@@ -750,7 +807,8 @@ _MAGIC_MIME_ALIASES = {
     "image/x-jp2-codestream": "JPEG2000", "image/x-portable-pixmap": "PPM",
     "image/x-portable-greymap": "PPM", "image/x-portable-bitmap": "PPM",
     "image/x-xbitmap": "XBM", "image/x-xpixmap": "XPM", "image/x-icns": "ICNS",
-    "image/x-xv-thumbnail": "XVTHUMB",
+    "image/x-xv-thumbnail": "XVTHUMB", "image/heic": "HEIF", "image/heic-sequence": "HEIF",
+    "image/heif-sequence": "HEIF",
 }
 
 
@@ -766,7 +824,7 @@ def decoder_for(mime: str | None) -> str | None:
 
 def undecodable_reason(mime: str | None) -> str:
     """Why a picture that no decoder opened is a coverage gap: a format without a decoder
-    here (``format not decodable yet: HEIC (image/heic)``), or a file of a decodable format
+    here (``format not decodable yet: BPG (image/bpg)``), or a file of a decodable format
     whose decoder does not recognise it (a variant it does not support, or damage: which of
     the two cannot be told)."""
     fmt = decoder_for(mime)
