@@ -280,3 +280,40 @@ def test_pillow_parses_the_generated_tiff_ifd() -> None:
     fp.seek(8)
     ifd.load(fp)
     assert len(ifd) == 4 and ifd[0x010E] == "A" * 9
+
+
+def _long8_orientation_exif(value: int) -> bytes:
+    """IFD0 with Orientation stored as LONG8 (type 16) out of line, and a Make."""
+    head = b"II*\x00" + struct.pack("<I", 8)
+    data_at = 8 + 2 + 12 * 2 + 4
+    entries = [(0x010F, 2, 4, b"MKR\0"), (0x0112, 16, 1, struct.pack("<I", data_at))]
+    return head + _tiff_ifd(entries) + struct.pack("<Q", value)
+
+
+def test_integer_fields_outside_sqlite_range_do_not_stop_the_scan(tmp_path: Path) -> None:
+    """Cold review: an EXIF LONG8 orientation of 2**64 - 1 reached the STRICT INTEGER
+    column and crashed every scan of the evidence (and every resume). The typed field is
+    left empty; the tag row keeps the value as text."""
+    meta, _ = metadata.from_picture(Image.open(io.BytesIO(
+        _jpeg_with(_long8_orientation_exif(2**64 - 1)))))
+    assert meta is not None and meta.orientation is None and meta.make == "MKR"
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "long8.jpg").write_bytes(_jpeg_with(_long8_orientation_exif(2**64 - 1)))
+    (ev / "fits.jpg").write_bytes(_jpeg_with(_long8_orientation_exif(6)))
+    case = tmp_path / "case"
+    scan_json(ev, case, "--no-match", expect=(0,))
+    got = rows(case, "SELECT f.display_path, f.status, m.orientation, m.make, "
+               "(SELECT value FROM metadata_tags t WHERE t.file_id=f.id AND "
+               "t.name='Orientation') FROM files f JOIN media_metadata m ON m.file_id=f.id "
+               "ORDER BY f.display_path")
+    assert [tuple(r) for r in got] == [("fits.jpg", "done", 6, "MKR", "6"),
+                                       ("long8.jpg", "done", None, "MKR", str(2**64 - 1))]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ((12, 30, 59.9999999), "12:30:60"), ((12, 30, 59.5), "12:30:59.5"),
+    ((Fraction(14, 1), Fraction(58, 1), Fraction(2401, 100)), "14:58:24.01"),
+    ((0, 0, 0), "00:00:00")])
+def test_gps_time_text(value: tuple[Any, ...], text: str) -> None:
+    assert metadata._gps_time(value) == text

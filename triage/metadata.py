@@ -181,11 +181,12 @@ def _gps_time(value: Any) -> str | None:
     if any(p is None or p < 0 for p in parts):
         return None
     h, m, s = (p or 0.0 for p in parts)
-    whole = int(s)
-    frac = round(s - whole, 6)
+    # Rounded to the microsecond first, so that 59.9999999 s reads 60 and not "59."
+    micro = round(s * 1_000_000)
+    whole, frac = divmod(micro, 1_000_000)
     text = f"{int(h):02d}:{int(m):02d}:{whole:02d}"
     if frac:
-        text += f"{frac:.6f}".rstrip("0")[1:]
+        text += f".{frac:06d}".rstrip("0")
     return text
 
 
@@ -204,12 +205,15 @@ def _offset(value: Any) -> str | None:
     return text if re.fullmatch(r"[+-]\d{2}:\d{2}", text) else None
 
 
+#: SQLite's INTEGER range: a typed field outside it (an EXIF LONG8 of 2**64 - 1, say) is
+#: left empty; the tag's row keeps the value as text (cold review: it crashed the write).
+_INT64 = range(-(2**63), 2**63)
+
+
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    return None
+    return value if value in _INT64 else None
 
 
 def failure(e: BaseException, what: str) -> Problem:
