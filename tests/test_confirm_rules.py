@@ -104,7 +104,8 @@ def test_match_refuses_a_full_decode_of_changed_content(store: Path, tmp_path: P
     assert errors[0]["message"].startswith(
         f"content_changed: recorded sha256 {recorded}, re-read sha256 {reread}")
     assert summary["confirmation"] == {"candidates": 1, "confirmed": 0, "failed": 0,
-                                       "content_changed": 1, "not_reachable": 0}
+                                       "content_changed": 1, "no_digest": 0,
+                                       "not_reachable": 0}
     # Nothing of the re-read content was recorded: the digests and draft values stand.
     assert rows(case, "SELECT value FROM hashes WHERE algorithm='sha256'")[0][0] == recorded
     assert not rows(case, "SELECT 1 FROM hash_variants WHERE variant='draft'")
@@ -145,7 +146,7 @@ def test_scan_refuses_a_full_decode_of_changed_content(store: Path, tmp_path: Pa
         f"content_changed: recorded sha256 {recorded}, re-read sha256 {reread}")
     assert summary.matches is not None
     assert summary.matches.confirmation == {"candidates": 1, "confirmed": 0, "failed": 0,
-                                            "content_changed": 1}
+                                            "content_changed": 1, "no_digest": 0}
     assert summary.matches.by_grade["unconfirmed"] == 1
 
 
@@ -161,8 +162,11 @@ def test_content_change_compares_the_strongest_common_digest() -> None:
     assert why == "content_changed: recorded sha256 bd, re-read sha256 bb"
     assert content_change({"md5": "ab"}, result) == "content_changed: recorded md5 ab, " \
         "re-read md5 aa"
-    # Nothing to compare: refused too (the content cannot be shown to be the one scanned).
-    assert (content_change({}, result) or "").startswith("content_changed: no digest")
+    # Nothing to compare: refused too (the content cannot be shown to be the one scanned),
+    # with its own reason: not evidence of a change.
+    assert content_change({}, result) == ("no_digest: no digest to compare (recorded: none; "
+                                          "re-read: md5, sha256), so the re-read content "
+                                          "cannot be shown to be the one scanned")
 
 
 # -- 2. the confirmed grade -----------------------------------------------------------------
@@ -266,3 +270,142 @@ def test_scan_options_of_a_match_run_falls_back_to_the_scan(store: Path,
         assert command == "match"
         recorded = scan_options(c, evidence_id, wrote)
         assert recorded is not None and recorded["worker"]["variants"] is False
+
+
+# -- 4. carved pictures and items inside files: their own bytes and digests ----------------
+def _reformatted_fat(tmp_path: Path) -> tuple[Path, int]:
+    """A FAT32 image that held sample-b.jpg and was formatted again (as the review's
+    /tmp/rev/mk.sh, and build_carve.sh's fat32re.raw): the picture lies in $Unallocated,
+    a carving candidate. Returns the image and the picture's image offset."""
+    import subprocess
+
+    for tool in ("mkfs.fat", "mcopy"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (dosfstools, mtools)")
+    image = tmp_path / "fat.raw"
+    with image.open("wb") as f:
+        f.truncate(34 << 20)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    fat = ["mkfs.fat", "-F", "32", "-s", "1", "-S", "512", str(image)]
+    subprocess.run(fat, check=True, capture_output=True, env=env)
+    subprocess.run(["mcopy", "-i", str(image), str(PDQ_DIR / "sample-b.jpg"), "::b.jpg"],
+                   check=True, capture_output=True, env=env)
+    subprocess.run(fat, check=True, capture_output=True, env=env)
+    picture = (PDQ_DIR / "sample-b.jpg").read_bytes()
+    at = image.read_bytes().find(picture)
+    assert at > 0 and at % 512 == 0
+    return image, at
+
+
+def _carved_item(case: Path) -> dict[str, Any]:
+    items = [dict(r) for r in rows(case, "SELECT k.*, f.status, (SELECT value FROM hashes "
+                                   "WHERE file_id=k.file_id AND algorithm='sha256') AS sha256 "
+                                   "FROM carved k JOIN files f ON f.id=k.file_id")]
+    assert len(items) == 1, items
+    return items[0]
+
+
+def test_a_carved_near_hit_is_confirmed_from_its_own_bytes(store: Path, tmp_path: Path
+                                                           ) -> None:
+    """Review regression of the content check: a carved picture's re-read was of its
+    whole area, which has no digests, so every carved near hit was refused
+    ("content_changed: no digest to compare"). Now the carved item's own image bytes are
+    read again and compared with its own digests: confirmed, in the scan and in a later
+    `triage match`."""
+    image, at = _reformatted_fat(tmp_path)
+    sha = hashlib.sha256((PDQ_DIR / "sample-b.jpg").read_bytes()).hexdigest()
+    case = tmp_path / "case"
+    summary = json.loads(_cli("scan", str(image), "--case", str(case), "--store", str(store),
+                              "--json", "-q", "--jobs", "1", expect=(0, 3)))
+    item = _carved_item(case)
+    assert (item["image_offset"], item["sha256"], item["status"]) == (at, sha, "done")
+    assert summary["matches"]["confirmation"] == {
+        "candidates": 1, "confirmed": 1, "failed": 0, "content_changed": 0, "no_digest": 0}
+    hit = _pdq_hit(case)
+    assert hit["file_id"] == item["file_id"]
+    # PDQ only in the store: a confirmed decode, graded review (no pHash/dHash entry).
+    assert (hit["grade"], hit["decode"], hit["distance"]) == ("review", "confirmed", 0)
+    assert not rows(case, "SELECT * FROM errors")
+    assert rows(case, "SELECT count(*) FROM hash_variants WHERE variant='draft' AND "
+                "file_id=?", (item["file_id"],))[0][0] >= 1
+    assert "all checks passed" in _cli("verify", str(case))
+    # The same through `triage match` after a scan without matching.
+    later = tmp_path / "later"
+    _cli("scan", str(image), "--case", str(later), "--no-match", "-q", "--jobs", "1",
+         expect=(0, 3))
+    summary = json.loads(_cli("match", str(later), "--store", str(store), "--json"))
+    assert summary["confirmation"] == {"candidates": 1, "confirmed": 1, "failed": 0,
+                                       "content_changed": 0, "no_digest": 0,
+                                       "not_reachable": 0}
+    assert (_pdq_hit(later)["grade"], _pdq_hit(later)["decode"]) == ("review", "confirmed")
+    assert not rows(later, "SELECT * FROM errors")
+    assert "all checks passed" in _cli("verify", str(later))
+
+
+def test_a_carved_item_whose_bytes_changed_is_refused(store: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """The carved picture's bytes change in the image between the scan's passes (one JFIF
+    header byte, same image size and mtime): its re-read SHA-256 differs from the carved
+    item's recorded one, so the full decode is refused as content_changed."""
+    import triage.confirm
+    from triage.scan import ScanOptions, scan
+
+    image, at = _reformatted_fat(tmp_path)
+    data = bytearray(image.read_bytes())
+    picture = (PDQ_DIR / "sample-b.jpg").read_bytes()
+    before = hashlib.sha256(picture).hexdigest()
+    changed = bytearray(picture)
+    assert changed[XDENSITY_LOW] == 0x60
+    changed[XDENSITY_LOW] = 0x48
+    after = hashlib.sha256(changed).hexdigest()
+    original = triage.confirm.confirm
+
+    def change_then_confirm(*args: Any, **kwargs: Any) -> triage.confirm.Outcome:
+        st = image.stat()
+        with image.open("r+b") as f:
+            f.seek(at + XDENSITY_LOW)
+            f.write(bytes([changed[XDENSITY_LOW]]))
+        os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(triage.confirm, "confirm", change_then_confirm)
+    case = tmp_path / "case"
+    summary = scan(str(image), case, ScanOptions(jobs=1, store=str(store)), argv=["test"])
+    assert bytes(data[at:at + len(picture)]) == picture
+    item = _carved_item(case)
+    assert item["sha256"] == before  # the recorded digest stands
+    assert summary.matches is not None
+    assert summary.matches.confirmation == {"candidates": 1, "confirmed": 0, "failed": 0,
+                                            "content_changed": 1, "no_digest": 0}
+    hit = _pdq_hit(case)
+    assert (hit["grade"], hit["decode"], hit["distance"]) == ("unconfirmed", "draft", 2)
+    errors = _confirm_errors(case)
+    assert len(errors) == 1 and errors[0]["file_id"] == item["file_id"]
+    assert errors[0]["error_class"] == "ContentChanged"
+    assert errors[0]["message"].startswith(
+        f"content_changed: recorded sha256 {before}, re-read sha256 {after}")
+
+
+def test_an_item_without_digests_is_refused_as_no_digest(store: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """An item whose digests the case does not hold (here: the recorded digests are
+    hidden from the confirmation) cannot be shown to be the content scanned: refused with
+    its own reason (no_digest), counted apart from content_changed (nothing says the
+    content changed)."""
+    import triage.confirm
+    from triage.scan import ScanOptions, scan
+
+    monkeypatch.setattr(triage.confirm, "recorded_digests", lambda case, ids: {})
+    case = tmp_path / "case"
+    summary = scan(str(_evidence(tmp_path)), case, ScanOptions(jobs=1, store=str(store)),
+                   argv=["test"])
+    assert summary.matches is not None
+    assert summary.matches.confirmation == {"candidates": 1, "confirmed": 0, "failed": 0,
+                                            "content_changed": 0, "no_digest": 1}
+    errors = _confirm_errors(case)
+    assert len(errors) == 1 and errors[0]["error_class"] == "NoDigest"
+    assert errors[0]["message"].startswith("no_digest: no digest to compare (recorded: none; "
+                                           "re-read: md5, sha1, sha256)")
+    assert _pdq_hit(case)["grade"] == "unconfirmed"

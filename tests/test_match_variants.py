@@ -169,7 +169,8 @@ def test_a_later_match_without_the_evidence_leaves_unconfirmed_candidates(
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("unconfirmed", "draft", 2)
     assert summary["by_grade"]["unconfirmed"] >= 1
     assert summary["confirmation"] == {"candidates": 1, "confirmed": 0, "failed": 0,
-                                       "content_changed": 0, "not_reachable": 1}
+                                       "content_changed": 0, "no_digest": 0,
+                                       "not_reachable": 1}
     assert any("unconfirmed candidates" in n for n in summary["notes"])
 
 
@@ -184,7 +185,8 @@ def test_a_later_match_re_opens_reachable_evidence(built: dict[str, Any],
     _cli("scan", str(ev), "--case", str(case), "--no-match", "-q", "--jobs", "1")
     summary = json.loads(_cli("match", str(case), "--store", str(built["store"]), "--json"))
     assert summary["confirmation"] == {"candidates": 1, "confirmed": 1, "failed": 0,
-                                       "content_changed": 0, "not_reachable": 0}
+                                       "content_changed": 0, "no_digest": 0,
+                                       "not_reachable": 0}
     hit = next(h for h in _hits(case) if h["algorithm"] == "pdq"
                and h["set_name"] == "pdq-only.txt")
     assert (hit["grade"], hit["decode"], hit["distance"]) == ("review", "confirmed", 0)

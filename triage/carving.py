@@ -21,7 +21,9 @@ in slack. Each candidate's END is found by parsing its format, never guessed:
   IFDs, every out-of-line tag value, every strip or tile (offsets + byte counts) and a
   JPEGInterchangeFormat thumbnail. TIFF-based camera raw files are carved the same way
   when their data hang off those structures (offsets inside maker notes are not
-  followed). BigTIFF (version 43, 64-bit offsets) is not carved.
+  followed). BigTIFF (version 43, 64-bit offsets) is not carved. Whether the first IFD
+  is a picture's is decided from its first :data:`TIFF_DECIDE_ENTRIES` entries, once per
+  IFD position in a scan buffer: crafted headers pointing at one huge IFD cost little.
 
 A carved item is identified, hashed, decoded and perceptually hashed like any inner item
 (``worker._member_result``). An item that was carved but does not decode strictly (a JPEG
@@ -282,6 +284,14 @@ TIFF_MAX_IFDS = 1024
 TIFF_MAX_ENTRIES = 65536
 TIFF_MAX_IFD_ENTRIES = 4096
 TIFF_MAX_STRIPS = 1 << 20
+#: Entries of the first IFD read to decide whether it is a picture's (ImageWidth 256,
+#: ImageLength 257, StripOffsets 273 or TileOffsets 324): tags are sorted, so those lie
+#: among a real first IFD's first few dozen entries. Bounds the cost of a candidate whose
+#: first IFD holds no picture (crafted headers pointing at a huge IFD).
+TIFF_DECIDE_ENTRIES = 128
+#: A first IFD's picture decision, by (byte order, its position in the scan buffer): many
+#: headers may point at one IFD, which is then read once per buffer (:func:`carve_range`).
+TiffDecisions = dict[tuple[str, int], bool]
 
 
 class _TiffBad(Exception):
@@ -292,13 +302,42 @@ class _TiffShort(Exception):
     """A structure lies past the bytes at hand (the file is cut short or larger)."""
 
 
-def _tiff_walk(data: bytes, start: int) -> int:
+def _tiff_entries(data: bytes, at: int, bo: str, count: int) -> list[tuple[int, int, int]]:
+    """(tag, type, value count) of the ``count`` IFD entries at ``at`` (inside ``data``)."""
+    return list(struct.iter_unpack(bo + "HHI4x", data[at:at + 12 * count]))
+
+
+def _first_ifd_picture(data: bytes, at: int, bo: str,
+                       decided: TiffDecisions | None) -> bool:
+    """Whether the first IFD at ``at`` (absolute) names a picture (tags 256, 257 and 273
+    or 324) among its first :data:`TIFF_DECIDE_ENTRIES` entries; raises
+    :class:`_TiffShort` when those lie past the data. Cached in ``decided``."""
+    key = (bo, at)
+    if decided is not None and key in decided:
+        return decided[key]
+    if at + 2 > len(data):
+        raise _TiffShort(f"IFD at {at} past the data", False)
+    count = struct.unpack_from(bo + "H", data, at)[0]
+    m = min(count, TIFF_DECIDE_ENTRIES)
+    if at + 2 + 12 * m > len(data):
+        raise _TiffShort(f"IFD at {at} past the data", False)
+    tags = {tag for tag, _, _ in _tiff_entries(data, at + 2, bo, m)}
+    picture = 256 in tags and 257 in tags and (273 in tags or 324 in tags)
+    if decided is not None:
+        decided[key] = picture
+    return picture
+
+
+def _tiff_walk(data: bytes, start: int, decided: TiffDecisions | None = None) -> int:
     """The end of the classic TIFF at ``start`` (see :func:`tiff_end`); raises
     :class:`_TiffBad` or :class:`_TiffShort`, with ``args[1]`` True once the first IFD
     has parsed as a picture's (strips or tiles whose offsets and counts agree)."""
     avail = len(data) - start
     bo = "<" if data[start:start + 2] == b"II" else ">"
     first = struct.unpack_from(bo + "I", data, start + 4)[0]
+    if 8 <= first < avail and not _first_ifd_picture(data, start + first, bo, decided):
+        raise _TiffBad("the first IFD holds no picture (no size, strips or tiles among "
+                       f"its first {TIFF_DECIDE_ENTRIES} entries)", False)
     pending: list[int] = [first]
     seen: set[int] = set()
     end = 8
@@ -344,12 +383,10 @@ def _tiff_walk(data: bytes, start: int) -> int:
         need(ifd, ifd_end - ifd, "IFD")
         end = max(end, ifd_end)
         fields: dict[int, tuple[int, int, int]] = {}
-        for e in range(count):
-            field = start + ifd + 2 + 12 * e
-            tag, typ, n = struct.unpack_from(bo + "HHI", data, field)
+        for e, (tag, typ, n) in enumerate(_tiff_entries(data, start + ifd + 2, bo, count)):
             if typ not in _TIFF_TYPE_SIZE:
                 raise _TiffBad(f"tag {tag} of unknown type {typ}", picture)
-            fields[tag] = (typ, n, field + 8)
+            fields[tag] = (typ, n, start + ifd + 2 + 12 * e + 8)
         if ifd == first:
             if 256 not in fields or 257 not in fields or not (
                     (273 in fields) or (324 in fields)):
@@ -400,14 +437,16 @@ def _tiff_walk(data: bytes, start: int) -> int:
     return start + end
 
 
-def tiff_scan(data: bytes, start: int) -> tuple[int | None, bool]:
+def tiff_scan(data: bytes, start: int, decided: TiffDecisions | None = None
+              ) -> tuple[int | None, bool]:
     """(end or None, whether the first IFD parsed as a picture's) of the classic TIFF
-    (``II*\\0`` or ``MM\\0*``) at ``start``; see :func:`tiff_end`."""
+    (``II*\\0`` or ``MM\\0*``) at ``start``; see :func:`tiff_end`. ``decided`` caches
+    first-IFD decisions over the candidates of one buffer."""
     if len(data) < start + 8 or bytes(data[start:start + 4]) not in (b"II*\x00",
                                                                      b"MM\x00*"):
         return None, False
     try:
-        return _tiff_walk(data, start), True
+        return _tiff_walk(data, start, decided), True
     except (_TiffBad, _TiffShort) as e:
         return None, bool(e.args[1]) and isinstance(e, _TiffShort)
     except struct.error:  # a read past the data the checks above did not foresee
@@ -426,9 +465,11 @@ def tiff_end(data: bytes, start: int) -> int | None:
     return tiff_scan(data, start)[0]
 
 
-def identify_at(data: bytes, i: int) -> tuple[str, int | None, int] | None:
+def identify_at(data: bytes, i: int, tiff_decided: TiffDecisions | None = None
+                ) -> tuple[str, int | None, int] | None:
     """The candidate at ``i``: (extension, end or None, length of its header when that
-    parses, else 0), or None when no signature is there."""
+    parses, else 0), or None when no signature is there. ``tiff_decided``: see
+    :func:`tiff_scan`."""
     head = bytes(data[i:i + 12])
     if head.startswith(b"\xff\xd8\xff"):
         end = jpeg_end(data, i)
@@ -459,7 +500,7 @@ def identify_at(data: bytes, i: int) -> tuple[str, int | None, int] | None:
         m = mkv_end(data, i)
         return (m[1], m[0], 1) if m is not None else None
     if head[:4] in (b"II*\x00", b"MM\x00*"):
-        end, picture = tiff_scan(data, i)
+        end, picture = tiff_scan(data, i, tiff_decided)
         # A first IFD that parses as a picture's but a structure past the data: a TIFF
         # cut short (or larger than the item bound), recorded as a partial candidate.
         return ("tif", end, 1) if end is not None else ("tif", None, 8) if picture else None
@@ -541,6 +582,7 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
                 scan_stop = min(scan_stop, end)
             keep = keep + more
         buf, base = keep, cursor
+        decided: TiffDecisions = {}  # positions in this buffer (appends keep them)
         lo = 0
         hi = scan_stop - base
         first = align_base + -(-(cursor - align_base) // align) * align if align > 1 else cursor
@@ -556,7 +598,7 @@ def carve_range(read: Callable[[int, int], bytes], offset: int, length: int, own
                 except OSError:
                     more = b""
                 buf += more  # a short read ends the item there (its parse says partial)
-            found = identify_at(buf, k)
+            found = identify_at(buf, k, decided)
             if found is None:
                 continue
             ext, stop, header_ok = found
@@ -602,6 +644,22 @@ def is_carve_locator(locator: object) -> bool:
     """Whether an entry's locator names a carving area (see the module docstring)."""
     return isinstance(locator, (list, tuple)) and len(locator) == 6 and \
         locator[0] == "carve"
+
+
+#: First element of the locator of one carved item read again on its own (the full-decode
+#: confirmation, :mod:`triage.confirm`): ``["carved", IMAGE OFFSET, LENGTH, EXTENSION]``.
+CARVED_ITEM = "carved"
+
+
+def carved_item_locator(offset: int, length: int, ext: str) -> list[object]:
+    """The locator of the carved item at image bytes ``[offset, offset + length)``."""
+    return [CARVED_ITEM, int(offset), int(length), str(ext)]
+
+
+def is_carved_item_locator(locator: object) -> bool:
+    """Whether an entry's locator names one carved item (:func:`carved_item_locator`)."""
+    return isinstance(locator, (list, tuple)) and len(locator) == 4 and \
+        locator[0] == CARVED_ITEM
 
 
 def item_name(c: Carved) -> bytes:

@@ -123,6 +123,40 @@ def carve_entry(source: Source, identifier: Identifier, task: Task, options: Wor
     return result.freeze()
 
 
+def carved_item_entry(source: Source, identifier: Identifier, task: Task,
+                      options: WorkerOptions, stage: Callable[[str], None]) -> FileResult:
+    """Read one carved item again, exactly its recorded image bytes (locator
+    :func:`~triage.carving.carved_item_locator`), and give it the treatment it had as an
+    inner item of its area (the full-decode confirmation, :mod:`triage.confirm`): the area
+    is not carved again. An image range that cannot be read in full is a read error."""
+    _, offset, length, ext = task.entry.locator
+    read = getattr(source, "read_image", None)
+    fail = _Draft(file_id=task.file_id, attempts=task.attempt, read_status="none",
+                  full_decode=options.confirming)
+    if read is None:
+        fail.status, fail.stage, fail.error_class = ERROR, "open", "NotAnImage"
+        fail.reason = "a carved item needs a disk image source"
+        return fail.freeze()
+    stage("read")
+    try:
+        data = read(int(offset), int(length))
+    except OSError as e:
+        data, why = b"", str(e)
+    else:
+        why = f"read {len(data)} bytes"
+    if len(data) != int(length):
+        fail.status, fail.stage, fail.error_class = ERROR, "read", "UnreadableRanges"
+        fail.reason = (f"carved item at image bytes {offset}+{length} not read again in "
+                       f"full ({why})")
+        return fail.freeze()
+    name = item_name(Carved(int(offset), int(length), str(ext), None))
+    child = _member_result(data, name, identifier, options, stage, task.display_path)
+    if child.status == ERROR and child.stage == "decode":  # as in carve_entry
+        child = _partial(child, f"partial carve: does not decode strictly ({child.reason}): "
+                         "truncated, fragmented or mixed with other data; digests kept")
+    return replace(child, file_id=task.file_id, attempts=task.attempt)
+
+
 def _partial(r: FileResult, reason: str) -> FileResult:
     return replace(r, status=INCOMPLETE, stage="carve", error_class="PartialCarve",
                    reason=reason)

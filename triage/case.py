@@ -57,6 +57,13 @@ if TYPE_CHECKING:
 #: and an item's id is derived from its top-level file's id and its ordinal (deterministic).
 CHILD_ID_BASE = 1 << 60
 CHILD_SLOTS = 1_000_000
+
+
+def child_identity(parent_identity: str, ordinal: int, inner: tuple[bytes, ...]) -> str:
+    """The identity of a file's inner item: the top-level file's identity, the item's
+    ordinal (from 1) in the file's walk and its inner names (see
+    :meth:`Case._insert_children`)."""
+    return f"{parent_identity}!{ordinal}:{b'!'.join(inner).hex()}"
 #: Stages whose error rows come from a file's result (rewritten with the result).
 RESULT_STAGES = ("open", "read", "identify", "decode", "hash", "expand", "container",
                  "worker", "idle", "send", "unknown", "metadata")
@@ -1301,14 +1308,14 @@ class Case:
             child_path = bytes(path) + b"!" + inner
             child_display = display + "!" + "!".join(
                 display_bytes(name) for name in child.inner)
-            child_identity = f"{identity}!{ordinal}:{inner.hex()}"
+            item_identity = child_identity(identity, ordinal, child.inner)
             notes = [*inherited, f"inside {child.member_kind}"]
             if child.offset is not None:
                 notes.append(f"embedded at offset {child.offset}")
             notes.extend(child.flags)
             child_id = CHILD_ID_BASE + parent.file_id * CHILD_SLOTS + ordinal
             target = child.link_target
-            row = (child_id, ev, child_identity, ids.get(child.inner[:-1], parent.file_id),
+            row = (child_id, ev, item_identity, ids.get(child.inner[:-1], parent.file_id),
                    child_path, child_display, child.kind, child.size,
                    utc_from_timestamp(child.mtime),
                    extension_of(child.inner[-1]) if child.kind == "file" else None,
@@ -1320,7 +1327,7 @@ class Case:
                 "link_target, link_display) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(evidence_id, identity) DO NOTHING", row)
             fid = c.execute("SELECT id FROM files WHERE evidence_id=? AND identity=?",
-                            (ev, child_identity)).fetchone()[0]
+                            (ev, item_identity)).fetchone()[0]
             ids[child.inner] = fid
             c.execute("DELETE FROM errors WHERE file_id=?", (fid,))
             if child.carve is not None:

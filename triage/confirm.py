@@ -7,19 +7,28 @@ algorithm's threshold plus ``draft_margin`` (PDQ 16 bits) of a known value is de
 at full size, and matching then uses the full-decode values.
 
 The second pass uses the same worker pool and protocol as the first: a candidate is an
-ordinary task with ``full_decode`` set, for its top-level file (a picture inside an archive
-is reached by expanding the archive again). The result replaces the draft result in one
-transaction (the draft values are kept in ``hash_variants`` as variant ``draft``), so a scan
-killed during the pass leaves each file either draft-decoded (and a candidate again on
-resume) or confirmed, never half of each. A confirmation that fails (a timeout, a crash,
-a full decode over the memory budget) changes nothing: the failure is recorded in the
-errors table at stage ``confirm`` and the file's near hits stay "unconfirmed candidate".
+ordinary task with ``full_decode`` set. A candidate is an item: a file, an item inside a
+file (an archive member, an embedded picture), or a carved item. A carved item is read again
+from exactly its recorded image bytes (its image offset and length, locator
+:func:`~triage.carving.carved_item_locator`), not by carving its whole area again; any other
+item through its top-level file, read and expanded again (the item found again by its
+identity: ordinal and inner names). Each confirmed item's result replaces its draft result
+(the draft values are kept in ``hash_variants`` as variant ``draft``), so a scan killed
+during the pass leaves each item either draft-decoded (and a candidate again on resume) or
+confirmed, never half of each. A confirmation that fails (a timeout, a crash, a full decode
+over the memory budget, an item not found again) changes nothing: the failure is recorded
+in the errors table at stage ``confirm`` against the item, and its near hits stay
+"unconfirmed candidate".
 
-A full decode is only used for the content the scan recorded: the re-read file's
-cryptographic digests (MD5, SHA-1, SHA-256) must equal those in the case. Otherwise (the
-evidence changed between the passes, or another file is at the locator now) the result is
-refused the same way, with a reason starting ``content_changed`` that names the recorded
-and the re-read digest, and counted apart (``content_changed``).
+A full decode is only used for the content the scan recorded: the re-read item's
+cryptographic digests (MD5, SHA-1, SHA-256) must equal the item's own in the case (a carved
+picture's or an archive member's, never its parent's). Otherwise (the evidence changed
+between the passes, or another file is at the locator now) the result is refused the same
+way, with a reason starting ``content_changed`` that names the recorded and the re-read
+digest, and counted apart (``content_changed``). When no digest can be compared (none
+recorded for the item, or none in common), the result is refused too, but with a reason
+starting ``no_digest`` and counted apart again (``no_digest``): nothing says that content
+changed.
 
 ``triage match`` confirms with the options of the scan that wrote each candidate's result
 (draft size, perceptual hashes, variants, worker limits, jobs, timeout, memory budget), as
@@ -40,8 +49,9 @@ from hashsets.matching import load_perceptual, near_matches
 from hashsets.store import HashSetStore
 
 from . import membudget
-from .case import CHILD_ID_BASE, CHILD_SLOTS, Case
-from .model import FileResult
+from .carving import carved_item_locator
+from .case import CHILD_ID_BASE, CHILD_SLOTS, Case, child_identity
+from .model import FILE, FileEntry, FileResult
 from .pipeline import DEFAULT_TIMEOUT, WorkerPool
 from .worker import Task, WorkerOptions
 
@@ -51,6 +61,10 @@ CONFIRM_STAGE = "confirm"
 #: re-read content's digests differ from the recorded ones.
 CONTENT_CHANGED_CLASS = "ContentChanged"
 CONTENT_CHANGED = "content_changed"
+#: The same for a refusal because no cryptographic digest can be compared (none recorded
+#: for the item, or none in common with the re-read): not evidence of a change.
+NO_DIGEST_CLASS = "NoDigest"
+NO_DIGEST = "no_digest"
 #: The digest named first in a refusal (the strongest one both hold).
 _DIGEST_ORDER = ("sha256", "sha1", "md5")
 
@@ -63,9 +77,10 @@ def top_level(file_id: int) -> int:
 
 
 def candidates(case: Case, store_path: Path, limits: dict[str, int]) -> dict[int, list[int]]:
-    """Top-level file ids, by evidence id, whose draft-decoded perceptual values (any
-    variant, past the quality gate) lie within threshold + ``draft_margin`` of a value in
-    the store; files whose confirmation already failed in the case are left out."""
+    """Ids of the items (files, or items inside them: archive members, carved items), by
+    evidence id, whose draft-decoded perceptual values (any variant, past the quality gate)
+    lie within threshold + ``draft_margin`` of a value in the store; items whose
+    confirmation already failed or was refused in the case are left out."""
     from .matching import DECODE_DRAFT, MIN_QUALITY, near_queries
 
     if not store_path.exists():
@@ -91,11 +106,12 @@ def candidates(case: Case, store_path: Path, limits: dict[str, int]) -> dict[int
             known = load_perceptual(store, alg, sets, [])
             hits = near_matches(store, [(i, alg, q.value) for i, q in enumerate(mine)],
                                 min(limits[alg] + a.draft_margin, a.bits), known, [])
-            found.update(top_level(mine[h.query].file_id) for h in hits)
+            found.update(mine[h.query].file_id for h in hits)
     finally:
         store.close()
     out: dict[int, list[int]] = {}
-    for fid in sorted(found - failed):
+    # A failure recorded against the top-level file (older cases) covers its items too.
+    for fid in sorted(f for f in found if f not in failed and top_level(f) not in failed):
         row = case.conn.execute("SELECT evidence_id FROM files WHERE id=?", (fid,)).fetchone()
         if row is not None:
             out.setdefault(int(row[0]), []).append(fid)
@@ -104,16 +120,23 @@ def candidates(case: Case, store_path: Path, limits: dict[str, int]) -> dict[int
 
 @dataclass
 class Outcome:
-    """What one confirmation pass did."""
+    """What one confirmation pass did (counts of candidate items)."""
 
     confirmed: int = 0
     failed: int = 0
     #: Refused: the re-read content's digests differ from the recorded ones.
     content_changed: int = 0
+    #: Refused: no cryptographic digest both the case and the re-read hold, so the re-read
+    #: content cannot be shown to be the one scanned (nothing says it changed either).
+    no_digest: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"confirmed": self.confirmed, "failed": self.failed,
-                "content_changed": self.content_changed}
+                "content_changed": self.content_changed, "no_digest": self.no_digest}
+
+    def add(self, other: Outcome) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _crypto(algorithm: str) -> bool:
@@ -137,8 +160,9 @@ def recorded_digests(case: Case, file_ids: list[int]) -> dict[int, dict[str, str
 
 
 def content_change(recorded: dict[str, str], result: FileResult) -> str | None:
-    """Why a re-read result is not the content the scan recorded (None when it is): a
-    cryptographic digest that differs, or none that both hold to compare."""
+    """Why a re-read result is not shown to be the content the scan recorded (None when it
+    is): a cryptographic digest that differs (reason starting :data:`CONTENT_CHANGED`), or
+    none that both hold to compare (reason starting :data:`NO_DIGEST`)."""
     reread = {h.algorithm: h.value for h in result.hashes if h.variant is None
               and _crypto(h.algorithm)}
     common = sorted(set(recorded) & set(reread),
@@ -147,8 +171,8 @@ def content_change(recorded: dict[str, str], result: FileResult) -> str | None:
     if not common:
         have = ", ".join(sorted(recorded)) or "none"
         got = ", ".join(sorted(reread)) or "none"
-        return (f"{CONTENT_CHANGED}: no digest to compare (recorded: {have}; re-read: "
-                f"{got}), so the re-read content cannot be shown to be the one scanned")
+        return (f"{NO_DIGEST}: no digest to compare (recorded: {have}; re-read: {got}), so "
+                "the re-read content cannot be shown to be the one scanned")
     for alg in common:
         if recorded[alg].lower() != reread[alg].lower():
             return (f"{CONTENT_CHANGED}: recorded {alg} {recorded[alg]}, re-read {alg} "
@@ -156,51 +180,144 @@ def content_change(recorded: dict[str, str], result: FileResult) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Item:
+    """A candidate item as the case records it."""
+
+    file_id: int
+    identity: str
+    status: str | None
+    #: (image offset, length, extension) of a carved item, else None.
+    carved: tuple[int, int, str] | None
+
+
+def _items(case: Case, file_ids: list[int]) -> dict[int, _Item]:
+    out: dict[int, _Item] = {}
+    ids = sorted(set(file_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for fid, identity, status, offset, length, fmt in case.conn.execute(
+                "SELECT f.id, f.identity, f.status, k.image_offset, k.length, k.format "
+                "FROM files f LEFT JOIN carved k ON k.file_id = f.id "
+                f"WHERE f.id IN ({', '.join('?' * len(chunk))})", chunk):
+            carved = None if offset is None else (int(offset), int(length), str(fmt))
+            out[int(fid)] = _Item(int(fid), identity, status, carved)
+    return out
+
+
+def _carved_tasks(case: Case, items: list[_Item]) -> Iterator[Task]:
+    """One task per carved item: exactly its recorded image bytes (its area is not
+    carved again)."""
+    for it in items:
+        assert it.carved is not None
+        offset, length, ext = it.carved
+        path, display, attempts = case.conn.execute(
+            "SELECT path, display_path, attempts FROM files WHERE id=?",
+            (it.file_id,)).fetchone()
+        entry = FileEntry(identity=it.identity, path=bytes(path), kind=FILE, size=length,
+                          locator=carved_item_locator(offset, length, ext))
+        yield Task(it.file_id, entry, display, ext, attempt=max(1, attempts or 1), crashes=0,
+                   full_decode=True)
+
+
+def _reread_items(top: FileResult, identity: str, wanted: list[_Item]
+                  ) -> dict[int, FileResult]:
+    """The re-read results of ``wanted`` (the top-level file itself, or items inside it,
+    found again by their identity: ordinal and inner names) in ``top``, with their ids;
+    each alone (an item's result is recorded without the items inside it)."""
+    ids = {it.identity: it.file_id for it in wanted}
+    out: dict[int, FileResult] = {}
+    if identity in ids:
+        out[ids[identity]] = replace(top, children=())
+    for ordinal, child in enumerate(top.children, start=1):
+        fid = ids.get(child_identity(identity, ordinal, child.inner))
+        if fid is not None:
+            out[fid] = replace(child.result, file_id=fid, children=())
+    return out
+
+
 def confirm(case: Case, evidence_id: int, spec: tuple[str, Any], file_ids: list[int],
             worker: WorkerOptions, jobs: int, timeout: float, memory: membudget.MemoryPlan,
             record: Callable[[FileResult], None], run_id: int) -> Outcome:
-    """Decode ``file_ids`` (top-level files of one evidence) again at full size in the
-    worker pool; hand each result that ends as the draft one did, from the content the
-    case recorded (same cryptographic digests), to ``record``; record a failure at stage
-    ``confirm`` for the others (see module doc)."""
+    """Decode the candidate items ``file_ids`` (of one evidence; see :func:`candidates`)
+    again at full size in the worker pool: a carved item from exactly its recorded image
+    bytes, any other item through its top-level file, read and expanded again. Hand each
+    item's result that ends as the draft one did, from the content the case recorded (the
+    item's own cryptographic digests, not its parent's), to ``record``; record a failure
+    or refusal at stage ``confirm`` against the others (see module doc)."""
     outcome = Outcome()
     if not file_ids:
         return outcome
-    status = dict(case.conn.execute(
-        f"SELECT id, status FROM files WHERE id IN ({', '.join('?' * len(file_ids))})",
-        file_ids).fetchall())
-    digests = recorded_digests(case, file_ids)
+    items = _items(case, file_ids)
+    digests = recorded_digests(case, list(items))
+    carved = [it for it in items.values() if it.carved is not None]
+    by_top: dict[int, list[_Item]] = {}
+    for it in items.values():
+        if it.carved is None:
+            by_top.setdefault(top_level(it.file_id), []).append(it)
+    tops = {p.file_id: p for p in case.entries_by_id(evidence_id, sorted(by_top))}
+    for top in sorted(set(by_top) - set(tops)):  # not an entry of this evidence (any more)
+        for it in by_top.pop(top):
+            outcome.failed += 1
+            case.record_error(run_id, CONFIRM_STAGE, "ConfirmationFailed",
+                              f"full-decode confirmation failed: its file (id {top}) is not "
+                              "an entry of this evidence; the draft-decoded values stand "
+                              "and their near hits stay unconfirmed candidates",
+                              file_id=it.file_id)
 
     def tasks() -> Iterator[Task]:
-        for p in case.entries_by_id(evidence_id, file_ids):
+        yield from _carved_tasks(case, carved)
+        for p in tops.values():
             yield Task(p.file_id, p.entry, p.display_path, p.extension,
                        attempt=max(1, p.attempts), crashes=0, full_decode=True)
 
+    def failed(it: _Item, result: FileResult) -> None:
+        outcome.failed += 1
+        why = result.reason or f"ended {result.status}"
+        case.record_error(run_id, CONFIRM_STAGE,
+                          result.error_class or "ConfirmationFailed",
+                          f"full-decode confirmation failed ({result.status} at "
+                          f"{result.stage or 'unknown'}: {why}); the draft-decoded values "
+                          "stand and their near hits stay unconfirmed candidates",
+                          file_id=it.file_id)
+
     with WorkerPool(spec, worker, jobs, timeout, memory) as pool:
         for result in pool.run(tasks()):
-            before = status.get(result.file_id)
-            if result.status == before and result.status in ("done", "incomplete"):
-                changed = content_change(digests.get(result.file_id, {}), result)
+            if result.file_id in items and items[result.file_id].carved is not None:
+                wanted = [items[result.file_id]]
+                found = {result.file_id: result}
+            else:
+                wanted = by_top.get(result.file_id, [])
+                found = _reread_items(result, tops[result.file_id].entry.identity, wanted)
+            for it in wanted:
+                got = found.get(it.file_id)
+                if got is None:  # the top-level file failed, or its walk changed
+                    failed(it, result if result.status not in ("done", "incomplete") else
+                           replace(result, status="incomplete", stage="expand",
+                                   error_class="ItemNotFound",
+                                   reason="the item was not found again when its file "
+                                   "was read and expanded again"))
+                    continue
+                if got.status != it.status or got.status not in ("done", "incomplete"):
+                    failed(it, got)
+                    continue
+                changed = content_change(digests.get(it.file_id, {}), got)
                 if changed is None:
-                    record(result)
+                    record(got)
                     outcome.confirmed += 1
                     continue
                 # Never a full decode of other content than the one scanned: the draft
                 # values stand (they are of the content the digests recorded).
-                outcome.content_changed += 1
-                case.record_error(run_id, CONFIRM_STAGE, CONTENT_CHANGED_CLASS,
+                if changed.startswith(NO_DIGEST):
+                    outcome.no_digest += 1
+                    error_class = NO_DIGEST_CLASS
+                else:
+                    outcome.content_changed += 1
+                    error_class = CONTENT_CHANGED_CLASS
+                case.record_error(run_id, CONFIRM_STAGE, error_class,
                                   f"{changed}; the full-decode values are not used: the "
                                   "draft-decoded values stand and their near hits stay "
-                                  "unconfirmed candidates", file_id=result.file_id)
-                continue
-            outcome.failed += 1
-            why = result.reason or f"ended {result.status}"
-            case.record_error(run_id, CONFIRM_STAGE,
-                              result.error_class or "ConfirmationFailed",
-                              f"full-decode confirmation failed ({result.status} at "
-                              f"{result.stage or 'unknown'}: {why}); the draft-decoded values "
-                              "stand and their near hits stay unconfirmed candidates",
-                              file_id=result.file_id)
+                                  "unconfirmed candidates", file_id=it.file_id)
     return outcome
 
 
@@ -258,8 +375,8 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
         todo = candidates(case, store_path, limits)
     except (HashSetFileError, sqlite3.Error):
         todo = {}  # an unusable store: matching names it (exit 6)
-    counts = {"candidates": sum(len(v) for v in todo.values()), "confirmed": 0, "failed": 0,
-              "content_changed": 0, "not_reachable": 0}
+    counts = {"candidates": sum(len(v) for v in todo.values()),
+              **Outcome().as_dict(), "not_reachable": 0}
     for evidence_id, ids in sorted(todo.items()):
         path_bytes, identity = case.conn.execute(
             "SELECT path_bytes, identity FROM evidence WHERE id=?", (evidence_id,)).fetchone()
@@ -291,9 +408,7 @@ def confirm_for_match(case: Case, run_id: int, store_path: Path,
                 done = confirm(case, evidence_id, source.spec(), group, s.worker, jobs,
                                s.timeout, membudget.plan(s.memory_budget, jobs),
                                results.append, run_id)
-                outcome.confirmed += done.confirmed
-                outcome.failed += done.failed
-                outcome.content_changed += done.content_changed
+                outcome.add(done)
         finally:
             source.close()
         if results:

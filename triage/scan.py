@@ -524,7 +524,7 @@ def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
         return None
     from hashsets.store import default_store_path
 
-    from .confirm import candidates, confirm
+    from .confirm import Outcome, candidates, confirm
     from .matching import effective_thresholds
 
     try:
@@ -535,7 +535,7 @@ def _confirm(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
         progress.warn(f"full-decode confirmation skipped: {e}")
         return None
     if not todo:
-        return {"candidates": 0, "confirmed": 0, "failed": 0, "content_changed": 0}
+        return {"candidates": 0, **Outcome().as_dict()}
     progress.note(f"decoding {len(todo)} draft-decoded near candidate(s) again at full size")
     memory = membudget.plan(options.memory_budget, options.jobs)
     worker = options.worker

@@ -32,7 +32,7 @@ from hashsets.algorithms import (
 )
 
 from . import faults, membudget
-from .carving import BlockCollector, is_carve_locator
+from .carving import BlockCollector, is_carve_locator, is_carved_item_locator
 from .identify import MAGIC_HEAD_BYTES, Identifier, extension_of
 from .members import container_kind, nested_head_kind
 from .model import (
@@ -425,6 +425,10 @@ def process_entry(source: Source, identifier: Identifier, task: Task,
         from .carving_worker import carve_entry
 
         return carve_entry(source, identifier, task, options, stage, progress)
+    if is_carved_item_locator(entry.locator):  # one carved item, read again (confirmation)
+        from .carving_worker import carved_item_entry
+
+        return carved_item_entry(source, identifier, task, options, stage)
     stage("open")
     try:
         faults.check("open", path)

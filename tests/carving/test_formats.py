@@ -349,3 +349,59 @@ def test_carve_range_finds_tiffs_of_both_byte_orders() -> None:
                            Bounds(100, 1 << 30, 1 << 20), CarveState()))
     assert [(c.offset, c.data) for c in got if c.ext == "tif"] == [
         (512 * 4, le), (512 * 80, be), (512 * 120 + 3, be)]
+
+
+def _shared_ifd_headers(size: int, entries: int = 4096) -> bytes:
+    """The review's crafted region: ``II*\\0`` at every 512-byte boundary, each pointing at
+    one shared IFD near the end that holds ``entries`` entries and no picture."""
+    buf = bytearray(size)
+    at = size - (2 + 12 * entries + 4) - 16
+    buf[at:at + 2 + 12 * entries + 4] = _ifd("<", [(1000 + i, 3, 1, 1)
+                                                   for i in range(entries)])
+    for p in range(0, at - 8, 512):
+        buf[p:p + 8] = _head("<", at - p)
+    return bytes(buf)
+
+
+def test_tiff_headers_sharing_a_huge_ifd_cost_little(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of TIFF headers pointing at one 4096-entry IFD without a picture carve
+    nothing, and the IFD entries read over the whole range stay bounded: before the fix,
+    each header read all 4096 entries (16 M entries here, 22 s per 8 MiB)."""
+    import triage.carving
+
+    read_entries = [0]
+    original = triage.carving._tiff_entries
+
+    def counting(data: bytes, at: int, bo: str, count: int) -> list[tuple[int, int, int]]:
+        read_entries[0] += count
+        return original(data, at, bo, count)
+
+    monkeypatch.setattr(triage.carving, "_tiff_entries", counting)
+    disk = _shared_ifd_headers(2 << 20)
+    headers = disk.count(b"II*\x00")
+    assert headers >= 4000
+    state = CarveState()
+    got = list(carve_range(lambda o, n: disk[o:o + n], 0, len(disk), None, 0, 512,
+                           Bounds(10000, 4 << 30, 64 << 20), state))
+    assert got == [] and state.stopped is None and state.items == 0
+    # Each first IFD is decided once per scan buffer from its first entries.
+    assert 0 < read_entries[0] <= 4 * triage.carving.TIFF_DECIDE_ENTRIES
+    # Without the cache, the cap alone still bounds each header's cost.
+    read_entries[0] = 0
+    assert tiff_scan(disk, 0) == (None, False)
+    assert read_entries[0] == triage.carving.TIFF_DECIDE_ENTRIES
+
+
+@pytest.mark.parametrize("bo", ["<", ">"])
+def test_tiff_with_a_large_first_ifd_still_carved(bo: str) -> None:
+    """A real first IFD with many entries (sorted tags: the picture's come first) is
+    walked in full: its furthest out-of-line value gives the end."""
+    many = [(40000 + i, 3, 1, 1) for i in range(TIFF_MANY)]
+    ifd = _ifd(bo, [(256, 3, 1, 4), (257, 3, 1, 4), (273, 4, 1, 16), (279, 4, 1, 8),
+                    *many[:-1], (40000 + TIFF_MANY, 2, 40, 8 + 2 + 12 * (TIFF_MANY + 4) + 4)])
+    tif = _head(bo, 8) + ifd + b"an ASCII value forty bytes long........."
+    assert tiff_end(tif + bytes(100), 0) == len(tif)
+
+
+#: Entries of the large IFD above: past the decision's entries.
+TIFF_MANY = 300
