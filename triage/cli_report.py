@@ -74,7 +74,7 @@ def report_command(
         "--sign", help="Sign the manifest with this Ed25519 private key (from 'triage key "
         "generate'); its fingerprint is printed in the report.")] = None,
     redact: Annotated[str | None, typer.Option(
-        "--redact", metavar="LIST", help="Leave sensitive picture and video metadata out "
+        "--redact", metavar="<list>", help="Leave sensitive picture and video metadata out "
         "of every part of this export, a comma list of: location (GPS fields and tags), "
         "serial (body and lens serial numbers, image unique id). The method section, the "
         "manifest and the audit row say what was redacted.")] = None,

@@ -37,6 +37,9 @@ GPS_METHOD = b"GPSPLANT".hex()
 LOCATION = ("12.5824", "98.762", "1234.5", "56.78", "43.21", "03:17:29", "2011-07-13",
             "2011:07:13", GPS_METHOD)
 FREE_TEXT = ("UCPLANT", "IDPLANT", GPS_METHOD)
+#: A maker note (stored as hex in the case; maker notes can hold preview pictures): never
+#: exported.
+MAKER_NOTE = b"MKPLANT-preview-bytes"
 HOSTILE_MAKE = "<script>alert(2)</script>"
 HOSTILE_MODEL = '=HYPERLINK("http://evil.example/x","click")'
 FORMATS = ("html", "csv", "jsonl", "pdf", "vics")
@@ -51,7 +54,7 @@ def _exif(hostile: bool) -> Image.Exif:
     ex = exif.get_ifd(0x8769)
     ex.update({0x9003: "2019:05:04 10:11:12", 0x9011: "+02:00", 0xA431: SERIALS[0],
                0xA435: SERIALS[1], 0xA420: SERIALS[2],
-               0x9286: b"ASCII\0\0\0UCPLANT free words"})
+               0x9286: b"ASCII\0\0\0UCPLANT free words", 0x927C: MAKER_NOTE})
     gps = exif.get_ifd(0x8825)
     gps.update({0x00: b"\x02\x03\x00\x00", 0x01: "S", 0x02: (12.0, 34.0, Fraction(5678, 100)),
                 0x03: "W", 0x04: (98.0, 45.0, Fraction(4321, 100)), 0x05: b"\x00",
@@ -84,7 +87,7 @@ def meta_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # The case holds every planted value (the searches below can fail).
     stored = " ".join(str(v) for r in rows(case, "SELECT * FROM media_metadata") for v in r)
     stored += " ".join(r[0] for r in rows(case, "SELECT value FROM metadata_tags"))
-    for needle in (*SERIALS, *LOCATION, *FREE_TEXT):
+    for needle in (*SERIALS, *LOCATION, *FREE_TEXT, MAKER_NOTE.hex()):
         assert needle in stored, needle
     return {"case": case, "tmp": tmp}
 
@@ -147,6 +150,7 @@ def test_metadata_in_every_format_without_free_text(meta_case: dict[str, Any],
     assert m["gps_latitude"] == pytest.approx(-(12 + 34 / 60 + 56.78 / 3600))
     assert m["gps_longitude"] == pytest.approx(-(98 + 45 / 60 + 43.21 / 3600))
     assert m["redacted"] == [] and m["tags_left_out"]["free_text"] == 3
+    assert m["tags_left_out"]["binary"] == 1 and "MakerNote" not in {t["name"] for t in m["tags"]}
     names = {t["name"] for t in m["tags"]}
     assert {"BodySerialNumber", "LensSerialNumber", "GPSLatitude", "Make"} <= names
     assert not any(t["free_text"] for t in m["tags"])
@@ -167,6 +171,7 @@ def test_free_text_only_when_asked_for(meta_case: dict[str, Any], tmp_path: Path
         texts = _export(case, fmt, tmp_path / f"r.{fmt}", "--include-free-text")
         for needle in FREE_TEXT:
             assert _has(texts, needle), (fmt, needle)
+        assert not _has(texts, MAKER_NOTE.hex()[:16]), fmt  # binary blocks: never
         if fmt in ("html", "pdf"):
             assert _has(texts, "ARE included in this export") or _has(
                 texts, "AREincludedinthisexport"), fmt
@@ -274,3 +279,31 @@ def test_pdf_with_metadata_keeps_the_layout(meta_case: dict[str, Any], tmp_path:
         assert len(tables[0].cols) == 8 and not tables[0].landscape
         names = [getattr(b, "name", "") for b in sections["metadata"].blocks]
         assert "metadata" in names and "metadata-free-text" in names
+
+
+def test_policy_rules() -> None:
+    from triage.report.redact import MetadataPolicy, RedactError, binary_tag, parse_redact
+
+    assert parse_redact(" serial, LOCATION,,") == ("location", "serial")
+    assert parse_redact(None) == ()
+    with pytest.raises(RedactError, match="'all'"):
+        parse_redact("location,all")
+    both = MetadataPolicy(("location", "serial"))
+    for source, name in (("gps", "GPSVersionID"), ("gps", "GPSProcessingMethod"),
+                         ("container", "location"), ("container", "location-eng"),
+                         ("container", "com.apple.quicktime.location.ISO6709"),
+                         ("stream0", "\u00a9xyz")):
+        assert both.tag_redacted(source, name) == "location", name
+    for name in ("BodySerialNumber", "LensSerialNumber", "CameraSerialNumber",
+                 "ImageUniqueID", "com.android.serial"):
+        assert both.tag_redacted("exif", name) == "serial", name
+    for name in ("Make", "Model", "DateTimeOriginal", "LensModel", "Software"):
+        assert both.tag_redacted("exif", name) is None, name
+    assert MetadataPolicy(("serial",)).tag_redacted("gps", "GPSLatitude") is None
+    assert binary_tag("exif", "MakerNote", "00") and binary_tag("ifd0", "XMLPacket", "3c")
+    assert binary_tag("exif", "0x9999", "ab" * 65)
+    assert not binary_tag("exif", "0x9999", "ab" * 64)
+    assert not binary_tag("container", "comment", "ab" * 100)  # container tags are text
+    assert both.to_record()["redacted_fields"] == [
+        "gps_latitude", "gps_longitude", "gps_altitude", "gps_date", "gps_time", "serial",
+        "image_unique_id"]

@@ -815,6 +815,10 @@ def _digest_summary(digest: Mapping[str, Any]) -> str:
             "triage verify)")
 
 
+def _degrees(v: Any) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else _s(v)
+
+
 def _offset(t: Any, off: Any) -> str:
     return " ".join(_s(x) for x in (t, off) if x is not None and x != "")
 
@@ -833,11 +837,12 @@ def _metadata_rows(md: Metadata) -> tuple[Cell, ...]:
         ("digitized", "datetime_digitized", "offset_digitized")) if g(t)))
     if md.gps == "redacted" or any(f.startswith("gps_") for f in md.redacted):
         gps: Cell = "redacted"
-    else:
-        gps = lines(*(f"{label} {_s(g(k))}{unit}" for label, k, unit in (
-            ("latitude", "gps_latitude", ""), ("longitude", "gps_longitude", ""),
-            ("altitude", "gps_altitude", " m"), ("date (UTC)", "gps_date", ""),
-            ("time (UTC)", "gps_time", "")) if g(k) is not None))
+    else:  # degrees to 6 decimals (about 0.1 m) here; full precision in CSV and JSONL
+        when = " ".join(_s(g(k)) for k in ("gps_date", "gps_time") if g(k) is not None)
+        gps = lines(*(f"{label} {_degrees(g(k))}" for label, k in (
+            ("lat", "gps_latitude"), ("lon", "gps_longitude")) if g(k) is not None),
+            f"alt {_s(g('gps_altitude'))} m" if g("gps_altitude") is not None else "",
+            f"{when} UTC" if when else "")
     uid = g("image_unique_id")
     other = lines(f"orientation {g('orientation')}" if g("orientation") is not None else "",
                   f"unique id {_s(uid)}" if uid else "",
@@ -871,8 +876,8 @@ def _metadata(m: ReportModel) -> Section:
                 free.append((f.display_path, f"{t['source']} {t['name']}", t["value"]))
     if rows:
         blocks.append(Table(
-            (Col("file", 22, "path"), Col("camera", 16, "path"),
-             Col("lens, software", 14, "path"), Col("taken", 16), Col("GPS", 14, "path"),
+            (Col("file", 20, "path"), Col("camera", 16, "path"),
+             Col("lens, software", 14, "path"), Col("taken", 16), Col("GPS", 16, "path"),
              Col("other", 18, "path")), tuple(rows),
             caption="Metadata of files with hits", name="metadata"))
     else:
