@@ -103,6 +103,10 @@ def report_command(
     out.print(terminal_line(f"{r.format}: ", str(r.output), f" ({r.size} bytes, {r.files} "
                             f"entries, {r.hits} hits)"))
     out.print(f"SHA-256 {r.sha256}")
+    if r.metadata and r.metadata.get("redact"):
+        out.print("redacted: " + ", ".join(r.metadata["redact"]))
+    if r.metadata and r.metadata.get("include_free_text"):
+        out.print("free-text metadata tags included")
     out.print(terminal_line("manifest: ", str(r.manifest)))
     if r.signature:
         out.print(terminal_line("signature: ", str(r.signature),

@@ -228,6 +228,17 @@ def test_redacted_values_are_nowhere(meta_case: dict[str, Any], tmp_path: Path,
     assert details[-1]["options"]["metadata"]["redacted_fields"]
 
 
+def test_report_says_what_was_redacted(meta_case: dict[str, Any], tmp_path: Path) -> None:
+    r = cli("report", str(meta_case["case"]), "--format", "csv", "--out",
+            str(tmp_path / "r.csv"), "--redact", "serial,location", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["metadata"]["redact"] == ["location", "serial"]
+    r = cli("report", str(meta_case["case"]), "--format", "csv", "--out",
+            str(tmp_path / "s.csv"), "--redact", "serial", "--include-free-text")
+    assert r.exit_code == 0, r.output
+    assert "redacted: serial" in r.output and "free-text metadata tags included" in r.output
+
+
 def test_unknown_redact_value_exits_2(meta_case: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     r = cli("report", str(meta_case["case"]), "--out", str(out), "--redact",

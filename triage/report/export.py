@@ -91,13 +91,15 @@ class ExportResult:
     generated_utc: str
     hits: int
     files: int
+    #: What of the picture and video metadata the export holds (redaction, free text).
+    metadata: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "output": str(self.output), "sha256": self.sha256,
                 "size": self.size, "manifest": str(self.manifest),
                 "signature": str(self.signature) if self.signature else None,
                 "fingerprint": self.fingerprint, "generated_utc": self.generated_utc,
-                "hits": self.hits, "files": self.files}
+                "hits": self.hits, "files": self.files, "metadata": self.metadata}
 
 
 def generation_time(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
@@ -271,4 +273,4 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
             raise ReportWriteError(f"{mf.signature_path(mpath)}: cannot remove the "
                                    f"replaced export's signature: {e.strerror or e}") from e
     return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
-                        hits=done.hits, files=done.files)
+                        hits=done.hits, files=done.files, metadata=policy.to_record())
