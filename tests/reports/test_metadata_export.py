@@ -268,9 +268,10 @@ def test_hostile_metadata_is_inert(meta_case: dict[str, Any], tmp_path: Path) ->
 
 
 def test_pdf_with_metadata_keeps_the_layout(meta_case: dict[str, Any], tmp_path: Path) -> None:
-    """The hits table with its metadata column and appendix G: no cell narrower than the
-    layout test allows, no text overflowing a cell, portrait tables of at most 8 columns."""
-    from tests.reports.test_layout import MIN_CELL_CHARS, _cells
+    """The hits table with its metadata column and appendix G, in the PDF and in the HTML
+    printed to A4 by headless Chromium: no cell narrower than the layout test allows, no
+    text overflowing a cell, portrait tables of at most 8 columns."""
+    from tests.reports.test_layout import MIN_CELL_CHARS, _cells, _print_html
     from triage.case import Case
     from triage.report.document import build
     from triage.report.model import reading
@@ -278,10 +279,13 @@ def test_pdf_with_metadata_keeps_the_layout(meta_case: dict[str, Any], tmp_path:
 
     out = tmp_path / "r.pdf"
     report(meta_case["case"], "pdf", out, "--include-free-text")
-    cells = _cells(out)
-    assert any("PlantCam" in t for _p, _l, _w, t in cells)  # the metadata is in tables
-    narrow = [(p, round(w, 1), t) for p, _l, w, t in cells if w < MIN_CELL_CHARS]
-    assert narrow == []
+    html = tmp_path / "r.html"
+    report(meta_case["case"], "html", html, "--include-free-text")
+    for pdf in (out, _print_html(html, tmp_path / "printed.pdf", tmp_path)):
+        cells = _cells(pdf)
+        assert any("PlantCam" in t for _p, _l, _w, t in cells)  # the metadata is in tables
+        narrow = [(p, round(w, 1), t) for p, _l, w, t in cells if w < MIN_CELL_CHARS]
+        assert narrow == [], pdf.name
     with Case.open(meta_case["case"], create=False, readonly=True) as c, \
             reading(c, "2026-01-01T00:00:00Z", "t", None,
                     MetadataPolicy((), True)) as model:
