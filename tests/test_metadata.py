@@ -177,15 +177,24 @@ def test_metadata_not_on_terminal_or_in_logs(tmp_path: Path) -> None:
         proc = run_triage("scan", str(ev), "--case", str(case), "--no-match", *extra)
         assert proc.returncode in (0, 3), proc.stderr
         outputs += [proc.stdout, proc.stderr]
-    for fmt in ("html", "csv", "jsonl"):  # exports hold no metadata yet (docs/metadata.md)
+    exports = []
+    for fmt in ("html", "csv", "jsonl"):
         proc = run_triage("report", str(case), "--format", fmt)
         assert proc.returncode == 0, proc.stderr
         outputs += [proc.stdout, proc.stderr]
     for path in case.rglob("*"):
         if path.is_file() and path.name.split(".")[0] != "case":
-            outputs.append(path.read_bytes().decode("utf-8", "replace"))
+            text = path.read_bytes().decode("utf-8", "replace")
+            (exports if path.parent.name == "exports" else outputs).append(text)
     for text in outputs:
         for s in secrets:
+            assert s not in text
+    # Exports show the metadata (docs/reports.md), but free text only when asked for.
+    assert len(exports) == 6  # three exports and their manifests
+    # (CSV and JSONL: every file; the HTML shows the metadata of files with hits: none here)
+    assert sum("TriageCam" in t for t in exports) == 2
+    for text in exports:
+        for s in ("UCSECRET", "XPSECRET"):
             assert s not in text
     # ... while the case holds them (the check above can fail)
     assert rows(case, "SELECT count(*) FROM metadata_tags WHERE value LIKE '%UCSECRET%'"

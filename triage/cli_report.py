@@ -73,6 +73,14 @@ def report_command(
     sign: Annotated[Path | None, typer.Option(
         "--sign", help="Sign the manifest with this Ed25519 private key (from 'triage key "
         "generate'); its fingerprint is printed in the report.")] = None,
+    redact: Annotated[str | None, typer.Option(
+        "--redact", metavar="<list>", help="Leave sensitive picture and video metadata out "
+        "of every part of this export, a comma list of: location (GPS fields and tags), "
+        "serial (body and lens serial numbers, image unique id). The method section, the "
+        "manifest and the audit row say what was redacted.")] = None,
+    include_free_text: Annotated[bool, typer.Option(
+        "--include-free-text", help="Include free-text metadata tags (comments, "
+        "descriptions, titles written by a person); left out by default.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")
                         ] = False,
 ) -> None:
@@ -80,7 +88,11 @@ def report_command(
     the export is recorded in the case's audit trail. No picture is ever exported."""
     from .report.export import export
 
-    options = {"rows": rows.value} if format.value == "csv" else {}
+    options: dict[str, object] = {"rows": rows.value} if format.value == "csv" else {}
+    if redact is not None:
+        options["redact"] = redact
+    if include_free_text:
+        options["include_free_text"] = True
     with exit_codes():
         r = export(case_dir, format.value, out_path, options=options,
                    generated_at=generated_at, sign_key=sign, argv=sys.argv[1:],
@@ -91,6 +103,10 @@ def report_command(
     out.print(terminal_line(f"{r.format}: ", str(r.output), f" ({r.size} bytes, {r.files} "
                             f"entries, {r.hits} hits)"))
     out.print(f"SHA-256 {r.sha256}")
+    if r.metadata and r.metadata.get("redact"):
+        out.print("redacted: " + ", ".join(r.metadata["redact"]))
+    if r.metadata and r.metadata.get("include_free_text"):
+        out.print("free-text metadata tags included")
     out.print(terminal_line("manifest: ", str(r.manifest)))
     if r.signature:
         out.print(terminal_line("signature: ", str(r.signature),

@@ -25,6 +25,13 @@ from ..model import OUTCOME_OF_STATUS
 from ..textsafe import for_csv
 from . import Exporter, Sink
 from .model import DUPLICATE_SCOPES, File, Hit, ReportModel
+from .redact import METADATA_FIELDS
+
+#: Picture and video metadata columns (issue 16): ``meta_`` + each typed field, the number
+#: of tags stored, and the redacted fields the file had a value for (their cells read
+#: ``redacted``). With ``--include-free-text`` a ``meta_free_text`` column follows.
+META_COLUMNS = (*(f"meta_{f}" for f in METADATA_FIELDS), "meta_tags", "meta_redacted")
+FREE_TEXT_COLUMN = "meta_free_text"
 
 
 def hash_columns() -> tuple[str, ...]:
@@ -55,6 +62,26 @@ def hit_columns() -> tuple[str, ...]:
         "grade", "grade_label", "variant", "quality", "decode", "files_same_value",
         "entry_name", "entry_fields",
     )
+
+
+def _meta(model: ReportModel, f: File) -> dict[str, Any]:
+    """The metadata cells of a file (empty when it has none); free text as compact JSON
+    (a list of source, name, value objects) when the export includes it."""
+    m = f.metadata
+    if m is None:
+        return {}
+    row: dict[str, Any] = {f"meta_{k}": m.get(k) for k in METADATA_FIELDS}
+    row["meta_tags"] = m.tags
+    row["meta_redacted"] = "|".join(m.redacted)
+    if model.policy.include_free_text and m.tags:
+        free = model.metadata_tags(f.id, free_text_only=True).tags
+        row[FREE_TEXT_COLUMN] = _fields_text(
+            [{k: t[k] for k in ("source", "name", "value")} for t in free])
+    return row
+
+
+def _meta_columns(model: ReportModel) -> tuple[str, ...]:
+    return (*META_COLUMNS, *((FREE_TEXT_COLUMN,) if model.policy.include_free_text else ()))
 
 
 def duplicate_columns() -> tuple[str, ...]:
@@ -133,17 +160,19 @@ class CSVExporter(Exporter):
         w = csv.writer(_Utf8(out), quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         out.write("\ufeff".encode())
         if rows_kind == "files":
-            columns = file_columns()
+            meta = _meta_columns(model)
+            columns = (*file_columns(), *meta)
             w.writerow(columns)
             for f in model.files():
-                r = _file_row(f)
-                w.writerow([neutralise(r[c]) for c in columns])
+                r = _file_row(f) | _meta(model, f)
+                w.writerow([neutralise(r.get(c)) for c in columns])
         elif rows_kind == "hits":
-            columns = hit_columns()
+            meta = _meta_columns(model)
+            columns = (*hit_columns(), *meta)
             w.writerow(columns)
             for f, h in model.hits():
-                r = _hit_row(f, h)
-                w.writerow([neutralise(r[c]) for c in columns])
+                r = _hit_row(f, h) | _meta(model, f)
+                w.writerow([neutralise(r.get(c)) for c in columns])
         else:  # one row per member of a duplicate group (issue 14 #8)
             columns = duplicate_columns()
             w.writerow(columns)

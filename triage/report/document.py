@@ -38,6 +38,7 @@ from ..model import (
     outcome_counts,
 )
 from .model import NO_CATEGORY, Evidence, File, Hit, ReportModel
+from .rows import Metadata
 
 TITLE = "Forensic triage report"
 GENERATED_LABEL = "Generated (UTC; the only value that differs between exports of the same case)"
@@ -344,6 +345,7 @@ def build(m: ReportModel) -> tuple[Section, ...]:
     return (
         _summary(m), _hits(m), _coverage(m), *carved,
         _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m), _duplicates(m),
+        _metadata(m),
     )
 
 
@@ -482,8 +484,10 @@ def _hits(m: ReportModel) -> Section:
         extra = [h.grade_label] if not h.known else []
         if h.variant and h.variant != "original":
             extra.append(f"variant {h.variant}")
-        rows.append((str(n), f.display_path, category_text(h), _set(h),
-                     lines(h.algorithm, how, *extra), short(h.file_value), _caution(f)))
+        row: tuple[Cell, ...] = (str(n), f.display_path, category_text(h), _set(h),
+                                 lines(h.algorithm, how, *extra), short(h.file_value),
+                                 _caution(f))
+        rows.append(row + ((_meta_cell(f),) if m.metadata_count else ()))
     if rows:
         blocks.append(Para("Hits are listed by grade: exact (cryptographic) matches first, "
                            "then near matches confirmed by PDQ with pHash or dHash on the "
@@ -498,15 +502,30 @@ def _hits(m: ReportModel) -> Section:
                            "appendix D. The CSV export (--rows hits) holds them too. 'May be "
                            "overwritten': a deleted file whose blocks may have been "
                            "reallocated; its hit is not a confident identification."))
-        blocks.append(Table((Col("#", 4, "num"), Col("file", 28, "path"),
-                             Col("category", 15), Col("set (version, id)", 16, "path"),
-                             Col("algorithm, match", 11), Col("value (file)", 13, "mono"),
-                             Col("caution", 13)), tuple(rows),
-                            caption="Every hit", name="hit-table"))
+        cols: tuple[Col, ...] = (
+            Col("#", 4, "num"), Col("file", 28, "path"), Col("category", 15),
+            Col("set (version, id)", 16, "path"), Col("algorithm, match", 11),
+            Col("value (file)", 13, "mono"), Col("caution", 13))
+        if m.metadata_count:  # issue 16: camera, capture time, GPS yes/no (appendix G)
+            cols = (Col("#", 4, "num"), Col("file", 22, "path"),
+                    Col("category", 13), Col("set (version, id)", 14, "path"),
+                    Col("algorithm, match", 11), Col("value (file)", 12, "mono"),
+                    Col("caution", 10), Col("camera, taken, GPS", 14, "path"))
+        blocks.append(Table(cols, tuple(rows), caption="Every hit", name="hit-table"))
     else:
         blocks.append(Para("No hits." if m.match_run_id else
                            "No match run recorded: no hits to show."))
     return Section("hits", "Hits", tuple(blocks))
+
+
+def _meta_cell(f: File) -> Cell:
+    """A hit file's camera, capture time and whether it holds a GPS position (the full
+    metadata is in appendix G)."""
+    md = f.metadata
+    if md is None:
+        return "no metadata"
+    return lines(md.camera or "camera unknown", f"taken {md.taken}" if md.taken else "",
+                 f"GPS: {md.gps}")
 
 
 def _caution(f: File) -> Cell:
@@ -588,6 +607,9 @@ def _method(m: ReportModel) -> Section:
             blocks.append(Para(f"Run {r.id} ({r.command}): arguments, options, tool and "
                                "library versions"))
             blocks.append(kv_table(rows, key_width=34))
+    # Picture and video metadata (issue 16): free text included or not, what was redacted.
+    blocks.extend(Para(text, "key" if text.startswith("REDACTED") else "")
+                  for text in m.policy.statements())
     return Section("method", "Appendix A. Method: algorithms, thresholds, runs, versions",
                    tuple(blocks), appendix=True)
 
@@ -791,3 +813,78 @@ def _digest_summary(digest: Mapping[str, Any]) -> str:
         counts.append(f"{table} {rows}")
     return ("rows of " + ", ".join(counts) + " (SHA-256 per table and run, checked by "
             "triage verify)")
+
+
+def _degrees(v: Any) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else _s(v)
+
+
+def _offset(t: Any, off: Any) -> str:
+    return " ".join(_s(x) for x in (t, off) if x is not None and x != "")
+
+
+def _metadata_rows(md: Metadata) -> tuple[Cell, ...]:
+    """The typed metadata of one file as five cells (camera, lens and software, times,
+    GPS, other facts); a redacted field reads ``redacted``."""
+    g = md.get
+    serial = g("serial")
+    camera = lines(_s(g("make")), _s(g("model")), f"serial {_s(serial)}" if serial else "")
+    lens = " ".join(x for x in (_s(g("lens_make")), _s(g("lens_model"))) if x)
+    gear = lines(f"lens {lens}" if lens else "",
+                 f"software {_s(g('software'))}" if g("software") else "")
+    times = lines(*(f"{label} {_offset(g(t), g(o))}" for label, t, o in (
+        ("original", "datetime_original", "offset_original"),
+        ("digitized", "datetime_digitized", "offset_digitized")) if g(t)))
+    if md.gps == "redacted" or any(f.startswith("gps_") for f in md.redacted):
+        gps: Cell = "redacted"
+    else:  # degrees to 6 decimals (about 0.1 m) here; full precision in CSV and JSONL
+        when = " ".join(_s(g(k)) for k in ("gps_date", "gps_time") if g(k) is not None)
+        gps = lines(*(f"{label} {_degrees(g(k))}" for label, k in (
+            ("lat", "gps_latitude"), ("lon", "gps_longitude")) if g(k) is not None),
+            f"alt {_s(g('gps_altitude'))} m" if g("gps_altitude") is not None else "",
+            f"{when} UTC" if when else "")
+    uid = g("image_unique_id")
+    other = lines(f"orientation {g('orientation')}" if g("orientation") is not None else "",
+                  f"unique id {_s(uid)}" if uid else "",
+                  "embedded thumbnail (not extracted)" if g("thumbnail") else "",
+                  f"{md.tags} tags" + (f" ({md.tags_dropped} over the bound)"
+                                       if md.tags_dropped else ""))
+    return (camera, gear, times, gps or "none", other)
+
+
+def _metadata(m: ReportModel) -> Section:
+    """Appendix G (issue 16): the typed picture and video metadata of every file with a
+    hit, and its free-text tags when the export includes them; what this export leaves out
+    (free text, redaction) first."""
+    title = "Appendix G. Picture and video metadata of files with hits"
+    blocks: list[Para | Table] = [
+        Para(text, "key" if text.startswith("REDACTED") else "")
+        for text in m.policy.statements()]
+    if not m.metadata_count:
+        blocks.append(Para("No file of the case has picture or video metadata."))
+        return Section("metadata", title, tuple(blocks), appendix=True)
+    blocks.append(Para("Every tag (free text only when included) is in the JSONL export; "
+                       "the CSV export has the fields below as columns (meta_...)."))
+    rows: list[tuple[Cell, ...]] = []
+    free: list[tuple[Cell, ...]] = []
+    for f in m.files_with_hits():
+        if f.metadata is None:
+            continue
+        rows.append((f.display_path, *_metadata_rows(f.metadata)))
+        if m.policy.include_free_text and f.metadata.tags:
+            for t in m.metadata_tags(f.id, free_text_only=True).tags:
+                free.append((f.display_path, f"{t['source']} {t['name']}", t["value"]))
+    if rows:
+        blocks.append(Table(
+            (Col("file", 20, "path"), Col("camera", 16, "path"),
+             Col("lens, software", 14, "path"), Col("taken", 16), Col("GPS", 16, "path"),
+             Col("other", 18, "path")), tuple(rows),
+            caption="Metadata of files with hits", name="metadata"))
+    else:
+        blocks.append(Para("No file with a hit has picture or video metadata."))
+    if free:
+        blocks.append(Table((Col("file", 28, "path"), Col("tag", 20, "path"),
+                             Col("free text (as written, escaped)", 52, "path")),
+                            tuple(free), caption="Free-text tags of files with hits",
+                            name="metadata-free-text"))
+    return Section("metadata", title, tuple(blocks), appendix=True)

@@ -25,6 +25,7 @@ from ..placement import refuse_export_target
 from . import Exporter, get
 from . import manifest as mf
 from . import model as md
+from .redact import MetadataPolicy, RedactError
 from .signing import PrivateKey, encode_signature, load_private
 
 EXPORTS_DIR = "exports"
@@ -54,11 +55,12 @@ class _Streamed:
 
 
 def _stream(case: Case, exporter: Exporter, opts: dict[str, Any], target: Path, gen: str,
-            fingerprint: str | None) -> _Streamed:
+            fingerprint: str | None, policy: MetadataPolicy) -> _Streamed:
     """Write one export from a read snapshot of ``case``, streamed into a temp file beside
     ``target`` and hashed while written, then renamed into place (nothing half-written on
-    any failure)."""
-    with md.reading(case, gen, __version__, fingerprint) as model:
+    any failure). ``policy``: what of the metadata the export shows (applied by the read
+    layer, so every format leaves out the same)."""
+    with md.reading(case, gen, __version__, fingerprint, policy) as model:
         try:
             with mf.atomic_writer(target) as out:
                 exporter.write(model, opts, out)
@@ -89,13 +91,15 @@ class ExportResult:
     generated_utc: str
     hits: int
     files: int
+    #: What of the picture and video metadata the export holds (redaction, free text).
+    metadata: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "output": str(self.output), "sha256": self.sha256,
                 "size": self.size, "manifest": str(self.manifest),
                 "signature": str(self.signature) if self.signature else None,
                 "fingerprint": self.fingerprint, "generated_utc": self.generated_utc,
-                "hits": self.hits, "files": self.files}
+                "hits": self.hits, "files": self.files, "metadata": self.metadata}
 
 
 def generation_time(explicit: str | None = None, env: dict[str, str] | None = None) -> str:
@@ -197,6 +201,15 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
     except KeyError as e:
         raise ReportError(str(e.args[0])) from None
     opts = dict(options or {})
+    try:
+        policy = MetadataPolicy.from_options(opts)
+    except RedactError as e:
+        raise ReportError(str(e)) from None
+    # The options as recorded (audit row, manifest): what of the picture and video
+    # metadata this export holds, exactly (redacted fields and tag rules, free text).
+    opts.pop("redact", None)
+    opts.pop("include_free_text", None)
+    opts["metadata"] = policy.to_record()
     gen = generation_time(generated_at)
     key: PrivateKey | None = load_private(sign_key) if sign_key else None
     fingerprint = key.public.fingerprint if key else None
@@ -219,7 +232,7 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
         refuse_export_target(target, case_dir, _evidence_paths(case))
         source = case.upgraded_copy() if case.needs_migration else case
         try:
-            done = _stream(source, exporter, opts, target, gen, fingerprint)
+            done = _stream(source, exporter, opts, target, gen, fingerprint, policy)
         finally:
             if source is not case:
                 source.close()
@@ -260,4 +273,4 @@ def export(case_dir: Path, fmt: str, out: Path | None = None, *,
             raise ReportWriteError(f"{mf.signature_path(mpath)}: cannot remove the "
                                    f"replaced export's signature: {e.strerror or e}") from e
     return ExportResult(fmt, target, digest, size, mpath, sig_path, fingerprint, gen,
-                        hits=done.hits, files=done.files)
+                        hits=done.hits, files=done.files, metadata=policy.to_record())

@@ -27,11 +27,34 @@ def _dump(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
 
-def file_object(f: File) -> dict[str, Any]:
+def metadata_object(model: ReportModel | None, f: File) -> dict[str, Any] | None:
+    """A file's picture or video metadata (issue 16) as the export's policy allows: the
+    typed fields (redacted ones left out and named in ``redacted``), ``tags_stored`` and
+    ``tags_dropped`` as stored, and ``tags``: every tag the policy allows (source, name,
+    value, truncated, free_text) with counts of those left out."""
+    m = f.metadata
+    if m is None:
+        return None
+    d: dict[str, Any] = dict(m.values)
+    d["redacted"] = list(m.redacted)
+    d["tags_stored"] = m.tags
+    d["tags_dropped"] = m.tags_dropped
+    if model is not None and m.tags:
+        listing = model.metadata_tags(f.id)
+        d["tags"] = list(listing.tags)
+        d["tags_left_out"] = {"free_text": listing.free_text_left_out,
+                              "redacted": listing.redacted,
+                              "binary": listing.binary_left_out}
+    return d
+
+
+def file_object(f: File, model: ReportModel | None = None) -> dict[str, Any]:
     """A file as plain JSON data: every field, ``hashes`` keyed by algorithm, each hit without
-    its ``file_id`` and with its ``set_label``, plus ``caution`` and ``type``. Built field by
-    field (``dataclasses.asdict`` deep-copies and was most of a large export's time)."""
+    its ``file_id`` and with its ``set_label``, plus ``caution`` and ``type``; ``metadata``
+    as :func:`metadata_object` (its tags only with ``model``). Built field by field
+    (``dataclasses.asdict`` deep-copies and was most of a large export's time)."""
     d = _fields(f)
+    d["metadata"] = metadata_object(model, f)
     d["hashes"] = {h.algorithm: {k: v for k, v in _fields(h).items() if k != "algorithm"}
                    for h in f.hashes}
     d["image"] = None if f.image is None else dict(f.image)
@@ -80,7 +103,9 @@ def header(m: ReportModel) -> dict[str, Any]:
                    "preprocessing": [{"algorithm": a, "preprocessing": p, "values": n}
                                      for a, p, n in m.preprocessing],
                    "runs": [asdict(r) for r in m.runs],
-                   "error_rates": error_rates.method_data(m.thresholds)},
+                   "error_rates": error_rates.method_data(m.thresholds),
+                   "metadata": {**m.policy.to_record(), "files": m.metadata_count,
+                                "statements": list(m.policy.statements())}},
         "hash_sets": [asdict(s) for s in m.hash_sets],
         "summary": {"status_counts": m.status_counts,
                     "by_outcome": outcome_counts(m.status_counts),
@@ -107,7 +132,7 @@ class JSONLExporter(Exporter):
         # Streamed: one line at a time, straight to ``out`` (nothing kept per file).
         out.write(_line(header(model)))
         for f in model.files():
-            out.write(_line(file_object(f)))
+            out.write(_line(file_object(f, model)))
         for scope in DUPLICATE_SCOPES:
             for group in model.duplicate_groups(scope):
                 out.write(_line(duplicate_object(group)))

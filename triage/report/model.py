@@ -46,6 +46,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..case import Case
+from .redact import METADATA_FIELDS, MetadataPolicy, binary_tag
 from .rows import (
     IMAGE_COLUMNS,
     NO_CATEGORY,
@@ -58,8 +59,10 @@ from .rows import (
     Hash,
     HashSetUsed,
     Hit,
+    Metadata,
     Run,
     SetSummary,
+    TagListing,
     parse_json,
 )
 
@@ -94,9 +97,14 @@ class CaseReader:
     """Streaming reads of one case database (see module doc). ``run_id`` is the current
     match run, whose hits files carry."""
 
-    def __init__(self, conn: sqlite3.Connection, run_id: int | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, run_id: int | None,
+                 policy: MetadataPolicy | None = None, metadata: bool = False) -> None:
         self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
         self.run_id = run_id
+        #: What of the metadata an export shows (applied here, before any exporter).
+        self.policy = policy or MetadataPolicy()
+        #: The case has metadata tables with rows (schema 10, issue 16).
+        self.metadata = metadata
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         """The rows of one query, lazily, as dicts keyed by column name."""
@@ -138,10 +146,45 @@ class CaseReader:
                            f"{GRADE_RANK_SQL.format(t='')}, known, set_name, set_id, "
                            "algorithm, known_value", [self.run_id, *ids]):
             hits[r["file_id"]].append(Hit.from_row(r))
+        meta: dict[int, Metadata] = {}
+        if self.metadata:
+            for r in self.rows(f"SELECT file_id, {', '.join(METADATA_FIELDS)}, tags, "
+                               f"tags_dropped FROM media_metadata WHERE file_id IN ({marks})",
+                               ids):
+                meta[r["file_id"]] = self._metadata(r)
         for r in batch:
             fid = r["id"]
             yield File.from_row(r, hashes=tuple(hashes.get(fid, ())), image=images.get(fid),
-                                hits=tuple(hits.get(fid, ())))
+                                hits=tuple(hits.get(fid, ())), metadata=meta.get(fid))
+
+    def _metadata(self, r: dict[str, Any]) -> Metadata:
+        """A ``media_metadata`` row with the policy's redacted fields left out."""
+        gone = set(self.policy.redacted_fields)
+        values = {k: r[k] for k in METADATA_FIELDS if k not in gone}
+        values["thumbnail"] = bool(values["thumbnail"])
+        redacted = tuple(k for k in METADATA_FIELDS if k in gone and r[k] is not None)
+        return Metadata(values, redacted, int(r["tags"]), int(r["tags_dropped"]))
+
+    def metadata_tags(self, file_id: int, *, free_text_only: bool = False) -> TagListing:
+        """One file's metadata tags in reading order, as the policy allows: free text only
+        when asked for, redacted tags and binary blocks never (counted, not shown)."""
+        if not self.metadata:
+            return TagListing((), 0, 0, 0)
+        shown: list[dict[str, Any]] = []
+        free = redacted = binary = 0
+        for r in self.rows("SELECT source, name, value, truncated, free_text FROM "
+                           "metadata_tags WHERE file_id = ? ORDER BY seq", [file_id]):
+            if binary_tag(r["source"], r["name"], r["value"]):
+                binary += 1
+            elif self.policy.tag_redacted(r["source"], r["name"]):
+                redacted += 1
+            elif r["free_text"] and not self.policy.include_free_text:
+                free += 1
+            elif r["free_text"] or not free_text_only:
+                shown.append({"source": r["source"], "name": r["name"], "value": r["value"],
+                              "truncated": bool(r["truncated"]),
+                              "free_text": bool(r["free_text"])})
+        return TagListing(tuple(shown), free, redacted, binary)
 
     def duplicate_groups(self, scope: str) -> Iterator[DuplicateGroup]:
         """Groups of entries of ``scope`` with the same SHA-256, by SHA-256; members by
@@ -298,6 +341,14 @@ class ReportModel:
     #: Carved items and fragment hits (issue 17): counts; rows by :meth:`carved`.
     carved_count: int = 0
     fragment_count: int = 0
+    #: Files with picture or video metadata (issue 16) and what of it this export shows.
+    metadata_count: int = 0
+    policy: MetadataPolicy = field(default_factory=MetadataPolicy)
+
+    def metadata_tags(self, file_id: int, *, free_text_only: bool = False) -> TagListing:
+        """A file's metadata tags as the export's policy allows (see
+        :meth:`CaseReader.metadata_tags`)."""
+        return self.reader.metadata_tags(file_id, free_text_only=free_text_only)
 
     def carved(self) -> Iterator[dict[str, Any]]:
         """Every carved item, in evidence then image order (streamed)."""
@@ -358,7 +409,8 @@ class ReportModel:
 
 @contextmanager
 def reading(case: Case, generated_utc: str, tool_version: str,
-            signer_fingerprint: str | None = None) -> Iterator[ReportModel]:
+            signer_fingerprint: str | None = None,
+            policy: MetadataPolicy | None = None) -> Iterator[ReportModel]:
     """One read snapshot of the case as a :class:`ReportModel`. The connection is
     ``query_only`` and inside one read transaction for the whole block (restored after);
     the model's iterators must be consumed inside it."""
@@ -369,7 +421,7 @@ def reading(case: Case, generated_utc: str, tool_version: str,
     if began:
         conn.execute("BEGIN")
     try:
-        yield load(case, generated_utc, tool_version, signer_fingerprint)
+        yield load(case, generated_utc, tool_version, signer_fingerprint, policy)
     finally:
         if began:
             conn.execute("COMMIT")  # ends the read snapshot (nothing was written)
@@ -378,11 +430,16 @@ def reading(case: Case, generated_utc: str, tool_version: str,
 
 
 def load(case: Case, generated_utc: str, tool_version: str,
-         signer_fingerprint: str | None = None) -> ReportModel:
+         signer_fingerprint: str | None = None,
+         policy: MetadataPolicy | None = None) -> ReportModel:
     """Read the case's summary (read-only, deterministic); rows stay in the database until
-    an exporter iterates them. Prefer :func:`reading`, which holds one snapshot."""
+    an exporter iterates them. Prefer :func:`reading`, which holds one snapshot. ``policy``:
+    what of the picture and video metadata the export shows (default: no free text,
+    nothing redacted)."""
     run_id, match_note = case.report_match_run()
-    rd = CaseReader(case.conn, run_id)
+    probe = CaseReader(case.conn, run_id)
+    metadata_count = _count_if(probe, "media_metadata")
+    rd = CaseReader(case.conn, run_id, policy, metadata=bool(metadata_count))
 
     evidence = tuple(Evidence.from_row(r) for r in rd.rows(
         f"SELECT {Evidence.select()} FROM evidence ORDER BY id"))
@@ -439,7 +496,8 @@ def load(case: Case, generated_utc: str, tool_version: str,
         coverage=_coverage(rd),
         reader=rd, signer_fingerprint=signer_fingerprint,
         carved_count=_count_if(rd, "carved"), fragment_count=_count_if(rd, "fragments"),
-        duplicates=_duplicate_counts(rd))
+        duplicates=_duplicate_counts(rd), metadata_count=metadata_count,
+        policy=rd.policy)
 
 
 def _count_if(rd: CaseReader, table: str) -> int:

@@ -164,10 +164,13 @@ class File(Record):
     hashes: tuple[Hash, ...]
     image: dict[str, Any] | None
     hits: tuple[Hit, ...]
+    #: Picture or video metadata (issue 16), as the export's policy allows (redacted fields
+    #: and free text already left out); None: the file has none.
+    metadata: Metadata | None = None
 
     _expr: ClassVar[Exprs] = {"path_hex": "lower(hex({t}path))"}
     _convert: ClassVar[Converters] = {"allocated": bool, "deleted": bool, "notes": _notes}
-    _assembled: ClassVar[frozenset[str]] = frozenset({"hashes", "image", "hits"})
+    _assembled: ClassVar[frozenset[str]] = frozenset({"hashes", "image", "hits", "metadata"})
 
     @property
     def overwritten(self) -> bool:
@@ -190,6 +193,58 @@ class File(Record):
             if h.algorithm == algorithm:
                 return h.value
         return None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """A file's typed metadata as one export may show it (:mod:`triage.report.redact`):
+    ``values`` holds every typed field the policy allows (None when the file has no
+    value), ``redacted`` the redacted fields the file had a value for; ``tags`` and
+    ``tags_dropped`` as stored (rows read, rows over the bound)."""
+
+    values: dict[str, Any]
+    redacted: tuple[str, ...]
+    tags: int
+    tags_dropped: int
+
+    def get(self, name: str) -> Any:
+        """A field's value; ``"redacted"`` for a redacted field the file had a value for."""
+        return "redacted" if name in self.redacted else self.values.get(name)
+
+    @property
+    def camera(self) -> str:
+        """Make and model (the model alone when it already starts with the make)."""
+        make, model = self.values.get("make") or "", self.values.get("model") or ""
+        if make and model.lower().startswith(make.lower()):
+            return model
+        return " ".join(x for x in (make, model) if x)
+
+    @property
+    def taken(self) -> str:
+        """The original date-time with its offset ("" when none)."""
+        t = self.values.get("datetime_original") or ""
+        off = self.values.get("offset_original")
+        return f"{t} {off}" if t and off else t
+
+    @property
+    def gps(self) -> str:
+        """``yes``/``no`` (a latitude and longitude), ``redacted``."""
+        if "gps_latitude" in self.redacted or "gps_longitude" in self.redacted:
+            return "redacted"
+        has = self.values.get("gps_latitude") is not None and \
+            self.values.get("gps_longitude") is not None
+        return "yes" if has else "no"
+
+
+@dataclass(frozen=True)
+class TagListing:
+    """A file's metadata tags as one export may show them, and how many were left out
+    (free text not asked for, redacted, binary blocks)."""
+
+    tags: tuple[dict[str, Any], ...]  # source, name, value, truncated, free_text
+    free_text_left_out: int
+    redacted: int
+    binary_left_out: int
 
 
 @dataclass(frozen=True)
