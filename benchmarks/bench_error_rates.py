@@ -562,7 +562,11 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
             qs, usable = _stack(copies, main_key, name, slots, refs.shape[1], gate)
             fq, fusable = _stack(copies, full_key, name, slots, refs.shape[1], gate)
             compared: np.ndarray = np.asarray(usable.any(axis=1), bool)
-            unrelated = np.zeros(top + 1, np.int64)
+            # Distance bins: 0..bits, ``top`` = never matched (every value of the copy that
+            # counts is below the quality gate, e.g. a confirmed copy's full-decode values),
+            # ``top + 1`` = not a compared unrelated pair (the copy's own reference, or a
+            # copy none of whose main-pass values passes the gate).
+            unrelated = np.zeros(top + 2, np.int64)
             own = np.full(len(copies), top, np.int64)
             confirmed_at_default = 0
             false_pairs: list[tuple[int, int, int, str]] = []  # (copy, ref, dist, variant)
@@ -587,17 +591,17 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
                     best[dr] = fd.argmin(axis=1)
                     dist[dr] = np.maximum(fd.min(axis=1), level[:, None])
                 in_full = set(dr.tolist())
-                dist[~compared[start:stop]] = top
+                dist[~compared[start:stop]] = top + 1
                 own[start:stop] = dist[rows, mine]
-                dist[rows, mine] = top  # the related pair is not an unrelated one
-                unrelated += np.bincount(dist.ravel(), minlength=top + 1)
+                dist[rows, mine] = top + 1  # the related pair is not an unrelated one
+                unrelated += np.bincount(dist.ravel(), minlength=top + 2)
                 for qi, rj in zip(*np.nonzero(dist <= default), strict=True):
                     q = start + int(qi)
                     key = full_key if int(qi) in in_full else main_key
                     variant = copies[q][key][name][int(best[qi, rj])][0]
                     false_pairs.append((q, int(rj), int(dist[qi, rj]), variant))
             pairs = int(compared.sum()) * (n - 1)
-            assert int(unrelated[:top].sum()) == pairs
+            assert int(unrelated[:top + 1].sum()) == pairs
             hit_pairs[mode][name] = {q * n + r for q, r, _d, _v in false_pairs}
             hit_own[mode][name] = own <= default
             by_kind: dict[str, int] = {}
@@ -753,6 +757,10 @@ def main() -> None:
                     help="measure only these transforms (quick checks; the stored figures "
                          "come from a run of all of them). Names: "
                          + "; ".join(TRANSFORMS).replace("%", "%%"))
+    ap.add_argument("--hashes", type=Path, metavar="FILE",
+                    help="keep the copies' hash values (never pixels) in FILE after hashing, "
+                         "or read them from it when it exists (same command and commit): "
+                         "the pair measurement can then be re-run without hashing again")
     args = ap.parse_args()
     chosen = tuple(args.transforms or TRANSFORMS)
     if args.store and len(chosen) != len(TRANSFORMS):
@@ -766,12 +774,24 @@ def main() -> None:
     print(f"{len(public)} public + {args.generated} generated pictures, "
           f"{len(chosen)} transforms each, {args.jobs} processes", flush=True)
     results: list[dict[str, Any]] = []
-    with mp.Pool(args.jobs) as pool:
-        for r in pool.imap(process, tasks, chunksize=4):
-            results.append(r)
-            if len(results) % 100 == 0:
-                print(f"  {len(results):,} / {len(tasks):,} pictures hashed "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.hashes and args.hashes.exists():
+        # Only hash values, qualities and labels (never pixels); made by this same command.
+        saved = json.loads(args.hashes.read_text())
+        if saved["argv"] != sys.argv[1:] or saved["commit"] != _git("rev-parse", "HEAD"):
+            ap.error(f"{args.hashes} was made by another command or commit")
+        results = saved["results"]
+        print(f"hash values read from {args.hashes}")
+    else:
+        with mp.Pool(args.jobs) as pool:
+            for r in pool.imap(process, tasks, chunksize=4):
+                results.append(r)
+                if len(results) % 100 == 0:
+                    print(f"  {len(results):,} / {len(tasks):,} pictures hashed "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if args.hashes:
+            args.hashes.write_text(json.dumps({"argv": sys.argv[1:],
+                                               "commit": _git("rev-parse", "HEAD"),
+                                               "results": results}))
     hashed = time.perf_counter() - t0
     figures, combined = measure(results)
     copies = [c for r in results for c in r["copies"]]
