@@ -550,10 +550,32 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
     out: dict[str, Any] = {}
     hit_pairs: dict[str, dict[str, set[int]]] = {mode: {} for mode in MODES}
     hit_own: dict[str, dict[str, np.ndarray]] = {mode: {} for mode in MODES}
+    # Confirmation is per file: a draft-decoded copy is decoded again at full size when ANY
+    # algorithm's draft value (past its gate) lies within that algorithm's threshold +
+    # draft_margin of a known value; then every algorithm's full-decode values replace the
+    # draft ones. level[mode][name][q]: the smallest threshold at which ``name`` makes
+    # copy q a candidate (its closest usable draft distance to any reference - margin;
+    # a value above every threshold when q was not draft-decoded or has no usable value).
+    level: dict[str, dict[str, np.ndarray]] = {mode: {} for mode in MODES}
+    dr_all = np.flatnonzero(drafted)
+    for name in ALGORITHMS:
+        alg = get(name)
+        refs = np.array([r["reference"][name] for r in results], np.uint64)
+        for mode, (main_key, _full_key, slots) in MODES.items():
+            lv = np.full(len(copies), 10**6, np.int64)
+            qs, usable = _stack([copies[i] for i in dr_all], main_key, name, slots,
+                                refs.shape[1], alg.min_quality)
+            for start in range(0, len(dr_all), chunk):
+                stop = min(len(dr_all), start + chunk)
+                d = _distances(qs[start:stop], refs)
+                d[~usable[start:stop]] = alg.bits + 1
+                closest = d.min(axis=(1, 2)).astype(np.int64)
+                lv[dr_all[start:stop]] = np.where(closest <= alg.bits,
+                                                  closest - alg.draft_margin, 10**6)
+            level[mode][name] = lv
     for name in ALGORITHMS:
         alg = get(name)
         default = int(alg.default_threshold or 0)
-        margin = int(alg.draft_margin)
         gate = alg.min_quality
         refs = np.array([r["reference"][name] for r in results], np.uint64)
         top = alg.bits + 1
@@ -561,14 +583,22 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
         for mode, (main_key, full_key, slots) in MODES.items():
             qs, usable = _stack(copies, main_key, name, slots, refs.shape[1], gate)
             fq, fusable = _stack(copies, full_key, name, slots, refs.shape[1], gate)
-            compared: np.ndarray = np.asarray(usable.any(axis=1), bool)
-            # Distance bins: 0..bits, ``top`` = never matched (every value of the copy that
-            # counts is below the quality gate, e.g. a confirmed copy's full-decode values),
-            # ``top + 1`` = not a compared unrelated pair (the copy's own reference, or a
-            # copy none of whose main-pass values passes the gate).
+            # Another algorithm, at its default threshold, makes the copy a candidate.
+            by_others = np.zeros(len(copies), bool)
+            for other in ALGORITHMS:
+                if other != name:
+                    by_others |= level[mode][other] <= int(get(other).default_threshold or 0)
+            mine_level = level[mode][name]
+            # Compared: a value that can be matched, from the main pass or, for a
+            # draft-decoded copy, from the confirmation's full decode.
+            compared: np.ndarray = np.asarray(
+                usable.any(axis=1) | (drafted & fusable.any(axis=1)), bool)
+            # Distance bins: 0..bits, ``top`` = never matched (no value of the copy that
+            # counts passes the quality gate), ``top + 1`` = not a compared unrelated pair
+            # (the copy's own reference, or a copy with no value past the gate at all).
             unrelated = np.zeros(top + 2, np.int64)
             own = np.full(len(copies), top, np.int64)
-            confirmed_at_default = 0
+            confirmed_at_default = int((drafted & ((mine_level <= default) | by_others)).sum())
             false_pairs: list[tuple[int, int, int, str]] = []  # (copy, ref, dist, variant)
             for start in range(0, len(copies), chunk):
                 stop = min(len(copies), start + chunk)
@@ -578,18 +608,18 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
                 d[~usable[start:stop]] = top
                 best = d.argmin(axis=1)
                 dist = d.min(axis=1).astype(np.int64)  # the main pass's distances
-                # A draft-decoded copy is a near candidate at threshold t when one of its
-                # values lies within t + margin of a known value (the store holds every
-                # reference), and then only its full-decode values are matched; so at t
-                # it matches reference r when max(full distance, candidate level) <= t.
-                dr = np.flatnonzero(drafted[start:stop] & compared[start:stop])
+                # A draft-decoded copy is matched at threshold t on its full-decode values
+                # once it is a candidate: always when another algorithm makes it one, else
+                # when t >= its level for this algorithm; below that level its draft
+                # distances are all over t + margin, so it matches nothing. Hence at t it
+                # matches reference r when max(full distance, level) <= t.
+                dr = np.flatnonzero(drafted[start:stop])
                 if len(dr):
-                    level = dist[dr].min(axis=1) - margin
-                    confirmed_at_default += int((level <= default).sum())
                     fd = _distances(fq[start + dr], refs)
                     fd[~fusable[start + dr]] = top
                     best[dr] = fd.argmin(axis=1)
-                    dist[dr] = np.maximum(fd.min(axis=1), level[:, None])
+                    floor = np.where(by_others[start + dr], 0, mine_level[start + dr])
+                    dist[dr] = np.minimum(np.maximum(fd.min(axis=1), floor[:, None]), top)
                 in_full = set(dr.tolist())
                 dist[~compared[start:stop]] = top + 1
                 own[start:stop] = dist[rows, mine]
@@ -631,7 +661,7 @@ def measure(results: list[dict[str, Any]], chunk: int = 128
                    for mode, f in figures.items()}}
         out[name] = {
             "label": alg.label, "bits": alg.bits, "default_threshold": default,
-            "min_quality": gate, "draft_margin": margin,
+            "min_quality": gate, "draft_margin": int(alg.draft_margin),
             "unrelated_pairs": on["pairs"], "transformed_pairs": len(copies),
             "copies_below_quality_gate": int((~on["compared"]).sum()),
             "plain_unrelated_pairs": off["pairs"],
@@ -774,13 +804,21 @@ def main() -> None:
     print(f"{len(public)} public + {args.generated} generated pictures, "
           f"{len(chosen)} transforms each, {args.jobs} processes", flush=True)
     results: list[dict[str, Any]] = []
+    hashes_from: dict[str, str] | None = None
     if args.hashes and args.hashes.exists():
         # Only hash values, qualities and labels (never pixels); made by this same command.
         saved = json.loads(args.hashes.read_text())
-        if saved["argv"] != sys.argv[1:] or saved["commit"] != _git("rev-parse", "HEAD"):
-            ap.error(f"{args.hashes} was made by another command or commit")
+        then = ap.parse_args(saved["argv"])
+        inputs = ("generated", "public", "seed", "transforms")
+        if any(getattr(then, k) != getattr(args, k) for k in inputs):
+            ap.error(f"{args.hashes} holds the hash values of another corpus")
         results = saved["results"]
-        print(f"hash values read from {args.hashes}")
+        # Said in the record: the values were hashed by the code of that commit (the
+        # hashing functions must be the same as this commit's; git diff shows it).
+        hashes_from = {"file": str(args.hashes), "commit": saved["commit"],
+                       "command": "python benchmarks/bench_error_rates.py "
+                                  + shlex.join(saved["argv"])}
+        print(f"hash values read from {args.hashes} (hashed at commit {saved['commit']})")
     else:
         with mp.Pool(args.jobs) as pool:
             for r in pool.imap(process, tasks, chunksize=4):
@@ -808,6 +846,7 @@ def main() -> None:
         "tree_modified": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "versions": _versions(),
         "seconds": round(took, 1),
+        "hash_values_from": hashes_from,
         "corpus": {
             "description": (
                 f"{len(results):,} distinct benign pictures ({len(public)} public test "
