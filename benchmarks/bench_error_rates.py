@@ -722,11 +722,12 @@ def _rate(k: int, n: int) -> str:
 
 
 def markdown(figures: dict[str, Any], picks: dict[str, tuple[int, ...]]) -> str:
-    lines = ["| algorithm | threshold | false matches (dihedral on) | rate | recall (on) | "
+    lines = ["| algorithm | threshold | false matches (variants on) | rate | recall (on) | "
              "false matches (off) | rate | recall (off) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, f in figures.items():
         m, n = f["unrelated_pairs"], f["transformed_pairs"]
+        m_off = f.get("plain_unrelated_pairs", m)
         for row in f["thresholds"]:
             t = row["threshold"]
             if t not in picks[name]:
@@ -736,7 +737,7 @@ def markdown(figures: dict[str, Any], picks: dict[str, tuple[int, ...]]) -> str:
             lines.append(
                 f"| {f['label']} | {t}{mark} | {on['false_matches']:,} / {m:,} | "
                 f"{_rate(on['false_matches'], m)} | {100 * on['found'] / n:.1f}% | "
-                f"{off['false_matches']:,} / {m:,} | {_rate(off['false_matches'], m)} | "
+                f"{off['false_matches']:,} / {m_off:,} | {_rate(off['false_matches'], m_off)} | "
                 f"{100 * off['found'] / n:.1f}% |")
     lines += ["", "| transform | family | " + " | ".join(
         f"{f['label']} {f['default_threshold']} on / off" for f in figures.values()) + " |",
