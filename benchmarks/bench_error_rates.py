@@ -2,6 +2,7 @@
 """Measured error rates of the near-match hashes (issue 14, item 5; not run in CI).
 
     .venv/bin/python benchmarks/bench_error_rates.py [--generated 1000] [--jobs 2] [--store]
+        [--transforms NAME ...]
 
 Builds a labelled, benign corpus of distinct pictures: the public test pictures listed in
 PUBLIC_PICTURES (read by path from ../shared/testdata, never copied; a pixel-correlation
@@ -9,25 +10,45 @@ check drops any that duplicate another) plus ``--generated`` seeded synthetic pi
 five kinds (scenes, shapes, gradients, textures, mixtures). Every picture is transformed in
 the TRANSFORMS ways (JPEG re-encodes, resizes, crops, rotations by 90/180/270 degrees and by
 small angles, flips, letterbox and pillarbox bars, colour shifts, logo overlays), each
-transformed copy JPEG-encoded in memory.
+transformed copy JPEG-encoded in memory. ``--transforms`` measures a subset (quick checks
+only: ``--store`` refuses it).
 
-Hashing follows what triage does:
+What is modelled: one default ``triage scan`` of every copy against a hash-set store that
+holds the reference values of every picture, followed by its matching step.
 
-* the reference ("known") value of a picture is computed on the full-size picture, as a
-  hash-set publisher would compute it (generated: the picture itself; public: the file
-  decoded at full size with :func:`triage.worker.decode_image`, ``draft_size=0``);
-* a transformed copy is decoded from its bytes with the scanner's own
-  :func:`triage.worker.decode_image` and default :class:`~triage.worker.WorkerOptions`
-  (JPEG draft decode to at least 360 px), then hashed with the registry's algorithms
-  (``hashsets.algorithms``: PDQ, pHash, dHash). Its dihedral variants (the 7 other
-  rotations/flips) are ``pdqhash.compute_dihedral`` for PDQ and the registry's pHash/dHash
-  of ``Image.transpose`` of the decoded picture's grey conversion (identical to transposing
-  the picture itself: Pillow's ``convert("L")`` is per pixel, and both hashes start with it);
-* PDQ's quality gate (``PDQ.min_quality``) applies to copies as in ``triage match``: a copy
-  below it is never matched (a miss for recall; its pairs are not counted as compared).
+* Reference ("known") values: the registry's PDQ, pHash and dHash of the full-size picture
+  as it is (no variants), as a hash-set publisher computes them (generated: the picture
+  itself; public: the file decoded at full size with :func:`triage.worker.decode_image`,
+  ``draft_size=0``). Each reference is one set entry carrying all three values.
+* A copy's values are exactly what the scan records for its bytes: decoded by
+  :func:`triage.worker.decode_image` with default :class:`~triage.worker.WorkerOptions`
+  (JPEG draft decode to at least 360 px) and hashed by the worker's own
+  ``triage.worker._picture_hashes``, i.e. :func:`hashsets.algorithms.variants.
+  picture_variants`: the picture as stored, its 7 other rotations/flips (each the hash of
+  the transformed picture) and, when it has uniform dark borders, its unletterboxed form.
+  Variants ON ("dihedral" in the JSON): the distance of a copy to a reference is the
+  minimum over all its recorded values; OFF ("plain"): what ``triage scan --no-variants``
+  records, the picture as decoded only (the same worker function with ``variants=False``).
+* Quality gate (PDQ ``min_quality``), as ``triage match`` applies it: each value by its own
+  quality; a value below the gate is never matched nor a candidate. A copy none of whose
+  main-pass values passes the gate is never matched (a miss for recall) and its pairs are
+  not counted as compared.
+* Confirmation (:mod:`triage.confirm`): a copy whose main pass was a JPEG draft decode
+  (its preprocessing says "JPEG draft decode") is a near candidate at threshold t when one
+  of its draft values lies within t + the algorithm's ``draft_margin`` of any reference in
+  the store (its own included); it is then decoded again at full size (``draft_size=0``,
+  the same variants setting) and only the full-decode values are matched. So at threshold t
+  a draft-decoded copy matches a reference when both its full-decode distance and (its
+  closest draft distance to any reference - margin) are at most t; a copy decoded at full
+  size in the main pass (not a JPEG, or too small for draft mode) is matched on its values
+  directly. Every confirmation succeeds here (none fails or times out), so no hit stays an
+  "unconfirmed candidate".
+* Grades (:func:`triage.matching._graded`), at the default thresholds: a near hit is
+  "confirmed" when another algorithm hits the same set entry from the same file, "review"
+  otherwise; the counts are stored per algorithm, with the pairs that one or several
+  algorithms match.
 
-Measured per algorithm and threshold (0 to twice the default), with dihedral matching ON
-(distance = minimum over the copy's 8 variants) and OFF (the copy as decoded):
+Measured per algorithm and threshold (0 to twice the default), variants ON and OFF:
 
 * false matches: pairs of a copy and the reference of a *different* picture at or under
   the threshold (every copy against every other picture: ~2.3 x 10^7 pairs for 1,050 pictures);
@@ -54,8 +75,9 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +91,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_corpus import _base_picture, _smooth  # noqa: E402  (the benchmark corpus's scenes)
 
 from hashsets.algorithms import get  # noqa: E402
+from hashsets.algorithms.base import compute_all  # noqa: E402
 from hashsets.algorithms.error_rates import FORMAT, FORMAT_VERSION, STORED  # noqa: E402
+from hashsets.algorithms.variants import DIHEDRAL as DIHEDRAL_NAMES  # noqa: E402
+from hashsets.algorithms.variants import UNLETTERBOXED  # noqa: E402
 from triage import membudget  # noqa: E402
-from triage.worker import WorkerOptions, decode_image  # noqa: E402
+from triage.case import DRAFT_STEP  # noqa: E402
+from triage.worker import WorkerOptions, _Draft, _picture_hashes, decode_image  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata" / "media"
 #: Public test pictures (../shared/testdata/MANIFEST.md), one per distinct content: photos
@@ -323,57 +349,59 @@ TRANSFORMS: dict[str, tuple[str, Callable[[Image.Image, np.random.Generator], by
 
 
 # -- hashing (the project's code) ----------------------------------------------------------
-#: The 7 non-identity elements of the dihedral group, as Pillow transpositions.
-DIHEDRAL = (T.ROTATE_90, T.ROTATE_180, T.ROTATE_270, T.FLIP_LEFT_RIGHT, T.FLIP_TOP_BOTTOM,
-            T.TRANSPOSE, T.TRANSVERSE)
 ALGORITHMS = ("pdq", "phash", "dhash")
-SCANNER = WorkerOptions()  # the worker's defaults: draft decode to >= 360 px
-FULL_DECODE = WorkerOptions(draft_size=0)
+SCANNER = WorkerOptions()  # the worker's defaults: draft decode to >= 360 px, variants on
+FULL_DECODE = WorkerOptions(draft_size=0)  # what a confirmation task decodes with
+#: The scan's dihedral variants then its unletterboxed form: a copy has at most this many
+#: values per algorithm (hashsets.algorithms.variants.picture_variants).
+MAX_VARIANTS = len(DIHEDRAL_NAMES) + 1
 
 
 def _words(hexvalue: str) -> list[int]:
     return [int(hexvalue[i:i + 16], 16) for i in range(0, len(hexvalue), 16)]
 
 
-def _pdq_words(bits: Any) -> list[int]:
-    packed = np.packbits(np.asarray(bits, dtype=np.uint8))
-    return [int(v) for v in packed.view(">u8")]
+#: One algorithm's recorded values of one decoded picture: (variant, words, quality), the
+#: picture as stored ("original") first.
+Values = list[tuple[str, list[int], int | None]]
 
 
-@dataclass
-class Hashes:
-    """One picture's values: per algorithm a list of variants (each a list of uint64
-    words; variant 0 is the picture as decoded), and PDQ's quality."""
+def scan_values(data: bytes, options: WorkerOptions) -> tuple[bool, dict[str, Values]]:
+    """What a scan records for a picture file's bytes under ``options``: decoded with the
+    worker's :func:`~triage.worker.decode_image`, hashed by the worker's own
+    ``_picture_hashes`` (with ``options.variants``: picture_variants, i.e. the 8 rotations/
+    flips and, when the picture has dark borders, its unletterboxed form). Returns whether
+    the decode was a JPEG draft decode (the preprocessing the scan marks, which makes the
+    file's values "draft" for matching) and per algorithm its values."""
+    image, facts, _notes = decode_image(data, options)
+    result = _Draft(file_id=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            facts = _picture_hashes(result, image, facts, options)
+    finally:
+        image.close()
+        membudget.release()
+    out: dict[str, Values] = {name: [] for name in ALGORITHMS}
+    for h in result.hashes:
+        if h.algorithm in out:
+            out[h.algorithm].append((h.variant or "original", _words(h.value), h.quality))
+    for name, vals in out.items():
+        if not vals or vals[0][0] != "original":
+            raise AssertionError(f"{name}: the picture as stored is not the first value")
+    return DRAFT_STEP in (facts.preprocessing or ""), out
 
-    values: dict[str, list[list[int]]]
-    pdq_quality: int
-    pdq_dihedral_mismatch: int = 0  # compute_dihedral's variant 0 != the registry's value
 
-
-def hash_picture(image: Image.Image, dihedral: bool) -> Hashes:
-    """The registry's PDQ, pHash and dHash of ``image`` (and, with ``dihedral``, of its 7
-    other rotations/flips)."""
-    import pdqhash
-
-    pdq_hex, quality = get("pdq").compute(image)  # type: ignore[attr-defined]
-    values: dict[str, list[list[int]]] = {"pdq": [_words(pdq_hex)]}
-    mismatch = 0
-    if dihedral:
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
-        variants, _ = pdqhash.compute_dihedral(np.asarray(rgb))
-        mismatch = int(_pdq_words(variants[0]) != values["pdq"][0])
-        values["pdq"] += [_pdq_words(v) for v in variants[1:]]
-    grey = image if image.mode == "L" else None
-    for name in ("phash", "dhash"):
-        alg = get(name)
-        vals = [_words(alg.compute(image)[0])]  # type: ignore[attr-defined]
-        if dihedral:
-            if grey is None:
-                grey = image.convert("L")
-            vals += [_words(alg.compute(grey.transpose(op))[0])  # type: ignore[attr-defined]
-                     for op in DIHEDRAL]
-        values[name] = vals
-    return Hashes(values, int(quality or 0), mismatch)
+def reference_values(image: Image.Image) -> tuple[dict[str, list[int]], int]:
+    """A hash-set publisher's values of a full-size picture (the registry's algorithms, the
+    picture as it is, no variants) and its PDQ quality."""
+    values: dict[str, list[int]] = {}
+    quality = 0
+    for alg, value, q in compute_all(image, [get(n) for n in ALGORITHMS]):  # type: ignore[misc]
+        values[alg.name] = _words(value)
+        if alg.name == "pdq":
+            quality = int(q or 0)
+    return values, quality
 
 
 def _decode(data: bytes, options: WorkerOptions) -> Image.Image:
@@ -387,11 +415,31 @@ class Task:
     index: int
     seed: int
     source: str  # "generated" or a public path under TESTDATA
+    transforms: tuple[str, ...] = tuple(TRANSFORMS)
+
+
+def copy_record(name: str, data: bytes) -> dict[str, Any]:
+    """One transformed copy as the scan records it: the main pass (default options, with
+    variants: ``on``; with ``--no-variants``: ``off``) and, when the main pass was a JPEG
+    draft decode, the confirmation pass's full-size decode of the same bytes (``full_on``,
+    ``full_off``), which replaces the draft values when the copy is a near candidate."""
+    drafted, on = scan_values(data, SCANNER)
+    drafted_off, off = scan_values(data, replace(SCANNER, variants=False))
+    assert drafted == drafted_off
+    rec: dict[str, Any] = {"transform": name, "drafted": drafted, "on": on, "off": off,
+                           "letterbox": any(v[0] == UNLETTERBOXED for v in on["pdq"])}
+    if drafted:
+        full_d, rec["full_on"] = scan_values(data, FULL_DECODE)
+        _, rec["full_off"] = scan_values(data, replace(FULL_DECODE, variants=False))
+        assert not full_d
+    # --no-variants records the same value of the picture as stored as the variants' pass
+    rec["off_mismatch"] = sum(on[n][0][1] != off[n][0][1] for n in ALGORITHMS)
+    return rec
 
 
 def process(task: Task) -> dict[str, Any]:
-    """Make (or read) one picture, hash it, make and hash its transformed copies. Returns
-    only hashes, qualities and labels (never pixels)."""
+    """Make (or read) one picture, hash it, make its transformed copies and record what a
+    scan records for each. Returns only hashes, qualities and labels (never pixels)."""
     if task.source == "generated":
         kind, original = generated_picture(task.seed, task.index)
         reference = original
@@ -401,20 +449,15 @@ def process(task: Task) -> dict[str, Any]:
         reference = _decode(data, FULL_DECODE)
         original = reference if reference.mode == "RGB" else reference.convert("RGB")
         kind, label = "public", task.source
-    ref = hash_picture(reference, dihedral=False)
+    ref, ref_quality = reference_values(reference)
     rng = np.random.default_rng([task.seed, task.index, 0x7F])
     copies: list[dict[str, Any]] = []
-    mismatches = 0
     for name, (_family, make) in TRANSFORMS.items():
-        query = _decode(make(original, rng), SCANNER)
-        h = hash_picture(query, dihedral=True)
-        mismatches += h.pdq_dihedral_mismatch
-        copies.append({"transform": name, "values": h.values, "pdq_quality": h.pdq_quality,
-                       "decoded": query.size})
-        query.close()
+        data = make(original, rng)  # every transform, so the rng draws stay the same
+        if name in task.transforms:
+            copies.append(copy_record(name, data))
     return {"index": task.index, "kind": kind, "label": label, "size": original.size,
-            "reference": ref.values, "reference_pdq_quality": ref.pdq_quality,
-            "copies": copies, "pdq_dihedral_mismatch": mismatches}
+            "reference": ref, "reference_pdq_quality": ref_quality, "copies": copies}
 
 
 # -- public pictures: which are distinct ----------------------------------------------------
@@ -471,84 +514,206 @@ def _distances(queries: np.ndarray, refs: np.ndarray) -> np.ndarray:
     return out
 
 
-def measure(results: list[dict[str, Any]], chunk: int = 128) -> dict[str, Any]:
-    """Histograms of distances for unrelated and related pairs, dihedral on and off, and the
-    figures at every threshold 0..2x default."""
+MODES = {"dihedral": ("on", "full_on", MAX_VARIANTS), "plain": ("off", "full_off", 1)}
+
+
+def _stack(copies: list[dict[str, Any]], key: str, name: str, slots: int, words: int,
+           gate: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(values, usable): the copies' recorded values of ``name`` under ``key`` as a
+    (copies, slots, words) uint64 array, and which slots hold a value past the quality
+    gate (as :func:`triage.matching._match` and :func:`triage.confirm.candidates` skip a
+    value below it, each variant by its own quality)."""
+    vals = np.zeros((len(copies), slots, words), np.uint64)
+    usable = np.zeros((len(copies), slots), bool)
+    for i, c in enumerate(copies):
+        if key not in c:
+            continue
+        for j, (_variant, w, quality) in enumerate(c[key][name][:slots]):
+            vals[i, j] = w
+            usable[i, j] = gate is None or (quality is not None and quality >= gate)
+    return vals, usable
+
+
+def measure(results: list[dict[str, Any]], chunk: int = 128
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Histograms of the distances that decide a match, for unrelated and related pairs,
+    variants on ("dihedral") and off ("plain"), and the figures at every threshold 0..2x
+    default (see the module doc for the model); and, at the default thresholds, how many
+    pairs one or several algorithms match."""
     n = len(results)
     names = list(TRANSFORMS)
+    copies = [c for r in results for c in r["copies"]]
     owner = np.array([i for i, r in enumerate(results) for _ in r["copies"]], np.int64)
-    transform = np.array([names.index(c["transform"]) for r in results for c in r["copies"]])
-    quality = np.array([c["pdq_quality"] for r in results for c in r["copies"]])
+    transform = np.array([names.index(c["transform"]) for c in copies], np.int64)
+    drafted = np.array([c["drafted"] for c in copies], bool)
     kinds = [r["kind"] for r in results]
     out: dict[str, Any] = {}
+    hit_pairs: dict[str, dict[str, set[int]]] = {mode: {} for mode in MODES}
+    hit_own: dict[str, dict[str, np.ndarray]] = {mode: {} for mode in MODES}
+    # Confirmation is per file: a draft-decoded copy is decoded again at full size when ANY
+    # algorithm's draft value (past its gate) lies within that algorithm's threshold +
+    # draft_margin of a known value; then every algorithm's full-decode values replace the
+    # draft ones. level[mode][name][q]: the smallest threshold at which ``name`` makes
+    # copy q a candidate (its closest usable draft distance to any reference - margin;
+    # a value above every threshold when q was not draft-decoded or has no usable value).
+    level: dict[str, dict[str, np.ndarray]] = {mode: {} for mode in MODES}
+    dr_all = np.flatnonzero(drafted)
+    for name in ALGORITHMS:
+        alg = get(name)
+        refs = np.array([r["reference"][name] for r in results], np.uint64)
+        for mode, (main_key, _full_key, slots) in MODES.items():
+            lv = np.full(len(copies), 10**6, np.int64)
+            qs, usable = _stack([copies[i] for i in dr_all], main_key, name, slots,
+                                refs.shape[1], alg.min_quality)
+            for start in range(0, len(dr_all), chunk):
+                stop = min(len(dr_all), start + chunk)
+                d = _distances(qs[start:stop], refs)
+                d[~usable[start:stop]] = alg.bits + 1
+                closest = d.min(axis=(1, 2)).astype(np.int64)
+                lv[dr_all[start:stop]] = np.where(closest <= alg.bits,
+                                                  closest - alg.draft_margin, 10**6)
+            level[mode][name] = lv
     for name in ALGORITHMS:
         alg = get(name)
         default = int(alg.default_threshold or 0)
         gate = alg.min_quality
-        refs = np.array([r["reference"][name][0] for r in results], np.uint64)
-        qs = np.array([c["values"][name] for r in results for c in r["copies"]], np.uint64)
-        compared = np.ones(len(qs), bool) if gate is None else quality >= gate
+        refs = np.array([r["reference"][name] for r in results], np.uint64)
         top = alg.bits + 1
-        unrelated = {"dihedral": np.zeros(top + 1, np.int64), "plain": np.zeros(top + 1, np.int64)}
-        own = {"dihedral": np.zeros(len(qs), np.int64), "plain": np.zeros(len(qs), np.int64)}
-        false_pairs: list[tuple[int, int, int, int]] = []  # (query, ref, dist, variant)
-        for start in range(0, len(qs), chunk):
-            stop = min(len(qs), start + chunk)
-            d = _distances(qs[start:stop], refs)
-            rows = np.arange(stop - start)
-            mine = owner[start:stop]
-            variant = d.argmin(axis=1)
-            modes = {"dihedral": d.min(axis=1).astype(np.int64),
-                     "plain": d[:, 0, :].astype(np.int64)}
-            for mode, m in modes.items():
-                own[mode][start:stop] = m[rows, mine]
-                m[rows, mine] = top  # the related pair is not an unrelated one
-                m[~compared[start:stop]] = top  # gated: never compared
-                unrelated[mode] += np.bincount(m.ravel(), minlength=top + 1)
-            dm = modes["dihedral"]
-            for qi, rj in zip(*np.nonzero(dm <= default), strict=True):
-                false_pairs.append((start + int(qi), int(rj), int(dm[qi, rj]),
-                                    int(variant[qi, rj])))
-        pairs = int(compared.sum()) * (n - 1)
-        assert int(unrelated["dihedral"][:top].sum()) == pairs
+        figures: dict[str, dict[str, Any]] = {}
+        for mode, (main_key, full_key, slots) in MODES.items():
+            qs, usable = _stack(copies, main_key, name, slots, refs.shape[1], gate)
+            fq, fusable = _stack(copies, full_key, name, slots, refs.shape[1], gate)
+            # Another algorithm, at its default threshold, makes the copy a candidate.
+            by_others = np.zeros(len(copies), bool)
+            for other in ALGORITHMS:
+                if other != name:
+                    by_others |= level[mode][other] <= int(get(other).default_threshold or 0)
+            mine_level = level[mode][name]
+            # Compared: a value that can be matched, from the main pass or, for a
+            # draft-decoded copy, from the confirmation's full decode.
+            compared: np.ndarray = np.asarray(
+                usable.any(axis=1) | (drafted & fusable.any(axis=1)), bool)
+            # Distance bins: 0..bits, ``top`` = never matched (no value of the copy that
+            # counts passes the quality gate), ``top + 1`` = not a compared unrelated pair
+            # (the copy's own reference, or a copy with no value past the gate at all).
+            unrelated = np.zeros(top + 2, np.int64)
+            own = np.full(len(copies), top, np.int64)
+            confirmed_at_default = int((drafted & ((mine_level <= default) | by_others)).sum())
+            false_pairs: list[tuple[int, int, int, str]] = []  # (copy, ref, dist, variant)
+            for start in range(0, len(copies), chunk):
+                stop = min(len(copies), start + chunk)
+                rows = np.arange(stop - start)
+                mine = owner[start:stop]
+                d = _distances(qs[start:stop], refs)
+                d[~usable[start:stop]] = top
+                best = d.argmin(axis=1)
+                dist = d.min(axis=1).astype(np.int64)  # the main pass's distances
+                # A draft-decoded copy is matched at threshold t on its full-decode values
+                # once it is a candidate: always when another algorithm makes it one, else
+                # when t >= its level for this algorithm; below that level its draft
+                # distances are all over t + margin, so it matches nothing. Hence at t it
+                # matches reference r when max(full distance, level) <= t.
+                dr = np.flatnonzero(drafted[start:stop])
+                if len(dr):
+                    fd = _distances(fq[start + dr], refs)
+                    fd[~fusable[start + dr]] = top
+                    best[dr] = fd.argmin(axis=1)
+                    floor = np.where(by_others[start + dr], 0, mine_level[start + dr])
+                    dist[dr] = np.minimum(np.maximum(fd.min(axis=1), floor[:, None]), top)
+                in_full = set(dr.tolist())
+                dist[~compared[start:stop]] = top + 1
+                own[start:stop] = dist[rows, mine]
+                dist[rows, mine] = top + 1  # the related pair is not an unrelated one
+                unrelated += np.bincount(dist.ravel(), minlength=top + 2)
+                for qi, rj in zip(*np.nonzero(dist <= default), strict=True):
+                    q = start + int(qi)
+                    key = full_key if int(qi) in in_full else main_key
+                    variant = copies[q][key][name][int(best[qi, rj])][0]
+                    false_pairs.append((q, int(rj), int(dist[qi, rj]), variant))
+            pairs = int(compared.sum()) * (n - 1)
+            assert int(unrelated[:top + 1].sum()) == pairs
+            hit_pairs[mode][name] = {q * n + r for q, r, _d, _v in false_pairs}
+            hit_own[mode][name] = own <= default
+            by_kind: dict[str, int] = {}
+            for qi, rj, _d, _v in false_pairs:
+                k = " / ".join(sorted((kinds[owner[qi]], kinds[rj])))
+                by_kind[k] = by_kind.get(k, 0) + 1
+            figures[mode] = {
+                "unrelated": unrelated, "own": own, "compared": compared,
+                "pairs": pairs, "by_kind": by_kind, "false_pairs": false_pairs,
+                "confirmed_at_default": confirmed_at_default}
+        on, off = figures["dihedral"], figures["plain"]
         rows_out = []
         for t in range(0, 2 * default + 1):
             row: dict[str, Any] = {"threshold": t}
-            for mode in ("dihedral", "plain"):
-                row[mode] = {"false_matches": int(unrelated[mode][:t + 1].sum()),
-                             "found": int(((own[mode] <= t) & compared).sum())}
+            for mode, f in figures.items():
+                row[mode] = {"false_matches": int(f["unrelated"][:t + 1].sum()),
+                             "found": int((f["own"] <= t).sum())}
             rows_out.append(row)
         by_transform = {}
         for ti, tname in enumerate(names):
             sel = transform == ti
+            if not sel.any():
+                continue
             by_transform[tname] = {
                 "family": TRANSFORMS[tname][0], "copies": int(sel.sum()),
-                **{mode: int(((own[mode] <= default) & compared & sel).sum())
-                   for mode in ("dihedral", "plain")}}
-        by_kind: dict[str, int] = {}
-        for qi, rj, _d, _v in false_pairs:
-            key = " / ".join(sorted((kinds[owner[qi]], kinds[rj])))
-            by_kind[key] = by_kind.get(key, 0) + 1
+                **{mode: int(((f["own"] <= default) & sel).sum())
+                   for mode, f in figures.items()}}
         out[name] = {
             "label": alg.label, "bits": alg.bits, "default_threshold": default,
-            "min_quality": gate, "unrelated_pairs": pairs, "transformed_pairs": len(qs),
-            "copies_below_quality_gate": int((~compared).sum()),
+            "min_quality": gate, "draft_margin": int(alg.draft_margin),
+            "unrelated_pairs": on["pairs"], "transformed_pairs": len(copies),
+            "copies_below_quality_gate": int((~on["compared"]).sum()),
+            "plain_unrelated_pairs": off["pairs"],
+            "plain_copies_below_quality_gate": int((~off["compared"]).sum()),
             "references_below_quality_gate": (
                 None if gate is None else
                 sum(r["reference_pdq_quality"] < gate for r in results)),
             "thresholds": rows_out,
             "at_default": {
                 "recall_by_transform": by_transform,
-                "false_matches_by_kind": dict(sorted(by_kind.items())),
+                "confirmation_candidates": {mode: f["confirmed_at_default"]
+                                            for mode, f in figures.items()},
+                "false_matches_by_kind": dict(sorted(on["by_kind"].items())),
+                "plain_false_matches_by_kind": dict(sorted(off["by_kind"].items())),
                 "false_match_examples": [
                     {"copy": f"{results[owner[qi]]['label']} / "
-                             f"{names[transform[qi]]}",
-                     "reference": results[rj]["label"], "distance": dd,
-                     "variant": int(v)}
-                    for qi, rj, dd, v in sorted(false_pairs, key=lambda p: p[2])[:10]],
+                             f"{copies[qi]['transform']}",
+                     "reference": results[rj]["label"], "distance": dd, "variant": v}
+                    for qi, rj, dd, v in sorted(on["false_pairs"], key=lambda p: p[2])[:10]],
             },
         }
-    return out
+    # Grades (triage.matching._graded): each reference is one set entry carrying all three
+    # values; a near hit is "confirmed" when another algorithm hits the same entry from the
+    # same file, "review" otherwise (no hit here stays draft: every candidate is confirmed).
+    for name in ALGORITHMS:
+        graded: dict[str, dict[str, int]] = {}
+        for mode in MODES:
+            others_pairs = set().union(*(p for k, p in hit_pairs[mode].items() if k != name))
+            mine_pairs = hit_pairs[mode][name]
+            others_own = np.zeros(len(copies), bool)
+            for k, v in hit_own[mode].items():
+                if k != name:
+                    others_own |= v
+            mine_own = hit_own[mode][name]
+            graded[mode] = {
+                "false_matches_confirmed": len(mine_pairs & others_pairs),
+                "false_matches_review": len(mine_pairs - others_pairs),
+                "found_confirmed": int((mine_own & others_own).sum()),
+                "found_review": int((mine_own & ~others_own).sum())}
+        out[name]["at_default"]["grades"] = graded
+    combined: dict[str, Any] = {}
+    for mode in MODES:
+        sets = list(hit_pairs[mode].values())
+        every: set[int] = set().union(*sets)
+        own_hits = np.sum([v.astype(np.int64) for v in hit_own[mode].values()], axis=0)
+        combined[mode] = {
+            "false_pairs_any_algorithm": len(every),
+            "false_pairs_two_or_more_algorithms": sum(
+                1 for p in every if sum(p in x for x in sets) >= 2),
+            "copies_found_any_algorithm": int((own_hits >= 1).sum()),
+            "copies_found_two_or_more_algorithms": int((own_hits >= 2).sum())}
+    return out, combined
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -557,11 +722,12 @@ def _rate(k: int, n: int) -> str:
 
 
 def markdown(figures: dict[str, Any], picks: dict[str, tuple[int, ...]]) -> str:
-    lines = ["| algorithm | threshold | false matches (dihedral on) | rate | recall (on) | "
+    lines = ["| algorithm | threshold | false matches (variants on) | rate | recall (on) | "
              "false matches (off) | rate | recall (off) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, f in figures.items():
         m, n = f["unrelated_pairs"], f["transformed_pairs"]
+        m_off = f.get("plain_unrelated_pairs", m)
         for row in f["thresholds"]:
             t = row["threshold"]
             if t not in picks[name]:
@@ -571,7 +737,7 @@ def markdown(figures: dict[str, Any], picks: dict[str, tuple[int, ...]]) -> str:
             lines.append(
                 f"| {f['label']} | {t}{mark} | {on['false_matches']:,} / {m:,} | "
                 f"{_rate(on['false_matches'], m)} | {100 * on['found'] / n:.1f}% | "
-                f"{off['false_matches']:,} / {m:,} | {_rate(off['false_matches'], m)} | "
+                f"{off['false_matches']:,} / {m_off:,} | {_rate(off['false_matches'], m_off)} | "
                 f"{100 * off['found'] / n:.1f}% |")
     lines += ["", "| transform | family | " + " | ".join(
         f"{f['label']} {f['default_threshold']} on / off" for f in figures.values()) + " |",
@@ -618,24 +784,56 @@ def main() -> None:
     ap.add_argument("--store", action="store_true",
                     help=f"write the figures to {STORED.relative_to(ROOT)}")
     ap.add_argument("--results", type=Path, help="write the figures as JSON to this file")
+    ap.add_argument("--transforms", nargs="+", metavar="NAME", choices=list(TRANSFORMS),
+                    help="measure only these transforms (quick checks; the stored figures "
+                         "come from a run of all of them). Names: "
+                         + "; ".join(TRANSFORMS).replace("%", "%%"))
+    ap.add_argument("--hashes", type=Path, metavar="FILE",
+                    help="keep the copies' hash values (never pixels) in FILE after hashing, "
+                         "or read them from it when it exists (same command and commit): "
+                         "the pair measurement can then be re-run without hashing again")
     args = ap.parse_args()
+    chosen = tuple(args.transforms or TRANSFORMS)
+    if args.store and len(chosen) != len(TRANSFORMS):
+        ap.error("--store records a run of every transform: leave out --transforms")
     t0 = time.perf_counter()
     public, dropped = distinct_public(PUBLIC_PICTURES[:args.public])
     for d in dropped:
         print(f"public picture left out: {d}")
-    tasks = [Task(i, args.seed, "generated") for i in range(args.generated)]
-    tasks += [Task(args.generated + i, args.seed, p) for i, p in enumerate(public)]
+    tasks = [Task(i, args.seed, "generated", chosen) for i in range(args.generated)]
+    tasks += [Task(args.generated + i, args.seed, p, chosen) for i, p in enumerate(public)]
     print(f"{len(public)} public + {args.generated} generated pictures, "
-          f"{len(TRANSFORMS)} transforms each, {args.jobs} processes", flush=True)
+          f"{len(chosen)} transforms each, {args.jobs} processes", flush=True)
     results: list[dict[str, Any]] = []
-    with mp.Pool(args.jobs) as pool:
-        for r in pool.imap(process, tasks, chunksize=4):
-            results.append(r)
-            if len(results) % 100 == 0:
-                print(f"  {len(results):,} / {len(tasks):,} pictures hashed "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    hashes_from: dict[str, str] | None = None
+    if args.hashes and args.hashes.exists():
+        # Only hash values, qualities and labels (never pixels); made by this same command.
+        saved = json.loads(args.hashes.read_text())
+        then = ap.parse_args(saved["argv"])
+        inputs = ("generated", "public", "seed", "transforms")
+        if any(getattr(then, k) != getattr(args, k) for k in inputs):
+            ap.error(f"{args.hashes} holds the hash values of another corpus")
+        results = saved["results"]
+        # Said in the record: the values were hashed by the code of that commit (the
+        # hashing functions must be the same as this commit's; git diff shows it).
+        hashes_from = {"file": str(args.hashes), "commit": saved["commit"],
+                       "command": "python benchmarks/bench_error_rates.py "
+                                  + shlex.join(saved["argv"])}
+        print(f"hash values read from {args.hashes} (hashed at commit {saved['commit']})")
+    else:
+        with mp.Pool(args.jobs) as pool:
+            for r in pool.imap(process, tasks, chunksize=4):
+                results.append(r)
+                if len(results) % 100 == 0:
+                    print(f"  {len(results):,} / {len(tasks):,} pictures hashed "
+                          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        if args.hashes:
+            args.hashes.write_text(json.dumps({"argv": sys.argv[1:],
+                                               "commit": _git("rev-parse", "HEAD"),
+                                               "results": results}))
     hashed = time.perf_counter() - t0
-    figures = measure(results)
+    figures, combined = measure(results)
+    copies = [c for r in results for c in r["copies"]]
     took = time.perf_counter() - t0
     kinds: dict[str, int] = {}
     for r in results:
@@ -649,23 +847,34 @@ def main() -> None:
         "tree_modified": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "versions": _versions(),
         "seconds": round(took, 1),
+        "hash_values_from": hashes_from,
         "corpus": {
             "description": (
                 f"{len(results):,} distinct benign pictures ({len(public)} public test "
                 f"pictures from ../shared/testdata/media, {args.generated:,} generated with "
                 f"seed {args.seed}: scenes, shapes, textures, gradients, mixtures), each "
-                f"in {len(TRANSFORMS)} transformed copies (JPEG); copies decoded as the "
-                "scanner does (JPEG draft to >= 360 px), references hashed at full size"),
+                f"in {len(chosen)} transformed copies (JPEG); each copy's values are those "
+                "a default scan records (JPEG draft decode to >= 360 px, the rotations/flips "
+                "and unletterboxed form as variants), draft-decoded near candidates "
+                "re-hashed from a full-size decode as the scan's confirmation pass does; "
+                "references hashed at full size"),
             "pictures": len(results), "public": len(public), "generated": args.generated,
             "seed": args.seed, "by_kind": dict(sorted(kinds.items())),
             "public_left_out": dropped,
-            "transforms": {k: v[0] for k, v in TRANSFORMS.items()},
-            "copies": sum(len(r["copies"]) for r in results),
+            "transforms": {k: v[0] for k, v in TRANSFORMS.items() if k in chosen},
+            "copies": len(copies),
             "draft_size": SCANNER.draft_size,
-            "pdq_dihedral_variant0_mismatches": sum(r["pdq_dihedral_mismatch"]
-                                                    for r in results),
+            "copies_draft_decoded": sum(c["drafted"] for c in copies),
+            "copies_unletterboxed": sum(c["letterbox"] for c in copies),
+            "copies_unletterboxed_by_transform": {
+                k: n for k in chosen
+                if (n := sum(c["letterbox"] for c in copies if c["transform"] == k))},
+            # The value of the picture as stored, --no-variants against variants on: the
+            # same function of the same decode, so always 0.
+            "no_variants_value_mismatches": sum(c["off_mismatch"] for c in copies),
         },
         "algorithms": figures,
+        "at_default_thresholds": combined,
     }
     picks = {n: tuple(sorted({*range(0, 2 * f["default_threshold"] + 1,
                                      max(1, f["default_threshold"] // 4)),
@@ -674,8 +883,15 @@ def main() -> None:
     print(f"hashed in {hashed:.0f} s, pairs measured in {took - hashed:.0f} s")
     print(markdown(figures, picks))
     for f in figures.values():
-        print(f"{f['label']} at {f['default_threshold']} (dihedral on), false matches by "
-              f"kind: {f['at_default']['false_matches_by_kind']}")
+        print(f"{f['label']} at {f['default_threshold']} (variants on), false matches by "
+              f"kind: {f['at_default']['false_matches_by_kind']}; grades "
+              f"{f['at_default']['grades']}; confirmation candidates "
+              f"{f['at_default']['confirmation_candidates']}")
+    print(f"at the default thresholds: {combined}")
+    corpus: dict[str, Any] = record["corpus"]  # type: ignore[assignment]
+    print(f"copies draft-decoded: {corpus['copies_draft_decoded']:,}; "
+          f"unletterboxed: {corpus['copies_unletterboxed_by_transform']}; "
+          f"--no-variants value mismatches: {corpus['no_variants_value_mismatches']}")
     text = json.dumps(record, indent=1, sort_keys=False) + "\n"
     if args.store:
         STORED.write_text(text)

@@ -3,9 +3,12 @@
 ``error_rates.json`` beside this module is written by ``benchmarks/bench_error_rates.py
 --store`` (never by hand): on a labelled benign corpus, per near-match algorithm and per
 threshold from 0 to twice the default, the false matches among unrelated pairs and the
-transformed copies found, with dihedral matching (the minimum distance over a picture's 8
-rotations/flips) on and off. It records the command, date, commit, library versions and a
-description of the corpus. docs/error-rates.md explains the method and its limits.
+transformed copies found, as a default scan with its confirmation pass records and matches
+them, with the scan's picture variants (the minimum distance over a picture's 8
+rotations/flips and its unletterboxed form; key ``dihedral``) and without them (``triage
+scan --no-variants``; key ``plain``). It records the command, date, commit, library
+versions and a description of the corpus. docs/error-rates.md explains the method and its
+limits.
 
 :func:`load` reads it into typed records; :func:`method_statements` and
 :func:`method_data` give what a report's method section prints for a run's thresholds
@@ -44,7 +47,7 @@ class ErrorRatesUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class Counts:
-    """Figures at one threshold with dihedral matching on or off."""
+    """Figures at one threshold with the scan's variants on or off."""
 
     false_matches: int
     unrelated_pairs: int
@@ -68,15 +71,16 @@ class Figure:
     label: str
     threshold: int
     default: bool  # the algorithm's default threshold
-    dihedral: Counts  # minimum distance over the copy's 8 rotations/flips
-    plain: Counts  # the copy as decoded
+    dihedral: Counts  # minimum over the copy's variants (8 rotations/flips, unletterboxed)
+    plain: Counts  # the copy as decoded (--no-variants)
 
     def sentence(self) -> str:
         on, off = self.dihedral, self.plain
         which = " (the default)" if self.default else ""
         return (f"At {self.label} {self.threshold}{which}: {on.false_matches:,} false matches "
-                f"in {on.unrelated_pairs:,} unrelated pairs (rate {_rate(on)}) with the 8 "
-                f"rotations/flips of each picture matched, {off.false_matches:,} "
+                f"in {on.unrelated_pairs:,} unrelated pairs (rate {_rate(on)}) with the "
+                f"scan's variants of each picture matched (its 8 rotations/flips, and its "
+                f"unletterboxed form when it has dark borders), {off.false_matches:,} "
                 f"(rate {_rate(off)}) without; recall on transformed copies "
                 f"{100 * on.recall:.1f}% with, {100 * off.recall:.1f}% without "
                 f"({on.transformed_pairs:,} copies).")
@@ -166,6 +170,10 @@ def parse(record: Any) -> ErrorRates:
         if not isinstance(a, dict) or not isinstance(a.get("thresholds"), list):
             raise ErrorRatesUnavailable(f"{where}: no thresholds")
         m, n = _int(a, "unrelated_pairs", where), _int(a, "transformed_pairs", where)
+        # Without variants a copy may have fewer values past the quality gate (its
+        # unletterboxed form's quality can pass where the picture as stored does not).
+        m_plain = _int(a, "plain_unrelated_pairs", where) if "plain_unrelated_pairs" in a \
+            else m
         default = _int(a, "default_threshold", where)
         figures: dict[int, Figure] = {}
         for row in a["thresholds"]:
@@ -176,7 +184,8 @@ def parse(record: Any) -> ErrorRates:
                 c = row.get(mode)
                 if not isinstance(c, dict):
                     raise ErrorRatesUnavailable(f"{here}: no {mode} figures")
-                modes[mode] = Counts(_int(c, "false_matches", here), m,
+                modes[mode] = Counts(_int(c, "false_matches", here),
+                                     m if mode == "dihedral" else m_plain,
                                      _int(c, "found", here), n)
             figures[t] = Figure(name, str(a.get("label", name)), t, t == default,
                                 modes["dihedral"], modes["plain"])

@@ -124,6 +124,31 @@ def test_the_typed_api_reads_the_same_figures(record: dict[str, Any]) -> None:
     assert rates.figure("pdq", 2 * 31 + 1) is None
     assert rates.figure("nosuch", 1) is None
     assert rates.pictures == record["corpus"]["pictures"]
+    # Without variants the pairs compared are the plain ones (fewer PDQ copies pass the
+    # quality gate without the unletterboxed form).
+    assert f.plain.unrelated_pairs == a["plain_unrelated_pairs"]
+    assert f.plain.false_match_rate == row["plain"]["false_matches"] / a["plain_unrelated_pairs"]
+
+
+def test_plain_pairs_default_to_the_variants_pairs(record: dict[str, Any]) -> None:
+    old = json.loads(json.dumps(record))
+    for a in old["algorithms"].values():
+        a.pop("plain_unrelated_pairs", None)
+    f = parse(old).figure("pdq", 31)
+    assert f is not None
+    assert f.plain.unrelated_pairs == f.dihedral.unrelated_pairs == \
+        record["algorithms"]["pdq"]["unrelated_pairs"]
+
+
+def test_the_stored_run_modelled_the_scan(record: dict[str, Any]) -> None:
+    corpus = record["corpus"]
+    # Letterboxed and pillarboxed copies are found through the unletterboxed variant.
+    by = corpus["copies_unletterboxed_by_transform"]
+    assert by["letterbox 20%+20%"] > 0.9 * corpus["pictures"]
+    assert by["pillarbox 20%+20%"] > 0.9 * corpus["pictures"]
+    assert corpus["no_variants_value_mismatches"] == 0
+    assert corpus["copies_draft_decoded"] > 0
+    assert not record["tree_modified"]
 
 
 def test_statements_for_the_defaults_and_for_a_run(record: dict[str, Any]) -> None:
