@@ -550,19 +550,34 @@ def score(members: Sequence[Member], joined_by: Mapping[str, int],
     return reasons
 
 
-def _devices(case: Case, members: Iterable[Member]) -> dict[int, tuple[str, str]]:
-    """Members whose camera make (and model, when given) is the seized device's, as the
-    scan of their evidence recorded it (``scan --device-make/--device-model``)."""
-    from .runs import scan_options
-
+def device_given(case: Case) -> dict[int, tuple[str, str]]:
+    """Per evidence: the seized device's make and model (case-folded) given on the latest
+    scan of it that gave one (``scan --device-make/--device-model``, in its run row)."""
     given: dict[int, tuple[str, str]] = {}
     for ev, *_ in case.evidence_list():
-        opts = scan_options(case, ev) or {}
-        dev = opts.get("device") or {}
-        make = str(dev.get("make") or "").strip().casefold()
-        model = str(dev.get("model") or "").strip().casefold()
-        if make or model:
-            given[ev] = (make, model)
+        for (text,) in case.conn.execute(
+                "SELECT options FROM runs WHERE command = 'scan' AND id IN (SELECT run_id "
+                "FROM files WHERE evidence_id = ? UNION SELECT added_run_id FROM evidence "
+                "WHERE id = ?) ORDER BY id DESC", (ev, ev)):
+            try:
+                opts = json.loads(text or "{}")
+            except ValueError:
+                continue
+            dev = opts.get("device") if isinstance(opts, dict) else None
+            if not isinstance(dev, dict):
+                continue
+            make = str(dev.get("make") or "").strip().casefold()
+            model = str(dev.get("model") or "").strip().casefold()
+            if make or model:
+                given[ev] = (make, model)
+                break
+    return given
+
+
+def _devices(case: Case, members: Iterable[Member]) -> dict[int, tuple[str, str]]:
+    """Members whose camera make (and model, when given) is the seized device's, as a scan
+    of their evidence recorded it (:func:`device_given`)."""
+    given = device_given(case)
     out: dict[int, tuple[str, str]] = {}
     for m in members:
         want = given.get(m.evidence_id or -1)
