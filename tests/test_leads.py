@@ -318,3 +318,26 @@ def test_exif_bytes_roundtrip() -> None:
     with Image.open(io.BytesIO(buf.getvalue())) as im:
         exif = im.getexif()
         assert exif[0x010F] == "M" and exif.get_ifd(0x8769)[0xA431] == "S1"
+
+
+def test_pdf_leads_section_layout(generated: dict[str, Any]) -> None:
+    """The PDF's Leads section read back by poppler and pdfplumber: the title, every lead's
+    id and reasons, no cell too narrow, no raw JSON, capture times never broken."""
+    from tests.reports.test_layout import MIN_CELL_CHARS, RAW_JSON, _cells, _pdftotext
+
+    pdf = generated["root"] / "report.pdf"
+    r = run_triage("report", str(generated["case"]), "--format", "pdf", "--out", str(pdf))
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = _pdftotext(pdf)
+    assert "Leads: series clusters of unknown media, ranked" in text
+    flat = " ".join(text.split())
+    for lead in generated["leads"]["leads"]:
+        assert lead["cluster_id"] in flat
+    assert "share the camera body serial of 1 known file" in flat
+    assert not RAW_JSON.search(text)
+    for serial in ("SA-0001", "SB 0002", "sc-0003"):
+        assert serial not in flat
+    narrow = [(p, round(w, 1), t) for p, _land, w, t in _cells(pdf) if w < MIN_CELL_CHARS]
+    assert narrow == []
+    words = set(_pdftotext(pdf, "-layout").split())
+    assert {"2025:03:02", "14:30:00"} <= words

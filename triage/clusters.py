@@ -247,9 +247,8 @@ class LeadsSummary:
 
 # -- loading ---------------------------------------------------------------------------
 def _load_members(case: Case) -> dict[int, Member]:
-    from .matching import near_queries
-
-    fids: set[int] = {q.file_id for q in near_queries(case)}
+    fids: set[int] = {int(r[0]) for r in case.conn.execute(
+        "SELECT DISTINCT file_id FROM hashes WHERE algorithm IN ('pdq', 'phash', 'dhash')")}
     fids.update(int(r[0]) for r in case.conn.execute(
         "SELECT DISTINCT file_id FROM video_frames"))
     meta: dict[int, tuple[Any, ...]] = {}
@@ -302,60 +301,94 @@ def _load_hits(case: Case, members: Mapping[int, Member], match_run: int | None)
         members[fid].nsrl_only = True
 
 
-def _values(case: Case, members: Mapping[int, Member], limits: Mapping[str, int]
-            ) -> dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]]:
-    """Per algorithm: (indexed values: the picture as stored and video frames; query
-    values: those and every variant), as (node, hex)."""
-    from .matching import MIN_QUALITY, ORIGINAL, near_queries
+@dataclass
+class Values:
+    """One algorithm's values as 64-bit words: ``index`` (the picture as stored, video
+    frames) and ``query`` (those and every variant), each with its member node."""
 
-    out: dict[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]] = {
-        a: ([], []) for a in ("pdq", "phash", "dhash")}
-    for q in near_queries(case):
-        if q.algorithm not in out:
-            continue
-        gate = limits.get(q.algorithm + MIN_QUALITY)
-        if gate is not None and (q.quality is None or q.quality < gate):
-            continue
-        node = members[q.file_id].node
-        index, queries = out[q.algorithm]
-        if q.variant == ORIGINAL:
-            index.append((node, q.value))
-        queries.append((node, q.value))
-    gate = limits.get("vpdq_min_quality", 0)
-    for fid, value in case.conn.execute(
-            "SELECT file_id, pdq FROM video_frames WHERE quality >= ? ORDER BY file_id, seq",
-            (gate,)):
-        m = members.get(int(fid))
-        if m is not None:
-            out["pdq"][0].append((m.node, value))
-            out["pdq"][1].append((m.node, value))
-    return out
+    bits: int
+    index: npt.NDArray[np.uint64]
+    index_nodes: npt.NDArray[np.int64]
+    query: npt.NDArray[np.uint64]
+    query_nodes: npt.NDArray[np.int64]
 
 
-def _arrays(values: Sequence[tuple[int, str]], bits: int
-            ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+#: Rows converted to words at a time (memory stays at the arrays, not Python tuples).
+_CHUNK = 100_000
+
+
+def _words(rows: Iterable[tuple[Any, ...]], members: Mapping[int, Member], bits: int,
+           gate: int | None) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """``(file id, hex, quality)`` rows of members, of at least ``gate``, as words and
+    nodes, converted :data:`_CHUNK` rows at a time."""
     import numpy as np
 
-    from hashsets.matching import hex_to_words
+    from hashsets.matching import hex_to_words, n_words
 
-    return (hex_to_words([v for _, v in values], bits),
-            np.array([n for n, _ in values], dtype=np.int64))
+    words: list[npt.NDArray[np.uint64]] = [np.zeros((0, n_words(bits)), dtype=np.uint64)]
+    nodes: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)]
+    values: list[str] = []
+    chunk: list[int] = []
+    for fid, value, quality in itertools.chain(rows, [(None, None, None)]):
+        if fid is not None:
+            m = members.get(int(fid))
+            if m is None or (gate is not None and (quality is None or quality < gate)):
+                continue
+            values.append(value)
+            chunk.append(m.node)
+        if values and (fid is None or len(values) >= _CHUNK):
+            words.append(hex_to_words(values, bits))
+            nodes.append(np.array(chunk, dtype=np.int64))
+            values, chunk = [], []
+    return np.concatenate(words), np.concatenate(nodes)
 
 
-def join_edges(values: Mapping[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]],
-               limits: Mapping[str, int]) -> dict[str, npt.NDArray[np.int64]]:
-    """The near edges by join rule (see the module doc)."""
+def _values(case: Case, members: Mapping[int, Member], limits: Mapping[str, int]
+            ) -> dict[str, Values]:
+    """Per algorithm (PDQ, pHash, dHash): the values that join (see the module doc): the
+    values of ``hashes`` (the picture as stored) and ``hash_variants`` (not the ``draft``
+    values a confirmation replaced, nor variants of a file without the original, as
+    :func:`triage.matching.near_queries`), each of at least the algorithm's quality gate;
+    for PDQ also video frames of at least vPDQ's gate."""
     import numpy as np
 
     from hashsets.algorithms import get
 
+    from .case import DRAFT_VARIANT
+    from .matching import MIN_QUALITY
+
+    out: dict[str, Values] = {}
+    for alg in ("pdq", "phash", "dhash"):
+        bits = get(alg).bits
+        gate = limits.get(alg + MIN_QUALITY)
+        iw, inodes = _words(case.conn.execute(
+            "SELECT file_id, value, quality FROM hashes WHERE algorithm = ? ORDER BY file_id",
+            (alg,)), members, bits, gate)
+        vw, vnodes = _words(case.conn.execute(
+            "SELECT v.file_id, v.value, v.quality FROM hash_variants v WHERE v.algorithm = ? "
+            "AND v.variant != ? AND EXISTS (SELECT 1 FROM hashes h WHERE h.file_id = "
+            "v.file_id AND h.algorithm = v.algorithm) ORDER BY v.file_id, v.variant",
+            (alg, DRAFT_VARIANT)), members, bits, gate)
+        if alg == "pdq":
+            fw, fnodes = _words(case.conn.execute(
+                "SELECT file_id, pdq, quality FROM video_frames ORDER BY file_id, seq"),
+                members, bits, limits.get("vpdq_min_quality", 0))
+            iw, inodes = np.concatenate([iw, fw]), np.concatenate([inodes, fnodes])
+        out[alg] = Values(bits, iw, inodes, np.concatenate([iw, vw]),
+                          np.concatenate([inodes, vnodes]))
+    return out
+
+
+def join_edges(values: Mapping[str, Values], limits: Mapping[str, int]
+               ) -> dict[str, npt.NDArray[np.int64]]:
+    """The near edges by join rule (see the module doc)."""
+    import numpy as np
+
     pairs: dict[str, npt.NDArray[np.int64]] = {}
     for alg in ("pdq", "phash", "dhash"):
-        index, queries = values.get(alg, ([], []))
-        a = get(alg)
-        iw, inodes = _arrays(index, a.bits)
-        qw, qnodes = _arrays(queries, a.bits)
-        pairs[alg] = near_pairs(iw, inodes, qw, qnodes, a.bits, limits[alg])
+        v = values[alg]
+        pairs[alg] = near_pairs(v.index, v.index_nodes, v.query, v.query_nodes, v.bits,
+                                limits[alg])
     ph, dh = pairs["phash"], pairs["dhash"]
     if len(ph) and len(dh):
         both = np.array(sorted({(int(x), int(y)) for x, y in ph.tolist()}
@@ -390,8 +423,8 @@ def cluster_id(shas: Iterable[str]) -> str:
 
 
 def near_known(case: Case, store_path: Path, members: Mapping[int, Member],
-               values: Mapping[str, tuple[list[tuple[int, str]], list[tuple[int, str]]]],
-               limits: Mapping[str, int], notes: list[str]) -> dict[int, NearKnown]:
+               values: Mapping[str, Values], limits: Mapping[str, int],
+               notes: list[str]) -> dict[int, NearKnown]:
     """Per node: the closest known entry beyond the match threshold and within
     :data:`NEAR_FACTOR` times it. PDQ alone; pHash only with dHash on the same set entry,
     both within the wider radius and not both within the thresholds (see docs/leads.md).
@@ -426,8 +459,7 @@ def near_known(case: Case, store_path: Path, members: Mapping[int, Member],
             a = get(alg)
             kp = load_perceptual(store, alg, sets, [])
             kps[alg] = kp
-            _, queries = values.get(alg, ([], []))
-            qw, qnodes = _arrays(queries, a.bits)
+            qw, qnodes = values[alg].query, values[alg].query_nodes
             t = limits[alg]
             wide = min(a.bits, int(t * NEAR_FACTOR))
             best: dict[tuple[int, int, int], int] = {}
