@@ -341,3 +341,21 @@ def test_pdf_leads_section_layout(generated: dict[str, Any]) -> None:
     assert narrow == []
     words = set(_pdftotext(pdf, "-layout").split())
     assert {"2025:03:02", "14:30:00"} <= words
+
+
+def test_without_store_the_near_signal_is_missing_and_said(generated: dict[str, Any]) -> None:
+    r = run_triage("leads", str(generated["case"]), "--store",
+                   str(generated["root"] / "no-such-store.sqlite"), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any("near a known series' was not searched" in n for n in doc["summary"]["notes"])
+    signals = {s["signal"] for x in doc["leads"] for s in x["reasons"]}
+    assert "near_known" not in signals and "serial_of_known" in signals
+
+
+def test_terminal_reasons_are_escaped() -> None:
+    from triage.cli_leads import _reasons
+
+    text = _reasons((("review_hit", 35, "1 member with near hits to series \x1b[31mX\u202e"),))
+    assert "\x1b" not in text.plain and "\u202e" not in text.plain
+    assert "\\x1b[31mX\\u202e" in text.plain
