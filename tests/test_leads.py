@@ -359,3 +359,42 @@ def test_terminal_reasons_are_escaped() -> None:
     text = _reasons((("review_hit", 35, "1 member with near hits to series \x1b[31mX\u202e"),))
     assert "\x1b" not in text.plain and "\u202e" not in text.plain
     assert "\\x1b[31mX\\u202e" in text.plain
+
+
+def test_video_frames_and_rotated_copies_join(tmp_path: Path) -> None:
+    """A picture made from a frame of a video joins the video (its frames' PDQ); a copy
+    turned 90 degrees joins its original (through the variants); unrelated pictures stay
+    alone."""
+    import av
+
+    from tests.support import TESTDATA
+
+    clip = TESTDATA / "video" / "vpdq" / "chair-orig-22-sd-bar.mp4"
+    if not clip.exists():
+        pytest.skip("shared test video missing")
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    with av.open(str(clip)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i == 300:
+                frame.to_image().save(ev / "still.png")
+                break
+    shutil.copyfile(clip, ev / "clip.mp4")
+    picture(5).save(ev / "a.png")
+    picture(5).transpose(Image.Transpose.ROTATE_270).save(ev / "a_turned.png")
+    picture(6).save(ev / "b.png")
+    case = tmp_path / "case"
+    r = run_triage("scan", str(ev), "--case", str(case), "--no-match", "-q", "--json")
+    assert r.returncode == 0, r.stderr
+    r = run_triage("leads", str(case), "--store", str(tmp_path / "none.sqlite"), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert any("no match run" in n for n in doc["summary"]["notes"])
+    groups = sorted(sorted(m) for m in _members(case, doc["summary"]["run"]).values())
+    assert groups == [["a.png", "a_turned.png"], ["b.png"], ["clip.mp4", "still.png"]]
+    joined = [json.loads(r["joined_by"]) for r in rows(
+        case, "SELECT joined_by FROM clusters WHERE run_id = ? AND size = 2",
+        (doc["summary"]["run"],))]
+    assert len(joined) == 2 and all(j.get("pdq", 0) >= 1 for j in joined)
+    # Two-file clusters without other signals are leads by size only (+1).
+    assert [x["score"] for x in doc["leads"]] == [1, 1]
