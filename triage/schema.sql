@@ -331,7 +331,7 @@ CREATE TABLE IF NOT EXISTS clusters (
     last_capture    TEXT,
     cameras         TEXT NOT NULL,        -- JSON [[make, model, serial], ...] of members
     joined_by       TEXT NOT NULL,        -- JSON {"pdq": edges, "phash+dhash": .., "serial": ..}
-    score           INTEGER NOT NULL,     -- sum of the signals' points (0: no signal)
+    score           INTEGER NOT NULL,     -- sum of the signals' points (0: not a lead)
     lead_rank       INTEGER,              -- 1, 2, ... in the leads queue; NULL: not a lead
     reasons         TEXT NOT NULL,        -- JSON [[signal, points, one-line reason], ...]
     PRIMARY KEY (run_id, cluster_id)
