@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from triage.clusters import components, near_pairs  # noqa: E402
+from triage.clusters import components, near_pairs
 
 PDQ_BITS = 256
 PDQ_THRESHOLD = 31
