@@ -11,6 +11,7 @@ two runs give the same ids and order.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -107,8 +108,6 @@ def build_evidence(root: Path) -> dict[str, Any]:
     for i in range(3):  # unrelated pictures, no metadata: singletons, no lead
         picture(900 + i).save(other / f"pic{i}.png")
     # Known set 1: one picture of series B by SHA-256 (an exact hit).
-    import hashlib
-
     sets = root / "sets"
     sets.mkdir()
     b_known = hashlib.sha256(files["B"][0].read_bytes()).hexdigest()
@@ -205,6 +204,16 @@ def test_expected_clusters(generated: dict[str, Any]) -> None:
               "AND h.algorithm = 'sha256' WHERE m.run_id = ? AND m.cluster_id = ?",
         (run, b["cluster_id"]))]
     assert b["cluster_id"] == cluster_id(shas)
+    # ... checked independently: coreutils' sha256sum of the member files, then the rule.
+    paths = [generated["evidence"] / r["display_path"] for r in rows(
+        case, "SELECT f.display_path FROM cluster_members m JOIN files f ON f.id = m.file_id "
+              "WHERE m.run_id = ? AND m.cluster_id = ?", (run, b["cluster_id"]))]
+    out = subprocess.run(["sha256sum", *map(str, paths)], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    independent = sorted(line.split()[0] for line in out.splitlines())
+    assert sorted(shas) == independent
+    text = "".join(v + "\n" for v in independent).encode("ascii")
+    assert b["cluster_id"] == "c" + hashlib.sha256(text).hexdigest()[:16]
 
 
 def test_leads_order_and_reasons(generated: dict[str, Any]) -> None:
