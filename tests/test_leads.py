@@ -407,3 +407,10 @@ def test_video_frames_and_rotated_copies_join(tmp_path: Path) -> None:
     assert len(joined) == 2 and all(j.get("pdq", 0) >= 1 for j in joined)
     # Two-file clusters without other signals are leads by size only (+1).
     assert [x["score"] for x in doc["leads"]] == [1, 1]
+    # Without the variants the turned copy is alone (its own PDQ is far from the original).
+    r = run_triage("leads", str(case), "--store", str(tmp_path / "none.sqlite"), "--json",
+                   "--no-variants")
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)["summary"]["run"]
+    groups = sorted(sorted(m) for m in _members(case, run).values())
+    assert groups == [["a.png"], ["a_turned.png"], ["b.png"], ["clip.mp4", "still.png"]]

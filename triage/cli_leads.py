@@ -47,6 +47,10 @@ def leads_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=0,
                                        help="Leads shown (0: all; every lead is recorded "
                                             "in the case).")] = DEFAULT_LIMIT,
+    variants: Annotated[bool, typer.Option(
+        help="Also search every picture's rotations, mirror images and unletterboxed form "
+             "(rotated copies join their originals); --no-variants searches up to 9 times "
+             "fewer values on very large cases.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of "
                                            "tables.")] = False,
 ) -> None:
@@ -57,7 +61,7 @@ def leads_command(
     from .clusters import leads
 
     with exit_codes():
-        summary, found = leads(case_dir, store=store, argv=sys.argv[1:])
+        summary, found = leads(case_dir, store=store, variants=variants, argv=sys.argv[1:])
     queue = [x for x in found if x.rank is not None]
     shown = queue if limit == 0 else queue[:limit]
     if json_out:
