@@ -10,6 +10,11 @@ Checks that every planted group is one cluster and that no cluster mixes two gro
 
     PYTHONPATH=$PWD python benchmarks/bench_clusters.py [--n 1000000] [--groups 50000]
 
+``--case-files N`` also times the whole ``triage leads`` run (reading the case, the three
+searches, union-find, scoring, recording the rows, the run's data digest) on the synthetic
+case of ``benchmarks/bench_export.py`` with N files (half of them pictures with pHash, dHash
+and PDQ, no variants; 1% with hits), built in a temporary folder.
+
 Prints one JSON line: the times (index and search, union-find, total), the CPU seconds of
 the search (all threads: on a shared machine the wall time depends on the other load; the
 CPU time divided by the cores is what an idle machine would take) and the counts.
@@ -65,7 +70,11 @@ def main() -> None:
     ap.add_argument("--group-size", type=int, default=5)
     ap.add_argument("--max-flip", type=int, default=PDQ_THRESHOLD // 2)
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--case-files", type=int, default=0)
     args = ap.parse_args()
+    if args.case_files:
+        end_to_end(args.case_files)
+        return
     t0 = time.perf_counter()
     words, group = synthetic(args.n, args.groups, args.group_size, args.max_flip, args.seed)
     t1 = time.perf_counter()
@@ -99,6 +108,27 @@ def main() -> None:
         "groups_split": split, "clusters_mixing_groups": mixed}))
     if split or mixed:
         raise SystemExit("planted groups not recovered exactly")
+
+
+def end_to_end(n: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.bench_export import build_case
+    from triage.clusters import leads
+
+    with tempfile.TemporaryDirectory(prefix="bench-clusters-") as tmp:
+        case = Path(tmp) / "case"
+        built = build_case(case, n)
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        summary, _ = leads(case, store=Path(tmp) / "no-store.sqlite")
+        print(json.dumps({
+            "case_files": n, "build": built, "leads_s": round(time.perf_counter() - t0, 2),
+            "leads_cpu_s": round(time.process_time() - c0, 2),
+            "load_average": os.getloadavg()[0], "media": summary.media,
+            "clusters": summary.clusters, "leads": summary.leads,
+            "joined_by": summary.joined_by}))
 
 
 if __name__ == "__main__":
