@@ -414,3 +414,44 @@ def test_video_frames_and_rotated_copies_join(tmp_path: Path) -> None:
     run = json.loads(r.stdout)["summary"]["run"]
     groups = sorted(sorted(m) for m in _members(case, run).values())
     assert groups == [["a.png"], ["a_turned.png"], ["b.png"], ["clip.mp4", "still.png"]]
+
+
+def test_score_signals_one_by_one() -> None:
+    """Every signal of docs/leads.md, from made-up members (no case needed)."""
+    from triage.clusters import (
+        MEMBER_KNOWN,
+        MEMBER_REVIEW,
+        POINTS,
+        Member,
+        NearKnown,
+        score,
+    )
+
+    def member(i: int, path: str, status: int = 0, serial: str | None = None,
+               when: str | None = None) -> Member:
+        m = Member(i, i, display_path=path, make="Cam" if serial else None, serial=serial,
+                   captured=when, status=status)
+        if status == MEMBER_REVIEW:
+            m.review_series.add("S1")
+        return m
+
+    ms = [member(1, "a/x.jpg", MEMBER_KNOWN, serial="9", when="2025:01:01 10:00:00"),
+          member(2, "a/y.jpg", serial="9", when="2025:01:01 10:09:59"),
+          member(3, "hits/z.jpg", MEMBER_REVIEW)]
+    near = {2: NearKnown("pdq", 40, 31, "set1", "S2")}
+    got = {s: (p, r) for s, p, r in score(ms, {"serial": 1, "pdq": 1}, near, {2: ("", "")},
+                                          {"hits": 3})}
+    assert set(got) == {"serial_of_known", "near_known", "review_hit", "device",
+                        "consecutive", "dense_folder", "size"}
+    assert all(got[s][0] == POINTS[s] for s in got if s != "size")
+    assert got["size"][0] == 2
+    assert "series S1" in got["review_hit"][1] and "series S2 of set set1" in got["near_known"][1]
+    assert "closest PDQ distance 40 (threshold 31, searched to 46)" in got["near_known"][1]
+    # Joined by hashes only (no shared camera): the weak signal; 10 min + 1 s: not consecutive.
+    ms2 = [member(1, "b/x.jpg", MEMBER_KNOWN, when="2025:01:01 10:00:00"),
+           member(2, "b/y.jpg", when="2025:01:01 10:10:01")]
+    got2 = {s for s, _, _ in score(ms2, {"pdq": 1}, {}, {}, {})}
+    assert got2 == {"near_known_file", "size"}
+    assert [r[0] for r in score([member(1, "DCIM/100APPLE/a.jpg")], {}, {}, {}, {})] == \
+        ["camera_folder"]
+    assert score([member(1, "x.jpg")], {}, {}, {}, {}) == []
