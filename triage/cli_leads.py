@@ -16,7 +16,6 @@ from rich.text import Text
 
 from .cli_errors import (
     EXIT_CASE,
-    EXIT_HASH_SETS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -28,8 +27,7 @@ from .cli_errors import (
 from .textsafe import for_terminal, terminal_line
 
 LEADS_EXITS = exit_codes_help(
-    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_HASH_SETS, EXIT_VERIFICATION,
-    EXIT_INTERRUPTED,
+    EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_VERIFICATION, EXIT_INTERRUPTED,
     c7="the case's data rows were changed outside triage (nothing written)")
 #: Leads shown unless --limit says otherwise (all are recorded in the case).
 DEFAULT_LIMIT = 20

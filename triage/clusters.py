@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import re
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -500,6 +501,10 @@ def near_known(case: Case, store_path: Path, members: Mapping[int, Member],
             got = meta.get((si, ref))
             series = got[2] if got else None
             out[node] = NearKnown(alg, d, limits[alg], sets[si].name, series)
+    except (sqlite3.Error, HashSetFileError) as e:
+        notes.append(f"the hash-set store could not be read ({type(e).__name__}): the "
+                     "signal 'near a known series' was not searched")
+        return {}
     finally:
         store.close()
     return out
