@@ -67,8 +67,8 @@ def test_every_command_is_listed() -> None:
     assert r.exit_code == 0
     listed = [line.split()[0] for line in r.output.split("Commands:")[1].splitlines()
               if line.strip()]
-    assert listed == ["scan", "demo", "match", "verify-image", "report", "verify", "selftest",
-                      "hashset", "key"]
+    assert listed == ["scan", "demo", "match", "leads", "verify-image", "report", "verify",
+                      "selftest", "hashset", "key"]
     r = CliRunner().invoke(app, ["hashset", "list", "--store", "/nonexistent/x.sqlite",
                                  "--json"])
     assert r.exit_code == 0, r.output

@@ -234,6 +234,15 @@ def _v10_metadata(c: sqlite3.Connection) -> None:
         c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
 
 
+def _v11_clusters(c: sqlite3.Connection) -> None:
+    # Issue 16 items 3 and 4: series clusters and the leads queue, in tables of their own
+    # (schema.sql holds their definitions). Older cases have none ('triage leads' makes them).
+    sql = resources.files("triage").joinpath("schema.sql").read_text(encoding="utf-8")
+    for name in ("clusters", "cluster_members"):
+        start = sql.index(f"CREATE TABLE IF NOT EXISTS {name} (")
+        c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -259,6 +268,8 @@ CASE_SCHEMA = SchemaLine(
                   _v9_match_entry),
         Migration(10, "picture and video metadata: typed fields and tags (issue 16)",
                   _v10_metadata),
+        Migration(11, "series clusters and the ranked leads queue (issue 16)",
+                  _v11_clusters),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)

@@ -113,7 +113,7 @@ VERIFY_IMAGE_EXITS = exit_codes_help(
 
 class _LazyCommands(TyperGroup):
     """The root command group: ``scan`` and ``demo`` are defined here; the other commands
-    (hash sets, match, report, verify, verify-image, key, selftest) are added from their
+    (hash sets, match, leads, report, verify, verify-image, key, selftest) are added from their
     modules when the command line names one of them or help lists them (:func:`_register`),
     so that ``triage scan`` and ``triage --version`` do not import the hash-set store, the
     report model or their libraries (numpy, sqlite-utils, fpdf: start-up time, issue 13)."""
@@ -286,6 +286,13 @@ def scan(
     dhash: DhashOpt = None,
     pdq: PdqOpt = None,
     pdq_min_quality: PdqQualityOpt = None,
+    device_make: Annotated[str | None, typer.Option(
+        "--device-make", help="Make of the seized device this evidence comes from (as a "
+        "camera writes it in EXIF, e.g. Apple); recorded with the run: 'triage leads' "
+        "ranks pictures made by such a camera higher.")] = None,
+    device_model: Annotated[str | None, typer.Option(
+        "--device-model", help="Model of the seized device (e.g. iPhone 12); see "
+        "--device-make.")] = None,
     retry_quarantined: Annotated[bool, typer.Option(
         "--retry-quarantined", help="Try the evidence's quarantined files again (new "
         "attempts; recorded in the audit trail).")] = False,
@@ -328,7 +335,8 @@ def scan(
         thresholds=thresholds_from(threshold, min_quality, phash, dhash, pdq, pdq_min_quality),
         case_number=case_number,
         examiner=examiner, agency=agency, notes=notes, retry_quarantined=retry_quarantined,
-        update_case=update_case, verify_image=verify_image, carve=carve)
+        update_case=update_case, verify_image=verify_image, carve=carve,
+        device_make=device_make, device_model=device_model)
     if jobs:
         opts.jobs = jobs
     progress = RichProgress(enabled=None if not quiet else False)
@@ -400,11 +408,13 @@ def _register(target: typer.Typer) -> None:
     from .cli_hashset import app as hashset_app
     from .cli_hashset import match_command
     from .cli_image import verify_image_command
+    from .cli_leads import LEADS_EXITS, leads_command
     from .cli_report import key_app, report_command, verify_command
     from .cli_selftest import SELFTEST_EXITS, selftest_command
 
     target.add_typer(hashset_app, name="hashset")
     target.command("match", epilog=MATCH_EXITS)(match_command)
+    target.command("leads", epilog=LEADS_EXITS)(leads_command)
     target.command("verify-image", epilog=VERIFY_IMAGE_EXITS)(verify_image_command)
     target.command("report", epilog=REPORT_EXITS)(report_command)
     target.command("verify", epilog=VERIFY_EXITS)(verify_command)

@@ -6,14 +6,15 @@ Definition (version :data:`DIGEST_VERSION`; docs/reports.md "Data digests" says 
 * Tables covered (:data:`TABLES`): ``case``, ``runs``, ``evidence``, ``files``, ``hashes``,
   ``images``, ``videos``, ``video_frames``, ``hash_variants`` (issue 14), ``errors``,
   ``hash_sets_used``, ``matches``, ``video_matches``, ``carved``, ``fragments``,
-  ``media_metadata``, ``metadata_tags`` (issue 16): every table an export or a match
-  reads.
+  ``media_metadata``, ``metadata_tags`` (issue 16), ``clusters``, ``cluster_members``
+  (issue 16, written by ``triage leads``): every table an export or a match reads.
   Not covered: ``meta`` (schema version and creator; changed only by an audited migration)
   and ``audit`` itself (covered by its own chain).
 * Each table's rows are split into **partitions by run**: the run column of the row
   (``files.run_id``: the run that last wrote the entry's result; ``errors.run_id``,
   ``matches.run_id``, ``video_matches.run_id``, ``hash_sets_used.run_id``,
-  ``evidence.added_run_id``, ``runs.id``); a ``hashes``, ``images``, ``videos``,
+  ``evidence.added_run_id``, ``runs.id``, ``clusters.run_id``, ``cluster_members.run_id``);
+  a ``hashes``, ``images``, ``videos``,
   ``video_frames``, ``carved``, ``fragments``, ``hash_variants``, ``media_metadata`` or
   ``metadata_tags`` row belongs to the
   partition of its file. A NULL run (and the one-row ``case`` table) is the partition
@@ -101,12 +102,16 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("media_metadata", _FILE_RUN, "t.file_id", "metadata of entries of run"),
     TableSpec("metadata_tags", _FILE_RUN, "t.file_id, t.seq",
               "metadata tags of entries of run"),
+    TableSpec("clusters", "t.run_id", "t.run_id, t.cluster_id", "clusters of leads run"),
+    TableSpec("cluster_members", "t.run_id", "t.run_id, t.file_id",
+              "cluster members of leads run"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 #: Tables whose rows of a run are written by that run alone (``matches`` and
 #: ``hash_sets_used`` in one transaction of the match; ``runs`` by its start and end): a run
 #: that died cannot have changed the rows of another run there.
-PER_RUN_TABLES = frozenset({"runs", "matches", "hash_sets_used", "video_matches"})
+PER_RUN_TABLES = frozenset({"runs", "matches", "hash_sets_used", "video_matches", "clusters",
+                            "cluster_members"})
 #: Tables only ever changed together with a digest of them (``set_case_info``).
 ALWAYS_RECORDED = frozenset({"case"})
 
@@ -536,7 +541,8 @@ def compare(conn: sqlite3.Connection, current: Tables | None = None) -> DataChec
         if st == "running" and run in runs.ended:
             problems.append(f"run {run} is 'running' in the runs table but the audit trail "
                             "recorded its end")
-    writers_of_all = any(runs.started.get(r) != "match" for r in dead)
+    # A dead match or leads run wrote only its own partitions of PER_RUN_TABLES.
+    writers_of_all = any(runs.started.get(r) not in ("match", "leads") for r in dead)
     differences: list[Difference] = []
     unverifiable: list[Difference] = []
     uncovered: list[str] = []

@@ -114,6 +114,10 @@ class ScanOptions:
     verify_image: bool = False
     #: Disk images: carve unallocated space, slack and unpartitioned space (issue 17).
     carve: bool = True
+    #: The seized device's make and model (``--device-make``, ``--device-model``; issue 16:
+    #: ``triage leads`` ranks media made by such a camera higher).
+    device_make: str | None = None
+    device_model: str | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
@@ -123,6 +127,8 @@ class ScanOptions:
              "retry_quarantined": self.retry_quarantined,
              "update_case": self.update_case, "verify_image": self.verify_image,
              "carve": self.carve}
+        if self.device_make or self.device_model:
+            d["device"] = {"make": self.device_make, "model": self.device_model}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d

@@ -316,6 +316,35 @@ CREATE TABLE IF NOT EXISTS metadata_tags (
     PRIMARY KEY (file_id, seq)
 ) STRICT;
 
+-- Schema 11 (issue 16): series clusters of the case's pictures and video frames and the
+-- ranked leads queue, written by a `triage leads` run (docs/leads.md). Rows belong to the
+-- run that computed them; a later run adds its own.
+CREATE TABLE IF NOT EXISTS clusters (
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    cluster_id      TEXT NOT NULL,        -- stable: from the sorted members' SHA-256
+    size            INTEGER NOT NULL,     -- member files
+    known_members   INTEGER NOT NULL,     -- members with an exact or confirmed known hit
+    review_members  INTEGER NOT NULL,     -- members whose known hits are all for review
+    series          TEXT NOT NULL,        -- JSON list of known series hit by members
+    hit_sets        TEXT NOT NULL,        -- JSON list of the names of the sets hit
+    first_capture   TEXT,                 -- earliest DateTimeOriginal, as written
+    last_capture    TEXT,
+    cameras         TEXT NOT NULL,        -- JSON [[make, model, serial], ...] of members
+    joined_by       TEXT NOT NULL,        -- JSON {"pdq": edges, "phash+dhash": .., "serial": ..}
+    score           INTEGER NOT NULL,     -- sum of the signals' points (0: not a lead)
+    lead_rank       INTEGER,              -- 1, 2, ... in the leads queue; NULL: not a lead
+    reasons         TEXT NOT NULL,        -- JSON [[signal, points, one-line reason], ...]
+    PRIMARY KEY (run_id, cluster_id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS cluster_members (
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    file_id     INTEGER NOT NULL REFERENCES files(id),
+    cluster_id  TEXT NOT NULL,
+    known       INTEGER NOT NULL,         -- 1: exact or confirmed hit; 2: for review only
+    PRIMARY KEY (run_id, file_id)
+) STRICT;
+
 -- Append-only, hash-chained audit trail: row_hash = sha256(prev_hash || canonical row).
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,

@@ -341,9 +341,12 @@ def _size(n: int | None) -> str:
 # -- the document -----------------------------------------------------------------------
 def build(m: ReportModel) -> tuple[Section, ...]:
     """The report's sections, in order."""
+    from .leads import section as leads_section  # issue 16 (its own module)
+
     carved = (_carved(m),) if m.carved_count or m.fragment_count else ()
+    leads = tuple(s for s in (leads_section(m),) if s is not None)
     return (
-        _summary(m), _hits(m), _coverage(m), *carved,
+        _summary(m), _hits(m), _coverage(m), *carved, *leads,
         _method(m), _sets(m), _evidence(m), _hit_values(m), _audit(m), _duplicates(m),
         _metadata(m),
     )
