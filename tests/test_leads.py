@@ -278,7 +278,17 @@ def test_report_section(generated: dict[str, Any]) -> None:
     assert 'id="leads"' in html
     first = generated["leads"]["leads"][0]["cluster_id"]
     assert first in html and "<img" not in html
-    assert "SB 0002" not in html  # serials are left out of the section
+    section = html.split('id="leads"', 1)[1].split("</section>", 1)[0]
+    assert first in section
+    assert "SB 0002" not in section  # serials are left out of the section ...
+    # ... and out of the whole export when the prosecutor's copy is redacted (appendix G
+    # lists the metadata of files with hits, serials included, unless --redact serial).
+    out2 = generated["root"] / "report-redacted.html"
+    r = run_triage("report", str(generated["case"]), "--format", "html", "--out", str(out2),
+                   "--redact", "serial")
+    assert r.returncode == 0, r.stdout + r.stderr
+    redacted = out2.read_text(encoding="utf-8")
+    assert 'id="leads"' in redacted and "SB 0002" not in redacted
 
 
 # -- units ---------------------------------------------------------------------------------
@@ -335,7 +345,10 @@ def test_pdf_leads_section_layout(generated: dict[str, Any]) -> None:
     from tests.reports.test_layout import MIN_CELL_CHARS, RAW_JSON, _cells, _pdftotext
 
     pdf = generated["root"] / "report.pdf"
-    r = run_triage("report", str(generated["case"]), "--format", "pdf", "--out", str(pdf))
+    # --redact serial: the serials must then be nowhere in the PDF (the Leads section never
+    # shows them; appendix G would list them for files with hits without the option).
+    r = run_triage("report", str(generated["case"]), "--format", "pdf", "--out", str(pdf),
+                   "--redact", "serial")
     assert r.returncode == 0, r.stdout + r.stderr
     text = _pdftotext(pdf)
     assert "Leads: series clusters of unknown media, ranked" in text
