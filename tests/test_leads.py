@@ -468,3 +468,29 @@ def test_score_signals_one_by_one() -> None:
     assert [r[0] for r in score([member(1, "DCIM/100APPLE/a.jpg")], {}, {}, {}, {})] == \
         ["camera_folder"]
     assert score([member(1, "x.jpg")], {}, {}, {}, {}) == []
+
+
+def test_flat_pictures_do_not_join(tmp_path: Path) -> None:
+    """Blank and one-colour pictures have degenerate pHash/dHash (8000000000000000 and 0)
+    and PDQ below its quality gate: found on real evidence (tiny camera samples), they
+    formed one false series. They join nothing; textured copies still join."""
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    for i, colour in enumerate([(0, 0, 0), (255, 255, 255), (10, 200, 30), (128, 128, 128)]):
+        Image.new("RGB", (64 + 16 * i, 48 + 8 * i), colour).save(ev / f"flat{i}.png")
+    picture(7).save(ev / "t.png")
+    picture(7).resize((200, 150)).save(ev / "t_small.png")
+    case = tmp_path / "case"
+    r = run_triage("scan", str(ev), "--case", str(case), "--no-match", "-q", "--json")
+    assert r.returncode == 0, r.stderr
+    flat = rows(case, "SELECT count(DISTINCT h.file_id) FROM hashes h JOIN files f ON "
+                "f.id = h.file_id WHERE f.display_path LIKE 'flat%' AND ((h.algorithm = "
+                "'phash' AND h.value IN ('8000000000000000', '0000000000000000')) OR "
+                "(h.algorithm = 'dhash' AND h.value = '0000000000000000'))")
+    assert flat[0][0] == 4  # the premise: their 64-bit hashes are degenerate and equal
+    r = run_triage("leads", str(case), "--store", str(tmp_path / "none.sqlite"), "--json")
+    assert r.returncode == 0, r.stderr
+    groups = sorted(sorted(m) for m in _members(case, json.loads(r.stdout)["summary"]["run"])
+                    .values())
+    assert groups == [["flat0.png"], ["flat1.png"], ["flat2.png"], ["flat3.png"],
+                      ["t.png", "t_small.png"]]

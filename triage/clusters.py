@@ -17,7 +17,9 @@ the compiled multi-index search, never a pairwise loop):
 * **pHash and dHash together**: the pair is within the pHash threshold (10) AND within
   the dHash threshold (10), in any form of either picture. Neither 64-bit hash joins alone:
   at 10 bits of 64 unrelated pictures meet too often for a graph whose components grow
-  by every false edge.
+  by every false edge. A picture whose PDQ is below PDQ's quality gate (flat: blank,
+  one colour, tiny) joins by neither: its pHash/dHash are degenerate (all flat pictures
+  share them).
 * **Camera body serial**: files whose metadata give the same make and the same body
   serial (both normalised: case, spaces; serials such as ``0`` or ``unknown`` ignored).
 """
@@ -358,18 +360,28 @@ def _values(case: Case, members: Mapping[int, Member], limits: Mapping[str, int]
     from .case import DRAFT_VARIANT
     from .matching import MIN_QUALITY
 
+    # A picture too flat for PDQ's quality gate (a blank or one-colour picture, a tiny
+    # sample) has degenerate pHash/dHash values too (all of them 8000000000000000 and 0):
+    # every such picture would join every other. They join by neither hash; their PDQ is
+    # already below its gate. Identical files stay a duplicate group (same SHA-256).
+    pdq_gate = limits.get("pdq" + MIN_QUALITY)
+    flat = {int(fid) for fid, in case.conn.execute(
+        "SELECT file_id FROM hashes WHERE algorithm = 'pdq' AND quality < ?",
+        (pdq_gate,))} if pdq_gate else set()
+    textured = {fid: m for fid, m in members.items() if fid not in flat}
     out: dict[str, Values] = {}
     for alg in ("pdq", "phash", "dhash"):
         bits = get(alg).bits
         gate = limits.get(alg + MIN_QUALITY)
+        joiners = members if alg == "pdq" else textured
         iw, inodes = _words(case.conn.execute(
             "SELECT file_id, value, quality FROM hashes WHERE algorithm = ? ORDER BY file_id",
-            (alg,)), members, bits, gate)
+            (alg,)), joiners, bits, gate)
         vw, vnodes = _words(case.conn.execute(
             "SELECT v.file_id, v.value, v.quality FROM hash_variants v WHERE v.algorithm = ? "
             "AND v.variant != ? AND EXISTS (SELECT 1 FROM hashes h WHERE h.file_id = "
             "v.file_id AND h.algorithm = v.algorithm) ORDER BY v.file_id, v.variant",
-            (alg, DRAFT_VARIANT)) if variants else (), members, bits, gate)
+            (alg, DRAFT_VARIANT)) if variants else (), joiners, bits, gate)
         if alg == "pdq":
             fw, fnodes = _words(case.conn.execute(
                 "SELECT file_id, pdq, quality FROM video_frames ORDER BY file_id, seq"),
