@@ -478,6 +478,8 @@ def test_flat_pictures_do_not_join(tmp_path: Path) -> None:
     ev.mkdir()
     for i, colour in enumerate([(0, 0, 0), (255, 255, 255), (10, 200, 30), (128, 128, 128)]):
         Image.new("RGB", (64 + 16 * i, 48 + 8 * i), colour).save(ev / f"flat{i}.png")
+    (ev / "copy").mkdir()
+    Image.new("RGB", (64, 48), (0, 0, 0)).save(ev / "copy" / "flat0.png")  # same bytes
     picture(7).save(ev / "t.png")
     picture(7).resize((200, 150)).save(ev / "t_small.png")
     case = tmp_path / "case"
@@ -492,5 +494,5 @@ def test_flat_pictures_do_not_join(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     groups = sorted(sorted(m) for m in _members(case, json.loads(r.stdout)["summary"]["run"])
                     .values())
-    assert groups == [["flat0.png"], ["flat1.png"], ["flat2.png"], ["flat3.png"],
-                      ["t.png", "t_small.png"]]
+    assert groups == [["copy/flat0.png", "flat0.png"], ["flat1.png"], ["flat2.png"],
+                      ["flat3.png"], ["t.png", "t_small.png"]]  # a copy joins by content

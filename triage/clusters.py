@@ -20,6 +20,7 @@ the compiled multi-index search, never a pairwise loop):
   by every false edge. A picture whose PDQ is below PDQ's quality gate (flat: blank,
   one colour, tiny) joins by neither: its pHash/dHash are degenerate (all flat pictures
   share them).
+* **Same content**: files with the same SHA-256 (copies of one picture).
 * **Camera body serial**: files whose metadata give the same make and the same body
   serial (both normalised: case, spaces; serials such as ``0`` or ``unknown`` ignored).
 """
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 JOIN_PDQ = "pdq"
 JOIN_PHASH_DHASH = "phash+dhash"
 JOIN_SERIAL = "serial"
+JOIN_SAME_CONTENT = "same_content"
 #: Near-known search: a known entry farther than the threshold but within this many times
 #: it (PDQ 31 -> 46) is "near a known series".
 NEAR_FACTOR = 1.5
@@ -428,6 +430,23 @@ def serial_edges(members: Iterable[Member]) -> npt.NDArray[np.int64]:
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
+def same_content_edges(members: Iterable[Member]) -> npt.NDArray[np.int64]:
+    """Files with the same SHA-256 are the same picture: always one cluster (their PDQ is
+    equal, but a flat picture's is below the quality gate and joins nothing)."""
+    import numpy as np
+
+    first: dict[str, int] = {}
+    out: list[tuple[int, int]] = []
+    for m in sorted(members, key=lambda m: m.node):
+        if not m.sha256:
+            continue
+        if m.sha256 in first:
+            out.append((first[m.sha256], m.node))
+        else:
+            first[m.sha256] = m.node
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
 def cluster_id(shas: Iterable[str]) -> str:
     """``c`` and 16 hex digits of the SHA-256 of the members' sorted SHA-256 values (one
     per line): the same members give the same id in every run."""
@@ -655,6 +674,7 @@ def build(case: Case, store_path: Path | None, limits: Mapping[str, int],
     values = _values(case, members, limits, variants)
     edges = join_edges(values, limits)
     edges[JOIN_SERIAL] = serial_edges(by_node)
+    edges[JOIN_SAME_CONTENT] = same_content_edges(by_node)
     roots = components(len(by_node), edges.values())
     joined: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for rule, e in edges.items():
