@@ -22,7 +22,7 @@ in slack. Each candidate's END is found by parsing its format, never guessed:
   JPEGInterchangeFormat thumbnail. TIFF-based camera raw files are carved the same way
   when their data hang off those structures (offsets inside maker notes are not
   followed). BigTIFF (version 43, 64-bit offsets) is not carved. Whether the first IFD
-  is a picture's is decided from its first :data:`TIFF_DECIDE_ENTRIES` entries, once per
+  is a picture's is decided from at most :data:`TIFF_DECIDE_ENTRIES` entries, once per
   IFD position in a scan buffer: crafted headers pointing at one huge IFD cost little.
 
 A carved item is identified, hashed, decoded and perceptually hashed like any inner item
@@ -39,6 +39,7 @@ where it was hit. Carved content may be incomplete or mixed with other data: rep
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -285,10 +286,15 @@ TIFF_MAX_ENTRIES = 65536
 TIFF_MAX_IFD_ENTRIES = 4096
 TIFF_MAX_STRIPS = 1 << 20
 #: Entries of the first IFD read to decide whether it is a picture's (ImageWidth 256,
-#: ImageLength 257, StripOffsets 273 or TileOffsets 324): tags are sorted, so those lie
-#: among a real first IFD's first few dozen entries. Bounds the cost of a candidate whose
-#: first IFD holds no picture (crafted headers pointing at a huge IFD).
-TIFF_DECIDE_ENTRIES = 128
+#: ImageLength 257, StripOffsets 273 or TileOffsets 324). TIFF 6.0 sorts tags in
+#: ascending order, so in a valid IFD those four lie among the entries before the first
+#: tag above 324: at most 325 entries, however many private tags come first (a cap of 128
+#: missed a valid TIFF with 130 low private tags: cold review). An IFD whose tags are not
+#: ascending (a careless writer) is judged on its first TIFF_DECIDE_UNSORTED entries.
+#: Bounds the cost of a candidate whose first IFD holds no picture (crafted headers
+#: pointing at a huge IFD).
+TIFF_DECIDE_ENTRIES = 326
+TIFF_DECIDE_UNSORTED = 128
 #: A first IFD's picture decision, by (byte order, its position in the scan buffer): many
 #: headers may point at one IFD, which is then read once per buffer (:func:`carve_range`).
 TiffDecisions = dict[tuple[str, int], bool]
@@ -310,7 +316,7 @@ def _tiff_entries(data: bytes, at: int, bo: str, count: int) -> list[tuple[int, 
 def _first_ifd_picture(data: bytes, at: int, bo: str,
                        decided: TiffDecisions | None) -> bool:
     """Whether the first IFD at ``at`` (absolute) names a picture (tags 256, 257 and 273
-    or 324) among its first :data:`TIFF_DECIDE_ENTRIES` entries; raises
+    or 324) among the entries :data:`TIFF_DECIDE_ENTRIES` describes; raises
     :class:`_TiffShort` when those lie past the data. Cached in ``decided``."""
     key = (bo, at)
     if decided is not None and key in decided:
@@ -321,7 +327,10 @@ def _first_ifd_picture(data: bytes, at: int, bo: str,
     m = min(count, TIFF_DECIDE_ENTRIES)
     if at + 2 + 12 * m > len(data):
         raise _TiffShort(f"IFD at {at} past the data", False)
-    tags = {tag for tag, _, _ in _tiff_entries(data, at + 2, bo, m)}
+    read = [tag for tag, _, _ in _tiff_entries(data, at + 2, bo, m)]
+    if any(b <= a for a, b in itertools.pairwise(read)):
+        read = read[:TIFF_DECIDE_UNSORTED]
+    tags = set(read)
     picture = 256 in tags and 257 in tags and (273 in tags or 324 in tags)
     if decided is not None:
         decided[key] = picture

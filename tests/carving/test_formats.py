@@ -405,3 +405,24 @@ def test_tiff_with_a_large_first_ifd_still_carved(bo: str) -> None:
 
 #: Entries of the large IFD above: past the decision's entries.
 TIFF_MANY = 300
+
+
+@pytest.mark.parametrize(("private", "bo"), [(130, "<"), (250, ">")])
+def test_tiff_with_many_low_private_tags_before_the_size_still_carved(private: int,
+                                                                       bo: str) -> None:
+    """Cold review: a valid TIFF (tags ascending, as TIFF 6.0 requires) with 130 private
+    tags numbered below 256 was no longer carved once the first IFD's picture decision
+    read only 128 entries. Decoded by Pillow, carved to its length."""
+    from PIL import Image
+
+    pix = bytes(range(256))
+    std = [(256, 3, 1, 16), (257, 3, 1, 16), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+           (273, 4, 1, 0), (277, 3, 1, 1), (278, 3, 1, 16), (279, 4, 1, len(pix))]
+    entries = sorted([(t, 3, 1, 7) for t in range(1, 1 + private)] + std)
+    at = 8 + 2 + 12 * len(entries) + 4
+    entries = [(t, typ, c, at if t == 273 else v) for t, typ, c, v in entries]
+    tif = _head(bo, 8) + _ifd(bo, entries) + pix
+    with Image.open(io.BytesIO(tif)) as im:
+        im.load()
+        assert im.size == (16, 16)
+    assert tiff_end(bytes(1000) + tif + bytes(1000), 1000) == 1000 + len(tif)
