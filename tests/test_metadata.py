@@ -326,3 +326,17 @@ def test_integer_fields_outside_sqlite_range_do_not_stop_the_scan(tmp_path: Path
     ((0, 0, 0), "00:00:00")])
 def test_gps_time_text(value: tuple[Any, ...], text: str) -> None:
     assert metadata._gps_time(value) == text
+
+
+def test_camera_owner_name_is_free_text() -> None:
+    """A person's name (EXIF CameraOwnerName, 0xA430) is kept out of exports unless free
+    text is asked for, like Artist and Copyright (cold review)."""
+    exif = Image.Exif()
+    exif[0x010F] = "Make"
+    exif.get_ifd(0x8769)[0xA430] = "Jane Owner"
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(buf, "JPEG", exif=exif)
+    meta, _ = metadata.from_picture(Image.open(io.BytesIO(buf.getvalue())))
+    assert meta is not None
+    owner = [t for t in meta.tags if t.value == "Jane Owner"]
+    assert len(owner) == 1 and owner[0].free_text, meta.tags

@@ -54,7 +54,9 @@ XP_TAGS = frozenset({0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F})
 
 #: Free text: written by a person, not by the device (DESIGN.md: kept apart, left out of
 #: exports unless asked for). EXIF by number; container tags by their last name part.
-FREE_TEXT_EXIF = frozenset({0x010D, 0x010E, 0x011D, 0x013B, 0x8298, USER_COMMENT,
+#: Free text, and text naming a person (Artist 0x013B, Copyright 0x8298, CameraOwnerName
+#: 0xA430): stored, left out of exports unless asked for (cold review: the owner's name).
+FREE_TEXT_EXIF = frozenset({0x010D, 0x010E, 0x011D, 0x013B, 0x8298, 0xA430, USER_COMMENT,
                             *XP_TAGS})
 FREE_TEXT_GPS = frozenset({GPS_PROCESSING, GPS_AREA})
 FREE_TEXT_KEYS = frozenset({
@@ -62,7 +64,8 @@ FREE_TEXT_KEYS = frozenset({
     "artist", "album_artist", "composer", "lyrics", "genre", "grouping", "copyright",
     "author", "performer", "publisher", "subtitle", "show", "episode_id", "network",
     "information", "displayname", "collection.user", "user", "name", "text", "usercomment",
-    "imagedescription", "xpcomment", "xptitle", "xpsubject", "xpkeywords", "xpauthor",
+    "imagedescription", "cameraownername", "ownername", "xpcomment", "xptitle",
+    "xpsubject", "xpkeywords", "xpauthor",
     "documentname", "pagename", "encoded_by", "purl", "remark", "remarks", "notes", "note",
     "caption", "sort_name", "sort_artist", "sort_album", "sort_album_artist"})
 
