@@ -1,4 +1,4 @@
-"""Court-ready exports of a case: HTML, CSV, JSONL, PDF and VICS 2.0.
+"""Court-ready exports of a case: HTML, CSV, JSONL, PDF, VICS 2.0 and lead packages.
 
 The exporter registry: one module per format, one line each below, stable names, duplicates
 refused. An exporter writes a :class:`~triage.report.model.ReportModel` to a binary stream;
@@ -69,11 +69,12 @@ def _register_all() -> None:
     from .csv_ import CSVExporter
     from .html import HTMLExporter
     from .jsonl import JSONLExporter
+    from .leadpkg import LeadsCSVExporter, LeadsJSONExporter
     from .pdf import PDFExporter
     from .vics import VICSExporter
 
     for exporter in (HTMLExporter(), CSVExporter(), JSONLExporter(), PDFExporter(),
-                     VICSExporter()):
+                     VICSExporter(), LeadsJSONExporter(), LeadsCSVExporter()):
         register(exporter)
 
 
