@@ -242,3 +242,19 @@ def test_vics_unknown_media_round_trip(pkg: dict[str, Any], tmp_path: Path) -> N
               "m.file_id WHERE m.run_id = ? AND m.match_type = 'exact' AND m.algorithm = "
               "'sha256'", (run,))}
     assert hit == set(paths)
+
+
+def test_without_a_leads_run_nothing_is_written(tmp_path: Path) -> None:
+    from tests.contracts.registries import create_empty_case
+
+    case = tmp_path / "empty"
+    create_empty_case(case)
+    for fmt in ("leads-json", "leads-csv"):
+        out = tmp_path / f"p.{fmt}"
+        r = run_triage("report", str(case), "--format", fmt, "--out", str(out))
+        assert r.returncode == 2 and "triage leads" in r.stderr, r.stderr
+        assert not out.exists() and not Path(f"{out}.manifest.json").exists()
+    # Not case reports: the exporter contract's registry does not list them.
+    from triage.report import EXPORTERS, PACKAGES
+
+    assert set(PACKAGES) == {"leads-json", "leads-csv"} and not set(PACKAGES) & set(EXPORTERS)

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from .cli_errors import exit_codes
-from .report import EXPORTERS
+from .report import formats
 from .textsafe import terminal_line
 
 out = Console(highlight=False, soft_wrap=True)
@@ -39,8 +39,9 @@ key_app = typer.Typer(
 )
 
 
-#: The --format choices, from the exporter registry (a new exporter needs no edit here).
-ReportFormat = StrEnum("ReportFormat", {name: name for name in EXPORTERS})  # type: ignore[misc]
+#: The --format choices, from the exporter registry (a new exporter needs no edit here):
+#: the reports, then the lead packages.
+ReportFormat = StrEnum("ReportFormat", {name: name for name in formats()})  # type: ignore[misc]
 DEFAULT_FORMAT = ReportFormat("html")
 
 

@@ -48,21 +48,32 @@ class Exporter(ABC):
 
 
 EXPORTERS: dict[str, Exporter] = {}
+#: Lead packages (issue 16 item 5: :mod:`triage.report.leadpkg`): written, recorded and
+#: given a manifest by the same code as reports (``triage report --format leads-json``),
+#: but not case reports: they hold the clusters of a leads run, not the case's hits, so
+#: the exporter contract (tests/contracts/test_exporters.py: every hit reported, an empty
+#: case rendered) is not theirs.
+PACKAGES: dict[str, Exporter] = {}
 
 
-def register(exporter: Exporter) -> Exporter:
-    if exporter.name in EXPORTERS:
+def register(exporter: Exporter, *, package: bool = False) -> Exporter:
+    if exporter.name in EXPORTERS or exporter.name in PACKAGES:
         raise ValueError(f"exporter {exporter.name!r} is already registered")
-    EXPORTERS[exporter.name] = exporter
+    (PACKAGES if package else EXPORTERS)[exporter.name] = exporter
     return exporter
+
+
+def formats() -> dict[str, Exporter]:
+    """Every ``--format``: the reports, then the lead packages."""
+    return {**EXPORTERS, **PACKAGES}
 
 
 def get(name: str) -> Exporter:
     try:
-        return EXPORTERS[name]
+        return formats()[name]
     except KeyError:
         raise KeyError(f"unknown report format {name!r} (known: "
-                       f"{', '.join(sorted(EXPORTERS))})") from None
+                       f"{', '.join(sorted(formats()))})") from None
 
 
 def _register_all() -> None:
@@ -74,10 +85,13 @@ def _register_all() -> None:
     from .vics import VICSExporter
 
     for exporter in (HTMLExporter(), CSVExporter(), JSONLExporter(), PDFExporter(),
-                     VICSExporter(), LeadsJSONExporter(), LeadsCSVExporter()):
+                     VICSExporter()):
         register(exporter)
+    for exporter in (LeadsJSONExporter(), LeadsCSVExporter()):
+        register(exporter, package=True)
 
 
 _register_all()
 
-__all__ = ["EXPORTERS", "Exporter", "ReportModel", "Sink", "get", "register"]
+__all__ = ["EXPORTERS", "PACKAGES", "Exporter", "ReportModel", "Sink", "formats", "get",
+           "register"]
