@@ -167,6 +167,11 @@ def test_redaction_leaves_no_trace_in_either_file(pkg: dict[str, Any],
     assert last["format"] == "leads-csv"
     assert last["options"]["metadata"]["redact"] == ["location", "serial"]
     assert last["options"]["metadata"]["include_free_text"] is True
+    # ...and triage verify checks both manifests (export SHA-256, database, audit chain).
+    v = run_triage("verify", str(pkg["case"]), "--manifest",
+                   str(tmp_path / "r.json.manifest.json"), "--manifest",
+                   str(tmp_path / "r.csv.manifest.json"))
+    assert v.returncode == 0, v.stdout + v.stderr
 
 
 def test_csv_rows_and_formula_safety(pkg: dict[str, Any], tmp_path: Path) -> None:

@@ -87,8 +87,8 @@ def _register_all() -> None:
     for exporter in (HTMLExporter(), CSVExporter(), JSONLExporter(), PDFExporter(),
                      VICSExporter()):
         register(exporter)
-    for exporter in (LeadsJSONExporter(), LeadsCSVExporter()):
-        register(exporter, package=True)
+    for package in (LeadsJSONExporter(), LeadsCSVExporter()):
+        register(package, package=True)
 
 
 _register_all()

@@ -138,7 +138,7 @@ def _case(model: ReportModel) -> dict[str, Any]:
             "agency": c.get("agency")}
 
 
-def _cluster(model: ReportModel, run_id: int, r: dict[str, Any]) -> dict[str, Any]:
+def _cluster(model: ReportModel, r: dict[str, Any]) -> dict[str, Any]:
     return {"cluster_id": r["cluster_id"], "rank": r["lead_rank"], "score": r["score"],
             "size": r["size"], "known_members": r["known_members"],
             "review_members": r["review_members"],
@@ -161,7 +161,7 @@ class LeadsJSONExporter(Exporter):
             "generated_utc": model.generated_utc, "case": _case(model),
             "leads_run": run_id, "match_run": model.match_run_id,
             "metadata_policy": model.policy.to_record(),
-            "clusters": [{**_cluster(model, run_id, r), "members": [
+            "clusters": [{**_cluster(model, r), "members": [
                 _member(model, f, k) for f, k in members(model, run_id, r["cluster_id"])]}
                 for r in chosen],
         }
@@ -185,7 +185,7 @@ class LeadsCSVExporter(Exporter):
         w.writerow(columns)
         case = _case(model)
         for r in chosen:
-            c = _cluster(model, run_id, r)
+            c = _cluster(model, r)
             head = {**case, "leads_run": run_id, "cluster_id": c["cluster_id"],
                     "rank": c["rank"], "score": c["score"], "cluster_size": c["size"],
                     "known_members": c["known_members"],
