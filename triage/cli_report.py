@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from .cli_errors import exit_codes
-from .report import EXPORTERS
+from .report import formats
 from .textsafe import terminal_line
 
 out = Console(highlight=False, soft_wrap=True)
@@ -39,9 +39,15 @@ key_app = typer.Typer(
 )
 
 
-#: The --format choices, from the exporter registry (a new exporter needs no edit here).
-ReportFormat = StrEnum("ReportFormat", {name: name for name in EXPORTERS})  # type: ignore[misc]
+#: The --format choices, from the exporter registry (a new exporter needs no edit here):
+#: the reports, then the lead packages.
+ReportFormat = StrEnum("ReportFormat", {name: name for name in formats()})  # type: ignore[misc]
 DEFAULT_FORMAT = ReportFormat("html")
+
+
+class VicsMedia(StrEnum):
+    hits = "hits"
+    unknown = "unknown"
 
 
 class CsvRows(StrEnum):
@@ -56,8 +62,9 @@ def report_command(
                       ] = DEFAULT_FORMAT,
     out_path: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output file (default: CASE_DIR/exports/report.<ext>; "
-        "vics-case.json for vics, report-hits.csv for --rows hits, report-duplicates.csv "
-        "for --rows duplicates; -2, -3 ... added when "
+        "vics-case.json for vics (vics-unknown.json with --media unknown), "
+        "lead-package.json or .csv for leads-json/leads-csv, report-hits.csv for --rows "
+        "hits, report-duplicates.csv for --rows duplicates; -2, -3 ... added when "
         "taken, never overwritten). The manifest is written beside it as "
         "<out>.manifest.json. An existing --out is refused without --force.")] = None,
     force: Annotated[bool, typer.Option(
@@ -67,6 +74,13 @@ def report_command(
                                           "per member of a duplicate group (same SHA-256; "
                                           "files and items inside files apart).")
                     ] = CsvRows.files,
+    media: Annotated[VicsMedia, typer.Option(
+        help="VICS only: media with case-set hits, or unknown pictures and videos (no "
+        "exact or confirmed hit, no known-file hit; cluster ids in Comments) for "
+        "submission as new material.")] = VicsMedia.hits,
+    cluster: Annotated[list[str] | None, typer.Option(
+        "--cluster", metavar="ID", help="leads-json/leads-csv only: this cluster of the "
+        "latest leads run (repeatable; default: every lead, best first).")] = None,
     generated_at: Annotated[str | None, typer.Option(
         help="Generation time to print (ISO-8601, UTC), for byte-identical re-exports; "
         "default: $SOURCE_DATE_EPOCH, else now.")] = None,
@@ -84,11 +98,22 @@ def report_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")
                         ] = False,
 ) -> None:
-    """Export a case (HTML, CSV, JSONL, PDF or VICS 2.0) with a manifest of SHA-256 digests;
-    the export is recorded in the case's audit trail. No picture is ever exported."""
-    from .report.export import export
+    """Export a case (HTML, CSV, JSONL, PDF, VICS 2.0, or a lead package of the latest
+    leads run's clusters as JSON or CSV) with a manifest of SHA-256 digests; the export is
+    recorded in the case's audit trail. No picture is ever exported."""
+    from .report.export import ReportError, export
 
     options: dict[str, object] = {"rows": rows.value} if format.value == "csv" else {}
+    if media is not VicsMedia.hits:
+        if format.value != "vics":
+            with exit_codes():
+                raise ReportError("--media is for --format vics")
+        options["media"] = media.value
+    if cluster:
+        if not format.value.startswith("leads-"):
+            with exit_codes():
+                raise ReportError("--cluster is for --format leads-json or leads-csv")
+        options["clusters"] = list(cluster)
     if redact is not None:
         options["redact"] = redact
     if include_free_text:

@@ -1,4 +1,4 @@
-"""Court-ready exports of a case: HTML, CSV, JSONL, PDF and VICS 2.0.
+"""Court-ready exports of a case: HTML, CSV, JSONL, PDF, VICS 2.0 and lead packages.
 
 The exporter registry: one module per format, one line each below, stable names, duplicates
 refused. An exporter writes a :class:`~triage.report.model.ReportModel` to a binary stream;
@@ -48,35 +48,50 @@ class Exporter(ABC):
 
 
 EXPORTERS: dict[str, Exporter] = {}
+#: Lead packages (issue 16 item 5: :mod:`triage.report.leadpkg`): written, recorded and
+#: given a manifest by the same code as reports (``triage report --format leads-json``),
+#: but not case reports: they hold the clusters of a leads run, not the case's hits, so
+#: the exporter contract (tests/contracts/test_exporters.py: every hit reported, an empty
+#: case rendered) is not theirs.
+PACKAGES: dict[str, Exporter] = {}
 
 
-def register(exporter: Exporter) -> Exporter:
-    if exporter.name in EXPORTERS:
+def register(exporter: Exporter, *, package: bool = False) -> Exporter:
+    if exporter.name in EXPORTERS or exporter.name in PACKAGES:
         raise ValueError(f"exporter {exporter.name!r} is already registered")
-    EXPORTERS[exporter.name] = exporter
+    (PACKAGES if package else EXPORTERS)[exporter.name] = exporter
     return exporter
+
+
+def formats() -> dict[str, Exporter]:
+    """Every ``--format``: the reports, then the lead packages."""
+    return {**EXPORTERS, **PACKAGES}
 
 
 def get(name: str) -> Exporter:
     try:
-        return EXPORTERS[name]
+        return formats()[name]
     except KeyError:
         raise KeyError(f"unknown report format {name!r} (known: "
-                       f"{', '.join(sorted(EXPORTERS))})") from None
+                       f"{', '.join(sorted(formats()))})") from None
 
 
 def _register_all() -> None:
     from .csv_ import CSVExporter
     from .html import HTMLExporter
     from .jsonl import JSONLExporter
+    from .leadpkg import LeadsCSVExporter, LeadsJSONExporter
     from .pdf import PDFExporter
     from .vics import VICSExporter
 
     for exporter in (HTMLExporter(), CSVExporter(), JSONLExporter(), PDFExporter(),
                      VICSExporter()):
         register(exporter)
+    for package in (LeadsJSONExporter(), LeadsCSVExporter()):
+        register(package, package=True)
 
 
 _register_all()
 
-__all__ = ["EXPORTERS", "Exporter", "ReportModel", "Sink", "get", "register"]
+__all__ = ["EXPORTERS", "PACKAGES", "Exporter", "ReportModel", "Sink", "formats", "get",
+           "register"]

@@ -143,7 +143,9 @@ def default_output(case_dir: Path, fmt: str, options: dict[str, Any]) -> Path:
     if fmt == "csv" and options.get("rows") == "duplicates":
         stem = "report-duplicates"
     if fmt == "vics":
-        stem = "vics-case"
+        stem = "vics-unknown" if options.get("media") == "unknown" else "vics-case"
+    if fmt.startswith("leads-"):
+        stem = "lead-package"
     folder = case_dir / EXPORTS_DIR
     path, n = folder / f"{stem}.{ext}", 1
     while _taken(path):

@@ -16,6 +16,14 @@ Kept so that :mod:`hashsets.formats.vics` reads it back (tested round trip):
 * Paths are the escaped display forms (non-UTF-8 bytes appear as ``\\xNN``).
 
 Files only in known-file sets (NSRL) are not exported: they are not case media of interest.
+
+``media="unknown"`` (``triage report --format vics --media unknown``, issue 16 item 5): the
+case's pictures and videos (``media_kind`` image or video) with no exact or confirmed hit
+in a case set and no known-file hit, for submission to a national database as new
+material: ``Category`` null and ``IsPrecategorized`` false (the examiner categorises;
+category 0 is left alone because distributed sets use it as non-pertinent), the flags
+null, ``Series`` null, and ``Comments`` naming the member's cluster in the latest
+completed leads run (``leads run N cluster ID, lead rank R``) and any for-review hit.
 """
 
 from __future__ import annotations
@@ -62,6 +70,46 @@ def _media_file(f: File) -> dict[str, Any]:
     }
 
 
+#: ``media`` option values: hits of case sets (default), or unknown pictures and videos.
+MEDIA_CHOICES = ("hits", "unknown")
+#: Files of the unknown-media export (``f``): pictures and videos with no exact or
+#: confirmed case-set hit and no known-file hit in the current match run (the rule of
+#: ``triage.clusters``: KNOWN_GRADES, known-file sets are not known material).
+_UNKNOWN_WHERE = (
+    "WHERE f.media_kind IN ('image', 'video') AND NOT EXISTS (SELECT 1 FROM matches m "
+    "WHERE m.file_id = f.id AND m.run_id IS ? AND (m.known <> 0 OR m.match_type = 'exact' "
+    "OR m.grade IN ('exact', 'confirmed')))")
+
+
+def _cluster_notes(model: ReportModel) -> dict[int, str]:
+    """file id -> "leads run N cluster ID[, lead rank R]" for the latest leads run."""
+    from .leadpkg import latest_leads_run
+
+    run = latest_leads_run(model)
+    if run is None:
+        return {}
+    run_id = int(run["id"])
+    return {int(r["file_id"]): f"leads run {run_id} cluster {r['cluster_id']}"
+            + (f", lead rank {r['lead_rank']}" if r["lead_rank"] is not None else "")
+            for r in model.reader.rows(
+                "SELECT m.file_id, m.cluster_id, c.lead_rank FROM cluster_members m "
+                "JOIN clusters c ON c.run_id = m.run_id AND c.cluster_id = m.cluster_id "
+                "WHERE m.run_id = ?", [run_id])}
+
+
+def _alternative(f: File) -> list[dict[str, Any]]:
+    return [{"HashName": a.label, "HashValue": f.hash_value(a.name)}
+            for a in computed() if a.name not in TOP_LEVEL and f.hash_value(a.name)]
+
+
+def _group(files: Any) -> dict[str, list[File]]:
+    groups: dict[str, list[File]] = {}
+    for f in files:
+        key = f.hash_value("sha256") or f.hash_value("md5") or f"file:{f.id}"
+        groups.setdefault(key, []).append(f)
+    return groups
+
+
 class VICSExporter(Exporter):
     name = "vics"
     extension = "json"
@@ -71,17 +119,47 @@ class VICSExporter(Exporter):
         out.write(self.render(model, options))  # a whole document, built in memory
 
     def render(self, model: ReportModel, options: dict[str, Any]) -> bytes:
-        groups: dict[str, list[File]] = {}
-        for f in model.files_with_hits():  # streamed; only case-set hits are kept
-            if not any(not h.known for h in f.hits):
-                continue
-            key = f.hash_value("sha256") or f.hash_value("md5") or f"file:{f.id}"
-            groups.setdefault(key, []).append(f)
+        kind = options.get("media") or "hits"
+        if kind not in MEDIA_CHOICES:
+            raise ValueError(f"--media must be one of {', '.join(MEDIA_CHOICES)}, not "
+                             f"{kind!r}")
+        if kind == "unknown":
+            groups = _group(model.reader.files(_UNKNOWN_WHERE, [model.match_run_id]))
+            media = self._unknown(model, groups)
+        else:  # streamed; only case-set hits are kept
+            groups = _group(f for f in model.files_with_hits()
+                            if any(not h.known for h in f.hits))
+            media = self._hits(groups)
+        return self._document(model, media, sum(len(g) for g in groups.values()))
+
+    @staticmethod
+    def _unknown(model: ReportModel, groups: dict[str, list[File]]) -> list[dict[str, Any]]:
+        clusters = _cluster_notes(model)
         media: list[dict[str, Any]] = []
-        total = 0
         for n, files in enumerate(sorted(groups.values(), key=lambda g: g[0].display_path), 1):
             first = files[0]
-            total += len(files)
+            notes = list(dict.fromkeys(clusters[f.id] for f in files if f.id in clusters))
+            notes += list(dict.fromkeys(explain(f, h) + _entry(h) for f in files
+                                        for h in f.hits if not h.known))
+            media.append({
+                "MediaID": n, "Category": None,
+                "MD5": (first.hash_value("md5") or "").upper() or None,
+                "SHA1": (first.hash_value("sha1") or "").upper() or None,
+                "MediaSize": first.size, "MimeType": first.mime,
+                "IsPrecategorized": False, "VictimIdentified": None,
+                "OffenderIdentified": None, "Series": None,
+                "RelativeFilePath": first.display_path,
+                "Comments": " | ".join(notes) or None,
+                "AlternativeHashes": _alternative(first),
+                "MediaFiles": [_media_file(f) for f in files],
+            })
+        return media
+
+    @staticmethod
+    def _hits(groups: dict[str, list[File]]) -> list[dict[str, Any]]:
+        media: list[dict[str, Any]] = []
+        for n, files in enumerate(sorted(groups.values(), key=lambda g: g[0].display_path), 1):
+            first = files[0]
             hits = sorted(((f, h) for f in files for h in f.hits if not h.known),
                           key=lambda fh: (fh[1].match_type != "exact", fh[1].distance,
                                           fh[1].set_label, fh[1].algorithm))
@@ -99,11 +177,13 @@ class VICSExporter(Exporter):
                 "RelativeFilePath": first.display_path,
                 "Comments": " | ".join(dict.fromkeys(explain(f, h) + _entry(h)
                                                      for f, h in hits)),
-                "AlternativeHashes": [{"HashName": a.label, "HashValue": first.hash_value(a.name)}
-                                      for a in computed()
-                                      if a.name not in TOP_LEVEL and first.hash_value(a.name)],
+                "AlternativeHashes": _alternative(first),
                 "MediaFiles": [_media_file(f) for f in files],
             })
+        return media
+
+    @staticmethod
+    def _document(model: ReportModel, media: list[dict[str, Any]], total: int) -> bytes:
         c = model.case
         ident = f"triage:{c.get('number') or ''}:{c.get('created_utc') or ''}"
         case = {
