@@ -154,7 +154,9 @@ def carved_item_entry(source: Source, identifier: Identifier, task: Task,
     if child.status == ERROR and child.stage == "decode":  # as in carve_entry
         child = _partial(child, f"partial carve: does not decode strictly ({child.reason}): "
                          "truncated, fragmented or mixed with other data; digests kept")
-    return replace(child, file_id=task.file_id, attempts=task.attempt)
+    # Alone, as every confirmed item is (confirm._reread_items): the items inside it (a
+    # picture's embedded thumbnail, say) are already recorded from the scan.
+    return replace(child, file_id=task.file_id, attempts=task.attempt, children=())
 
 
 def _partial(r: FileResult, reason: str) -> FileResult:
