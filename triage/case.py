@@ -243,6 +243,14 @@ def _v11_clusters(c: sqlite3.Connection) -> None:
         c.execute(sql[start:sql.index(") STRICT;", start) + len(") STRICT")])
 
 
+def _v12_processed_by(c: sqlite3.Connection) -> None:
+    # Issue 19: which Dask worker processed each file of a `scan --cluster` (NULL: the
+    # scanning machine's own workers, as every file of an older case).
+    have = {r[1] for r in c.execute("PRAGMA table_info(files)")}
+    if "processed_by" not in have:
+        c.execute("ALTER TABLE files ADD COLUMN processed_by TEXT")
+
+
 #: The case database's schema versions (see :mod:`hashsets.versioning`). Version 1: the
 #: first release (no application id). Each later version is one migration here, and
 #: ``schema.sql`` always creates the newest (a test checks both give the same schema).
@@ -270,6 +278,8 @@ CASE_SCHEMA = SchemaLine(
                   _v10_metadata),
         Migration(11, "series clusters and the ranked leads queue (issue 16)",
                   _v11_clusters),
+        Migration(12, "the Dask worker that processed each file (issue 19, scan --cluster)",
+                  _v12_processed_by),
     ),
 )
 SCHEMA_VERSION = str(CASE_SCHEMA.current)
@@ -1137,6 +1147,8 @@ class Case:
         for i, r in enumerate(pending):  # grows while iterating: inner items follow
             if r.children:
                 pending[i], inner = self._insert_children(c, run_id, r)
+                if r.processed_by is not None:  # items inside: the same worker
+                    inner = [replace(x, processed_by=r.processed_by) for x in inner]
                 pending.extend(inner)
         if len({r.file_id for r in pending}) != len(pending):
             for r in pending:  # the same file twice: one at a time, in order
@@ -1150,9 +1162,10 @@ class Case:
         plain = [r for r in pending if r.file_id not in kept]
         c.executemany(
             "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-            "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? WHERE id=?",
+            "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=?, processed_by=? "
+            "WHERE id=?",
             [(r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime, r.media_kind,
-              r.ext_mismatch, run_id, r.file_id) for r in plain])
+              r.ext_mismatch, run_id, r.processed_by, r.file_id) for r in plain])
         for r in plain:
             self._replace_variants(c, r)
         c.executemany("DELETE FROM hashes WHERE file_id=?", [(r.file_id,) for r in plain])
@@ -1195,8 +1208,9 @@ class Case:
     @staticmethod
     def _keep_checkpoint(c: sqlite3.Connection, run_id: int, r: FileResult) -> None:
         c.execute("UPDATE files SET status=?, status_stage=?, status_reason=?, "
-                  "attempts=?, run_id=? WHERE id=?",
-                  (r.status, r.stage, r.reason, r.attempts, run_id, r.file_id))
+                  "attempts=?, run_id=?, processed_by=? WHERE id=?",
+                  (r.status, r.stage, r.reason, r.attempts, run_id, r.processed_by,
+                   r.file_id))
         streams = [a.name for a in stream_algorithms()]
         c.execute(f"DELETE FROM hashes WHERE file_id=? AND algorithm NOT IN "
                   f"({', '.join('?' * len(streams))})", (r.file_id, *streams))
@@ -1243,10 +1257,10 @@ class Case:
         else:
             c.execute(
                 "UPDATE files SET status=?, status_stage=?, status_reason=?, attempts=?, "
-                "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=? "
-                "WHERE id=?",
+                "read_status=?, mime=?, media_kind=?, ext_mismatch=?, run_id=?, "
+                "processed_by=? WHERE id=?",
                 (r.status, r.stage, r.reason, r.attempts, r.read_status, r.mime,
-                 r.media_kind, r.ext_mismatch, run_id, r.file_id))
+                 r.media_kind, r.ext_mismatch, run_id, r.processed_by, r.file_id))
             self._replace_variants(c, r)
             c.execute("DELETE FROM hashes WHERE file_id=?", (r.file_id,))
         c.execute("DELETE FROM images WHERE file_id=?", (r.file_id,))

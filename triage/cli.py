@@ -15,8 +15,10 @@ Exit codes (also in the README and ``triage --help``; constants in :mod:`.cli_er
      does not match its stored hash)
   8  coverage gap: some entries were processed only in part (status incomplete, e.g. a
      picture format not decodable yet), nothing worse; verify-image: no stored hash
+  9  scan --cluster: the Dask cluster cannot be used (not reachable, no worker, or a worker
+     refused: other versions, evidence not readable there)
   130 interrupted (Ctrl-C); the case keeps every finished entry, run the scan again to resume
-When several apply, the first of 130, 1, 2, 5, 4, 6, 7, 3, 8, 0 is used.
+When several apply, the first of 130, 1, 2, 5, 4, 9, 6, 7, 3, 8, 0 is used.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typer.core import TyperGroup
 from . import __version__, membudget
 from .cli_errors import (
     EXIT_CASE,
+    EXIT_CLUSTER,
     EXIT_COVERAGE_GAP,
     EXIT_EVIDENCE,
     EXIT_FILE_ERRORS,
@@ -64,6 +67,7 @@ from .cli_thresholds import (
     ThresholdOpt,
     thresholds_from,
 )
+from .errors import UsageError
 from .model import RunSummary, to_json
 
 #: The full table (``triage --help``); each command's help lists only its own codes.
@@ -77,7 +81,7 @@ EXIT_CODES_HELP = exit_codes_help(
     c130="interrupted (a scan: run it again to resume)")
 SCAN_EXITS = exit_codes_help(
     EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE_ERRORS, EXIT_EVIDENCE, EXIT_CASE,
-    EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_COVERAGE_GAP, EXIT_INTERRUPTED,
+    EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_COVERAGE_GAP, EXIT_CLUSTER, EXIT_INTERRUPTED,
     c2="usage error (also: case inside the evidence or evidence inside the case; case "
        "details differ without --update-case)",
     c6="hash-set problem (matching failed; the scan's results are kept)",
@@ -196,15 +200,15 @@ def parse_size(text: str | int) -> int:
 
 @app.command(epilog=SCAN_EXITS)
 def scan(
-    evidence: Annotated[Path, typer.Argument(help="Evidence: a folder (a mounted file "
-                                             "system) or a disk image (E01, raw/dd, split "
-                                             "raw, VMDK, VHD, QCOW2). A symbolic link is "
-                                             "read through its target; both are recorded."
-                                             )],
     case: Annotated[Path, typer.Option("--case", "-c", help="Case directory (created private "
                                        "if missing; an existing case is resumed/extended). "
                                        "Never inside the evidence, nor the evidence inside "
                                        "it.")],
+    evidence: Annotated[list[Path] | None, typer.Argument(
+        help="Evidence: a folder (a mounted file system) or a disk image (E01, raw/dd, "
+        "split raw, VMDK, VHD, QCOW2). A symbolic link is read through its target; both are "
+        "recorded. Several exhibits are scanned into the case one after the other, each "
+        "its own run.", show_default=False)] = None,
     case_number: Annotated[str | None, typer.Option(help="Case number.")] = None,
     examiner: Annotated[str | None, typer.Option(help="Examiner's name.")] = None,
     agency: Annotated[str | None, typer.Option(help="Agency or lab.")] = None,
@@ -300,6 +304,19 @@ def scan(
         "--verify-image", help="Also hash the whole disk image (MD5, SHA-1) and compare with "
         "the hashes stored at acquisition (E01); recorded in the evidence row. Exit 7 on a "
         "mismatch, 8 when no hash is stored.")] = False,
+    queue: Annotated[Path | None, typer.Option(
+        "--queue", help="A text file of evidence paths, one per line (blank lines and lines "
+        "starting with # are ignored), scanned after those given as arguments.")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", metavar="tcp://HOST:PORT", help="Process the files on this Dask "
+        "cluster's workers (the scheduler's address; tls:// with Dask's TLS settings). This "
+        "machine still lists the evidence and writes the case. docs/cluster.md.")] = None,
+    path_map: Annotated[list[str] | None, typer.Option(
+        "--path-map", metavar="LOCAL=REMOTE", help="With --cluster: the evidence (or the "
+        "block-hash set) at LOCAL on this machine is at REMOTE on the workers. Repeatable.")
+                        ] = None,
+    cluster_batch: Annotated[int, typer.Option(
+        min=1, help="With --cluster: files per batch sent to a worker.")] = 256,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -339,13 +356,61 @@ def scan(
         device_make=device_make, device_model=device_model)
     if jobs:
         opts.jobs = jobs
+    exhibits = [str(e) for e in evidence or []]
+    with exit_codes():
+        if queue is not None:
+            exhibits += read_queue(queue)
+        if not exhibits:
+            raise UsageError("no evidence given: name a folder or disk image, or --queue "
+                             "FILE")
+        if cluster:
+            from .cluster import parse_path_map
+
+            opts.cluster, opts.cluster_jobs, opts.cluster_batch = cluster, jobs, cluster_batch
+            opts.path_map = tuple(parse_path_map(path_map or []))
+        elif path_map:
+            raise UsageError("--path-map is for --cluster scans")
     progress = RichProgress(enabled=None if not quiet else False)
     signal.signal(signal.SIGTERM, _terminate)  # a batch system's stop: same as Ctrl-C
-    with exit_codes(interrupted="interrupted: finished entries are saved; run the same scan "
-                    "again to resume"):
-        summary = run_scan(str(evidence), case, opts, argv=sys.argv[1:], progress=progress)
-    _emit(summary, json_out, print_summary)
-    raise typer.Exit(scan_exit_code(summary))
+    codes, summaries = [], []
+    for i, exhibit in enumerate(exhibits):
+        if len(exhibits) > 1:
+            progress.note(f"exhibit {i + 1} of {len(exhibits)}: {exhibit}")
+        try:
+            with exit_codes(interrupted="interrupted: finished entries are saved; run the "
+                            "same scan again to resume"):
+                summary = run_scan(exhibit, case, opts, argv=sys.argv[1:],
+                                   progress=progress)
+        except typer.Exit as e:
+            codes.append(e.exit_code)
+            if e.exit_code != EXIT_EVIDENCE or i == len(exhibits) - 1:
+                # Only an exhibit that cannot be opened lets the others go on: any other
+                # problem (the case, the cluster, an interruption) would stop them all.
+                if len(exhibits) > 1 and e.exit_code != EXIT_EVIDENCE:
+                    progress.warn(f"stopped before the remaining {len(exhibits) - i - 1} "
+                                  "exhibit(s)")
+                break
+            continue
+        summaries.append(summary)
+        codes.append(scan_exit_code(summary))
+        if len(exhibits) == 1:
+            _emit(summary, json_out, print_summary)
+        elif not json_out:
+            print_summary(summary)
+    if len(exhibits) > 1 and json_out:
+        typer.echo("[" + ",\n".join(to_json(s) for s in summaries) + "]")
+    raise typer.Exit(worst_exit(*codes))
+
+
+def read_queue(path: Path) -> list[str]:
+    """``--queue FILE``: evidence paths, one per line, taken as written (UTF-8; blank lines
+    and lines starting with ``#`` skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--queue {path}: cannot read it: {e}") from e
+    return [line for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 @app.command(epilog=DEMO_EXITS)

@@ -32,13 +32,15 @@ EXIT_VERIFICATION = 7
 #: Some entries ended as coverage gaps (status incomplete), nothing worse; for
 #: ``verify-image``: no stored hash to compare with.
 EXIT_COVERAGE_GAP = 8
+#: ``scan --cluster``: the Dask cluster cannot be used (issue 19).
+EXIT_CLUSTER = 9
 #: Exit code of an interrupted command (128 + SIGINT, the shell's convention).
 EXIT_INTERRUPTED = 130
 
 #: When several codes apply, the first of this order wins (issue 12, item 3).
 EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_INTERNAL, EXIT_USAGE, EXIT_CASE, EXIT_EVIDENCE,
-                   EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_FILE_ERRORS, EXIT_COVERAGE_GAP,
-                   EXIT_OK)
+                   EXIT_CLUSTER, EXIT_HASH_SETS, EXIT_VERIFICATION, EXIT_FILE_ERRORS,
+                   EXIT_COVERAGE_GAP, EXIT_OK)
 
 
 #: What each exit code means, as the help texts say it (README "Exit codes").
@@ -52,6 +54,8 @@ EXIT_MEANINGS = {
     EXIT_HASH_SETS: "hash-set problem",
     EXIT_VERIFICATION: "verification failed",
     EXIT_COVERAGE_GAP: "coverage gap: some entries ended incomplete (nothing worse)",
+    EXIT_CLUSTER: "the Dask cluster cannot be used (scan --cluster: not reachable, no "
+                  "worker, or a worker refused: other versions, evidence not readable there)",
     EXIT_INTERRUPTED: "interrupted",
 }
 

@@ -50,3 +50,11 @@ class UsageError(TriageError, ValueError):
     change; nothing was written."""
 
     exit_code = 2
+
+
+class ClusterError(TriageError):
+    """``scan --cluster``: the Dask cluster cannot be used (the scheduler cannot be reached,
+    no worker, a worker refused: other versions, evidence not readable there). Exit code 9;
+    finished files are kept and the same command resumes."""
+
+    exit_code = 9

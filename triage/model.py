@@ -341,6 +341,9 @@ class FileResult:
     full_decode: bool = False
     #: A picture's or video's metadata (issue 16), None when it has none or was not read.
     metadata: MediaMetadata | None = None
+    #: The Dask worker that processed the file (issue 19, ``scan --cluster``); None: this
+    #: machine's own workers. Set by the supervisor, never by a worker.
+    processed_by: str | None = None
 
 
 @pickled_by_fields

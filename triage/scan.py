@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hashsets.algorithms import picture_algorithms
 
@@ -51,6 +51,9 @@ from .sources.base import EntryAmendment, FileEntry, Source
 from .util import display_bytes
 from .videocoverage import video_coverage
 from .worker import Task, WorkerOptions
+
+if TYPE_CHECKING:
+    from .cluster import ClusterPool
 
 ENUM_BATCH = 2000
 WRITE_BATCH = 500
@@ -118,6 +121,14 @@ class ScanOptions:
     #: ``triage leads`` ranks media made by such a camera higher).
     device_make: str | None = None
     device_model: str | None = None
+    #: ``--cluster``: the Dask scheduler's address (issue 19, :mod:`triage.cluster`); None:
+    #: this machine's own workers. ``path_map``: ``--path-map`` pairs (LOCAL, REMOTE);
+    #: ``cluster_jobs``: workers per Dask worker thread (None: each machine's cores divided
+    #: by its Dask threads); ``cluster_batch``: files per batch.
+    cluster: str | None = None
+    path_map: tuple[tuple[str, str], ...] = ()
+    cluster_jobs: int | None = None
+    cluster_batch: int = 256
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
@@ -129,6 +140,11 @@ class ScanOptions:
              "carve": self.carve}
         if self.device_make or self.device_model:
             d["device"] = {"make": self.device_make, "model": self.device_model}
+        if self.cluster:
+            d["cluster"] = {"address": self.cluster,
+                            "path_map": [list(p) for p in self.path_map],
+                            "jobs_per_worker": self.cluster_jobs,
+                            "batch_files": self.cluster_batch}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -449,11 +465,24 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
     blocks = _block_store(options)
     if blocks is not None and worker.block_store is None:
         worker = replace(worker, block_store=blocks)
-    memory = membudget.plan(options.memory_budget, options.jobs)
-    if memory.jobs < memory.jobs_requested:
-        progress.warn(f"--jobs {memory.jobs_requested} lowered to {memory.jobs}: "
-                      f"{memory.describe()} carries no more workers")
-    with WorkerPool(spec, worker, options.jobs, options.timeout, memory) as pool:
+    pool: WorkerPool | ClusterPool
+    if options.cluster:
+        from .cluster import ClusterPool
+
+        args = spec[1]
+        image = args.get("path") if isinstance(args, dict) else None
+        pool = ClusterPool(options.cluster, spec, worker, options.cluster_jobs,
+                           options.timeout, options.memory_budget,
+                           path_map=options.path_map,
+                           evidence_size=os.stat(image).st_size if image else None,
+                           batch_files=options.cluster_batch, note=progress.note)
+    else:
+        memory = membudget.plan(options.memory_budget, options.jobs)
+        if memory.jobs < memory.jobs_requested:
+            progress.warn(f"--jobs {memory.jobs_requested} lowered to {memory.jobs}: "
+                          f"{memory.describe()} carries no more workers")
+        pool = WorkerPool(spec, worker, options.jobs, options.timeout, memory)
+    with pool:
         def tasks() -> Iterator[Task]:
             for t in _tasks(case, evidence_id):
                 sizes[t.file_id] = t.entry.size or 0

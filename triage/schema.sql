@@ -87,6 +87,8 @@ CREATE TABLE IF NOT EXISTS files (
     run_id          INTEGER REFERENCES runs(id),
     -- workers that died on it; only these count towards quarantine (schema 3)
     worker_crashes  INTEGER NOT NULL DEFAULT 0,
+    -- the Dask worker that processed it (scan --cluster, schema 12); NULL: this machine
+    processed_by    TEXT,
     UNIQUE (evidence_id, identity)
 ) STRICT;
 
