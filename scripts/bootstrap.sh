@@ -70,7 +70,8 @@ stamp=.venv/.triage-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing triage and its Python dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>/dev/null \
-    || .venv/bin/python -m pip install --disable-pip-version-check -e '.[test]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,cluster]' \
+    2>/dev/null || .venv/bin/python -m pip install --disable-pip-version-check \
+    -e '.[test,cluster]'
   touch "$stamp"
 fi

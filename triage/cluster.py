@@ -163,7 +163,7 @@ class ClusterPool:
         env = dict(os.environ)
         env.pop(faults.ENV, None)  # faults are the nodes' (sent in the setup), never Dask's
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "triage_dask.client"], stdin=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "triage_dask.client"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._log, env=env)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._write({"op": "connect", "address": self.address, "setup": self._setup,

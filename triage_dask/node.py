@@ -34,7 +34,7 @@ class _Node:
         self.key = key
         env = dict(os.environ)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "triage.cluster_node"], stdin=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "triage.cluster_node"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=env)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.inp, self.out = self.proc.stdin, self.proc.stdout

@@ -1,0 +1,376 @@
+"""``triage scan --cluster`` (issue 19) against a real Dask scheduler and real workers on
+127.0.0.1, each its own process (``dask scheduler``, ``dask worker``), as a lab runs them.
+
+The acceptance of the issue: a cluster scan equals a local scan row for row apart from the
+column naming the worker; killing a worker mid-scan loses nothing; an injected crash on a
+worker quarantines exactly that file; a version mismatch is refused; the offline guard
+holds on both sides; no file content crosses to Dask.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT, TESTDATA, rows, run_triage
+
+pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).with_name("dask")
+SMALL = TESTDATA / "media" / "small"
+
+
+def _compare_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compare_scans",
+                                                  ROOT / "scripts" / "compare_scans.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compare_scans"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cs = _compare_module()
+
+
+class Cluster:
+    """A scheduler and workers on 127.0.0.1, each a process of its own."""
+
+    def __init__(self, work: Path, pythonpath: str = str(ROOT)) -> None:
+        self.work = work
+        work.mkdir(parents=True, exist_ok=True)
+        self.file = work / "scheduler.json"
+        self.env = dict(os.environ, PYTHONPATH=pythonpath)
+        self.env.pop("TRIAGE_INJECT_FAULT", None)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                     "--no-dashboard", "--scheduler-file", str(self.file)], "scheduler",
+                    self.env)
+        deadline = time.monotonic() + 90
+        while not self.file.exists() or not self.file.read_text().strip():
+            assert time.monotonic() < deadline, self.log("scheduler")
+            time.sleep(0.2)
+        self.address = json.loads(self.file.read_text())["address"]
+
+    def _start(self, cmd: list[str], name: str, env: dict[str, str]
+               ) -> subprocess.Popen[bytes]:
+        log = open(self.work / f"{name}.log", "wb")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.work / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def add_worker(self, name: str, pythonpath: str | None = None) -> None:
+        env = dict(self.env, PYTHONPATH=pythonpath or self.env["PYTHONPATH"])
+        self.workers[name] = self._start(
+            [str(DASK), "worker", "--scheduler-file", str(self.file), "--nthreads", "1",
+             "--name", name, "--no-nanny", "--no-dashboard"], name, env)
+
+    def wait_for_workers(self, n: int) -> None:
+        """Wait from a process of its own (this one imported triage: no sockets here)."""
+        code = ("import sys; from distributed import Client; "
+                "c = Client(sys.argv[1], timeout=60); c.wait_for_workers(int(sys.argv[2]), "
+                "timeout=90); c.close()")
+        subprocess.run([sys.executable, "-c", code, self.address, str(n)], env=self.env,
+                       check=True, timeout=180, capture_output=True)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("dask"))
+    try:
+        c.add_worker("w1")
+        c.add_worker("w2")
+        c.wait_for_workers(2)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def local_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small-media corpus scanned by this machine's own workers (the reference)."""
+    case = tmp_path_factory.mktemp("local") / "case"
+    proc = run_triage("scan", str(SMALL), "--case", str(case), "--no-match", "-q",
+                      "--jobs", "2")
+    assert proc.returncode in (0, 3, 8), proc.stderr
+    return case
+
+
+def assert_rows_equal(local: Path, other: Path, also: str = "") -> None:
+    """Every table equal apart from the worker column and the run's options (and the
+    changes ``also`` accepts, compare_scans' intended-changes form)."""
+    rules = cs.parse_intended("files.processed_by: changed\nruns.options: changed\n" + also)
+    report = cs.Report("local", "cluster")
+    cs.compare_cases("small", local / "case.sqlite", other / "case.sqlite", rules, report)
+    assert report.equal, cs.format_text(report)
+    counts = report.targets["small"]["rows"]
+    assert counts["files"] > 40 and counts["hashes"] > 100, counts
+
+
+def cluster_scan(cluster: Cluster, evidence: Path, case: Path, *extra: str,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_triage("scan", str(evidence), "--case", str(case), "--no-match", "-q",
+                      "--cluster", cluster.address, *extra, env=env)
+
+
+def test_cluster_scan_equals_local_scan(cluster: Cluster, local_small: Path,
+                                        tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    proc = cluster_scan(cluster, SMALL, case, "--cluster-batch", "4", "--json")
+    assert proc.returncode in (0, 3, 8), proc.stderr
+    assert_rows_equal(local_small, case)
+    done = rows(case, "SELECT processed_by, parent_id FROM files WHERE kind='file' "
+                      "AND status != 'pending'")
+    # Every file and every item found inside one names the worker that processed it.
+    assert all(r["processed_by"] for r in done), [dict(r) for r in done]
+    assert any(r["parent_id"] is not None for r in done)  # items inside (gzip members)
+    names = {r["processed_by"].split(" ")[0] for r in done}
+    assert names == {"w1", "w2"}, names
+    options = json.loads(rows(case, "SELECT options FROM runs")[0]["options"])
+    assert options["cluster"]["address"] == cluster.address
+    # The digests are the files' own (an independent tool: sha256sum).
+    jpeg = SMALL / "jpeg.jpg"
+    want = subprocess.run(["sha256sum", str(jpeg)], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    got = rows(case, "SELECT h.value FROM hashes h JOIN files f ON f.id=h.file_id "
+                     "WHERE f.path=? AND h.algorithm='sha256'", (b"jpeg.jpg",))
+    assert got[0]["value"] == want
+
+
+def test_offline_guard_on_both_sides(cluster: Cluster, tmp_path: Path) -> None:
+    host, port = cluster.address.removeprefix("tcp://").rsplit(":", 1)
+    # A triage process (supervisor, node, worker) cannot reach the scheduler...
+    probe = ("import socket, sys, triage\n"
+             "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), 5)\n"
+             "except PermissionError as e:\n    print('refused', e)\n")
+    out = subprocess.run([sys.executable, "-c", probe, host, port], capture_output=True,
+                         text=True, check=True, env=cluster.env).stdout
+    assert out.startswith("refused triage is offline")
+    # ... and the Dask-facing processes never import triage, so their connections work.
+    thin = ("import sys, triage_dask.client, triage_dask.node\n"
+            "assert not [m for m in sys.modules if m == 'triage' or m.startswith('triage.')]\n"
+            "from distributed import Client\n"
+            "c = Client(sys.argv[1], timeout=30)\n"
+            "print(sorted(c.run(lambda: 'triage' in sys.modules).values()))\n"
+            "c.close()\n")
+    out = subprocess.run([sys.executable, "-c", thin, cluster.address], capture_output=True,
+                         text=True, check=True, env=cluster.env, timeout=120).stdout
+    assert out.strip() == "[False, False]", out  # after the scans of this module too
+    # Each worker's node reports its guard on when it connects (ClusterPool refuses
+    # otherwise): a scan that works proves it.
+    proc = cluster_scan(cluster, TESTDATA / "media" / "pdq", tmp_path / "one")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_no_file_content_goes_to_dask(cluster: Cluster, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything the supervisor hands to the Dask client and gets back (batches, setup,
+    results: all that the client passes to and from Dask) holds no 16-byte run of any file's
+    content. The files are random bytes, pictures and text, so a leak cannot hide."""
+    import random
+
+    from triage import scan as scan_module
+    from triage_dask import frames
+
+    evidence = tmp_path / "ev"
+    evidence.mkdir()
+    rng = random.Random(19)
+    for i in range(12):
+        (evidence / f"blob{i}.bin").write_bytes(rng.randbytes(3000 + 97 * i))
+        (evidence / f"note{i}.txt").write_text(
+            " ".join(f"{rng.getrandbits(64):x}" for _ in range(200)))
+    for src in ("jpeg.jpg", "png-transparent.png", "gif.gif"):
+        shutil.copy(SMALL / src, evidence / src)
+    windows: set[bytes] = set()
+    for f in evidence.iterdir():
+        data = f.read_bytes()
+        windows.update(data[i:i + 16] for i in range(len(data) - 15))
+
+    seen: list[bytes] = []
+    real_write, real_read = frames.write, frames.read
+
+    def write(stream: Any, message: dict[str, Any]) -> None:
+        seen.append(repr(message).encode() + b"".join(
+            v for v in message.values() if isinstance(v, bytes)))
+        real_write(stream, message)
+
+    def read(stream: Any) -> dict[str, Any]:
+        message = real_read(stream)
+        seen.append(repr(message).encode() + b"".join(
+            v for v in message.values() if isinstance(v, bytes)))
+        return message
+
+    monkeypatch.setattr(frames, "write", write)
+    monkeypatch.setattr(frames, "read", read)
+    options = scan_module.ScanOptions(match=False, cluster=cluster.address, cluster_batch=5)
+    summary = scan_module.scan(str(evidence), tmp_path / "case", options)
+    assert summary.counts.entries == 27 and summary.counts.by_outcome["error"] == 0
+    traffic = b"".join(seen)
+    assert len(traffic) > 20_000  # batches and results went through
+    leaks = [i for i in range(len(traffic) - 15) if traffic[i:i + 16] in windows]
+    assert not leaks, traffic[leaks[0]:leaks[0] + 16]
+
+
+def test_injected_crash_quarantines_exactly_that_file(cluster: Cluster, local_small: Path,
+                                                      tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    target = b"png-transparent.png"
+    proc = cluster_scan(cluster, SMALL, case, "--cluster-batch", "4",
+                        env={"TRIAGE_INJECT_FAULT": "decode:segfault:png-transparent.png"})
+    assert proc.returncode == 3, proc.stderr
+    crashed = rows(case, "SELECT path, status, worker_crashes, status_reason FROM files "
+                         "WHERE worker_crashes > 0 OR status = 'quarantined'")
+    assert [(bytes(r["path"]), r["status"], r["worker_crashes"]) for r in crashed] == [
+        (target, "quarantined", 2)], [dict(r) for r in crashed]
+    assert "SIGSEGV" in crashed[0]["status_reason"]
+    # Every other file ended as in the local scan.
+    others = rows(case, "SELECT path, status FROM files WHERE path != ?", (target,))
+    local = {bytes(r["path"]): r["status"] for r in rows(
+        local_small, "SELECT path, status FROM files WHERE path != ?", (target,))}
+    assert {bytes(r["path"]): r["status"] for r in others} == local
+    assert local and rows(local_small, "SELECT status FROM files WHERE path=?",
+                          (target,))[0]["status"] == "done"
+
+
+def test_version_mismatch_is_refused(tmp_path: Path) -> None:
+    """A worker running another triage version is refused before any file is sent: exit 9,
+    naming the worker and the difference; the files stay pending for a later scan."""
+    other = tmp_path / "other-install"
+    for package in ("triage", "hashsets", "triage_dask"):
+        shutil.copytree(ROOT / package, other / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    init = other / "triage" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"',
+                                             '__version__ = "0.1.0+other"'))
+    c = Cluster(tmp_path / "dask")
+    try:
+        c.add_worker("odd", pythonpath=str(other))
+        c.wait_for_workers(1)
+        case = tmp_path / "case"
+        proc = run_triage("scan", str(SMALL), "--case", str(case), "--no-match", "-q",
+                          "--cluster", c.address)
+    finally:
+        c.stop()
+    assert proc.returncode == 9, proc.stderr
+    assert "worker odd" in proc.stderr
+    assert "triage: 0.1.0 on the supervisor, 0.1.0+other here" in proc.stderr
+    statuses = {r["status"] for r in rows(case, "SELECT status FROM files WHERE "
+                                                "kind='file'")}
+    assert statuses == {"pending"}
+
+
+def test_bad_path_map_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    proc = cluster_scan(cluster, SMALL, tmp_path / "case", "--path-map",
+                        f"{SMALL}={tmp_path / 'not-mounted'}")
+    assert proc.returncode == 9, proc.stderr
+    assert "cannot read the evidence at" in proc.stderr and "not-mounted" in proc.stderr
+    proc = run_triage("scan", str(SMALL), "--case", str(tmp_path / "c2"), "--path-map",
+                      "a=b")
+    assert proc.returncode == 2 and "--path-map is for --cluster" in proc.stderr
+
+
+def test_path_map(cluster: Cluster, local_small: Path, tmp_path: Path) -> None:
+    """The workers read the evidence where --path-map says (here another name of the same
+    folder, as a NAS mount point would be)."""
+    mount = tmp_path / "nas"
+    mount.symlink_to(SMALL)
+    case = tmp_path / "case"
+    proc = cluster_scan(cluster, SMALL, case, "--path-map", f"{SMALL}={mount}")
+    assert proc.returncode in (0, 3, 8), proc.stderr
+    assert_rows_equal(local_small, case)
+    options = json.loads(rows(case, "SELECT options FROM runs")[0]["options"])
+    assert options["cluster"]["path_map"] == [[str(SMALL), str(mount)]]
+
+
+def _wait_done(case: Path, n: int, proc: subprocess.Popen[bytes], timeout: float = 120
+               ) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the scan ended before it could be interrupted"
+        try:
+            done = rows(case, "SELECT count(*) AS n FROM files WHERE status='done' AND "
+                              "kind='file'")[0]["n"]
+        except sqlite3.Error:
+            done = 0
+        if done >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {n} files done in {timeout} s")
+
+
+def _slow_scan(address: str, case: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, TRIAGE_INJECT_FAULT="read:slow=0.4:*")
+    return subprocess.Popen([sys.executable, "-m", "triage", "scan", str(SMALL), "--case",
+                             str(case), "--no-match", "-q", "--cluster", address,
+                             "--cluster-batch", "2", "--jobs", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+def test_killing_a_worker_mid_scan_loses_nothing(local_small: Path, tmp_path: Path) -> None:
+    c = Cluster(tmp_path / "dask")
+    try:
+        c.add_worker("k1")
+        c.add_worker("k2")
+        c.wait_for_workers(2)
+        case = tmp_path / "case"
+        scan = _slow_scan(c.address, case)
+        _wait_done(case, 6, scan)
+        c.workers["k1"].send_signal(signal.SIGKILL)  # the machine disappears
+        _, err = scan.communicate(timeout=300)
+        assert scan.returncode in (0, 3, 8), err.decode()
+    finally:
+        c.stop()
+    done = rows(case, "SELECT processed_by FROM files WHERE kind='file' AND status='done'")
+    assert {r["processed_by"].split(" ")[0] for r in done} == {"k1", "k2"}
+    # Nothing lost, nothing counted against a file: the rows are a local scan's.
+    assert_rows_equal(local_small, case)
+    assert not rows(case, "SELECT id FROM files WHERE worker_crashes > 0")
+
+
+def test_kill_of_the_supervisor_resumes(cluster: Cluster, local_small: Path,
+                                        tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    scan = _slow_scan(cluster.address, case)
+    _wait_done(case, 6, scan)
+    scan.send_signal(signal.SIGKILL)
+    scan.wait()
+    assert rows(case, "SELECT count(*) AS n FROM files WHERE status='pending' AND "
+                      "kind='file'")[0]["n"] > 0
+    proc = cluster_scan(cluster, SMALL, case, "--cluster-batch", "2", "--jobs", "1")
+    assert proc.returncode in (0, 3, 8), proc.stderr
+    # The resumed case has two runs (the first interrupted), the second run's evidence
+    # warning, and the files in flight at the kill were handed out twice: nothing else
+    # differs.
+    assert_rows_equal(local_small, case, "runs: added\nruns.status: changed\n"
+                      "errors: added for rows matching evidence \\| Warning\n"
+                      "files.attempts: changed\n")
+    assert not rows(case, "SELECT id FROM files WHERE worker_crashes > 0")
