@@ -72,6 +72,11 @@ class Node:
         self.setup = setup
         jobs = setup.get("jobs") or max(1, default_jobs() // max(1, threads))
         memory = membudget.plan(setup.get("memory_budget"), jobs)
+        if threads > 1 and memory.budget is not None and setup.get("memory_budget") is None:
+            # Each of the Dask worker's threads runs a node like this one: the machine's
+            # budget is shared between them.
+            memory = membudget.plan(max(membudget.MIN_BUDGET, memory.budget // threads),
+                                    jobs)
         self.pool = WorkerPool(setup["spec"], setup["options"], jobs, setup["timeout"],
                                memory)
 
