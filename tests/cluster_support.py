@@ -18,7 +18,10 @@ DASK = Path(sys.executable).with_name("dask")
 class Cluster:
     """A scheduler and workers on 127.0.0.1, each a process of its own."""
 
-    def __init__(self, work: Path, pythonpath: str = str(ROOT)) -> None:
+    def __init__(self, work: Path, pythonpath: str = str(ROOT), extra: tuple[str, ...] = ()
+                 ) -> None:
+        #: Options given to the scheduler and every worker (e.g. TLS).
+        self.extra = list(extra)
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         self.file = work / "scheduler.json"
@@ -27,8 +30,8 @@ class Cluster:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self._start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                     "--no-dashboard", "--scheduler-file", str(self.file)], "scheduler",
-                    self.env)
+                     "--no-dashboard", "--scheduler-file", str(self.file), *self.extra],
+                    "scheduler", self.env)
         deadline = time.monotonic() + 90
         while not self.file.exists() or not self.file.read_text().strip():
             assert time.monotonic() < deadline, self.log("scheduler")
@@ -50,14 +53,16 @@ class Cluster:
         env = dict(self.env, PYTHONPATH=pythonpath or self.env["PYTHONPATH"])
         self.workers[name] = self._start(
             [str(DASK), "worker", "--scheduler-file", str(self.file), "--nthreads",
-             str(nthreads), "--name", name, "--no-nanny", "--no-dashboard"], name, env)
+             str(nthreads), "--name", name, "--no-nanny", "--no-dashboard", *self.extra], name,
+            env)
 
-    def wait_for_workers(self, n: int) -> None:
+    def wait_for_workers(self, n: int, env: dict[str, str] | None = None) -> None:
         """Wait from a process of its own (this one imported triage: no sockets here)."""
         code = ("import sys; from distributed import Client; "
                 "c = Client(sys.argv[1], timeout=60); c.wait_for_workers(int(sys.argv[2]), "
                 "timeout=90); c.close()")
-        subprocess.run([sys.executable, "-c", code, self.address, str(n)], env=self.env,
+        subprocess.run([sys.executable, "-c", code, self.address, str(n)],
+                       env={**self.env, **(env or {})},
                        check=True, timeout=180, capture_output=True)
 
     def stop(self) -> None:

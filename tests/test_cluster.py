@@ -317,3 +317,70 @@ def test_kill_of_the_supervisor_resumes(cluster: Cluster, local_small: Path,
                       "errors: added for rows matching evidence \\| Warning\n"
                       "files.attempts: changed\n")
     assert not rows(case, "SELECT id FROM files WHERE worker_crashes > 0")
+
+
+def _tls_files(folder: Path) -> dict[str, Path]:
+    """A lab's own CA and one certificate for 127.0.0.1 signed by it (cryptography)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, node_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
+        ec.SECP256R1())
+    files = {"ca": folder / "ca.pem", "cert": folder / "node.pem", "key": folder / "node.key"}
+    files["ca"].write_bytes(cert("lab CA", ca_key, "lab CA", ca_key, True).public_bytes(
+        serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert("127.0.0.1", node_key, "lab CA", ca_key, False)
+                              .public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(node_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return files
+
+
+def test_tls_between_nodes(tmp_path: Path) -> None:
+    """A scheduler and worker that speak TLS only: the scan connects with the certificates
+    given through Dask's own configuration (docs/cluster.md, "TLS"), and is refused without
+    them (exit 9, nothing lost)."""
+    tls = _tls_files(tmp_path)
+    flags = ("--protocol", "tls", "--tls-ca-file", str(tls["ca"]), "--tls-cert",
+             str(tls["cert"]), "--tls-key", str(tls["key"]))
+    config = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+              "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls["ca"]),
+              "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(tls["cert"]),
+              "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": str(tls["key"])}
+    c = Cluster(tmp_path / "dask", extra=flags)
+    try:
+        c.add_worker("t1")
+        c.wait_for_workers(1, env=config)
+        assert c.address.startswith("tls://")
+        bare = run_triage("scan", str(TESTDATA / "media" / "pdq"), "--case",
+                          str(tmp_path / "bare"), "--no-match", "-q", "--cluster", c.address)
+        case = tmp_path / "case"
+        proc = run_triage("scan", str(TESTDATA / "media" / "pdq"), "--case", str(case),
+                          "--no-match", "-q", "--cluster", c.address, env=config)
+    finally:
+        c.stop()
+    assert bare.returncode == 9 and "cannot connect to the Dask scheduler" in bare.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert {r["processed_by"].split(" ")[0] for r in rows(
+        case, "SELECT processed_by FROM files WHERE kind='file'")} == {"t1"}

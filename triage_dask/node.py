@@ -127,9 +127,10 @@ def run_batch(setup: bytes, payload: bytes) -> dict[str, Any]:
     answer, opaque here). Raises :class:`NodeRefused` when the node refuses the scan."""
     worker, threads = _worker_facts()
     node = _acquire(setup, threads)
-    if node.hello.get("op") != "ready":
+    if node.hello.get("op") != "ready" or not node.hello.get("offline_guard"):
         node.close()
-        raise NodeRefused(f"worker {worker} refused: {node.hello.get('reason')}")
+        reason = node.hello.get("reason") or "its triage node's offline guard is not on"
+        raise NodeRefused(f"worker {worker} refused the scan: {reason}")
     answer = node.batch(payload)
     _release(node)
     return {"worker": worker, "payload": answer,
