@@ -498,10 +498,10 @@ def _exit_codes(text: str) -> set[int]:
 
 
 def test_each_command_lists_only_its_own_exit_codes() -> None:
-    assert _exit_codes(_help("scan")) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}
+    assert _exit_codes(_help("scan")) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130}
     assert _exit_codes(_help("match")) == {0, 1, 2, 5, 6, 7, 130}  # 7: a case edited outside triage
     assert _exit_codes(_help("report")) == {0, 1, 2, 5, 7, 130}
     assert _exit_codes(_help("verify")) == {0, 1, 2, 5, 7, 130}
     assert _exit_codes(_help("verify-image")) == {0, 1, 2, 4, 5, 7, 8, 130}
-    assert _exit_codes(_help()) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 130}
+    assert _exit_codes(_help()) == {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130}
     assert "quarantined" not in _help("report") and "quarantined" not in _help("verify")

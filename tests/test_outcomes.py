@@ -29,4 +29,4 @@ def test_worst_exit_follows_the_issue_order(codes: tuple[int, ...], expected: in
 
 
 def test_precedence_is_the_documented_one() -> None:
-    assert EXIT_PRECEDENCE == (130, 1, 2, 5, 4, 6, 7, 3, 8, 0)
+    assert EXIT_PRECEDENCE == (130, 1, 2, 5, 4, 9, 6, 7, 3, 8, 0)
