@@ -58,7 +58,7 @@ from .worker import Task, WorkerOptions
 #: small against the work, small enough that every worker gets several.
 DEFAULT_BATCH_FILES = 256
 #: A batch is also closed at this much file content, so that large files spread out.
-BATCH_CONTENT = 256 << 20
+BATCH_CONTENT = 64 << 20
 #: Batches in flight per Dask worker thread: one working, one waiting to start.
 BATCHES_PER_THREAD = 2
 #: Seconds to reach the scheduler and see a first worker.
@@ -134,10 +134,13 @@ class ClusterPool:
     def __init__(self, address: str, spec: tuple[str, Any], options: WorkerOptions,
                  jobs: int | None, timeout: float, memory_budget: int | None, *,
                  path_map: Sequence[tuple[str, str]] = (), evidence_size: int | None = None,
-                 batch_files: int = DEFAULT_BATCH_FILES,
+                 batch_files: int = DEFAULT_BATCH_FILES, expected_files: int | None = None,
                  note: Callable[[str], None] | None = None) -> None:
         self.address = address
         self.batch_files = max(1, batch_files)
+        #: How many tasks ``run`` will be given, when the caller knows (the pending files):
+        #: batches are then made small enough that every worker thread gets some.
+        self.expected_files = expected_files
         self.stats = ClusterStats()
         self._note = note or (lambda _m: None)
         mapped_spec, evidence_path = _map_spec(spec, path_map)
@@ -251,6 +254,10 @@ class ClusterPool:
         singles: deque[Task] = deque()  # of lost batches, to be sent alone
         exhausted = False
         limit = max(1, self.stats.threads) * BATCHES_PER_THREAD
+        size = self.batch_files
+        if self.expected_files:
+            # At least two batches per slot (no worker idle while one has a long batch).
+            size = max(1, min(size, -(-self.expected_files // (2 * limit))))
 
         def fill() -> None:
             nonlocal exhausted
@@ -265,7 +272,7 @@ class ClusterPool:
                     for task in source:
                         batch.append(task)
                         content += task.entry.size or 0
-                        if len(batch) >= self.batch_files or content >= BATCH_CONTENT:
+                        if len(batch) >= size or content >= BATCH_CONTENT:
                             break
                     else:
                         exhausted = True

@@ -408,8 +408,8 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     progress.start_processing(files, total_bytes)
     summary = replace(summary, resumed=resumed, evidence=start)
     # Nothing pending (an empty folder, a finished scan): no worker is started.
-    pool = (_process(case, evidence_id, run_id, source.spec(), options, progress) if files
-            else PoolSummary())
+    pool = (_process(case, evidence_id, run_id, source.spec(), options, progress,
+                     expected=files) if files else PoolSummary())
     confirmation = _confirm(case, evidence_id, run_id, source.spec(), options, progress)
     if ev.source_type != "directory":
         from .carved import link_found_again
@@ -452,7 +452,8 @@ def _verify_image(case: Case, evidence_id: int, run_id: int, ev: _EvidenceFacts,
 
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
-             options: ScanOptions, progress: Progress) -> PoolSummary:
+             options: ScanOptions, progress: Progress, expected: int | None = None
+             ) -> PoolSummary:
     """Run the pending entries through the worker pool. Each result is written together
     with the next dispatch (see :meth:`Case.record_progress`), so nothing finished is ever
     lost to a crash and nothing unfinished is ever taken for done."""
@@ -475,7 +476,8 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                            options.timeout, options.memory_budget,
                            path_map=options.path_map,
                            evidence_size=os.stat(image).st_size if image else None,
-                           batch_files=options.cluster_batch, note=progress.note)
+                           batch_files=options.cluster_batch, expected_files=expected,
+                           note=progress.note)
     else:
         memory = membudget.plan(options.memory_budget, options.jobs)
         if memory.jobs < memory.jobs_requested:
