@@ -14,7 +14,9 @@ from pathlib import Path
 #: comes with the hash-set store and the perceptual hashes, sqlite-utils and fpdf with the
 #: reports, PIL, pillow_heif and libmagic with the workers' decoding and identification).
 HEAVY = ("numpy", "PIL", "sqlite_utils", "fpdf", "imagehash", "scipy", "pdqhash",
-         "pillow_heif")
+         "pillow_heif",
+         # scan --cluster only (issue 19): without it Dask is never imported
+         "dask", "distributed", "triage_dask")
 
 
 def _loaded(code: str) -> list[str]:
