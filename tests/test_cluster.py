@@ -242,16 +242,44 @@ def test_bad_path_map_is_refused(cluster: Cluster, tmp_path: Path) -> None:
 
 
 def test_path_map(cluster: Cluster, local_small: Path, tmp_path: Path) -> None:
-    """The workers read the evidence where --path-map says (here another name of the same
-    folder, as a NAS mount point would be)."""
+    """The workers read the evidence where --path-map says: here a copy with the same
+    bytes and times but other inode numbers, as another machine's mount of a NAS share
+    would number them (CIFS without serverino, FUSE)."""
     mount = tmp_path / "nas"
-    mount.symlink_to(SMALL)
+    shutil.copytree(SMALL, mount, symlinks=True)  # copy2: times kept to the nanosecond
     case = tmp_path / "case"
     proc = cluster_scan(cluster, SMALL, case, "--path-map", f"{SMALL}={mount}")
     assert proc.returncode in (0, 3, 8), proc.stderr
     assert_rows_equal(local_small, case)
     options = json.loads(rows(case, "SELECT options FROM runs")[0]["options"])
-    assert options["cluster"]["path_map"] == [[str(SMALL), str(mount)]]
+    assert [str(SMALL), str(mount)] in options["cluster"]["path_map"]
+
+
+def test_path_map_applies_to_a_linked_path(tmp_path: Path) -> None:
+    """Evidence given through a symbolic link is read at its target: a map written for the
+    link's path applies to the target too."""
+    from triage.cluster import map_path, parse_path_map
+
+    target = tmp_path / "real"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    pairs = parse_path_map([f"{link}=/mnt/nas"])
+    assert map_path(str(target / "ev"), pairs) == "/mnt/nas/ev"
+    assert map_path(str(link / "ev"), pairs) == "/mnt/nas/ev"
+    assert map_path(str(tmp_path / "other"), pairs) == str(tmp_path / "other")
+
+
+def test_no_node_is_left_on_the_workers(cluster: Cluster, tmp_path: Path) -> None:
+    """When a scan ends its nodes (and their worker processes, which hold the evidence
+    open) are closed on every worker."""
+    import psutil
+
+    proc = cluster_scan(cluster, TESTDATA / "media" / "pdq", tmp_path / "case")
+    assert proc.returncode == 0, proc.stderr
+    left = [c.cmdline() for w in cluster.workers.values()
+            for c in psutil.Process(w.pid).children(recursive=True)]
+    assert left == []
 
 
 def _wait_done(case: Path, n: int, proc: subprocess.Popen[bytes], timeout: float = 120
@@ -270,11 +298,11 @@ def _wait_done(case: Path, n: int, proc: subprocess.Popen[bytes], timeout: float
     raise AssertionError(f"fewer than {n} files done in {timeout} s")
 
 
-def _slow_scan(address: str, case: Path) -> subprocess.Popen[bytes]:
+def _slow_scan(address: str, case: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, TRIAGE_INJECT_FAULT="read:slow=0.4:*")
     return subprocess.Popen([sys.executable, "-m", "triage", "scan", str(SMALL), "--case",
                              str(case), "--no-match", "-q", "--cluster", address,
-                             "--cluster-batch", "2", "--jobs", "1"],
+                             "--cluster-batch", "2", "--jobs", "1", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
@@ -384,3 +412,43 @@ def test_tls_between_nodes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert {r["processed_by"].split(" ")[0] for r in rows(
         case, "SELECT processed_by FROM files WHERE kind='file'")} == {"t1"}
+
+
+def test_lost_workers_and_scheduler_stop_the_scan(local_small: Path, tmp_path: Path) -> None:
+    """No worker left, or no scheduler: the scan stops after --cluster-wait seconds with
+    exit 9 and a message; nothing is counted against any file; the same command on a
+    cluster that works finishes with a local scan's rows."""
+    case = tmp_path / "case"
+    c = Cluster(tmp_path / "dask")
+    try:
+        c.add_worker("x1")
+        c.wait_for_workers(1)
+        scan = _slow_scan(c.address, case, "--cluster-wait", "5")
+        _wait_done(case, 3, scan)
+        c.workers["x1"].send_signal(signal.SIGKILL)
+        _, err = scan.communicate(timeout=180)
+        assert scan.returncode == 9, err.decode()
+        assert "no Dask worker (or no scheduler) for 5 s" in err.decode()
+        c.add_worker("x2")
+        c.wait_for_workers(1)
+        scan = _slow_scan(c.address, case, "--cluster-wait", "5")
+        _wait_done(case, 8, scan)
+        c.procs[0].send_signal(signal.SIGKILL)  # the scheduler
+        _, err = scan.communicate(timeout=180)
+        assert scan.returncode == 9, err.decode()
+    finally:
+        c.stop()
+    assert not rows(case, "SELECT id FROM files WHERE worker_crashes > 0")
+    assert rows(case, "SELECT count(*) AS n FROM files WHERE status='pending'")[0]["n"]
+    d = Cluster(tmp_path / "dask2")
+    try:
+        d.add_worker("y1")
+        d.wait_for_workers(1)
+        proc = cluster_scan(d, SMALL, case)
+    finally:
+        d.stop()
+    assert proc.returncode in (0, 3, 8), proc.stderr
+    assert_rows_equal(local_small, case, "runs: added\nruns.status: changed\n"
+                      "errors: added for rows matching evidence \\| Warning\n"
+                      "files.attempts: changed\n")
+    assert not rows(case, "SELECT id FROM files WHERE worker_crashes > 0")

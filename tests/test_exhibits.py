@@ -40,8 +40,10 @@ def test_queue_file_and_a_bad_exhibit(tmp_path: Path) -> None:
     # The missing exhibit is named (exit 4), and the one after it is still scanned.
     assert proc.returncode == 4, proc.stderr
     assert str(missing) in proc.stderr
-    assert [s["evidence"]["path"] for s in json.loads(proc.stdout)] == [str(PDQ),
-                                                                         str(IMAGEHASH)]
+    listed = json.loads(proc.stdout)
+    assert [s["evidence"]["path"] for s in listed] == [str(PDQ), str(missing), str(IMAGEHASH)]
+    assert listed[1]["exit_code"] == 4 and str(missing) in listed[1]["error"]
+    assert "error" not in listed[0] and "error" not in listed[2]
     assert {r["path"] for r in rows(case, "SELECT path FROM evidence")} == {
         str(PDQ), str(IMAGEHASH)}
 

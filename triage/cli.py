@@ -23,6 +23,7 @@ When several apply, the first of 130, 1, 2, 5, 4, 9, 6, 7, 3, 8, 0 is used.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Callable
@@ -67,7 +68,7 @@ from .cli_thresholds import (
     ThresholdOpt,
     thresholds_from,
 )
-from .errors import UsageError
+from .errors import TriageError, UsageError
 from .model import RunSummary, to_json
 
 #: The full table (``triage --help``); each command's help lists only its own codes.
@@ -317,6 +318,9 @@ def scan(
                         ] = None,
     cluster_batch: Annotated[int, typer.Option(
         min=1, help="With --cluster: files per batch sent to a worker.")] = 256,
+    cluster_wait: Annotated[float, typer.Option(
+        min=1, help="With --cluster: seconds without any worker (or scheduler) before the "
+        "scan stops (exit 9; finished files are kept, run it again to resume).")] = 120.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary "
                                            "on stdout instead of tables.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -367,38 +371,48 @@ def scan(
             from .cluster import parse_path_map
 
             opts.cluster, opts.cluster_jobs, opts.cluster_batch = cluster, jobs, cluster_batch
+            opts.cluster_wait = cluster_wait
             opts.path_map = tuple(parse_path_map(path_map or []))
         elif path_map:
             raise UsageError("--path-map is for --cluster scans")
     progress = RichProgress(enabled=None if not quiet else False)
     signal.signal(signal.SIGTERM, _terminate)  # a batch system's stop: same as Ctrl-C
-    codes, summaries = [], []
+    codes: list[int] = []
+    listed: list[str] = []  # --json with several exhibits: one object per exhibit, in order
     for i, exhibit in enumerate(exhibits):
         if len(exhibits) > 1:
             progress.note(f"exhibit {i + 1} of {len(exhibits)}: {exhibit}")
         try:
             with exit_codes(interrupted="interrupted: finished entries are saved; run the "
                             "same scan again to resume"):
-                summary = run_scan(exhibit, case, opts, argv=sys.argv[1:],
-                                   progress=progress)
+                try:
+                    summary = run_scan(exhibit, case, opts, argv=sys.argv[1:],
+                                       progress=progress)
+                except TriageError as e:
+                    listed.append(json.dumps({"evidence": {"path": exhibit},
+                                              "error": str(e), "exit_code": e.exit_code}))
+                    raise
         except typer.Exit as e:
             codes.append(e.exit_code)
             if e.exit_code != EXIT_EVIDENCE or i == len(exhibits) - 1:
                 # Only an exhibit that cannot be opened lets the others go on: any other
                 # problem (the case, the cluster, an interruption) would stop them all.
-                if len(exhibits) > 1 and e.exit_code != EXIT_EVIDENCE:
-                    progress.warn(f"stopped before the remaining {len(exhibits) - i - 1} "
-                                  "exhibit(s)")
+                rest = exhibits[i + 1:]
+                if rest:
+                    progress.warn(f"stopped before the remaining {len(rest)} exhibit(s)")
+                listed += [json.dumps({"evidence": {"path": r}, "error": "not scanned: the "
+                                       "command stopped at an earlier exhibit"})
+                           for r in rest]
                 break
             continue
-        summaries.append(summary)
+        listed.append(to_json(summary))
         codes.append(scan_exit_code(summary))
         if len(exhibits) == 1:
             _emit(summary, json_out, print_summary)
         elif not json_out:
             print_summary(summary)
     if len(exhibits) > 1 and json_out:
-        typer.echo("[" + ",\n".join(to_json(s) for s in summaries) + "]")
+        typer.echo("[" + ",\n".join(listed) + "]")
     raise typer.Exit(worst_exit(*codes))
 
 

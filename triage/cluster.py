@@ -63,6 +63,9 @@ BATCH_CONTENT = 64 << 20
 BATCHES_PER_THREAD = 2
 #: Seconds to reach the scheduler and see a first worker.
 CONNECT_TIMEOUT = 60.0
+#: Seconds a scan waits while the cluster has no worker (or no scheduler) before it stops
+#: with exit 9 (``--cluster-wait``).
+DEFAULT_WAIT = 120.0
 
 
 def parse_path_map(items: Sequence[str]) -> list[tuple[str, str]]:
@@ -76,6 +79,11 @@ def parse_path_map(items: Sequence[str]) -> list[tuple[str, str]]:
         if not (os.path.isabs(local) and os.path.isabs(remote)):
             raise UsageError(f"--path-map {item!r}: both paths must be absolute")
         out.append((os.path.normpath(local), os.path.normpath(remote)))
+        # The scan reads evidence given through a symbolic link at its target: the map
+        # must apply to the target too.
+        real = os.path.realpath(local)
+        if real != os.path.normpath(local):
+            out.append((real, os.path.normpath(remote)))
     return sorted(out, key=lambda p: len(p[0]), reverse=True)
 
 
@@ -90,9 +98,9 @@ def map_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
 def _map_spec(spec: tuple[str, Any], path_map: Sequence[tuple[str, str]]
               ) -> tuple[tuple[str, Any], str]:
     name, args = spec
-    if isinstance(args, str):
+    if isinstance(args, str):  # a folder: read through the worker's own mount
         mapped = map_path(args, path_map)
-        return (name, mapped), mapped
+        return (name, {"path": mapped, "remote": True}), mapped
     if isinstance(args, dict) and isinstance(args.get("path"), str):
         mapped = map_path(args["path"], path_map)
         return (name, {**args, "path": mapped}), mapped
@@ -135,9 +143,11 @@ class ClusterPool:
                  jobs: int | None, timeout: float, memory_budget: int | None, *,
                  path_map: Sequence[tuple[str, str]] = (), evidence_size: int | None = None,
                  batch_files: int = DEFAULT_BATCH_FILES, expected_files: int | None = None,
+                 wait: float = DEFAULT_WAIT,
                  note: Callable[[str], None] | None = None) -> None:
         self.address = address
         self.batch_files = max(1, batch_files)
+        self.wait = wait
         #: How many tasks ``run`` will be given, when the caller knows (the pending files):
         #: batches are then made small enough that every worker thread gets some.
         self.expected_files = expected_files
@@ -170,7 +180,7 @@ class ClusterPool:
             stdout=subprocess.PIPE, stderr=self._log, env=env)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._write({"op": "connect", "address": self.address, "setup": self._setup,
-                     "timeout": CONNECT_TIMEOUT, "key": self._key})
+                     "timeout": CONNECT_TIMEOUT, "wait": self.wait, "key": self._key})
         stdout = self._proc.stdout
 
         def reader() -> None:
@@ -181,7 +191,12 @@ class ClusterPool:
                 self._answers.put(None)
 
         threading.Thread(target=reader, daemon=True, name="dask-client-out").start()
-        hello = self._answers.get(timeout=CONNECT_TIMEOUT * 3)
+        try:  # connecting, waiting for a worker, and every worker's node starting
+            hello = self._answers.get(timeout=CONNECT_TIMEOUT * 3 + self.wait)
+        except queue.Empty:
+            raise ClusterError(f"no answer from the Dask cluster at {self.address} in "
+                               f"{CONNECT_TIMEOUT * 3 + self.wait:.0f} s"
+                               f"{self._log_tail()}") from None
         if hello is None:
             raise ClusterError(f"the Dask client ended before connecting to {self.address}"
                                f"{self._log_tail()}")
@@ -221,11 +236,14 @@ class ClusterPool:
         if self._proc is not None:
             try:
                 if self._proc.stdin is not None:
+                    # The workers close this scan's nodes (and their worker processes,
+                    # which hold the evidence open), then the client ends.
+                    frames.write(self._proc.stdin, {"op": "close", "key": self._key})
                     self._proc.stdin.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
             try:
-                self._proc.wait(timeout=15)
+                self._proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
@@ -253,15 +271,14 @@ class ClusterPool:
         source = iter(tasks)
         singles: deque[Task] = deque()  # of lost batches, to be sent alone
         exhausted = False
-        limit = max(1, self.stats.threads) * BATCHES_PER_THREAD
         size = self.batch_files
         if self.expected_files:
             # At least two batches per slot (no worker idle while one has a long batch).
-            size = max(1, min(size, -(-self.expected_files // (2 * limit))))
+            size = max(1, min(size, -(-self.expected_files // (2 * self._slots()))))
 
         def fill() -> None:
             nonlocal exhausted
-            while len(self._in_flight) < limit:
+            while len(self._in_flight) < self._slots():
                 if singles:
                     batch = [singles.popleft()]
                     single = True
@@ -291,16 +308,26 @@ class ClusterPool:
                 continue
             if answer is None:
                 raise ClusterError(f"lost the Dask client{self._log_tail()}")
+            if answer["op"] == "failed":
+                raise ClusterError(answer["reason"])
+            if answer["op"] == "threads":  # workers joined or left: as many batches
+                self.stats.threads = int(answer["threads"])
+                fill()
+                continue
             batch = self._in_flight.pop(int(answer["id"]))
             if answer["op"] == "result":
                 yield from self._results(batch, answer, on_crash)
-            elif answer["kind"] == "refused":
-                raise ClusterError(answer["reason"])
-            else:
+            elif answer["kind"] == "killed":
                 yield from self._lost(batch, answer["reason"], singles, on_crash)
+            else:  # refused, or the cluster itself failed: never the files' doing
+                raise ClusterError(answer["reason"])
             fill()
             if on_tick is not None:
                 on_tick()
+
+    def _slots(self) -> int:
+        """Batches kept in flight: :data:`BATCHES_PER_THREAD` per Dask worker thread."""
+        return max(1, self.stats.threads) * BATCHES_PER_THREAD
 
     def _submit(self, batch: _Batch, on_dispatch: Callable[[Sequence[Task]], None] | None
                 ) -> None:

@@ -103,7 +103,8 @@ def refusal(setup: dict[str, Any]) -> str | None:
         return ("tool or library versions differ from the supervisor's (results could "
                 "differ): " + "; ".join(differ))
     for what, path in setup.get("paths", {}).items():
-        if path is not None and not os.access(path, os.R_OK):
+        if path is not None and not os.access(
+                path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
             return (f"cannot read the {what} at {path} on this machine (mount it read-only "
                     "at the same path, or map it with --path-map LOCAL=REMOTE)")
     size = setup.get("evidence_size")

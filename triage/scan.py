@@ -124,11 +124,13 @@ class ScanOptions:
     #: ``--cluster``: the Dask scheduler's address (issue 19, :mod:`triage.cluster`); None:
     #: this machine's own workers. ``path_map``: ``--path-map`` pairs (LOCAL, REMOTE);
     #: ``cluster_jobs``: workers per Dask worker thread (None: each machine's cores divided
-    #: by its Dask threads); ``cluster_batch``: files per batch.
+    #: by its Dask threads); ``cluster_batch``: files per batch; ``cluster_wait``: seconds
+    #: without any worker (or scheduler) before the scan stops.
     cluster: str | None = None
     path_map: tuple[tuple[str, str], ...] = ()
     cluster_jobs: int | None = None
     cluster_batch: int = 256
+    cluster_wait: float = 120.0
 
     def recorded(self) -> dict[str, Any]:
         """The options as stored in the run row (no case metadata: that has its table)."""
@@ -144,7 +146,8 @@ class ScanOptions:
             d["cluster"] = {"address": self.cluster,
                             "path_map": [list(p) for p in self.path_map],
                             "jobs_per_worker": self.cluster_jobs,
-                            "batch_files": self.cluster_batch}
+                            "batch_files": self.cluster_batch,
+                            "wait_seconds": self.cluster_wait}
         if faults.active():
             d["fault_injection"] = faults.active()
         return d
@@ -477,7 +480,7 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
                            path_map=options.path_map,
                            evidence_size=os.stat(image).st_size if image else None,
                            batch_files=options.cluster_batch, expected_files=expected,
-                           note=progress.note)
+                           wait=options.cluster_wait, note=progress.note)
     else:
         memory = membudget.plan(options.memory_budget, options.jobs)
         if memory.jobs < memory.jobs_requested:

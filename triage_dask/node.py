@@ -106,6 +106,19 @@ def _release(node: _Node) -> None:
         _idle.append(node)
 
 
+def release(setup: bytes) -> int:
+    """Close this worker's idle nodes of the scan ``setup`` belongs to (sent when the scan
+    ends); returns how many were closed."""
+    key = hashlib.sha256(setup).hexdigest()
+    with _lock:
+        mine = [n for n in _idle if n.key == key]
+        for n in mine:
+            _idle.remove(n)
+    for n in mine:
+        n.close()
+    return len(mine)
+
+
 def probe(setup: bytes) -> dict[str, Any]:
     """Start (or reuse) this worker's node for ``setup`` and report what it said on
     connecting: its versions, whether its offline guard is on, and a refusal if any. Run on

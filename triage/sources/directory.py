@@ -141,8 +141,18 @@ class _ReadOnlyFile:
 class DirectorySource(Source):
     name = "directory"
 
-    def __init__(self, path: str) -> None:
+    #: How much a file's modification time may differ from the listing's, in ns, on a
+    #: cluster's worker (issue 19, :attr:`remote`).
+    REMOTE_MTIME_SLACK_NS = 1_000_000_000
+
+    def __init__(self, path: str, remote: bool = False) -> None:
         self.path = path
+        #: Read on a Dask worker's mount of the evidence (``scan --cluster``): the listing
+        #: was made through another mount, whose inode numbers may differ (CIFS without
+        #: serverino, FUSE) and whose times may be kept at another precision, so a file
+        #: counts as unchanged when its size is equal and its modification time within
+        #: :data:`REMOTE_MTIME_SLACK_NS`. Its digests are computed from what is read.
+        self.remote = remote
         self._root_fd: int | None = None
         try:
             st = os.stat(path)
@@ -161,6 +171,8 @@ class DirectorySource(Source):
 
     @classmethod
     def from_spec(cls, args: Any) -> DirectorySource:
+        if isinstance(args, dict):  # a cluster worker's mount (triage.cluster)
+            return cls(args["path"], remote=bool(args.get("remote")))
         return cls(args)
 
     @property
@@ -365,7 +377,12 @@ class DirectorySource(Source):
             raise ContentChangedError(f"{entry.path!r}: no longer a regular file")
         if entry.locator is not None:
             _dev, ino, size, mtime_ns = entry.locator
-            if (st.st_ino, st.st_size, st.st_mtime_ns) != (ino, size, mtime_ns):
+            if self.remote:
+                changed = (st.st_size != size
+                           or abs(st.st_mtime_ns - mtime_ns) >= self.REMOTE_MTIME_SLACK_NS)
+            else:
+                changed = (st.st_ino, st.st_size, st.st_mtime_ns) != (ino, size, mtime_ns)
+            if changed:
                 os.close(fd)
                 raise ContentChangedError(
                     f"{entry.path!r}: replaced or modified since enumeration "
