@@ -27,7 +27,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 if sys.argv[1:2] == ["scan"]:
     # Start the workers' forkserver before the command line's own imports (~0.3 s): its
@@ -127,7 +127,16 @@ class _LazyCommands(TyperGroup):
     def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
         if cmd_name not in self.commands:
             self._load()
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            for param in command.get_params(ctx):  # the help option too
+                _defer_coercion(param)
+        return command
+
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        for param in self.get_params(ctx):
+            _defer_coercion(param)
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: _click.Context) -> list[str]:
         self._load()
@@ -143,6 +152,64 @@ class _LazyCommands(TyperGroup):
         _register(more)
         for name, command in typer.main.get_group(more).commands.items():
             self.commands.setdefault(name, command)
+
+
+class _DeferredCoercion:
+    """Typer's coercion of one parameter, built only when a value needs it.
+
+    Typer 0.29 coerces every parameter's value, defaults included, through a pydantic
+    ``TypeAdapter`` built on first use: importing pydantic and building ~30 adapters cost
+    ~0.15 s of every ``triage scan`` (start-up time, issue 13). Values whose coercion is the
+    identity are returned here as typer would return them, without an adapter: None (typer's
+    ``RuntimeParam.coerce`` answers None, or ``()`` for a multi-value parameter, before
+    looking at the adapter); a ``str`` for a plain ``str`` parameter (typer's ``str(value)``,
+    then pydantic's lax ``str``, both the identity on a ``str``); an ``int`` or ``float``
+    default of a parameter of exactly that type within its ``min``/``max`` (pydantic returns
+    it unchanged); and a ``str`` for a plain :class:`~pathlib.Path` parameter, which goes
+    through typer's own path checks after the conversion pydantic would make
+    (``Path(value)``); and :func:`parse_size`'s values (typer calls the parser and keeps its
+    answer). Anything else (bounds, parsers, choices, path types, files, lists,
+    values to convert) is handed to typer's real coercion, built then and kept."""
+
+    def __init__(self, param: Any) -> None:
+        self.param = param
+
+    def coerce(self, value: Any, param: Any, ctx: _click.Context) -> Any:
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        desc = param.type_descriptor
+        info = desc.parameter_info
+        plain = (info.parser is None and not param.multiple and param.nargs == 1
+                 and desc.file_annotation is None and not desc.is_choice)
+        if plain and desc.annotation is str and type(value) is str and not desc.is_path:
+            return value
+        if plain and desc.annotation in (int, float) and type(value) is desc.annotation \
+                and not info.clamp and (info.min is None or value >= info.min) \
+                and (info.max is None or value <= info.max):
+            return value
+        if info.parser is parse_size and not param.multiple and param.nargs == 1:
+            # typer's adapter for a parser: ``parser(value)`` validated as Any; parse_size
+            # raises only typer.BadParameter, which pydantic passes through unchanged
+            return parse_size(value)
+        if plain and desc.annotation is Path and info.path_type is None \
+                and type(value) is str:
+            from typer._param_types import coerce_cli_path
+
+            return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+        from typer._coercion import build_runtime_param
+
+        real = build_runtime_param(desc)
+        param._runtime_param = real
+        return real.coerce(value, param=param, ctx=ctx)
+
+
+def _defer_coercion(param: _click.Parameter) -> None:
+    """Give a typer parameter :class:`_DeferredCoercion` (typer builds its own on the first
+    value otherwise); parameters of another kind, or already coerced once, are left as
+    they are."""
+    if getattr(param, "_runtime_param", False) is None and \
+            hasattr(param, "type_descriptor"):
+        param._runtime_param = _DeferredCoercion(param)  # type: ignore[attr-defined]
 
 
 app = typer.Typer(
@@ -324,8 +391,10 @@ def scan(
     """Scan evidence: identify every file by content, hash it (MD5, SHA-1, SHA-256; pHash,
     dHash and PDQ for images) and record everything in the case database."""
     from .isolation import start_early
+    from .versions import prefetch
 
     start_early()  # the workers' imports overlap with the supervisor's (start-up time)
+    prefetch()  # the versions the run records, collected while the scan modules load
     from .console import RichProgress, print_summary
     from .scan import ScanOptions
     from .scan import scan as run_scan
