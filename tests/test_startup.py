@@ -102,8 +102,11 @@ def test_deferred_coercion_answers_as_typer(tmp_path: Path) -> None:
     scan = root.get_command(ctx, "scan")  # type: ignore[attr-defined]
     assert scan is not None
     sub = scan.make_context("scan", ["x", "--case", "y"], parent=ctx, resilient_parsing=True)
+    assert any(p.nargs == -1 for p in scan.params)  # several exhibits: a list of paths
     values = [None, "", "0", "1", "-1", "5", "1.5", "abc", "4G", "4 kib", "/tmp", "-",
-              "a\udcffb", str(tmp_path / "missing"), str(unreadable), 0, 7, 2.5, True]
+              "a\udcffb", str(tmp_path / "missing"), str(unreadable), 0, 7, 2.5, True,
+              (), ("/tmp",), ("a", "", "a\udcffb", str(tmp_path / "missing")),
+              [str(unreadable)], ("/tmp", 3)]
     checked = 0
     for c, params in ((ctx, root.get_params(ctx)), (sub, scan.get_params(sub))):
         for param in params:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -165,11 +166,12 @@ class _DeferredCoercion:
     looking at the adapter); a ``str`` for a plain ``str`` parameter (typer's ``str(value)``,
     then pydantic's lax ``str``, both the identity on a ``str``); an ``int`` or ``float``
     default of a parameter of exactly that type within its ``min``/``max`` (pydantic returns
-    it unchanged); and a ``str`` for a plain :class:`~pathlib.Path` parameter, which goes
+    it unchanged); a ``str`` for a plain :class:`~pathlib.Path` parameter, which goes
     through typer's own path checks after the conversion pydantic would make
-    (``Path(value)``); and :func:`parse_size`'s values (typer calls the parser and keeps its
-    answer). Anything else (bounds, parsers, choices, path types, files, lists,
-    values to convert) is handed to typer's real coercion, built then and kept."""
+    (``Path(value)``), and likewise each ``str`` of a ``list[Path]`` parameter (into a
+    list); and :func:`parse_size`'s values (typer calls the parser and keeps its answer).
+    Anything else (bounds, other parsers, choices, path types, files, values to convert)
+    is handed to typer's real coercion, built then and kept."""
 
     def __init__(self, param: Any) -> None:
         self.param = param
@@ -193,14 +195,29 @@ class _DeferredCoercion:
             return parse_size(value)
         if plain and desc.annotation is Path and info.path_type is None \
                 and type(value) is str:
-            from typer._param_types import coerce_cli_path
-
-            return coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+            return _coerce_path(value, param, ctx)
+        multi = param.multiple or param.nargs == -1
+        if multi and info.parser is None and desc.file_annotation is None \
+                and not desc.is_choice and typing.get_origin(desc.annotation) is list \
+                and typing.get_args(desc.annotation) == (Path,) and info.path_type is None \
+                and type(value) in (tuple, list) and all(type(v) is str for v in value):
+            # typer's list adapter: each item through the item's adapter, into a list
+            return [_coerce_path(v, param, ctx) for v in value]
         from typer._coercion import build_runtime_param
 
         real = build_runtime_param(desc)
         param._runtime_param = real
         return real.coerce(value, param=param, ctx=ctx)
+
+
+def _coerce_path(value: str, param: Any, ctx: _click.Context) -> Any:
+    """Typer's coercion of one ``str`` to a plain :class:`~pathlib.Path` parameter: the
+    pydantic adapter converts it (``Path(value)``: the same for every ``str``, including
+    empty, surrogate-escaped and NUL-holding ones) and hands it to typer's path checks."""
+    from typer._param_types import coerce_cli_path
+
+    return coerce_cli_path(Path(value), param.type_descriptor.parameter_info, path_type=Path,
+                           param=param, ctx=ctx)
 
 
 def _defer_coercion(param: _click.Parameter) -> None:
