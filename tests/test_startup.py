@@ -121,3 +121,27 @@ def test_deferred_coercion_answers_as_typer(tmp_path: Path) -> None:
                 assert got == want, (param.name, value)
                 checked += 1
     assert checked > 500
+
+
+def test_scan_process_ends_cleanly(tmp_path: Path) -> None:
+    """``triage scan`` ends its process without the interpreter's teardown and stops the
+    forkserver (cli._end_scan_process): the summary is complete, the exit code kept, the
+    case closed (no WAL left), multiprocessing's temporary folder removed, and no helper
+    process is left holding the output pipes (run() returns only at their end)."""
+    import os
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    case = tmp_path / "case"
+    argv = [sys.executable, "-m", "triage", "scan", str(tmp_path / "empty"), "--case",
+            str(case), "--no-match", "-q", "--json"]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["entries"] == 0
+    assert (case / "case.sqlite").exists() and not (case / "case.sqlite-wal").exists()
+    assert os.listdir(tmp_path / "tmp") == []
+    p = subprocess.run([*argv[:4], str(tmp_path / "missing"), *argv[5:]], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 4 and "missing" in p.stderr
+    assert os.listdir(tmp_path / "tmp") == []
