@@ -22,7 +22,9 @@ of a threshold builds its tables), the first search (numba compiles or loads its
 the best of two searches of all ``--queries`` queries in one batch (queries/s), pairs
 found, the check against brute force on ``--sample`` queries (exact: identical pairs and
 distances), the index's own memory and the process's peak. ``--before REV`` also runs
-``hashsets/matching.py`` as it was at git revision REV on the same data, in the same run.
+``hashsets/matching.py`` and ``hashsets/_mih.py`` as they were at git revision REV on the
+same data, in the same run. Also printed: the CPU seconds of the timed search (the
+process's, all threads) and the load average, which a shared machine makes necessary.
 Goal (issue 13): 10,000 queries/s for both, exact, peak under 2 GB.
 """
 
@@ -105,16 +107,31 @@ def clustered(n: int, n_queries: int, bits: int, t: int, seed: int
 
 
 def _before(rev: str) -> ModuleType:
-    """hashsets/matching.py as at git revision ``rev``, importable beside today's."""
-    text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:hashsets/matching.py"],
-                          check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench-near-")) / "matching_before.py"
+    """hashsets/matching.py and its compiled loops (hashsets/_mih.py, when the revision has
+    it) as at git revision ``rev``, importable beside today's."""
+    def show(path: str) -> str | None:
+        run = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
+                             capture_output=True, text=True)
+        return run.stdout if run.returncode == 0 else None
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-near-"))
+    text = show("hashsets/matching.py")
+    assert text is not None, f"{rev} has no hashsets/matching.py"
+    if (mih := show("hashsets/_mih.py")) is not None:
+        _load(folder, "_mih_before", mih)
+        text = text.replace("from . import _mih\n", "from . import _mih_before as _mih\n")
+    return _load(folder, "matching_before", text)
+
+
+def _load(folder: Path, name: str, text: str) -> ModuleType:
+    path = folder / f"{name}.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location("hashsets.matching_before", path)
+    spec = importlib.util.spec_from_file_location(f"hashsets.{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "hashsets"
     sys.modules[spec.name] = module
+    setattr(sys.modules["hashsets"], name, module)
     spec.loader.exec_module(module)
     return module
 
@@ -142,12 +159,15 @@ def one(alg: str, data: str, impl: str, args: argparse.Namespace) -> dict[str, A
     t0 = time.perf_counter()
     index.search(queries[:100], t)
     out["first_s"] = time.perf_counter() - t0
-    best = float("inf")
+    best = cpu = float("inf")
     for _ in range(2):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         found = index.search(queries, t)
         best = min(best, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
     out["qps"] = len(queries) / best
+    out["cpu_s"] = cpu
+    out["load"] = os.getloadavg()[0]
     out["pairs"] = len(found[0])
     sample = args.sample
     want = brute_force(queries[:sample], known, t)
@@ -178,7 +198,8 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}; load: {os.getloadavg()[0]:.1f}; numpy {np.__version__}; "
           f"{args.known:,} known, {args.queries:,} queries in one batch")
     head = (f"{'alg':6} {'data':9} {'impl':6} {'build s':>8} {'first s':>8} {'queries/s':>10} "
-            f"{'pairs':>9} {'exact':>14} {'index MB':>9} {'peak MiB':>9}")
+            f"{'pairs':>9} {'exact':>14} {'index MB':>9} {'peak MiB':>9} {'CPU s':>6} "
+            f"{'load':>5}")
     print(head)
     impls = ["after"] + (["before"] if args.before else [])
     for alg in args.algorithms.split(","):
@@ -197,7 +218,7 @@ def main() -> None:
                 exact = f"{'yes' if r['exact'] else 'NO'} ({r['sample_pairs']})"
                 print(f"{alg:6} {data:9} {impl:6} {r['build_s']:8.1f} {r['first_s']:8.2f} "
                       f"{r['qps']:10,.0f} {r['pairs']:9,} {exact:>14} {r['index_mb']:9,.0f} "
-                      f"{r['peak_mib']:9,.0f}", flush=True)
+                      f"{r['peak_mib']:9,.0f} {r['cpu_s']:6.2f} {r['load']:5.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def build_table(keys: Any, offsets: Any, ids: Any) -> None:  # pragma: no cover 
 @nb.njit(nogil=True, cache=True)
 def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
                  chunk_masks: Any, mask_start: Any, masks: Any, table_start: Any,
-                 offsets: Any, ids: Any, threshold: int, q0: int, q1: int,
+                 offsets: Any, nonempty: Any, ids: Any, threshold: int, q0: int, q1: int,
                  out_q: Any, out_k: Any, out_d: Any) -> tuple[int, int]:  # pragma: no cover
     """Every (query, known, distance) with distance <= ``threshold`` for queries
     ``q0 <= i < q1``, each pair once, written to ``out_*``.
@@ -91,6 +91,11 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
     ``s`` (its rank among the probed chunks): bucket ``key`` is
     ``ids[s*n + offsets[table_start[s] + key] : s*n + offsets[table_start[s] + key + 1]]``
     and ``masks[mask_start[j]:mask_start[j + 1]]`` are the XOR masks within its radius.
+    ``nonempty`` (or an empty array: no filter) has bit ``x % 64`` of word ``x // 64`` set
+    when bucket ``x`` (indexed as ``offsets``) holds a value: a probe of an empty bucket then
+    reads 1 bit from a bitmap small enough to stay in the processor's cache (2 MB per 24-bit
+    table) instead of the offsets (64 MB per table), for sparse tables (PDQ at 10M: ~55% of
+    probes find an empty bucket).
     ``packed`` (one-word values only, else empty) holds ``known[ids[p], 0]`` at ``p`` so
     that a bucket's values are read in order. A pair is reported through the first chunk
     within whose radius it lies (``chunk_masks[j]``: the chunk's bits in the words).
@@ -112,6 +117,7 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
     cand_chunk = np.empty(4096, dtype=np.int64)
     first_word = np.empty(4096, dtype=np.uint64)
     is_packed = packed.shape[0] > 0
+    filtered = nonempty.shape[0] > 0
     n_out = 0
     for qi in range(q0, q1):
         # 1. bucket bounds of every probe (independent reads of the offset tables)
@@ -126,6 +132,8 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
             key0 = qkeys[qi, j]
             for mi in range(mask_start[j], mask_start[j + 1]):
                 key = tb + (key0 ^ masks[mi])
+                if filtered and not (nonempty[key >> 6] >> np.uint64(key & 63)) & np.uint64(1):
+                    continue  # an empty bucket
                 lo[e] = base + offsets[key]
                 hi[e] = base + offsets[key + 1]
                 chunk_of[e] = j
@@ -201,3 +209,14 @@ def search_range(known: Any, packed: Any, queries: Any, qkeys: Any, radii: Any,
             out_d[n_out] = d
             n_out += 1
     return n_out, q1
+
+
+@nb.njit(nogil=True, cache=True)
+def nonempty_bits(offsets: Any, table_start: Any, out: Any) -> None:  # pragma: no cover
+    """Set bit ``x`` of ``out`` (zeroed, ``len(offsets) // 64 + 1`` words) for every bucket
+    ``x`` that holds a value: ``offsets[x + 1] > offsets[x]`` within its own table (the last
+    entry of a table is its end, not a bucket)."""
+    for s in range(table_start.shape[0] - 1):
+        for x in range(table_start[s], table_start[s + 1] - 1):
+            if offsets[x + 1] > offsets[x]:
+                out[x >> 6] |= np.uint64(1) << np.uint64(x & 63)

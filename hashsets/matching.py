@@ -49,6 +49,11 @@ QUERY_SLICE = 256
 #: Threads searching slices of a batch (the compiled loop releases the GIL; DESIGN.md:
 #: 2-core machines).
 MAX_THREADS = 4
+#: Tables whose buckets hold fewer values than this on average (many probes find an empty
+#: bucket: PDQ's 23-24-bit chunks at 10M values hold 0.6-1.2, a third to a half empty) get
+#: a bitmap of their non-empty buckets, which a probe reads first (``_mih.search_range``;
+#: +8% queries per CPU second for PDQ at 10M, none for pHash's 21-22-bit chunks, 2.4-4.8).
+SPARSE_BUCKET = 2.0
 
 Words = npt.NDArray[np.uint64]
 
@@ -345,10 +350,13 @@ class _Tables:
     offsets: npt.NDArray[Any]
     ids: npt.NDArray[Any]
     packed: Words
+    #: Bitmap of the non-empty buckets of sparse tables (empty: none), see ``SPARSE_BUCKET``.
+    nonempty: Words
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.offsets, self.ids, self.packed, self.masks))
+        return sum(a.nbytes for a in (self.offsets, self.ids, self.packed, self.masks,
+                                      self.nonempty))
 
 
 class NearIndex:
@@ -411,8 +419,12 @@ class NearIndex:
             _mih.build_table(keys, offsets[table_start[s]:table_start[s + 1]],
                              ids[s * n:(s + 1) * n])
         packed = self.known[ids, 0] if w == 1 else np.zeros(0, dtype=np.uint64)
+        nonempty = np.zeros(0, dtype=np.uint64)
+        if probed and sum(n / 2.0 ** L for _, L, _ in probed) / len(probed) < SPARSE_BUCKET:
+            nonempty = np.zeros(len(offsets) // 64 + 1, dtype=np.uint64)
+            _mih.nonempty_bits(offsets, table_start, nonempty)
         return _Tables(plan, radii, chunk_masks, mask_start, np.concatenate(masks),
-                       table_start, offsets, ids, packed)
+                       table_start, offsets, ids, packed, nonempty)
 
     def search(self, queries: Words, threshold: int
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -445,7 +457,8 @@ class NearIndex:
             oq, ok, od = (np.empty(cap, dtype=np.int64) for _ in range(3))
             n, q0 = _mih.search_range(self.known, t.packed, queries, qkeys, t.radii,
                                       t.chunk_masks, t.mask_start, t.masks, t.table_start,
-                                      t.offsets, t.ids, threshold, q0, q1, oq, ok, od)
+                                      t.offsets, t.nonempty, t.ids, threshold, q0, q1, oq,
+                                      ok, od)
             out.append((oq[:n], ok[:n], od[:n]))
             cap *= 2  # full (or done): a larger buffer for the rest
         return tuple(np.concatenate([o[i] for o in out]) for i in range(3))

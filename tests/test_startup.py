@@ -9,12 +9,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 #: Libraries the supervisor must not load to start, list or scan an empty folder (numpy
 #: comes with the hash-set store and the perceptual hashes, sqlite-utils and fpdf with the
-#: reports, PIL, pillow_heif and libmagic with the workers' decoding and identification).
+#: reports, PIL, pillow_heif and libmagic with the workers' decoding and identification;
+#: pydantic with typer's coercion of an option value, cli._DeferredCoercion).
 HEAVY = ("numpy", "PIL", "sqlite_utils", "fpdf", "imagehash", "scipy", "pdqhash",
-         "pillow_heif",
+         "pillow_heif", "pydantic",
          # scan --cluster only (issue 19): without it Dask is never imported
          "dask", "distributed", "triage_dask")
 
@@ -74,3 +76,72 @@ def test_every_command_is_listed() -> None:
     r = CliRunner().invoke(app, ["hashset", "list", "--store", "/nonexistent/x.sqlite",
                                  "--json"])
     assert r.exit_code == 0, r.output
+
+
+def _outcome(coerce: Any, value: Any, param: Any, ctx: Any) -> tuple[str, Any]:
+    try:
+        out = coerce(value, param=param, ctx=ctx)
+    except Exception as e:  # the same exception, with the same message
+        return "raised", (type(e), str(e))
+    return "returned", (type(out), out)
+
+
+def test_deferred_coercion_answers_as_typer(tmp_path: Path) -> None:
+    """cli._DeferredCoercion returns what typer's own coercion returns (or raises the same
+    error) for every parameter of scan and of the root group, on defaults and on values
+    typed on a command line, including bad ones and a path that is not UTF-8."""
+    import typer.main
+    from typer._coercion import build_runtime_param
+
+    from triage.cli import _DeferredCoercion, app
+
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir(mode=0)
+    root = typer.main.get_command(app)
+    ctx = root.make_context("triage", ["scan", "--help"], resilient_parsing=True)
+    scan = root.get_command(ctx, "scan")  # type: ignore[attr-defined]
+    assert scan is not None
+    sub = scan.make_context("scan", ["x", "--case", "y"], parent=ctx, resilient_parsing=True)
+    assert any(p.nargs == -1 for p in scan.params)  # several exhibits: a list of paths
+    values = [None, "", "0", "1", "-1", "5", "1.5", "abc", "4G", "4 kib", "/tmp", "-",
+              "a\udcffb", str(tmp_path / "missing"), str(unreadable), 0, 7, 2.5, True,
+              (), ("/tmp",), ("a", "", "a\udcffb", str(tmp_path / "missing")),
+              [str(unreadable)], ("/tmp", 3)]
+    checked = 0
+    for c, params in ((ctx, root.get_params(ctx)), (sub, scan.get_params(sub))):
+        for param in params:
+            if not hasattr(param, "type_descriptor"):
+                continue
+            for value in [param.default, *values]:
+                if param.multiple and isinstance(value, str):
+                    continue
+                real = build_runtime_param(param.type_descriptor)
+                want = _outcome(real.coerce, value, param, c)
+                got = _outcome(_DeferredCoercion(param).coerce, value, param, c)
+                assert got == want, (param.name, value)
+                checked += 1
+    assert checked > 500
+
+
+def test_scan_process_ends_cleanly(tmp_path: Path) -> None:
+    """``triage scan`` ends its process without the interpreter's teardown and stops the
+    forkserver (cli._end_scan_process): the summary is complete, the exit code kept, the
+    case closed (no WAL left), multiprocessing's temporary folder removed, and no helper
+    process is left holding the output pipes (run() returns only at their end)."""
+    import os
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    case = tmp_path / "case"
+    argv = [sys.executable, "-m", "triage", "scan", str(tmp_path / "empty"), "--case",
+            str(case), "--no-match", "-q", "--json"]
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["entries"] == 0
+    assert (case / "case.sqlite").exists() and not (case / "case.sqlite-wal").exists()
+    assert os.listdir(tmp_path / "tmp") == []
+    p = subprocess.run([*argv[:4], str(tmp_path / "missing"), *argv[5:]], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 4 and "missing" in p.stderr
+    assert os.listdir(tmp_path / "tmp") == []

@@ -6,6 +6,7 @@ import platform
 import sqlite3
 import ssl
 import sys
+import threading
 import zlib
 from functools import cache
 from importlib import metadata
@@ -48,7 +49,42 @@ def algorithm_versions() -> dict[str, dict[str, str]]:
     return out
 
 
+#: A collection started ahead by :func:`prefetch`: the thread and, once it ends, its answer.
+_ahead: dict[str, Any] = {}
+_ahead_lock = threading.Lock()
+
+
+def prefetch() -> None:
+    """Start collecting :func:`versions` in a thread now; the next :func:`versions` call
+    takes its answer (start-up time, issue 13: about half of the collection waits for
+    ``uname -p`` and ``ldconfig -p``, which the libraries' lookups run, and for shared
+    libraries to load, while the supervisor goes on with its own imports). The answer is
+    used once; a failure there is ignored and the next call collects again."""
+    def run() -> None:
+        try:
+            _ahead["answer"] = _collect()
+        except BaseException:  # noqa: S110 - versions() collects again and raises then
+            pass
+
+    with _ahead_lock:
+        if "thread" not in _ahead:
+            _ahead["thread"] = threading.Thread(target=run, name="triage-versions",
+                                                daemon=True)
+            _ahead["thread"].start()
+
+
 def versions() -> dict[str, Any]:
+    """Tool and library versions (recorded with every run); see :func:`prefetch`."""
+    with _ahead_lock:
+        thread = _ahead.pop("thread", None)
+    if thread is not None:
+        thread.join()
+        if (answer := _ahead.pop("answer", None)) is not None:
+            return answer
+    return _collect()
+
+
+def _collect() -> dict[str, Any]:
     libs: dict[str, str] = {}
     algorithms = algorithm_versions()
     for dist in sorted({*_DISTRIBUTIONS, *(d for a in ALGORITHMS.values()

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 from hashsets.matching import NearIndex, Plan, brute_force, hex_to_words, words_to_hex
 
 
-def _flip(rng: np.random.Generator, row: np.ndarray, bits: int, n: int) -> np.ndarray:
+def _flip(rng: np.random.Generator, row: np.ndarray, bits: int, n: int,
+          pad: int = 0) -> np.ndarray:
+    """``row`` with ``n`` of its ``bits`` value bits flipped (after ``pad`` zero bits)."""
     out = row.copy()
-    for b in rng.choice(bits, size=n, replace=False):
+    for b in rng.choice(bits, size=n, replace=False) + pad:
         out[b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
     return out
 
@@ -154,3 +156,36 @@ def test_near_index_refuses_wrong_shapes() -> None:
         NearIndex(np.zeros((3, 2), dtype=np.uint64), 40)
     with pytest.raises(ValueError):
         NearIndex(np.zeros((3, 1), dtype=np.uint64), 0)
+
+
+@pytest.mark.parametrize("sparse", [0.0, float("inf")])
+@pytest.mark.parametrize(("bits", "threshold"), [(256, 31), (64, 10), (100, 12)])
+def test_near_index_with_and_without_the_empty_bucket_bitmap(
+        monkeypatch: pytest.MonkeyPatch, sparse: float, bits: int, threshold: int) -> None:
+    """The bitmap of non-empty buckets (matching.SPARSE_BUCKET) only skips probes of empty
+    buckets: the same pairs with it on every table and with it off, on uniform values and
+    on a dense cluster; and its bits are exactly the non-empty buckets."""
+    import hashsets.matching as matching
+
+    monkeypatch.setattr(matching, "SPARSE_BUCKET", sparse)
+    rng = np.random.default_rng(bits + threshold)
+    pad = -bits % 64
+    known = _random_values(rng, 3000, bits)
+    for i in range(1, 500):  # a dense family around known[0]
+        known[i] = _flip(rng, known[0], bits, int(rng.integers(0, threshold)), pad)
+    queries = np.array([_flip(rng, known[i * 40], bits, int(rng.integers(
+        max(0, threshold - 3), threshold + 3)), pad) for i in range(75)], dtype=np.uint64)
+    index = NearIndex(known, bits)
+    got = index.search(queries, threshold)
+    assert _same(got, brute_force(queries, known, threshold)) and len(got[0]) > 60
+    t = index._tables[threshold]
+    if sparse == 0.0:
+        assert len(t.nonempty) == 0
+        return
+    bits_set = np.unpackbits(t.nonempty.view(np.uint8), bitorder="little")[:len(t.offsets)]
+    off = t.offsets.astype(np.int64)
+    want = np.zeros(len(off), dtype=np.uint8)
+    for s in range(len(t.table_start) - 1):
+        a, b = int(t.table_start[s]), int(t.table_start[s + 1])
+        want[a:b - 1] = off[a + 1:b] > off[a:b - 1]
+    assert np.array_equal(bits_set, want) and want.sum() > 0
