@@ -14,10 +14,12 @@ What each guarantee becomes:
   it once on a fresh worker, then quarantines it, and times it out at the same deadline as
   locally; the crashes come back with the batch and are recorded before its results;
 * a Dask worker (machine) that disappears costs nothing finished: Dask runs its batches
-  again on another worker. A batch that Dask gives up on (its workers were lost more often
-  than the scheduler's ``allowed-failures``) is split into single files; a single file
-  whose batch is lost twice is quarantined (the mapping of Dask's retries onto "retry once,
-  then quarantine");
+  again on another worker. A batch that Dask gives up on (``KilledWorker``: its workers
+  were lost more often than the scheduler's ``allowed-failures``) or whose node died is
+  split into single files; a single file whose batch is lost twice that way is quarantined
+  (the mapping of Dask's retries onto "retry once, then quarantine"). No worker or no
+  scheduler for ``wait`` seconds, or a batch cancelled with the scheduler, stops the scan
+  (exit 9) without counting anything against a file;
 * ``kill -9`` of the supervisor: every batch's tasks are recorded as dispatched before they
   are submitted and results are written as they come, so the same command resumes exactly
   as a local scan does;
