@@ -100,6 +100,12 @@ def test_cluster_scan_equals_local_scan(cluster: Cluster, local_small: Path,
     assert names == {"w1", "w2"}, names
     options = json.loads(rows(case, "SELECT options FROM runs")[0]["options"])
     assert options["cluster"]["address"] == cluster.address
+    # The summary says what each worker did (and the run row keeps it).
+    used = json.loads(proc.stdout)["cluster"]
+    assert used["address"] == cluster.address and used["batches_lost"] == 0
+    assert sum(used["files_by_worker"].values()) == len(
+        rows(case, "SELECT id FROM files WHERE parent_id IS NULL"))
+    assert {w.split(" ")[0] for w in used["files_by_worker"]} == {"w1", "w2"}
     # The digests are the files' own (an independent tool: sha256sum).
     jpeg = SMALL / "jpeg.jpg"
     want = subprocess.run(["sha256sum", str(jpeg)], capture_output=True, text=True,

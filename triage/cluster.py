@@ -51,7 +51,7 @@ from triage_dask import frames
 
 from . import faults
 from .errors import ClusterError, UsageError
-from .model import FileResult, PoolSummary
+from .model import ClusterUse, FileResult, PoolSummary
 from .pipeline import MAX_ATTEMPTS, _given_up
 from .versions import versions
 from .worker import Task, WorkerOptions
@@ -128,6 +128,11 @@ class ClusterStats:
         "workers_started": 0, "worker_crashes": 0, "timeouts": 0, "quarantined": 0,
         "slowest_giveup_seconds": 0.0})
     by_worker: dict[str, int] = field(default_factory=dict)
+
+    def use(self, address: str) -> ClusterUse:
+        return ClusterUse(address=address, workers=tuple(self.workers),
+                          files_by_worker=dict(sorted(self.by_worker.items())),
+                          batches=self.batches, batches_lost=self.batches_lost)
 
     def summary(self) -> PoolSummary:
         p = self.pool

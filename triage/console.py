@@ -165,6 +165,11 @@ def print_summary(summary: RunSummary, console: Console = out_console) -> None:
         if pool.decodes_waited or pool.decodes_refused:
             t.add_row("large decodes that waited for memory / refused",
                       f"{pool.decodes_waited} / {pool.decodes_refused}")
+    if summary.cluster is not None:  # scan --cluster (issue 19)
+        cl = summary.cluster
+        t.add_row("Dask batches (lost and resent)", f"{cl.batches:,} ({cl.batches_lost:,})")
+        for worker, n in cl.files_by_worker.items():
+            t.add_row(for_terminal(f"  files processed by {worker}"), f"{n:,}")
     t.add_row("elapsed", f"{summary.elapsed_seconds:.1f} s")
     console.print(t)
     if summary.case_changes:

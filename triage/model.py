@@ -567,6 +567,21 @@ class PoolSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterUse:
+    """What a ``scan --cluster`` run sent to the Dask cluster (issue 19)."""
+
+    address: str
+    #: The workers at the start, as ``files.processed_by`` names them.
+    workers: tuple[str, ...] = ()
+    #: Files (top level) each worker processed in this run.
+    files_by_worker: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    #: Batches Dask gave up on (a worker lost too often, a node died): their files were
+    #: sent again one by one.
+    batches_lost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FileProblem:
     """A file that could not be fully processed, as the summary shows it."""
 
@@ -706,6 +721,8 @@ class RunSummary:
     image_verification: ImageCheck | None = field(default=None, metadata=OMIT_NONE)
     #: Disk images carved (issue 17): what carving and fragment matching found.
     carving: CarvingSummary | None = field(default=None, metadata=OMIT_NONE)
+    #: ``scan --cluster`` (issue 19): the Dask cluster and what each worker processed.
+    cluster: ClusterUse | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def by_status(self) -> dict[str, int]:

@@ -33,6 +33,7 @@ from .errors import EvidenceError, HashSetError, UsageError
 from .model import (
     INCOMPLETE,
     CaseCounts,
+    ClusterUse,
     EvidenceStart,
     FieldChange,
     FileProblem,
@@ -411,8 +412,11 @@ def _scan(case: Case, summary: RunSummary, source: Source, ev: _EvidenceFacts,
     progress.start_processing(files, total_bytes)
     summary = replace(summary, resumed=resumed, evidence=start)
     # Nothing pending (an empty folder, a finished scan): no worker is started.
+    used: list[ClusterUse] = []
     pool = (_process(case, evidence_id, run_id, source.spec(), options, progress,
-                     expected=files) if files else PoolSummary())
+                     expected=files, cluster_use=used) if files else PoolSummary())
+    if used:
+        summary = replace(summary, cluster=used[0])
     confirmation = _confirm(case, evidence_id, run_id, source.spec(), options, progress)
     if ev.source_type != "directory":
         from .carved import link_found_again
@@ -455,8 +459,8 @@ def _verify_image(case: Case, evidence_id: int, run_id: int, ev: _EvidenceFacts,
 
 
 def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
-             options: ScanOptions, progress: Progress, expected: int | None = None
-             ) -> PoolSummary:
+             options: ScanOptions, progress: Progress, expected: int | None = None,
+             cluster_use: list[ClusterUse] | None = None) -> PoolSummary:
     """Run the pending entries through the worker pool. Each result is written together
     with the next dispatch (see :meth:`Case.record_progress`), so nothing finished is ever
     lost to a crash and nothing unfinished is ever taken for done."""
@@ -537,6 +541,11 @@ def _process(case: Case, evidence_id: int, run_id: int, spec: tuple[str, Any],
             if buffer:
                 case.record_progress(run_id, buffer)
                 buffer.clear()
+        if options.cluster and cluster_use is not None:
+            from .cluster import ClusterStats
+
+            assert isinstance(pool.stats, ClusterStats)
+            cluster_use.append(pool.stats.use(options.cluster))
         return pool.stats.summary()
 
 
