@@ -38,10 +38,9 @@ def _evidence(root: Path) -> list[bytes]:
     return blobs
 
 
-def test_no_image_bytes_or_pixels_in_any_output(tmp_path: Path) -> None:
+def test_no_image_bytes_or_pixels_in_any_output(tmp_path: Path, scan_tmpdir: Path) -> None:
     blobs = _evidence(tmp_path / "ev")
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    tmp = scan_tmpdir  # private and empty (tests/conftest.py: tmp_path is too long)
     case = tmp_path / "case"
     proc = run_triage("scan", str(tmp_path / "ev"), "--case", str(case), "--no-match",
                       env={"TMPDIR": str(tmp)})

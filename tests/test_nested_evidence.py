@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.helpers import build_images
 from tests.support import TESTDATA, rows, scan_json
 from triage.members import MEMBER_KINDS, Found, Limits, Note, Problem, container_kind, walk
 from triage.members import registry as member_registry
@@ -132,8 +131,9 @@ def test_nested_image_members_obey_the_limits() -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_images(tmp_path_factory.mktemp("images"))
+def built(built_images: Path) -> Path:
+    """build_images.sh's images (tests/conftest.py: built once, shared; never changed)."""
+    return built_images
 
 
 def _expected(built: Path) -> dict[str, list[tuple[str, int, str, bool]]]:

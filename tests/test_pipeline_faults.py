@@ -106,9 +106,9 @@ def test_fault_injection_is_recorded_in_the_run(evidence: Path, tmp_path: Path) 
     assert "fault_injection" in run["options"]
 
 
-def test_no_temp_files_or_core_dumps_left_behind(evidence: Path, tmp_path: Path) -> None:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+def test_no_temp_files_or_core_dumps_left_behind(evidence: Path, tmp_path: Path,
+                                                 scan_tmpdir: Path) -> None:
+    tmp = scan_tmpdir  # private and empty (tests/conftest.py: tmp_path is too long)
     case = tmp_path / "case"
     scan_json(evidence, case, env={**_fault("decode:segfault:img2.jpg"), "TMPDIR": str(tmp)},
               expect=(3,))

@@ -195,14 +195,14 @@ def test_worker_crashes_count_across_runs_and_retry_quarantined(tmp_path: Path) 
     assert audit == [{"run": audit[0]["run"], "evidence": 1, "files": [r["id"]]}]
 
 
-def test_workers_do_not_outlive_a_killed_supervisor(evidence: Path, tmp_path: Path) -> None:
+def test_workers_do_not_outlive_a_killed_supervisor(evidence: Path, tmp_path: Path,
+                                                    scan_tmpdir: Path) -> None:
     """kill -9 of the scan while a worker is stuck in a decoder: within a few seconds no
     process of ours holds the evidence open, and the next scan removes the dead scan's
     temporary directory."""
     import psutil
 
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+    tmp = scan_tmpdir  # private and empty (tests/conftest.py: tmp_path is too long)
     case = tmp_path / "case"
     proc = start_scan(evidence, case, "decode:hang:d0/p03.jpg", env={"TMPDIR": str(tmp)})
     wait_dispatched(case, b"d0/p03.jpg")

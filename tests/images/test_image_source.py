@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.images.helpers import DISK, build_images, scan, unpack
+from tests.images.helpers import DISK, scan, unpack
 from triage.errors import EvidenceError
 from triage.sources.image import ImageSource, verify_image
 from triage.sources.tsk import FAT_RECOVERY_NOTE, OVERWRITTEN_NOTE
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_images(tmp_path_factory.mktemp("images"))
+def built(built_images: Path) -> Path:
+    """build_images.sh's images (tests/conftest.py: built once, shared; never changed)."""
+    return built_images
 
 
 def expected(built: Path) -> dict[str, list[tuple[str, int, str, bool]]]:
