@@ -123,7 +123,7 @@ def test_deferred_coercion_answers_as_typer(tmp_path: Path) -> None:
     assert checked > 500
 
 
-def test_scan_process_ends_cleanly(tmp_path: Path) -> None:
+def test_scan_process_ends_cleanly(tmp_path: Path, scan_tmpdir: Path) -> None:
     """``triage scan`` ends its process without the interpreter's teardown and stops the
     forkserver (cli._end_scan_process): the summary is complete, the exit code kept, the
     case closed (no WAL left), multiprocessing's temporary folder removed, and no helper
@@ -131,8 +131,7 @@ def test_scan_process_ends_cleanly(tmp_path: Path) -> None:
     import os
 
     (tmp_path / "empty").mkdir()
-    (tmp_path / "tmp").mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    env = dict(os.environ, TMPDIR=str(scan_tmpdir))  # short: the forkserver's socket
     case = tmp_path / "case"
     argv = [sys.executable, "-m", "triage", "scan", str(tmp_path / "empty"), "--case",
             str(case), "--no-match", "-q", "--json"]
@@ -140,8 +139,8 @@ def test_scan_process_ends_cleanly(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["entries"] == 0
     assert (case / "case.sqlite").exists() and not (case / "case.sqlite-wal").exists()
-    assert os.listdir(tmp_path / "tmp") == []
+    assert os.listdir(scan_tmpdir) == []
     p = subprocess.run([*argv[:4], str(tmp_path / "missing"), *argv[5:]], capture_output=True,
                        text=True, env=env, timeout=120)
     assert p.returncode == 4 and "missing" in p.stderr
-    assert os.listdir(tmp_path / "tmp") == []
+    assert os.listdir(scan_tmpdir) == []
