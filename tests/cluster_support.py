@@ -27,6 +27,8 @@ class Cluster:
         self.file = work / "scheduler.json"
         self.env = dict(os.environ, PYTHONPATH=pythonpath)
         self.env.pop("TRIAGE_INJECT_FAULT", None)
+        # Idle nodes close after 5 s (60 s in use): tests see an interrupted scan's nodes go.
+        self.env["TRIAGE_NODE_IDLE_SECONDS"] = "5"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self._start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",

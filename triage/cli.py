@@ -487,7 +487,8 @@ def scan(
                 if rest:
                     progress.warn(f"stopped before the remaining {len(rest)} exhibit(s)")
                 listed += [json.dumps({"evidence": {"path": r}, "error": "not scanned: the "
-                                       "command stopped at an earlier exhibit"})
+                                       "command stopped at an earlier exhibit",
+                                       "exit_code": None})
                            for r in rest]
                 break
             continue

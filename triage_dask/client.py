@@ -188,7 +188,11 @@ def _release(client: Any, setup: bytes, key: str) -> None:
         closing = [client.submit(release, setup, workers=[w], allow_other_workers=False,
                                  pure=False, key=f"triage-release-{key}-{w}")
                    for w in workers]
-        client.gather(closing, errors="skip")
+        # Best effort, bounded: a frozen worker must not hold the scan's end (its idle
+        # nodes close themselves after node.IDLE_SECONDS anyway).
+        from distributed import wait
+
+        wait(closing, timeout=10)
     except Exception:  # noqa: S110 - a worker that is gone has no nodes left
         pass
 

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from . import PROTOCOL, frames
@@ -32,6 +33,7 @@ class NodeLost(RuntimeError):
 class _Node:
     def __init__(self, key: str, setup: bytes, threads: int) -> None:
         self.key = key
+        self.idle_since = time.monotonic()
         env = dict(os.environ)
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "triage.cluster_node"], stdin=subprocess.PIPE,
@@ -72,6 +74,23 @@ class _Node:
 
 _lock = threading.Lock()
 _idle: list[_Node] = []
+#: An idle node is closed after this many seconds (with its worker processes, which hold
+#: the evidence open): a scan that ended without closing its nodes (interrupted, or a
+#: batch still running when it ended) leaves nothing behind for long.
+IDLE_SECONDS = float(os.environ.get("TRIAGE_NODE_IDLE_SECONDS", "60"))
+_reaper: threading.Thread | None = None
+
+
+def _reap() -> None:
+    while True:
+        time.sleep(IDLE_SECONDS / 4)
+        now = time.monotonic()
+        with _lock:
+            old = [n for n in _idle if now - n.idle_since > IDLE_SECONDS]
+            for n in old:
+                _idle.remove(n)
+        for n in old:
+            n.close()
 
 
 def _worker_facts() -> tuple[str, int]:
@@ -102,8 +121,13 @@ def _acquire(setup: bytes, threads: int) -> _Node:
 
 
 def _release(node: _Node) -> None:
+    global _reaper
+    node.idle_since = time.monotonic()
     with _lock:
         _idle.append(node)
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap, daemon=True, name="triage-node-reaper")
+            _reaper.start()
 
 
 def release(setup: bytes) -> int:
