@@ -26,7 +26,6 @@ model in docs/cluster.md states what N machines would give from these figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -43,16 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.cluster_support import Cluster  # noqa: E402
-
-
-def _compare() -> Any:
-    spec = importlib.util.spec_from_file_location("compare_scans",
-                                                  ROOT / "scripts" / "compare_scans.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare_scans"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.support import compare_scans  # noqa: E402
 
 
 def _generate(script: str, out: Path, *args: str) -> None:
@@ -114,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, help="write all figures as JSON here")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
-    cs = _compare()
+    cs = compare_scans()
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     out: dict[str, Any] = {}
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +94,14 @@ def wait_dispatched(case: Path, path: bytes, attempts: int = 1,
             return
         time.sleep(0.05)
     raise AssertionError(f"{path!r} was not dispatched {attempts} time(s) in {timeout} s")
+
+
+def compare_scans() -> ModuleType:
+    """``scripts/compare_scans.py`` as a module (compares two cases row by row)."""
+    spec = importlib.util.spec_from_file_location("compare_scans",
+                                                  ROOT / "scripts" / "compare_scans.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compare_scans"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

@@ -9,7 +9,6 @@ holds on both sides; no file content crosses to Dask.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -20,30 +19,19 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.cluster_support import Cluster
-from tests.support import ROOT, TESTDATA, rows, run_triage
+from tests.support import ROOT, TESTDATA, compare_scans, rows, run_triage
 
 pytest.importorskip("distributed")
 
 SMALL = TESTDATA / "media" / "small"
 
 
-def _compare_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_scans",
-                                                  ROOT / "scripts" / "compare_scans.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare_scans"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cs = _compare_module()
+cs = compare_scans()
 
 
 @pytest.fixture(scope="module")

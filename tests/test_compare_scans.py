@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, compare_scans
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_scans",
-                                                  ROOT / "scripts" / "compare_scans.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compare_scans"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-cs = _load()
+cs = compare_scans()
 
 
 def _case(path: Path, *, run_id: int = 1, id_offset: int = 0, mime: str = "JPEG image data",

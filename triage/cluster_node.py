@@ -153,14 +153,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
 
 
 def main() -> None:
-    # stdout carries frames only: whatever a library prints goes to stderr instead.
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    try:
-        serve(sys.stdin.buffer, out)
-    except (frames.FrameError, BrokenPipeError):
-        pass
+    frames.serve_stdio(serve)
 
 
 if __name__ == "__main__":

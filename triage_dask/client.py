@@ -17,9 +17,7 @@ could not finish after Dask's own retries, e.g. its worker was lost too often;
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 import time
 from typing import IO, Any
@@ -198,13 +196,7 @@ def _release(client: Any, setup: bytes, key: str) -> None:
 
 
 def main() -> None:
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stdout carries frames only; Dask's own messages go to stderr
-    sys.stdout = sys.stderr
-    try:
-        serve(sys.stdin.buffer, out)
-    except (frames.FrameError, BrokenPipeError):
-        pass
+    frames.serve_stdio(serve)
 
 
 if __name__ == "__main__":

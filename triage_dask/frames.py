@@ -8,8 +8,11 @@ without importing :mod:`triage`. Whatever belongs to triage travels as ``bytes``
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
+import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 _HEADER = struct.Struct(">Q")
@@ -58,3 +61,16 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
         parts.append(chunk)
         n -= len(chunk)
     return b"".join(parts)
+
+
+def serve_stdio(serve: Callable[[IO[bytes], IO[bytes]], None]) -> None:
+    """Run ``serve(stdin, out)`` as a process's main: ``out`` is the original stdout, which
+    then carries frames only; whatever a library prints goes to stderr instead. The other
+    end closing the pipe ends the process quietly."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        serve(sys.stdin.buffer, out)
+    except (FrameError, BrokenPipeError):
+        pass
