@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import sys
 from dataclasses import asdict
 from typing import IO, Any
 
@@ -130,7 +129,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     isolation.start_early()
     reason = refusal(setup)
     facts = {"versions": versions(), "offline_guard": offline_guard_on(),
-             "pid": os.getpid(), "triage_imported": "triage" in sys.modules}
+             "pid": os.getpid()}
     if reason is not None:
         frames.write(out, {"op": "refused", "reason": reason, **facts})
         return

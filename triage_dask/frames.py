@@ -8,6 +8,7 @@ without importing :mod:`triage`. Whatever belongs to triage travels as ``bytes``
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
@@ -44,8 +45,6 @@ def read(stream: IO[bytes]) -> dict[str, Any]:
     (size,) = _HEADER.unpack(head)
     if size > MAX_FRAME:
         raise FrameError(f"frame of {size} bytes announced (at most {MAX_FRAME})")
-    import io
-
     message = _BuiltinsOnly(io.BytesIO(_read_exactly(stream, size))).load()
     if not isinstance(message, dict):
         raise FrameError("frame is not a message")

@@ -34,10 +34,9 @@ class _Node:
     def __init__(self, key: str, setup: bytes, threads: int) -> None:
         self.key = key
         self.idle_since = time.monotonic()
-        env = dict(os.environ)
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "triage.cluster_node"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=env)
+            stdout=subprocess.PIPE)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.inp, self.out = self.proc.stdin, self.proc.stdout
         frames.write(self.inp, {"op": "setup", "protocol": PROTOCOL, "setup": setup,
