@@ -143,12 +143,27 @@ def transform(image: Image.Image, variant: str) -> Image.Image:
 def pdq_dihedral(image: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
     """PDQ values and qualities of the eight dihedral variants of ``image``: the picture is
     converted to RGB once (as :class:`~hashsets.algorithms.perceptual.PDQ` does) and each
-    transformed picture is hashed in full, so every value is exactly the PDQ of the rotated
-    or mirrored picture (Meta's reference values for LA.png are met to the bit)."""
+    variant's value is exactly the PDQ of the rotated or mirrored picture (Meta's reference
+    values for LA.png are met to the bit): by :mod:`~hashsets.algorithms.pdqluma` (the luma
+    computed once and permuted, each variant hashed in full by Meta's C++), or, where that
+    is not available, by hashing each transformed picture with ``pdqhash.compute``."""
+    import numpy as np
+
+    from .pdqluma import pdq_values
+
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    fast = pdq_values(np.asarray(rgb), DIHEDRAL)
+    if fast is not None:
+        return ({name: fast[name][0] for name in DIHEDRAL},
+                {name: fast[name][1] for name in DIHEDRAL})
+    return _pdq_dihedral_transposed(rgb)
+
+
+def _pdq_dihedral_transposed(rgb: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
+    """:func:`pdq_dihedral` by ``pdqhash.compute`` of each transformed RGB picture."""
     import numpy as np
     import pdqhash
 
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
     ops = _transpose_ops()
     values: dict[str, str] = {}
     qualities: dict[str, int] = {}
