@@ -51,8 +51,9 @@ class Cluster:
     def log(self, name: str) -> str:
         return (self.work / f"{name}.log").read_text(errors="replace")[-3000:]
 
-    def add_worker(self, name: str, pythonpath: str | None = None, nthreads: int = 1) -> None:
-        env = dict(self.env, PYTHONPATH=pythonpath or self.env["PYTHONPATH"])
+    def add_worker(self, name: str, pythonpath: str | None = None, nthreads: int = 1,
+                   env: dict[str, str] | None = None) -> None:
+        env = dict(self.env, PYTHONPATH=pythonpath or self.env["PYTHONPATH"], **(env or {}))
         self.workers[name] = self._start(
             [str(DASK), "worker", "--scheduler-file", str(self.file), "--nthreads",
              str(nthreads), "--name", name, "--no-nanny", "--no-dashboard", *self.extra], name,

@@ -38,7 +38,8 @@ def scan_tmpdir() -> Iterator[Path]:
     multiprocessing puts its forkserver socket in TMPDIR (pymp-XXXXXXXX/listener-XXXXXXXX,
     34 bytes) and a Unix socket path holds at most 107 bytes: ``tmp_path`` is too long for
     that under pytest-xdist (/tmp/pytest-of-USER/pytest-N/popen-gwN/<test name, 30>0/tmp:
-    73 bytes and more), and the scan's workers then never start (docs/testing.md)."""
+    73 bytes and more), and the scan then moves its socket to a short folder under /tmp,
+    with a warning (triage.isolation.short_socket_dir; docs/testing.md)."""
     path = Path(tempfile.mkdtemp(prefix="triage-t-"))
     assert len(str(path / "pymp-XXXXXXXX" / "listener-XXXXXXXX")) <= 107, path
     try:

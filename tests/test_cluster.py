@@ -225,6 +225,38 @@ def test_version_mismatch_is_refused(tmp_path: Path) -> None:
     assert statuses == {"pending"}
 
 
+def test_node_with_a_long_tmpdir_works_and_one_without_children_refuses(
+        tmp_path: Path, scan_tmpdir: Path) -> None:
+    """A worker machine whose TMPDIR is too long for the forkserver's Unix socket scans
+    normally (the socket goes to a short private folder; was: every file quarantined). A
+    node whose isolated children cannot run refuses the scan before any file is sent: exit
+    9 with the reason, files still pending (was: quarantined)."""
+    long = scan_tmpdir / ("d" * 100)
+    long.mkdir()
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    for name in ("small/bmp.bmp", "small/README.md", "imagehash/imagehash.png"):
+        shutil.copy(TESTDATA / "media" / name, ev)
+    c = Cluster(tmp_path / "dask")
+    try:
+        c.add_worker("longtmp", env={"TMPDIR": str(long)})
+        c.wait_for_workers(1)
+        ok = run_triage("scan", str(ev), "--case", str(tmp_path / "case"), "--no-match",
+                        "-q", "--json", "--cluster", c.address)
+        refused = run_triage("scan", str(ev), "--case", str(tmp_path / "case2"),
+                             "--no-match", "-q", "--cluster", c.address,
+                             env={"TRIAGE_INJECT_FAULT": "children:exit:*"})
+    finally:
+        c.stop()
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["by_status"] == {"done": 3}
+    assert refused.returncode == 9, refused.stderr
+    assert "worker longtmp" in refused.stderr
+    assert "isolated worker processes cannot run on this machine" in refused.stderr
+    statuses = {r["status"] for r in rows(tmp_path / "case2", "SELECT status FROM files")}
+    assert statuses == {"pending"}
+
+
 def test_bad_path_map_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     proc = cluster_scan(cluster, SMALL, tmp_path / "case", "--path-map",
                         f"{SMALL}={tmp_path / 'not-mounted'}")

@@ -126,8 +126,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         os.environ[faults.ENV] = setup["faults"]  # test runs: as on the supervisor
     else:
         os.environ.pop(faults.ENV, None)
-    isolation.start_early()
+    isolation.start_early()  # its imports overlap with the checks below
     reason = refusal(setup)
+    if reason is None:
+        try:  # found now, the machine's problem is not charged to the files of a batch
+            isolation.check_children()
+        except isolation.ChildStartError as e:
+            reason = f"isolated worker processes cannot run on this machine: {e}"
     facts = {"versions": versions(), "offline_guard": offline_guard_on(),
              "pid": os.getpid()}
     if reason is not None:

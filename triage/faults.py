@@ -9,6 +9,8 @@ Set ``TRIAGE_INJECT_FAULT`` to one or more ``STAGE:KIND:PATTERN`` items separate
   ``write`` (a batch of results; pattern ``*``) and ``match`` (the matching step; pattern
   ``*``), where only ``exception`` is meaningful: a crash or hang of the supervisor itself
   is what kill-and-resume covers.
+  ``children`` (pattern ``*``): the trivial child a cluster node starts before it accepts
+  a scan (:func:`triage.isolation.check_children`).
 * KIND: ``segfault`` (SIGSEGV), ``abort`` (SIGABRT), ``hang`` (sleeps forever),
   ``memory`` (allocates until the memory limit), ``exception`` (raises RuntimeError),
   ``exit`` (the worker exits at once), ``slow`` (sleeps 0.1 s and goes on: makes a scan

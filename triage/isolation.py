@@ -20,6 +20,14 @@ Pillow's codecs, archive libraries) runs in a child started here, never in the s
 * is given a deadline by its caller and killed with SIGKILL when it passes it; a death is
   described by signal name (:func:`describe_exit`).
 
+The forkserver listens on a Unix socket that multiprocessing puts in its own folder below
+``TMPDIR`` (``pymp-XXXXXXXX/listener-XXXXXXXX``), and a Unix socket path holds at most
+:data:`MAX_SOCKET_PATH` bytes. When ``TMPDIR`` is too long for that, the socket's folder
+alone goes to a short private folder in ``/tmp`` (or ``/var/tmp``), with a warning; the
+children's temporary folders stay below ``TMPDIR``. When no child can be started at all (no
+such folder, the forkserver cannot start or died), :class:`ChildStartError` stops the
+command (exit code 1): it is this machine's problem, never a file's.
+
 :func:`stream` runs a child that streams messages (enumeration) and turns a death, a
 silence longer than the timeout and a protocol error into a final ``("end", reason)``.
 """
@@ -31,6 +39,7 @@ import os
 import pickle
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +48,8 @@ from dataclasses import dataclass
 from functools import cache
 from multiprocessing.connection import Connection
 from typing import Any
+
+from .errors import TriageError
 
 #: Modules the forkserver imports once, so that every child starts with them loaded (the
 #: worker, its decoders, libmagic; the hashing libraries come from the algorithm registry,
@@ -55,6 +66,22 @@ MAX_MESSAGE = 256 << 20
 TMP_PREFIX = "triage-work-"
 #: How often a child checks that its supervisor is still alive (seconds).
 WATCHDOG_SECONDS = 1.0
+#: Longest path of a Unix socket (``sun_path`` holds 108 bytes with the terminating NUL).
+MAX_SOCKET_PATH = 107
+#: What multiprocessing puts below its folder (:func:`multiprocessing.util.get_temp_dir`,
+#: ``pymp-XXXXXXXX`` below ``TMPDIR``) for the forkserver's socket.
+SOCKET_NAME = "/listener-XXXXXXXX"
+#: Where the socket's folder goes when ``TMPDIR`` is too long, first usable wins.
+SHORT_SOCKET_BASES = ("/tmp", "/var/tmp")  # noqa: S108 - only as mkdtemp(dir=...): 0700
+#: Prefix of that folder (0700, holds the socket only, removed at exit); the pid after it
+#: lets a later scan remove the folder of a scan that was killed.
+SOCKET_DIR_PREFIX = "triage-sock-"
+
+
+class ChildStartError(TriageError):
+    """No isolated child can be started (the forkserver cannot be started or reached, its
+    socket path is too long, no temporary folder): a problem of this machine's setup, not of
+    any file. Exit code 1; nothing is recorded against a file."""
 
 
 @cache
@@ -62,20 +89,76 @@ def context() -> Any:
     """The forkserver context shared by all children (its preload list is set once, before
     the server starts)."""
     ctx = mp.get_context("forkserver")
+    short_socket_dir()
     ctx.set_forkserver_preload(preload())
     return ctx
+
+
+def short_socket_dir() -> str | None:
+    """Make sure the forkserver's socket path fits in :data:`MAX_SOCKET_PATH`: when the
+    folder multiprocessing would use (below ``TMPDIR``) is too long, give it a short private
+    folder (0700, in the first usable of :data:`SHORT_SOCKET_BASES`, removed at exit) and
+    warn on stderr. Returns that folder, or None when ``TMPDIR`` is fine. Raises
+    :class:`ChildStartError` naming ``TMPDIR`` and the limit when no such folder can be
+    made."""
+    from multiprocessing import util
+
+    config = mp.current_process()._config  # type: ignore[attr-defined]
+    chosen = config.get("tempdir")
+    if chosen is None:  # multiprocessing would make pymp-XXXXXXXX below the temp folder
+        would_be = os.path.join(tempfile.gettempdir(), "pymp-XXXXXXXX")
+    else:
+        would_be = chosen
+    length = len(os.fsencode(would_be + SOCKET_NAME))
+    if length <= MAX_SOCKET_PATH:
+        return None
+    tmpdir = tempfile.gettempdir()
+    for base in SHORT_SOCKET_BASES:
+        remove_stale_tmpdirs(base, SOCKET_DIR_PREFIX)
+        try:
+            short = tempfile.mkdtemp(prefix=f"{SOCKET_DIR_PREFIX}{os.getpid()}-", dir=base)
+        except OSError:
+            continue
+        if len(os.fsencode(short + SOCKET_NAME)) > MAX_SOCKET_PATH:  # a very long base
+            os.rmdir(short)
+            continue
+        config["tempdir"] = short
+        # As multiprocessing does for its own folder: removed by its exit handler.
+        util.Finalize(None, shutil.rmtree, args=(short,), kwargs={"ignore_errors": True},
+                      exitpriority=-100)
+        sys.stderr.write(f"warning: TMPDIR ({tmpdir}) is too long for the worker "
+                         f"processes' Unix socket ({length} bytes, at most "
+                         f"{MAX_SOCKET_PATH}): the socket goes to {short} (private, "
+                         "removed at the end); temporary files stay in TMPDIR\n")
+        sys.stderr.flush()
+        return short
+    raise ChildStartError(
+        f"TMPDIR ({tmpdir}) is too long for the worker processes' Unix socket "
+        f"({length} bytes, at most {MAX_SOCKET_PATH}) and no private folder could be made "
+        f"in {' or '.join(SHORT_SOCKET_BASES)}: set TMPDIR to a shorter path")
+
+
+def ensure_running() -> None:
+    """Start the forkserver if it is not running (without waiting for its imports).
+    Raises :class:`ChildStartError` with the reason when it cannot be started: called before
+    a command records anything, so that no file is charged with it."""
+    from multiprocessing import forkserver
+
+    context()
+    try:
+        forkserver.ensure_running()
+    except OSError as e:
+        raise ChildStartError(f"the worker processes' forkserver cannot start: {e}") from e
 
 
 def start_early() -> None:
     """Start the forkserver now, without waiting for it: it imports :data:`PRELOAD` (about
     0.4 s) in its own process while the supervisor opens the evidence and the case, instead
-    of when the first child is needed. Never raises: a failure shows when a child starts."""
+    of when the first child is needed. Never raises: :func:`ensure_running` and the first
+    :func:`spawn` report the same problem properly."""
     try:
-        from multiprocessing import forkserver
-
-        context()
-        forkserver.ensure_running()
-    except Exception:  # noqa: S110 - the first spawn() reports the same problem properly
+        ensure_running()
+    except Exception:  # noqa: S110 - reported by ensure_running() or spawn()
         pass
 
 
@@ -210,23 +293,33 @@ def spawn(target: Callable[..., Any], args: tuple[Any, ...] = (), *, name: str,
 
     ``target`` must be importable by name (a module-level function); ``tmp_root`` is where
     the child's private temporary directory is made (default: the system's, with
-    :data:`TMP_PREFIX` and this process's pid in the name). Raises ``OSError`` when the
-    process cannot be started."""
+    :data:`TMP_PREFIX` and this process's pid in the name). Raises
+    :class:`ChildStartError` when the process cannot be started (never a file's fault)."""
     ctx = context()
-    if tmp_root is None:
-        tmpdir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-    else:
-        tmpdir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root)
-    parent, child = ctx.Pipe(duplex=True)
+    try:
+        if tmp_root is None:
+            tmpdir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        else:
+            tmpdir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root)
+    except OSError as e:
+        raise ChildStartError(f"cannot make a child's temporary folder: {e}") from e
+    try:
+        parent, child = ctx.Pipe(duplex=True)
+    except OSError as e:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise ChildStartError(f"cannot make a child's pipe: {e}") from e
     proc = ctx.Process(target=_child_main,
                        args=(child, target, args, memory_limit, tmpdir, os.getpid(),
                              dict(os.environ)),
                        name=f"triage-{name}", daemon=True)
     try:
         proc.start()
-    except BaseException:
+    except BaseException as e:
         parent.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
+        if isinstance(e, OSError | EOFError):  # EOF: the forkserver died before forking
+            raise ChildStartError(f"the forkserver cannot start a child process: "
+                                  f"{e.__class__.__name__}: {e}") from e
         raise
     finally:
         child.close()
@@ -246,12 +339,9 @@ def stream(target: Callable[..., Any], args: tuple[Any, ...], timeout: float, *,
     ``("end", None)`` (clean finish) or ``("end", reason)``: ``failed: ...`` (the child's
     own error), ``crashed (child killed by signal ...)``, ``hung (no progress for N s;
     child killed)`` when no message came for ``timeout`` seconds, ``failed (corrupt
-    message ...)``. The child never outlives the iteration."""
-    try:
-        child = spawn(target, args, name=name, memory_limit=memory_limit)
-    except OSError as e:
-        yield ("end", f"could not start the child process: {e}")
-        return
+    message ...)``. The child never outlives the iteration. A child that cannot be started
+    raises :class:`ChildStartError` (nothing about the evidence)."""
+    child = spawn(target, args, name=name, memory_limit=memory_limit)
     finished = False  # the child said it is done: let it exit on its own
     try:
         while True:
@@ -277,23 +367,44 @@ def stream(target: Callable[..., Any], args: tuple[Any, ...], timeout: float, *,
         child.discard(grace=5.0 if finished else 0.0)
 
 
-def remove_stale_tmpdirs() -> None:
-    """Remove private temporary directories left by scans that were killed (their pid is
-    gone)."""
-    base = tempfile.gettempdir()
+def _probe_main(conn: Connection) -> None:
+    from . import faults
+
+    faults.check("children", "*")
+    conn.send(("done",))
+
+
+def check_children(timeout: float = 60.0) -> None:
+    """Start one trivial isolated child and wait for it to finish. Raises
+    :class:`ChildStartError` with the reason when children cannot be started or do not run
+    on this machine: for a process that must refuse work before it is given any file (a
+    cluster node, :mod:`triage.cluster_node`)."""
+    for msg in stream(_probe_main, (), timeout, name="probe", memory_limit=None):
+        if msg[0] == "end" and msg[1] is not None:
+            raise ChildStartError(f"a test child process {msg[1]}")
+
+
+def remove_stale_tmpdirs(base: str | None = None, prefix: str = TMP_PREFIX) -> None:
+    """Remove private temporary directories (``prefix`` and a pid, in ``base``, default the
+    system's temporary folder) left by scans that were killed (their pid is gone)."""
+    base = tempfile.gettempdir() if base is None else base
     try:
         names = os.listdir(base)
     except OSError:
         return
     for name in names:
-        if not name.startswith(TMP_PREFIX):
+        if not name.startswith(prefix):
             continue
-        pid_text = name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not pid_text.isdigit():
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        path = os.path.join(base, name)
+        try:
+            if not pid_text.isdigit() or os.lstat(path).st_uid != os.getuid():
+                continue  # not ours (a shared /tmp)
+        except OSError:
             continue
         try:
             os.kill(int(pid_text), 0)
         except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
         except PermissionError:
             continue

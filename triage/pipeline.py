@@ -206,7 +206,7 @@ class WorkerPool:
                                     name=f"worker-{self._next_index}",
                                     memory_limit=self._worker_limit,
                                     tmp_root=self._tmproot)
-        except OSError as e:
+        except (OSError, isolation.ChildStartError) as e:
             raise WorkerStartError(f"worker processes cannot start: {e}") from e
         w = _Worker(self._next_index, child, stage)
         parent = child.conn

@@ -225,11 +225,14 @@ def scan(evidence: str, case_dir: str | os.PathLike[str], options: ScanOptions,
     differ from those the case holds, unless ``options.update_case``.
 
     Raises :class:`~triage.errors.EvidenceError` when the evidence cannot be opened and
-    :class:`~triage.errors.CaseError` when the case cannot be used; problems with single
-    files never raise.
+    :class:`~triage.errors.CaseError` when the case cannot be used,
+    :class:`~triage.isolation.ChildStartError` (exit code 1, nothing recorded) when no
+    isolated child can be started on this machine; problems with single files never raise.
     """
     progress = progress or _NoProgress()
-    isolation.start_early()  # its imports overlap with opening the evidence and the case
+    # Started now, so that its imports overlap with opening the evidence and the case;
+    # raises ChildStartError (exit 1) before anything is recorded when it cannot start.
+    isolation.ensure_running()
     resolved = _resolve(evidence)
     source = open_source(resolved)  # fails before the case is touched
     source.enumeration_timeout = options.timeout  # the Source contract: every source
