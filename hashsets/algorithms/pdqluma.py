@@ -77,6 +77,8 @@ def hasher() -> Hasher | None:
         if luma.dtype != np.float32 or luma.ndim != 2 or not luma.flags.c_contiguous:
             raise ValueError("PDQ luma must be a C-contiguous 2-D float32 array")
         rows, cols = luma.shape
+        if not rows or not cols:  # the binding fails on these too (IndexError)
+            raise ValueError("PDQ of an empty picture")
         scratch = np.zeros_like(luma)  # as the binding's placeholder (calloc: cheap)
         b64 = np.empty((64, 64), np.float32)
         b16x64 = np.empty((16, 64), np.float32)

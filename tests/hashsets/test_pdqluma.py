@@ -96,3 +96,6 @@ def test_the_hasher_refuses_what_the_cpp_code_cannot_read() -> None:
         run(np.zeros((8, 8), np.float32).T[:, ::2])
     with pytest.raises(ValueError):
         pdqluma.luma(np.zeros((4, 4, 4), np.uint8))
+    for empty in ((0, 5), (5, 0), (0, 0)):
+        with pytest.raises(ValueError):
+            run(np.zeros(empty, np.float32))
