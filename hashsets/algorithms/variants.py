@@ -31,8 +31,9 @@ it against Meta's published values.
 
 How each algorithm computes its variants, from the one decoded picture:
 
-* PDQ: each transformed picture is hashed in full (eight PDQ computations, 2-3 ms each on
-  a draft-decoded photo; most of the variants' cost). Not from the DCT coefficients, as
+* PDQ: each transformed picture is hashed in full (eight PDQ computations, 1-3 ms each on
+  a draft-decoded photo; most of the variants' cost), from one luma computation permuted
+  per variant (:mod:`~hashsets.algorithms.pdqluma`: the same values). Not from the DCT coefficients, as
   Meta's C++ ``pdqDihedralHash256esFromFloatLuma`` (and ``pdqhash.compute_dihedral``)
   does: PDQ's Jarosz box filter and decimation are not symmetric, so those values differ
   from the hash of the transformed picture by 0-8 bits on large photos but 10-42 bits on
