@@ -251,6 +251,24 @@ def test_match_confirms_with_the_scans_recorded_options(store: Path, tmp_path: P
     assert "all checks passed" in _cli("verify", str(case))
 
 
+def test_confirmation_settings_fit_this_machine() -> None:
+    """A scan recorded on a bigger machine (many jobs, a large --memory-budget): the
+    confirmation on this one plans with at most this machine's cores and default budget;
+    a smaller recorded budget, no budget (0) and none recorded are kept."""
+    from triage import membudget
+    from triage.confirm import settings
+    from triage.pipeline import default_jobs
+
+    here = membudget.plan(None, 1).budget
+    big = settings({"jobs": 10_000, "memory_budget": 1 << 50, "timeout": 60})
+    assert big.jobs == default_jobs()
+    assert big.memory_budget == (1 << 50 if here is None else here)
+    small = settings({"jobs": 1, "memory_budget": 600 << 20})
+    assert (small.jobs, small.memory_budget) == (1, 600 << 20)
+    assert settings({"memory_budget": 0}).memory_budget == 0
+    assert settings({}).memory_budget is None
+
+
 def test_scan_options_of_a_match_run_falls_back_to_the_scan(store: Path,
                                                            tmp_path: Path) -> None:
     """A file whose result a match run wrote (a confirmation) is confirmed, if ever

@@ -335,7 +335,14 @@ class Settings:
 def settings(recorded: dict[str, Any] | None) -> Settings:
     """The confirmation settings from a scan's recorded options (see
     :func:`triage.runs.scan_options`); an option the record lacks (an older triage) takes
-    its default. As in the scan, expansion gives up at half the per-file timeout."""
+    its default. As in the scan, expansion gives up at half the per-file timeout.
+
+    The scan may have run on another machine (a lab server, a cluster): its jobs are
+    capped at this machine's cores, and a ``--memory-budget`` it was given at what this
+    machine's own default budget would be (:func:`triage.membudget.plan`), so that a
+    confirmation never plans on memory this machine does not have. Neither changes a
+    value, only how many files are decoded at once."""
+    from . import membudget
     from .pipeline import default_jobs
 
     recorded = recorded or {}
@@ -345,11 +352,15 @@ def settings(recorded: dict[str, Any] | None) -> Settings:
     if given.get("algorithms") is not None:  # a JSON list; names this triage knows
         given["algorithms"] = tuple(a for a in given["algorithms"] if a in ALGORITHMS)
     worker = WorkerOptions(**given)
-    jobs = int(recorded.get("jobs") or default_jobs())
+    jobs = min(int(recorded.get("jobs") or default_jobs()), default_jobs())
     timeout = float(recorded.get("timeout") or DEFAULT_TIMEOUT)
     if worker.container_seconds > timeout / 2:
         worker = replace(worker, container_seconds=timeout / 2)
     budget = recorded.get("memory_budget")
+    if budget:  # None: from this machine anyway; 0: no budget, as the scan had
+        here = membudget.plan(None, 1).budget
+        if here is not None:
+            budget = min(int(budget), here)
     return Settings(worker, max(1, jobs), timeout, None if budget is None else int(budget))
 
 
