@@ -31,16 +31,16 @@ it against Meta's published values.
 
 How each algorithm computes its variants, from the one decoded picture:
 
-* PDQ: each transformed picture is hashed in full (eight PDQ computations, 1-3 ms each on
-  a draft-decoded photo; most of the variants' cost), from one luma computation permuted
-  per variant (:mod:`~hashsets.algorithms.pdqluma`: the same values). Not from the DCT coefficients, as
-  Meta's C++ ``pdqDihedralHash256esFromFloatLuma`` (and ``pdqhash.compute_dihedral``)
-  does: PDQ's Jarosz box filter and decimation are not symmetric, so those values differ
-  from the hash of the transformed picture by 0-8 bits on large photos but 10-42 bits on
-  pictures of 128-512 pixels and up to 148 bits on noise-like ones (Meta's own LA.png);
-  even deriving only the transposed variants that way differs by 6-20 bits on small
-  pictures (pdqhash's ``compute_float`` path also disagrees with ``compute`` on tiny
-  ones). Measured with ``benchmarks/bench_variants.py``.
+* PDQ: each transformed picture is hashed in full (eight PDQ computations, 1-3 ms each on a
+  draft-decoded photo; most of the variants' cost), from one luma computation permuted per
+  variant (:mod:`~hashsets.algorithms.pdqluma`: the same values). Not from the DCT
+  coefficients, as Meta's C++ ``pdqDihedralHash256esFromFloatLuma`` (and
+  ``pdqhash.compute_dihedral``) does: PDQ's Jarosz box filter and decimation are not
+  symmetric, so those values differ from the hash of the transformed picture by 0-8 bits on
+  large photos but 10-42 bits on pictures of 128-512 pixels and up to 148 bits on noise-like
+  ones (Meta's own LA.png); even deriving only the transposed variants that way differs by
+  6-20 bits on small pictures (pdqhash's ``compute_float`` path also disagrees with
+  ``compute`` on tiny ones). Measured with ``benchmarks/bench_variants.py``.
 * pHash, dHash (imagehash): the grey picture and its transpose are each reduced once to
   the hash's grid (see :func:`_grid_variants`); the other variants are mirror images of
   those two grids, which equal the reduction of the mirrored picture.
