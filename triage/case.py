@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -1720,13 +1721,33 @@ def _entry_values(entry: FileEntry) -> tuple[object, ...]:
         status, stage, reason = "skipped", "enumerate", f"not a regular file: {entry.kind}"
     else:
         status, stage, reason = "pending", None, None
+    # A file's times are often equal (written once: mtime = ctime): each formatted once.
+    mtime = utc_from_timestamp(entry.mtime)
+    atime = mtime if entry.atime == entry.mtime else utc_from_timestamp(entry.atime)
+    ctime = mtime if entry.ctime == entry.mtime else utc_from_timestamp(entry.ctime)
+    crtime = mtime if entry.crtime == entry.mtime else utc_from_timestamp(entry.crtime)
     return (entry.identity, None, entry.path, display_bytes(entry.path), entry.kind,
-            entry.size, utc_from_timestamp(entry.mtime), utc_from_timestamp(entry.atime),
-            utc_from_timestamp(entry.ctime), utc_from_timestamp(entry.crtime),
-            json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
+            entry.size, mtime, atime, ctime, crtime,
+            _json_sorted(entry.times_raw) if entry.times_raw else None,
             int(entry.allocated), int(entry.deleted), entry.inode, entry.link_target,
             display_bytes(entry.link_target) if entry.link_target is not None else None,
             extension_of(entry.path) if entry.kind == "file" else None,
-            json.dumps(entry.locator) if entry.locator is not None else None,
+            _json_locator(entry.locator) if entry.locator is not None else None,
             json.dumps(list(entry.notes)) if entry.notes else None,
             status, stage, reason)
+
+
+def _json_sorted(value: dict[str, Any]) -> str:
+    """``json.dumps(value, sort_keys=True)``; written here when every key is a string and
+    every value an integer (a source's raw times: twice as fast, issue 13)."""
+    if all(type(v) is int for v in value.values()) and all(type(k) is str for k in value):
+        return "{" + ", ".join(f"{encode_basestring_ascii(k)}: {v}"
+                               for k, v in sorted(value.items())) + "}"
+    return json.dumps(value, sort_keys=True)
+
+
+def _json_locator(value: Any) -> str:
+    """``json.dumps(value)``; written here for a list of integers (a folder's entries)."""
+    if type(value) is list and all(type(v) is int for v in value):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return json.dumps(value)
