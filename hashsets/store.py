@@ -56,10 +56,8 @@ from .formats import (
 from .formats import get as get_format
 from .formats.bounds import ImportLimits, exceeded
 from .formats.categories import label, resolve
+from .paths import STORE_ENV, STORE_FILE, default_store_path  # noqa: F401 - re-exported
 from .versioning import Migration, SchemaError, SchemaLine, is_sqlite_file, keep_copy
-
-STORE_ENV = "TRIAGE_HASHSET_STORE"
-STORE_FILE = "hashsets.sqlite"
 
 
 def _v2_application_id(c: sqlite3.Connection) -> None:
@@ -146,16 +144,6 @@ _ENTRY_TABLE = ("CREATE TABLE e{num} (ref INTEGER PRIMARY KEY, category TEXT, ca
 #: The INTEGER columns of an entry table (the others are TEXT).
 _ENTRY_INTEGER_COLUMNS = ("ref", "victim_identified", "offender_identified", "is_distributed",
                           "baseline")
-
-
-def default_store_path() -> Path:
-    """``$TRIAGE_HASHSET_STORE``, else ``platformdirs.user_data_dir("triage")/hashsets.sqlite``."""
-    env = os.environ.get(STORE_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("triage")) / STORE_FILE
 
 
 def source_digest(path: Path) -> tuple[str, int]:

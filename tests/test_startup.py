@@ -6,6 +6,7 @@ a new top-level import of one of them fails here instead of slowing every comman
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,11 @@ HEAVY = ("numpy", "PIL", "sqlite_utils", "fpdf", "imagehash", "scipy", "pdqhash"
          "dask", "distributed", "triage_dask")
 
 
-def _loaded(code: str) -> list[str]:
+def _loaded(code: str, env: dict[str, str] | None = None) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code + f"""
 import json, sys
 print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
-"""], capture_output=True, text=True, check=True, timeout=120)
+"""], capture_output=True, text=True, check=True, timeout=120, env=env)
     return list(json.loads(out.stdout.splitlines()[-1]))
 
 
@@ -58,6 +59,25 @@ except SystemExit as e:
     assert e.code == 0, e.code
 """)
     assert [m for m in loaded if m not in ("PIL", "pillow_heif")] == []
+    assert (tmp_path / "case" / "case.sqlite").exists()
+
+
+def test_scan_of_a_file_loads_no_numpy_without_matching(tmp_path: Path,
+                                                        scan_tmpdir: Path) -> None:
+    """With workers started: finding the block-hash set beside the store needs the store's
+    path only, not the store (numpy), issue 13."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "a.txt").write_bytes(b"a few words\n")
+    loaded = _loaded(f"""
+import sys
+from triage.cli import app
+try:
+    app(["scan", {str(tmp_path / "one")!r}, "--case", {str(tmp_path / "case")!r},
+         "--no-match", "-q", "--json"])
+except SystemExit as e:
+    assert e.code == 0, e.code
+""", env=dict(os.environ, TMPDIR=str(scan_tmpdir)))  # short: the forkserver's socket
+    assert "numpy" not in loaded
     assert (tmp_path / "case" / "case.sqlite").exists()
 
 

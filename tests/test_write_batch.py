@@ -5,6 +5,7 @@ checkpointed digests, and a batch naming the same file twice (written one at a t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from triage.case import Case
@@ -19,7 +20,8 @@ from triage.model import (
 )
 
 TABLES = {"files": "id", "hashes": "file_id, algorithm", "images": "file_id",
-          "videos": "file_id", "video_frames": "file_id, seq", "errors": "id"}
+          "videos": "file_id", "video_frames": "file_id, seq", "errors": "id",
+          "hash_variants": "rowid"}
 #: Columns that hold the time of the write (different between the two cases).
 TIMES = {"time_utc"}
 
@@ -49,8 +51,10 @@ def _results(ids: list[int], tag: str) -> list[FileResult]:
             out.append(FileResult(fid, "done", mime="video/mp4", media_kind="video",
                                   ext_mismatch=1, hashes=hashes, video=video))
         elif kind == 0:
+            pictures = (HashValue("pdq", f"{tag}{k:063x}"[:64], 90, "JPEG draft decode"),
+                        HashValue("pdq", f"{tag}{k:063x}"[:64], 80, "x", "rot90"))
             out.append(FileResult(fid, "done", mime="image/jpeg", media_kind="image",
-                                  ext_mismatch=0, hashes=hashes, image=pic))
+                                  ext_mismatch=0, hashes=hashes + pictures, image=pic))
         elif kind == 1:
             out.append(FileResult(fid, "done", mime="text/plain", media_kind="other",
                                   hashes=hashes, warnings=(
@@ -97,14 +101,26 @@ def test_batched_rows_equal_one_at_a_time(tmp_path: Path) -> None:
             HashValue("sha256", "e" * 64, None),))])
         again = _results(list(reversed(ids)), "b")  # rewrites every file's rows
         twice = [*_results(ids[:3], "c"), *_results(ids[:2], "d")]  # files 0, 1 twice
+        # A full-decode confirmation keeps the draft values as variants (picture variants
+        # are then replaced file by file), beside plain results.
+        confirm = [replace(r, full_decode=r.image is not None)
+                   for r in _results(ids[6:], "g")]
+        fresh = _results(ids[8:], "f")  # no errors rows of this run left: one statement
         states = []
-        for batch in (first, again, twice):
+        for batch in (first, again, twice, _results(ids[6:], "e"), confirm):
+            _write(case, run, [batch], one)
+            states.append(_dump(case))
+        case.conn.execute("DELETE FROM errors WHERE file_id >= ?", (ids[8],))
+        for batch in (fresh,):
             _write(case, run, [batch], one)
             states.append(_dump(case))
         dumps.append(states)
         case.close()
     one_by_one, batched = dumps
     assert batched == one_by_one
+    assert batched[0]["hash_variants"] and any(
+        v[2] == "draft" for v in batched[4]["hash_variants"])
+    assert [e for e in batched[5]["errors"] if e[1] >= ids[8]]
     assert len(batched[-1]["errors"]) >= n // 2  # the comparison covers error rows and ids
     assert batched[0]["video_frames"] and batched[1]["video_frames"]
     kept = [h for h in batched[0]["hashes"] if h[2] == "c" * 64]

@@ -306,7 +306,8 @@ class WorkerPool:
                                              and _has_message(w)):
                     # (A message that came while this loop was busy, e.g. starting a
                     # replacement worker, is read before any deadline is judged.)
-                    yield from self._drain(i, w, retry, on_checkpoint, on_crash)
+                    yield from self._drain(i, w, retry, on_checkpoint, on_crash,
+                                           readable=True)
                 elif w.waiting_since is None and time.monotonic() >= w.deadline:
                     yield self._timed_out(i, w, retry)
                 else:
@@ -374,15 +375,20 @@ class WorkerPool:
 
     def _drain(self, i: int, w: _Worker, retry: deque[Task],
                on_checkpoint: Callable[[Task, FileResult], None] | None,
-               on_crash: Callable[[Task, int], None] | None) -> Iterator[FileResult]:
+               on_crash: Callable[[Task, int], None] | None,
+               readable: bool = False) -> Iterator[FileResult]:
         """Every message the worker has sent so far (results of its first tasks, in order,
-        and checkpoints); a closed pipe is the death of the worker on its first task."""
+        and checkpoints); a closed pipe is the death of the worker on its first task.
+        ``readable``: the pipe was just found readable (closed or in error)."""
         conn = w.child.conn
         while w.queue:
             task = w.queue[0].task
             try:
-                if not _readable_now(conn):
+                # The first message of a wake-up needs no second look (issue 13: a poll
+                # per message was a share of the supervisor's time on many small files).
+                if not readable and not _readable_now(conn):
                     return
+                readable = False
                 message = conn.recv()
             except (EOFError, OSError):
                 if (w.partial is not None and not w.partial_recorded
@@ -448,6 +454,8 @@ class WorkerPool:
         """``w`` holds no grant and waits for none any more; tell the workers granted in
         its place."""
         w.waiting_since = None
+        if not self.admission.held and not self.admission.queue:
+            return  # no grant held or asked for by any worker (nearly always)
         granted = set(self.admission.release(w.index))
         for other in self._workers:
             if other.index in granted and other.waiting_since is not None:

@@ -556,7 +556,7 @@ def _block_store(options: ScanOptions) -> str | None:
     """The block-hash set beside the hash-set store, when one was imported (issue 17:
     fragment matching is on only then)."""
     from hashsets.blocks import block_store_path
-    from hashsets.store import default_store_path
+    from hashsets.paths import default_store_path
 
     if not options.carve:
         return None

@@ -17,9 +17,14 @@ def utc_from_timestamp(ts: float | int | None) -> str | None:
     if ts is None:
         return None
     try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        d = datetime.fromtimestamp(ts, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+    if d.year < 1000:  # strftime's %Y is not zero-padded there (glibc)
+        return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same text as that strftime, a quarter faster: four per entry listed (issue 13).
+    return (f"{d.year}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+            f"{d.second:02d}.{d.microsecond:06d}Z")
 
 
 def canonical_json(value: Any) -> str:
