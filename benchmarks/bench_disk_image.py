@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.runs):
             for name, cmd in peers.items():
                 (work / "tsk.db").unlink(missing_ok=True)
+                (work / "fiwalk.xml").unlink(missing_ok=True)  # fiwalk will not overwrite
                 drop_cache(image)
                 peer_t[name].run(cmd)
             order = list(sides) if r % 2 == 0 else list(reversed(sides))
