@@ -86,7 +86,7 @@ def test_a_stream_outlives_one_off_reads_and_memory_is_bounded() -> None:
     assert len(media.reads) == before + 2
     for offset in range(0, SIZE - 100, 200_000):
         ahead.read(offset, 100)
-        held = sum(len(d) for _, d in ahead._windows)
+        held = sum(len(w[1]) for w in ahead._windows)
         assert held <= 2 << 20 and len(ahead._windows) <= 8
 
 

@@ -204,7 +204,8 @@ class ReadAhead:
         self._max = max(chunk, max_window)
         self._budget = max(self._max, budget)
         self._slots = max(1, slots)
-        self._windows: list[tuple[int, bytes]] = []  # least recently used first
+        #: [start, bytes, reads served from it], least recently used first
+        self._windows: list[list[Any]] = []
         self._held = 0
         self._failed: set[int] = set()
 
@@ -214,8 +215,10 @@ class ReadAhead:
             return self._read(offset, size)
         windows = self._windows
         for i in range(len(windows) - 1, -1, -1):
-            start, data = windows[i]
+            w = windows[i]
+            start, data = w[0], w[1]
             if start <= offset and end <= start + len(data):
+                w[2] += 1
                 if i != len(windows) - 1:
                     windows.append(windows.pop(i))
                 return data[offset - start:end - start]
@@ -225,8 +228,10 @@ class ReadAhead:
             return self._read(offset, size)
         want = -(-(end - first) // chunk) * chunk
         for i in range(len(windows) - 1, -1, -1):
-            start, data = windows[i]
-            if start <= offset <= start + 2 * len(data):  # the stream goes on: grow it
+            start, data, hits = windows[i]
+            # The stream goes on (grow it) where it was read right to its end, or where
+            # what it read ahead was used and the miss lies within its length past it.
+            if first == start + len(data) or (hits and start <= offset <= start + 2 * len(data)):
                 want = max(want, min(2 * len(data), self._max))
                 break
         stop = min(first + want, self._size)
@@ -239,7 +244,7 @@ class ReadAhead:
                 self._failed.clear()
             self._failed.add(first)
             return self._read(offset, size)
-        windows.append((first, data))
+        windows.append([first, data, 0])
         self._held += len(data)
         while len(windows) > 1 and (self._held > self._budget or len(windows) > self._slots):
             self._held -= len(windows.pop(0)[1])

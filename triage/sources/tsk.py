@@ -34,7 +34,7 @@ from .unalloc import SlackCollector
 MAX_DEPTH = 128  # deeper directory nesting is treated as a damaged file system (cycle)
 READ_CHUNK = 1 << 20
 #: Largest read-ahead window of libtsk's small reads (:class:`ContainerImg`).
-IMG_WINDOW = 4 << 20
+IMG_WINDOW = 1 << 20
 OVERWRITTEN_NOTE = "deleted: content may be overwritten"
 FAT_RECOVERY_NOTE = ("deleted FAT file recovered as contiguous clusters from its first "
                      "cluster (TSK naive recovery): wrong if the file was fragmented")
