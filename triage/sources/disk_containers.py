@@ -182,13 +182,13 @@ class ReadAhead:
     libtsk reads an image in 64 KiB pieces through its own small cache: an inode table or
     an MFT is read a piece at a time, each time jumping there from the file data and back,
     and carving reads a slack range (a few bytes) per file. Like the kernel's read-ahead, a
-    miss that lands inside or just past (within its length) a kept window continues that
-    *stream*: the new window is twice as long, up to ``max_window``; a miss elsewhere reads
-    only its own ``chunk``-aligned pieces (directory blocks scattered over a volume do not
-    pull in megabytes each). Windows are dropped least recently used first, beyond
-    ``budget`` bytes or ``slots`` windows, so that a stream read from again and again (the
-    inode table) outlives the one-off reads around it. Reads larger than ``chunk`` go
-    straight to the container.
+    miss right at the end of a kept window, or inside or just past one (within its length)
+    whose read-ahead was used, continues that *stream*: the new window is twice as long, up
+    to ``max_window``; any other miss reads only its own ``chunk``-aligned pieces
+    (directory blocks scattered over a volume do not pull in megabytes each). Windows are
+    dropped least recently used first, beyond ``budget`` bytes or ``slots`` windows, so
+    that a stream read from again and again (the inode table) outlives the one-off reads
+    around it. Reads larger than ``chunk`` go straight to the container.
 
     The bytes are exactly the container's: a window that cannot be read in full (an
     unreadable range, a short read) is remembered and the request is read on its own,
