@@ -140,8 +140,9 @@ class ImageSource(Source):
         image's unallocated ranges directly). Raises ``OSError`` for an unreadable range.
 
         Small reads (a file's slack: a few bytes per file) are served from windows of up to
-        4 MiB read ahead where they go forward (:class:`ReadAhead`): two workers carving
-        two areas at once then jump between them once per window, not once per range."""
+        :data:`CARVE_WINDOW` read ahead where they go forward (:class:`ReadAhead`): two
+        workers carving two areas at once then jump between them once per window, not once
+        per range."""
         if self._ahead is None:
             container = self._open_container()
             self._ahead = ReadAhead(container.read, container.size, max_window=CARVE_WINDOW,
