@@ -17,9 +17,10 @@ per mode base and head alternately (order swapped every round):
 
 Seek distance (not timed; ``strace -ff -e pread64`` on a crypto scan of each version): the
 sum of jumps between consecutive reads of the image, ``|offset - end of the previous
-read|``, in time order across all processes, and for the enumeration child and the workers
-apart (the walk is the same in both versions; the workers' order is what changed). This is
-what a spinning or USB disk pays, which these virtual machines' host cache hides.
+read|``, in time order across all processes, and for the enumeration children (the layout
+probe and the walk) and the workers apart; and the bytes read, in all and distinct (what a
+page cache would not serve twice). This is what a spinning or USB disk pays, which these
+virtual machines' host cache hides.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def drop_cache(image: Path) -> None:
         os.close(fd)
 
 
-def seek_distance(prefix: str, image: Path) -> dict[str, float]:
-    """Seek figures (MiB) from strace -ff -ttt -y files ``prefix.PID``."""
+def seek_distance(prefix: str, image: Path, jobs: int) -> dict[str, float]:
+    """Seek figures (MiB) from strace -ff -ttt -y files ``prefix.PID``.
+
+    The enumeration children (the layout probe, the walk: run one after the other, all
+    before any file is handed out) are the processes, in the order of their first read of
+    the image, whose reads all end before the next process's first read, as long as
+    ``jobs`` processes remain for the workers; the rest are the workers (a replaced worker
+    counts as one more)."""
     events: list[tuple[float, str, int, int]] = []
     for fn in glob.glob(prefix + ".*"):
         pid = fn.rsplit(".", 1)[1]
@@ -79,16 +86,32 @@ def seek_distance(prefix: str, image: Path) -> dict[str, float]:
             end = off + n
         return total
 
+    def distinct(seq: list[tuple[float, str, int, int]]) -> int:
+        total, reach = 0, 0
+        for off, n in sorted((e[2], e[3]) for e in seq):
+            if off + n > reach:
+                total += off + n - max(off, reach)
+                reach = off + n
+        return total
+
     by_pid: dict[str, list[tuple[float, str, int, int]]] = {}
     for e in events:
         by_pid.setdefault(e[1], []).append(e)
-    # The process with the first read of the image is the enumeration child.
-    first = events[0][1] if events else ""
-    workers = [e for e in events if e[1] != first]
+    order = sorted(by_pid, key=lambda p: by_pid[p][0][0])
+    enumeration: set[str] = set()
+    for i, pid in enumerate(order[:-1]):
+        if by_pid[pid][-1][0] >= by_pid[order[i + 1]][0][0] or len(order) - i - 1 < jobs:
+            break
+        enumeration.add(pid)
+    workers = [e for e in events if e[1] not in enumeration]
     return {"reads": len(events), "merged_mib": dist(events) / 2**20,
-            "enumeration_mib": dist(by_pid.get(first, [])) / 2**20,
+            "enumeration_mib": sum(dist(by_pid[p]) for p in enumeration) / 2**20,
+            "enumeration_processes": len(enumeration),
             "workers_merged_mib": dist(workers) / 2**20,
-            "workers_own_mib": sum(dist(v) for k, v in by_pid.items() if k != first) / 2**20}
+            "workers_own_mib": sum(dist(v) for k, v in by_pid.items()
+                                   if k not in enumeration) / 2**20,
+            "read_mib": sum(e[3] for e in events) / 2**20,
+            "distinct_mib": distinct(events) / 2**20}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.runs):
             for name, cmd in peers.items():
                 (work / "tsk.db").unlink(missing_ok=True)
+                (work / "fiwalk.xml").unlink(missing_ok=True)  # fiwalk will not overwrite
                 drop_cache(image)
                 peer_t[name].run(cmd)
             order = list(sides) if r % 2 == 0 else list(reversed(sides))
@@ -157,12 +181,14 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["strace", "-ff", "-ttt", "-y", "-e", "trace=pread64", "-o",
                                 prefix, *cmd], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, check=False)
-                s = seek_distance(prefix, image)
+                s = seek_distance(prefix, image, args.jobs)
                 print(f"seek distance {k} ({getattr(args, k)}): {s['reads']} reads; all "
                       f"processes in time order {s['merged_mib']:.0f} MiB; enumeration "
+                      f"({s['enumeration_processes']} processes) "
                       f"{s['enumeration_mib']:.0f} MiB; workers merged "
                       f"{s['workers_merged_mib']:.0f} MiB, each worker's own summed "
-                      f"{s['workers_own_mib']:.0f} MiB")
+                      f"{s['workers_own_mib']:.0f} MiB; read {s['read_mib']:.0f} MiB, of "
+                      f"which distinct {s['distinct_mib']:.0f} MiB", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

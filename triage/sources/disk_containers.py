@@ -175,6 +175,82 @@ class Container(ABC):
         """Release handles."""
 
 
+class ReadAhead:
+    """Small reads of a container served from larger windows read ahead where the reads
+    go forward (issue 13: what a spinning or USB disk pays is the jumps between reads).
+
+    libtsk reads an image in 64 KiB pieces through its own small cache: an inode table or
+    an MFT is read a piece at a time, each time jumping there from the file data and back,
+    and carving reads a slack range (a few bytes) per file. Like the kernel's read-ahead, a
+    miss right at the end of a kept window, or inside or just past one (within its length)
+    whose read-ahead was used, continues that *stream*: the new window is twice as long, up
+    to ``max_window``; any other miss reads only its own ``chunk``-aligned pieces
+    (directory blocks scattered over a volume do not pull in megabytes each). Windows are
+    dropped least recently used first, beyond ``budget`` bytes or ``slots`` windows, so
+    that a stream read from again and again (the inode table) outlives the one-off reads
+    around it. Reads larger than ``chunk`` go straight to the container.
+
+    The bytes are exactly the container's: a window that cannot be read in full (an
+    unreadable range, a short read) is remembered and the request is read on its own,
+    with the container's own error or short result, as without this class.
+    """
+
+    def __init__(self, read: Callable[[int, int], bytes], size: int, *,
+                 max_window: int = 4 << 20, budget: int = 16 << 20, slots: int = 32,
+                 chunk: int = 64 << 10) -> None:
+        self._read = read
+        self._size = size
+        self._chunk = chunk
+        self._max = max(chunk, max_window)
+        self._budget = max(self._max, budget)
+        self._slots = max(1, slots)
+        #: [start, bytes, reads served from it], least recently used first
+        self._windows: list[list[Any]] = []
+        self._held = 0
+        self._failed: set[int] = set()
+
+    def read(self, offset: int, size: int) -> bytes:
+        end = min(offset + size, self._size)
+        if size <= 0 or size > self._chunk or offset < 0 or offset >= end:
+            return self._read(offset, size)
+        windows = self._windows
+        for i in range(len(windows) - 1, -1, -1):
+            w = windows[i]
+            start, data = w[0], w[1]
+            if start <= offset and end <= start + len(data):
+                w[2] += 1
+                if i != len(windows) - 1:
+                    windows.append(windows.pop(i))
+                return data[offset - start:end - start]
+        chunk = self._chunk
+        first = offset - offset % chunk
+        if first in self._failed:
+            return self._read(offset, size)
+        want = -(-(end - first) // chunk) * chunk
+        for i in range(len(windows) - 1, -1, -1):
+            start, data, hits = windows[i]
+            # The stream goes on (grow it) where it was read right to its end, or where
+            # what it read ahead was used and the miss lies within its length past it.
+            if first == start + len(data) or (hits and start <= offset <= start + 2 * len(data)):
+                want = max(want, min(2 * len(data), self._max))
+                break
+        stop = min(first + want, self._size)
+        try:
+            data = self._read(first, stop - first)
+        except OSError:
+            data = b""
+        if len(data) != stop - first:
+            if len(self._failed) > 4096:
+                self._failed.clear()
+            self._failed.add(first)
+            return self._read(offset, size)
+        windows.append([first, data, 0])
+        self._held += len(data)
+        while len(windows) > 1 and (self._held > self._budget or len(windows) > self._slots):
+            self._held -= len(windows.pop(0)[1])
+        return data[offset - first:end - first]
+
+
 class RawContainer(Container):
     """A raw image in one or more segment files, read with ``os.pread``."""
 
