@@ -3,7 +3,7 @@
 ``fiwalk``, and the seek distance of the reads (issue 13).
 
     .venv/bin/python benchmarks/bench_disk_image.py --base main --head WORKTREE \\
-        --files 40000 --runs 1 [--tree DIR] [--modes crypto,default] [--no-seek]
+        --files 40000 --runs 1 [--tree DIR] [--modes crypto,default,carve] [--no-seek]
 
 An ext4 image is built with ``mke2fs -t ext4 -d TREE`` from a ``gen_systree.py`` tree
 (or ``--tree``). Before every timed run the image's pages are dropped from the page cache
@@ -13,7 +13,11 @@ per mode base and head alternately (order swapped every round):
 
 * ``crypto``: ``--no-containers --no-perceptual --no-match``; goal: no slower than
   ``tsk_loaddb -h``;
-* ``default``: ``--no-match``; goal: within 2.5x ``tsk_loaddb -h``.
+* ``default``: ``--no-match --no-carve``; goal: within 2.5x ``tsk_loaddb -h`` (the issue
+  measures the default scan with carving of unallocated space and slack off, and asks for
+  its cost apart);
+* ``carve``: ``--no-match``, the default scan as it is, carving included (not in
+  ``--modes`` unless named: its cost beside ``default`` is carving's).
 
 Seek distance (not timed; ``strace -ff -e pread64`` on a crypto scan of each version): the
 sum of jumps between consecutive reads of the image, ``|offset - end of the previous
@@ -40,8 +44,9 @@ import gen_systree
 from sidebyside import Timings, checkout, load, tree_arguments, triage_argv
 
 MODES = {"crypto": ["--no-containers", "--no-perceptual", "--no-match"],
-         "default": ["--no-match"]}
-GOALS = {"crypto": 1.0, "default": 2.5}
+         "default": ["--no-match", "--no-carve"],
+         "carve": ["--no-match"]}
+GOALS: dict[str, float] = {"crypto": 1.0, "default": 2.5}
 _PREAD = re.compile(r"^(\d+\.\d+) pread64\(\d+<([^>]*)>, .*, (\d+), (\d+)\) = (\d+)")
 
 
@@ -169,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             line = f"{m}: base/head {b / h:.2f}x"
             if ref is not None:
                 ratio = h / ref.best
-                line += (f"; head/tsk_loaddb {ratio:.2f}x (goal {GOALS[m]:g}x: "
-                         f"{'MET' if ratio <= GOALS[m] else 'NOT MET'})")
+                line += f"; head/tsk_loaddb {ratio:.2f}x"
+                if m in GOALS:
+                    line += (f" (goal {GOALS[m]:g}x: "
+                             f"{'MET' if ratio <= GOALS[m] else 'NOT MET'})")
             print(line)
         if not args.no_seek and shutil.which("strace"):
             for k, d in sides.items():
