@@ -252,17 +252,14 @@ def test_match_confirms_with_the_scans_recorded_options(store: Path, tmp_path: P
 
 
 def test_confirmation_settings_fit_this_machine() -> None:
-    """A scan recorded on a bigger machine (many jobs, a large --memory-budget): the
-    confirmation on this one plans with at most this machine's cores and default budget;
-    a smaller recorded budget, no budget (0) and none recorded are kept."""
-    from triage import membudget
+    """A scan recorded on a bigger machine (many jobs): the confirmation on this one runs at
+    most this machine's cores at once. The recorded --memory-budget is kept as it is (a
+    smaller one could refuse a decode the scan admitted), as are no budget (0) and none."""
     from triage.confirm import settings
     from triage.pipeline import default_jobs
 
-    here = membudget.plan(None, 1).budget
     big = settings({"jobs": 10_000, "memory_budget": 1 << 50, "timeout": 60})
-    assert big.jobs == default_jobs()
-    assert big.memory_budget == (1 << 50 if here is None else here)
+    assert (big.jobs, big.memory_budget) == (default_jobs(), 1 << 50)
     small = settings({"jobs": 1, "memory_budget": 600 << 20})
     assert (small.jobs, small.memory_budget) == (1, 600 << 20)
     assert settings({"memory_budget": 0}).memory_budget == 0
@@ -427,3 +424,24 @@ def test_an_item_without_digests_is_refused_as_no_digest(store: Path, tmp_path: 
     assert errors[0]["message"].startswith("no_digest: no digest to compare (recorded: none; "
                                            "re-read: md5, sha1, sha256)")
     assert _pdq_hit(case)["grade"] == "unconfirmed"
+
+
+def test_confirmation_admits_what_the_scans_budget_admitted() -> None:
+    """(Cold review) a confirmation admits every decode the scan's own recorded
+    --memory-budget admitted: otherwise its outcome (confirmed, or refused at stage
+    ``confirm``) would depend on this machine's memory free at the time."""
+    from triage import membudget
+    from triage.confirm import settings
+
+    here = membudget.plan(None, 1).budget
+    assert here is not None
+    recorded = 2 * here  # a --memory-budget above the default, accepted by the scan
+    scan_plan = membudget.plan(recorded, 1)
+    confirm_plan = membudget.plan(settings({"jobs": 1, "memory_budget": recorded})
+                                  .memory_budget, 1)
+    nbytes = scan_plan.capacity  # a picture the scan's budget admits
+    assert nbytes is not None and confirm_plan.capacity is not None
+    assert membudget.Admission(scan_plan.capacity).request(0, nbytes) == \
+        membudget.GrantReply(True)
+    assert membudget.Admission(confirm_plan.capacity).request(0, nbytes) == \
+        membudget.GrantReply(True)

@@ -338,11 +338,10 @@ def settings(recorded: dict[str, Any] | None) -> Settings:
     its default. As in the scan, expansion gives up at half the per-file timeout.
 
     The scan may have run on another machine (a lab server, a cluster): its jobs are
-    capped at this machine's cores, and a ``--memory-budget`` it was given at what this
-    machine's own default budget would be (:func:`triage.membudget.plan`), so that a
-    confirmation never plans on memory this machine does not have. Neither changes a
-    value, only how many files are decoded at once."""
-    from . import membudget
+    capped at this machine's cores (how many files are decoded at once; no value
+    changes). Its ``--memory-budget`` is kept as it was: a smaller budget here could refuse
+    a picture whose decode the scan's budget admitted, and the outcome would depend on the
+    memory free at the time."""
     from .pipeline import default_jobs
 
     recorded = recorded or {}
@@ -357,10 +356,6 @@ def settings(recorded: dict[str, Any] | None) -> Settings:
     if worker.container_seconds > timeout / 2:
         worker = replace(worker, container_seconds=timeout / 2)
     budget = recorded.get("memory_budget")
-    if budget:  # None: from this machine anyway; 0: no budget, as the scan had
-        here = membudget.plan(None, 1).budget
-        if here is not None:
-            budget = min(int(budget), here)
     return Settings(worker, max(1, jobs), timeout, None if budget is None else int(budget))
 
 
