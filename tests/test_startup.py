@@ -45,19 +45,25 @@ except SystemExit:
 """) == []
 
 
+def _scan_loaded(evidence: Path, case: Path, env: dict[str, str] | None = None
+                 ) -> list[str]:
+    """The heavy libraries loaded by ``triage scan EVIDENCE --case CASE --no-match`` run
+    in a fresh interpreter (which must exit 0)."""
+    return _loaded(f"""
+import sys
+from triage.cli import app
+try:
+    app(["scan", {str(evidence)!r}, "--case", {str(case)!r}, "--no-match", "-q", "--json"])
+except SystemExit as e:
+    assert e.code == 0, e.code
+""", env=env)
+
+
 def test_scan_of_empty_folder_loads_no_numpy_sqlite_utils_or_fpdf(tmp_path: Path) -> None:
     """PIL, pillow_heif (libheif) and libmagic are loaded by the supervisor only to record
     their versions."""
     (tmp_path / "empty").mkdir()
-    loaded = _loaded(f"""
-import sys
-from triage.cli import app
-try:
-    app(["scan", {str(tmp_path / "empty")!r}, "--case", {str(tmp_path / "case")!r},
-         "--no-match", "-q", "--json"])
-except SystemExit as e:
-    assert e.code == 0, e.code
-""")
+    loaded = _scan_loaded(tmp_path / "empty", tmp_path / "case")
     assert [m for m in loaded if m not in ("PIL", "pillow_heif")] == []
     assert (tmp_path / "case" / "case.sqlite").exists()
 
@@ -68,15 +74,8 @@ def test_scan_of_a_file_loads_no_numpy_without_matching(tmp_path: Path,
     path only, not the store (numpy), issue 13."""
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / "a.txt").write_bytes(b"a few words\n")
-    loaded = _loaded(f"""
-import sys
-from triage.cli import app
-try:
-    app(["scan", {str(tmp_path / "one")!r}, "--case", {str(tmp_path / "case")!r},
-         "--no-match", "-q", "--json"])
-except SystemExit as e:
-    assert e.code == 0, e.code
-""", env=dict(os.environ, TMPDIR=str(scan_tmpdir)))  # short: the forkserver's socket
+    loaded = _scan_loaded(tmp_path / "one", tmp_path / "case",
+                          env=dict(os.environ, TMPDIR=str(scan_tmpdir)))  # short socket path
     assert "numpy" not in loaded
     assert (tmp_path / "case" / "case.sqlite").exists()
 
