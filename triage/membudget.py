@@ -98,7 +98,9 @@ WORKER_OVERHEAD = 1 << 30
 FREE_DECODE = 64 * MIB
 #: A worker's memory outside grants, set aside from the budget for each worker: resident
 #: interpreter and libraries (about 60 MiB, much of it shared with the forkserver), the
-#: decodes that flow freely (:data:`FREE_DECODE`), a file's chunks while it is read.
+#: decodes that flow freely (:data:`FREE_DECODE`), a file's chunks while it is read, and
+#: on a disk image the read-ahead windows of libtsk's and carving's reads (at most 16 and
+#: 32 MiB, :class:`triage.sources.disk_containers.ReadAhead`).
 WORKER_RESERVE = 192 * MIB
 #: The supervisor, the forkserver and an enumeration child: set aside from the budget.
 SUPERVISOR_RESERVE = 256 * MIB
