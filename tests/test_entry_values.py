@@ -1,16 +1,12 @@
-"""The fast paths that format an enumerated entry's columns (issue 13) write exactly what the
-general code wrote: ``strftime`` for times, ``json.dumps`` for raw times and locators."""
+"""The fast path that formats an enumerated entry's times (issue 13) writes exactly what
+``strftime`` wrote, and equal times of an entry are formatted once."""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime
-from typing import Any
 
-import pytest
-
-from triage.case import _entry_values, _json_locator, _json_sorted
+from triage.case import _entry_values
 from triage.model import FileEntry
 from triage.util import utc_from_timestamp
 
@@ -34,20 +30,6 @@ def test_times_as_strftime() -> None:
     assert [utc_from_timestamp(v) for v in values] == [_strftime(v) for v in values]
     assert utc_from_timestamp(-31000000000) == "987-08-25T16:53:20.000000Z"  # not padded
     assert utc_from_timestamp(None) is None
-
-
-@pytest.mark.parametrize("value", [
-    {"mtime_ns": 1, "atime_ns": -2, "\u00e9\n\"": 3}, {"b": 1.5, "a": 2}, {"x": True},
-    {1: 2}, {"a": None}, {"z": 10**30, "a": 0}, {"s": "\u202e"}])
-def test_raw_times_as_json(value: dict[Any, Any]) -> None:
-    assert _json_sorted(value) == json.dumps(value, sort_keys=True)
-
-
-@pytest.mark.parametrize("value", [
-    [1, -2, 3], [], [True, 1], [1.0], ["a"], [10**40], (1, 2), {"a": 1}, "s", 5,
-    ["carve", 1, 2, 3, 4]])
-def test_locators_as_json(value: Any) -> None:
-    assert _json_locator(value) == json.dumps(value)
 
 
 def test_equal_times_formatted_once() -> None:

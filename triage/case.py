@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from importlib import resources
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -1728,26 +1727,11 @@ def _entry_values(entry: FileEntry) -> tuple[object, ...]:
     crtime = mtime if entry.crtime == entry.mtime else utc_from_timestamp(entry.crtime)
     return (entry.identity, None, entry.path, display_bytes(entry.path), entry.kind,
             entry.size, mtime, atime, ctime, crtime,
-            _json_sorted(entry.times_raw) if entry.times_raw else None,
+            json.dumps(entry.times_raw, sort_keys=True) if entry.times_raw else None,
             int(entry.allocated), int(entry.deleted), entry.inode, entry.link_target,
             display_bytes(entry.link_target) if entry.link_target is not None else None,
             extension_of(entry.path) if entry.kind == "file" else None,
-            _json_locator(entry.locator) if entry.locator is not None else None,
+            json.dumps(entry.locator) if entry.locator is not None else None,
             json.dumps(list(entry.notes)) if entry.notes else None,
             status, stage, reason)
 
-
-def _json_sorted(value: dict[str, Any]) -> str:
-    """``json.dumps(value, sort_keys=True)``; written here when every key is a string and
-    every value an integer (a source's raw times: twice as fast, issue 13)."""
-    if all(type(v) is int for v in value.values()) and all(type(k) is str for k in value):
-        return "{" + ", ".join(f"{encode_basestring_ascii(k)}: {v}"
-                               for k, v in sorted(value.items())) + "}"
-    return json.dumps(value, sort_keys=True)
-
-
-def _json_locator(value: Any) -> str:
-    """``json.dumps(value)``; written here for a list of integers (a folder's entries)."""
-    if type(value) is list and all(type(v) is int for v in value):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return json.dumps(value)
