@@ -150,34 +150,23 @@ def pdq_dihedral(image: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
     is not available, by hashing each transformed picture with ``pdqhash.compute``."""
     import numpy as np
 
+    from . import get
     from .pdqluma import pdq_values
 
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     fast = pdq_values(np.asarray(rgb), DIHEDRAL)
-    if fast is not None:
-        return ({name: fast[name][0] for name in DIHEDRAL},
-                {name: fast[name][1] for name in DIHEDRAL})
-    return _pdq_dihedral_transposed(rgb)
-
-
-def _pdq_dihedral_transposed(rgb: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
-    """:func:`pdq_dihedral` by ``pdqhash.compute`` of each transformed RGB picture."""
-    import numpy as np
-    import pdqhash
-
-    ops = _transpose_ops()
-    values: dict[str, str] = {}
-    qualities: dict[str, int] = {}
-    for name in DIHEDRAL:
-        form = rgb if name == "original" else rgb.transpose(ops[name])
-        try:
-            bits, quality = pdqhash.compute(np.asarray(form))
-        finally:
-            if form is not rgb:
+    if fast is None:  # the registry's PDQ (pdqhash.compute) of each transformed picture
+        pdq = get("pdq")
+        fast = {}
+        for name in DIHEDRAL:
+            form = transform(rgb, name)
+            try:
+                value, quality = pdq.compute(form)  # type: ignore[attr-defined]
+            finally:
                 form.close()
-        value = int("".join("1" if b else "0" for b in bits), 2)
-        values[name], qualities[name] = f"{value:064x}", int(quality)
-    return values, qualities
+            fast[name] = (value, int(quality))
+    return ({name: fast[name][0] for name in DIHEDRAL},
+            {name: fast[name][1] for name in DIHEDRAL})
 
 
 # -- pHash / dHash ------------------------------------------------------------------------
