@@ -54,3 +54,16 @@ def test_html_and_csv() -> None:
     assert for_csv("=1+2") == "'=1+2" and for_csv("\t=x") == "\\x09=x"
     assert for_csv("-1") == "'-1" and for_csv(True) == "1" and for_csv(None) == ""
     assert for_csv("\x1b]0;t\x07") == "\\x1b]0;t\\x07"
+
+
+@pytest.mark.parametrize("cell", [" =1+2", "\u00a0=1+2", "\u3000@SUM(A1)", "\uff1d1+2",
+                                  "\ufe66cmd", "  \uff0b1", "\uff0d1", "\uff20x"])
+def test_csv_formula_behind_spaces_or_in_other_forms(cell):
+    # Leading spaces (no-break and ideographic ones too) and the full-width and small
+    # forms of = + - @ are guarded like the plain ones.
+    assert for_csv(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["a=b", "IMG_0001.jpg", " x", "\u00a0", "", "100%"])
+def test_csv_plain_cells_untouched(cell):
+    assert for_csv(cell) == cell

@@ -102,4 +102,14 @@ def for_csv(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     text = visible(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if _looks_like_formula(text) else text
+
+
+def _looks_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula: its first character after
+    any leading whitespace (some applications strip spaces, no-break spaces included,
+    before looking), compared in NFKC form, so that the full-width and small forms
+    (U+FF1D, U+FE66 ...) that an input method or a locale may turn into ``=`` count too."""
+    rest = text.lstrip()
+    return bool(rest) and (text.startswith(FORMULA_START) or unicodedata.normalize(
+        "NFKC", rest[0]).startswith(FORMULA_START))
