@@ -145,6 +145,24 @@ def test_large_pictures_rotate_a_reduced_copy() -> None:
     assert by["original"].value == pdq.compute(big)[0]  # type: ignore[attr-defined]
     assert "reduced by 1/2, box filter, to 1000x628" in by["rot90"].preprocessing
     assert "reduced" not in by["original"].preprocessing
+    small = big.reduce(2)
     for name in DIHEDRAL[1:]:
         exact = pdq.compute(transform(big, name))[0]  # type: ignore[attr-defined]
         assert pdq.distance(by[name].value, exact) <= 16, name
+        # ... and exactly the PDQ of the reduced copy so transformed.
+        assert by[name].value == pdq.compute(transform(small, name))[0], name  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("alg", ["pdq", "phash", "dhash"])
+def test_dihedral_values_of_some_variants_only(alg: str) -> None:
+    """Asked for some variants (the reduced-copy path asks for seven), each value is the
+    one the full set gives, and nothing else is returned."""
+    from hashsets.algorithms.variants import dihedral_values
+
+    algorithm = get(alg)
+    with Image.open(PDQ_DIR / "sample-b.jpg") as im:
+        picture = im.convert("RGB")
+    full = dihedral_values(algorithm, picture)  # type: ignore[arg-type]
+    some = dihedral_values(algorithm, picture, DIHEDRAL[1:])  # type: ignore[arg-type]
+    assert list(some) == list(DIHEDRAL[1:])
+    assert some == {k: full[k] for k in DIHEDRAL[1:]}

@@ -141,8 +141,10 @@ def transform(image: Image.Image, variant: str) -> Image.Image:
 
 # -- PDQ ----------------------------------------------------------------------------------
 
-def pdq_dihedral(image: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
-    """PDQ values and qualities of the eight dihedral variants of ``image``: the picture is
+def pdq_dihedral(image: Image.Image, names: Sequence[str] = DIHEDRAL
+                 ) -> tuple[dict[str, str], dict[str, int]]:
+    """PDQ values and qualities of the dihedral variants ``names`` (default: all eight)
+    of ``image``: the picture is
     converted to RGB once (as :class:`~hashsets.algorithms.perceptual.PDQ` does) and each
     variant's value is exactly the PDQ of the rotated or mirrored picture (Meta's reference
     values for LA.png are met to the bit): by :mod:`~hashsets.algorithms.pdqluma` (the luma
@@ -154,19 +156,19 @@ def pdq_dihedral(image: Image.Image) -> tuple[dict[str, str], dict[str, int]]:
     from .pdqluma import pdq_values
 
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    fast = pdq_values(np.asarray(rgb), DIHEDRAL)
+    fast = pdq_values(np.asarray(rgb), tuple(names))
     if fast is None:  # the registry's PDQ (pdqhash.compute) of each transformed picture
         pdq = get("pdq")
         fast = {}
-        for name in DIHEDRAL:
+        for name in names:
             form = transform(rgb, name)
             try:
                 value, quality = pdq.compute(form)  # type: ignore[attr-defined]
             finally:
                 form.close()
             fast[name] = (value, int(quality))
-    return ({name: fast[name][0] for name in DIHEDRAL},
-            {name: fast[name][1] for name in DIHEDRAL})
+    return ({name: fast[name][0] for name in names},
+            {name: fast[name][1] for name in names})
 
 
 # -- pHash / dHash ------------------------------------------------------------------------
@@ -284,19 +286,19 @@ def unletterbox(image: Image.Image, black: int = LETTERBOX_BLACK
 
 # -- all together -------------------------------------------------------------------------
 
-def dihedral_values(algorithm: PictureAlgorithm, image: Image.Image
-                    ) -> dict[str, tuple[str, int | None]]:
-    """``{variant: (hex, quality)}`` for the eight dihedral variants of ``image`` under
-    ``algorithm``: PDQ, pHash and dHash by their fast paths above, any other picture
-    algorithm by hashing each transformed picture."""
-    if algorithm.name == "pdq":
-        values, qualities = pdq_dihedral(image)
+def dihedral_values(algorithm: PictureAlgorithm, image: Image.Image,
+                    names: Sequence[str] = DIHEDRAL) -> dict[str, tuple[str, int | None]]:
+    """``{variant: (hex, quality)}`` for the dihedral variants ``names`` (default: all
+    eight) of ``image`` under ``algorithm``: PDQ, pHash and dHash by their fast paths
+    above, any other picture algorithm by hashing each transformed picture."""
+    if algorithm.name == "pdq":  # eight separate C++ runs: only those asked for
+        values, qualities = pdq_dihedral(image, names)
         return {k: (v, qualities[k]) for k, v in values.items()}
-    if algorithm.name == "phash":
-        return {k: (v, None) for k, v in phash_dihedral(image).items()}
+    if algorithm.name == "phash":  # eight hashes of one small grid: cheap, all kept
+        return {k: (v, None) for k, v in phash_dihedral(image).items() if k in names}
     if algorithm.name == "dhash":
-        return {k: (v, None) for k, v in dhash_dihedral(image).items()}
-    return {name: algorithm.compute(transform(image, name)) for name in DIHEDRAL}
+        return {k: (v, None) for k, v in dhash_dihedral(image).items() if k in names}
+    return {name: algorithm.compute(transform(image, name)) for name in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +362,7 @@ def picture_variants(image: Image.Image, algorithms: Sequence[PictureAlgorithm],
                 else:
                     values = {"original": alg.compute(picture)}
                     if dihedral and base is None and small is not None:
-                        turned = dihedral_values(alg, small)
-                        values.update({k: v for k, v in turned.items() if k != "original"})
+                        values.update(dihedral_values(alg, small, DIHEDRAL[1:]))
                 for name in DIHEDRAL:
                     if name not in values:
                         continue
