@@ -25,13 +25,16 @@ cd "$(dirname "$0")/.."
 #                             two-page TIFFs carved (a second TIFF writer beside ffmpeg's)
 #   libimage-exiftool-perl    tests: independent metadata oracle (tests/test_metadata.py)
 #                             and reader of picture sizes and HEIF properties (test_heif.py)
+#   libarchive-zip-perl       exiftool's reader of ZIP-based files (CaptureOne .eip among the
+#                             shared samples); only recommended by exiftool, so not pulled in
+#                             with --no-install-recommends
 # What triage needs at run time (scripts/bundle.sh ships these with their dependencies; the
 # other DEBS only with --with-test-tools). A new run-time package goes in both lists.
 RUNTIME_DEBS=(libmagic1 python3-venv python3-libewf fonts-dejavu-core)
 DEBS=(libmagic1 python3-venv coreutils hashdeep sleuthkit ewf-tools e2fsprogs dosfstools
       mtools ntfs-3g fdisk python3-libewf xz-utils unzip fonts-dejavu-core chromium
       poppler-utils zip bzip2 ffmpeg libtiff-tools
-      libimage-exiftool-perl)
+      libimage-exiftool-perl libarchive-zip-perl)
 DEBS+=(${TRIAGE_EXTRA_DEBS:-})
 
 missing=()
