@@ -457,6 +457,21 @@ def test_png_exif_after_the_pixel_data_read_with_or_without_decoding(
         assert all(reason for _, reason in bad.values())
 
 
+def test_png_metadata_of_a_picture_refused_for_its_size(tmp_path: Path) -> None:
+    """A picture over --max-pixels is not decoded; its metadata (here after the pixel data)
+    is still read: Pillow's decompression-bomb check is a bound on decoding."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "after.png").write_bytes(_png_with({"after": _png_chunk(b"eXIf",
+                                                                  _tiff_exif("Big"))}))
+    case = tmp_path / "case"
+    scan_json(ev, case, "--max-pixels", "500")  # 48x32 = 1536, over twice the limit
+    got = rows(case, "SELECT f.status, f.status_reason, m.make FROM files f "
+               "LEFT JOIN media_metadata m ON m.file_id = f.id")
+    assert [(r["status"], r["make"]) for r in got] == [("error", "Big")]
+    assert "exceeds limit of 1000 pixels" in got[0]["status_reason"]
+
+
 def test_png_tail_reads_chunks_without_decoding_and_bounds() -> None:
     exif = _png_chunk(b"eXIf", _tiff_exif("Tail"))
     data = _png_with({"after": exif})

@@ -644,16 +644,24 @@ def _picture_metadata(result: _Draft, image: Image.Image, data: bytes) -> None:
 
 def _metadata_only(result: _Draft, data: bytes, stage: Callable[[str], None]) -> None:
     """Read a picture's metadata from its bytes in memory without decoding it (perceptual
-    hashing off, or the decode failed): Pillow's open reads the headers only."""
+    hashing off, or the decode failed): Pillow's open reads the headers only. Its
+    decompression-bomb check is off here: a bound on decoding, made by ``Image.open`` after
+    the format's header reader has run, so it guards nothing here; with it, the metadata of
+    a picture over the limit depended on the limit in force (``--max-pixels`` once a picture
+    was decoded, Pillow's default with ``--no-perceptual``)."""
     from PIL import Image
 
     stage("decode")
+    bomb_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            Image.MAX_IMAGE_PIXELS = None
             im = Image.open(io.BytesIO(data), formats=_pillow_formats())
     except Exception:
         return  # not a picture Pillow opens: nothing to read (the decode says why)
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
     try:
         if im.format not in NO_RASTER_DECODER:
             _picture_metadata(result, im, data)
