@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+import zlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -340,3 +341,164 @@ def test_camera_owner_name_is_free_text() -> None:
     assert meta is not None
     owner = [t for t in meta.tags if t.value == "Jane Owner"]
     assert len(owner) == 1 and owner[0].free_text, meta.tags
+
+
+# -- a PNG's eXIf chunk before or after its pixel data ------------------------------------
+def _png_chunk(cid: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + cid + body + struct.pack(">I", zlib.crc32(cid + body))
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        length, cid = struct.unpack_from(">I4s", data, pos)
+        out.append((cid, data[pos:pos + 12 + length]))
+        pos += 12 + length
+    return out
+
+
+def _tiff_exif(make: str) -> bytes:
+    """An EXIF block as a PNG eXIf chunk holds it: the TIFF header and IFDs, no Exif\\0\\0."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = make, "PNG-1"
+    exif.get_ifd(0x8769)[0x9003] = "2022:03:04 05:06:07"
+    block = exif.tobytes()
+    assert block.startswith(b"Exif\0\0")
+    return block[6:]
+
+
+def _png_with(chunks: dict[str, bytes], *, animated: bool = False,
+              damaged_pixels: bool = False) -> bytes:
+    """A small PNG with extra chunks inserted ``before`` its first pixel data chunk (or an
+    APNG's first frame control) and ``after`` its last (before IEND)."""
+    buf = io.BytesIO()
+    frames = [Image.new("RGB", (48, 32), c) for c in ((90, 120, 150), (200, 60, 20))]
+    frames[0].save(buf, "PNG", save_all=animated, append_images=frames[1:] if animated else [])
+    out, placed = buf.getvalue()[:8], False
+    for cid, raw in _png_chunks(buf.getvalue()):
+        if not placed and cid in (b"acTL", b"fcTL", b"IDAT"):
+            out, placed = out + chunks.get("before", b""), True
+        if cid == b"IEND":
+            out += chunks.get("after", b"")
+        if cid == b"IDAT" and damaged_pixels:  # zlib data that does not inflate, CRC right
+            raw = _png_chunk(b"IDAT", b"\x78\x9c" + b"\xff" * (len(raw) - 14))
+        out += raw
+    return out
+
+
+def _png_pictures(directory: Path) -> dict[str, str | None]:
+    """PNGs with an eXIf chunk before or after the pixel data, and the Make each should
+    give (None: none can be read)."""
+    def exif(make: str) -> bytes:
+        return _png_chunk(b"eXIf", _tiff_exif(make))
+
+    after = _png_with({"after": exif("After")})
+    before = _png_with({"before": exif("Before")})
+    raw = (b"Exif\0\0" + _tiff_exif("RawProfile")).hex().encode()
+    profile = b"\nexif\n" + b"%8d" % (len(raw) // 2) + b"\n" + raw + b"\n"
+    pictures = {
+        "before.png": (before, "Before"),
+        # cut inside the pixel data: the chunk before it is read
+        "before-cut.png": (before[:before.index(b"IDAT") + 10], "Before"),
+        "after.png": (after, "After"),
+        # no IEND: the pixels decode, the chunk is read
+        "after-no-iend.png": (after[:-12], "After"),
+        # cut inside the eXIf chunk: nothing to read (and a decode error when decoded)
+        "after-cut.png": (after[:-12 - 20], None),
+        # two eXIf chunks: the first is read (as exiftool does)
+        "two.png": (_png_with({"before": exif("First"), "after": exif("Second")}), "First"),
+        # after an APNG's second frame: Pillow's decode of the first frame stops before it
+        "animated-after.png": (_png_with({"after": exif("Animated")}, animated=True),
+                               "Animated"),
+        # pixel data that does not decode
+        "damaged-after.png": (_png_with({"after": exif("Damaged")}, damaged_pixels=True),
+                              "Damaged"),
+        # ImageMagick's raw profile in a zTXt chunk after the pixels
+        "profile-after.png": (_png_with({"after": _png_chunk(
+            b"zTXt", b"Raw profile type exif\0\0" + zlib.compress(profile))}), "RawProfile"),
+    }
+    for name, (data, _) in pictures.items():
+        (directory / name).write_bytes(data)
+    return {name: make for name, (_, make) in pictures.items()}
+
+
+@needs_exiftool
+@pytest.mark.parametrize("flags", [(), ("--no-perceptual",)], ids=["decoded", "no-perceptual"])
+def test_png_exif_after_the_pixel_data_read_with_or_without_decoding(
+        tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """Pillow reads a PNG's chunks after the pixel data only when decoding: an eXIf chunk
+    there was read in a default scan and missed with --no-perceptual (and after a failed
+    decode, and after an APNG's first frame in both). What the case records is exiftool's,
+    decoded or not."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    makes = _png_pictures(ev)
+    case = tmp_path / "case"
+    scan_json(ev, case, *flags)
+    found = {r["display_path"]: r["make"] for r in rows(
+        case, "SELECT f.display_path, m.make FROM files f LEFT JOIN media_metadata m ON "
+        "m.file_id = f.id")}
+    assert found == makes
+    diffs, compared, _ = _compare(case, ev)
+    assert diffs == {} and compared == len([m for m in makes.values() if m])
+    tags = rows(case, "SELECT t.source, t.name, t.value FROM metadata_tags t JOIN files f "
+                "ON f.id = t.file_id WHERE f.display_path = 'after.png'")
+    assert {tuple(r) for r in tags} == {("ifd0", "Make", "After"), ("ifd0", "Model", "PNG-1"),
+                                        ("exif", "DateTimeOriginal", "2022:03:04 05:06:07")}
+    status = {r["display_path"]: (r["status"], r["status_reason"]) for r in rows(
+        case, "SELECT display_path, status, status_reason FROM files")}
+    if flags:
+        assert set(status.values()) == {("done", None)}
+    else:
+        # decoding says what is wrong with the damaged ones; their metadata is read anyway
+        bad = {n: s for n, s in status.items() if s != ("done", None)}
+        assert {n: s for n, (s, _) in bad.items()} == {
+            "after-cut.png": "error", "before-cut.png": "error", "damaged-after.png": "error"}
+        assert all(reason for _, reason in bad.values())
+
+
+def test_png_metadata_of_a_picture_refused_for_its_size(tmp_path: Path) -> None:
+    """A picture over --max-pixels is not decoded; its metadata (here after the pixel data)
+    is still read: Pillow's decompression-bomb check is a bound on decoding."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    (ev / "after.png").write_bytes(_png_with({"after": _png_chunk(b"eXIf",
+                                                                  _tiff_exif("Big"))}))
+    case = tmp_path / "case"
+    scan_json(ev, case, "--max-pixels", "500")  # 48x32 = 1536, over twice the limit
+    got = rows(case, "SELECT f.status, f.status_reason, m.make FROM files f "
+               "LEFT JOIN media_metadata m ON m.file_id = f.id")
+    assert [(r["status"], r["make"]) for r in got] == [("error", "Big")]
+    assert "exceeds limit of 1000 pixels" in got[0]["status_reason"]
+
+
+def test_png_tail_reads_chunks_without_decoding_and_bounds() -> None:
+    exif = _png_chunk(b"eXIf", _tiff_exif("Tail"))
+    data = _png_with({"after": exif})
+    info, notes = metadata.png_tail(data)
+    assert info == {"exif": b"Exif\0\0" + _tiff_exif("Tail")} and notes == []
+    im = Image.open(io.BytesIO(data))
+    meta, notes = metadata.from_picture(im, data)
+    assert meta is not None and meta.make == "Tail" and notes == []
+    assert im._im is None  # never decoded
+    # without the bytes, only the chunks before the pixel data are read (none here)
+    assert metadata.from_picture(Image.open(io.BytesIO(data))) == (None, [])
+    # a text chunk Pillow's handler refuses ends the reading, with a note; before it is kept
+    refused = _png_chunk(b"zTXt", b"Comment\0\x01xx")  # unknown compression method
+    info, notes = metadata.png_tail(_png_with({"after": exif + refused + exif}))
+    assert set(info) == {"exif"}
+    assert [(n.stage, n.error_class) for n in notes] == [("metadata", "MetadataNotRead")]
+    assert "SyntaxError" in notes[0].message
+    # a chunk longer than the data, a chunk header cut short, not a PNG: nothing, no error
+    long = data[:-12] + struct.pack(">I4s", 1 << 31, b"eXIf") + b"\0" * 8
+    for bad in (long, data[:-12] + b"\0\0", b"GIF89a" + data[6:]):
+        assert metadata.png_tail(bad)[1] == []
+    assert metadata.png_tail(long)[0] == {"exif": b"Exif\0\0" + _tiff_exif("Tail")}
+    # a flood of empty chunks is walked to a bound, with a note
+    empty = struct.pack(">I4s", 0, b"abCd") + b"\0" * 4
+    started = time.process_time()
+    info, notes = metadata.png_tail(data[:-12] + empty * (metadata.MAX_PNG_CHUNKS + 10) + exif)
+    assert time.process_time() - started < 10
+    assert info == {"exif": b"Exif\0\0" + _tiff_exif("Tail")}
+    assert [n.error_class for n in notes] == ["MetadataNotRead"]
+    assert "more than 1,000,000 chunks" in notes[0].message

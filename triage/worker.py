@@ -285,9 +285,9 @@ def decode_image(data: bytes, options: WorkerOptions,
     picture is the caller's to release, see :mod:`membudget`).
 
     ``inspect`` is called with the picture once opened (headers read, before decoding:
-    TIFF decoding drops the orientation tag) and again once decoded (a PNG's ``eXIf``
-    chunk may follow its pixel data): the metadata reader, issue 16, which reads the
-    picture already open, never the file again, and keeps the first reading it can do.
+    TIFF decoding drops the orientation tag): the metadata reader, issue 16, which reads
+    the picture already open and its bytes in memory, never the file again (and never
+    needs the pixels: :func:`triage.metadata.from_picture`).
     """
     from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -342,8 +342,6 @@ def decode_image(data: bytes, options: WorkerOptions,
                                                   or heif.classify(e, "")[0]):
                 raise _heif_failure(e) from None
             raise
-    if inspect is not None:
-        inspect(im)
     for w in caught:
         notes.append(Problem("decode", w.category.__name__, _short(Exception(str(w.message)))))
     decoded_width, decoded_height = im.size
@@ -630,13 +628,14 @@ def _video(result: _Draft, data: bytes | None, reopen: Callable[[], Any], size: 
                       f"{len(facts.frames)} hashed frames kept")
 
 
-def _picture_metadata(result: _Draft, image: Image.Image) -> None:
-    """Read a picture's EXIF (issue 16) into ``result``: never raises for the data; a
-    problem is a note (the file's status is not affected)."""
+def _picture_metadata(result: _Draft, image: Image.Image, data: bytes) -> None:
+    """Read the EXIF (issue 16) of a picture opened from ``data`` into ``result``, without
+    decoding it: never raises for the data; a problem is a note (the file's status is not
+    affected)."""
     from . import metadata
 
     try:
-        meta, notes = metadata.from_picture(image)
+        meta, notes = metadata.from_picture(image, data)
     except Exception as e:  # a bug or a hostile case the reader missed: a note, not an error
         meta, notes = None, [metadata.failure(e, "EXIF")]
     result.metadata = meta
@@ -645,19 +644,27 @@ def _picture_metadata(result: _Draft, image: Image.Image) -> None:
 
 def _metadata_only(result: _Draft, data: bytes, stage: Callable[[str], None]) -> None:
     """Read a picture's metadata from its bytes in memory without decoding it (perceptual
-    hashing off, or the decode failed): Pillow's open reads the headers only."""
+    hashing off, or the decode failed): Pillow's open reads the headers only. Its
+    decompression-bomb check is off here: a bound on decoding, made by ``Image.open`` after
+    the format's header reader has run, so it guards nothing here; with it, the metadata of
+    a picture over the limit depended on the limit in force (``--max-pixels`` once a picture
+    was decoded, Pillow's default with ``--no-perceptual``)."""
     from PIL import Image
 
     stage("decode")
+    bomb_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            Image.MAX_IMAGE_PIXELS = None
             im = Image.open(io.BytesIO(data), formats=_pillow_formats())
     except Exception:
         return  # not a picture Pillow opens: nothing to read (the decode says why)
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
     try:
         if im.format not in NO_RASTER_DECODER:
-            _picture_metadata(result, im)
+            _picture_metadata(result, im, data)
     finally:
         im.close()
 
@@ -690,11 +697,8 @@ def _perceptual(result: _Draft, data: bytes, options: WorkerOptions,
     read = [False]
 
     def inspect(im: Image.Image) -> None:
-        if read[0] or (im.format == "PNG" and "exif" not in im.info
-                       and getattr(im, "_im", None) is None):
-            return  # read already, or a PNG whose eXIf chunk may follow the pixels
         read[0] = True
-        _picture_metadata(result, im)
+        _picture_metadata(result, im, data)
 
     try:
         faults.check("decode", path)
