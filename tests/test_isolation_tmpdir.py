@@ -1,7 +1,9 @@
 """The isolated children's forkserver and the environment (triage.isolation): a TMPDIR too
-long for its Unix socket, and a forkserver that cannot start, are the machine's problems.
-The scan works (the socket goes to a short private folder) or stops at once with exit code
-1 and the reason; it never waits per file and never records an error against a file."""
+long for its Unix socket, a forkserver that cannot start, and a forkserver that hangs
+(stopped, stuck in an import of its preload list) are the machine's problems. The scan
+works (the socket goes to a short private folder) or stops with exit code 1 and the reason
+(a hung forkserver: after TRIAGE_CHILD_START_SECONDS, killed); it never waits per file,
+never waits without a bound and never records an error against a file."""
 
 from __future__ import annotations
 
@@ -9,9 +11,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.support import TESTDATA, file_hashes, rows, run_triage
 
@@ -116,3 +122,107 @@ def test_a_killed_scans_socket_folder_is_removed_by_the_next(tmp_path: Path) -> 
         d.mkdir()
     isolation.remove_stale_tmpdirs(str(tmp_path), prefix)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+
+
+#: The bound the hang tests give a child's start (TRIAGE_CHILD_START_SECONDS).
+HANG_BOUND = 2
+
+
+def _hung_scan(setup: str, ev: Path, case: Path, scan_tmpdir: Path,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A scan whose forkserver ``setup`` makes hang: it ends within the bound (plus the
+    start-up and the kill), exit code 1, naming the forkserver, its state and the bound;
+    the forkserver is gone and nothing is left in TMPDIR (communicate() returns only once
+    no process holds the scan's output pipes: a stopped forkserver would)."""
+    argv = ["scan", str(ev), "--case", str(case), "--json", "--no-match", "-q"]
+    code = f"{setup}\nfrom triage.cli import main\nmain()\n"
+    full_env = {**{k: v for k, v in os.environ.items() if k != "TRIAGE_INJECT_FAULT"},
+                "TMPDIR": str(scan_tmpdir), "TRIAGE_CHILD_START_SECONDS": str(HANG_BOUND),
+                **(env or {})}
+    started = time.monotonic()
+    # Its own session: a scan that hangs (the bug) is killed with its forkserver.
+    with subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=full_env,
+                          start_new_session=True) as p:
+        try:
+            out, err = p.communicate(timeout=HANG_BOUND + 30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            pytest.fail(f"the scan still ran after {HANG_BOUND + 30} s")
+    proc = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    assert time.monotonic() - started < HANG_BOUND + 15
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    found = re.search(r"forkserver \(pid (\d+)\) did not start a child process within "
+                      rf"{HANG_BOUND} s: it is (\w+)", proc.stderr)
+    assert found is not None, proc.stderr
+    assert "TRIAGE_CHILD_START_SECONDS" in proc.stderr
+    assert not Path(f"/proc/{found.group(1)}").exists()  # killed and reaped
+    assert os.listdir(scan_tmpdir) == []
+    assert [r["status"] for r in rows(case, "SELECT status FROM runs")] == ["failed"]
+    assert not rows(case, "SELECT * FROM errors WHERE error_class != 'Warning'")
+    return proc
+
+
+def _resumes(ev: Path, case: Path, scan_tmpdir: Path) -> None:
+    again = run_triage("scan", str(ev), "--case", str(case), "--json", "--no-match", "-q",
+                       env={"TMPDIR": str(scan_tmpdir)}, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["by_status"] == {"done": len(FILES)}
+
+
+def test_a_forkserver_stuck_in_its_preload_imports_stops_the_scan(
+        tmp_path: Path, scan_tmpdir: Path) -> None:
+    """A module of the preload list never finishes importing (a stuck network mount, a
+    library waiting for a device): the first child (the directory walk) cannot start; the
+    scan stops, no file recorded, and the same scan completes once the machine is fixed."""
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "hangs_on_import.py").write_text("import time\nwhile True:\n    time.sleep(60)\n")
+    ev = _evidence(tmp_path)
+    case = tmp_path / "case"
+    # PYTHONPATH: the forkserver's interpreter does not get the supervisor's sys.path
+    path = os.pathsep.join(p for p in (str(mods), os.environ.get("PYTHONPATH")) if p)
+    proc = _hung_scan("from triage import isolation\n"
+                      "isolation.PRELOAD = (*isolation.PRELOAD, 'hangs_on_import')",
+                      ev, case, scan_tmpdir, env={"PYTHONPATH": path})
+    assert "it is asleep" in proc.stderr
+    assert not rows(case, "SELECT * FROM files")
+    _resumes(ev, case, scan_tmpdir)
+
+
+def test_a_stopped_forkserver_stops_the_scan_with_its_files_pending(
+        tmp_path: Path, scan_tmpdir: Path) -> None:
+    """The forkserver is stopped (SIGSTOP) after the walk, when the first worker is
+    started: the scan stops, its files stay pending (none charged), and it resumes."""
+    ev = _evidence(tmp_path)
+    case = tmp_path / "case"
+    proc = _hung_scan("import os, signal\n"
+                      "from multiprocessing import forkserver\n"
+                      "from triage import pipeline\n"
+                      "spawn = pipeline.WorkerPool._spawn\n"
+                      "def stop_then_spawn(self):\n"
+                      "    os.kill(forkserver._forkserver._forkserver_pid, signal.SIGSTOP)\n"
+                      "    return spawn(self)\n"
+                      "pipeline.WorkerPool._spawn = stop_then_spawn",
+                      ev, case, scan_tmpdir)
+    assert "it is stopped (SIGSTOP)" in proc.stderr
+    assert "worker processes cannot start" in proc.stderr
+    assert [r["status"] for r in rows(case, "SELECT status FROM files")] == ["pending"] * 3
+    _resumes(ev, case, scan_tmpdir)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
+def test_a_bad_child_start_bound_is_a_usage_error(value: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from triage import isolation
+    from triage.errors import UsageError
+
+    monkeypatch.setenv(isolation.CHILD_START_ENV, value)
+    with pytest.raises(UsageError, match=isolation.CHILD_START_ENV):
+        isolation.child_start_seconds()
+    monkeypatch.setenv(isolation.CHILD_START_ENV, "7.5")
+    assert isolation.child_start_seconds() == 7.5
+    monkeypatch.delenv(isolation.CHILD_START_ENV)
+    assert isolation.child_start_seconds() == isolation.CHILD_START_SECONDS

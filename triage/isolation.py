@@ -26,7 +26,9 @@ The forkserver listens on a Unix socket that multiprocessing puts in its own fol
 alone goes to a short private folder in ``/tmp`` (or ``/var/tmp``), with a warning; the
 children's temporary folders stay below ``TMPDIR``. When no child can be started at all (no
 such folder, the forkserver cannot start or died), :class:`ChildStartError` stops the
-command (exit code 1): it is this machine's problem, never a file's.
+command (exit code 1): it is this machine's problem, never a file's. So does a forkserver
+that does not start a child within :func:`child_start_seconds` (stopped, stuck in an import
+of its preload list, not answering on its socket): it is killed, no process is left behind.
 
 :func:`stream` runs a child that streams messages (enumeration) and turns a death, a
 silence longer than the timeout and a protocol error into a final ``("end", reason)``.
@@ -34,6 +36,7 @@ silence longer than the timeout and a protocol error into a final ``("end", reas
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import pickle
@@ -49,7 +52,7 @@ from functools import cache
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import TriageError
+from .errors import TriageError, UsageError
 
 #: Modules the forkserver imports once, so that every child starts with them loaded (the
 #: worker, its decoders, libmagic; the hashing libraries come from the algorithm registry,
@@ -76,6 +79,15 @@ SHORT_SOCKET_BASES = ("/tmp", "/var/tmp")  # noqa: S108 - only as mkdtemp(dir=..
 #: Prefix of that folder (0700, holds the socket only, removed at exit); the pid after it
 #: lets a later scan remove the folder of a scan that was killed.
 SOCKET_DIR_PREFIX = "triage-sock-"
+#: Longest wait for the forkserver to start one child (seconds), unless
+#: :data:`CHILD_START_ENV` says otherwise: the first start includes the forkserver's imports
+#: of :func:`preload` (about 0.4 s here; tens of seconds from a cold network file system),
+#: any later one a fork. Past it the forkserver is taken for hung (:func:`spawn`).
+CHILD_START_SECONDS = 120.0
+#: Environment variable that sets :data:`CHILD_START_SECONDS` (seconds, above 0).
+CHILD_START_ENV = "TRIAGE_CHILD_START_SECONDS"
+#: How long a hung forkserver is given to die once killed before it is left to the system.
+KILL_WAIT_SECONDS = 5.0
 
 
 class ChildStartError(TriageError):
@@ -140,11 +152,13 @@ def short_socket_dir() -> str | None:
 
 def ensure_running() -> None:
     """Start the forkserver if it is not running (without waiting for its imports).
-    Raises :class:`ChildStartError` with the reason when it cannot be started: called before
-    a command records anything, so that no file is charged with it."""
+    Raises :class:`ChildStartError` with the reason when it cannot be started, and
+    :class:`~triage.errors.UsageError` for a bad :data:`CHILD_START_ENV`: called before a
+    command records anything, so that no file is charged with it."""
     from multiprocessing import forkserver
 
     context()
+    child_start_seconds()  # a bad TRIAGE_CHILD_START_SECONDS: refused before any work
     try:
         forkserver.ensure_running()
     except OSError as e:
@@ -160,6 +174,22 @@ def start_early() -> None:
         ensure_running()
     except Exception:  # noqa: S110 - reported by ensure_running() or spawn()
         pass
+
+
+def child_start_seconds() -> float:
+    """The bound on one child's start: :data:`CHILD_START_ENV` when set, else
+    :data:`CHILD_START_SECONDS`. Raises :class:`~triage.errors.UsageError` (exit code 2) for
+    a value that is not a number of seconds above 0."""
+    text = os.environ.get(CHILD_START_ENV, "").strip()
+    if not text:
+        return CHILD_START_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < math.inf):
+        raise UsageError(f"{CHILD_START_ENV}={text!r}: needs a number of seconds above 0")
+    return value
 
 
 def preload() -> list[str]:
@@ -294,7 +324,8 @@ def spawn(target: Callable[..., Any], args: tuple[Any, ...] = (), *, name: str,
     ``target`` must be importable by name (a module-level function); ``tmp_root`` is where
     the child's private temporary directory is made (default: the system's, with
     :data:`TMP_PREFIX` and this process's pid in the name). Raises
-    :class:`ChildStartError` when the process cannot be started (never a file's fault)."""
+    :class:`ChildStartError` when the process cannot be started, or is not started within
+    :func:`child_start_seconds` (the forkserver hangs: it is killed); never a file's fault."""
     ctx = context()
     try:
         if tmp_root is None:
@@ -313,7 +344,7 @@ def spawn(target: Callable[..., Any], args: tuple[Any, ...] = (), *, name: str,
                              dict(os.environ)),
                        name=f"triage-{name}", daemon=True)
     try:
-        proc.start()
+        _start_within(proc, child_start_seconds())
     except BaseException as e:
         parent.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -324,6 +355,96 @@ def spawn(target: Callable[..., Any], args: tuple[Any, ...] = (), *, name: str,
     finally:
         child.close()
     return Child(proc, parent, tmpdir)
+
+
+def _start_within(proc: Any, seconds: float) -> None:
+    """``proc.start()``, given at most ``seconds``; raises :class:`ChildStartError` naming
+    the forkserver and its state when it is not done by then, after killing the forkserver.
+
+    multiprocessing's start has no timeout and blocks at several places when the forkserver
+    does not serve (connecting to its socket once the backlog is full, writing the child's
+    data to a full pipe, and above all reading the new child's pid back, which a stopped
+    forkserver, or one stuck importing its preload list, never writes). Rather than
+    re-implement that protocol with a timeout on each step (private, version-dependent
+    code), the start runs in a daemon thread and this thread waits for it with a deadline.
+    On expiry the forkserver is killed with SIGKILL (which also ends a stopped process) and
+    reaped: its end of the pipes closes, so the start fails at once (EOF, broken pipe) and
+    the thread ends; the next :func:`ensure_running` would start a new forkserver."""
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            proc.start()
+        except BaseException as e:  # handed to the waiting thread
+            outcome.append(e)
+        else:
+            outcome.append(None)
+
+    starter = threading.Thread(target=start, name=f"start-{proc.name}", daemon=True)
+    starter.start()
+    starter.join(seconds)
+    if not starter.is_alive():
+        if outcome[0] is not None:
+            raise outcome[0]
+        return
+    pid, state = _kill_forkserver()
+    starter.join(KILL_WAIT_SECONDS)
+    if outcome and outcome[0] is None:  # forked at the last moment: not wanted any more
+        proc.kill()
+        proc.join(5)
+    raise ChildStartError(
+        f"the worker processes' forkserver (pid {pid}) did not start a child process within "
+        f"{seconds:g} s: {state}. It was killed ({CHILD_START_ENV} sets the wait)")
+
+
+#: A process's state letter in /proc/PID/stat (proc(5)), as a reason for a hung forkserver.
+_STATES = {
+    "T": "it is stopped (SIGSTOP)",
+    "t": "it is stopped by a debugger",
+    "D": "it is stuck in uninterruptible I/O",
+    "S": "it is asleep: stuck in an import of its preload list, or not answering",
+    "R": "it is busy running: still importing its preload list, or looping",
+    "Z": "it is dead",
+}
+
+
+def _kill_forkserver() -> tuple[int | None, str]:
+    """Kill the forkserver (SIGKILL) and, once it is dead, reap it and remove its socket
+    (multiprocessing's own stop); returns its pid and what it was doing (its state before
+    the kill). A process in uninterruptible I/O dies only when that ends: it is given
+    :data:`KILL_WAIT_SECONDS`, then left to die on its own (never waited for without a
+    bound)."""
+    from multiprocessing import forkserver
+
+    server: Any = forkserver._forkserver  # private: its pid, its stop
+    pid = server._forkserver_pid
+    if pid is None:
+        return None, "it is not running"
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            letter = f.read().rsplit(b")", 1)[1].split()[0].decode()
+        state = _STATES.get(letter, f"its state is {letter}")
+    except (OSError, IndexError, UnicodeDecodeError):
+        state = "its state is unknown"
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
+    while True:
+        try:  # dead? (WNOWAIT: left to be reaped by _stop)
+            dead = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            dead = True
+        if dead or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if dead:
+        try:
+            server._stop()  # closes its "alive" pipe, reaps it, removes its socket
+        except OSError:
+            pass
+    return pid, state
 
 
 def shared_int() -> Any:
