@@ -291,13 +291,49 @@ def png_tail(data: bytes) -> tuple[dict[Any, Any], list[Problem]]:
     return info, []
 
 
+#: ``info`` keys of a picture's XMP packet (JPEG APP1, PNG iTXt or tEXt, WebP ``XMP ``,
+#: TIFF tag 700, AVIF). Pillow's getexif, when the EXIF has no Orientation tag, copies the
+#: packet's ``tiff:Orientation`` into it as tag 0x0112: a picture whose orientation is in
+#: its XMP only was recorded as holding an IFD0 Orientation tag (exiftool: XMP-tiff only).
+XMP_INFO_KEYS = frozenset({"xmp", "XML:com.adobe.xmp"})
+
+
+def _shell_exif(info: dict[Any, Any]) -> Any:
+    """Pillow's EXIF read from ``info`` alone (``exif``, or ImageMagick's ``Raw profile
+    type exif``) by ``Image.Image``'s own getexif, on a picture without pixels."""
+    from PIL import Image
+
+    shell = Image.Image()
+    shell.info = info
+    return shell.getexif()
+
+
+def _exif_without_xmp(image: Any, info: Mapping[Any, Any]) -> Any:
+    """Pillow's EXIF of ``image`` read from ``info`` without the XMP keys
+    (:data:`XMP_INFO_KEYS`): the file's EXIF tags only, their values unchanged.
+
+    Read on a picture without pixels (:func:`_shell_exif`), the open picture untouched,
+    but for a TIFF: its EXIF is its own IFD, which its getexif reads from the file
+    (``tag_v2``, Pillow's own test): that getexif runs with the XMP keys hidden and the
+    cached EXIF cleared, both put back after."""
+    without = {k: v for k, v in info.items() if k not in XMP_INFO_KEYS}
+    if not hasattr(image, "tag_v2"):
+        return _shell_exif(without)
+    own_info, own_exif = image.info, image._exif
+    image.info, image._exif = without, None
+    try:
+        return image.getexif()
+    finally:
+        image.info, image._exif = own_info, own_exif
+
+
 def from_picture(image: Any, data: bytes | None = None
                  ) -> tuple[MediaMetadata | None, list[Problem]]:
     """The EXIF metadata of an open Pillow picture, never decoding its pixels. ``data``,
     the picture's bytes, is needed for a PNG's metadata chunks that follow the pixel data
     (:func:`png_tail`; without it, only those before are read). Never raises for a problem
     with the data: what was read is kept, the problem is a note."""
-    from PIL import ExifTags, Image
+    from PIL import ExifTags
 
     notes: list[Problem] = []
     b = _Builder()
@@ -309,11 +345,15 @@ def from_picture(image: Any, data: bytes | None = None
                 # chunk: the chunks are read here, the EXIF from them on a picture without
                 # pixels (Image.Image's own getexif reads ``info`` only).
                 tail, notes = png_tail(data) if data is not None else ({}, [])
-                shell = Image.Image()
-                shell.info = {**tail, **image.info}
-                exif = shell.getexif()
+                info = {**tail, **image.info}
+                exif = _shell_exif(info)
             else:
+                info = image.info
                 exif = image.getexif()
+            if ORIENTATION in exif and not XMP_INFO_KEYS.isdisjoint(info):
+                own = _exif_without_xmp(image, info)
+                if ORIENTATION not in own:  # Pillow's, from the XMP packet
+                    exif = own
         except Exception as e:  # hostile EXIF: any exception of the library's parser
             return None, [*notes, failure(e, "EXIF")]
         if not exif and not getattr(exif, "_info", None):
