@@ -610,3 +610,46 @@ def test_xmp_orientation_scan_equals_exiftool(tmp_path: Path, flags: tuple[str, 
         "ON f.id = t.file_id WHERE t.name = 'Orientation'")}
     assert recorded == {(n, "ifd0", str(t["IFD0:Orientation"])) for n, t in tags.items()
                         if "IFD0:Orientation" in t}
+
+
+@needs_exiftool
+def test_avif_transformations_are_not_read_as_exif_orientation(tmp_path: Path) -> None:
+    """Pillow's AVIF open writes the orientation of the AVIF's irot/imir transformations
+    into the EXIF (or makes one): triage recorded an IFD0 Orientation the file does not
+    hold. Pillow's AVIF writer moves an EXIF orientation into irot/imir."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("Pillow built without AVIF")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    im = Image.new("RGB", (32, 24), (90, 120, 150))
+
+    def exif(orientation: int, make: str | None = None) -> Image.Exif:
+        e = Image.Exif()  # (a new one each time: the writer takes the orientation out)
+        e[0x0112] = orientation
+        if make is not None:
+            e[0x010F] = make
+        return e
+
+    im.save(ev / "rotated-only.avif", exif=exif(6))  # the EXIF held nothing else: none kept
+    im.save(ev / "rotated.avif", exif=exif(6, "AvifCam"))
+    im.save(ev / "upright.avif", exif=exif(1, "AvifCam"))  # (1 is not kept either)
+    (ev / "rot1mir0.avif").write_bytes((TESTDATA / "media" / "pillow" / "avif" /
+                                        "rot1mir0.avif").read_bytes())
+    for name, pillow in (("rotated-only.avif", 6), ("rotated.avif", 6), ("upright.avif", None),
+                         ("rot1mir0.avif", 5)):  # what Pillow says: the test can fail
+        assert Image.open(ev / name).getexif().get(0x0112) == pillow, name
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    tags = oracle.run(sorted(ev.iterdir()))
+    assert {n: t.get("IFD0:Orientation") for n, t in tags.items()} == {
+        "rotated-only.avif": None, "rotated.avif": None, "upright.avif": None,
+        "rot1mir0.avif": None}
+    diffs, _, have = _compare(case, ev)
+    assert diffs == {} and have == {"rotated.avif", "upright.avif"}
+    recorded = {tuple(r) for r in rows(
+        case, "SELECT f.display_path, t.source, t.name, t.value FROM metadata_tags t "
+        "JOIN files f ON f.id = t.file_id")}
+    assert recorded == {("rotated.avif", "ifd0", "Make", "AvifCam"),
+                        ("upright.avif", "ifd0", "Make", "AvifCam")}

@@ -308,6 +308,27 @@ def _shell_exif(info: dict[Any, Any]) -> Any:
     return shell.getexif()
 
 
+def _avif_info(image: Any) -> dict[Any, Any]:
+    """An AVIF's ``info`` with the EXIF block the file holds, as libavif gives it.
+
+    Pillow's AVIF open replaces ``info["exif"]`` by one carrying the orientation of the
+    AVIF's own transformations (``irot`` rotation, ``imir`` mirror) as tag 0x0112,
+    re-serialised (``Exif.tobytes``), when they differ from the EXIF's Orientation (none:
+    1): an AVIF with no EXIF, or whose EXIF says 1, was recorded as holding an IFD0
+    Orientation of 5, 6 ... (exiftool: QuickTime Rotation, no such EXIF tag). ``info``
+    itself is returned when Pillow kept the block. The decoder's ``get_info()`` (Pillow
+    11.3 to 13: size, frames, mode, ICC, EXIF, orientation, XMP) is private: if it
+    changes, this raises and the EXIF is a note, never a made-up tag."""
+    _size, _frames, _mode, _icc, exif, _orientation, _xmp = image._decoder.get_info()
+    own = bytes(exif) if exif else None
+    if own == image.info.get("exif"):
+        return image.info
+    info = {k: v for k, v in image.info.items() if k != "exif"}
+    if own is not None:
+        info["exif"] = own
+    return info
+
+
 def _exif_without_xmp(image: Any, info: Mapping[Any, Any]) -> Any:
     """Pillow's EXIF of ``image`` read from ``info`` without the XMP keys
     (:data:`XMP_INFO_KEYS`): the file's EXIF tags only, their values unchanged.
@@ -347,6 +368,9 @@ def from_picture(image: Any, data: bytes | None = None
                 tail, notes = png_tail(data) if data is not None else ({}, [])
                 info = {**tail, **image.info}
                 exif = _shell_exif(info)
+            elif image.format == "AVIF":
+                info = _avif_info(image)
+                exif = image.getexif() if info is image.info else _shell_exif(info)
             else:
                 info = image.info
                 exif = image.getexif()
