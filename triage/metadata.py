@@ -308,19 +308,38 @@ def _shell_exif(info: dict[Any, Any]) -> Any:
     return shell.getexif()
 
 
-def _avif_info(image: Any) -> dict[Any, Any]:
-    """An AVIF's ``info`` with the EXIF block the file holds, as libavif gives it.
+def _avif_exif(image: Any) -> bytes | None:
+    """The EXIF block an AVIF holds, as libavif gives it (None: none).
 
     Pillow's AVIF open replaces ``info["exif"]`` by one carrying the orientation of the
     AVIF's own transformations (``irot`` rotation, ``imir`` mirror) as tag 0x0112,
     re-serialised (``Exif.tobytes``), when they differ from the EXIF's Orientation (none:
     1): an AVIF with no EXIF, or whose EXIF says 1, was recorded as holding an IFD0
-    Orientation of 5, 6 ... (exiftool: QuickTime Rotation, no such EXIF tag). ``info``
-    itself is returned when Pillow kept the block. The decoder's ``get_info()`` (Pillow
-    11.3 to 13: size, frames, mode, ICC, EXIF, orientation, XMP) is private: if it
-    changes, this raises and the EXIF is a note, never a made-up tag."""
+    Orientation of 5, 6 ... (exiftool: QuickTime Rotation, no such EXIF tag). The
+    decoder's ``get_info()`` (Pillow 11.3 to 13: size, frames, mode, ICC, EXIF,
+    orientation, XMP) is private: if it changes, this raises and the EXIF is a note,
+    never a made-up tag."""
     _size, _frames, _mode, _icc, exif, _orientation, _xmp = image._decoder.get_info()
-    own = bytes(exif) if exif else None
+    return bytes(exif) if exif else None
+
+
+def _heif_exif(image: Any) -> bytes | None:
+    """The EXIF block of a HEIF picture's current image, as libheif gives it (None: none).
+
+    pillow-heif's opener (``set_orientation``) rewrites the EXIF's Orientation to 1 in
+    ``info["exif"]`` (it applies the HEIF's ``irot``/``imir`` itself): a HEIC whose EXIF
+    says 6 was recorded as saying 1 (exiftool: 6). The block is read again from the
+    image's libheif metadata by pillow-heif's own reader; all three names are private
+    (pillow-heif 1.x): if they change, this raises and the EXIF is a note."""
+    from pillow_heif.misc import _retrieve_exif
+
+    exif = _retrieve_exif(image._heif_file[image.tell()]._c_image.metadata)
+    return bytes(exif) if exif else None
+
+
+def _with_own_exif(image: Any, own: bytes | None) -> dict[Any, Any]:
+    """``image.info`` with ``own`` as its EXIF block (None: none); ``image.info`` itself
+    when it already is."""
     if own == image.info.get("exif"):
         return image.info
     info = {k: v for k, v in image.info.items() if k != "exif"}
@@ -368,8 +387,10 @@ def from_picture(image: Any, data: bytes | None = None
                 tail, notes = png_tail(data) if data is not None else ({}, [])
                 info = {**tail, **image.info}
                 exif = _shell_exif(info)
-            elif image.format == "AVIF":
-                info = _avif_info(image)
+            elif image.format in ("AVIF", "HEIF"):
+                # the EXIF as the file holds it: both openers rewrite its orientation
+                info = _with_own_exif(image, _avif_exif(image) if image.format == "AVIF"
+                                      else _heif_exif(image))
                 exif = image.getexif() if info is image.info else _shell_exif(info)
             else:
                 info = image.info
