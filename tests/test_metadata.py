@@ -502,3 +502,193 @@ def test_png_tail_reads_chunks_without_decoding_and_bounds() -> None:
     assert info == {"exif": b"Exif\0\0" + _tiff_exif("Tail")}
     assert [n.error_class for n in notes] == ["MetadataNotRead"]
     assert "more than 1,000,000 chunks" in notes[0].message
+
+
+# -- XMP orientation is not EXIF ---------------------------------------------------------
+def _xmp(orientation: int, element: bool = False) -> bytes:
+    """An XMP packet holding ``tiff:Orientation`` as an attribute or as an element."""
+    ns = 'rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+    body = (f"<rdf:Description {ns}><tiff:Orientation>{orientation}</tiff:Orientation>"
+            "</rdf:Description>" if element else
+            f'<rdf:Description {ns} tiff:Orientation="{orientation}"/>')
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf='
+            '"http://www.w3.org/1999/02/22-rdf-syntax-ns#">' + body +
+            '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+
+
+def _xmp_pictures(directory: Path) -> dict[str, int | None]:
+    """Pictures whose XMP packet says Orientation 6 (8) and the IFD0 Orientation tag each
+    holds (None: none; absent from the dict: no EXIF at all)."""
+    from PIL import PngImagePlugin
+
+    im = Image.new("RGB", (32, 24), (90, 120, 150))
+
+    def exif(orientation: int | None = None) -> Image.Exif:
+        e = Image.Exif()
+        e[0x010F] = "XmpCam"
+        if orientation is not None:
+            e[0x0112] = orientation
+        return e
+
+    def png_text(itxt: bool, **more: Any) -> dict[str, Any]:
+        info = PngImagePlugin.PngInfo()
+        if itxt:
+            info.add_itxt("XML:com.adobe.xmp", _xmp(6).decode())
+        else:
+            info.add_text("XML:com.adobe.xmp", _xmp(6).decode().replace("\ufeff", ""))
+        return {"pnginfo": info, **more}
+
+    no_exif = "no EXIF"
+    saves: dict[str, tuple[dict[str, Any], int | str | None]] = {
+        "xmp.jpg": ({"xmp": _xmp(6)}, no_exif),
+        "xmp-element.jpg": ({"xmp": _xmp(8, element=True)}, no_exif),
+        "exif-xmp.jpg": ({"exif": exif(), "xmp": _xmp(6)}, None),
+        "exif3-xmp.jpg": ({"exif": exif(3), "xmp": _xmp(6)}, 3),
+        "itxt.png": (png_text(True), no_exif),
+        "text.png": (png_text(False), no_exif),
+        "exif-itxt.png": (png_text(True, exif=exif()), None),
+        "xmp.webp": ({"xmp": _xmp(6)}, no_exif),
+        "exif-xmp.webp": ({"exif": exif(), "xmp": _xmp(6)}, None),
+        # a TIFF's EXIF is its own IFD0 (here with no Orientation, or with its own)
+        "xmp.tif": ({"tiffinfo": {700: _xmp(6)}}, None),
+        "own3-xmp.tif": ({"tiffinfo": {700: _xmp(6), 0x0112: 3}}, 3),
+    }
+    out: dict[str, int | None] = {}
+    for name, (params, ifd0) in saves.items():
+        im.save(directory / name, **params)
+        if not isinstance(ifd0, str):
+            out[name] = ifd0
+    return out
+
+
+def test_xmp_orientation_is_not_read_as_exif(tmp_path: Path) -> None:
+    """Pillow's getexif copies an XMP packet's tiff:Orientation into the EXIF when that has
+    no Orientation tag: triage recorded an IFD0 Orientation the file does not hold."""
+    want = _xmp_pictures(tmp_path)
+    for path in sorted(tmp_path.iterdir()):
+        data = path.read_bytes()
+        im = Image.open(io.BytesIO(data))
+        # (the picture really carries the packet Pillow reads the orientation from)
+        assert set(im.info) & metadata.XMP_INFO_KEYS, path.name
+        meta, notes = metadata.from_picture(im, data)
+        assert notes == [], path.name
+        if path.name not in want:  # no EXIF at all
+            assert meta is None, path.name
+            continue
+        assert meta is not None
+        assert meta.orientation == want[path.name], path.name
+        tags = [(t.source, t.value) for t in meta.tags if t.name == "Orientation"]
+        assert tags == ([] if want[path.name] is None else [("ifd0", str(want[path.name]))])
+        assert meta.make == (None if path.suffix == ".tif" else "XmpCam")
+        # the open picture is untouched: Pillow's own getexif still gives its value (its
+        # XMP step included), and a TIFF keeps its XMP
+        assert set(im.info) & metadata.XMP_INFO_KEYS, path.name
+        if path.suffix != ".png":  # (PNG's own getexif decodes)
+            assert im.getexif().get(0x0112) == (want[path.name] or 6), path.name
+
+
+@needs_exiftool
+@pytest.mark.parametrize("flags", [(), ("--no-perceptual",)], ids=["decoded", "no-perceptual"])
+def test_xmp_orientation_scan_equals_exiftool(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    """What a scan records of pictures with an XMP orientation is exiftool's: IFD0
+    Orientation only where the EXIF (a TIFF's IFD0) holds one, no row without EXIF."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    want = _xmp_pictures(ev)
+    case = tmp_path / "case"
+    scan_json(ev, case, *flags)
+    tags = oracle.run(sorted(ev.iterdir()))
+    assert len(tags) == 11 and all(t.get("XMP-tiff:Orientation") in (6, 8)
+                                   for t in tags.values())
+    assert {n for n, t in tags.items() if "IFD0:Orientation" in t} == {
+        n for n, o in want.items() if o is not None}
+    diffs, compared, have = _compare(case, ev)
+    assert diffs == {} and have == set(want) and compared == len(want)
+    recorded = {(r["display_path"], r["source"], r["value"]) for r in rows(
+        case, "SELECT f.display_path, t.source, t.value FROM metadata_tags t JOIN files f "
+        "ON f.id = t.file_id WHERE t.name = 'Orientation'")}
+    assert recorded == {(n, "ifd0", str(t["IFD0:Orientation"])) for n, t in tags.items()
+                        if "IFD0:Orientation" in t}
+
+
+@needs_exiftool
+def test_avif_transformations_are_not_read_as_exif_orientation(tmp_path: Path) -> None:
+    """Pillow's AVIF open writes the orientation of the AVIF's irot/imir transformations
+    into the EXIF (or makes one): triage recorded an IFD0 Orientation the file does not
+    hold. Pillow's AVIF writer moves an EXIF orientation into irot/imir."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("Pillow built without AVIF")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    im = Image.new("RGB", (32, 24), (90, 120, 150))
+
+    def exif(orientation: int, make: str | None = None) -> Image.Exif:
+        e = Image.Exif()  # (a new one each time: the writer takes the orientation out)
+        e[0x0112] = orientation
+        if make is not None:
+            e[0x010F] = make
+        return e
+
+    im.save(ev / "rotated-only.avif", exif=exif(6))  # the EXIF held nothing else: none kept
+    im.save(ev / "rotated.avif", exif=exif(6, "AvifCam"))
+    im.save(ev / "upright.avif", exif=exif(1, "AvifCam"))  # (1 is not kept either)
+    (ev / "rot1mir0.avif").write_bytes((TESTDATA / "media" / "pillow" / "avif" /
+                                        "rot1mir0.avif").read_bytes())
+    for name, pillow in (("rotated-only.avif", 6), ("rotated.avif", 6), ("upright.avif", None),
+                         ("rot1mir0.avif", 5)):  # what Pillow says: the test can fail
+        assert Image.open(ev / name).getexif().get(0x0112) == pillow, name
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    tags = oracle.run(sorted(ev.iterdir()))
+    assert {n: t.get("IFD0:Orientation") for n, t in tags.items()} == {
+        "rotated-only.avif": None, "rotated.avif": None, "upright.avif": None,
+        "rot1mir0.avif": None}
+    diffs, _, have = _compare(case, ev)
+    assert diffs == {} and have == {"rotated.avif", "upright.avif"}
+    recorded = {tuple(r) for r in rows(
+        case, "SELECT f.display_path, t.source, t.name, t.value FROM metadata_tags t "
+        "JOIN files f ON f.id = t.file_id")}
+    assert recorded == {("rotated.avif", "ifd0", "Make", "AvifCam"),
+                        ("upright.avif", "ifd0", "Make", "AvifCam")}
+
+
+@needs_exiftool
+def test_heif_exif_orientation_is_the_files(tmp_path: Path) -> None:
+    """pillow-heif's opener rewrites the EXIF's Orientation to 1 (it applies irot itself):
+    triage recorded Orientation 1 for a HEIC whose EXIF says 6."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from pillow_heif.misc import set_orientation
+
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    im = Image.new("RGB", (64, 48), (90, 120, 150))
+    for name, orientation in (("turned.heic", 6), ("upright.heic", None)):
+        exif = Image.Exif()
+        exif[0x010F] = "HeifCam"
+        if orientation is not None:
+            exif[0x0112] = orientation
+        # pillow-heif's encoder, its opener not registered in this process (test_heif.py)
+        pillow_heif.from_pillow(im).save(str(ev / name), quality=50, exif=exif.tobytes())
+        if orientation is not None:
+            # what pillow-heif's opener does to the block (the test can fail)
+            info = {"exif": exif.tobytes()}
+            assert set_orientation(info) == 6
+            rewritten = Image.Exif()
+            rewritten.load(info["exif"])
+            assert rewritten[0x0112] == 1
+    case = tmp_path / "case"
+    scan_json(ev, case)
+    tags = oracle.run(sorted(ev.iterdir()))
+    assert {n: t.get("IFD0:Orientation") for n, t in tags.items()} == {
+        "turned.heic": 6, "upright.heic": None}
+    diffs, compared, _ = _compare(case, ev)
+    assert diffs == {} and compared == 2
+    recorded = {tuple(r) for r in rows(
+        case, "SELECT f.display_path, t.source, t.name, t.value FROM metadata_tags t "
+        "JOIN files f ON f.id = t.file_id")}
+    assert recorded == {("turned.heic", "ifd0", "Make", "HeifCam"),
+                        ("turned.heic", "ifd0", "Orientation", "6"),
+                        ("upright.heic", "ifd0", "Make", "HeifCam")}

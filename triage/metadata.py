@@ -291,13 +291,89 @@ def png_tail(data: bytes) -> tuple[dict[Any, Any], list[Problem]]:
     return info, []
 
 
+#: ``info`` keys of a picture's XMP packet (JPEG APP1, PNG iTXt or tEXt, WebP ``XMP ``,
+#: TIFF tag 700, AVIF). Pillow's getexif, when the EXIF has no Orientation tag, copies the
+#: packet's ``tiff:Orientation`` into it as tag 0x0112: a picture whose orientation is in
+#: its XMP only was recorded as holding an IFD0 Orientation tag (exiftool: XMP-tiff only).
+XMP_INFO_KEYS = frozenset({"xmp", "XML:com.adobe.xmp"})
+
+
+def _shell_exif(info: dict[Any, Any]) -> Any:
+    """Pillow's EXIF read from ``info`` alone (``exif``, or ImageMagick's ``Raw profile
+    type exif``) by ``Image.Image``'s own getexif, on a picture without pixels."""
+    from PIL import Image
+
+    shell = Image.Image()
+    shell.info = info
+    return shell.getexif()
+
+
+def _avif_exif(image: Any) -> bytes | None:
+    """The EXIF block an AVIF holds, as libavif gives it (None: none).
+
+    Pillow's AVIF open replaces ``info["exif"]`` by one carrying the orientation of the
+    AVIF's own transformations (``irot`` rotation, ``imir`` mirror) as tag 0x0112,
+    re-serialised (``Exif.tobytes``), when they differ from the EXIF's Orientation (none:
+    1): an AVIF with no EXIF, or whose EXIF says 1, was recorded as holding an IFD0
+    Orientation of 5, 6 ... (exiftool: QuickTime Rotation, no such EXIF tag). The
+    decoder's ``get_info()`` (Pillow 11.3 to 13: size, frames, mode, ICC, EXIF,
+    orientation, XMP) is private: if it changes, this raises and the EXIF is a note,
+    never a made-up tag."""
+    _size, _frames, _mode, _icc, exif, _orientation, _xmp = image._decoder.get_info()
+    return bytes(exif) if exif else None
+
+
+def _heif_exif(image: Any) -> bytes | None:
+    """The EXIF block of a HEIF picture's current image, as libheif gives it (None: none).
+
+    pillow-heif's opener (``set_orientation``) rewrites the EXIF's Orientation to 1 in
+    ``info["exif"]`` (it applies the HEIF's ``irot``/``imir`` itself): a HEIC whose EXIF
+    says 6 was recorded as saying 1 (exiftool: 6). The block is read again from the
+    image's libheif metadata by pillow-heif's own reader; all three names are private
+    (pillow-heif 1.x): if they change, this raises and the EXIF is a note."""
+    from pillow_heif.misc import _retrieve_exif
+
+    exif = _retrieve_exif(image._heif_file[image.tell()]._c_image.metadata)
+    return bytes(exif) if exif else None
+
+
+def _with_own_exif(image: Any, own: bytes | None) -> dict[Any, Any]:
+    """``image.info`` with ``own`` as its EXIF block (None: none); ``image.info`` itself
+    when it already is."""
+    if own == image.info.get("exif"):
+        return image.info
+    info = {k: v for k, v in image.info.items() if k != "exif"}
+    if own is not None:
+        info["exif"] = own
+    return info
+
+
+def _exif_without_xmp(image: Any, info: Mapping[Any, Any]) -> Any:
+    """Pillow's EXIF of ``image`` read from ``info`` without the XMP keys
+    (:data:`XMP_INFO_KEYS`): the file's EXIF tags only, their values unchanged.
+
+    Read on a picture without pixels (:func:`_shell_exif`), the open picture untouched,
+    but for a TIFF: its EXIF is its own IFD, which its getexif reads from the file
+    (``tag_v2``, Pillow's own test): that getexif runs with the XMP keys hidden and the
+    cached EXIF cleared, both put back after."""
+    without = {k: v for k, v in info.items() if k not in XMP_INFO_KEYS}
+    if not hasattr(image, "tag_v2"):
+        return _shell_exif(without)
+    own_info, own_exif = image.info, image._exif
+    image.info, image._exif = without, None
+    try:
+        return image.getexif()
+    finally:
+        image.info, image._exif = own_info, own_exif
+
+
 def from_picture(image: Any, data: bytes | None = None
                  ) -> tuple[MediaMetadata | None, list[Problem]]:
     """The EXIF metadata of an open Pillow picture, never decoding its pixels. ``data``,
     the picture's bytes, is needed for a PNG's metadata chunks that follow the pixel data
     (:func:`png_tail`; without it, only those before are read). Never raises for a problem
     with the data: what was read is kept, the problem is a note."""
-    from PIL import ExifTags, Image
+    from PIL import ExifTags
 
     notes: list[Problem] = []
     b = _Builder()
@@ -309,11 +385,20 @@ def from_picture(image: Any, data: bytes | None = None
                 # chunk: the chunks are read here, the EXIF from them on a picture without
                 # pixels (Image.Image's own getexif reads ``info`` only).
                 tail, notes = png_tail(data) if data is not None else ({}, [])
-                shell = Image.Image()
-                shell.info = {**tail, **image.info}
-                exif = shell.getexif()
+                info = {**tail, **image.info}
+                exif = _shell_exif(info)
+            elif image.format in ("AVIF", "HEIF"):
+                # the EXIF as the file holds it: both openers rewrite its orientation
+                info = _with_own_exif(image, _avif_exif(image) if image.format == "AVIF"
+                                      else _heif_exif(image))
+                exif = image.getexif() if info is image.info else _shell_exif(info)
             else:
+                info = image.info
                 exif = image.getexif()
+            if ORIENTATION in exif and not XMP_INFO_KEYS.isdisjoint(info):
+                own = _exif_without_xmp(image, info)
+                if ORIENTATION not in own:  # Pillow's, from the XMP packet
+                    exif = own
         except Exception as e:  # hostile EXIF: any exception of the library's parser
             return None, [*notes, failure(e, "EXIF")]
         if not exif and not getattr(exif, "_info", None):
