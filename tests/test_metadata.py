@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import zlib
 from fractions import Fraction
 from pathlib import Path
@@ -243,10 +242,8 @@ def _jpeg_with(exif: bytes) -> bytes:
 
 
 def test_hostile_exif_is_bounded_and_never_raises() -> None:
-    started = time.monotonic()
     im = Image.open(io.BytesIO(_jpeg_with(_hostile_exif())))
     meta, notes = metadata.from_picture(im)
-    assert time.monotonic() - started < 5
     assert meta is not None and meta.orientation == 65535
     assert meta.make is None and meta.gps_latitude is None
     assert all(len(t.value) <= metadata.MAX_VALUE for t in meta.tags)
@@ -484,7 +481,7 @@ def test_png_tail_reads_chunks_without_decoding_and_bounds() -> None:
     # without the bytes, only the chunks before the pixel data are read (none here)
     assert metadata.from_picture(Image.open(io.BytesIO(data))) == (None, [])
     # a text chunk Pillow's handler refuses ends the reading, with a note; before it is kept
-    refused = _png_chunk(b"zTXt", b"Comment\0\x01xx")  # unknown compression method
+    refused = _png_chunk(b"zTXt", b"Raw profile type exif\0\x01xx")  # unknown compression
     info, notes = metadata.png_tail(_png_with({"after": exif + refused + exif}))
     assert set(info) == {"exif"}
     assert [(n.stage, n.error_class) for n in notes] == [("metadata", "MetadataNotRead")]
@@ -496,12 +493,37 @@ def test_png_tail_reads_chunks_without_decoding_and_bounds() -> None:
     assert metadata.png_tail(long)[0] == {"exif": b"Exif\0\0" + _tiff_exif("Tail")}
     # a flood of empty chunks is walked to a bound, with a note
     empty = struct.pack(">I4s", 0, b"abCd") + b"\0" * 4
-    started = time.process_time()
     info, notes = metadata.png_tail(data[:-12] + empty * (metadata.MAX_PNG_CHUNKS + 10) + exif)
-    assert time.process_time() - started < 10
     assert info == {"exif": b"Exif\0\0" + _tiff_exif("Tail")}
     assert [n.error_class for n in notes] == ["MetadataNotRead"]
     assert "more than 1,000,000 chunks" in notes[0].message
+
+
+def test_png_tail_never_decompresses_text_that_is_not_exif(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text chunks after the pixel data are skipped by their keyword before anything is
+    decompressed (Pillow's zTXt handler inflates 1 MiB before it looks at the keyword, and
+    never counts an empty one against its bound), and a second EXIF text chunk is not
+    read: a tail of 1 MiB zTXt chunks costs nothing (the review measured 2.4 ms a chunk
+    before)."""
+    inflates = zlib.compress(b"A" * (1 << 20), 9)
+    tail = b"".join(_png_chunk(b"zTXt", key + b"\0\0" + inflates) for key in
+                    [b"", b"Comment", b"XML:com.adobe.xmp"] * 150)
+    exif_text = _png_chunk(b"zTXt", b"Raw profile type exif\0\0" + inflates)
+    data = _png_with({"after": tail + exif_text * 150})
+    from PIL import PngImagePlugin
+
+    inflated: list[int] = []
+    real = PngImagePlugin._safe_zlib_decompress
+
+    def counted(b: bytes) -> bytes:
+        inflated.append(len(b))
+        return real(b)
+
+    monkeypatch.setattr(PngImagePlugin, "_safe_zlib_decompress", counted)
+    info, notes = metadata.png_tail(data)
+    assert list(info) == ["Raw profile type exif"] and notes == []
+    assert len(inflated) == 1  # the first EXIF text only (600 chunks inflated before)
 
 
 # -- XMP orientation is not EXIF ---------------------------------------------------------

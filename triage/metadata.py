@@ -231,8 +231,16 @@ def failure(e: BaseException, what: str) -> Problem:
 
 
 #: PNG chunks whose values Pillow's EXIF reader uses: ``eXIf``, and the text chunks that
-#: carry ImageMagick's ``Raw profile type exif`` and XMP (its ``tiff:Orientation``).
+#: may carry ImageMagick's ``Raw profile type exif``.
 PNG_METADATA_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+#: The only text chunk keyword read after the pixel data (the one Pillow's ``getexif``
+#: reads EXIF from; an XMP packet's orientation is not EXIF, see :data:`XMP_INFO_KEYS`).
+#: Other text chunks are skipped by their keyword, before anything is decompressed:
+#: Pillow's zTXt and iTXt handlers decompress up to 1 MiB before they look at the keyword,
+#: and count it against their 64 MiB text bound only for a valid one, so a tail of chunks
+#: with empty keywords cost seconds of CPU for nothing.
+PNG_EXIF_TEXT_KEYWORD = b"Raw profile type exif"
+_EXIF_TEXT_KEY = PNG_EXIF_TEXT_KEYWORD.decode("ascii")
 #: PNG chunks of pixel data (IDAT; APNG's fdAT): Pillow's open stops at the first one.
 PNG_PIXEL_CHUNKS = frozenset({b"IDAT", b"fdAT"})
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -243,8 +251,9 @@ MAX_PNG_CHUNKS = 1_000_000
 
 
 def png_tail(data: bytes) -> tuple[dict[Any, Any], list[Problem]]:
-    """The values of the metadata chunks (:data:`PNG_METADATA_CHUNKS`) that follow a PNG's
-    first pixel data chunk, read from its bytes without decoding anything.
+    """The EXIF a PNG holds after its first pixel data chunk (an ``eXIf`` chunk, or a text
+    chunk keyed :data:`PNG_EXIF_TEXT_KEYWORD`), read from its bytes without decoding
+    anything; other text chunks there are skipped by their keyword, never decompressed.
 
     Pillow's open reads the chunks before the pixel data only and reads the rest while
     decoding (and then only up to an APNG's second frame): without this, a PNG whose
@@ -280,6 +289,12 @@ def png_tail(data: bytes) -> tuple[dict[Any, Any], list[Problem]]:
             if cid in PNG_PIXEL_CHUNKS:
                 pixels_seen = True
             elif pixels_seen and cid in PNG_METADATA_CHUNKS:
+                if cid == b"eXIf":
+                    if "exif" in info:
+                        continue  # the first is kept: a later one is not even read
+                elif (data[start:start + len(PNG_EXIF_TEXT_KEYWORD) + 1]
+                      != PNG_EXIF_TEXT_KEYWORD + b"\0" or _EXIF_TEXT_KEY in info):
+                    continue  # a text chunk that is not EXIF (or a second one): not read
                 assert stream.fp is not None
                 stream.fp.seek(start)
                 stream.call(cid, start, length)
