@@ -369,7 +369,13 @@ def _start_within(proc: Any, seconds: float) -> None:
     code), the start runs in a daemon thread and this thread waits for it with a deadline.
     On expiry the forkserver is killed with SIGKILL (which also ends a stopped process) and
     reaped: its end of the pipes closes, so the start fails at once (EOF, broken pipe) and
-    the thread ends; the next :func:`ensure_running` would start a new forkserver."""
+    the thread ends; the next :func:`ensure_running` would start a new forkserver.
+
+    Left behind, for at most :data:`WATCHDOG_SECONDS` after the supervisor exits (which the
+    :class:`ChildStartError` makes it do): a child forked in the instant before the kill,
+    whose pid never reached this process, and the children already running, whose exit
+    status came from the killed forkserver (so :meth:`Child.discard` takes them for dead).
+    Each ends itself when its watchdog sees the supervisor gone (cold review)."""
     outcome: list[BaseException | None] = []
 
     def start() -> None:
