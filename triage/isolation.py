@@ -28,7 +28,8 @@ children's temporary folders stay below ``TMPDIR``. When no child can be started
 such folder, the forkserver cannot start or died), :class:`ChildStartError` stops the
 command (exit code 1): it is this machine's problem, never a file's. So does a forkserver
 that does not start a child within :func:`child_start_seconds` (stopped, stuck in an import
-of its preload list, not answering on its socket): it is killed, no process is left behind.
+of its preload list, not answering on its socket): it is killed, and no child outlives the
+command by more than a second (each ends itself when its supervisor is gone).
 
 :func:`stream` runs a child that streams messages (enumeration) and turns a death, a
 silence longer than the timeout and a protocol error into a final ``("end", reason)``.
