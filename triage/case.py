@@ -1526,7 +1526,11 @@ class Case:
     def pending_page(self, evidence_id: int, after_id: int, limit: int = 1000
                      ) -> list[PendingEntry]:
         """Pending entries with id > after_id, in id order, for the worker queue (the entry
-        rebuilt with what a worker needs to open it again)."""
+        rebuilt with what a worker needs to open it again).
+
+        Read in id order from ``after_id`` on (``+evidence_id``: not through the index on
+        (evidence_id, identity), which made SQLite read every entry of the evidence and sort
+        the pending ones for each page, quadratic in the number of entries; issue 13)."""
         return [PendingEntry(file_id=fid, entry=FileEntry(
                     identity=identity, path=path, kind=kind, size=size, inode=inode,
                     locator=json.loads(locator) if locator else None),
@@ -1535,7 +1539,7 @@ class Case:
                 for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
                 crashes in self.conn.execute(
                     "SELECT id, identity, path, display_path, kind, size, inode, locator, "
-                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    "extension, attempts, worker_crashes FROM files WHERE +evidence_id=? "
                     "AND status='pending' AND id>? ORDER BY id LIMIT ?",
                     (evidence_id, after_id, limit))]
 
