@@ -1216,13 +1216,16 @@ class Case:
     def _has_result_errors(c: sqlite3.Connection, run_id: int, file_ids: Sequence[int]
                            ) -> bool:
         """Whether this run already recorded result errors (those :meth:`_write_errors`
-        replaces) for any of ``file_ids``."""
+        replaces) for any of ``file_ids``: looked up in the connection's mirror of those
+        rows (:func:`_result_errors_mirror`), not in the errors table, which has no index on
+        file_id (issue 13: reading all of it for every batch of results grew with the
+        square of the warnings)."""
+        _result_errors_mirror(c)
         for i in range(0, len(file_ids), IN_CHUNK):
             chunk = file_ids[i:i + IN_CHUNK]
-            if c.execute(f"SELECT 1 FROM errors WHERE run_id=? AND stage IN "
-                         f"({', '.join('?' * len(RESULT_STAGES))}) AND file_id IN "
+            if c.execute(f"SELECT 1 FROM temp.{_MIRROR} WHERE run_id=? AND file_id IN "
                          f"({', '.join('?' * len(chunk))}) LIMIT 1",
-                         (run_id, *RESULT_STAGES, *chunk)).fetchone() is not None:
+                         (run_id, *chunk)).fetchone() is not None:
                 return True
         return False
 
@@ -1693,6 +1696,56 @@ def _write_metadata(c: sqlite3.Connection,
 IN_CHUNK = 500
 ERROR_INSERT = ("INSERT INTO errors(file_id, run_id, stage, error_class, message, time_utc) "
                 "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+#: The connection-local (TEMP) mirror of the errors rows whose stage is one of
+#: RESULT_STAGES: ``(id, file_id, run_id)``, indexed on ``(run_id, file_id)``.
+_MIRROR = "result_errors_mirror"
+_MIRROR_STAGES = ", ".join(f"'{s}'" for s in RESULT_STAGES)
+_MIRROR_OBJECTS = (_MIRROR, f"{_MIRROR}_run_file", f"{_MIRROR}_insert", f"{_MIRROR}_delete",
+                   f"{_MIRROR}_update")
+_MIRROR_SETUP = (
+    f"CREATE TEMP TABLE {_MIRROR} (id INTEGER PRIMARY KEY, file_id INTEGER, run_id INTEGER)",
+    f"CREATE INDEX temp.{_MIRROR}_run_file ON {_MIRROR}(run_id, file_id)",
+    # (INSERT OR REPLACE: an errors row that replaced another of the same id.)
+    f"CREATE TEMP TRIGGER {_MIRROR}_insert AFTER INSERT ON main.errors "
+    f"WHEN new.stage IN ({_MIRROR_STAGES}) BEGIN "
+    f"INSERT OR REPLACE INTO {_MIRROR}(id, file_id, run_id) "
+    f"VALUES (new.id, new.file_id, new.run_id); END",
+    f"CREATE TEMP TRIGGER {_MIRROR}_delete AFTER DELETE ON main.errors BEGIN "
+    f"DELETE FROM {_MIRROR} WHERE id = old.id; END",
+    f"CREATE TEMP TRIGGER {_MIRROR}_update AFTER UPDATE ON main.errors BEGIN "
+    f"DELETE FROM {_MIRROR} WHERE id = old.id; "
+    f"INSERT OR REPLACE INTO {_MIRROR}(id, file_id, run_id) "
+    f"SELECT new.id, new.file_id, new.run_id WHERE new.stage IN ({_MIRROR_STAGES}); END",
+    f"INSERT INTO {_MIRROR}(id, file_id, run_id) "
+    f"SELECT id, file_id, run_id FROM main.errors WHERE stage IN ({_MIRROR_STAGES})",
+)
+
+
+def _result_errors_mirror(c: sqlite3.Connection) -> None:
+    """Make sure the connection has its mirror of the result errors rows (issue 13).
+
+    A TEMP table and TEMP triggers live in the connection's temporary database, never in
+    the case file: the case's contents do not change. Filled from the errors table when
+    made, then kept equal to it by the triggers, which fire on every change of the table
+    through this connection (the only one that writes while the case lock is held), and
+    roll back with it. Made inside a savepoint (all or nothing: a part of it left alone
+    fails loudly on the next making); made again when missing (a new connection, or the
+    transaction that made it rolled back)."""
+    if c.execute("SELECT count(*) FROM sqlite_temp_master WHERE name IN "
+                 f"({', '.join('?' * len(_MIRROR_OBJECTS))})", _MIRROR_OBJECTS
+                 ).fetchone()[0] == len(_MIRROR_OBJECTS):
+        return
+    c.execute(f"SAVEPOINT {_MIRROR}")
+    try:
+        for sql in _MIRROR_SETUP:
+            c.execute(sql)
+    except BaseException:
+        c.execute(f"ROLLBACK TO {_MIRROR}")
+        c.execute(f"RELEASE {_MIRROR}")
+        raise
+    c.execute(f"RELEASE {_MIRROR}")
 
 
 def _delete_files_rows(c: sqlite3.Connection, table: str, file_ids: Sequence[int]) -> None:
