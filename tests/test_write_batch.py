@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from triage.case import _MIRROR, RESULT_STAGES, Case
+from triage.case import _MIRROR, RESULT_STAGES, Case, _in_list
 from triage.model import (
     FileEntry,
     FileResult,
@@ -195,4 +195,27 @@ def test_result_errors_mirror_follows_every_writer(tmp_path: Path) -> None:
         pass
     assert not case.conn.execute("SELECT 1 FROM sqlite_temp_master").fetchall()
     _mirror_matches_table(case, run, ids)
+    case.close()
+
+
+def test_in_lists_few_statement_texts(tmp_path: Path) -> None:
+    """The ``IN (...)`` lists of a batch's deletes and lookups come in power-of-two lengths
+    (the last id repeated: the same set), so that batches of every size reuse a few cached
+    statements instead of preparing new ones (issue 13); the rows are those of a
+    one-at-a-time write (test above)."""
+    assert _in_list([5]) == ("?", [5])
+    assert _in_list([5, 6, 7]) == ("?, ?, ?, ?", [5, 6, 7, 7])
+    assert _in_list(list(range(8)))[1] == list(range(8))
+    case, run, ids = _case(tmp_path / "case", 70)
+    texts: set[str] = set()
+    case.conn.set_trace_callback(texts.add)
+    start = 0
+    for size in range(1, 12):
+        case.write_results(run, _results(ids[start:start + size], "a"))
+        start += size
+    case.conn.set_trace_callback(None)
+    # (The texts traced have the values in place of the parameters.)
+    lengths = {t.split("file_id IN (")[1].split(")")[0].count(",") + 1
+               for t in texts if "file_id IN (" in t}
+    assert lengths == {1, 2, 4, 8, 16}, lengths
     case.close()

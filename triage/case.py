@@ -1222,10 +1222,9 @@ class Case:
         square of the warnings)."""
         _result_errors_mirror(c)
         for i in range(0, len(file_ids), IN_CHUNK):
-            chunk = file_ids[i:i + IN_CHUNK]
+            marks, chunk = _in_list(file_ids[i:i + IN_CHUNK])
             if c.execute(f"SELECT 1 FROM temp.{_MIRROR} WHERE run_id=? AND file_id IN "
-                         f"({', '.join('?' * len(chunk))}) LIMIT 1",
-                         (run_id, *chunk)).fetchone() is not None:
+                         f"({marks}) LIMIT 1", (run_id, *chunk)).fetchone() is not None:
                 return True
         return False
 
@@ -1751,9 +1750,17 @@ def _result_errors_mirror(c: sqlite3.Connection) -> None:
 def _delete_files_rows(c: sqlite3.Connection, table: str, file_ids: Sequence[int]) -> None:
     """``DELETE FROM table WHERE file_id=?`` for every id, a statement per chunk of ids."""
     for i in range(0, len(file_ids), IN_CHUNK):
-        chunk = file_ids[i:i + IN_CHUNK]
-        c.execute(f"DELETE FROM {table} WHERE file_id IN ({', '.join('?' * len(chunk))})",
-                  chunk)
+        marks, chunk = _in_list(file_ids[i:i + IN_CHUNK])
+        c.execute(f"DELETE FROM {table} WHERE file_id IN ({marks})", chunk)
+
+
+def _in_list(ids: Sequence[int]) -> tuple[str, list[int]]:
+    """Placeholders and values for ``IN (...)`` of ``ids`` (not empty): their number
+    rounded up to a power of two by repeating the last id (the same set), so that
+    statements differ in a few lengths only and stay in the statement cache."""
+    n = 1 << (len(ids) - 1).bit_length()
+    values = [*ids, *[ids[-1]] * (n - len(ids))]
+    return ", ".join("?" * n), values
 
 
 def _error_rows(run_id: int, r: FileResult, now: str) -> list[tuple[object, ...]]:
