@@ -1748,7 +1748,11 @@ def _result_errors_mirror(c: sqlite3.Connection) -> None:
 
 
 def _delete_files_rows(c: sqlite3.Connection, table: str, file_ids: Sequence[int]) -> None:
-    """``DELETE FROM table WHERE file_id=?`` for every id, a statement per chunk of ids."""
+    """``DELETE FROM table WHERE file_id=?`` for every id, a statement per chunk of ids;
+    none when the table has no row (issue 13: a crypto scan leaves the picture, video,
+    variant and metadata tables empty, and a delete costs as much there as anywhere)."""
+    if not file_ids or c.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
+        return
     for i in range(0, len(file_ids), IN_CHUNK):
         marks, chunk = _in_list(file_ids[i:i + IN_CHUNK])
         c.execute(f"DELETE FROM {table} WHERE file_id IN ({marks})", chunk)
