@@ -183,3 +183,50 @@ def test_quarantine_counts_worker_crashes_only_and_keeps_checkpointed_digests(
         (h.algorithm, h.value) for h in digests)                 # checkpoints keep digests only
     assert [r["action"] for r in rows(tmp_path / "c", "SELECT action FROM audit")].count(
         "files.retry_quarantined") == 1
+
+
+def test_pending_page_in_id_order_across_evidences_without_a_sort(tmp_path: Path) -> None:
+    """pending_page reads the pending entries of one evidence, after an id, in id order, a
+    page at a time; through the rowid (issue 13: through the (evidence_id, identity) index
+    SQLite read every entry of the evidence and sorted them for every page)."""
+    from triage.model import FileEntry, FileResult
+
+    case = Case.open(tmp_path / "case")
+    run = case.start_run("scan", ["scan"], {}, {})
+    evs = [case.add_evidence(path=f"ev{k}", path_bytes=f"ev{k}".encode(),
+                             source_type="directory", size=None, description={}, run_id=run)
+           for k in range(2)]
+    ids: dict[int, list[int]] = {ev: [] for ev in evs}
+    for block in range(3):  # the evidences' entries interleaved in id order
+        for ev in evs:
+            stored = case.insert_entries(ev, run, [
+                FileEntry(identity=f"z{9 - i}-{block}", path=f"d/{block}/{i}".encode(),
+                          kind="file" if i % 4 else "directory") for i in range(7)])
+            ids[ev].extend(s.file_id for s in stored)
+    files = {ev: [i for n, i in enumerate(ids[ev]) if (n % 7) % 4] for ev in evs}
+    case.write_results(run, [FileResult(i, "done") for i in files[evs[0]][1::3]])
+    for ev in evs:
+        expected = [i for i in files[ev] if ev == evs[1] or i not in files[evs[0]][1::3]]
+        got: list[int] = []
+        after = 0
+        for _ in range(20):
+            page = case.pending_page(ev, after, limit=4)
+            if not page:
+                break
+            assert len(page) <= 4
+            got.extend(p.file_id for p in page)
+            after = page[-1].file_id
+        else:
+            pytest.fail("the pages never end")
+        assert got == expected and len(got) > 8
+        assert {p.entry.path for p in case.pending_page(ev, 0, 100)} == {
+            bytes(r[0]) for r in case.conn.execute(
+                "SELECT path FROM files WHERE evidence_id=? AND status='pending'", (ev,))}
+    traced: list[str] = []
+    case.conn.set_trace_callback(traced.append)
+    case.pending_page(evs[1], 0)
+    case.conn.set_trace_callback(None)
+    (sql,) = traced  # (with its values in place)
+    plan = " ".join(str(r[-1]) for r in case.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "TEMP B-TREE" not in plan and "PRIMARY KEY" in plan, plan
+    case.close()

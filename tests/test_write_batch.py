@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from triage.case import Case
+from triage.case import _MIRROR, RESULT_STAGES, Case, _in_list
 from triage.model import (
     FileEntry,
     FileResult,
@@ -18,6 +18,7 @@ from triage.model import (
     VideoFacts,
     VideoFrame,
 )
+from triage.sources.base import EntryAmendment
 
 TABLES = {"files": "id", "hashes": "file_id, algorithm", "images": "file_id",
           "videos": "file_id", "video_frames": "file_id, seq", "errors": "id",
@@ -125,3 +126,96 @@ def test_batched_rows_equal_one_at_a_time(tmp_path: Path) -> None:
     assert batched[0]["video_frames"] and batched[1]["video_frames"]
     kept = [h for h in batched[0]["hashes"] if h[2] == "c" * 64]
     assert kept and not [h for h in batched[0]["hashes"] if h[2] == "d" * 16]
+
+
+def _mirror_matches_table(case: Case, run: int, ids: list[int]) -> None:
+    """The connection's mirror of result errors rows equals the errors table, and the
+    lookup answers as a read of the whole table would, for every file and pairs of them."""
+    stages = ", ".join(f"'{s}'" for s in RESULT_STAGES)
+    table = case.conn.execute(f"SELECT id, file_id, run_id FROM errors WHERE stage IN "
+                              f"({stages}) ORDER BY id").fetchall()
+    with case.transaction() as c:
+        for group in [[i] for i in ids] + [ids[:2], ids[2:], [max(ids) + 1]]:
+            expected = any(f in group and r == run for _, f, r in table)
+            assert Case._has_result_errors(c, run, group) == expected, (group, table)
+        mirror = c.execute(f"SELECT id, file_id, run_id FROM temp.{_MIRROR} ORDER BY id"
+                           ).fetchall()
+    assert mirror == table
+
+
+def test_result_errors_mirror_follows_every_writer(tmp_path: Path) -> None:
+    """Whether a file already has result errors of this run is looked up in a TEMP mirror
+    of those rows (issue 13), kept by triggers: it must follow every writer of the errors
+    table (result writes, record_error, amendments, quarantine, deletes, updates), undo
+    with a rolled-back transaction, be rebuilt on a new connection, and never touch the
+    case file."""
+    case, run, ids = _case(tmp_path / "case", 6)
+    _mirror_matches_table(case, run, ids)  # made on an empty table
+    case.record_error(run, "worker", "WorkerCrash", "m", file_id=ids[0])
+    case.record_error(run, "evidence", "Warning", "not a result stage", file_id=ids[1])
+    _mirror_matches_table(case, run, ids)
+    case.amend_entries(1, run, [EntryAmendment("f1", problems=(Problem("read", "R", "r"),))])
+    _mirror_matches_table(case, run, ids)
+    case.write_results(run, _results(ids[:3], "a")[2:])  # an error row and a warning
+    assert case.conn.execute("SELECT count(*) FROM errors WHERE file_id=?", (ids[2],)
+                             ).fetchone()[0] == 2
+    _mirror_matches_table(case, run, ids)
+    try:
+        with case.transaction() as c:
+            c.execute("INSERT INTO errors(file_id, run_id, stage, error_class, message, "
+                      "time_utc) VALUES (?, ?, 'decode', 'X', 'x', 't')", (ids[5], run))
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    _mirror_matches_table(case, run, ids)
+    case.conn.execute("UPDATE errors SET stage='enumerate' WHERE file_id=?", (ids[0],))
+    _mirror_matches_table(case, run, ids)
+    other = case.start_run("match", ["match"], {}, {})
+    case.conn.execute("UPDATE errors SET stage='open', run_id=? WHERE file_id=?",
+                      (other, ids[1]))
+    _mirror_matches_table(case, run, ids)
+    case.conn.execute("UPDATE errors SET run_id=? WHERE file_id=?", (run, ids[1]))
+    _mirror_matches_table(case, run, ids)
+    case.conn.execute("DELETE FROM errors WHERE file_id=?", (ids[2],))
+    _mirror_matches_table(case, run, ids)
+    case.conn.execute("UPDATE files SET worker_crashes=2 WHERE id=?", (ids[4],))
+    assert case.quarantine_repeated_inflight(1, run, 2) == 1
+    _mirror_matches_table(case, run, ids)
+    assert not case.conn.execute("SELECT 1 FROM sqlite_master WHERE name LIKE ?",
+                                 (f"%{_MIRROR}%",)).fetchall()
+    case.close()
+    # A new connection finds the rows written before and makes its own mirror; one made in
+    # a transaction that rolls back goes with it and is made again.
+    case = Case.open(tmp_path / "case")
+    try:
+        with case.transaction() as c:
+            Case._has_result_errors(c, run, ids)
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert not case.conn.execute("SELECT 1 FROM sqlite_temp_master").fetchall()
+    _mirror_matches_table(case, run, ids)
+    case.close()
+
+
+def test_in_lists_few_statement_texts(tmp_path: Path) -> None:
+    """The ``IN (...)`` lists of a batch's deletes and lookups come in power-of-two lengths
+    (the last id repeated: the same set), so that batches of every size reuse a few cached
+    statements instead of preparing new ones (issue 13); the rows are those of a
+    one-at-a-time write (test above)."""
+    assert _in_list([5]) == ("?", [5])
+    assert _in_list([5, 6, 7]) == ("?, ?, ?, ?", [5, 6, 7, 7])
+    assert _in_list(list(range(8)))[1] == list(range(8))
+    case, run, ids = _case(tmp_path / "case", 70)
+    texts: set[str] = set()
+    case.conn.set_trace_callback(texts.add)
+    start = 0
+    for size in range(1, 12):
+        case.write_results(run, _results(ids[start:start + size], "a"))
+        start += size
+    case.conn.set_trace_callback(None)
+    # (The texts traced have the values in place of the parameters.)
+    lengths = {t.split("file_id IN (")[1].split(")")[0].count(",") + 1
+               for t in texts if "file_id IN (" in t}
+    assert lengths == {1, 2, 4, 8, 16}, lengths
+    case.close()

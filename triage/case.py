@@ -1216,13 +1216,15 @@ class Case:
     def _has_result_errors(c: sqlite3.Connection, run_id: int, file_ids: Sequence[int]
                            ) -> bool:
         """Whether this run already recorded result errors (those :meth:`_write_errors`
-        replaces) for any of ``file_ids``."""
+        replaces) for any of ``file_ids``: looked up in the connection's mirror of those
+        rows (:func:`_result_errors_mirror`), not in the errors table, which has no index on
+        file_id (issue 13: reading all of it for every batch of results grew with the
+        square of the warnings)."""
+        _result_errors_mirror(c)
         for i in range(0, len(file_ids), IN_CHUNK):
-            chunk = file_ids[i:i + IN_CHUNK]
-            if c.execute(f"SELECT 1 FROM errors WHERE run_id=? AND stage IN "
-                         f"({', '.join('?' * len(RESULT_STAGES))}) AND file_id IN "
-                         f"({', '.join('?' * len(chunk))}) LIMIT 1",
-                         (run_id, *RESULT_STAGES, *chunk)).fetchone() is not None:
+            marks, chunk = _in_list(file_ids[i:i + IN_CHUNK])
+            if c.execute(f"SELECT 1 FROM temp.{_MIRROR} WHERE run_id=? AND file_id IN "
+                         f"({marks}) LIMIT 1", (run_id, *chunk)).fetchone() is not None:
                 return True
         return False
 
@@ -1526,7 +1528,11 @@ class Case:
     def pending_page(self, evidence_id: int, after_id: int, limit: int = 1000
                      ) -> list[PendingEntry]:
         """Pending entries with id > after_id, in id order, for the worker queue (the entry
-        rebuilt with what a worker needs to open it again)."""
+        rebuilt with what a worker needs to open it again).
+
+        Read in id order from ``after_id`` on (``+evidence_id``: not through the index on
+        (evidence_id, identity), which made SQLite read every entry of the evidence and sort
+        the pending ones for each page, quadratic in the number of entries; issue 13)."""
         return [PendingEntry(file_id=fid, entry=FileEntry(
                     identity=identity, path=path, kind=kind, size=size, inode=inode,
                     locator=json.loads(locator) if locator else None),
@@ -1535,7 +1541,7 @@ class Case:
                 for fid, identity, path, display, kind, size, inode, locator, ext, attempts,
                 crashes in self.conn.execute(
                     "SELECT id, identity, path, display_path, kind, size, inode, locator, "
-                    "extension, attempts, worker_crashes FROM files WHERE evidence_id=? "
+                    "extension, attempts, worker_crashes FROM files WHERE +evidence_id=? "
                     "AND status='pending' AND id>? ORDER BY id LIMIT ?",
                     (evidence_id, after_id, limit))]
 
@@ -1691,12 +1697,74 @@ ERROR_INSERT = ("INSERT INTO errors(file_id, run_id, stage, error_class, message
                 "VALUES (?, ?, ?, ?, ?, ?)")
 
 
+#: The connection-local (TEMP) mirror of the errors rows whose stage is one of
+#: RESULT_STAGES: ``(id, file_id, run_id)``, indexed on ``(run_id, file_id)``.
+_MIRROR = "result_errors_mirror"
+_MIRROR_STAGES = ", ".join(f"'{s}'" for s in RESULT_STAGES)
+_MIRROR_OBJECTS = (_MIRROR, f"{_MIRROR}_run_file", f"{_MIRROR}_insert", f"{_MIRROR}_delete",
+                   f"{_MIRROR}_update")
+_MIRROR_SETUP = (
+    f"CREATE TEMP TABLE {_MIRROR} (id INTEGER PRIMARY KEY, file_id INTEGER, run_id INTEGER)",
+    f"CREATE INDEX temp.{_MIRROR}_run_file ON {_MIRROR}(run_id, file_id)",
+    # (INSERT OR REPLACE: an errors row that replaced another of the same id.)
+    f"CREATE TEMP TRIGGER {_MIRROR}_insert AFTER INSERT ON main.errors "
+    f"WHEN new.stage IN ({_MIRROR_STAGES}) BEGIN "
+    f"INSERT OR REPLACE INTO {_MIRROR}(id, file_id, run_id) "
+    f"VALUES (new.id, new.file_id, new.run_id); END",
+    f"CREATE TEMP TRIGGER {_MIRROR}_delete AFTER DELETE ON main.errors BEGIN "
+    f"DELETE FROM {_MIRROR} WHERE id = old.id; END",
+    f"CREATE TEMP TRIGGER {_MIRROR}_update AFTER UPDATE ON main.errors BEGIN "
+    f"DELETE FROM {_MIRROR} WHERE id = old.id; "
+    f"INSERT OR REPLACE INTO {_MIRROR}(id, file_id, run_id) "
+    f"SELECT new.id, new.file_id, new.run_id WHERE new.stage IN ({_MIRROR_STAGES}); END",
+    f"INSERT INTO {_MIRROR}(id, file_id, run_id) "
+    f"SELECT id, file_id, run_id FROM main.errors WHERE stage IN ({_MIRROR_STAGES})",
+)
+
+
+def _result_errors_mirror(c: sqlite3.Connection) -> None:
+    """Make sure the connection has its mirror of the result errors rows (issue 13).
+
+    A TEMP table and TEMP triggers live in the connection's temporary database, never in
+    the case file: the case's contents do not change. Filled from the errors table when
+    made, then kept equal to it by the triggers, which fire on every change of the table
+    through this connection (the only one that writes while the case lock is held), and
+    roll back with it. Made inside a savepoint (all or nothing: a part of it left alone
+    fails loudly on the next making); made again when missing (a new connection, or the
+    transaction that made it rolled back)."""
+    if c.execute("SELECT count(*) FROM sqlite_temp_master WHERE name IN "
+                 f"({', '.join('?' * len(_MIRROR_OBJECTS))})", _MIRROR_OBJECTS
+                 ).fetchone()[0] == len(_MIRROR_OBJECTS):
+        return
+    c.execute(f"SAVEPOINT {_MIRROR}")
+    try:
+        for sql in _MIRROR_SETUP:
+            c.execute(sql)
+    except BaseException:
+        c.execute(f"ROLLBACK TO {_MIRROR}")
+        c.execute(f"RELEASE {_MIRROR}")
+        raise
+    c.execute(f"RELEASE {_MIRROR}")
+
+
 def _delete_files_rows(c: sqlite3.Connection, table: str, file_ids: Sequence[int]) -> None:
-    """``DELETE FROM table WHERE file_id=?`` for every id, a statement per chunk of ids."""
+    """``DELETE FROM table WHERE file_id=?`` for every id, a statement per chunk of ids;
+    none when the table has no row (issue 13: a crypto scan leaves the picture, video,
+    variant and metadata tables empty, and a delete costs as much there as anywhere)."""
+    if not file_ids or c.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None:
+        return
     for i in range(0, len(file_ids), IN_CHUNK):
-        chunk = file_ids[i:i + IN_CHUNK]
-        c.execute(f"DELETE FROM {table} WHERE file_id IN ({', '.join('?' * len(chunk))})",
-                  chunk)
+        marks, chunk = _in_list(file_ids[i:i + IN_CHUNK])
+        c.execute(f"DELETE FROM {table} WHERE file_id IN ({marks})", chunk)
+
+
+def _in_list(ids: Sequence[int]) -> tuple[str, list[int]]:
+    """Placeholders and values for ``IN (...)`` of ``ids`` (not empty): their number
+    rounded up to a power of two by repeating the last id (the same set), so that
+    statements differ in a few lengths only and stay in the statement cache."""
+    n = 1 << (len(ids) - 1).bit_length()
+    values = [*ids, *[ids[-1]] * (n - len(ids))]
+    return ", ".join("?" * n), values
 
 
 def _error_rows(run_id: int, r: FileResult, now: str) -> list[tuple[object, ...]]:
