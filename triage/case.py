@@ -1704,6 +1704,10 @@ _MIRROR_STAGES = ", ".join(f"'{s}'" for s in RESULT_STAGES)
 _MIRROR_OBJECTS = (_MIRROR, f"{_MIRROR}_run_file", f"{_MIRROR}_insert", f"{_MIRROR}_delete",
                    f"{_MIRROR}_update")
 _MIRROR_SETUP = (
+    # Whatever part of an earlier mirror is left (its triggers dropped with a rebuilt errors
+    # table, say) goes first: the mirror is always made whole, from the table as it is.
+    *(f"DROP TRIGGER IF EXISTS temp.{_MIRROR}_{t}" for t in ("insert", "delete", "update")),
+    f"DROP TABLE IF EXISTS temp.{_MIRROR}",
     f"CREATE TEMP TABLE {_MIRROR} (id INTEGER PRIMARY KEY, file_id INTEGER, run_id INTEGER)",
     f"CREATE INDEX temp.{_MIRROR}_run_file ON {_MIRROR}(run_id, file_id)",
     # (INSERT OR REPLACE: an errors row that replaced another of the same id.)
@@ -1729,9 +1733,9 @@ def _result_errors_mirror(c: sqlite3.Connection) -> None:
     the case file: the case's contents do not change. Filled from the errors table when
     made, then kept equal to it by the triggers, which fire on every change of the table
     through this connection (the only one that writes while the case lock is held), and
-    roll back with it. Made inside a savepoint (all or nothing: a part of it left alone
-    fails loudly on the next making); made again when missing (a new connection, or the
-    transaction that made it rolled back)."""
+    roll back with it. Made inside a savepoint (all or nothing); made again, whole, when
+    any part of it is missing (a new connection, the transaction that made it rolled back,
+    a trigger dropped with the table it watched)."""
     if c.execute("SELECT count(*) FROM sqlite_temp_master WHERE name IN "
                  f"({', '.join('?' * len(_MIRROR_OBJECTS))})", _MIRROR_OBJECTS
                  ).fetchone()[0] == len(_MIRROR_OBJECTS):
@@ -1741,8 +1745,11 @@ def _result_errors_mirror(c: sqlite3.Connection) -> None:
         for sql in _MIRROR_SETUP:
             c.execute(sql)
     except BaseException:
-        c.execute(f"ROLLBACK TO {_MIRROR}")
-        c.execute(f"RELEASE {_MIRROR}")
+        try:
+            c.execute(f"ROLLBACK TO {_MIRROR}")
+            c.execute(f"RELEASE {_MIRROR}")
+        except sqlite3.Error:
+            pass  # SQLite rolled the whole transaction back already: the first error tells why
         raise
     c.execute(f"RELEASE {_MIRROR}")
 
